@@ -1,0 +1,68 @@
+// switchyard/detail/event_count.hpp — "something may have changed" between threads.
+//
+// Lets a thread sleep until a condition that lives elsewhere (a ring, a counter) may have
+// become true, without making the notifier pay for a syscall when nobody sleeps.
+//
+// Protocol (waiter):                      Protocol (notifier):
+//   key = ec.prepare_wait();                make the condition true (any release store)
+//   if (condition) ec.cancel_wait();        ec.notify_all();
+//   else           ec.wait(key, timeout);
+//
+// Why no wake-up is lost: prepare_wait increments waiters_ and then issues a seq_cst fence;
+// notify issues a seq_cst fence and then reads waiters_. By the fence-fence rule either the
+// waiter's condition check sees the notifier's store, or the notifier sees waiters_ > 0 and
+// bumps epoch_, which makes the futex wait (keyed on the old epoch) return at once.
+// (ThreadSanitizer ignores fences; that is harmless here because the data itself is
+// published by the condition's own acquire/release pair, and every wait has a timeout.)
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+
+#include "switchyard/detail/cache_line.hpp"
+#include "switchyard/detail/futex.hpp"
+
+namespace switchyard::detail {
+
+class EventCount {
+ public:
+  /// Registers the caller as a waiter and returns the key to wait on. @note threadsafe
+  std::uint32_t prepare_wait() noexcept {
+    waiters_.fetch_add(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return epoch_.load(std::memory_order_acquire);
+  }
+  /// Unregisters a waiter whose condition turned out true. @note threadsafe
+  void cancel_wait() noexcept { waiters_.fetch_sub(1, std::memory_order_relaxed); }
+  /// Sleeps until notified after `key` was taken, or `timeout` passes. @note threadsafe
+  void wait(std::uint32_t key, std::chrono::nanoseconds timeout) noexcept {
+    futex_wait(epoch_, key, timeout);
+    waiters_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  /// Wakes every waiter; costs one fence and one load when nobody waits. @note threadsafe
+  void notify_all() noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (waiters_.load(std::memory_order_relaxed) == 0) return;
+    epoch_.fetch_add(1, std::memory_order_release);
+    futex_wake(epoch_, INT_MAX);
+  }
+  /// Wakes one waiter (others stay asleep until their timeout or the next notify).
+  void notify_one() noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (waiters_.load(std::memory_order_relaxed) == 0) return;
+    epoch_.fetch_add(1, std::memory_order_release);
+    futex_wake(epoch_, 1);
+  }
+  /// Whether anyone is registered (a hint). @note threadsafe
+  [[nodiscard]] bool has_waiters() const noexcept {
+    return waiters_.load(std::memory_order_relaxed) != 0;
+  }
+
+ private:
+  alignas(kCacheLine) std::atomic<std::uint32_t> epoch_{0};
+  std::atomic<std::uint32_t> waiters_{0};
+};
+
+}  // namespace switchyard::detail
