@@ -36,6 +36,7 @@ enum class Errc : std::uint8_t {
   not_owner,            ///< a group member touched a partition it does not own
   out_of_range,         ///< partition or offset outside what exists
   wrong_type,           ///< a typed payload read as a type it does not hold
+  in_use,               ///< delete of a destination that still has consumers or bindings
   // Storage faults: fallible I/O.
   io_error,     ///< the operating system refused a read, write, map or sync
   disk_full,    ///< no space left (ENOSPC / EFBIG) — nothing was accepted
@@ -60,6 +61,7 @@ constexpr std::string_view to_string(Errc code) noexcept {
     case Errc::not_owner: return "not_owner";
     case Errc::out_of_range: return "out_of_range";
     case Errc::wrong_type: return "wrong_type";
+    case Errc::in_use: return "in_use";
     case Errc::io_error: return "io_error";
     case Errc::disk_full: return "disk_full";
     case Errc::corrupt: return "corrupt";

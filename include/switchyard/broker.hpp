@@ -1,0 +1,83 @@
+// switchyard/broker.hpp — the in-process broker: declares destinations, hands out producers
+// and consumers, shuts down.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "switchyard/clock.hpp"
+#include "switchyard/consumer.hpp"
+#include "switchyard/producer.hpp"
+#include "switchyard/queue.hpp"
+
+namespace switchyard {
+
+namespace detail {
+class BrokerCore;
+}
+
+struct BrokerOptions {
+  /// Source of time for every delay, timeout, TTL and retention; null: the system clock.
+  std::shared_ptr<Clock> clock{};
+};
+
+/// How `Broker::shutdown` ends.
+enum class Shutdown : std::uint8_t {
+  drain,  ///< refuse new sends, let consumers finish what is queued and in flight, then stop
+  stop,   ///< stop at once: receives return `closed`; queued messages are discarded
+};
+
+/// RabbitMQ's queue.delete flags.
+struct DeleteOptions {
+  bool if_unused = false;  ///< refuse (`Errc::in_use`) while the queue has consumers
+  bool if_empty = false;   ///< refuse (`Errc::in_use`) while the queue holds messages
+};
+
+/// One broker: a namespace of destinations (queues, topics, exchanges share one namespace).
+///
+/// Declares are idempotent: declaring an existing name with equal options returns it; with
+/// different options (or as another kind) throws `Error(Errc::option_mismatch)`.
+/// All members are thread-safe. Destroying the broker is `shutdown(Shutdown::stop)`;
+/// producers and consumers that outlive it get `Errc::closed`.
+class Broker {
+ public:
+  Broker();
+  explicit Broker(BrokerOptions options);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  /// Declares a queue. Throws `Error` with `invalid_argument` (bad options or name),
+  /// `option_mismatch`, `unknown_destination` (a dead-letter queue that is not declared).
+  Queue declare_queue(std::string_view name, const QueueOptions& options = {});
+  /// The queue called `name`; throws `Error(Errc::unknown_destination)`.
+  [[nodiscard]] Queue queue(std::string_view name) const;
+  /// Whether any destination is called `name`.
+  [[nodiscard]] bool contains(std::string_view name) const;
+  /// Deletes a queue: its consumers are told `closed`, its messages discarded.
+  void delete_queue(std::string_view name, DeleteOptions options = {});
+  /// Names of every destination.
+  [[nodiscard]] std::vector<std::string> destinations() const;
+
+  [[nodiscard]] Producer producer() const;
+  /// A consumer of queue `name`; throws `Error(Errc::unknown_destination)`.
+  [[nodiscard]] Consumer consumer(std::string_view queue, const ConsumerOptions& options = {});
+
+  /// Ends the broker. With `drain`, waits up to `timeout` for every queue to be empty with
+  /// nothing in flight; returns whether it drained completely before stopping. Idempotent.
+  bool shutdown(Shutdown mode = Shutdown::drain,
+                Duration timeout = std::chrono::seconds(30));
+
+  [[nodiscard]] const std::shared_ptr<Clock>& clock() const noexcept;
+
+  /// @internal
+  [[nodiscard]] const std::shared_ptr<detail::BrokerCore>& core() const noexcept { return core_; }
+
+ private:
+  std::shared_ptr<detail::BrokerCore> core_;
+};
+
+}  // namespace switchyard

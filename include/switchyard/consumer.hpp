@@ -1,0 +1,83 @@
+// switchyard/consumer.hpp — takes messages from a queue: pull (`receive`) or push (`run`).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "switchyard/clock.hpp"
+#include "switchyard/delivery.hpp"
+#include "switchyard/error.hpp"
+#include "switchyard/wait_strategy.hpp"
+
+namespace switchyard {
+
+namespace detail {
+class ConsumerState;
+}
+
+struct ConsumerOptions {
+  /// Worker threads a push consumer (`run`) starts. ≥ 1.
+  std::size_t workers = 1;
+  /// Most unacknowledged deliveries held at once; 0: the queue's `prefetch`.
+  std::uint32_t prefetch = 0;
+  WaitStrategy wait = WaitStrategy::park;
+  /// Told about every exception a push handler throws (the message is nacked either way, and
+  /// counted in `QueueStats::handler_errors`). Runs on the worker thread; must not throw.
+  std::function<void(const Delivery&, std::exception_ptr)> on_error{};
+};
+
+/// One consumer of one queue. Competing consumers of the same queue share its messages; each
+/// message is delivered to one consumer at a time.
+///
+/// Pull: `receive` from any number of threads. Push: `run(handler)` starts `workers` threads
+/// that receive and call the handler; returning normally acks (unless the handler settled the
+/// delivery itself), throwing nacks.
+///
+/// Closing (or destroying) the consumer returns every message it still holds to the queue,
+/// with its attempt count kept. Move-only.
+class Consumer {
+ public:
+  using Handler = std::function<void(Delivery&)>;
+
+  Consumer() = default;
+  Consumer(std::shared_ptr<detail::ConsumerState> state, ConsumerOptions options);
+  Consumer(Consumer&&) noexcept;
+  Consumer& operator=(Consumer&&) noexcept;
+  ~Consumer();
+
+  /// Waits up to `timeout` for a delivery. `Errc::timed_out` when none came, `Errc::closed`
+  /// once the consumer, its queue or the broker is closed. @note threadsafe
+  [[nodiscard]] Result<Delivery> receive(Duration timeout = Duration{0}) noexcept;
+  /// Long poll: waits up to `timeout` for the first delivery, then returns at once with it and
+  /// whatever else is ready, at most `max` (bounded also by the prefetch window).
+  [[nodiscard]] Result<std::vector<Delivery>> receive(std::size_t max, Duration timeout) noexcept;
+
+  /// Starts the push workers. Throws `Error(invalid_argument)` if already running or closed.
+  void run(Handler handler);
+  /// Stops the push workers and waits for them; a handler in progress finishes first.
+  /// Held deliveries stay held. Idempotent.
+  void stop() noexcept;
+  /// Stops, then returns everything held to the queue. Later receives return `closed`.
+  void close() noexcept;
+
+  [[nodiscard]] bool running() const noexcept { return !workers_.empty(); }
+  /// Unacknowledged deliveries held now (exact when no receive or settle is in progress).
+  [[nodiscard]] std::size_t in_flight() const noexcept;
+  [[nodiscard]] const std::string& queue_name() const noexcept;
+  explicit operator bool() const noexcept { return state_ != nullptr; }
+
+ private:
+  std::shared_ptr<detail::ConsumerState> state_;
+  ConsumerOptions options_;
+  std::shared_ptr<std::atomic<bool>> stopping_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace switchyard

@@ -1,0 +1,77 @@
+// switchyard/delivery.hpp — one message handed to one consumer, until it is settled.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "switchyard/error.hpp"
+#include "switchyard/message.hpp"
+
+namespace switchyard {
+
+namespace detail {
+class ConsumerState;
+}
+
+/// A message delivered from a queue, held by its consumer until settled: `ack()` removes it,
+/// `nack()` gives it back (retried after the queue's backoff, dead-lettered after
+/// `max_deliveries`), `reject()` sends it straight to the dead-letter queue.
+///
+/// Settling is exactly-once: the first of ack / nack / reject / the visibility timeout /
+/// the consumer's close wins; every later attempt returns `Errc::stale_delivery`.
+/// A Delivery dropped unsettled stays in flight until its visibility timeout or its
+/// consumer's close (SQS's behaviour) — except in a push consumer's handler, where returning
+/// normally acks and throwing nacks.
+///
+/// Move-only. The message stays readable after settling and after the consumer is gone.
+/// Thread-safety: settle from any one thread; reads may happen concurrently with each other.
+class Delivery {
+ public:
+  Delivery() noexcept = default;
+  Delivery(Delivery&&) noexcept = default;
+  Delivery& operator=(Delivery&&) noexcept = default;
+  Delivery(const Delivery&) = delete;
+  Delivery& operator=(const Delivery&) = delete;
+
+  [[nodiscard]] const Message& message() const noexcept { return message_; }
+  [[nodiscard]] Payload payload() const noexcept { return message_.payload(); }
+  [[nodiscard]] const Headers& headers() const noexcept { return message_.headers(); }
+  [[nodiscard]] MessageId id() const noexcept { return message_.id(); }
+  /// 1 on first delivery, 2 on the first redelivery, and so on.
+  [[nodiscard]] std::uint32_t attempt() const noexcept { return attempt_; }
+  [[nodiscard]] bool redelivered() const noexcept { return attempt_ > 1; }
+  /// Whether this handle has settled its message (or holds none).
+  [[nodiscard]] bool settled() const noexcept { return owner_ == nullptr || settled_; }
+  explicit operator bool() const noexcept { return owner_ != nullptr; }
+
+  /// Processed: the message leaves the queue for good.
+  Status ack() noexcept;
+  /// Not processed: back to the queue (after the backoff) if `requeue`, else dead-lettered.
+  Status nack(bool requeue = true) noexcept;
+  /// Dead-letters the message at once, recording `reason` in `x-death-reason`.
+  Status reject(std::string_view reason = "rejected") noexcept;
+  /// Restarts the visibility timeout (SQS ChangeMessageVisibility to the queue's timeout).
+  Status extend() noexcept;
+
+  /// @internal Built by the consumer.
+  Delivery(std::shared_ptr<detail::ConsumerState> owner, Message message, std::uint32_t slot,
+           std::uint64_t generation, std::uint32_t attempt) noexcept
+      : owner_(std::move(owner)),
+        message_(std::move(message)),
+        generation_(generation),
+        slot_(slot),
+        attempt_(attempt) {}
+
+ private:
+  Status settle(int how, std::string_view why) noexcept;
+
+  std::shared_ptr<detail::ConsumerState> owner_;
+  Message message_;
+  std::uint64_t generation_ = 0;
+  std::uint32_t slot_ = 0;
+  std::uint32_t attempt_ = 0;
+  bool settled_ = false;
+};
+
+}  // namespace switchyard

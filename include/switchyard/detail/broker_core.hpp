@@ -1,0 +1,115 @@
+// switchyard/detail/broker_core.hpp — the registry of destinations that producers, consumers
+// and the Broker handle share.
+//
+// Threading: the registry is a map under a shared_mutex (declare/delete take it exclusively,
+// look-ups shared). `generation_` rises on every delete, so a producer's cache of name →
+// destination notices a deleted name without a look-up per send.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "switchyard/clock.hpp"
+#include "switchyard/detail/destination.hpp"
+
+namespace switchyard::detail {
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
+class BrokerCore {
+ public:
+  explicit BrokerCore(std::shared_ptr<Clock> clock) : clock_(std::move(clock)) {}
+
+  [[nodiscard]] const std::shared_ptr<Clock>& clock() const noexcept { return clock_; }
+
+  /// The destination called `name`, or null. @note threadsafe
+  [[nodiscard]] std::shared_ptr<Destination> find(std::string_view name) const {
+    std::shared_lock lock(mutex_);
+    auto it = registry_.find(name);
+    return it == registry_.end() ? nullptr : it->second;
+  }
+
+  /// Under the exclusive lock: returns the existing destination or stores `make()`'s.
+  template <class Make>
+  std::shared_ptr<Destination> find_or_insert(std::string_view name, Make&& make,
+                                              bool& inserted) {
+    std::unique_lock lock(mutex_);
+    if (closed_) throw Error(Errc::closed, "broker is shut down");
+    auto it = registry_.find(name);
+    if (it != registry_.end()) {
+      inserted = false;
+      return it->second;
+    }
+    std::shared_ptr<Destination> made = make();
+    registry_.emplace(std::string(name), made);
+    inserted = true;
+    return made;
+  }
+
+  /// Removes `name` if `check(destination)` (run under the lock) does not throw.
+  template <class Check>
+  std::shared_ptr<Destination> erase(std::string_view name, Check&& check) {
+    std::unique_lock lock(mutex_);
+    auto it = registry_.find(name);
+    if (it == registry_.end()) {
+      throw Error(Errc::unknown_destination, "no destination named '" + std::string(name) + "'");
+    }
+    check(*it->second);
+    std::shared_ptr<Destination> gone = std::move(it->second);
+    registry_.erase(it);
+    generation_.fetch_add(1, std::memory_order_release);
+    return gone;
+  }
+
+  [[nodiscard]] std::vector<std::shared_ptr<Destination>> all() const {
+    std::shared_lock lock(mutex_);
+    std::vector<std::shared_ptr<Destination>> out;
+    out.reserve(registry_.size());
+    for (const auto& [name, destination] : registry_) out.push_back(destination);
+    return out;
+  }
+
+  /// Refuses further declares. @note threadsafe
+  void close() {
+    std::unique_lock lock(mutex_);
+    closed_ = true;
+  }
+  [[nodiscard]] bool closed() const {
+    std::shared_lock lock(mutex_);
+    return closed_;
+  }
+
+  /// Rises on every delete. Acquire pairs with erase's release. @note threadsafe
+  [[nodiscard]] std::uint64_t generation() const noexcept {
+    return generation_.load(std::memory_order_acquire);
+  }
+
+  /// A block of `n` message ids for one producer. @note threadsafe
+  std::uint64_t reserve_ids(std::uint64_t n) noexcept {
+    return next_id_.fetch_add(n, std::memory_order_relaxed);
+  }
+
+ private:
+  const std::shared_ptr<Clock> clock_;
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Destination>, StringHash, std::equal_to<>>
+      registry_;
+  bool closed_ = false;
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<std::uint64_t> next_id_{1};
+};
+
+}  // namespace switchyard::detail

@@ -1,0 +1,293 @@
+// switchyard/detail/queue_state.hpp — the machinery behind a Queue and its Consumers.
+//
+// Data structures
+// ---------------
+//   QueueState
+//     ring_     Ring<Entry>, lock-free: new priority-0, undelayed, ungrouped messages (the hot
+//               path). Sized to `capacity`, so a send that was admitted always finds a cell.
+//     slow_     under slow_.mutex: everything else that is ready or waiting —
+//               levels[p]      FIFO per priority level p (priority messages, and messages that
+//                              come back after a nack or a lost consumer);
+//               delayed        min-heap by visible time (delay, retry backoff);
+//               groups         message group → FIFO + "one in flight" flag; ready_groups lists
+//                              groups whose head may be delivered now;
+//               dedup          deduplication id → expiry, with an expiry-ordered index.
+//     admitted_ / removed_  monotonic counters on their own cache lines; depth = difference.
+//                           Producers (and requeues) bump admitted_, takers bump removed_.
+//     consumers_  registry of ConsumerState, for the visibility-timeout scan and close.
+//
+//   ConsumerState
+//     slots_    `prefetch` in-flight slots. A slot's `state` is a generation counter: even =
+//               free, odd = held by the delivery that was handed that exact odd value.
+//     free_     Ring<uint32_t> of free slot indices (the same MPMC ring, reused): a receive
+//               that cannot pop an index is at its prefetch limit.
+//
+// Threading story
+// ---------------
+//   * Any thread may send. A send admits (capacity), then pushes to ring_ or, for priority,
+//     delay, group or dedup, takes slow_.mutex. It then notifies ready_ (an EventCount).
+//   * Any thread may receive through a ConsumerState (a consumer's worker threads share it).
+//     A receive pops a free slot index, takes an entry (slow_ first when slow_ready_ says so,
+//     then ring_), writes it into the slot and release-stores the slot's odd state.
+//   * Any thread may settle a delivery (ack / nack / reject): it CASes the slot's state from
+//     the delivery's odd value to the next even one. Exactly one party wins that CAS — the
+//     delivery, the visibility scan, or the consumer's close — so a message is settled once.
+//   * The visibility scan runs on whichever receiving thread first sees its due time; it
+//     holds consumers_mutex_ (shared) and takes back expired slots with the same CAS.
+//   * Lock order: consumers_mutex_ before slow_.mutex; a dead-letter queue's locks are taken
+//     after ours and never the other way round (dead-letter chains must not form a cycle;
+//     declare checks that).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "switchyard/clock.hpp"
+#include "switchyard/detail/cache_line.hpp"
+#include "switchyard/detail/destination.hpp"
+#include "switchyard/detail/event_count.hpp"
+#include "switchyard/detail/ring.hpp"
+#include "switchyard/message.hpp"
+#include "switchyard/queue.hpp"
+#include "switchyard/wait_strategy.hpp"
+
+namespace switchyard {
+class Delivery;
+}
+
+namespace switchyard::detail {
+
+/// One message's place in one queue.
+struct Entry {
+  Message message;
+  std::int64_t expires_at_ns = 0;  // monotonic; 0: never
+  std::uint32_t deliveries = 0;    // how many times it has been delivered so far
+};
+static_assert(std::is_nothrow_move_constructible_v<Entry> &&
+                  std::is_nothrow_move_assignable_v<Entry>,
+              "entries move through the lock-free ring");
+
+/// Why a message leaves a queue without an ack. Also the dead letter's `x-death-reason`.
+namespace reason {
+inline constexpr std::string_view rejected = "rejected";
+inline constexpr std::string_view max_deliveries = "max_deliveries";
+inline constexpr std::string_view expired = "expired";
+inline constexpr std::string_view overflow = "overflow";
+}  // namespace reason
+
+class ConsumerState;
+
+class QueueState final : public Destination, public std::enable_shared_from_this<QueueState> {
+ public:
+  QueueState(std::string name, QueueOptions options, std::shared_ptr<Clock> clock,
+             std::shared_ptr<QueueState> dead_letter);
+  ~QueueState() override;
+
+  [[nodiscard]] DestinationKind kind() const noexcept override { return DestinationKind::queue; }
+  [[nodiscard]] const std::string& name() const noexcept override { return name_; }
+  [[nodiscard]] const QueueOptions& options() const noexcept { return options_; }
+  [[nodiscard]] const std::shared_ptr<Clock>& clock() const noexcept { return clock_; }
+  [[nodiscard]] const std::shared_ptr<QueueState>& dead_letter_queue() const noexcept {
+    return dead_letter_;
+  }
+
+  // --- producer side -------------------------------------------------------------------
+  Result<SendReceipt> accept(Message&& message, const SendOptions& options) noexcept override;
+
+  // --- consumer side -------------------------------------------------------------------
+  enum class Take : std::uint8_t { got, empty, closed };
+  /// Takes the next deliverable entry (highest priority, FIFO within a level); expired
+  /// entries met on the way are dead-lettered or dropped. @note threadsafe
+  Take try_take(Entry& out, TimePoint now) noexcept;
+  /// Whether a take might succeed now (a hint for waiters). @note threadsafe
+  [[nodiscard]] bool maybe_ready(TimePoint now) const noexcept;
+  /// The earliest time something not ready now may become ready (delayed message due,
+  /// visibility deadline), for a waiter's timeout. @note threadsafe
+  [[nodiscard]] TimePoint next_wakeup() const noexcept;
+  /// Takes back deliveries whose visibility timeout passed, if a scan is due. @note threadsafe
+  void maybe_scan_visibility(TimePoint now) noexcept;
+
+  /// A delivered entry comes back (nack, visibility timeout, consumer closed): retried after
+  /// the backoff, or dead-lettered once `max_deliveries` is reached. @note threadsafe
+  void requeue(Entry&& entry, TimePoint now) noexcept;
+  /// A delivered entry was acknowledged. @note threadsafe
+  void settled(const Entry& entry) noexcept;
+  /// Sends the entry to the dead-letter queue (or drops and counts it). @note threadsafe
+  void dead_letter(Entry&& entry, std::string_view why) noexcept;
+
+  void register_consumer(ConsumerState* consumer);
+  void unregister_consumer(ConsumerState* consumer) noexcept;
+
+  EventCount& ready_event() noexcept { return ready_; }
+
+  void close(bool drain) noexcept override;
+  [[nodiscard]] bool idle() const noexcept override;
+  /// Refuses new sends (draining or closed).
+  [[nodiscard]] bool closed_for_send() const noexcept {
+    return send_closed_.load(std::memory_order_acquire);
+  }
+  /// Receives fail with `closed` (a stop, or a delete).
+  [[nodiscard]] bool closed_for_receive() const noexcept {
+    return receive_closed_.load(std::memory_order_acquire);
+  }
+
+  [[nodiscard]] QueueStats stats() const;
+  [[nodiscard]] std::size_t depth() const noexcept;
+  [[nodiscard]] std::size_t consumer_count() const;
+
+  /// Takes a dead letter from another queue; never blocks (a full queue refuses).
+  bool accept_dead_letter(Message&& message) noexcept;
+  /// A delivery with this visibility deadline was just made. @note threadsafe
+  void note_delivery_deadline(std::int64_t deadline_ns) noexcept;
+
+  // Counters bumped by consumers.
+  void count_handler_error() noexcept { handler_errors_.fetch_add(1, std::memory_order_relaxed); }
+  void count_redelivered() noexcept { redelivered_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  struct Delayed {
+    std::int64_t visible_at_ns;
+    std::uint64_t sequence;  // FIFO among equal times
+    mutable Entry entry;     // moved out of the heap's top just before pop()
+    bool operator>(const Delayed& other) const noexcept {
+      return visible_at_ns != other.visible_at_ns ? visible_at_ns > other.visible_at_ns
+                                                  : sequence > other.sequence;
+    }
+  };
+  struct Group {
+    std::deque<Entry> entries;
+    bool busy = false;    // its head is in flight (or waiting out a retry delay)
+    bool queued = false;  // listed in ready_groups
+  };
+  struct Slow {
+    std::mutex mutex;
+    std::vector<std::deque<Entry>> levels;  // index: priority
+    std::size_t level_items = 0;            // entries in all levels
+    std::priority_queue<Delayed, std::vector<Delayed>, std::greater<>> delayed;
+    std::uint64_t delayed_sequence = 0;
+    std::unordered_map<std::string, Group> groups;
+    std::deque<std::string> ready_groups;
+    std::unordered_map<std::string, std::pair<std::int64_t, MessageId>> dedup;
+    std::deque<std::pair<std::int64_t, std::string>> dedup_order;
+  };
+
+  Result<SendReceipt> admit(Message&& message, const SendOptions& options,
+                            TimePoint now) noexcept;
+  bool reserve_capacity(TimePoint now) noexcept;
+  void place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns) noexcept;
+  void place_ready_locked(Entry&& entry);
+  bool take_slow_locked(Entry& out, TimePoint now);
+  void promote_due_locked(TimePoint now);
+  void release_group_locked(std::string_view group);
+  void refresh_slow_hints_locked() noexcept;
+  bool drop_oldest(TimePoint now) noexcept;
+  void expire(Entry&& entry) noexcept;
+
+  const std::string name_;
+  const QueueOptions options_;
+  const std::shared_ptr<Clock> clock_;
+  const std::shared_ptr<QueueState> dead_letter_;
+
+  Ring<Entry> ring_;
+  Slow slow_;
+
+  // Producer-side line: admitted_ (sends and requeues).
+  alignas(kCacheLine) std::atomic<std::uint64_t> admitted_{0};
+  // Consumer-side line: removed_ (takes, expiries, overflow drops).
+  alignas(kCacheLine) std::atomic<std::uint64_t> removed_{0};
+  // Hints read lock-free by takers, written under slow_.mutex.
+  alignas(kCacheLine) std::atomic<std::uint32_t> slow_ready_{0};   // entries takeable in slow_
+  std::atomic<std::int64_t> next_due_ns_{INT64_MAX};                // earliest delayed entry
+  std::atomic<std::int64_t> next_scan_ns_{INT64_MAX};               // next visibility scan
+  std::atomic<bool> send_closed_{false};
+  std::atomic<bool> receive_closed_{false};
+
+  EventCount ready_;  // something may be takeable (or a slot freed, or closed)
+  EventCount space_;  // capacity may have been freed (Overflow::block senders wait here)
+
+  // Rare counters (their own line, away from the hot ones).
+  alignas(kCacheLine) std::atomic<std::uint64_t> requeued_{0};
+  std::atomic<std::uint64_t> deduplicated_{0};
+  std::atomic<std::uint64_t> dead_lettered_{0};
+  std::atomic<std::uint64_t> expired_{0};
+  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> rejected_full_{0};
+  std::atomic<std::uint64_t> overflow_removed_{0};
+  std::atomic<std::uint64_t> handler_errors_{0};
+  std::atomic<std::uint64_t> redelivered_{0};
+  std::atomic<std::uint64_t> retired_acked_{0};  // acks of consumers that have closed
+  std::atomic<std::uint64_t> retired_nacked_{0};
+
+  mutable std::shared_mutex consumers_mutex_;
+  std::vector<ConsumerState*> consumers_;
+};
+
+/// A consumer's in-flight window and its receive loop. Shared (shared_ptr) by the Consumer
+/// handle and every Delivery it handed out, so a late ack never touches freed memory.
+class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
+ public:
+  ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch, WaitStrategy wait);
+  ~ConsumerState();
+
+  /// Waits up to `timeout` for one delivery. @note threadsafe
+  Result<Delivery> receive(Duration timeout) noexcept;
+  /// Waits up to `timeout` for the first delivery, then takes what else is ready, up to `max`.
+  Result<std::size_t> receive(std::vector<Delivery>& out, std::size_t max, Duration timeout) noexcept;
+
+  enum class Settle : std::uint8_t { ack, requeue, dead_letter };
+  /// Settles the delivery holding slot `slot` at `generation`. @note threadsafe
+  Status settle(std::uint32_t slot, std::uint64_t generation, Settle how,
+                std::string_view why) noexcept;
+  /// Restarts the visibility timeout of a held delivery. @note threadsafe
+  Status extend(std::uint32_t slot, std::uint64_t generation) noexcept;
+
+  /// Takes back every held delivery whose deadline is at or before `now` (all when `now` is
+  /// TimePoint::max()). Returns the earliest deadline still held. @note threadsafe
+  std::int64_t reclaim(TimePoint now) noexcept;
+
+  /// Refuses further receives and returns everything held to the queue. Idempotent.
+  void close() noexcept;
+  /// Makes blocked receives return (used by a push consumer's stop). @note threadsafe
+  void interrupt() noexcept;
+  void resume() noexcept { interrupted_.store(false, std::memory_order_release); }
+
+  [[nodiscard]] const std::shared_ptr<QueueState>& queue() const noexcept { return queue_; }
+  [[nodiscard]] std::size_t in_flight() const noexcept;
+  [[nodiscard]] std::uint64_t acked() const noexcept { return acked_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t nacked() const noexcept { return nacked_.load(std::memory_order_relaxed); }
+  [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+ private:
+  struct Slot {
+    std::atomic<std::uint64_t> state{0};        // even: free; odd: held
+    std::atomic<std::int64_t> deadline_ns{0};   // visibility deadline (monotonic)
+    Entry entry;                                // valid while held
+  };
+
+  bool try_receive_one(TimePoint now, Delivery& out) noexcept;
+  void wait_for_work(TimePoint now, TimePoint deadline, std::uint32_t& idle_rounds) noexcept;
+
+  const std::shared_ptr<QueueState> queue_;
+  const std::uint32_t prefetch_;
+  const WaitStrategy wait_;
+  std::unique_ptr<Slot[]> slots_;
+  Ring<std::uint32_t> free_;
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> interrupted_{false};
+  alignas(kCacheLine) std::atomic<std::uint64_t> acked_{0};
+  std::atomic<std::uint64_t> nacked_{0};
+};
+
+}  // namespace switchyard::detail

@@ -1,0 +1,166 @@
+// switchyard/message.hpp — an immutable message: payload, key, headers, id, timestamp, priority.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+
+#include "switchyard/clock.hpp"
+#include "switchyard/codec.hpp"
+#include "switchyard/detail/message_body.hpp"
+#include "switchyard/error.hpp"
+#include "switchyard/headers.hpp"
+
+namespace switchyard {
+
+/// Unique within one broker, increasing per producer.
+using MessageId = std::uint64_t;
+
+/// A read-only view of a message's bytes; valid while the message it came from is alive.
+class Payload {
+ public:
+  Payload() noexcept = default;
+  explicit Payload(std::span<const std::byte> bytes) noexcept : bytes_(bytes) {}
+  [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return bytes_; }
+  [[nodiscard]] std::string_view as_string() const noexcept {
+    return {reinterpret_cast<const char*>(bytes_.data()), bytes_.size()};
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return bytes_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return bytes_.empty(); }
+  operator std::string_view() const noexcept { return as_string(); }  // NOLINT: a view of text
+
+ private:
+  std::span<const std::byte> bytes_;
+};
+
+/// A message as every receiver sees it. Immutable; copying shares it (one reference-count
+/// increment), so a message routed to five queues exists once in memory.
+///
+/// A message carries either bytes or a C++ object (see `Message::object<T>()`); an object is
+/// moved in by the producer, read-only for every receiver, and never serialised in memory.
+///
+/// Thread-safety: every const member may be called from any number of threads at once.
+class Message {
+ public:
+  Message() noexcept = default;
+  Message(const Message& other) noexcept : body_(other.body_) {
+    if (body_ != nullptr) body_->retain();
+  }
+  Message(Message&& other) noexcept : body_(std::exchange(other.body_, nullptr)) {}
+  Message& operator=(Message other) noexcept {
+    std::swap(body_, other.body_);
+    return *this;
+  }
+  ~Message() {
+    if (body_ != nullptr) body_->release();
+  }
+
+  /// False for a default-constructed or moved-from message.
+  explicit operator bool() const noexcept { return body_ != nullptr; }
+
+  [[nodiscard]] MessageId id() const noexcept { return body_->id; }
+  /// Wall-clock time the message was sent.
+  [[nodiscard]] Timestamp timestamp() const noexcept {
+    return Timestamp(Duration(body_->timestamp_ns));
+  }
+  /// Partitioning / routing key (may be empty).
+  [[nodiscard]] std::string_view key() const noexcept { return body_->key(); }
+  /// Message group (SQS FIFO `MessageGroupId`); empty when ungrouped.
+  [[nodiscard]] std::string_view group() const noexcept { return body_->group(); }
+  [[nodiscard]] const Headers& headers() const noexcept { return body_->headers; }
+  [[nodiscard]] std::uint8_t priority() const noexcept { return body_->priority; }
+  /// The payload's bytes. Empty for an object payload (see `encoded()`).
+  [[nodiscard]] Payload payload() const noexcept { return Payload(body_->payload()); }
+
+  /// Whether the message carries a C++ object rather than bytes.
+  [[nodiscard]] bool has_object() const noexcept { return body_->content().object != nullptr; }
+  /// The carried object if it is a `T`, else null.
+  template <class T>
+  [[nodiscard]] const T* object_if() const noexcept {
+    const detail::MessageBody& c = body_->content();
+    if (c.object == nullptr || c.object_ops->type != typeid(T)) return nullptr;
+    return static_cast<const T*>(c.object);
+  }
+  /// The carried object; throws `Error(Errc::wrong_type)` if it holds no `T`.
+  template <class T>
+  [[nodiscard]] const T& object() const {
+    if (const T* p = object_if<T>()) return *p;
+    throw Error(Errc::wrong_type, std::string("message ") + std::to_string(id()) +
+                                      " does not carry a " + typeid(T).name());
+  }
+  /// A `T` from this message: a copy of the carried object, or the payload decoded by
+  /// `Codec<T>` (for messages that came through bytes: a durable destination or a bridge).
+  template <class T>
+  [[nodiscard]] Result<T> get() const {
+    if (const T* p = object_if<T>()) return *p;
+    if constexpr (HasCodec<T>) {
+      if (!has_object()) return Codec<T>::decode(body_->payload());
+    }
+    return Result<T>(Errc::wrong_type, std::string("message ") + std::to_string(id()) +
+                                           " cannot be read as " + typeid(T).name());
+  }
+  /// The payload as bytes: the byte payload itself, or the object encoded by its codec.
+  /// Fails with `wrong_type` for an object whose type has no codec.
+  [[nodiscard]] Result<std::string> encoded() const {
+    if (!has_object()) return std::string(payload().as_string());
+    const detail::MessageBody& c = body_->content();
+    if (c.object_ops->encode == nullptr) {
+      return Result<std::string>(Errc::wrong_type,
+                                 std::string("no Codec for ") + c.object_ops->type.name());
+    }
+    std::string out;
+    c.object_ops->encode(c.object, out);
+    return out;
+  }
+
+  /// @internal The shared body; for the library's own plumbing.
+  [[nodiscard]] const detail::MessageBody* body() const noexcept { return body_; }
+  /// @internal Adopts a body whose reference the caller owns.
+  static Message adopt(detail::MessageBody* body) noexcept {
+    Message m;
+    m.body_ = body;
+    return m;
+  }
+
+ private:
+  detail::MessageBody* body_ = nullptr;
+};
+
+namespace detail {
+
+template <class T>
+inline const ObjectOps& object_ops_for() noexcept {
+  static const ObjectOps ops{
+      typeid(T), [](void* p) noexcept { delete static_cast<T*>(p); },
+      [] {
+        if constexpr (HasCodec<T>) {
+          return +[](const void* p, std::string& out) {
+            Codec<T>::encode(*static_cast<const T*>(p), out);
+          };
+        } else {
+          return static_cast<void (*)(const void*, std::string&)>(nullptr);
+        }
+      }()};
+  return ops;
+}
+
+}  // namespace detail
+
+/// A C++ object to send by ownership: `producer.send("orders", switchyard::object(Order{...}))`.
+template <class T>
+struct Object {
+  static_assert(std::is_nothrow_move_constructible_v<T> || std::is_copy_constructible_v<T>,
+                "a message object is moved (or copied) in once");
+  T value;
+};
+template <class T>
+Object<std::decay_t<T>> object(T&& value) {
+  return Object<std::decay_t<T>>{std::forward<T>(value)};
+}
+
+}  // namespace switchyard

@@ -1,0 +1,92 @@
+// switchyard/producer.hpp — sends messages to destinations by name.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "switchyard/error.hpp"
+#include "switchyard/message.hpp"
+#include "switchyard/send_options.hpp"
+
+namespace switchyard {
+
+namespace detail {
+class BrokerCore;
+class Destination;
+}  // namespace detail
+
+/// Sends to any destination by name — a queue, a topic (the key picks the partition) or an
+/// exchange (the key is the routing key) — never to a consumer.
+///
+/// A send is asynchronous: it returns once the destination has accepted the message, without
+/// waiting for any consumer. It blocks only as the destination's overflow policy says.
+///
+/// Thread-compatible, not thread-safe: give each sending thread its own Producer (they are
+/// cheap: a pointer, a one-entry cache and a block of message ids).
+class Producer {
+ public:
+  Producer() = default;
+  explicit Producer(std::shared_ptr<detail::BrokerCore> core) noexcept : core_(std::move(core)) {}
+
+  /// Sends `payload` (copied once into the message). Returns the message id; for a duplicate
+  /// deduplication id, the id of the message first sent with it.
+  Result<MessageId> send(std::string_view destination, std::string_view payload,
+                         const SendOptions& options = {}) noexcept;
+  Result<MessageId> send(std::string_view destination, std::span<const std::byte> payload,
+                         const SendOptions& options = {}) noexcept;
+  /// Sends a C++ object by ownership: receivers read it with `Message::object<T>()`; it is
+  /// encoded (with `Codec<T>`) only where bytes are needed.
+  template <class T>
+  Result<MessageId> send(std::string_view destination, Object<T> object,
+                         const SendOptions& options = {}) noexcept;
+  /// Re-sends an existing message (shares its payload; a new id and timestamp are not given).
+  Result<MessageId> forward(std::string_view destination, const Message& message,
+                            const SendOptions& options = {}) noexcept;
+  /// RabbitMQ-style publish: `send` with `options.key = routing_key`.
+  Result<MessageId> publish(std::string_view exchange, std::string_view routing_key,
+                            std::string_view payload, SendOptions options = {}) noexcept;
+  /// Sends each payload in order with the same options; stops at the first failure. Returns
+  /// how many were accepted — fewer than `payloads.size()` means the next one failed, and the
+  /// failure is returned instead when none was accepted.
+  Result<std::size_t> send_batch(std::string_view destination,
+                                 std::span<const std::string_view> payloads,
+                                 const SendOptions& options = {}) noexcept;
+
+  explicit operator bool() const noexcept { return core_ != nullptr; }
+
+ private:
+  Result<MessageId> deliver(std::string_view destination, Message&& message,
+                            const SendOptions& options) noexcept;
+  Result<Message> make(std::span<const std::byte> payload, const SendOptions& options,
+                       void* object, const detail::ObjectOps* ops) noexcept;
+  std::shared_ptr<detail::Destination> lookup(std::string_view name) noexcept;
+
+  std::shared_ptr<detail::BrokerCore> core_;
+  // One-entry cache: most producers talk to one destination.
+  std::string cached_name_;
+  std::shared_ptr<detail::Destination> cached_;
+  std::uint64_t cached_generation_ = 0;
+  // Message ids come from the broker in blocks, so a send touches no shared counter.
+  std::uint64_t next_id_ = 0;
+  std::uint64_t id_end_ = 0;
+};
+
+template <class T>
+Result<MessageId> Producer::send(std::string_view destination, Object<T> object,
+                                 const SendOptions& options) noexcept {
+  T* owned = nullptr;
+  try {
+    owned = new T(std::move(object.value));
+  } catch (...) {
+    return Result<MessageId>(Errc::invalid_argument, "could not move the object in");
+  }
+  auto message = make({}, options, owned, &detail::object_ops_for<T>());
+  if (!message) return Result<MessageId>(message.failure());
+  return deliver(destination, std::move(*message), options);
+}
+
+}  // namespace switchyard

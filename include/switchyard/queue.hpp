@@ -1,0 +1,125 @@
+// switchyard/queue.hpp — a point-to-point queue (RabbitMQ queue, SQS queue): its options,
+// its statistics, and the handle the broker gives out.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "switchyard/clock.hpp"
+
+namespace switchyard {
+
+namespace detail {
+class QueueState;
+}
+
+/// What a send does when the queue already holds `capacity` messages.
+enum class Overflow : std::uint8_t {
+  block,        ///< wait up to `send_timeout` for room, then fail with `Errc::full`
+  reject,       ///< fail at once with `Errc::full`
+  drop_oldest,  ///< dead-letter the oldest ready message (reason "overflow"), or drop and count it
+};
+
+/// What happens to a message whose time to live runs out before it is delivered.
+enum class OnExpiry : std::uint8_t {
+  dead_letter,  ///< to the dead-letter queue with reason "expired" (dropped if none configured)
+  drop,         ///< dropped and counted in `QueueStats::expired`
+};
+
+/// Delay before a nacked (or timed-out) message is offered again: `initial`, multiplied by
+/// `multiplier` for each further attempt, never more than `max`. Zero `initial`: at once.
+struct Backoff {
+  Duration initial{0};
+  double multiplier = 2.0;
+  Duration max = std::chrono::minutes(5);
+
+  /// The delay before delivery number `attempt + 1`, after `attempt` failed deliveries (≥ 1).
+  [[nodiscard]] Duration after(std::uint32_t attempt) const noexcept {
+    if (initial.count() <= 0 || attempt == 0) return Duration{0};
+    double d = static_cast<double>(initial.count());
+    for (std::uint32_t i = 1; i < attempt && d < static_cast<double>(max.count()); ++i) d *= multiplier;
+    return d >= static_cast<double>(max.count()) ? max : Duration(static_cast<std::int64_t>(d));
+  }
+  friend bool operator==(const Backoff&, const Backoff&) = default;
+};
+
+/// Everything a queue is declared with. Re-declaring a queue with different options fails with
+/// `Errc::option_mismatch` (RabbitMQ's PRECONDITION_FAILED); with equal options it is a no-op.
+struct QueueOptions {
+  /// Most messages the queue holds ready or delayed (not counting in-flight ones). ≥ 1.
+  std::size_t capacity = 65'536;
+  Overflow overflow = Overflow::block;
+  /// How long a send waits for room under `Overflow::block`.
+  Duration send_timeout = std::chrono::seconds(5);
+  /// Deliveries before a message is dead-lettered (reason "max_deliveries"); 0: unlimited.
+  std::uint32_t max_deliveries = 0;
+  /// Name of the queue that receives dead letters; empty: dead letters are dropped and counted.
+  std::string dead_letter{};
+  /// Default for each consumer: most unacknowledged deliveries it may hold. ≥ 1.
+  std::uint32_t prefetch = 256;
+  /// An unacknowledged delivery becomes visible again after this long; 0: only when its
+  /// consumer closes (RabbitMQ's behaviour).
+  Duration visibility_timeout = std::chrono::seconds(30);
+  /// Delay between a failed delivery and the next one.
+  Backoff retry_backoff{};
+  /// Default delay before a new message becomes deliverable (SQS DelaySeconds).
+  Duration delay{0};
+  /// Default time to live of a message from its send; 0: forever.
+  Duration ttl{0};
+  OnExpiry on_expiry = OnExpiry::dead_letter;
+  /// How long a deduplication id is remembered (SQS FIFO: 5 minutes).
+  Duration dedup_window = std::chrono::minutes(5);
+  /// Highest priority honoured (higher values are treated as this); 0: priorities ignored.
+  std::uint8_t max_priority = 9;
+  /// Largest payload accepted, in bytes.
+  std::size_t max_payload = 16 * 1024 * 1024;
+
+  friend bool operator==(const QueueOptions&, const QueueOptions&) = default;
+};
+
+/// A snapshot of a queue's counters. Each counter is exact; the snapshot as a whole is not
+/// atomic (counters are read one after another while traffic flows).
+struct QueueStats {
+  std::size_t depth = 0;        ///< ready + delayed messages
+  std::size_t in_flight = 0;    ///< delivered, not yet acknowledged
+  std::size_t consumers = 0;
+  std::uint64_t enqueued = 0;   ///< accepted sends (duplicates excluded)
+  std::uint64_t deduplicated = 0;
+  std::uint64_t delivered = 0;  ///< deliveries, redeliveries included
+  std::uint64_t redelivered = 0;
+  std::uint64_t acked = 0;
+  std::uint64_t nacked = 0;
+  std::uint64_t dead_lettered = 0;
+  std::uint64_t expired = 0;
+  std::uint64_t dropped = 0;    ///< dropped by policy (no dead-letter queue configured)
+  std::uint64_t rejected_full = 0;
+  std::uint64_t handler_errors = 0;
+};
+
+/// A handle to a declared queue. Cheap to copy; stays valid (and reports `closed`) after the
+/// queue is deleted. Thread-safe.
+class Queue {
+ public:
+  Queue() = default;
+  explicit Queue(std::shared_ptr<detail::QueueState> state) noexcept : state_(std::move(state)) {}
+
+  [[nodiscard]] const std::string& name() const noexcept;
+  [[nodiscard]] const QueueOptions& options() const noexcept;
+  [[nodiscard]] QueueStats stats() const;
+  /// Ready + delayed messages (exact when no send or receive is in progress).
+  [[nodiscard]] std::size_t depth() const noexcept;
+  [[nodiscard]] bool closed() const noexcept;
+  explicit operator bool() const noexcept { return state_ != nullptr; }
+
+  /// @internal
+  [[nodiscard]] const std::shared_ptr<detail::QueueState>& state() const noexcept { return state_; }
+
+ private:
+  std::shared_ptr<detail::QueueState> state_;
+};
+
+}  // namespace switchyard

@@ -1,0 +1,42 @@
+// switchyard/send_options.hpp — what a producer can say about one send, and what it gets back.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "switchyard/clock.hpp"
+#include "switchyard/error.hpp"
+#include "switchyard/headers.hpp"
+
+namespace switchyard {
+
+/// What a send returns: the message's id, and whether the destination had already seen its
+/// deduplication id (then the message was acknowledged to the producer but not enqueued again).
+struct SendReceipt {
+  std::uint64_t id = 0;
+  bool duplicate = false;
+};
+
+/// Per-send instructions. Every field is optional; defaults come from the destination.
+/// Views (`key`, `group`, `dedup_id`) need only live for the duration of the call.
+struct SendOptions {
+  /// Partition key for a topic, routing key for an exchange; carried by the message.
+  std::string_view key{};
+  Headers headers{};
+  /// Higher is delivered first (queues with `max_priority` > 0). FIFO within a level.
+  std::uint8_t priority = 0;
+  /// Not delivered before this much time has passed (SQS DelaySeconds); 0: queue default.
+  Duration delay{0};
+  /// Expires this long after the send if not delivered; 0: the queue's TTL (if any).
+  Duration ttl{0};
+  /// Message group (SQS FIFO MessageGroupId): in order, one in flight per group.
+  std::string_view group{};
+  /// Deduplication id (SQS FIFO): a repeat within the queue's window is not enqueued again.
+  std::string_view dedup_id{};
+  /// Called once the send is complete (Kafka's send(...).then): with the receipt, or the error.
+  /// Runs on the sending thread for in-memory destinations. Must not throw.
+  std::function<void(const Result<SendReceipt>&)> on_complete{};
+};
+
+}  // namespace switchyard

@@ -1,0 +1,160 @@
+#include "switchyard/broker.hpp"
+
+#include <thread>
+
+#include "switchyard/detail/broker_core.hpp"
+#include "switchyard/detail/queue_state.hpp"
+
+namespace switchyard {
+
+namespace {
+
+void check_name(std::string_view name) {
+  if (name.empty()) throw Error(Errc::invalid_argument, "destination name must not be empty");
+  if (name.size() > 255) {
+    throw Error(Errc::invalid_argument,
+                "destination name longer than 255 bytes: '" + std::string(name.substr(0, 32)) + "...'");
+  }
+}
+
+void check_options(std::string_view name, const QueueOptions& options) {
+  auto bad = [&](const std::string& what) {
+    throw Error(Errc::invalid_argument, "queue '" + std::string(name) + "': " + what);
+  };
+  if (options.capacity == 0) bad("capacity must be at least 1");
+  if (options.capacity > (std::size_t{1} << 32)) bad("capacity above 2^32");
+  if (options.prefetch == 0) bad("prefetch must be at least 1");
+  if (options.prefetch > (1u << 20)) bad("prefetch above 2^20");
+  if (options.send_timeout.count() < 0) bad("send_timeout must not be negative");
+  if (options.visibility_timeout.count() < 0) bad("visibility_timeout must not be negative");
+  if (options.delay.count() < 0 || options.ttl.count() < 0) bad("delay and ttl must not be negative");
+  if (options.retry_backoff.initial.count() < 0 || options.retry_backoff.multiplier < 1.0) {
+    bad("retry_backoff needs initial >= 0 and multiplier >= 1");
+  }
+  if (options.dead_letter == name) bad("a queue cannot be its own dead-letter queue");
+}
+
+std::shared_ptr<detail::QueueState> as_queue(const std::shared_ptr<detail::Destination>& d,
+                                             std::string_view name) {
+  if (!d) throw Error(Errc::unknown_destination, "no queue named '" + std::string(name) + "'");
+  if (d->kind() != detail::DestinationKind::queue) {
+    throw Error(Errc::unknown_destination, "'" + std::string(name) + "' is a " +
+                                               detail::to_string(d->kind()) + ", not a queue");
+  }
+  return std::static_pointer_cast<detail::QueueState>(d);
+}
+
+}  // namespace
+
+Broker::Broker() : Broker(BrokerOptions{}) {}
+
+Broker::Broker(BrokerOptions options)
+    : core_(std::make_shared<detail::BrokerCore>(options.clock ? std::move(options.clock)
+                                                               : SystemClock::instance())) {}
+
+Broker::~Broker() { shutdown(Shutdown::stop); }
+
+Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) {
+  check_name(name);
+  check_options(name, options);
+  std::shared_ptr<detail::QueueState> dead_letter;
+  if (!options.dead_letter.empty()) {
+    auto found = core_->find(options.dead_letter);
+    if (!found) {
+      throw Error(Errc::unknown_destination,
+                  "queue '" + std::string(name) + "': dead-letter queue '" + options.dead_letter +
+                      "' is not declared (declare it first)");
+    }
+    dead_letter = as_queue(found, options.dead_letter);
+  }
+  bool inserted = false;
+  auto destination = core_->find_or_insert(
+      name,
+      [&] {
+        return std::make_shared<detail::QueueState>(std::string(name), options, core_->clock(),
+                                                    dead_letter);
+      },
+      inserted);
+  if (!inserted) {
+    if (destination->kind() != detail::DestinationKind::queue) {
+      throw Error(Errc::option_mismatch, "'" + std::string(name) + "' is already declared as a " +
+                                             detail::to_string(destination->kind()));
+    }
+    auto existing = std::static_pointer_cast<detail::QueueState>(destination);
+    if (!(existing->options() == options)) {
+      throw Error(Errc::option_mismatch, "queue '" + std::string(name) +
+                                             "' is already declared with different options");
+    }
+    return Queue(existing);
+  }
+  return Queue(std::static_pointer_cast<detail::QueueState>(destination));
+}
+
+Queue Broker::queue(std::string_view name) const { return Queue(as_queue(core_->find(name), name)); }
+
+bool Broker::contains(std::string_view name) const { return core_->find(name) != nullptr; }
+
+void Broker::delete_queue(std::string_view name, DeleteOptions options) {
+  auto gone = core_->erase(name, [&](detail::Destination& d) {
+    auto queue = as_queue(std::shared_ptr<detail::Destination>(std::shared_ptr<void>{}, &d), name);
+    if (options.if_unused && queue->consumer_count() != 0) {
+      throw Error(Errc::in_use, "queue '" + std::string(name) + "' has consumers");
+    }
+    if (options.if_empty && queue->depth() != 0) {
+      throw Error(Errc::in_use, "queue '" + std::string(name) + "' is not empty");
+    }
+  });
+  gone->close(false);
+}
+
+std::vector<std::string> Broker::destinations() const {
+  std::vector<std::string> names;
+  for (const auto& d : core_->all()) names.push_back(d->name());
+  return names;
+}
+
+Producer Broker::producer() const { return Producer(core_); }
+
+Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options) {
+  auto queue = as_queue(core_->find(name), name);
+  if (queue->closed_for_receive()) throw Error(Errc::closed, "queue '" + std::string(name) + "' is closed");
+  const std::uint32_t prefetch = options.prefetch != 0 ? options.prefetch : queue->options().prefetch;
+  if (prefetch > (1u << 20)) throw Error(Errc::invalid_argument, "prefetch above 2^20");
+  auto state = std::make_shared<detail::ConsumerState>(std::move(queue), prefetch, options.wait);
+  return Consumer(std::move(state), options);
+}
+
+bool Broker::shutdown(Shutdown mode, Duration timeout) {
+  if (core_->closed()) return true;
+  core_->close();
+  const auto destinations = core_->all();
+  bool drained = true;
+  if (mode == Shutdown::drain) {
+    for (const auto& d : destinations) d->close(true);
+    // Real time, not the broker's clock: a manual clock must not make shutdown hang.
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (const auto& d : destinations) {
+      while (!d->idle()) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+          drained = false;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+  }
+  for (const auto& d : destinations) d->close(false);
+  return drained;
+}
+
+const std::shared_ptr<Clock>& Broker::clock() const noexcept { return core_->clock(); }
+
+// --- Queue handle ----------------------------------------------------------------------
+
+const std::string& Queue::name() const noexcept { return state_->name(); }
+const QueueOptions& Queue::options() const noexcept { return state_->options(); }
+QueueStats Queue::stats() const { return state_->stats(); }
+std::size_t Queue::depth() const noexcept { return state_->depth(); }
+bool Queue::closed() const noexcept { return state_->closed_for_send(); }
+
+}  // namespace switchyard

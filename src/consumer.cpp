@@ -1,0 +1,349 @@
+// Consumers: the in-flight window, the receive loop with its wait strategy, settling, and the
+// push workers. Design notes: include/switchyard/detail/queue_state.hpp.
+#include "switchyard/consumer.hpp"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "switchyard/detail/queue_state.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SWITCHYARD_CPU_RELAX() _mm_pause()
+#else
+#define SWITCHYARD_CPU_RELAX() ((void)0)
+#endif
+
+namespace switchyard {
+
+namespace detail {
+
+namespace {
+constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+constexpr std::uint32_t kSpinRounds = 64;
+constexpr std::uint32_t kYieldRounds = 16;
+std::int64_t ns(TimePoint t) noexcept { return t.time_since_epoch().count(); }
+}  // namespace
+
+ConsumerState::ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch,
+                             WaitStrategy wait)
+    : queue_(std::move(queue)),
+      prefetch_(prefetch),
+      wait_(wait),
+      slots_(std::make_unique<Slot[]>(prefetch)),
+      free_(prefetch) {
+  for (std::uint32_t i = 0; i < prefetch_; ++i) (void)free_.try_push(std::uint32_t{i});
+  queue_->register_consumer(this);
+}
+
+ConsumerState::~ConsumerState() { close(); }
+
+bool ConsumerState::try_receive_one(TimePoint now, Delivery& out) noexcept {
+  if (!queue_->maybe_ready(now)) return false;
+  std::uint32_t index = 0;
+  if (!free_.try_pop(index)) return false;  // at the prefetch limit
+  Entry entry;
+  if (queue_->try_take(entry, now) != QueueState::Take::got) {
+    (void)free_.try_push(std::uint32_t{index});
+    return false;
+  }
+  ++entry.deliveries;
+  if (entry.deliveries > 1) queue_->count_redelivered();
+  Slot& slot = slots_[index];
+  // The slot is free (even) and ours alone until the release store below.
+  const std::uint64_t generation = slot.state.load(std::memory_order_relaxed) + 1;
+  const Duration visibility = queue_->options().visibility_timeout;
+  if (visibility.count() > 0) {
+    const std::int64_t deadline = ns(now) + visibility.count();
+    slot.deadline_ns.store(deadline, std::memory_order_relaxed);
+    queue_->note_delivery_deadline(deadline);
+  } else {
+    slot.deadline_ns.store(kNever, std::memory_order_relaxed);
+  }
+  const std::uint32_t attempt = entry.deliveries;
+  Message message = entry.message;
+  slot.entry = std::move(entry);
+  // Release: publishes entry and deadline to whoever wins the settle CAS on this state.
+  slot.state.store(generation, std::memory_order_release);
+  out = Delivery(shared_from_this(), std::move(message), index, generation, attempt);
+  return true;
+}
+
+void ConsumerState::wait_for_work(TimePoint now, TimePoint deadline,
+                                  std::uint32_t& idle_rounds) noexcept {
+  ++idle_rounds;
+  if (wait_ == WaitStrategy::spin || idle_rounds < kSpinRounds) {
+    SWITCHYARD_CPU_RELAX();
+    return;
+  }
+  if (wait_ == WaitStrategy::yield || idle_rounds < kSpinRounds + kYieldRounds) {
+    ::sched_yield();
+    return;
+  }
+  EventCount& ready = queue_->ready_event();
+  const std::uint32_t key = ready.prepare_wait();
+  if ((queue_->maybe_ready(now) && free_.size_guess() != 0) || closed() ||
+      queue_->closed_for_receive() || interrupted_.load(std::memory_order_acquire)) {
+    ready.cancel_wait();
+    return;
+  }
+  const TimePoint wake = std::min(deadline, queue_->next_wakeup());
+  if (wake <= now) {
+    ready.cancel_wait();
+    return;
+  }
+  ready.wait(key, std::min<Duration>(wake - now, queue_->clock()->max_real_sleep()));
+}
+
+Result<Delivery> ConsumerState::receive(Duration timeout) noexcept {
+  const Clock& clock = *queue_->clock();
+  TimePoint now = clock.now();
+  const TimePoint deadline = timeout >= TimePoint::max() - now ? TimePoint::max() : now + timeout;
+  std::uint32_t idle_rounds = 0;
+  for (;;) {
+    if (closed() || queue_->closed_for_receive()) return Result<Delivery>(Errc::closed);
+    queue_->maybe_scan_visibility(now);
+    Delivery delivery;
+    if (try_receive_one(now, delivery)) return delivery;
+    if (now >= deadline || interrupted_.load(std::memory_order_acquire)) {
+      return Result<Delivery>(Errc::timed_out);
+    }
+    wait_for_work(now, deadline, idle_rounds);
+    now = clock.now();
+  }
+}
+
+Result<std::size_t> ConsumerState::receive(std::vector<Delivery>& out, std::size_t max,
+                                           Duration timeout) noexcept {
+  if (max == 0) return std::size_t{0};
+  auto first = receive(timeout);
+  if (!first) return Result<std::size_t>(first.failure());
+  out.push_back(std::move(*first));
+  std::size_t taken = 1;
+  const TimePoint now = queue_->clock()->now();
+  Delivery more;
+  while (taken < max && try_receive_one(now, more)) {
+    out.push_back(std::move(more));
+    ++taken;
+  }
+  return taken;
+}
+
+Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Settle how,
+                             std::string_view why) noexcept {
+  Slot& slot = slots_[index];
+  std::uint64_t expected = generation;
+  // Acq_rel: acquire pairs with the receive's release (we read the entry next); release
+  // orders our move out of the slot before the index is seen free again.
+  if (!slot.state.compare_exchange_strong(expected, generation + 1, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+    return Status(Errc::stale_delivery,
+                  "delivery was already settled, or taken back by its visibility timeout or "
+                  "its consumer's close");
+  }
+  Entry entry = std::move(slot.entry);
+  (void)free_.try_push(std::uint32_t{index});
+  switch (how) {
+    case Settle::ack:
+      acked_.fetch_add(1, std::memory_order_relaxed);
+      queue_->settled(entry);
+      break;
+    case Settle::requeue:
+      nacked_.fetch_add(1, std::memory_order_relaxed);
+      queue_->requeue(std::move(entry), queue_->clock()->now());
+      break;
+    case Settle::dead_letter:
+      nacked_.fetch_add(1, std::memory_order_relaxed);
+      queue_->dead_letter(std::move(entry), why);
+      break;
+  }
+  // A receive waiting at its prefetch limit may go on.
+  queue_->ready_event().notify_all();
+  return {};
+}
+
+Status ConsumerState::extend(std::uint32_t index, std::uint64_t generation) noexcept {
+  Slot& slot = slots_[index];
+  if (slot.state.load(std::memory_order_acquire) != generation) {
+    return Status(Errc::stale_delivery, "delivery was already settled or taken back");
+  }
+  const Duration visibility = queue_->options().visibility_timeout;
+  if (visibility.count() > 0) {
+    slot.deadline_ns.store(ns(queue_->clock()->now()) + visibility.count(),
+                           std::memory_order_relaxed);
+  }
+  return {};
+}
+
+std::int64_t ConsumerState::reclaim(TimePoint now) noexcept {
+  std::int64_t earliest = kNever;
+  for (std::uint32_t i = 0; i < prefetch_; ++i) {
+    Slot& slot = slots_[i];
+    std::uint64_t state = slot.state.load(std::memory_order_acquire);
+    if ((state & 1) == 0) continue;
+    const std::int64_t deadline = slot.deadline_ns.load(std::memory_order_relaxed);
+    if (now != TimePoint::max() && deadline > ns(now)) {
+      earliest = std::min(earliest, deadline);
+      continue;
+    }
+    if (!slot.state.compare_exchange_strong(state, state + 1, std::memory_order_acq_rel,
+                                            std::memory_order_relaxed)) {
+      continue;  // settled meanwhile
+    }
+    Entry entry = std::move(slot.entry);
+    (void)free_.try_push(std::uint32_t{i});
+    queue_->requeue(std::move(entry), queue_->clock()->now());
+  }
+  return earliest;
+}
+
+void ConsumerState::close() noexcept {
+  if (closed_.exchange(true, std::memory_order_acq_rel)) return;
+  // Unregister first: a visibility scan that starts later no longer sees us, and one in
+  // progress finishes before we go on (it holds the registry lock).
+  queue_->unregister_consumer(this);
+  reclaim(TimePoint::max());
+  queue_->ready_event().notify_all();
+}
+
+void ConsumerState::interrupt() noexcept {
+  interrupted_.store(true, std::memory_order_release);
+  queue_->ready_event().notify_all();
+}
+
+std::size_t ConsumerState::in_flight() const noexcept {
+  std::size_t held = 0;
+  for (std::uint32_t i = 0; i < prefetch_; ++i) {
+    held += slots_[i].state.load(std::memory_order_relaxed) & 1;
+  }
+  return held;
+}
+
+}  // namespace detail
+
+// --- Delivery --------------------------------------------------------------------------
+
+Status Delivery::settle(int how, std::string_view why) noexcept {
+  if (owner_ == nullptr) return Status(Errc::invalid_delivery, "empty delivery");
+  if (settled_) return Status(Errc::stale_delivery, "delivery already settled by this handle");
+  settled_ = true;
+  return owner_->settle(slot_, generation_,
+                        static_cast<detail::ConsumerState::Settle>(how), why);
+}
+
+Status Delivery::ack() noexcept {
+  return settle(static_cast<int>(detail::ConsumerState::Settle::ack), {});
+}
+Status Delivery::nack(bool requeue) noexcept {
+  return requeue ? settle(static_cast<int>(detail::ConsumerState::Settle::requeue), {})
+                 : settle(static_cast<int>(detail::ConsumerState::Settle::dead_letter),
+                          detail::reason::rejected);
+}
+Status Delivery::reject(std::string_view reason) noexcept {
+  return settle(static_cast<int>(detail::ConsumerState::Settle::dead_letter), reason);
+}
+Status Delivery::extend() noexcept {
+  if (owner_ == nullptr) return Status(Errc::invalid_delivery, "empty delivery");
+  if (settled_) return Status(Errc::stale_delivery, "delivery already settled by this handle");
+  return owner_->extend(slot_, generation_);
+}
+
+// --- Consumer --------------------------------------------------------------------------
+
+Consumer::Consumer(std::shared_ptr<detail::ConsumerState> state, ConsumerOptions options)
+    : state_(std::move(state)),
+      options_(std::move(options)),
+      stopping_(std::make_shared<std::atomic<bool>>(false)) {}
+
+Consumer::Consumer(Consumer&&) noexcept = default;
+
+Consumer& Consumer::operator=(Consumer&& other) noexcept {
+  if (this != &other) {
+    close();
+    state_ = std::move(other.state_);
+    options_ = std::move(other.options_);
+    stopping_ = std::move(other.stopping_);
+    workers_ = std::move(other.workers_);
+  }
+  return *this;
+}
+
+Consumer::~Consumer() { close(); }
+
+Result<Delivery> Consumer::receive(Duration timeout) noexcept {
+  if (!state_) return Result<Delivery>(Errc::closed, "consumer is empty (moved from)");
+  return state_->receive(timeout);
+}
+
+Result<std::vector<Delivery>> Consumer::receive(std::size_t max, Duration timeout) noexcept {
+  if (!state_) return Result<std::vector<Delivery>>(Errc::closed, "consumer is empty");
+  try {
+    std::vector<Delivery> out;
+    out.reserve(std::min<std::size_t>(max, 1024));
+    auto taken = state_->receive(out, max, timeout);
+    if (!taken) return Result<std::vector<Delivery>>(taken.failure());
+    return out;
+  } catch (const std::bad_alloc&) {
+    return Result<std::vector<Delivery>>(Errc::invalid_argument, "out of memory for the batch");
+  }
+}
+
+void Consumer::run(Handler handler) {
+  if (!state_ || state_->closed()) throw Error(Errc::invalid_argument, "run on a closed consumer");
+  if (!workers_.empty()) throw Error(Errc::invalid_argument, "consumer is already running");
+  if (!handler) throw Error(Errc::invalid_argument, "run needs a handler");
+  stopping_->store(false, std::memory_order_release);
+  state_->resume();
+  auto shared_handler = std::make_shared<Handler>(std::move(handler));
+  const std::size_t workers = std::max<std::size_t>(1, options_.workers);
+  for (std::size_t i = 0; i < workers; ++i) {
+    workers_.emplace_back([state = state_, stopping = stopping_, handler = shared_handler,
+                           on_error = options_.on_error] {
+      while (!stopping->load(std::memory_order_acquire)) {
+        auto received = state->receive(std::chrono::milliseconds(200));
+        if (!received) {
+          if (received.code() == Errc::closed) return;
+          continue;
+        }
+        Delivery& delivery = *received;
+        try {
+          (*handler)(delivery);
+          if (!delivery.settled()) (void)delivery.ack();
+        } catch (...) {
+          state->queue()->count_handler_error();
+          if (on_error) {
+            try {
+              on_error(delivery, std::current_exception());
+            } catch (...) {
+              // An error callback that throws is ignored: the count above already records it.
+            }
+          }
+          if (!delivery.settled()) (void)delivery.nack();
+        }
+      }
+    });
+  }
+}
+
+void Consumer::stop() noexcept {
+  if (workers_.empty()) return;
+  stopping_->store(true, std::memory_order_release);
+  state_->interrupt();
+  for (auto& worker : workers_) worker.join();
+  workers_.clear();
+  state_->resume();
+}
+
+void Consumer::close() noexcept {
+  if (!state_) return;
+  stop();
+  state_->close();
+}
+
+std::size_t Consumer::in_flight() const noexcept { return state_ ? state_->in_flight() : 0; }
+
+const std::string& Consumer::queue_name() const noexcept { return state_->queue()->name(); }
+
+}  // namespace switchyard

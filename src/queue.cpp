@@ -1,0 +1,473 @@
+// The Queue's machinery: admission, placement, taking, requeue and dead-lettering.
+// Data structures and the threading story are in include/switchyard/detail/queue_state.hpp.
+#include "switchyard/detail/queue_state.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+
+namespace switchyard::detail {
+
+namespace {
+
+constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+
+std::int64_t ns(TimePoint t) noexcept { return t.time_since_epoch().count(); }
+
+std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
+  return b > 0 && a > kNever - b ? kNever : a + b;
+}
+
+/// Lowers `target` to `value` if `value` is smaller.
+void fetch_min(std::atomic<std::int64_t>& target, std::int64_t value) noexcept {
+  std::int64_t current = target.load(std::memory_order_relaxed);
+  while (value < current &&
+         !target.compare_exchange_weak(current, value, std::memory_order_acq_rel,
+                                       std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
+
+QueueState::QueueState(std::string name, QueueOptions options, std::shared_ptr<Clock> clock,
+                       std::shared_ptr<QueueState> dead_letter)
+    : name_(std::move(name)),
+      options_(std::move(options)),
+      clock_(std::move(clock)),
+      dead_letter_(std::move(dead_letter)),
+      ring_(options_.capacity) {
+  slow_.levels.resize(static_cast<std::size_t>(options_.max_priority) + 1);
+}
+
+QueueState::~QueueState() = default;
+
+// --- producer side ---------------------------------------------------------------------
+
+Result<SendReceipt> QueueState::accept(Message&& message, const SendOptions& options) noexcept {
+  if (closed_for_send()) return Result<SendReceipt>(Errc::closed);
+  const TimePoint now = clock_->now();
+  if (message.payload().size() > options_.max_payload) {
+    return Result<SendReceipt>(
+        Errc::payload_too_large,
+        "payload of " + std::to_string(message.payload().size()) + " bytes exceeds queue '" +
+            name_ + "' limit of " + std::to_string(options_.max_payload));
+  }
+  if (!options.dedup_id.empty()) {
+    std::lock_guard lock(slow_.mutex);
+    auto& order = slow_.dedup_order;
+    while (!order.empty() && order.front().first <= ns(now)) {
+      auto it = slow_.dedup.find(order.front().second);
+      if (it != slow_.dedup.end() && it->second.first <= ns(now)) slow_.dedup.erase(it);
+      order.pop_front();
+    }
+    auto [it, inserted] = slow_.dedup.try_emplace(
+        std::string(options.dedup_id), saturating_add(ns(now), options_.dedup_window.count()),
+        message.id());
+    if (!inserted) {
+      deduplicated_.fetch_add(1, std::memory_order_relaxed);
+      return SendReceipt{it->second.second, true};
+    }
+    order.emplace_back(it->second.first, it->first);
+  }
+  auto result = admit(std::move(message), options, now);
+  if (!result && !options.dedup_id.empty()) {
+    // Not accepted, so not seen: a retry of the same id must get in.
+    std::lock_guard lock(slow_.mutex);
+    slow_.dedup.erase(std::string(options.dedup_id));
+  }
+  return result;
+}
+
+Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& /*options*/,
+                                      TimePoint now) noexcept {
+  if (!reserve_capacity(now)) {
+    rejected_full_.fetch_add(1, std::memory_order_relaxed);
+    return Result<SendReceipt>(closed_for_send() ? Errc::closed : Errc::full);
+  }
+  const detail::MessageBody& body = *message.body();
+  std::int64_t expires = body.expires_at_ns;
+  if (options_.ttl.count() > 0) {
+    const std::int64_t queue_expiry = saturating_add(ns(now), options_.ttl.count());
+    expires = expires == 0 ? queue_expiry : std::min(expires, queue_expiry);
+  }
+  std::int64_t visible_at = body.deliver_after_ns;
+  if (options_.delay.count() > 0) {
+    visible_at = std::max(visible_at, saturating_add(ns(now), options_.delay.count()));
+  }
+  const MessageId id = body.id;
+  place(Entry{std::move(message), expires, 0}, visible_at, ns(now));
+  return SendReceipt{id, false};
+}
+
+bool QueueState::reserve_capacity(TimePoint now) noexcept {
+  const auto capacity = static_cast<std::int64_t>(options_.capacity);
+  const TimePoint deadline =
+      TimePoint(Duration(saturating_add(ns(now), options_.send_timeout.count())));
+  for (;;) {
+    // Acq_rel/acquire: the depth test must see removals that happened before this reserve.
+    const std::uint64_t before = admitted_.fetch_add(1, std::memory_order_acq_rel);
+    const auto depth =
+        static_cast<std::int64_t>(before - removed_.load(std::memory_order_acquire));
+    if (depth < capacity) return true;
+    admitted_.fetch_sub(1, std::memory_order_relaxed);
+    if (closed_for_send()) return false;
+    switch (options_.overflow) {
+      case Overflow::reject:
+        return false;
+      case Overflow::drop_oldest:
+        if (!drop_oldest(now)) return false;
+        continue;
+      case Overflow::block: {
+        const std::uint32_t key = space_.prepare_wait();
+        const auto depth_now = static_cast<std::int64_t>(
+            admitted_.load(std::memory_order_acquire) - removed_.load(std::memory_order_acquire));
+        if (depth_now < capacity || closed_for_send()) {
+          space_.cancel_wait();
+          continue;
+        }
+        const TimePoint t = clock_->now();
+        if (t >= deadline) {
+          space_.cancel_wait();
+          return false;
+        }
+        space_.wait(key, std::min<Duration>(deadline - t, clock_->max_real_sleep()));
+        now = clock_->now();
+        if (now >= deadline) {
+          // One last look before giving up.
+          const auto last = static_cast<std::int64_t>(admitted_.load(std::memory_order_acquire) -
+                                                      removed_.load(std::memory_order_acquire));
+          if (last >= capacity) return false;
+        }
+        continue;
+      }
+    }
+  }
+}
+
+bool QueueState::drop_oldest(TimePoint now) noexcept {
+  Entry oldest;
+  bool got = ring_.try_pop(oldest);
+  if (!got) {
+    std::lock_guard lock(slow_.mutex);
+    for (auto& level : slow_.levels) {
+      if (!level.empty()) {
+        oldest = std::move(level.front());
+        level.pop_front();
+        got = true;
+        break;
+      }
+    }
+    if (got) refresh_slow_hints_locked();
+  }
+  if (!got) return false;
+  removed_.fetch_add(1, std::memory_order_release);
+  overflow_removed_.fetch_add(1, std::memory_order_relaxed);
+  (void)now;
+  dead_letter(std::move(oldest), reason::overflow);
+  return true;
+}
+
+void QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns) noexcept {
+  const MessageBody& body = *entry.message.body();
+  const bool slow = visible_at_ns > now_ns || body.group_size != 0 ||
+                    (body.priority != 0 && options_.max_priority != 0) || entry.deliveries != 0;
+  if (!slow && ring_.try_push(std::move(entry))) {
+    ready_.notify_all();
+    return;
+  }
+  {
+    std::lock_guard lock(slow_.mutex);
+    if (visible_at_ns > now_ns) {
+      slow_.delayed.push(Delayed{visible_at_ns, slow_.delayed_sequence++, std::move(entry)});
+    } else {
+      place_ready_locked(std::move(entry));
+    }
+    refresh_slow_hints_locked();
+  }
+  ready_.notify_all();
+}
+
+void QueueState::place_ready_locked(Entry&& entry) {
+  const MessageBody& body = *entry.message.body();
+  if (body.group_size != 0) {
+    Group& group = slow_.groups[std::string(body.group())];
+    if (entry.deliveries != 0) {
+      // The group's head comes back (after a nack or a lost consumer): it stays the head.
+      group.entries.push_front(std::move(entry));
+      group.busy = false;
+    } else {
+      group.entries.push_back(std::move(entry));
+    }
+    if (!group.busy && !group.queued) {
+      group.queued = true;
+      slow_.ready_groups.emplace_back(body.group());
+    }
+    return;
+  }
+  const std::size_t level = std::min<std::size_t>(body.priority, options_.max_priority);
+  slow_.levels[level].push_back(std::move(entry));
+  ++slow_.level_items;
+}
+
+void QueueState::refresh_slow_hints_locked() noexcept {
+  // Release: a taker that acquires a non-zero hint and then takes the mutex finds the entry
+  // (the mutex orders the data; the hint only says "look").
+  slow_ready_.store(static_cast<std::uint32_t>(slow_.level_items + slow_.ready_groups.size()),
+                    std::memory_order_release);
+  next_due_ns_.store(slow_.delayed.empty() ? kNever : slow_.delayed.top().visible_at_ns,
+                     std::memory_order_release);
+}
+
+// --- consumer side ---------------------------------------------------------------------
+
+bool QueueState::maybe_ready(TimePoint now) const noexcept {
+  return !ring_.empty_guess() || slow_ready_.load(std::memory_order_acquire) != 0 ||
+         next_due_ns_.load(std::memory_order_acquire) <= ns(now);
+}
+
+TimePoint QueueState::next_wakeup() const noexcept {
+  return TimePoint(Duration(std::min(next_due_ns_.load(std::memory_order_acquire),
+                                     next_scan_ns_.load(std::memory_order_acquire))));
+}
+
+QueueState::Take QueueState::try_take(Entry& out, TimePoint now) noexcept {
+  for (;;) {
+    if (closed_for_receive()) return Take::closed;
+    bool got = false;
+    if (slow_ready_.load(std::memory_order_acquire) != 0 ||
+        next_due_ns_.load(std::memory_order_acquire) <= ns(now)) {
+      std::lock_guard lock(slow_.mutex);
+      got = take_slow_locked(out, now);
+      refresh_slow_hints_locked();
+    }
+    if (!got) got = ring_.try_pop(out);
+    if (!got) return Take::empty;
+    // Release: pairs with reserve_capacity's acquire load, so a sender that sees the room also
+    // sees the cell free.
+    removed_.fetch_add(1, std::memory_order_release);
+    if (options_.overflow == Overflow::block) space_.notify_one();
+    if (out.expires_at_ns != 0 && ns(now) >= out.expires_at_ns) {
+      expire(std::move(out));
+      continue;
+    }
+    return Take::got;
+  }
+}
+
+bool QueueState::take_slow_locked(Entry& out, TimePoint now) {
+  promote_due_locked(now);
+  auto take_level = [&](std::size_t level) {
+    auto& entries = slow_.levels[level];
+    out = std::move(entries.front());
+    entries.pop_front();
+    --slow_.level_items;
+    return true;
+  };
+  if (slow_.level_items != 0) {
+    for (std::size_t level = slow_.levels.size() - 1; level > 0; --level) {
+      if (!slow_.levels[level].empty()) return take_level(level);
+    }
+  }
+  while (!slow_.ready_groups.empty()) {
+    auto it = slow_.groups.find(slow_.ready_groups.front());
+    slow_.ready_groups.pop_front();
+    if (it == slow_.groups.end()) continue;
+    Group& group = it->second;
+    group.queued = false;
+    if (group.busy || group.entries.empty()) continue;
+    out = std::move(group.entries.front());
+    group.entries.pop_front();
+    group.busy = true;
+    return true;
+  }
+  if (!slow_.levels[0].empty()) return take_level(0);
+  return false;
+}
+
+void QueueState::promote_due_locked(TimePoint now) {
+  while (!slow_.delayed.empty() && slow_.delayed.top().visible_at_ns <= ns(now)) {
+    Entry entry = std::move(slow_.delayed.top().entry);
+    slow_.delayed.pop();
+    place_ready_locked(std::move(entry));
+  }
+}
+
+void QueueState::release_group_locked(std::string_view name) {
+  auto it = slow_.groups.find(std::string(name));
+  if (it == slow_.groups.end()) return;
+  Group& group = it->second;
+  group.busy = false;
+  if (group.entries.empty()) {
+    if (!group.queued) slow_.groups.erase(it);
+    return;
+  }
+  if (!group.queued) {
+    group.queued = true;
+    slow_.ready_groups.emplace_back(name);
+  }
+}
+
+void QueueState::settled(const Entry& entry) noexcept {
+  const MessageBody& body = *entry.message.body();
+  if (body.group_size == 0) return;
+  {
+    std::lock_guard lock(slow_.mutex);
+    release_group_locked(body.group());
+    refresh_slow_hints_locked();
+  }
+  ready_.notify_all();
+}
+
+void QueueState::requeue(Entry&& entry, TimePoint now) noexcept {
+  if (options_.max_deliveries != 0 && entry.deliveries >= options_.max_deliveries) {
+    dead_letter(std::move(entry), reason::max_deliveries);
+    return;
+  }
+  requeued_.fetch_add(1, std::memory_order_relaxed);
+  admitted_.fetch_add(1, std::memory_order_acq_rel);
+  const Duration backoff = options_.retry_backoff.after(entry.deliveries);
+  const std::int64_t visible_at = backoff.count() > 0 ? saturating_add(ns(now), backoff.count()) : 0;
+  place(std::move(entry), visible_at, ns(now));
+}
+
+void QueueState::expire(Entry&& entry) noexcept {
+  expired_.fetch_add(1, std::memory_order_relaxed);
+  if (options_.on_expiry == OnExpiry::dead_letter) {
+    dead_letter(std::move(entry), reason::expired);
+  } else if (entry.message.body()->group_size != 0) {
+    settled(entry);
+  }
+}
+
+void QueueState::dead_letter(Entry&& entry, std::string_view why) noexcept {
+  const MessageBody& body = *entry.message.body();
+  if (body.group_size != 0) settled(entry);  // the group goes on without its poison head
+  if (!dead_letter_) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  try {
+    Headers headers = body.headers.with(headers::death_queue, name_)
+                          .with(headers::death_reason, why)
+                          .with(headers::death_attempts, std::to_string(entry.deliveries));
+    Message dead = Message::adopt(MessageBody::derive(body, std::move(headers)));
+    if (dead_letter_->accept_dead_letter(std::move(dead))) {
+      dead_lettered_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  } catch (...) {
+    // Out of memory building the dead letter: counted as dropped below, never silent.
+  }
+  dropped_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool QueueState::accept_dead_letter(Message&& message) noexcept {
+  if (closed_for_send()) return false;
+  // Never block the thread that is settling a delivery: a full dead-letter queue refuses.
+  const auto capacity = static_cast<std::int64_t>(options_.capacity);
+  const std::uint64_t before = admitted_.fetch_add(1, std::memory_order_acq_rel);
+  if (static_cast<std::int64_t>(before - removed_.load(std::memory_order_acquire)) >= capacity) {
+    admitted_.fetch_sub(1, std::memory_order_relaxed);
+    rejected_full_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  const TimePoint now = clock_->now();
+  std::int64_t expires = 0;
+  if (options_.ttl.count() > 0) expires = saturating_add(ns(now), options_.ttl.count());
+  place(Entry{std::move(message), expires, 0}, 0, ns(now));
+  return true;
+}
+
+// --- visibility ------------------------------------------------------------------------
+
+void QueueState::note_delivery_deadline(std::int64_t deadline_ns) noexcept {
+  if (next_scan_ns_.load(std::memory_order_relaxed) == kNever) fetch_min(next_scan_ns_, deadline_ns);
+}
+
+void QueueState::maybe_scan_visibility(TimePoint now) noexcept {
+  if (options_.visibility_timeout.count() <= 0) return;
+  std::int64_t due = next_scan_ns_.load(std::memory_order_relaxed);
+  if (ns(now) < due) return;
+  // Claim the scan: exactly one thread moves the due time from `due` to "never".
+  if (!next_scan_ns_.compare_exchange_strong(due, kNever, std::memory_order_acq_rel,
+                                             std::memory_order_relaxed)) {
+    return;
+  }
+  std::int64_t earliest = kNever;
+  {
+    std::shared_lock lock(consumers_mutex_);
+    for (ConsumerState* consumer : consumers_) earliest = std::min(earliest, consumer->reclaim(now));
+  }
+  // Deliveries made during the scan may have lowered it already; keep the smaller.
+  fetch_min(next_scan_ns_, earliest);
+}
+
+void QueueState::register_consumer(ConsumerState* consumer) {
+  std::unique_lock lock(consumers_mutex_);
+  consumers_.push_back(consumer);
+}
+
+void QueueState::unregister_consumer(ConsumerState* consumer) noexcept {
+  std::unique_lock lock(consumers_mutex_);
+  auto it = std::find(consumers_.begin(), consumers_.end(), consumer);
+  if (it == consumers_.end()) return;
+  consumers_.erase(it);
+  retired_acked_.fetch_add(consumer->acked(), std::memory_order_relaxed);
+  retired_nacked_.fetch_add(consumer->nacked(), std::memory_order_relaxed);
+}
+
+// --- lifecycle and stats ---------------------------------------------------------------
+
+void QueueState::close(bool drain) noexcept {
+  send_closed_.store(true, std::memory_order_release);
+  if (!drain) receive_closed_.store(true, std::memory_order_release);
+  ready_.notify_all();
+  space_.notify_all();
+}
+
+bool QueueState::idle() const noexcept {
+  if (depth() != 0) return false;
+  std::shared_lock lock(consumers_mutex_);
+  return std::all_of(consumers_.begin(), consumers_.end(),
+                     [](const ConsumerState* c) { return c->in_flight() == 0; });
+}
+
+std::size_t QueueState::depth() const noexcept {
+  const std::uint64_t removed = removed_.load(std::memory_order_acquire);
+  const std::uint64_t admitted = admitted_.load(std::memory_order_acquire);
+  return admitted > removed ? static_cast<std::size_t>(admitted - removed) : 0;
+}
+
+std::size_t QueueState::consumer_count() const {
+  std::shared_lock lock(consumers_mutex_);
+  return consumers_.size();
+}
+
+QueueStats QueueState::stats() const {
+  QueueStats s;
+  s.depth = depth();
+  {
+    std::shared_lock lock(consumers_mutex_);
+    s.consumers = consumers_.size();
+    for (const ConsumerState* c : consumers_) {
+      s.in_flight += c->in_flight();
+      s.acked += c->acked();
+      s.nacked += c->nacked();
+    }
+  }
+  auto load = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  s.acked += load(retired_acked_);
+  s.nacked += load(retired_nacked_);
+  s.enqueued = load(admitted_) - load(requeued_);
+  s.deduplicated = load(deduplicated_);
+  s.expired = load(expired_);
+  s.delivered = load(removed_) - s.expired - load(overflow_removed_);
+  s.redelivered = load(redelivered_);
+  s.dead_lettered = load(dead_lettered_);
+  s.dropped = load(dropped_);
+  s.rejected_full = load(rejected_full_);
+  s.handler_errors = load(handler_errors_);
+  return s;
+}
+
+}  // namespace switchyard::detail
