@@ -386,12 +386,14 @@ TEST_CASE("a blocking receive wakes when a message arrives from another thread")
   Broker broker;
   broker.declare_queue("jobs");
   auto c = broker.consumer("jobs");
+  std::atomic<bool> sent{false};
   std::thread sender([&] {
     auto p = broker.producer();
-    REQUIRE(p.send("jobs", "hello"));
+    sent = static_cast<bool>(p.send("jobs", "hello"));
   });
   auto d = c.receive(30s);
   sender.join();
+  CHECK(sent.load());
   REQUIRE(d);
   CHECK(text(*d) == "hello");
 }

@@ -12,8 +12,12 @@
 // notify issues a seq_cst fence and then reads waiters_. By the fence-fence rule either the
 // waiter's condition check sees the notifier's store, or the notifier sees waiters_ > 0 and
 // bumps epoch_, which makes the futex wait (keyed on the old epoch) return at once.
-// (ThreadSanitizer ignores fences; that is harmless here because the data itself is
-// published by the condition's own acquire/release pair, and every wait has a timeout.)
+//
+// Under ThreadSanitizer (which does not model fences, and GCC refuses them there) both sides
+// use an acq_rel read-modify-write of waiters_ instead: the RMWs are totally ordered, so either
+// the notifier's RMW reads the waiter's increment, or the waiter's RMW reads the notifier's and
+// synchronises with it (seeing the condition). Equivalent guarantee; the fence costs less on
+// the notifier's hot path because it writes no shared line.
 #pragma once
 
 #include <atomic>
@@ -24,14 +28,26 @@
 #include "switchyard/detail/cache_line.hpp"
 #include "switchyard/detail/futex.hpp"
 
+#if defined(__SANITIZE_THREAD__)
+#define SWITCHYARD_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SWITCHYARD_TSAN 1
+#endif
+#endif
+
 namespace switchyard::detail {
 
 class EventCount {
  public:
   /// Registers the caller as a waiter and returns the key to wait on. @note threadsafe
   std::uint32_t prepare_wait() noexcept {
+#ifdef SWITCHYARD_TSAN
+    waiters_.fetch_add(1, std::memory_order_acq_rel);
+#else
     waiters_.fetch_add(1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
     return epoch_.load(std::memory_order_acquire);
   }
   /// Unregisters a waiter whose condition turned out true. @note threadsafe
@@ -43,15 +59,13 @@ class EventCount {
   }
   /// Wakes every waiter; costs one fence and one load when nobody waits. @note threadsafe
   void notify_all() noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (waiters_.load(std::memory_order_relaxed) == 0) return;
+    if (no_waiters()) return;
     epoch_.fetch_add(1, std::memory_order_release);
     futex_wake(epoch_, INT_MAX);
   }
   /// Wakes one waiter (others stay asleep until their timeout or the next notify).
   void notify_one() noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (waiters_.load(std::memory_order_relaxed) == 0) return;
+    if (no_waiters()) return;
     epoch_.fetch_add(1, std::memory_order_release);
     futex_wake(epoch_, 1);
   }
@@ -61,6 +75,15 @@ class EventCount {
   }
 
  private:
+  bool no_waiters() noexcept {
+#ifdef SWITCHYARD_TSAN
+    return waiters_.fetch_add(0, std::memory_order_acq_rel) == 0;
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return waiters_.load(std::memory_order_relaxed) == 0;
+#endif
+  }
+
   alignas(kCacheLine) std::atomic<std::uint32_t> epoch_{0};
   std::atomic<std::uint32_t> waiters_{0};
 };
