@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "switchyard/detail/broker_core.hpp"
+#include "switchyard/detail/pubsub_hub.hpp"
 #include "switchyard/detail/queue_state.hpp"
 
 namespace switchyard {
@@ -50,7 +51,9 @@ Broker::Broker() : Broker(BrokerOptions{}) {}
 
 Broker::Broker(BrokerOptions options)
     : core_(std::make_shared<detail::BrokerCore>(options.clock ? std::move(options.clock)
-                                                               : SystemClock::instance())) {}
+                                                               : SystemClock::instance())) {
+  core_->pubsub = std::make_shared<detail::PubSubHub>(core_->clock());
+}
 
 Broker::~Broker() { shutdown(Shutdown::stop); }
 
@@ -144,10 +147,31 @@ bool Broker::shutdown(Shutdown mode, Duration timeout) {
     }
   }
   for (const auto& d : destinations) d->close(false);
+  core_->pubsub->close();
   return drained;
 }
 
 const std::shared_ptr<Clock>& Broker::clock() const noexcept { return core_->clock(); }
+
+Subscription Broker::subscribe(std::string_view channel, Subscription::Handler handler,
+                               const SubscriberOptions& options) {
+  return Subscription(core_->pubsub->subscribe(channel, false, std::move(handler), options));
+}
+
+Subscription Broker::psubscribe(std::string_view pattern, Subscription::Handler handler,
+                                const SubscriberOptions& options) {
+  return Subscription(core_->pubsub->subscribe(pattern, true, std::move(handler), options));
+}
+
+std::size_t Broker::publish(std::string_view channel, std::string_view payload,
+                            const Headers& headers) {
+  auto* body = detail::MessageBody::create(
+      channel, {}, {reinterpret_cast<const std::byte*>(payload.data()), payload.size()});
+  body->id = core_->reserve_ids(1);
+  body->timestamp_ns = core_->clock()->wall_now().time_since_epoch().count();
+  body->headers = headers;
+  return core_->pubsub->publish(Message::adopt(body));
+}
 
 // --- Queue handle ----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@
 #include "switchyard/clock.hpp"
 #include "switchyard/consumer.hpp"
 #include "switchyard/producer.hpp"
+#include "switchyard/pubsub.hpp"
 #include "switchyard/queue.hpp"
 
 namespace switchyard {
@@ -65,6 +66,19 @@ class Broker {
   [[nodiscard]] Producer producer() const;
   /// A consumer of queue `name`; throws `Error(Errc::unknown_destination)`.
   [[nodiscard]] Consumer consumer(std::string_view queue, const ConsumerOptions& options = {});
+
+  // --- ephemeral pub/sub (Redis) ------------------------------------------------------
+  /// Calls `handler` with every message published on `channel` from now on. Channels are not
+  /// destinations: they need no declaring and share no namespace with queues.
+  [[nodiscard]] Subscription subscribe(std::string_view channel, Subscription::Handler handler,
+                                       const SubscriberOptions& options = {});
+  /// Like `subscribe`, for every channel matching the Redis glob `pattern`.
+  [[nodiscard]] Subscription psubscribe(std::string_view pattern, Subscription::Handler handler,
+                                        const SubscriberOptions& options = {});
+  /// Publishes on `channel` (fire-and-forget; `message.key()` is the channel). Returns how many
+  /// subscriptions buffered it, like Redis PUBLISH. @note threadsafe
+  std::size_t publish(std::string_view channel, std::string_view payload,
+                      const Headers& headers = {});
 
   /// Ends the broker. With `drain`, waits up to `timeout` for every queue to be empty with
   /// nothing in flight; returns whether it drained completely before stopping. Idempotent.

@@ -10,6 +10,7 @@
 #include "switchyard/headers.hpp"
 #include "switchyard/message.hpp"
 #include "switchyard/producer.hpp"
+#include "switchyard/pubsub.hpp"
 #include "switchyard/queue.hpp"
 #include "switchyard/send_options.hpp"
 #include "switchyard/version.hpp"

@@ -22,6 +22,8 @@
 
 namespace switchyard::detail {
 
+class PubSubHub;
+
 struct StringHash {
   using is_transparent = void;
   std::size_t operator()(std::string_view s) const noexcept {
@@ -96,6 +98,9 @@ class BrokerCore {
   [[nodiscard]] std::uint64_t generation() const noexcept {
     return generation_.load(std::memory_order_acquire);
   }
+
+  /// Redis-style channels (set once by the Broker's constructor).
+  std::shared_ptr<PubSubHub> pubsub;
 
   /// A block of `n` message ids for one producer. @note threadsafe
   std::uint64_t reserve_ids(std::uint64_t n) noexcept {
