@@ -37,6 +37,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <string_view>
+#include <utility>
 
 namespace switchyard::detail {
 

@@ -75,9 +75,10 @@ class TopicMatcher {
       std::totally_ordered<Id>,
       "TopicMatcher<Id> keeps Ids sorted to deliver each at most once: Id needs < and ==");
   static_assert(std::is_nothrow_copy_constructible_v<Id> &&
-                    std::is_nothrow_move_constructible_v<Id>,
-                "TopicMatcher<Id> copies Ids into match() results: use a small value type "
-                "(an integer binding id or a pointer), nothrow copyable");
+                    std::is_nothrow_move_constructible_v<Id> &&
+                    std::is_nothrow_move_assignable_v<Id>,
+                "TopicMatcher<Id> copies Ids into match() results and unbind() is noexcept: use "
+                "a small value type (an integer binding id or a pointer), nothrow copyable");
 
  public:
   /// Per-thread working memory for match(). Reusing one keeps match() allocation-free.
