@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "switchyard/detail/broker_core.hpp"
+#include "switchyard/detail/exchange_state.hpp"
 #include "switchyard/detail/pubsub_hub.hpp"
 #include "switchyard/detail/queue_state.hpp"
 
@@ -43,6 +44,25 @@ std::shared_ptr<detail::QueueState> as_queue(const std::shared_ptr<detail::Desti
                                                detail::to_string(d->kind()) + ", not a queue");
   }
   return std::static_pointer_cast<detail::QueueState>(d);
+}
+
+std::shared_ptr<detail::ExchangeState> as_exchange(const std::shared_ptr<detail::Destination>& d,
+                                                   std::string_view name) {
+  if (!d) throw Error(Errc::unknown_destination, "no exchange named '" + std::string(name) + "'");
+  if (d->kind() != detail::DestinationKind::exchange) {
+    throw Error(Errc::unknown_destination, "'" + std::string(name) + "' is a " +
+                                               detail::to_string(d->kind()) + ", not an exchange");
+  }
+  return std::static_pointer_cast<detail::ExchangeState>(d);
+}
+
+/// Removes every exchange binding that points at `gone`.
+void unbind_everywhere(detail::BrokerCore& core, const detail::Destination& gone) {
+  for (const auto& d : core.all()) {
+    if (d->kind() == detail::DestinationKind::exchange) {
+      static_cast<detail::ExchangeState&>(*d).unbind_all(gone);
+    }
+  }
 }
 
 }  // namespace
@@ -107,7 +127,82 @@ void Broker::delete_queue(std::string_view name, DeleteOptions options) {
       throw Error(Errc::in_use, "queue '" + std::string(name) + "' is not empty");
     }
   });
+  unbind_everywhere(*core_, *gone);
   gone->close(false);
+}
+
+Exchange Broker::declare_exchange(std::string_view name, ExchangeType type,
+                                  const ExchangeOptions& options) {
+  check_name(name);
+  std::shared_ptr<detail::Destination> alternate;
+  if (options.unroutable == Unroutable::alternate) {
+    if (options.alternate.empty() || options.alternate == name) {
+      throw Error(Errc::invalid_argument, "exchange '" + std::string(name) +
+                                              "': Unroutable::alternate needs another destination");
+    }
+    alternate = core_->find(options.alternate);
+    if (!alternate) {
+      throw Error(Errc::unknown_destination, "exchange '" + std::string(name) + "': alternate '" +
+                                                 options.alternate + "' is not declared");
+    }
+  }
+  bool inserted = false;
+  auto destination = core_->find_or_insert(
+      name,
+      [&] {
+        return std::make_shared<detail::ExchangeState>(std::string(name), type, options, alternate);
+      },
+      inserted);
+  if (!inserted) {
+    if (destination->kind() != detail::DestinationKind::exchange) {
+      throw Error(Errc::option_mismatch, "'" + std::string(name) + "' is already declared as a " +
+                                             detail::to_string(destination->kind()));
+    }
+    auto existing = std::static_pointer_cast<detail::ExchangeState>(destination);
+    if (existing->type() != type || !(existing->options() == options)) {
+      throw Error(Errc::option_mismatch, "exchange '" + std::string(name) +
+                                             "' is already declared with another type or options");
+    }
+    return Exchange(existing);
+  }
+  return Exchange(std::static_pointer_cast<detail::ExchangeState>(destination));
+}
+
+Exchange Broker::exchange(std::string_view name) const {
+  return Exchange(as_exchange(core_->find(name), name));
+}
+
+void Broker::delete_exchange(std::string_view name, DeleteOptions options) {
+  auto gone = core_->erase(name, [&](detail::Destination& d) {
+    if (d.kind() != detail::DestinationKind::exchange) {
+      throw Error(Errc::unknown_destination, "'" + std::string(name) + "' is a " +
+                                                 detail::to_string(d.kind()) + ", not an exchange");
+    }
+    if (options.if_unused && static_cast<detail::ExchangeState&>(d).binding_count() != 0) {
+      throw Error(Errc::in_use, "exchange '" + std::string(name) + "' has bindings");
+    }
+  });
+  unbind_everywhere(*core_, *gone);
+  gone->close(false);
+}
+
+void Broker::bind(std::string_view exchange, std::string_view destination, std::string_view key,
+                  const BindOptions& options) {
+  auto source = as_exchange(core_->find(exchange), exchange);
+  auto target = core_->find(destination);
+  if (!target) {
+    throw Error(Errc::unknown_destination, "cannot bind exchange '" + std::string(exchange) +
+                                               "' to '" + std::string(destination) +
+                                               "': no such destination");
+  }
+  source->bind(std::move(target), key, options);
+}
+
+bool Broker::unbind(std::string_view exchange, std::string_view destination, std::string_view key) {
+  auto source = as_exchange(core_->find(exchange), exchange);
+  auto target = core_->find(destination);
+  if (!target) return false;
+  return source->unbind(*target, key);
 }
 
 std::vector<std::string> Broker::destinations() const {

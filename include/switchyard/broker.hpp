@@ -10,6 +10,7 @@
 
 #include "switchyard/clock.hpp"
 #include "switchyard/consumer.hpp"
+#include "switchyard/exchange.hpp"
 #include "switchyard/producer.hpp"
 #include "switchyard/pubsub.hpp"
 #include "switchyard/queue.hpp"
@@ -66,6 +67,25 @@ class Broker {
   [[nodiscard]] Producer producer() const;
   /// A consumer of queue `name`; throws `Error(Errc::unknown_destination)`.
   [[nodiscard]] Consumer consumer(std::string_view queue, const ConsumerOptions& options = {});
+
+  // --- exchanges (RabbitMQ routing) --------------------------------------------------
+  /// Declares an exchange. Throws `Error` with `option_mismatch` (same name, other type or
+  /// options), `unknown_destination` (an alternate that is not declared), `invalid_argument`.
+  Exchange declare_exchange(std::string_view name, ExchangeType type,
+                            const ExchangeOptions& options = {});
+  /// The exchange called `name`; throws `Error(Errc::unknown_destination)`.
+  [[nodiscard]] Exchange exchange(std::string_view name) const;
+  /// Deletes an exchange and its bindings (and bindings to it). `if_unused`: refuse
+  /// (`Errc::in_use`) while it has bindings.
+  void delete_exchange(std::string_view name, DeleteOptions options = {});
+  /// Binds `exchange` to `destination` (a queue, topic or exchange) with `key` (a routing key,
+  /// or an AMQP pattern for topic exchanges; ignored by fanout and headers exchanges). Binding
+  /// while messages flow is safe; an identical binding is a no-op. Throws `Error` with
+  /// `unknown_destination` or `invalid_argument` (bad arguments, pattern over 255 bytes).
+  void bind(std::string_view exchange, std::string_view destination, std::string_view key = {},
+            const BindOptions& options = {});
+  /// Removes the bindings from `exchange` to `destination` with `key`; false if none existed.
+  bool unbind(std::string_view exchange, std::string_view destination, std::string_view key = {});
 
   // --- ephemeral pub/sub (Redis) ------------------------------------------------------
   /// Calls `handler` with every message published on `channel` from now on. Channels are not

@@ -7,6 +7,7 @@
 #include "switchyard/consumer.hpp"
 #include "switchyard/delivery.hpp"
 #include "switchyard/error.hpp"
+#include "switchyard/exchange.hpp"
 #include "switchyard/headers.hpp"
 #include "switchyard/message.hpp"
 #include "switchyard/producer.hpp"
