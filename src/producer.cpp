@@ -44,14 +44,21 @@ Result<Message> Producer::make(std::span<const std::byte> payload, const SendOpt
   const Clock& clock = *core_->clock();
   body->id = next_id_++;
   body->timestamp_ns = clock.wall_now().time_since_epoch().count();
+  body->sent_ns = clock.now().time_since_epoch().count();
   body->priority = options.priority;
-  body->headers = options.headers;
-  body->object = object;
-  body->object_ops = ops;
-  if (options.delay.count() > 0 || options.ttl.count() > 0) {
-    const std::int64_t now = clock.now().time_since_epoch().count();
-    if (options.delay.count() > 0) body->deliver_after_ns = now + options.delay.count();
-    if (options.ttl.count() > 0) body->expires_at_ns = now + options.ttl.count();
+  if (!options.headers.empty() || object != nullptr || options.delay.count() > 0 ||
+      options.ttl.count() > 0) {
+    try {
+      detail::MessageExtras& extras = body->mutable_extras();
+      extras.headers = options.headers;
+      extras.object = object;
+      extras.object_ops = ops;
+      if (options.delay.count() > 0) extras.deliver_after_ns = body->sent_ns + options.delay.count();
+      if (options.ttl.count() > 0) extras.expires_at_ns = body->sent_ns + options.ttl.count();
+    } catch (const std::bad_alloc&) {
+      Message::adopt(body);  // frees the body
+      return fail(Errc::payload_too_large, "out of memory for the message's headers");
+    }
   }
   return Message::adopt(body);
 }

@@ -85,12 +85,8 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& /*op
     return Result<SendReceipt>(closed_for_send() ? Errc::closed : Errc::full);
   }
   const detail::MessageBody& body = *message.body();
-  std::int64_t expires = body.expires_at_ns;
-  if (options_.ttl.count() > 0) {
-    const std::int64_t queue_expiry = saturating_add(ns(now), options_.ttl.count());
-    expires = expires == 0 ? queue_expiry : std::min(expires, queue_expiry);
-  }
-  std::int64_t visible_at = body.deliver_after_ns;
+  const std::int64_t expires = expiry_of(body);
+  std::int64_t visible_at = body.deliver_after_ns();
   if (options_.delay.count() > 0) {
     visible_at = std::max(visible_at, saturating_add(ns(now), options_.delay.count()));
   }
@@ -146,7 +142,7 @@ bool QueueState::reserve_capacity(TimePoint now) noexcept {
 
 bool QueueState::drop_oldest(TimePoint now) noexcept {
   Entry oldest;
-  bool got = ring_.try_pop(oldest);
+  bool got = ring_.try_pop(oldest.message);
   if (!got) {
     std::lock_guard lock(slow_.mutex);
     for (auto& level : slow_.levels) {
@@ -167,11 +163,21 @@ bool QueueState::drop_oldest(TimePoint now) noexcept {
   return true;
 }
 
+std::int64_t QueueState::expiry_of(const MessageBody& body) const noexcept {
+  std::int64_t expires = body.expires_at_ns();
+  if (options_.ttl.count() > 0) {
+    const std::int64_t queue_expiry = saturating_add(body.sent_ns, options_.ttl.count());
+    expires = expires == 0 ? queue_expiry : std::min(expires, queue_expiry);
+  }
+  return expires;
+}
+
 void QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns) noexcept {
   const MessageBody& body = *entry.message.body();
   const bool slow = visible_at_ns > now_ns || body.group_size != 0 ||
                     (body.priority != 0 && options_.max_priority != 0) || entry.deliveries != 0;
-  if (!slow && ring_.try_push(std::move(entry))) {
+  // The ring holds only the message: a first delivery's expiry is recomputed from the body.
+  if (!slow && ring_.try_push(std::move(entry.message))) {
     ready_.notify_all();
     return;
   }
@@ -240,8 +246,14 @@ QueueState::Take QueueState::try_take(Entry& out, TimePoint now) noexcept {
       got = take_slow_locked(out, now);
       refresh_slow_hints_locked();
     }
-    if (!got) got = ring_.try_pop(out);
-    if (!got) return Take::empty;
+    if (!got) {
+      Message message;
+      got = ring_.try_pop(message);
+      if (!got) return Take::empty;
+      out.expires_at_ns = expiry_of(*message.body());
+      out.deliveries = 0;
+      out.message = std::move(message);
+    }
     // Release: pairs with reserve_capacity's acquire load, so a sender that sees the room also
     // sees the cell free.
     removed_.fetch_add(1, std::memory_order_release);
@@ -347,10 +359,12 @@ void QueueState::dead_letter(Entry&& entry, std::string_view why) noexcept {
     return;
   }
   try {
-    Headers headers = body.headers.with(headers::death_queue, name_)
+    Headers headers = body.headers().with(headers::death_queue, name_)
                           .with(headers::death_reason, why)
                           .with(headers::death_attempts, std::to_string(entry.deliveries));
-    Message dead = Message::adopt(MessageBody::derive(body, std::move(headers)));
+    MessageBody* derived = MessageBody::derive(body, std::move(headers));
+    derived->sent_ns = ns(clock_->now());  // the dead-letter queue's TTL counts from now
+    Message dead = Message::adopt(derived);
     if (dead_letter_->accept_dead_letter(std::move(dead))) {
       dead_lettered_.fetch_add(1, std::memory_order_relaxed);
       return;
@@ -372,8 +386,7 @@ bool QueueState::accept_dead_letter(Message&& message) noexcept {
     return false;
   }
   const TimePoint now = clock_->now();
-  std::int64_t expires = 0;
-  if (options_.ttl.count() > 0) expires = saturating_add(ns(now), options_.ttl.count());
+  const std::int64_t expires = expiry_of(*message.body());
   place(Entry{std::move(message), expires, 0}, 0, ns(now));
   return true;
 }

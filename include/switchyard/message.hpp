@@ -72,19 +72,19 @@ class Message {
   [[nodiscard]] std::string_view key() const noexcept { return body_->key(); }
   /// Message group (SQS FIFO `MessageGroupId`); empty when ungrouped.
   [[nodiscard]] std::string_view group() const noexcept { return body_->group(); }
-  [[nodiscard]] const Headers& headers() const noexcept { return body_->headers; }
+  [[nodiscard]] const Headers& headers() const noexcept { return body_->headers(); }
   [[nodiscard]] std::uint8_t priority() const noexcept { return body_->priority; }
   /// The payload's bytes. Empty for an object payload (see `encoded()`).
   [[nodiscard]] Payload payload() const noexcept { return Payload(body_->payload()); }
 
   /// Whether the message carries a C++ object rather than bytes.
-  [[nodiscard]] bool has_object() const noexcept { return body_->content().object != nullptr; }
+  [[nodiscard]] bool has_object() const noexcept { return body_->object() != nullptr; }
   /// The carried object if it is a `T`, else null.
   template <class T>
   [[nodiscard]] const T* object_if() const noexcept {
-    const detail::MessageBody& c = body_->content();
-    if (c.object == nullptr || c.object_ops->type != typeid(T)) return nullptr;
-    return static_cast<const T*>(c.object);
+    void* object = body_->object();
+    if (object == nullptr || body_->object_ops()->type != typeid(T)) return nullptr;
+    return static_cast<const T*>(object);
   }
   /// The carried object; throws `Error(Errc::wrong_type)` if it holds no `T`.
   template <class T>
@@ -108,13 +108,12 @@ class Message {
   /// Fails with `wrong_type` for an object whose type has no codec.
   [[nodiscard]] Result<std::string> encoded() const {
     if (!has_object()) return std::string(payload().as_string());
-    const detail::MessageBody& c = body_->content();
-    if (c.object_ops->encode == nullptr) {
-      return Result<std::string>(Errc::wrong_type,
-                                 std::string("no Codec for ") + c.object_ops->type.name());
+    const detail::ObjectOps* ops = body_->object_ops();
+    if (ops->encode == nullptr) {
+      return Result<std::string>(Errc::wrong_type, std::string("no Codec for ") + ops->type.name());
     }
     std::string out;
-    c.object_ops->encode(c.object, out);
+    ops->encode(body_->object(), out);
     return out;
   }
 

@@ -1,19 +1,23 @@
 // switchyard/detail/message_body.hpp — the one heap block behind a Message.
 //
-// Layout (one allocation, immutable after construction, shared by reference count):
+// Layout (one block from the BlockPool, immutable after construction, shared by reference
+// count; 48 bytes of fixed part, so a 64-byte payload needs a 112-byte block):
 //
-//   +-------------------------------+  MessageBody (fixed part)
-//   | refs | payload_size | key_size | group_size | priority
-//   | id | timestamp_ns | deliver_after_ns | expires_at_ns
-//   | headers (shared) | object, object_ops (typed payload or null)
-//   +-------------------------------+  bytes(): key bytes, group bytes, payload bytes
-//   | key ... | group ... | payload ... |
-//   +-------------------------------+
+//   offset  0  refs (atomic u32)      |  4  payload_size (u32)
+//   offset  8  key_size (u16) | 10 group_size (u16) | 12 priority (u8) | 13..15 unused
+//   offset 16  id (u64)
+//   offset 24  timestamp_ns (i64, wall clock)
+//   offset 32  sent_ns (i64, monotonic: queue TTLs count from here)
+//   offset 40  extras (MessageExtras*, null for a plain message)
+//   offset 48  key bytes | group bytes | payload bytes
 //
-// A message that reaches several destinations (fan-out, routing, dead-lettering's original)
-// shares this block: the payload is never copied. Every field but `refs` is written once,
-// before the block is published to any other thread (by a ring's release store or a mutex),
-// and only read afterwards.
+// What most messages do not carry lives in a separate `MessageExtras` allocated only when
+// needed: headers, a C++ object, a delay or TTL, or the origin of a derived body (a dead letter
+// shares its original's payload instead of copying it).
+//
+// A message that reaches several destinations (fan-out, routing) shares this block: the
+// payload is never copied. Every field but `refs` is written once, before the block is
+// published to another thread (by a ring's release store or a mutex), and only read afterwards.
 #pragma once
 
 #include <atomic>
@@ -26,6 +30,7 @@
 #include <string_view>
 #include <typeinfo>
 
+#include "switchyard/detail/block_pool.hpp"
 #include "switchyard/headers.hpp"
 
 namespace switchyard::detail {
@@ -38,6 +43,18 @@ struct ObjectOps {
   void (*encode)(const void*, std::string&);
 };
 
+struct MessageBody;
+
+/// The rarely needed part of a message.
+struct MessageExtras {
+  Headers headers;
+  void* object = nullptr;
+  const ObjectOps* object_ops = nullptr;
+  MessageBody* origin = nullptr;      // derived body: whose payload and object it shows
+  std::int64_t deliver_after_ns = 0;  // monotonic; 0: at once
+  std::int64_t expires_at_ns = 0;     // monotonic; 0: never
+};
+
 struct MessageBody {
   std::atomic<std::uint32_t> refs{1};
   std::uint32_t payload_size = 0;
@@ -45,20 +62,9 @@ struct MessageBody {
   std::uint16_t group_size = 0;
   std::uint8_t priority = 0;
   std::uint64_t id = 0;
-  std::int64_t timestamp_ns = 0;      // wall clock
-  std::int64_t deliver_after_ns = 0;  // monotonic; 0: at once
-  std::int64_t expires_at_ns = 0;     // monotonic; 0: never
-  Headers headers;
-  void* object = nullptr;
-  const ObjectOps* object_ops = nullptr;
-  // A derived body (a dead letter: new headers, same content) holds a reference to the body
-  // whose payload and object it shows, instead of a copy.
-  MessageBody* origin = nullptr;
-
-  /// The body that holds the payload bytes and object: this one, or the origin.
-  [[nodiscard]] const MessageBody& content() const noexcept {
-    return origin != nullptr ? *origin : *this;
-  }
+  std::int64_t timestamp_ns = 0;  // wall clock
+  std::int64_t sent_ns = 0;       // monotonic
+  MessageExtras* extras = nullptr;
 
   [[nodiscard]] const std::byte* bytes() const noexcept {
     return reinterpret_cast<const std::byte*>(this + 1);
@@ -69,16 +75,43 @@ struct MessageBody {
   [[nodiscard]] std::string_view group() const noexcept {
     return {reinterpret_cast<const char*>(bytes()) + key_size, group_size};
   }
+  /// The body that holds the payload bytes and object: this one, or the origin.
+  [[nodiscard]] const MessageBody& content() const noexcept {
+    return extras != nullptr && extras->origin != nullptr ? *extras->origin : *this;
+  }
   [[nodiscard]] std::span<const std::byte> payload() const noexcept {
     const MessageBody& c = content();
     return {c.bytes() + c.key_size + c.group_size, c.payload_size};
+  }
+  [[nodiscard]] const Headers& headers() const noexcept {
+    static const Headers none;
+    return extras != nullptr ? extras->headers : none;
+  }
+  [[nodiscard]] void* object() const noexcept {
+    const MessageBody& c = content();
+    return c.extras != nullptr ? c.extras->object : nullptr;
+  }
+  [[nodiscard]] const ObjectOps* object_ops() const noexcept {
+    const MessageBody& c = content();
+    return c.extras != nullptr ? c.extras->object_ops : nullptr;
+  }
+  [[nodiscard]] std::int64_t deliver_after_ns() const noexcept {
+    return extras != nullptr ? extras->deliver_after_ns : 0;
+  }
+  [[nodiscard]] std::int64_t expires_at_ns() const noexcept {
+    return extras != nullptr ? extras->expires_at_ns : 0;
+  }
+  /// The extras, created on first use (only while the body is still private to its builder).
+  MessageExtras& mutable_extras() {
+    if (extras == nullptr) extras = new MessageExtras();
+    return *extras;
   }
 
   /// Allocates a body with room for the given variable parts and copies them in.
   static MessageBody* create(std::string_view key, std::string_view group,
                              std::span<const std::byte> payload) {
     const std::size_t size = sizeof(MessageBody) + key.size() + group.size() + payload.size();
-    void* raw = ::operator new(size);
+    void* raw = BlockPool::instance().allocate(size);
     auto* body = new (raw) MessageBody();
     body->key_size = static_cast<std::uint16_t>(key.size());
     body->group_size = static_cast<std::uint16_t>(group.size());
@@ -90,18 +123,29 @@ struct MessageBody {
     return body;
   }
 
-  /// A body with the same id, timestamp, key, group, priority and content as `original`, and
+  /// A body with the same id, timestamps, key, group, priority and content as `original`, and
   /// `new_headers`. Shares the original's payload (no copy).
   static MessageBody* derive(const MessageBody& original, Headers new_headers) {
     MessageBody* body = create(original.key(), original.group(), {});
     body->priority = original.priority;
     body->id = original.id;
     body->timestamp_ns = original.timestamp_ns;
-    body->headers = std::move(new_headers);
-    auto& content = const_cast<MessageBody&>(original.content());
-    content.retain();
-    body->origin = &content;
+    body->sent_ns = original.sent_ns;
+    try {
+      MessageExtras& extras = body->mutable_extras();
+      extras.headers = std::move(new_headers);
+      auto& content = const_cast<MessageBody&>(original.content());
+      content.retain();
+      extras.origin = &content;
+    } catch (...) {
+      body->release();
+      throw;
+    }
     return body;
+  }
+
+  [[nodiscard]] std::size_t allocation_size() const noexcept {
+    return sizeof(MessageBody) + key_size + group_size + payload_size;
   }
 
   void retain() noexcept {
@@ -111,14 +155,19 @@ struct MessageBody {
   void release() noexcept {
     // Acq_rel: the last releaser must see every other holder's reads finished before it frees.
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      if (object != nullptr) object_ops->destroy(object);
-      if (origin != nullptr) origin->release();
+      if (extras != nullptr) {
+        if (extras->object != nullptr) extras->object_ops->destroy(extras->object);
+        if (extras->origin != nullptr) extras->origin->release();
+        delete extras;
+      }
+      const std::size_t size = allocation_size();
       this->~MessageBody();
-      ::operator delete(static_cast<void*>(this));
+      BlockPool::instance().deallocate(static_cast<void*>(this), size);
     }
   }
 };
 
+static_assert(sizeof(MessageBody) == 48, "the fixed part is laid out as the diagram says");
 static_assert(alignof(MessageBody) <= alignof(std::max_align_t),
               "the variable part follows the fixed part without extra alignment");
 

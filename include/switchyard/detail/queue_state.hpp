@@ -3,8 +3,10 @@
 // Data structures
 // ---------------
 //   QueueState
-//     ring_     Ring<Entry>, lock-free: new priority-0, undelayed, ungrouped messages (the hot
+//     ring_     Ring<Message>, lock-free: new priority-0, undelayed, ungrouped messages (the hot
 //               path). Sized to `capacity`, so a send that was admitted always finds a cell.
+//               A cell is 16 bytes (turn + message pointer); a first delivery's expiry is
+//               computed from the message's send time when it is taken.
 //     slow_     under slow_.mutex: everything else that is ready or waiting —
 //               levels[p]      FIFO per priority level p (priority messages, and messages that
 //                              come back after a nack or a lost consumer);
@@ -194,13 +196,15 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   void refresh_slow_hints_locked() noexcept;
   bool drop_oldest(TimePoint now) noexcept;
   void expire(Entry&& entry) noexcept;
+  /// When a message expires here: its own TTL or the queue's (counted from its send).
+  std::int64_t expiry_of(const MessageBody& body) const noexcept;
 
   const std::string name_;
   const QueueOptions options_;
   const std::shared_ptr<Clock> clock_;
   const std::shared_ptr<QueueState> dead_letter_;
 
-  Ring<Entry> ring_;
+  Ring<Message> ring_;
   Slow slow_;
 
   // Producer-side line: admitted_ (sends and requeues).
