@@ -70,8 +70,9 @@ void unbind_everywhere(detail::BrokerCore& core, const detail::Destination& gone
 Broker::Broker() : Broker(BrokerOptions{}) {}
 
 Broker::Broker(BrokerOptions options)
-    : core_(std::make_shared<detail::BrokerCore>(options.clock ? std::move(options.clock)
-                                                               : SystemClock::instance())) {
+    : core_(std::make_shared<detail::BrokerCore>(
+          options.clock ? std::move(options.clock) : SystemClock::instance(),
+          std::move(options.interceptors))) {
   core_->pubsub = std::make_shared<detail::PubSubHub>(core_->clock());
 }
 
@@ -218,7 +219,8 @@ Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options)
   if (queue->closed_for_receive()) throw Error(Errc::closed, "queue '" + std::string(name) + "' is closed");
   const std::uint32_t prefetch = options.prefetch != 0 ? options.prefetch : queue->options().prefetch;
   if (prefetch > (1u << 20)) throw Error(Errc::invalid_argument, "prefetch above 2^20");
-  auto state = std::make_shared<detail::ConsumerState>(std::move(queue), prefetch, options.wait);
+  auto state = std::make_shared<detail::ConsumerState>(std::move(queue), prefetch, options.wait,
+                                                       core_->interceptors());
   return Consumer(std::move(state), options);
 }
 

@@ -28,10 +28,12 @@ std::int64_t ns(TimePoint t) noexcept { return t.time_since_epoch().count(); }
 }  // namespace
 
 ConsumerState::ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch,
-                             WaitStrategy wait)
+                             WaitStrategy wait,
+                             std::vector<std::shared_ptr<Interceptor>> interceptors)
     : queue_(std::move(queue)),
       prefetch_(prefetch),
       wait_(wait),
+      interceptors_(std::move(interceptors)),
       slots_(std::make_unique<Slot[]>(prefetch)),
       free_(prefetch) {
   for (std::uint32_t i = 0; i < prefetch_; ++i) (void)free_.try_push(std::uint32_t{i});
@@ -68,6 +70,13 @@ bool ConsumerState::try_receive_one(TimePoint now, Delivery& out) noexcept {
   // Release: publishes entry and deadline to whoever wins the settle CAS on this state.
   slot.state.store(generation, std::memory_order_release);
   out = Delivery(shared_from_this(), std::move(message), index, generation, attempt);
+  for (const auto& interceptor : interceptors_) {
+    try {
+      interceptor->on_receive(queue_->name(), out);
+    } catch (...) {
+      // Interceptors must not throw; one that does is ignored (see interceptor.hpp).
+    }
+  }
   return true;
 }
 

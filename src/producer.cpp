@@ -14,8 +14,9 @@ std::span<const std::byte> as_bytes(std::string_view s) noexcept {
 }
 }  // namespace
 
-Result<Message> Producer::make(std::span<const std::byte> payload, const SendOptions& options,
-                               void* object, const detail::ObjectOps* ops) noexcept {
+Result<Message> Producer::make(std::string_view destination, std::span<const std::byte> payload,
+                               const SendOptions& options, void* object,
+                               const detail::ObjectOps* ops) noexcept {
   auto fail = [&](Errc code, std::string message) {
     if (object != nullptr) ops->destroy(object);
     return Result<Message>(code, std::move(message));
@@ -46,11 +47,21 @@ Result<Message> Producer::make(std::span<const std::byte> payload, const SendOpt
   body->timestamp_ns = clock.wall_now().time_since_epoch().count();
   body->sent_ns = clock.now().time_since_epoch().count();
   body->priority = options.priority;
+  const auto& interceptors = core_->interceptors();
   if (!options.headers.empty() || object != nullptr || options.delay.count() > 0 ||
-      options.ttl.count() > 0) {
+      options.ttl.count() > 0 || !interceptors.empty()) {
     try {
       detail::MessageExtras& extras = body->mutable_extras();
       extras.headers = options.headers;
+      for (const auto& interceptor : interceptors) {
+        try {
+          interceptor->on_send(destination, extras.headers);
+        } catch (const std::bad_alloc&) {
+          throw;
+        } catch (...) {
+          // Interceptors must not throw; one that does is ignored (see interceptor.hpp).
+        }
+      }
       extras.object = object;
       extras.object_ops = ops;
       if (options.delay.count() > 0) extras.deliver_after_ns = body->sent_ns + options.delay.count();
@@ -95,7 +106,7 @@ Result<MessageId> Producer::send(std::string_view destination, std::string_view 
 
 Result<MessageId> Producer::send(std::string_view destination, std::span<const std::byte> payload,
                                  const SendOptions& options) noexcept {
-  auto message = make(payload, options, nullptr, nullptr);
+  auto message = make(destination, payload, options, nullptr, nullptr);
   if (!message) return Result<MessageId>(message.failure());
   return deliver(destination, std::move(*message), options);
 }

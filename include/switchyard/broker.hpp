@@ -11,6 +11,7 @@
 #include "switchyard/clock.hpp"
 #include "switchyard/consumer.hpp"
 #include "switchyard/exchange.hpp"
+#include "switchyard/interceptor.hpp"
 #include "switchyard/producer.hpp"
 #include "switchyard/pubsub.hpp"
 #include "switchyard/queue.hpp"
@@ -24,6 +25,8 @@ class BrokerCore;
 struct BrokerOptions {
   /// Source of time for every delay, timeout, TTL and retention; null: the system clock.
   std::shared_ptr<Clock> clock{};
+  /// Hooks on every send and queue delivery, in order (tracing, correlation ids).
+  std::vector<std::shared_ptr<Interceptor>> interceptors{};
 };
 
 /// How `Broker::shutdown` ends.
@@ -106,6 +109,11 @@ class Broker {
                 Duration timeout = std::chrono::seconds(30));
 
   [[nodiscard]] const std::shared_ptr<Clock>& clock() const noexcept;
+
+  /// Every destination's counters in the Prometheus text exposition format (version 0.0.4),
+  /// ready to serve on a /metrics endpoint. Each value is exact; the set is not one atomic
+  /// snapshot.
+  [[nodiscard]] std::string metrics() const;
 
   /// @internal
   [[nodiscard]] const std::shared_ptr<detail::BrokerCore>& core() const noexcept { return core_; }

@@ -61,8 +61,9 @@ class Producer {
  private:
   Result<MessageId> deliver(std::string_view destination, Message&& message,
                             const SendOptions& options) noexcept;
-  Result<Message> make(std::span<const std::byte> payload, const SendOptions& options,
-                       void* object, const detail::ObjectOps* ops) noexcept;
+  Result<Message> make(std::string_view destination, std::span<const std::byte> payload,
+                       const SendOptions& options, void* object,
+                       const detail::ObjectOps* ops) noexcept;
   std::shared_ptr<detail::Destination> lookup(std::string_view name) noexcept;
 
   std::shared_ptr<detail::BrokerCore> core_;
@@ -84,7 +85,7 @@ Result<MessageId> Producer::send(std::string_view destination, Object<T> object,
   } catch (...) {
     return Result<MessageId>(Errc::invalid_argument, "could not move the object in");
   }
-  auto message = make({}, options, owned, &detail::object_ops_for<T>());
+  auto message = make(destination, {}, options, owned, &detail::object_ops_for<T>());
   if (!message) return Result<MessageId>(message.failure());
   return deliver(destination, std::move(*message), options);
 }

@@ -19,6 +19,7 @@
 
 #include "switchyard/clock.hpp"
 #include "switchyard/detail/destination.hpp"
+#include "switchyard/interceptor.hpp"
 
 namespace switchyard::detail {
 
@@ -33,9 +34,14 @@ struct StringHash {
 
 class BrokerCore {
  public:
-  explicit BrokerCore(std::shared_ptr<Clock> clock) : clock_(std::move(clock)) {}
+  BrokerCore(std::shared_ptr<Clock> clock, std::vector<std::shared_ptr<Interceptor>> interceptors)
+      : clock_(std::move(clock)), interceptors_(std::move(interceptors)) {}
 
   [[nodiscard]] const std::shared_ptr<Clock>& clock() const noexcept { return clock_; }
+  /// Fixed at construction; read without a lock.
+  [[nodiscard]] const std::vector<std::shared_ptr<Interceptor>>& interceptors() const noexcept {
+    return interceptors_;
+  }
 
   /// The destination called `name`, or null. @note threadsafe
   [[nodiscard]] std::shared_ptr<Destination> find(std::string_view name) const {
@@ -109,6 +115,7 @@ class BrokerCore {
 
  private:
   const std::shared_ptr<Clock> clock_;
+  const std::vector<std::shared_ptr<Interceptor>> interceptors_;
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Destination>, StringHash, std::equal_to<>>
       registry_;

@@ -61,6 +61,7 @@
 #include "switchyard/detail/destination.hpp"
 #include "switchyard/detail/event_count.hpp"
 #include "switchyard/detail/ring.hpp"
+#include "switchyard/interceptor.hpp"
 #include "switchyard/message.hpp"
 #include "switchyard/queue.hpp"
 #include "switchyard/wait_strategy.hpp"
@@ -242,7 +243,8 @@ class QueueState final : public Destination, public std::enable_shared_from_this
 /// handle and every Delivery it handed out, so a late ack never touches freed memory.
 class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
  public:
-  ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch, WaitStrategy wait);
+  ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch, WaitStrategy wait,
+                std::vector<std::shared_ptr<Interceptor>> interceptors = {});
   ~ConsumerState();
 
   /// Waits up to `timeout` for one delivery. @note threadsafe
@@ -286,6 +288,7 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   const std::shared_ptr<QueueState> queue_;
   const std::uint32_t prefetch_;
   const WaitStrategy wait_;
+  const std::vector<std::shared_ptr<Interceptor>> interceptors_;
   std::unique_ptr<Slot[]> slots_;
   Ring<std::uint32_t> free_;
   std::atomic<bool> closed_{false};
