@@ -266,8 +266,9 @@ std::size_t Broker::publish(std::string_view channel, std::string_view payload,
       channel, {}, {reinterpret_cast<const std::byte*>(payload.data()), payload.size()});
   Message message = Message::adopt(body);
   body->id = core_->reserve_ids(1);
-  body->timestamp_ns = core_->clock()->wall_now().time_since_epoch().count();
-  body->sent_ns = core_->clock()->now().time_since_epoch().count();
+  const Stamp stamp = core_->clock()->stamp();
+  body->timestamp_ns = stamp.wall.time_since_epoch().count();
+  body->sent_ns = stamp.now.time_since_epoch().count();
   if (!headers.empty()) body->mutable_extras().headers = headers;
   return core_->pubsub->publish(message);
 }

@@ -42,10 +42,10 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
     next_id_ = core_->reserve_ids(kIdBlock);
     id_end_ = next_id_ + kIdBlock;
   }
-  const Clock& clock = *core_->clock();
+  const Stamp stamp = core_->clock()->stamp();
   body->id = next_id_++;
-  body->timestamp_ns = clock.wall_now().time_since_epoch().count();
-  body->sent_ns = clock.now().time_since_epoch().count();
+  body->timestamp_ns = stamp.wall.time_since_epoch().count();
+  body->sent_ns = stamp.now.time_since_epoch().count();
   body->priority = options.priority;
   const auto& interceptors = core_->interceptors();
   if (!options.headers.empty() || object != nullptr || options.delay.count() > 0 ||
