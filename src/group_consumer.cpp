@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 
 #include "switchyard/detail/topic_state.hpp"
 
@@ -13,6 +14,7 @@ namespace detail {
 
 namespace {
 std::int64_t ns(TimePoint t) noexcept { return t.time_since_epoch().count(); }
+constexpr std::uint32_t kYieldRounds = 16;
 }  // namespace
 
 GroupMember::GroupMember(std::shared_ptr<TopicState> topic, std::shared_ptr<GroupState> group,
@@ -151,10 +153,18 @@ Result<PollBatch> GroupMember::poll(std::size_t max, Duration timeout) noexcept 
   try {
     batch.mutable_records().reserve(std::min<std::size_t>(max, 4096));
     EventCount& event = topic_->appended_event();
+    std::uint32_t idle_rounds = 0;
     for (;;) {
       sync();
       if (read_once(max, now, batch)) return batch;
       if (now >= deadline || wakeup_.exchange(false, std::memory_order_acquire)) return batch;
+      // A few yields first: under load the next append is usually microseconds away, and a
+      // parked member costs every producer a futex wake. Then park (never spin on 2 cores).
+      if (++idle_rounds <= kYieldRounds) {
+        std::this_thread::yield();
+        now = clock.now();
+        continue;
+      }
       const std::uint32_t key = event.prepare_wait();
       if (ready() || group_->generation() != seen_generation_ || closed() ||
           wakeup_.load(std::memory_order_acquire)) {
