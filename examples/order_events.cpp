@@ -58,11 +58,15 @@ int main() {
   auto orders = broker.producer();
   for (int id = 0; id < kOrders; ++id) {
     const std::string key = std::to_string(id);
-    orders.send("order-events", R"({"sku":"A-42","qty":1})",
-                {.key = key, .headers = {{"type", "OrderCreated"}}}).value();
+    orders
+        .send("order-events", R"({"sku":"A-42","qty":1})",
+              {.key = key, .headers = {{"type", "OrderCreated"}}})
+        .value();
     if (id % 4 == 3) {
-      orders.send("order-events", R"({"reason":"customer"})",
-                  {.key = key, .headers = {{"type", "OrderCancelled"}}}).value();
+      orders
+          .send("order-events", R"({"reason":"customer"})",
+                {.key = key, .headers = {{"type", "OrderCancelled"}}})
+          .value();
     }
   }
   a.join();

@@ -13,7 +13,9 @@ namespace switchyard {
 namespace detail {
 
 namespace {
-std::int64_t ns(TimePoint t) noexcept { return t.time_since_epoch().count(); }
+std::int64_t ns(TimePoint t) noexcept {
+  return t.time_since_epoch().count();
+}
 constexpr std::uint32_t kYieldRounds = 16;
 }  // namespace
 
@@ -30,7 +32,9 @@ GroupMember::GroupMember(std::shared_ptr<TopicState> topic, std::shared_ptr<Grou
   joined_ = true;
 }
 
-GroupMember::~GroupMember() { close(); }
+GroupMember::~GroupMember() {
+  close();
+}
 
 void GroupMember::close() noexcept {
   if (closed_.exchange(true, std::memory_order_acq_rel)) return;
@@ -46,16 +50,17 @@ void GroupMember::wakeup() noexcept {
 }
 
 Status GroupMember::check_partition(std::uint32_t partition) const {
-  if (partition >= partitions_) return Status(Errc::out_of_range, topic_->partition_error(partition));
+  if (partition >= partitions_)
+    return Status(Errc::out_of_range, topic_->partition_error(partition));
   return {};
 }
 
 Status GroupMember::check_owned(std::uint32_t partition) const {
   if (auto s = check_partition(partition); !s) return s;
   if (owned_[partition] == 0) {
-    return Status(Errc::not_owner, "partition " + std::to_string(partition) + " of topic '" +
-                                       topic_->name() + "' is not assigned to this member of group '" +
-                                       group_->name() + "'");
+    return Status(Errc::not_owner,
+                  "partition " + std::to_string(partition) + " of topic '" + topic_->name() +
+                      "' is not assigned to this member of group '" + group_->name() + "'");
   }
   return {};
 }
@@ -237,7 +242,9 @@ Status GroupMember::set_paused(std::uint32_t partition, bool paused) noexcept {
   return {};
 }
 
-std::vector<std::uint32_t> GroupMember::assignment() const { return assignment_; }
+std::vector<std::uint32_t> GroupMember::assignment() const {
+  return assignment_;
+}
 
 Result<std::uint64_t> GroupMember::position(std::uint32_t partition) const noexcept {
   if (auto s = check_owned(partition); !s) return Result<std::uint64_t>(s.failure());
@@ -261,7 +268,9 @@ Result<std::uint64_t> GroupMember::committed(std::uint32_t partition) const noex
 // --- GroupConsumer handle --------------------------------------------------------------
 
 namespace {
-Failure empty_member() { return Failure{Errc::closed, "group consumer is empty (moved from)"}; }
+Failure empty_member() {
+  return Failure{Errc::closed, "group consumer is empty (moved from)"};
+}
 }  // namespace
 
 GroupConsumer::GroupConsumer(std::shared_ptr<detail::GroupMember> member) noexcept
@@ -274,7 +283,9 @@ GroupConsumer& GroupConsumer::operator=(GroupConsumer&& other) noexcept {
   }
   return *this;
 }
-GroupConsumer::~GroupConsumer() { close(); }
+GroupConsumer::~GroupConsumer() {
+  close();
+}
 
 Result<PollBatch> GroupConsumer::poll(std::size_t max, Duration timeout) noexcept {
   if (!member_) return Result<PollBatch>(empty_member());
@@ -313,7 +324,11 @@ void GroupConsumer::wakeup() noexcept {
 void GroupConsumer::close() noexcept {
   if (member_) member_->close();
 }
-const std::string& GroupConsumer::topic_name() const noexcept { return member_->topic().name(); }
-const std::string& GroupConsumer::group_name() const noexcept { return member_->group().name(); }
+const std::string& GroupConsumer::topic_name() const noexcept {
+  return member_->topic().name();
+}
+const std::string& GroupConsumer::group_name() const noexcept {
+  return member_->group().name();
+}
 
 }  // namespace switchyard

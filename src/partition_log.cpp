@@ -70,8 +70,9 @@ Result<std::uint64_t> MemoryLog::append(Message&& message, std::int64_t now_ns) 
 
 const MemoryLog::Slot& MemoryLog::slot_locked(std::uint64_t offset) const noexcept {
   // Chunks are contiguous: the first chunk whose end is above `offset` holds it.
-  auto it = std::upper_bound(chunks_.begin(), chunks_.end(), offset,
-                             [](std::uint64_t o, const std::shared_ptr<Chunk>& c) { return o < c->base; });
+  auto it = std::upper_bound(
+      chunks_.begin(), chunks_.end(), offset,
+      [](std::uint64_t o, const std::shared_ptr<Chunk>& c) { return o < c->base; });
   const Chunk& chunk = **std::prev(it);
   return chunk.slot[offset - chunk.base];
 }
@@ -93,7 +94,6 @@ void MemoryLog::retain_locked(std::int64_t now_ns) noexcept {
   if (start == old_start) return;
   next_expiry_ns_.store(start < end && age > 0 ? slot_locked(start).appended_ns + age : kNever,
                         std::memory_order_relaxed);
-  retained_bytes_hint_.store(retained_bytes_, std::memory_order_relaxed);
   // Release: pairs with start_offset()'s acquire; a reader that sees the new start and then
   // misses a chunk in the directory knows it is gone.
   start_offset_.store(start, std::memory_order_release);
@@ -119,8 +119,9 @@ void MemoryLog::expire(std::int64_t now_ns) noexcept {
 std::shared_ptr<const MemoryLog::Chunk> MemoryLog::find_chunk(std::uint64_t offset) const {
   std::shared_lock directory(directory_mutex_);
   if (chunks_.empty() || offset < chunks_.front()->base) return nullptr;
-  auto it = std::upper_bound(chunks_.begin(), chunks_.end(), offset,
-                             [](std::uint64_t o, const std::shared_ptr<Chunk>& c) { return o < c->base; });
+  auto it = std::upper_bound(
+      chunks_.begin(), chunks_.end(), offset,
+      [](std::uint64_t o, const std::shared_ptr<Chunk>& c) { return o < c->base; });
   return *std::prev(it);
 }
 
@@ -142,8 +143,8 @@ PartitionLog::Read MemoryLog::read(std::uint64_t from, std::size_t max,
     const std::uint32_t count = chunk->count.load(std::memory_order_acquire);
     const std::uint64_t chunk_end = chunk->base + count;
     if (pos >= chunk_end) break;  // raced with an append that is not visible yet
-    const std::size_t n = static_cast<std::size_t>(
-        std::min<std::uint64_t>(chunk_end - pos, max - taken));
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(chunk_end - pos, max - taken));
     for (std::size_t i = 0; i < n; ++i, ++pos) {
       out.push_back(Record{chunk->slot[pos - chunk->base].message, partition_, pos});
     }

@@ -16,11 +16,14 @@ namespace detail {
 namespace {
 constexpr std::uint32_t kMaxPartitions = 65'536;
 
-std::int64_t ns(TimePoint t) noexcept { return t.time_since_epoch().count(); }
+std::int64_t ns(TimePoint t) noexcept {
+  return t.time_since_epoch().count();
+}
 
 bool matches(const Headers& filter, const Headers& headers) noexcept {
-  return std::all_of(filter.begin(), filter.end(),
-                     [&](const Headers::value_type& e) { return headers.find(e.first) == e.second; });
+  return std::all_of(filter.begin(), filter.end(), [&](const Headers::value_type& e) {
+    return headers.find(e.first) == e.second;
+  });
 }
 }  // namespace
 
@@ -42,12 +45,13 @@ std::string TopicState::partition_error(std::uint64_t partition) const {
 }
 
 Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& options) noexcept {
-  if (closed_for_send()) return Result<SendReceipt>(Errc::closed, "topic '" + name_ + "' is closed");
+  if (closed_for_send())
+    return Result<SendReceipt>(Errc::closed, "topic '" + name_ + "' is closed");
   if (message.payload().size() > options_.max_payload) {
-    return Result<SendReceipt>(
-        Errc::payload_too_large,
-        "payload of " + std::to_string(message.payload().size()) + " bytes exceeds topic '" +
-            name_ + "' limit of " + std::to_string(options_.max_payload));
+    return Result<SendReceipt>(Errc::payload_too_large,
+                               "payload of " + std::to_string(message.payload().size()) +
+                                   " bytes exceeds topic '" + name_ + "' limit of " +
+                                   std::to_string(options_.max_payload));
   }
   std::uint32_t partition = 0;
   if (options.partition) {
@@ -154,8 +158,8 @@ void TopicState::unsubscribe(std::string_view queue) {
     }
   }
   if (!found) {
-    throw Error(Errc::unknown_destination, "queue '" + std::string(queue) +
-                                               "' is not subscribed to topic '" + name_ + "'");
+    throw Error(Errc::unknown_destination,
+                "queue '" + std::string(queue) + "' is not subscribed to topic '" + name_ + "'");
   }
   has_subscriptions_.store(!next->empty(), std::memory_order_release);
   subscriptions_ = std::move(next);
@@ -210,10 +214,18 @@ GroupState::GroupState(TopicState& topic, std::string name, const GroupConsumerO
     log.expire(now);
     std::uint64_t at = 0;
     switch (start.start) {
-      case Start::earliest: at = log.start_offset(); break;
-      case Start::latest: at = log.end_offset(); break;
-      case Start::offset: at = std::min(start.offset, log.end_offset()); break;
-      case Start::timestamp: at = log.offset_for_time(start.time); break;
+      case Start::earliest:
+        at = log.start_offset();
+        break;
+      case Start::latest:
+        at = log.end_offset();
+        break;
+      case Start::offset:
+        at = std::min(start.offset, log.end_offset());
+        break;
+      case Start::timestamp:
+        at = log.offset_for_time(start.time);
+        break;
     }
     committed_[p].store(at, std::memory_order_relaxed);
     missed_[p].store(0, std::memory_order_relaxed);
@@ -324,17 +336,27 @@ GroupStats GroupState::stats() const {
 
 // --- Topic handle ----------------------------------------------------------------------
 
-const std::string& Topic::name() const noexcept { return state_->name(); }
-const TopicOptions& Topic::options() const noexcept { return state_->options(); }
-std::uint32_t Topic::partitions() const noexcept { return state_->partitions(); }
-TopicStats Topic::stats() const { return state_->stats(); }
+const std::string& Topic::name() const noexcept {
+  return state_->name();
+}
+const TopicOptions& Topic::options() const noexcept {
+  return state_->options();
+}
+std::uint32_t Topic::partitions() const noexcept {
+  return state_->partitions();
+}
+TopicStats Topic::stats() const {
+  return state_->stats();
+}
 std::optional<GroupStats> Topic::group_stats(std::string_view group) const {
   return state_->group_stats(group);
 }
 std::uint32_t Topic::partition_for(std::string_view key) const noexcept {
   return detail::kafka_partition(key, state_->partitions());
 }
-bool Topic::closed() const noexcept { return state_->closed_for_send(); }
+bool Topic::closed() const noexcept {
+  return state_->closed_for_send();
+}
 
 // --- Broker: topics --------------------------------------------------------------------
 
@@ -378,7 +400,9 @@ Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) 
   bool inserted = false;
   auto destination = core_->find_or_insert(
       name,
-      [&] { return std::make_shared<detail::TopicState>(std::string(name), options, core_->clock()); },
+      [&] {
+        return std::make_shared<detail::TopicState>(std::string(name), options, core_->clock());
+      },
       inserted);
   if (!inserted) {
     if (destination->kind() != detail::DestinationKind::topic) {
@@ -387,15 +411,17 @@ Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) 
     }
     auto existing = std::static_pointer_cast<detail::TopicState>(destination);
     if (!(existing->options() == options)) {
-      throw Error(Errc::option_mismatch, "topic '" + std::string(name) +
-                                             "' is already declared with different options");
+      throw Error(Errc::option_mismatch,
+                  "topic '" + std::string(name) + "' is already declared with different options");
     }
     return Topic(existing);
   }
   return Topic(std::static_pointer_cast<detail::TopicState>(destination));
 }
 
-Topic Broker::topic(std::string_view name) const { return Topic(as_topic(core_->find(name), name)); }
+Topic Broker::topic(std::string_view name) const {
+  return Topic(as_topic(core_->find(name), name));
+}
 
 void Broker::delete_topic(std::string_view name, DeleteOptions options) {
   auto gone = core_->erase(name, [&](detail::Destination& d) {
@@ -422,8 +448,8 @@ GroupConsumer Broker::group_consumer(std::string_view topic_name, std::string_vi
     throw Error(Errc::closed, "topic '" + std::string(topic_name) + "' is closed");
   }
   auto state = topic->group(group, options);
-  return GroupConsumer(
-      std::make_shared<detail::GroupMember>(std::move(topic), std::move(state), std::move(options)));
+  return GroupConsumer(std::make_shared<detail::GroupMember>(std::move(topic), std::move(state),
+                                                             std::move(options)));
 }
 
 void Broker::subscribe_queue(std::string_view topic_name, std::string_view queue_name,

@@ -17,7 +17,7 @@ using namespace switchyard::testing;
 namespace {
 
 #ifdef SWITCHYARD_SANITIZER_BUILD
-constexpr std::uint64_t kTotal = 60'000;
+constexpr std::uint64_t kTotal = 200'000;
 #else
 constexpr std::uint64_t kTotal = 2'000'000;
 #endif
@@ -28,7 +28,9 @@ constexpr auto kLimit = std::chrono::seconds(120);
 // Catch2's assertions are not thread-safe: worker threads count failures here instead.
 std::atomic<std::uint64_t> thread_failures{0};
 
-std::uint64_t encode(std::uint64_t producer, std::uint64_t seq) { return producer << 40 | seq; }
+std::uint64_t encode(std::uint64_t producer, std::uint64_t seq) {
+  return producer << 40 | seq;
+}
 
 std::uint64_t decode(const Record& r) {
   std::uint64_t v = 0;
@@ -45,8 +47,9 @@ void produce(Broker& broker, std::uint64_t producer, std::uint64_t count) {
   char key[32];
   for (std::uint64_t seq = 0; seq < count; ++seq) {
     const std::uint64_t v = encode(producer, seq);
-    const int n = std::snprintf(key, sizeof key, "p%llu-k%llu", static_cast<unsigned long long>(producer),
-                                static_cast<unsigned long long>(seq % kKeysPerProducer));
+    const int n =
+        std::snprintf(key, sizeof key, "p%llu-k%llu", static_cast<unsigned long long>(producer),
+                      static_cast<unsigned long long>(seq % kKeysPerProducer));
     if (!p.send("stress", std::as_bytes(std::span(&v, 1)),
                 {.key = std::string_view(key, static_cast<std::size_t>(n))})) {
       thread_failures.fetch_add(1);
@@ -95,7 +98,9 @@ bool before(std::chrono::steady_clock::time_point deadline) {
 
 }  // namespace
 
-TEST_CASE("2 producers, a stable group and a churning group: every record is accounted for, keys in order") {
+TEST_CASE(
+    "2 producers, a stable group and a churning group: every record is accounted for, keys in "
+    "order") {
   thread_failures.store(0);
   Broker broker;
   auto topic = broker.declare_topic("stress", {.partitions = 4, .retention = {.records = 1 << 20}});
@@ -175,16 +180,15 @@ TEST_CASE("2 producers, a stable group and a churning group: every record is acc
   const auto stats = topic.stats();
   WARN("topic stress: " << kTotal << " records, " << joins.load() << " churn joins, "
                         << static_cast<std::uint64_t>(kTotal / seconds) << " records/s end to end; "
-                        << "stable dup=" << stable.duplicates.load()
-                        << " churning dup=" << churning.duplicates.load()
-                        << " missed=" << stats.missed);
+                        << "stable dup=" << stable.duplicates.load() << " churning dup="
+                        << churning.duplicates.load() << " missed=" << stats.missed);
   CHECK(thread_failures.load() == 0);
   CHECK(stats.appended == kTotal);
-  CHECK(stable.unique.load() == kTotal);   // nothing lost ...
-  CHECK(stable.duplicates.load() == 0);    // ... nothing twice in a stable group
+  CHECK(stable.unique.load() == kTotal);  // nothing lost ...
+  CHECK(stable.duplicates.load() == 0);   // ... nothing twice in a stable group
   CHECK(stable.missed.load() == 0);
   CHECK(churning.unique.load() + churning.missed.load() >= kTotal);
-  CHECK(churning.missed.load() == 0);      // retention holds everything here
+  CHECK(churning.missed.load() == 0);  // retention holds everything here
   CHECK(churning.unique.load() == kTotal);
   const auto g = topic.group_stats("stable");
   REQUIRE(g);
@@ -217,7 +221,8 @@ TEST_CASE("fan-out to 4 groups: each group reads every record once, in order per
           return;
         }
         for (const auto& r : *batch) {
-          if (static_cast<std::int64_t>(r.offset) != last[r.partition] + 1) thread_failures.fetch_add(1);
+          if (static_cast<std::int64_t>(r.offset) != last[r.partition] + 1)
+            thread_failures.fetch_add(1);
           last[r.partition] = static_cast<std::int64_t>(r.offset);
         }
         n += batch->size();

@@ -16,7 +16,9 @@ using namespace switchyard::testing;
 
 namespace {
 
-std::string text(const Record& r) { return std::string(r.payload().as_string()); }
+std::string text(const Record& r) {
+  return std::string(r.payload().as_string());
+}
 
 std::vector<std::string> texts(const PollBatch& batch) {
   std::vector<std::string> out;
@@ -133,10 +135,9 @@ TEST_CASE("topics share one namespace with queues") {
     CHECK(e.code() == Errc::option_mismatch);
     CHECK_THAT(e.what(), Catch::Contains("queue"));
   }
-  CHECK_THROWS_MATCHES(t.broker.declare_queue("events"), Error,
-                       Catch::Predicate<Error>([](const Error& e) {
-                         return e.code() == Errc::option_mismatch;
-                       }));
+  CHECK_THROWS_MATCHES(
+      t.broker.declare_queue("events"), Error,
+      Catch::Predicate<Error>([](const Error& e) { return e.code() == Errc::option_mismatch; }));
 }
 
 TEST_CASE("a topic with zero partitions or unbounded retention is refused") {
@@ -225,7 +226,8 @@ TEST_CASE("records with the same key are consumed in append order") {
   t.broker.declare_topic("orders", {.partitions = 4});
   auto c = t.broker.group_consumer("orders", "g", {.start = Start::earliest});
   for (int i = 0; i < 50; ++i) {
-    REQUIRE(t.producer.send("orders", std::to_string(i), {.key = "order-" + std::to_string(i % 5)}));
+    REQUIRE(
+        t.producer.send("orders", std::to_string(i), {.key = "order-" + std::to_string(i % 5)}));
   }
   std::map<std::string, int> last;
   for (const auto& r : drain(c, 7)) {
@@ -388,12 +390,15 @@ TEST_CASE("a member joining mid-stream loses no record and re-reads only the unc
   CHECK(b.assignment().size() == 2);
 }
 
-TEST_CASE("a member's commit for a partition it lost is refused and the new owner starts at the committed offset") {
+TEST_CASE(
+    "a member's commit for a partition it lost is refused and the new owner starts at the "
+    "committed offset") {
   ManualBroker t;
   t.broker.declare_topic("log", {.partitions = 2});
   auto a = t.broker.group_consumer("log", "g", {.start = Start::earliest});
   for (int i = 0; i < 10; ++i) {
-    REQUIRE(t.producer.send("log", std::to_string(i), {.partition = static_cast<std::uint32_t>(i % 2)}));
+    REQUIRE(t.producer.send("log", std::to_string(i),
+                            {.partition = static_cast<std::uint32_t>(i % 2)}));
   }
   REQUIRE(a.poll(100)->size() == 10);
   REQUIRE(a.commit(1, 2));
@@ -414,7 +419,8 @@ TEST_CASE("when a member leaves, the others take its partitions from the committ
   (void)a.poll(0);
   (void)b.poll(0);
   for (int i = 0; i < 4; ++i) {
-    REQUIRE(t.producer.send("log", std::to_string(i), {.partition = static_cast<std::uint32_t>(i % 2)}));
+    REQUIRE(t.producer.send("log", std::to_string(i),
+                            {.partition = static_cast<std::uint32_t>(i % 2)}));
   }
   CHECK(b.poll(100)->size() == 2);
   REQUIRE(b.commit());
@@ -431,9 +437,9 @@ TEST_CASE("retention by record count keeps the newest records and reports what a
   ManualBroker t;
   auto topic = t.broker.declare_topic("log", {.retention = {.records = 10}});
   std::vector<Missed> told;
-  auto c = t.broker.group_consumer("log", "g",
-                                   {.start = Start::earliest,
-                                    .on_missed = [&](const Missed& m) { told.push_back(m); }});
+  auto c = t.broker.group_consumer(
+      "log", "g",
+      {.start = Start::earliest, .on_missed = [&](const Missed& m) { told.push_back(m); }});
   for (int i = 0; i < 25; ++i) REQUIRE(t.producer.send("log", std::to_string(i)));
   const auto p = topic.stats().partitions[0];
   CHECK(p.start_offset == 15);
@@ -594,9 +600,10 @@ TEST_CASE("deleting a topic with group members under if_unused is refused") {
 TEST_CASE("the mission example reads records by the batch and commits") {
   ManualBroker t;
   t.broker.declare_topic("order-events", {.partitions = 4});
-  auto inventory = t.broker.group_consumer("order-events", "inventory-service",
-                                           {.start = Start::earliest});
-  for (int i = 0; i < 10; ++i) REQUIRE(t.producer.send("order-events", "e", {.key = std::to_string(i)}));
+  auto inventory =
+      t.broker.group_consumer("order-events", "inventory-service", {.start = Start::earliest});
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(t.producer.send("order-events", "e", {.key = std::to_string(i)}));
   int handled = 0;
   auto batch = inventory.poll(100, 50ms);
   REQUIRE(batch);
@@ -633,10 +640,14 @@ TEST_CASE("a subscription's header filter lets through only records with every g
   t.broker.declare_topic("orders");
   t.broker.declare_queue("eu-created");
   t.broker.subscribe_queue("orders", "eu-created", {{"type", "OrderCreated"}, {"region", "eu"}});
-  REQUIRE(t.producer.send("orders", "1", {.headers = {{"type", "OrderCreated"}, {"region", "eu"}}}));
-  REQUIRE(t.producer.send("orders", "2", {.headers = {{"type", "OrderCreated"}, {"region", "us"}}}));
-  REQUIRE(t.producer.send("orders", "3", {.headers = {{"type", "OrderCancelled"}, {"region", "eu"}}}));
-  REQUIRE(t.producer.send("orders", "4", {.headers = {{"region", "eu"}, {"type", "OrderCreated"}, {"x", "y"}}}));
+  REQUIRE(
+      t.producer.send("orders", "1", {.headers = {{"type", "OrderCreated"}, {"region", "eu"}}}));
+  REQUIRE(
+      t.producer.send("orders", "2", {.headers = {{"type", "OrderCreated"}, {"region", "us"}}}));
+  REQUIRE(
+      t.producer.send("orders", "3", {.headers = {{"type", "OrderCancelled"}, {"region", "eu"}}}));
+  REQUIRE(t.producer.send("orders", "4",
+                          {.headers = {{"region", "eu"}, {"type", "OrderCreated"}, {"x", "y"}}}));
   CHECK(t.broker.queue("eu-created").depth() == 2);
   CHECK_THROWS_AS(t.broker.subscribe_queue("orders", "eu-created", {{"type", "Other"}}), Error);
 }
@@ -659,7 +670,8 @@ TEST_CASE("a fanned-out copy has full queue semantics: nack, retry and dead lett
   CHECK(text(*dead) == "poison");
 }
 
-TEST_CASE("a full subscribed queue refuses its copy, which is counted, and the topic still appends") {
+TEST_CASE(
+    "a full subscribed queue refuses its copy, which is counted, and the topic still appends") {
   ManualBroker t;
   auto topic = t.broker.declare_topic("orders");
   t.broker.declare_queue("tiny", {.capacity = 2, .overflow = Overflow::reject});
@@ -701,4 +713,24 @@ TEST_CASE("topic stats count records and bytes per partition") {
   CHECK(s.partitions[0].end_offset == 0);
   CHECK(s.partitions[1].end_offset == 2);
   CHECK(s.partitions[1].bytes == 7);
+}
+
+TEST_CASE("a member whose partition went away and came back cannot commit its stale position") {
+  ManualBroker t;
+  t.broker.declare_topic("log", {.partitions = 2});
+  auto a = t.broker.group_consumer("log", "g", {.start = Start::earliest});
+  for (int i = 0; i < 10; ++i) {
+    REQUIRE(t.producer.send("log", std::to_string(i),
+                            {.partition = static_cast<std::uint32_t>(i % 2)}));
+  }
+  REQUIRE(a.poll(100)->size() == 10);  // a's position on partition 1 is 5, uncommitted
+  {
+    auto b = t.broker.group_consumer("log", "g");
+    REQUIRE(b.poll(2)->size() == 2);  // b took partition 1 and read offsets 0 and 1
+    REQUIRE(b.commit());
+  }  // b leaves: partition 1 returns to a, under a new epoch
+  CHECK(a.commit().code() == Errc::not_owner);  // a's view of partition 1 is from before
+  CHECK(*a.committed(1) == 2);                  // b's commit stands
+  auto again = a.poll(100);                     // a catches up: resumes at the committed offset
+  CHECK(texts(*again) == std::vector<std::string>{"5", "7", "9"});
 }

@@ -50,10 +50,10 @@ struct TopicOptions {
 /// One partition's log, as a snapshot.
 struct PartitionStats {
   std::uint32_t partition = 0;
-  std::uint64_t start_offset = 0;  ///< oldest retained record (= end_offset when empty)
-  std::uint64_t end_offset = 0;    ///< offset the next record will get (the log end)
-  std::uint64_t appended = 0;      ///< records ever appended (= end_offset)
-  std::uint64_t bytes = 0;         ///< key + payload bytes retained now
+  std::uint64_t start_offset = 0;    ///< oldest retained record (= end_offset when empty)
+  std::uint64_t end_offset = 0;      ///< offset the next record will get (the log end)
+  std::uint64_t appended = 0;        ///< records ever appended (= end_offset)
+  std::uint64_t bytes = 0;           ///< key + payload bytes retained now
   std::uint64_t appended_bytes = 0;  ///< key + payload bytes ever appended
 };
 

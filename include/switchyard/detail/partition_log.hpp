@@ -156,7 +156,6 @@ class MemoryLog final : public PartitionLog {
   // When the oldest retained record passes the age limit (monotonic ns); INT64_MAX: never.
   // Relaxed: a hint; the decision is re-made under append_mutex_.
   std::atomic<std::int64_t> next_expiry_ns_{INT64_MAX};
-  std::atomic<std::uint64_t> retained_bytes_hint_{0};  // for stats without the lock
 };
 
 }  // namespace switchyard::detail

@@ -18,7 +18,9 @@ constexpr std::uint32_t kafka_murmur2(std::string_view data) noexcept {
   constexpr std::uint32_t kM = 0x5bd1e995u;
   constexpr int kR = 24;
   const auto length = static_cast<std::uint32_t>(data.size());
-  auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(data[i])); };
+  auto byte = [&](std::size_t i) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(data[i]));
+  };
   std::uint32_t h = kSeed ^ length;
   const std::size_t blocks = data.size() / 4;
   for (std::size_t i = 0; i < blocks; ++i) {
@@ -32,13 +34,18 @@ constexpr std::uint32_t kafka_murmur2(std::string_view data) noexcept {
   }
   const std::size_t tail = blocks * 4;
   switch (data.size() % 4) {
-    case 3: h ^= byte(tail + 2) << 16; [[fallthrough]];
-    case 2: h ^= byte(tail + 1) << 8; [[fallthrough]];
+    case 3:
+      h ^= byte(tail + 2) << 16;
+      [[fallthrough]];
+    case 2:
+      h ^= byte(tail + 1) << 8;
+      [[fallthrough]];
     case 1:
       h ^= byte(tail);
       h *= kM;
       break;
-    default: break;
+    default:
+      break;
   }
   h ^= h >> 13;
   h *= kM;
