@@ -11,10 +11,13 @@
 #include "switchyard/clock.hpp"
 #include "switchyard/consumer.hpp"
 #include "switchyard/exchange.hpp"
+#include "switchyard/group_consumer.hpp"
+#include "switchyard/headers.hpp"
 #include "switchyard/interceptor.hpp"
 #include "switchyard/producer.hpp"
 #include "switchyard/pubsub.hpp"
 #include "switchyard/queue.hpp"
+#include "switchyard/topic.hpp"
 
 namespace switchyard {
 
@@ -66,6 +69,35 @@ class Broker {
   void delete_queue(std::string_view name, DeleteOptions options = {});
   /// Names of every destination.
   [[nodiscard]] std::vector<std::string> destinations() const;
+
+  // --- topics: Kafka-style partitioned logs and SNS-style fan-out (src/topic.cpp) -------
+
+  /// Declares a topic. Throws `Error` with `invalid_argument` (zero or more than 65536
+  /// partitions, retention bounding neither records nor bytes, bad name) or `option_mismatch`
+  /// (declared with other options, or as a queue or exchange).
+  Topic declare_topic(std::string_view name, const TopicOptions& options = {});
+  /// The topic called `name`; throws `Error(Errc::unknown_destination)` (also when `name` is
+  /// a queue or exchange).
+  [[nodiscard]] Topic topic(std::string_view name) const;
+  /// Deletes a topic and its groups and subscriptions. `if_unused`: refuse (`in_use`) while a
+  /// group has a member; otherwise members' polls return `closed`. `if_empty`: refuse while a
+  /// partition holds a record.
+  void delete_topic(std::string_view name, DeleteOptions options = {});
+  /// Joins `group` on topic `topic` as a new member (creating the group, started as
+  /// `options.start` says, if it has never had a member). Throws `unknown_destination` (no
+  /// such topic, or a queue/exchange by that name), `invalid_argument` (empty group name),
+  /// `closed`.
+  [[nodiscard]] GroupConsumer group_consumer(std::string_view topic, std::string_view group,
+                                             GroupConsumerOptions options = {});
+  /// SNS-style subscription: every record appended to `topic` from now on whose headers hold
+  /// every name=value pair of `filter` is also sent to `queue` (the same Message: no payload
+  /// copy), with the queue's full semantics (acks, retries, dead letters) and its own
+  /// overflow policy — a copy the queue refuses is counted in `TopicStats::fan_out_failed`
+  /// and never fails the topic append. Idempotent; `option_mismatch` if already subscribed
+  /// with another filter; `unknown_destination` for an unknown topic or queue.
+  void subscribe_queue(std::string_view topic, std::string_view queue, Headers filter = {});
+  /// Ends a subscription; `unknown_destination` if there is none.
+  void unsubscribe_queue(std::string_view topic, std::string_view queue);
 
   [[nodiscard]] Producer producer() const;
   /// A consumer of queue `name`; throws `Error(Errc::unknown_destination)`.

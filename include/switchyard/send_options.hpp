@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string_view>
 
 #include "switchyard/clock.hpp"
@@ -16,6 +17,10 @@ namespace switchyard {
 struct SendReceipt {
   std::uint64_t id = 0;
   bool duplicate = false;
+  /// For a topic: the partition the record went to and its offset there (Kafka's
+  /// RecordMetadata). Zero for other destinations.
+  std::uint32_t partition = 0;
+  std::uint64_t offset = 0;
 };
 
 /// Per-send instructions. Every field is optional; defaults come from the destination.
@@ -23,6 +28,9 @@ struct SendReceipt {
 struct SendOptions {
   /// Partition key for a topic, routing key for an exchange; carried by the message.
   std::string_view key{};
+  /// For a topic: the partition to append to, overriding the key's; out of range fails with
+  /// `Errc::out_of_range`. Ignored by queues and exchanges.
+  std::optional<std::uint32_t> partition{};
   Headers headers{};
   /// Higher is delivered first (queues with `max_priority` > 0). FIFO within a level.
   std::uint8_t priority = 0;

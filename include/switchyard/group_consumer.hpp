@@ -1,0 +1,159 @@
+// switchyard/group_consumer.hpp — a member of a Kafka-style consumer group: polls records
+// from the topic partitions it owns, commits offsets, seeks, pauses.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "switchyard/clock.hpp"
+#include "switchyard/error.hpp"
+#include "switchyard/record.hpp"
+
+namespace switchyard {
+
+namespace detail {
+class GroupMember;
+}
+
+/// Where a NEW group starts reading each partition. Resolved once, when the group gets its
+/// first member; from then on the group's committed offsets say where it is (a later member's
+/// `start` is ignored), so a partition moving between members never skips or rewinds past the
+/// group's commits.
+enum class Start : std::uint8_t {
+  earliest,   ///< the oldest retained record
+  latest,     ///< the log end: only records appended after the group was created
+  offset,     ///< `GroupConsumerOptions::offset` in every partition (at most the log end; below
+              ///< the oldest retained record, the first poll reports the gap as `Missed`)
+  timestamp,  ///< the first record whose timestamp is at or after `GroupConsumerOptions::time`
+              ///< (the log end if none)
+};
+
+struct GroupConsumerOptions {
+  Start start = Start::latest;
+  std::uint64_t offset = 0;  ///< for `Start::offset`
+  Timestamp time{};          ///< for `Start::timestamp`
+  /// Kafka's enable.auto.commit, with its semantics: each poll first commits what the previous
+  /// polls returned (so a record is committed only once the code that polled it asked for
+  /// more). Off by default: commit after processing with `commit()`.
+  bool auto_commit = false;
+  /// Called on the polling thread, inside `poll` (and never concurrently with it), with the
+  /// partitions this member just got. Its position there is the group's committed offset.
+  std::function<void(std::span<const std::uint32_t>)> on_assigned{};
+  /// Called on the polling thread, inside `poll`, with the partitions this member lost to a
+  /// rebalance. They already belong to another member: committing them fails (`not_owner`),
+  /// and what this member read past the group's committed offset will be read again by the
+  /// new owner.
+  std::function<void(std::span<const std::uint32_t>)> on_revoked{};
+  /// Called on the polling thread for each gap retention left (also in `PollBatch::missed()`).
+  std::function<void(const Missed&)> on_missed{};
+};
+
+/// What one poll returns: records in offset order within each partition (partitions one after
+/// another), and the gaps retention left, which the member has stepped over. Check `missed()`
+/// — or set `on_missed` — to learn of records that were never seen; `missed_count()` is also
+/// in the group's stats.
+class [[nodiscard]] PollBatch {
+ public:
+  using const_iterator = std::vector<Record>::const_iterator;
+  using iterator = std::vector<Record>::iterator;
+
+  [[nodiscard]] iterator begin() noexcept { return records_.begin(); }
+  [[nodiscard]] iterator end() noexcept { return records_.end(); }
+  [[nodiscard]] const_iterator begin() const noexcept { return records_.begin(); }
+  [[nodiscard]] const_iterator end() const noexcept { return records_.end(); }
+  [[nodiscard]] std::size_t size() const noexcept { return records_.size(); }
+  /// No records (there may still be `missed()` entries).
+  [[nodiscard]] bool empty() const noexcept { return records_.empty(); }
+  [[nodiscard]] const Record& operator[](std::size_t i) const noexcept { return records_[i]; }
+  [[nodiscard]] const std::vector<Record>& records() const noexcept { return records_; }
+  /// Gaps stepped over by this poll, one per partition at most.
+  [[nodiscard]] const std::vector<Missed>& missed() const noexcept { return missed_; }
+  /// Total records missed in this poll.
+  [[nodiscard]] std::uint64_t missed_count() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& m : missed_) n += m.count;
+    return n;
+  }
+
+  /// @internal Filled by the member.
+  std::vector<Record>& mutable_records() noexcept { return records_; }
+  std::vector<Missed>& mutable_missed() noexcept { return missed_; }
+
+ private:
+  std::vector<Record> records_;
+  std::vector<Missed> missed_;
+};
+
+/// One member of a consumer group of one topic (`Broker::group_consumer`).
+///
+/// Every group sees every record; within a group each partition is owned by one member at a
+/// time. Members join (construction) and leave (`close` or destruction) at any time; the
+/// partitions are then re-shared (sticky: a member keeps what it can) and each member learns
+/// its new assignment at its next `poll` (`on_assigned` / `on_revoked`). A partition's new
+/// owner starts at the group's committed offset, so nothing is lost and only what was read but
+/// not committed is read again.
+///
+/// Thread-compatible, like KafkaConsumer: one thread at a time calls a member (different
+/// members on different threads freely). `wakeup()` alone may be called from any thread.
+/// Move-only. Deleting the topic or shutting the broker down makes polls return `closed`; the
+/// member never refers to freed memory.
+class GroupConsumer {
+ public:
+  GroupConsumer() = default;
+  explicit GroupConsumer(std::shared_ptr<detail::GroupMember> member) noexcept;
+  GroupConsumer(GroupConsumer&&) noexcept;
+  GroupConsumer& operator=(GroupConsumer&&) noexcept;
+  ~GroupConsumer();
+
+  /// Long poll: returns as soon as any owned, unpaused partition has records (up to `max`,
+  /// taken from the partitions in turn, fair across polls) or a gap to report, else after
+  /// `timeout` with an empty batch — a timeout is not an error. `Errc::closed` after `close()`,
+  /// after the topic was deleted, or after the broker stopped. With `auto_commit`, first commits
+  /// what earlier polls returned. Waits by parking (no spinning), on the broker's clock.
+  [[nodiscard]] Result<PollBatch> poll(std::size_t max, Duration timeout = Duration{0}) noexcept;
+
+  /// Commits, for every partition this member owns, the position after the records polls have
+  /// returned (Kafka's commitSync()). `not_owner`, naming them, if some of those partitions
+  /// were taken by a rebalance since (the others are committed).
+  Status commit() noexcept;
+  /// Commits `offset` — the next offset to read, Kafka's convention — for `partition`.
+  /// `out_of_range` for a partition that does not exist or an offset past the log end;
+  /// `not_owner` for a partition this member does not own.
+  Status commit(std::uint32_t partition, std::uint64_t offset) noexcept;
+  /// The next poll reads `partition` from `offset` (≤ log end; below the oldest retained
+  /// record, the poll reports the gap). `out_of_range` / `not_owner` as for `commit`.
+  Status seek(std::uint32_t partition, std::uint64_t offset) noexcept;
+  /// Stops / restarts returning records of an owned partition (a revoked partition forgets its
+  /// pause). `out_of_range` / `not_owner` as for `commit`.
+  Status pause(std::uint32_t partition) noexcept;
+  Status resume(std::uint32_t partition) noexcept;
+
+  /// The partitions this member owns, as of its last poll, ascending.
+  [[nodiscard]] std::vector<std::uint32_t> assignment() const;
+  /// Next offset a poll reads from an owned partition; `not_owner` / `out_of_range`.
+  [[nodiscard]] Result<std::uint64_t> position(std::uint32_t partition) const noexcept;
+  /// The group's lag on `partition`: log end − committed offset (any partition of the topic).
+  [[nodiscard]] Result<std::uint64_t> lag(std::uint32_t partition) const noexcept;
+  /// The group's committed offset on `partition` (any partition of the topic).
+  [[nodiscard]] Result<std::uint64_t> committed(std::uint32_t partition) const noexcept;
+
+  /// Makes a poll blocked in another thread return its (empty) batch now. @note threadsafe
+  void wakeup() noexcept;
+  /// Leaves the group (its partitions go to the other members). With `auto_commit`, commits
+  /// first. Later polls return `closed`. Idempotent.
+  void close() noexcept;
+
+  [[nodiscard]] const std::string& topic_name() const noexcept;
+  [[nodiscard]] const std::string& group_name() const noexcept;
+  explicit operator bool() const noexcept { return member_ != nullptr; }
+
+ private:
+  std::shared_ptr<detail::GroupMember> member_;
+};
+
+}  // namespace switchyard

@@ -1,0 +1,120 @@
+// switchyard/topic.hpp — a Kafka-style partitioned log: its options, its statistics, and the
+// handle the broker gives out.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "switchyard/clock.hpp"
+
+namespace switchyard {
+
+namespace detail {
+class TopicState;
+}
+
+/// How much of each partition's log is kept. A record leaves the log (oldest first) as soon as
+/// keeping it would break any of the three limits. A zero limit means "no limit of this kind",
+/// but `records` and `bytes` may not both be zero: in memory, retention is what bounds memory.
+///
+/// Memory actually held per partition: the retained records, plus at most one storage chunk
+/// (a quarter of the limits, at most 1024 records) of records already out of retention but
+/// not yet freed, because storage is freed a whole chunk at a time.
+struct Retention {
+  /// Most records kept per partition.
+  std::uint64_t records = 1'000'000;
+  /// Most bytes (key + payload) kept per partition.
+  std::uint64_t bytes = 256ull * 1024 * 1024;
+  /// Oldest record kept, by the broker's monotonic clock at append time; 0: no age limit.
+  Duration age = std::chrono::hours(24 * 7);
+  friend bool operator==(const Retention&, const Retention&) = default;
+};
+
+/// Everything a topic is declared with. Re-declaring with different options fails with
+/// `Errc::option_mismatch`; with equal options it is a no-op.
+struct TopicOptions {
+  /// Number of partitions, 1 to 65536. Records of one key stay in one partition, in order.
+  std::uint32_t partitions = 1;
+  Retention retention{};
+  /// Largest payload accepted, in bytes.
+  std::size_t max_payload = 16 * 1024 * 1024;
+  friend bool operator==(const TopicOptions&, const TopicOptions&) = default;
+};
+
+/// One partition's log, as a snapshot.
+struct PartitionStats {
+  std::uint32_t partition = 0;
+  std::uint64_t start_offset = 0;    ///< oldest retained record (= end_offset when empty)
+  std::uint64_t end_offset = 0;      ///< offset the next record will get (the log end)
+  std::uint64_t appended = 0;        ///< records ever appended (= end_offset)
+  std::uint64_t bytes = 0;           ///< key + payload bytes retained now
+  std::uint64_t appended_bytes = 0;  ///< key + payload bytes ever appended
+};
+
+/// One consumer group's progress on one partition.
+struct GroupPartitionStats {
+  std::uint32_t partition = 0;
+  std::uint64_t committed = 0;  ///< next offset the group will read after a restart/rebalance
+  std::uint64_t lag = 0;        ///< log end − committed
+  std::uint64_t missed = 0;     ///< records retention removed before the group read them
+  bool assigned = false;        ///< owned by a member now
+};
+
+struct GroupStats {
+  std::string name;
+  std::size_t members = 0;
+  std::uint64_t lag = 0;     ///< sum over partitions
+  std::uint64_t missed = 0;  ///< sum over partitions
+  std::vector<GroupPartitionStats> partitions;
+};
+
+/// A snapshot of a topic. Each counter is exact; the snapshot as a whole is not atomic.
+struct TopicStats {
+  std::uint64_t appended = 0;        ///< records appended, all partitions
+  std::uint64_t appended_bytes = 0;  ///< key + payload bytes appended, all partitions
+  std::uint64_t retained = 0;        ///< records in the logs now
+  std::uint64_t bytes = 0;           ///< key + payload bytes in the logs now
+  std::uint64_t missed = 0;          ///< records missed, all groups
+  std::uint64_t fanned_out = 0;      ///< copies accepted by subscribed queues
+  /// Copies a subscribed queue refused (full under `Overflow::reject` or after its
+  /// `send_timeout` under `Overflow::block`, closed, payload too large). The topic append
+  /// itself succeeded; the copy is lost for that queue only, and counted here.
+  std::uint64_t fan_out_failed = 0;
+  std::size_t subscriptions = 0;
+  std::vector<PartitionStats> partitions;
+  std::vector<GroupStats> groups;  ///< by group name
+};
+
+/// A handle to a declared topic. Cheap to copy; stays valid (and reports `closed`) after the
+/// topic is deleted. Thread-safe.
+class Topic {
+ public:
+  Topic() = default;
+  explicit Topic(std::shared_ptr<detail::TopicState> state) noexcept : state_(std::move(state)) {}
+
+  [[nodiscard]] const std::string& name() const noexcept;
+  [[nodiscard]] const TopicOptions& options() const noexcept;
+  [[nodiscard]] std::uint32_t partitions() const noexcept;
+  /// Applies retention by age first, so the offsets are those a poll would see now.
+  [[nodiscard]] TopicStats stats() const;
+  /// The statistics of one group; nullopt for a group that never had a member.
+  [[nodiscard]] std::optional<GroupStats> group_stats(std::string_view group) const;
+  /// The partition a record with this key goes to (Kafka's default partitioner).
+  [[nodiscard]] std::uint32_t partition_for(std::string_view key) const noexcept;
+  [[nodiscard]] bool closed() const noexcept;
+  explicit operator bool() const noexcept { return state_ != nullptr; }
+
+  /// @internal
+  [[nodiscard]] const std::shared_ptr<detail::TopicState>& state() const noexcept { return state_; }
+
+ private:
+  std::shared_ptr<detail::TopicState> state_;
+};
+
+}  // namespace switchyard

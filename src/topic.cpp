@@ -1,0 +1,469 @@
+// Topics: the TopicState (partitioning, fan-out), consumer groups' shared state, the Topic
+// handle and the Broker's topic members. Design: include/switchyard/detail/topic_state.hpp.
+#include <algorithm>
+#include <string>
+
+#include "switchyard/broker.hpp"
+#include "switchyard/detail/broker_core.hpp"
+#include "switchyard/detail/partitioner.hpp"
+#include "switchyard/detail/queue_state.hpp"
+#include "switchyard/detail/topic_state.hpp"
+
+namespace switchyard {
+
+namespace detail {
+
+namespace {
+constexpr std::uint32_t kMaxPartitions = 65'536;
+
+std::int64_t ns(TimePoint t) noexcept {
+  return t.time_since_epoch().count();
+}
+
+bool matches(const Headers& filter, const Headers& headers) noexcept {
+  return std::all_of(filter.begin(), filter.end(), [&](const Headers::value_type& e) {
+    return headers.find(e.first) == e.second;
+  });
+}
+}  // namespace
+
+// --- TopicState ------------------------------------------------------------------------
+
+TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<Clock> clock)
+    : name_(std::move(name)), options_(options), clock_(std::move(clock)) {
+  logs_.reserve(options_.partitions);
+  for (std::uint32_t p = 0; p < options_.partitions; ++p) {
+    logs_.push_back(std::make_unique<MemoryLog>(p, options_.retention));
+  }
+}
+
+TopicState::~TopicState() = default;
+
+std::string TopicState::partition_error(std::uint64_t partition) const {
+  return "partition " + std::to_string(partition) + " of topic '" + name_ + "' does not exist (" +
+         std::to_string(options_.partitions) + " partitions)";
+}
+
+Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& options) noexcept {
+  if (closed_for_send())
+    return Result<SendReceipt>(Errc::closed, "topic '" + name_ + "' is closed");
+  if (message.payload().size() > options_.max_payload) {
+    return Result<SendReceipt>(Errc::payload_too_large,
+                               "payload of " + std::to_string(message.payload().size()) +
+                                   " bytes exceeds topic '" + name_ + "' limit of " +
+                                   std::to_string(options_.max_payload));
+  }
+  std::uint32_t partition = 0;
+  if (options.partition) {
+    if (*options.partition >= options_.partitions) {
+      return Result<SendReceipt>(Errc::out_of_range, partition_error(*options.partition));
+    }
+    partition = *options.partition;
+  } else if (!message.key().empty()) {
+    partition = kafka_partition(message.key(), options_.partitions);
+  } else {
+    // Relaxed: only the spread matters.
+    partition = static_cast<std::uint32_t>(next_keyless_.fetch_add(1, std::memory_order_relaxed) %
+                                           options_.partitions);
+  }
+  const MessageId id = message.id();
+  const bool fan = has_subscriptions_.load(std::memory_order_acquire);
+  Message copy;
+  if (fan) copy = message;  // one reference-count increment
+  auto offset = logs_[partition]->append(std::move(message), ns(clock_->now()));
+  if (!offset) return Result<SendReceipt>(offset.failure());
+  appended_.notify_all();
+  if (fan) fan_out(copy, options);
+  return SendReceipt{id, false, partition, *offset};
+}
+
+void TopicState::fan_out(const Message& message, const SendOptions& options) noexcept {
+  std::shared_ptr<const Subscriptions> subscriptions;
+  {
+    std::lock_guard lock(subscriptions_mutex_);
+    subscriptions = subscriptions_;
+  }
+  if (!subscriptions) return;
+  for (const Subscription& s : *subscriptions) {
+    if (!matches(s.filter, message.headers())) continue;
+    auto accepted = s.queue->accept(Message(message), options);
+    if (accepted) {
+      fanned_out_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      fan_out_failed_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
+void TopicState::close(bool drain) noexcept {
+  send_closed_.store(true, std::memory_order_release);
+  if (!drain) receive_closed_.store(true, std::memory_order_release);
+  appended_.notify_all();
+}
+
+std::shared_ptr<GroupState> TopicState::group(std::string_view name,
+                                              const GroupConsumerOptions& options) {
+  {
+    std::shared_lock lock(groups_mutex_);
+    auto it = groups_.find(name);
+    if (it != groups_.end()) return it->second;
+  }
+  std::unique_lock lock(groups_mutex_);
+  auto it = groups_.find(name);
+  if (it != groups_.end()) return it->second;
+  auto group = std::make_shared<GroupState>(*this, std::string(name), options);
+  groups_.emplace(std::string(name), group);
+  return group;
+}
+
+bool TopicState::has_members() const {
+  std::shared_lock lock(groups_mutex_);
+  return std::any_of(groups_.begin(), groups_.end(),
+                     [](const auto& g) { return g.second->member_count() != 0; });
+}
+
+bool TopicState::has_records() const noexcept {
+  return std::any_of(logs_.begin(), logs_.end(),
+                     [](const auto& log) { return log->start_offset() != log->end_offset(); });
+}
+
+void TopicState::subscribe(std::shared_ptr<QueueState> queue, Headers filter) {
+  std::lock_guard lock(subscriptions_mutex_);
+  auto next = std::make_shared<Subscriptions>();
+  if (subscriptions_) *next = *subscriptions_;
+  for (const Subscription& s : *next) {
+    if (s.queue->name() != queue->name()) continue;
+    if (s.queue == queue && s.filter == filter) return;
+    throw Error(Errc::option_mismatch, "queue '" + queue->name() +
+                                           "' is already subscribed to topic '" + name_ +
+                                           "' with another filter (unsubscribe first)");
+  }
+  next->push_back(Subscription{std::move(queue), std::move(filter)});
+  subscriptions_ = std::move(next);
+  // Release: pairs with accept's acquire; a send that sees the flag finds the list.
+  has_subscriptions_.store(true, std::memory_order_release);
+}
+
+void TopicState::unsubscribe(std::string_view queue) {
+  std::lock_guard lock(subscriptions_mutex_);
+  auto next = std::make_shared<Subscriptions>();
+  bool found = false;
+  if (subscriptions_) {
+    for (const Subscription& s : *subscriptions_) {
+      if (s.queue->name() == queue) {
+        found = true;
+      } else {
+        next->push_back(s);
+      }
+    }
+  }
+  if (!found) {
+    throw Error(Errc::unknown_destination,
+                "queue '" + std::string(queue) + "' is not subscribed to topic '" + name_ + "'");
+  }
+  has_subscriptions_.store(!next->empty(), std::memory_order_release);
+  subscriptions_ = std::move(next);
+}
+
+TopicStats TopicState::stats() const {
+  TopicStats s;
+  const std::int64_t now = ns(clock_->now());
+  for (const auto& log : logs_) {
+    log->expire(now);
+    PartitionStats p = log->stats();
+    s.appended += p.appended;
+    s.appended_bytes += p.appended_bytes;
+    s.retained += p.end_offset - p.start_offset;
+    s.bytes += p.bytes;
+    s.partitions.push_back(p);
+  }
+  {
+    std::shared_lock lock(groups_mutex_);
+    for (const auto& [name, group] : groups_) {
+      s.groups.push_back(group->stats());
+      s.missed += s.groups.back().missed;
+    }
+  }
+  s.fanned_out = fanned_out_.load(std::memory_order_relaxed);
+  s.fan_out_failed = fan_out_failed_.load(std::memory_order_relaxed);
+  std::lock_guard lock(subscriptions_mutex_);
+  s.subscriptions = subscriptions_ ? subscriptions_->size() : 0;
+  return s;
+}
+
+std::optional<GroupStats> TopicState::group_stats(std::string_view group) const {
+  std::shared_lock lock(groups_mutex_);
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return std::nullopt;
+  return it->second->stats();
+}
+
+// --- GroupState ------------------------------------------------------------------------
+
+GroupState::GroupState(TopicState& topic, std::string name, const GroupConsumerOptions& start)
+    : topic_(topic),
+      name_(std::move(name)),
+      partitions_(topic.partitions()),
+      owner_(partitions_, nullptr),
+      owner_epoch_(partitions_, 0),
+      committed_(new std::atomic<std::uint64_t>[partitions_]),
+      missed_(new std::atomic<std::uint64_t>[partitions_]) {
+  const std::int64_t now = ns(topic.clock()->now());
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    PartitionLog& log = topic.log(p);
+    log.expire(now);
+    std::uint64_t at = 0;
+    switch (start.start) {
+      case Start::earliest:
+        at = log.start_offset();
+        break;
+      case Start::latest:
+        at = log.end_offset();
+        break;
+      case Start::offset:
+        at = std::min(start.offset, log.end_offset());
+        break;
+      case Start::timestamp:
+        at = log.offset_for_time(start.time);
+        break;
+    }
+    committed_[p].store(at, std::memory_order_relaxed);
+    missed_[p].store(0, std::memory_order_relaxed);
+  }
+}
+
+void GroupState::join(GroupMember* member) {
+  {
+    std::lock_guard lock(mutex_);
+    members_.push_back(member);
+    reassign_locked();
+  }
+  topic_.appended_event().notify_all();
+}
+
+void GroupState::leave(GroupMember* member) noexcept {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = std::find(members_.begin(), members_.end(), member);
+    if (it == members_.end()) return;
+    members_.erase(it);
+    reassign_locked();
+  }
+  topic_.appended_event().notify_all();
+}
+
+void GroupState::reassign_locked() {
+  // Sticky: each member keeps what it owns up to its fair share; the rest go to members below
+  // their share, in join order. Shares differ by at most one partition.
+  const std::size_t n = members_.size();
+  std::vector<std::size_t> quota(n), count(n, 0);
+  for (std::size_t i = 0; i < n; ++i) quota[i] = partitions_ / n + (i < partitions_ % n ? 1 : 0);
+  auto index_of = [&](GroupMember* m) -> std::size_t {
+    auto it = std::find(members_.begin(), members_.end(), m);
+    return it == members_.end() ? n : static_cast<std::size_t>(it - members_.begin());
+  };
+  std::vector<GroupMember*> next(partitions_, nullptr);
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    const std::size_t i = owner_[p] == nullptr ? n : index_of(owner_[p]);
+    if (i < n && count[i] < quota[i]) {
+      next[p] = owner_[p];
+      ++count[i];
+    }
+  }
+  std::size_t cursor = 0;
+  for (std::uint32_t p = 0; p < partitions_ && n != 0; ++p) {
+    if (next[p] != nullptr) continue;
+    while (count[cursor] >= quota[cursor]) ++cursor;
+    next[p] = members_[cursor];
+    ++count[cursor];
+  }
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    if (next[p] != owner_[p]) {
+      owner_[p] = next[p];
+      owner_epoch_[p] = next_epoch_++;
+    }
+  }
+  // Release: pairs with generation()'s acquire in members (they then lock mutex_ anyway).
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+std::uint64_t GroupState::assignment_of(const GroupMember* member, std::vector<Owned>& out) {
+  std::lock_guard lock(mutex_);
+  out.clear();
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    if (owner_[p] == member) {
+      out.push_back(Owned{p, owner_epoch_[p], committed_[p].load(std::memory_order_relaxed)});
+    }
+  }
+  return generation_.load(std::memory_order_relaxed);
+}
+
+bool GroupState::commit(const GroupMember* member, std::uint32_t partition, std::uint64_t epoch,
+                        std::uint64_t offset) noexcept {
+  std::lock_guard lock(mutex_);
+  if (owner_[partition] != member || owner_epoch_[partition] != epoch) return false;
+  // Release: pairs with committed()'s acquire in stats and lag.
+  committed_[partition].store(offset, std::memory_order_release);
+  return true;
+}
+
+std::size_t GroupState::member_count() const {
+  std::lock_guard lock(mutex_);
+  return members_.size();
+}
+
+GroupStats GroupState::stats() const {
+  GroupStats s;
+  s.name = name_;
+  std::lock_guard lock(mutex_);
+  s.members = members_.size();
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    GroupPartitionStats g;
+    g.partition = p;
+    g.committed = committed_[p].load(std::memory_order_relaxed);
+    const std::uint64_t end = topic_.log(p).end_offset();
+    g.lag = end > g.committed ? end - g.committed : 0;
+    g.missed = missed_[p].load(std::memory_order_relaxed);
+    g.assigned = owner_[p] != nullptr;
+    s.lag += g.lag;
+    s.missed += g.missed;
+    s.partitions.push_back(g);
+  }
+  return s;
+}
+
+}  // namespace detail
+
+// --- Topic handle ----------------------------------------------------------------------
+
+const std::string& Topic::name() const noexcept {
+  return state_->name();
+}
+const TopicOptions& Topic::options() const noexcept {
+  return state_->options();
+}
+std::uint32_t Topic::partitions() const noexcept {
+  return state_->partitions();
+}
+TopicStats Topic::stats() const {
+  return state_->stats();
+}
+std::optional<GroupStats> Topic::group_stats(std::string_view group) const {
+  return state_->group_stats(group);
+}
+std::uint32_t Topic::partition_for(std::string_view key) const noexcept {
+  return detail::kafka_partition(key, state_->partitions());
+}
+bool Topic::closed() const noexcept {
+  return state_->closed_for_send();
+}
+
+// --- Broker: topics --------------------------------------------------------------------
+
+namespace {
+
+void check_topic_name(std::string_view name) {
+  if (name.empty()) throw Error(Errc::invalid_argument, "destination name must not be empty");
+  if (name.size() > 255) {
+    throw Error(Errc::invalid_argument, "destination name longer than 255 bytes: '" +
+                                            std::string(name.substr(0, 32)) + "...'");
+  }
+}
+
+void check_topic_options(std::string_view name, const TopicOptions& options) {
+  auto bad = [&](const std::string& what) {
+    throw Error(Errc::invalid_argument, "topic '" + std::string(name) + "': " + what);
+  };
+  if (options.partitions == 0) bad("partitions must be at least 1");
+  if (options.partitions > detail::kMaxPartitions) bad("partitions above 65536");
+  if (options.retention.records == 0 && options.retention.bytes == 0) {
+    bad("retention must bound records or bytes (both are 0: memory would be unbounded)");
+  }
+  if (options.retention.age.count() < 0) bad("retention age must not be negative");
+}
+
+std::shared_ptr<detail::TopicState> as_topic(const std::shared_ptr<detail::Destination>& d,
+                                             std::string_view name) {
+  if (!d) throw Error(Errc::unknown_destination, "no topic named '" + std::string(name) + "'");
+  if (d->kind() != detail::DestinationKind::topic) {
+    throw Error(Errc::unknown_destination, "'" + std::string(name) + "' is a " +
+                                               detail::to_string(d->kind()) + ", not a topic");
+  }
+  return std::static_pointer_cast<detail::TopicState>(d);
+}
+
+}  // namespace
+
+Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) {
+  check_topic_name(name);
+  check_topic_options(name, options);
+  bool inserted = false;
+  auto destination = core_->find_or_insert(
+      name,
+      [&] {
+        return std::make_shared<detail::TopicState>(std::string(name), options, core_->clock());
+      },
+      inserted);
+  if (!inserted) {
+    if (destination->kind() != detail::DestinationKind::topic) {
+      throw Error(Errc::option_mismatch, "'" + std::string(name) + "' is already declared as a " +
+                                             detail::to_string(destination->kind()));
+    }
+    auto existing = std::static_pointer_cast<detail::TopicState>(destination);
+    if (!(existing->options() == options)) {
+      throw Error(Errc::option_mismatch,
+                  "topic '" + std::string(name) + "' is already declared with different options");
+    }
+    return Topic(existing);
+  }
+  return Topic(std::static_pointer_cast<detail::TopicState>(destination));
+}
+
+Topic Broker::topic(std::string_view name) const {
+  return Topic(as_topic(core_->find(name), name));
+}
+
+void Broker::delete_topic(std::string_view name, DeleteOptions options) {
+  auto gone = core_->erase(name, [&](detail::Destination& d) {
+    if (d.kind() != detail::DestinationKind::topic) {
+      throw Error(Errc::unknown_destination, "'" + std::string(name) + "' is a " +
+                                                 detail::to_string(d.kind()) + ", not a topic");
+    }
+    auto& topic = static_cast<detail::TopicState&>(d);
+    if (options.if_unused && topic.has_members()) {
+      throw Error(Errc::in_use, "topic '" + std::string(name) + "' has group members");
+    }
+    if (options.if_empty && topic.has_records()) {
+      throw Error(Errc::in_use, "topic '" + std::string(name) + "' holds records");
+    }
+  });
+  gone->close(false);
+}
+
+GroupConsumer Broker::group_consumer(std::string_view topic_name, std::string_view group,
+                                     GroupConsumerOptions options) {
+  auto topic = as_topic(core_->find(topic_name), topic_name);
+  if (group.empty()) throw Error(Errc::invalid_argument, "group name must not be empty");
+  if (topic->closed_for_receive()) {
+    throw Error(Errc::closed, "topic '" + std::string(topic_name) + "' is closed");
+  }
+  auto state = topic->group(group, options);
+  return GroupConsumer(std::make_shared<detail::GroupMember>(std::move(topic), std::move(state),
+                                                             std::move(options)));
+}
+
+void Broker::subscribe_queue(std::string_view topic_name, std::string_view queue_name,
+                             Headers filter) {
+  auto topic = as_topic(core_->find(topic_name), topic_name);
+  auto found = core_->find(queue_name);
+  if (!found || found->kind() != detail::DestinationKind::queue) {
+    throw Error(Errc::unknown_destination, "no queue named '" + std::string(queue_name) + "'");
+  }
+  topic->subscribe(std::static_pointer_cast<detail::QueueState>(found), std::move(filter));
+}
+
+void Broker::unsubscribe_queue(std::string_view topic_name, std::string_view queue_name) {
+  as_topic(core_->find(topic_name), topic_name)->unsubscribe(queue_name);
+}
+
+}  // namespace switchyard
