@@ -5,7 +5,7 @@
 
 #include "switchyard/broker.hpp"
 #include "switchyard/detail/broker_core.hpp"
-#include "switchyard/detail/partitioner.hpp"
+#include "switchyard/detail/murmur2.hpp"
 #include "switchyard/detail/queue_state.hpp"
 #include "switchyard/detail/topic_state.hpp"
 
