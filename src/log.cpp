@@ -564,6 +564,11 @@ Result<ReadBatch> Log::read(std::uint64_t from, std::size_t max_records,
           segments_.begin(), segments_.end(), batch.next_offset,
           [](std::uint64_t offset, const Segment& s) { return offset < s.base_offset; });
       const Segment& seg = *std::prev(it);
+      if (batch.next_offset >= seg.end_offset) {
+        // In a gap between segments (salvage skipped the end of this one): go to the next.
+        batch.next_offset = it->base_offset;  // `it` exists: next_offset < end of the log
+        continue;
+      }
       auto mapped = mapping_locked(seg);
       if (!mapped) return mapped.failure();
       map = std::move(*mapped);

@@ -17,11 +17,22 @@
 
 namespace switchyard::test {
 
-/// A fresh directory under $TMPDIR, removed with everything in it when the object dies.
+/// A fresh directory, removed with everything in it when the object dies. It lives under
+/// $SWITCHYARD_TEST_DIR if set, else /dev/shm when writable (tmpfs: the fault tests create and
+/// recover thousands of files, ~30x faster than on this VM's disk; mmap, fallocate, msync and
+/// fsync behave as on disk except that syncs are instant), else $TMPDIR.
 class ScratchDir {
  public:
+  static std::filesystem::path root() {
+    if (const char* dir = std::getenv("SWITCHYARD_TEST_DIR"); dir != nullptr && *dir != 0) {
+      return dir;
+    }
+    if (::access("/dev/shm", W_OK) == 0) return "/dev/shm";
+    return std::filesystem::temp_directory_path();
+  }
+
   ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "switchyard-XXXXXX").string();
+    std::string pattern = (root() / "switchyard-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) std::abort();
     path_ = pattern;
   }
