@@ -414,6 +414,7 @@ Status Log::sync() noexcept {
   std::shared_ptr<Mapping> map;
   std::size_t from = 0, to = 0;
   std::uint64_t target = 0, base = 0;
+  std::vector<UnsyncedRange> sealed;
   {
     std::lock_guard lock(mutex_);
     if (failure_) return *failure_;
@@ -424,10 +425,22 @@ Status Log::sync() noexcept {
     base = active.base_offset;
     from = synced_position_;
     to = active.end_position;
+    sealed.swap(unsynced_sealed_);
     unsynced_bytes_.store(0, std::memory_order_relaxed);
     unsynced_since_ns_.store(0, std::memory_order_relaxed);
   }
-  int err = options_.faults != nullptr ? options_.faults->on_sync(map->path()) : 0;
+  int err = 0;
+  for (const auto& range : sealed) {
+    if (err == 0 && options_.faults != nullptr) err = options_.faults->on_sync(range.map->path());
+    if (err == 0) err = range.map->sync(range.from, range.to);
+    if (err != 0) {
+      map = range.map;
+      from = range.from;
+      to = range.to;
+      break;
+    }
+  }
+  if (err == 0 && options_.faults != nullptr) err = options_.faults->on_sync(map->path());
   if (err == 0) err = map->sync(from, to);
   Status result;
   {
@@ -471,6 +484,10 @@ Status Log::sync_tail_locked(Pending& to_fire) {
 Status Log::roll_locked(Pending& to_fire) {
   if (options_.durability != Durability::none) {
     if (auto status = sync_tail_locked(to_fire); !status) return status;
+  } else if (segments_.back().end_position > synced_position_) {
+    // No sync under the lock for `none`; an explicit sync() later covers this range too.
+    unsynced_sealed_.push_back(
+        {segments_.back().writable, synced_position_, segments_.back().end_position});
   }
   Segment next;
   next.base_offset = next.end_offset = segments_.back().end_offset;

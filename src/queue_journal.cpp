@@ -123,6 +123,12 @@ Status QueueJournal::open_settlements() {
       std::filesystem::remove_all(dir_ / generation_name(gens[i]), ec);
     }
   }
+  // Older generations are superseded (a crash can leave one behind after a compaction).
+  for (const std::uint64_t gen : gens) {
+    if (settlements_ && gen < generation_) {
+      std::filesystem::remove_all(dir_ / generation_name(gen), ec);
+    }
+  }
   // Anything the settlement log says about seqs the message log does not hold (a message lost
   // to a torn tail after power loss under durability `none`) must not settle a future message
   // that reuses the seq: forget it, and write a fresh snapshot without it.

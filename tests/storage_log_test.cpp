@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "storage_support.hpp"
@@ -557,4 +558,27 @@ TEST_CASE("concurrent appenders and a reader see every record exactly once, in o
   for (auto& w : writers) w.join();
   log.reset();
   CHECK(completions.load() == 2 * kPerThread);
+}
+
+TEST_CASE("with durability none an explicit sync covers segments sealed since the last sync") {
+  struct Recorder : FaultInjector {
+    std::mutex m;
+    std::set<std::string> synced;
+    int on_sync(std::string_view path) noexcept override {
+      std::lock_guard lock(m);
+      synced.emplace(path);
+      return 0;
+    }
+  } recorder;
+  ScratchDir dir;
+  LogOptions o = small_segments();
+  o.faults = &recorder;
+  auto log = open_log(dir.path(), o);
+  append_n(*log, 0, 200);
+  const auto segments = log->segment_count();
+  REQUIRE(segments > 3);
+  CHECK(recorder.synced.empty());  // none: no sync on the append path
+  REQUIRE(log->sync());
+  CHECK(recorder.synced.size() == segments);
+  CHECK(log->synced_offset() == 200);
 }

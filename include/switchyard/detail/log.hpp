@@ -241,6 +241,11 @@ class Log {
   mutable std::list<std::pair<std::uint64_t, std::shared_ptr<const Mapping>>> read_cache_;
   std::deque<std::pair<std::uint64_t, Completion>> waiting_;  // batch completions by offset
   std::size_t synced_position_ = segment::kFileHeaderSize;    // in the active segment
+  struct UnsyncedRange {
+    std::shared_ptr<Mapping> map;
+    std::size_t from, to;
+  };
+  std::vector<UnsyncedRange> unsynced_sealed_;  // durability none: sealed, never synced
   std::optional<Failure> failure_;
 
   std::mutex sync_mutex_;  // one sync at a time (flusher and always-appenders)
