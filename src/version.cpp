@@ -2,6 +2,8 @@
 
 namespace switchyard {
 
-std::string_view library_version() noexcept { return "0.1.0"; }
+std::string_view library_version() noexcept {
+  return "0.1.0";
+}
 
 }  // namespace switchyard

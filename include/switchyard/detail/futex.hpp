@@ -28,17 +28,17 @@ inline void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
   constexpr std::int64_t kMaxSeconds = 3600;  // longer sleeps simply wake and re-check
   const std::int64_t ns = timeout.count();
   timespec ts{};
-  ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000 > kMaxSeconds ? kMaxSeconds
-                                                                    : ns / 1'000'000'000);
+  ts.tv_sec =
+      static_cast<time_t>(ns / 1'000'000'000 > kMaxSeconds ? kMaxSeconds : ns / 1'000'000'000);
   ts.tv_nsec = static_cast<long>(ns / 1'000'000'000 > kMaxSeconds ? 0 : ns % 1'000'000'000);
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected,
-            &ts, nullptr, 0);
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, &ts,
+            nullptr, 0);
 }
 
 /// Wakes up to `count` threads sleeping on `word`. @note threadsafe
 inline void futex_wake(std::atomic<std::uint32_t>& word, int count = INT_MAX) noexcept {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, count,
-            nullptr, nullptr, 0);
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, count, nullptr,
+            nullptr, 0);
 }
 
 }  // namespace switchyard::detail

@@ -75,7 +75,7 @@ class Ring {
       slots_[pos & mask_].item()->~T();
     }
     for (std::size_t i = 0; i <= mask_; ++i) slots_[i].~Slot();
-    ::operator delete(slots_, std::align_val_t{kCacheLine});
+    ::operator delete (slots_, std::align_val_t{kCacheLine});
   }
 
   /// Constructs an item at the tail. False if the ring is full. @note threadsafe, lockfree
@@ -162,7 +162,7 @@ class Ring {
   };
 
   static Slot* allocate(std::size_t n) {
-    return static_cast<Slot*>(::operator new(n * sizeof(Slot), std::align_val_t{kCacheLine}));
+    return static_cast<Slot*>(::operator new (n * sizeof(Slot), std::align_val_t{kCacheLine}));
   }
 
   const std::size_t mask_;

@@ -1,0 +1,81 @@
+// switchyard/durability.hpp — how far an accepted message is carried before it counts as kept.
+//
+// Two words, one for each side of a send:
+//  * `Durability` is what a destination is *declared* with: the promise it makes for every
+//    message it accepts.
+//  * `Persisted` is what one send *reached* when its completion fired: the fact, never more than
+//    the promise.
+//
+// | Durability | a send is accepted once it is ... | survives                 | lost by |
+// |------------|-----------------------------------|--------------------------|--------------------|
+// | memory     | in the destination's memory       | nothing beyond the process | process
+// exit/crash | | none       | written into the mapped segment   | process crash, kill -9   | OS
+// crash, power loss | | batch      | written; completion after the group sync (every sync_interval
+// or sync_bytes) | after the completion: power loss | before it: as `none` | | always     | written
+// and synced before the send returns | OS crash, power loss | (a failed disk) |
+//
+// After a failed sync the destination refuses further sends with `Errc::io_error`; it never
+// retries a sync and reports success (the kernel may have dropped the pages it failed to write).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace switchyard {
+
+/// The level a destination is declared with. See the table above for what each survives.
+enum class Durability : std::uint8_t {
+  memory,  ///< no data directory involved: lost when the process ends (the default)
+  none,    ///< written into the memory-mapped segment: survives a process crash, not power loss
+  batch,   ///< group commit: synced within `sync_interval` / `sync_bytes`; completion when synced
+  always,  ///< synced before the send returns
+};
+
+/// What one accepted send reached when its completion fired.
+enum class Persisted : std::uint8_t {
+  memory,   ///< held in memory only
+  written,  ///< in the mapped file (the page cache): survives a process crash
+  synced,   ///< on stable storage: survives power loss
+};
+
+/// What a destination of level `d` reports for a send once its completion fires.
+constexpr Persisted persisted_by(Durability d) noexcept {
+  switch (d) {
+    case Durability::memory:
+      return Persisted::memory;
+    case Durability::none:
+      return Persisted::written;
+    case Durability::batch:
+    case Durability::always:
+      return Persisted::synced;
+  }
+  return Persisted::memory;
+}
+
+constexpr std::string_view to_string(Durability d) noexcept {
+  switch (d) {
+    case Durability::memory:
+      return "memory";
+    case Durability::none:
+      return "none";
+    case Durability::batch:
+      return "batch";
+    case Durability::always:
+      return "always";
+  }
+  return "unknown";
+}
+
+constexpr std::string_view to_string(Persisted p) noexcept {
+  switch (p) {
+    case Persisted::memory:
+      return "memory";
+    case Persisted::written:
+      return "written";
+    case Persisted::synced:
+      return "synced";
+  }
+  return "unknown";
+}
+
+}  // namespace switchyard

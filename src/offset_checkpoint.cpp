@@ -1,0 +1,165 @@
+#include "switchyard/detail/offset_checkpoint.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "switchyard/detail/crc32c.hpp"
+#include "switchyard/detail/segment_format.hpp"
+
+namespace switchyard::detail {
+
+using namespace checkpoint;
+
+std::vector<std::byte> encode_checkpoint(const OffsetMap& offsets, std::uint64_t generation) {
+  std::size_t body = 0;
+  for (const auto& [key, value] : offsets) {
+    body += kEntryFixedSize + key.first.size() + value.metadata.size();
+  }
+  std::vector<std::byte> out(kHeaderSize + body + kTrailerSize);
+  std::byte* p = out.data();
+  std::memcpy(p, kMagic, sizeof kMagic);
+  store<std::uint16_t>(p + 8, kVersion);
+  store<std::uint32_t>(p + 12, static_cast<std::uint32_t>(offsets.size()));
+  store<std::uint64_t>(p + 16, generation);
+  store<std::uint32_t>(p + 24, static_cast<std::uint32_t>(body));
+  p += kHeaderSize;
+  for (const auto& [key, value] : offsets) {
+    store<std::uint32_t>(p, static_cast<std::uint32_t>(key.first.size()));
+    store<std::uint32_t>(p + 4, static_cast<std::uint32_t>(value.metadata.size()));
+    store<std::uint32_t>(p + 8, key.second);
+    store<std::uint64_t>(p + 16, value.offset);
+    p += kEntryFixedSize;
+    if (!key.first.empty()) std::memcpy(p, key.first.data(), key.first.size());
+    p += key.first.size();
+    if (!value.metadata.empty()) std::memcpy(p, value.metadata.data(), value.metadata.size());
+    p += value.metadata.size();
+  }
+  const std::uint32_t crc = crc32c(std::span(out).first(kHeaderSize + body));
+  store<std::uint32_t>(p, crc);
+  return out;
+}
+
+Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> file,
+                                            std::string_view path) {
+  auto corrupt = [&](std::size_t offset, std::string what) -> Failure {
+    return Failure{Errc::corrupt, fmt::format("{}: offset {}: {}", path, offset, what)};
+  };
+  if (file.size() < kHeaderSize + kTrailerSize) {
+    return corrupt(0,
+                   fmt::format("file is {} bytes, shorter than an empty checkpoint", file.size()));
+  }
+  if (std::memcmp(file.data(), kMagic, sizeof kMagic) != 0) {
+    return corrupt(0, "bad magic (not a switchyard checkpoint)");
+  }
+  const auto body = load<std::uint32_t>(file.data() + 24);
+  if (body != file.size() - kHeaderSize - kTrailerSize) {
+    return corrupt(
+        24, fmt::format("body length {} does not match the file size {}", body, file.size()));
+  }
+  const std::size_t crc_at = kHeaderSize + body;
+  if (crc32c(file.first(crc_at)) != load<std::uint32_t>(file.data() + crc_at)) {
+    return corrupt(crc_at, "CRC mismatch");
+  }
+  if (load<std::uint16_t>(file.data() + 8) != kVersion) {
+    return corrupt(8, fmt::format("unsupported version {}", load<std::uint16_t>(file.data() + 8)));
+  }
+  DecodedCheckpoint out;
+  out.generation = load<std::uint64_t>(file.data() + 16);
+  const auto count = load<std::uint32_t>(file.data() + 12);
+  std::size_t pos = kHeaderSize;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    if (crc_at - pos < kEntryFixedSize) return corrupt(pos, "entry header past the body");
+    const std::byte* p = file.data() + pos;
+    const auto group_size = load<std::uint32_t>(p);
+    const auto meta_size = load<std::uint32_t>(p + 4);
+    const auto partition = load<std::uint32_t>(p + 8);
+    const auto offset = load<std::uint64_t>(p + 16);
+    pos += kEntryFixedSize;
+    if (std::uint64_t{group_size} + meta_size > crc_at - pos) {
+      return corrupt(pos - kEntryFixedSize, "entry strings run past the body");
+    }
+    std::string group(reinterpret_cast<const char*>(file.data() + pos), group_size);
+    pos += group_size;
+    std::string meta(reinterpret_cast<const char*>(file.data() + pos), meta_size);
+    pos += meta_size;
+    out.offsets[{std::move(group), partition}] = CommittedOffset{offset, std::move(meta)};
+  }
+  if (pos != crc_at)
+    return corrupt(pos, fmt::format("{} bytes after the last entry", crc_at - pos));
+  return out;
+}
+
+std::filesystem::path OffsetCheckpoint::file_for(std::uint64_t generation) const {
+  return dir_ / fmt::format("{}-{:020}.ckpt", name_, generation);
+}
+
+Result<OffsetCheckpoint> OffsetCheckpoint::open(const std::filesystem::path& dir, std::string name,
+                                                FaultInjector* faults) {
+  OffsetCheckpoint cp(dir, std::move(name), faults);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Failure{Errc::io_error, fmt::format("{}: create: {}", dir.string(), ec.message())};
+  std::vector<std::uint64_t> gens;
+  const std::string prefix = cp.name_ + "-";
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string file = entry.path().filename().string();
+    if (!file.starts_with(prefix) || !file.ends_with(".ckpt")) continue;
+    std::uint64_t gen = 0;
+    const char* first = file.data() + prefix.size();
+    const char* last = file.data() + file.size() - 5;
+    const auto [end, err] = std::from_chars(first, last, gen);
+    if (err == std::errc() && end == last) gens.push_back(gen);
+  }
+  std::sort(gens.rbegin(), gens.rend());
+  for (const std::uint64_t gen : gens) {
+    const auto path = cp.file_for(gen);
+    auto bytes = read_file(path);
+    Result<DecodedCheckpoint> decoded = bytes ? decode_checkpoint(*bytes, path.string())
+                                              : Result<DecodedCheckpoint>(bytes.failure());
+    if (decoded && decoded->generation != gen) {
+      decoded = Failure{Errc::corrupt, fmt::format("{}: offset 16: generation {} does not match "
+                                                   "the file name",
+                                                   path.string(), decoded->generation)};
+    }
+    if (!decoded) {
+      cp.recovery_.damaged.push_back(decoded.message());
+      continue;
+    }
+    cp.offsets_ = std::move(decoded->offsets);
+    cp.generation_ = gen;
+    cp.recovery_.generation = gen;
+    cp.recovery_.fell_back = !cp.recovery_.damaged.empty();
+    return cp;
+  }
+  if (!cp.recovery_.damaged.empty()) {
+    std::string all;
+    for (const auto& d : cp.recovery_.damaged) all += (all.empty() ? "" : "; ") + d;
+    return Failure{Errc::corrupt, "no valid offset checkpoint: " + all};
+  }
+  return cp;
+}
+
+Status OffsetCheckpoint::commit(const OffsetMap& offsets) {
+  const std::uint64_t gen = generation_ + 1;
+  const auto bytes = encode_checkpoint(offsets, gen);
+  if (auto status = write_file_atomically(file_for(gen), bytes, faults_); !status) return status;
+  offsets_ = offsets;
+  generation_ = gen;
+  // Keep the previous generation as the fallback; older ones (and damaged newer debris) go.
+  std::error_code ec;
+  const std::string prefix = name_ + "-";
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+    const auto path = entry.path();
+    const std::string file = path.filename().string();
+    if (file.starts_with(prefix) && file.ends_with(".ckpt") && path != file_for(gen) &&
+        path != file_for(gen - 1)) {
+      std::filesystem::remove(path, ec);
+    }
+  }
+  return {};
+}
+
+}  // namespace switchyard::detail

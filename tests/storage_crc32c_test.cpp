@@ -1,0 +1,59 @@
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <random>
+#include <vector>
+
+#include "storage_support.hpp"
+#include "switchyard/detail/crc32c.hpp"
+
+using switchyard::detail::crc32c;
+using switchyard::detail::crc32c_portable;
+using switchyard::test::bytes_of;
+
+TEST_CASE("crc32c of \"123456789\" is the published check value 0xE3069283") {
+  CHECK(crc32c(bytes_of("123456789")) == 0xE3069283u);
+  CHECK(crc32c_portable(bytes_of("123456789")) == 0xE3069283u);
+}
+
+TEST_CASE("crc32c matches the RFC 3720 (iSCSI) test vectors") {
+  std::array<std::byte, 32> zeros{}, ones{}, ascending{}, descending{};
+  for (std::size_t i = 0; i < 32; ++i) {
+    ones[i] = std::byte{0xFF};
+    ascending[i] = static_cast<std::byte>(i);
+    descending[i] = static_cast<std::byte>(31 - i);
+  }
+  CHECK(crc32c(zeros) == 0x8A9136AAu);
+  CHECK(crc32c(ones) == 0x62A8AB43u);
+  CHECK(crc32c(ascending) == 0x46DD794Eu);
+  CHECK(crc32c(descending) == 0x113FDB5Cu);
+  CHECK(crc32c_portable(zeros) == 0x8A9136AAu);
+  CHECK(crc32c_portable(descending) == 0x113FDB5Cu);
+}
+
+TEST_CASE("crc32c of nothing is 0") {
+  CHECK(crc32c({}) == 0u);
+}
+
+TEST_CASE("crc32c extends: crc(a then b) equals crc(b, crc(a)) at every split point") {
+  const auto data = bytes_of("The quick brown fox jumps over the lazy dog, twice over and again");
+  const auto whole = crc32c(data);
+  for (std::size_t split = 0; split <= data.size(); ++split) {
+    const std::span<const std::byte> all(data);
+    CHECK(crc32c(all.subspan(split), crc32c(all.first(split))) == whole);
+  }
+}
+
+TEST_CASE("the hardware and portable crc32c agree on random data of every length and alignment") {
+  std::mt19937_64 rng(42);
+  std::vector<std::byte> data(4096 + 16);
+  for (auto& b : data) b = static_cast<std::byte>(rng());
+  for (std::size_t offset = 0; offset < 8; ++offset) {
+    for (std::size_t length : {0, 1, 7, 8, 9, 15, 16, 63, 64, 65, 1000, 4096}) {
+      const std::span<const std::byte> s(data.data() + offset, length);
+      CHECK(crc32c(s) == crc32c_portable(s));
+    }
+  }
+  INFO("hardware path: " << switchyard::detail::crc32c_is_hardware());
+  SUCCEED();
+}
