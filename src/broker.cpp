@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "switchyard/detail/broker_core.hpp"
+#include "switchyard/detail/dir_lock.hpp"
 #include "switchyard/detail/exchange_state.hpp"
 #include "switchyard/detail/pubsub_hub.hpp"
 #include "switchyard/detail/queue_state.hpp"
@@ -74,6 +75,14 @@ Broker::Broker(BrokerOptions options)
           options.clock ? std::move(options.clock) : SystemClock::instance(),
           std::move(options.interceptors))) {
   core_->pubsub = std::make_shared<detail::PubSubHub>(core_->clock());
+  if (!options.data_dir.empty()) {
+    auto lock = detail::DirLock::acquire(options.data_dir);
+    if (!lock) throw Error(lock.code(), lock.message());
+    core_->data_dir = options.data_dir;
+    core_->salvage = options.salvage;
+    core_->data_dir_lock = std::make_shared<detail::DirLock>(std::move(*lock));
+    open_catalog();
+  }
 }
 
 Broker::~Broker() { shutdown(Shutdown::stop); }

@@ -94,7 +94,7 @@ Result<MessageId> Producer::deliver(std::string_view destination, Message&& mess
       target ? target->accept(std::move(message), options)
              : Result<SendReceipt>(Errc::unknown_destination,
                                    "no destination named '" + std::string(destination) + "'");
-  if (options.on_complete) options.on_complete(receipt);
+  if (options.on_complete && !(receipt && receipt->completion_deferred)) options.on_complete(receipt);
   if (!receipt) return Result<MessageId>(receipt.failure());
   return receipt->id;
 }

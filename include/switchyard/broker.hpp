@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -30,6 +31,14 @@ struct BrokerOptions {
   std::shared_ptr<Clock> clock{};
   /// Hooks on every send and queue delivery, in order (tracing, correlation ids).
   std::vector<std::shared_ptr<Interceptor>> interceptors{};
+  /// Where durable destinations keep their data; empty: nothing is persisted. The broker takes
+  /// an exclusive lock on it (a second live broker on the same directory fails with
+  /// `Errc::locked`; a lock left by a dead process is taken over) and re-declares the durable
+  /// destinations, exchanges and bindings it finds there.
+  std::filesystem::path data_dir{};
+  /// Recovery policy: skip damaged records (and count them) instead of failing with
+  /// `Errc::corrupt`.
+  bool salvage = false;
 };
 
 /// How `Broker::shutdown` ends.
@@ -151,6 +160,11 @@ class Broker {
   [[nodiscard]] const std::shared_ptr<detail::BrokerCore>& core() const noexcept { return core_; }
 
  private:
+  /// Loads the data directory's catalog and re-declares what it lists (broker_catalog.cpp).
+  void open_catalog();
+  /// Records a declaration (or its removal) in the catalog, if the broker has a data_dir.
+  void catalog_changed();
+
   std::shared_ptr<detail::BrokerCore> core_;
 };
 

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "switchyard/clock.hpp"
+#include "switchyard/durability.hpp"
 
 namespace switchyard {
 
@@ -77,6 +78,9 @@ struct QueueOptions {
   std::uint8_t max_priority = 9;
   /// Largest payload accepted, in bytes.
   std::size_t max_payload = 16 * 1024 * 1024;
+  /// `memory` (default), or a durable level: accepted messages, acknowledgements and attempt
+  /// counts are kept under the broker's `data_dir` and survive a restart (see durability.hpp).
+  Durability durability = Durability::memory;
 
   friend bool operator==(const QueueOptions&, const QueueOptions&) = default;
 };

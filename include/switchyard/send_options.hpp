@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "switchyard/clock.hpp"
+#include "switchyard/durability.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/headers.hpp"
 
@@ -21,6 +22,11 @@ struct SendReceipt {
   /// RecordMetadata). Zero for other destinations.
   std::uint32_t partition = 0;
   std::uint64_t offset = 0;
+  /// How far the message was carried when this receipt was issued (see durability.hpp).
+  Persisted persisted = Persisted::memory;
+  /// @internal Set by a destination that will call `SendOptions::on_complete` itself, later
+  /// (a durable destination at `Durability::batch` calls it once the group sync is done).
+  bool completion_deferred = false;
 };
 
 /// Per-send instructions. Every field is optional; defaults come from the destination.
@@ -43,7 +49,9 @@ struct SendOptions {
   /// Deduplication id (SQS FIFO): a repeat within the queue's window is not enqueued again.
   std::string_view dedup_id{};
   /// Called once the send is complete (Kafka's send(...).then): with the receipt, or the error.
-  /// Runs on the sending thread for in-memory destinations. Must not throw.
+  /// Runs on the sending thread, except at a `Durability::batch` destination, where it runs on
+  /// the storage flusher's thread once the record is synced (`receipt.persisted == synced`).
+  /// Must not throw.
   std::function<void(const Result<SendReceipt>&)> on_complete{};
 };
 

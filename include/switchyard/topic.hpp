@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "switchyard/clock.hpp"
+#include "switchyard/durability.hpp"
 
 namespace switchyard {
 
@@ -44,6 +45,9 @@ struct TopicOptions {
   Retention retention{};
   /// Largest payload accepted, in bytes.
   std::size_t max_payload = 16 * 1024 * 1024;
+  /// `memory` (default), or a durable level: partitions and committed offsets are kept under
+  /// the broker's `data_dir` (see durability.hpp for what each level survives).
+  Durability durability = Durability::memory;
   friend bool operator==(const TopicOptions&, const TopicOptions&) = default;
 };
 

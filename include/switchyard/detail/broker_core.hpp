@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -107,6 +108,29 @@ class BrokerCore {
 
   /// Redis-style channels (set once by the Broker's constructor).
   std::shared_ptr<PubSubHub> pubsub;
+  /// Where durable destinations live (empty: in memory only). Set once by the constructor.
+  std::filesystem::path data_dir;
+  /// Recovery policy for durable destinations (BrokerOptions::salvage).
+  bool salvage = false;
+  /// Each durable destination's own directory under data_dir: `<data_dir>/<kind>s/<name>`,
+  /// with every byte outside [A-Za-z0-9_-] written as %XX (so "a/../b" stays one directory).
+  [[nodiscard]] std::filesystem::path storage_dir(DestinationKind kind,
+                                                  std::string_view name) const {
+    std::string file;
+    for (unsigned char c : name) {
+      const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '_' || c == '-';
+      if (plain) {
+        file.push_back(static_cast<char>(c));
+      } else {
+        constexpr char kHex[] = "0123456789ABCDEF";
+        file += {'%', kHex[c >> 4], kHex[c & 15]};
+      }
+    }
+    return data_dir / (std::string(to_string(kind)) + "s") / file;
+  }
+  /// Holds the data directory's lock for the broker's lifetime.
+  std::shared_ptr<void> data_dir_lock;
 
   /// A block of `n` message ids for one producer. @note threadsafe
   std::uint64_t reserve_ids(std::uint64_t n) noexcept {
