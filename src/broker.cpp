@@ -100,14 +100,39 @@ Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) 
     }
     dead_letter = as_queue(found, options.dead_letter);
   }
+  if (options.durability != Durability::memory && core_->data_dir.empty()) {
+    throw Error(Errc::invalid_argument, "queue '" + std::string(name) +
+                                            "': a durable queue needs a broker with a data_dir");
+  }
   bool inserted = false;
   auto destination = core_->find_or_insert(
       name,
       [&] {
-        return std::make_shared<detail::QueueState>(std::string(name), options, core_->clock(),
-                                                    dead_letter);
+        std::unique_ptr<detail::QueueJournal> journal;
+        if (options.durability != Durability::memory) {
+          detail::QueueJournalOptions journal_options;
+          journal_options.log.durability = options.durability;
+          journal_options.log.salvage = core_->salvage;
+          journal_options.log.clock = core_->clock();
+          auto opened = detail::QueueJournal::open(
+              core_->storage_dir(detail::DestinationKind::queue, name), journal_options);
+          if (!opened) {
+            throw Error(opened.code(), "queue '" + std::string(name) + "': " + opened.message());
+          }
+          journal = std::move(*opened);
+        }
+        auto queue = std::make_shared<detail::QueueState>(std::string(name), options,
+                                                          core_->clock(), dead_letter,
+                                                          std::move(journal));
+        auto recovered = queue->recover();
+        if (!recovered) {
+          throw Error(recovered.code(), "queue '" + std::string(name) + "': " + recovered.message());
+        }
+        core_->ensure_ids_above(recovered->second);
+        return queue;
       },
       inserted);
+  if (inserted) catalog_changed();
   if (!inserted) {
     if (destination->kind() != detail::DestinationKind::queue) {
       throw Error(Errc::option_mismatch, "'" + std::string(name) + "' is already declared as a " +
@@ -139,6 +164,11 @@ void Broker::delete_queue(std::string_view name, DeleteOptions options) {
   });
   unbind_everywhere(*core_, *gone);
   gone->close(false);
+  if (static_cast<detail::QueueState&>(*gone).durable()) {
+    catalog_changed();
+    std::error_code ignored;  // best effort: the catalog no longer lists it either way
+    std::filesystem::remove_all(core_->storage_dir(detail::DestinationKind::queue, name), ignored);
+  }
 }
 
 Exchange Broker::declare_exchange(std::string_view name, ExchangeType type,
@@ -175,6 +205,7 @@ Exchange Broker::declare_exchange(std::string_view name, ExchangeType type,
     }
     return Exchange(existing);
   }
+  catalog_changed();
   return Exchange(std::static_pointer_cast<detail::ExchangeState>(destination));
 }
 
@@ -194,6 +225,7 @@ void Broker::delete_exchange(std::string_view name, DeleteOptions options) {
   });
   unbind_everywhere(*core_, *gone);
   gone->close(false);
+  catalog_changed();
 }
 
 void Broker::bind(std::string_view exchange, std::string_view destination, std::string_view key,
@@ -206,13 +238,16 @@ void Broker::bind(std::string_view exchange, std::string_view destination, std::
                                                "': no such destination");
   }
   source->bind(std::move(target), key, options);
+  catalog_changed();
 }
 
 bool Broker::unbind(std::string_view exchange, std::string_view destination, std::string_view key) {
   auto source = as_exchange(core_->find(exchange), exchange);
   auto target = core_->find(destination);
   if (!target) return false;
-  return source->unbind(*target, key);
+  const bool removed = source->unbind(*target, key);
+  if (removed) catalog_changed();
+  return removed;
 }
 
 std::vector<std::string> Broker::destinations() const {

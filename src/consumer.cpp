@@ -53,6 +53,7 @@ bool ConsumerState::try_receive_one(TimePoint now, Delivery& out) noexcept {
   }
   ++entry.deliveries;
   if (entry.deliveries > 1) queue_->count_redelivered();
+  queue_->delivered(entry);
   Slot& slot = slots_[index];
   // The slot is free (even) and ours alone until the release store below.
   const std::uint64_t generation = slot.state.load(std::memory_order_relaxed) + 1;
@@ -154,10 +155,11 @@ Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Sett
   }
   Entry entry = std::move(slot.entry);
   (void)free_.try_push(std::uint32_t{index});
+  Status outcome;
   switch (how) {
     case Settle::ack:
       acked_.fetch_add(1, std::memory_order_relaxed);
-      queue_->settled(entry);
+      outcome = queue_->settled(entry);
       break;
     case Settle::requeue:
       nacked_.fetch_add(1, std::memory_order_relaxed);
@@ -170,7 +172,7 @@ Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Sett
   }
   // A receive waiting at its prefetch limit may go on.
   queue_->ready_event().notify_all();
-  return {};
+  return outcome;
 }
 
 Status ConsumerState::extend(std::uint32_t index, std::uint64_t generation) noexcept {

@@ -109,6 +109,15 @@ std::size_t ExchangeState::binding_count() const {
   return bindings_.size() - free_ids_.size();
 }
 
+std::vector<ExchangeState::BindingView> ExchangeState::bindings() const {
+  std::shared_lock lock(mutex_);
+  std::vector<BindingView> out;
+  for (const Binding& b : bindings_) {
+    if (b.target) out.push_back({b.target, b.key, b.arguments});
+  }
+  return out;
+}
+
 bool ExchangeState::passes_filter(const Binding& binding, const Message& message) const noexcept {
   return !binding.has_filter || headers_match(binding.filter, message.headers());
 }

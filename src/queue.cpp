@@ -3,6 +3,7 @@
 #include "switchyard/detail/queue_state.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -30,12 +31,14 @@ void fetch_min(std::atomic<std::int64_t>& target, std::int64_t value) noexcept {
 }  // namespace
 
 QueueState::QueueState(std::string name, QueueOptions options, std::shared_ptr<Clock> clock,
-                       std::shared_ptr<QueueState> dead_letter)
+                       std::shared_ptr<QueueState> dead_letter,
+                       std::unique_ptr<QueueJournal> journal)
     : name_(std::move(name)),
       options_(std::move(options)),
       clock_(std::move(clock)),
       dead_letter_(std::move(dead_letter)),
-      ring_(options_.capacity) {
+      journal_(std::move(journal)),
+      ring_(journal_ ? 2 : options_.capacity) {
   slow_.levels.resize(static_cast<std::size_t>(options_.max_priority) + 1);
 }
 
@@ -80,7 +83,7 @@ Result<SendReceipt> QueueState::accept(Message&& message, const SendOptions& opt
   return result;
 }
 
-Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& /*options*/,
+Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& options,
                                       TimePoint now) noexcept {
   if (!reserve_capacity(now)) {
     rejected_full_.fetch_add(1, std::memory_order_relaxed);
@@ -93,8 +96,106 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& /*op
     visible_at = std::max(visible_at, saturating_add(ns(now), options_.delay.count()));
   }
   const MessageId id = body.id;
-  place(Entry{std::move(message), expires, 0}, visible_at, ns(now));
-  return SendReceipt{id, false};
+  SendReceipt receipt{id, false};
+  std::uint64_t seq = 0;
+  if (journal_) {
+    auto appended = journal_append(message, options);
+    if (!appended) {
+      admitted_.fetch_sub(1, std::memory_order_relaxed);  // give the reservation back
+      return appended;
+    }
+    receipt = *appended;
+    seq = receipt.offset;
+    receipt.offset = 0;
+  }
+  place(Entry{std::move(message), expires, 0, seq}, visible_at, ns(now));
+  return receipt;
+}
+
+namespace {
+
+/// The stored form of a message; monotonic deadlines become wall-clock times.
+StoredMessage to_stored(const Message& message, std::string payload) {
+  const MessageBody& body = *message.body();
+  StoredMessage stored;
+  stored.id = body.id;
+  stored.timestamp_ns = body.timestamp_ns;
+  stored.priority = body.priority;
+  stored.key.assign(body.key());
+  stored.group.assign(body.group());
+  for (const auto& [name, value] : body.headers()) stored.headers.emplace_back(name, value);
+  stored.payload.resize(payload.size());
+  std::memcpy(stored.payload.data(), payload.data(), payload.size());
+  const std::int64_t wall_minus_mono = body.timestamp_ns - body.sent_ns;
+  if (body.deliver_after_ns() != 0) stored.deliver_after_ns = body.deliver_after_ns() + wall_minus_mono;
+  if (body.expires_at_ns() != 0) stored.expires_at_ns = body.expires_at_ns() + wall_minus_mono;
+  return stored;
+}
+
+}  // namespace
+
+Result<SendReceipt> QueueState::journal_append(Message& message, const SendOptions& options) noexcept {
+  try {
+    auto bytes = message.encoded();  // an object payload needs its Codec here
+    if (!bytes) {
+      return Result<SendReceipt>(bytes.code(), "durable queue '" + name_ + "': " + bytes.message());
+    }
+    const StoredMessage stored = to_stored(message, std::move(*bytes));
+    SendReceipt receipt{message.id(), false};
+    receipt.persisted = persisted_by(options_.durability);
+    Completion done;
+    if (options_.durability == Durability::batch && options.on_complete) {
+      receipt.completion_deferred = true;
+      done = [on_complete = options.on_complete, receipt](Status status) {
+        if (status) {
+          on_complete(Result<SendReceipt>(receipt));
+        } else {
+          on_complete(Result<SendReceipt>(status.failure()));
+        }
+      };
+    }
+    auto seq = journal_->append(stored, std::move(done));
+    if (!seq) {
+      return Result<SendReceipt>(seq.code(), "durable queue '" + name_ + "': " + seq.message());
+    }
+    receipt.offset = *seq;
+    return receipt;
+  } catch (const std::bad_alloc&) {
+    return Result<SendReceipt>(Errc::payload_too_large, "out of memory storing the message");
+  }
+}
+
+Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
+  using R = Result<std::pair<std::size_t, MessageId>>;
+  if (!journal_) return std::pair<std::size_t, MessageId>{0, 0};
+  auto recovered = journal_->recover();
+  if (!recovered) return R(recovered.failure());
+  const Stamp stamp = clock_->stamp();
+  const std::int64_t mono_minus_wall =
+      stamp.now.time_since_epoch().count() - stamp.wall.time_since_epoch().count();
+  MessageId highest = 0;
+  for (RecoveredMessage& r : *recovered) {
+    StoredMessage& m = r.message;
+    MessageBody* body = MessageBody::create(m.key, m.group, m.payload);
+    Message message = Message::adopt(body);
+    body->id = m.id;
+    body->timestamp_ns = m.timestamp_ns;
+    body->sent_ns = m.timestamp_ns + mono_minus_wall;  // TTLs keep counting from the send
+    body->priority = m.priority;
+    if (!m.headers.empty() || m.deliver_after_ns != 0 || m.expires_at_ns != 0) {
+      MessageExtras& extras = body->mutable_extras();
+      extras.headers = Headers(m.headers);
+      if (m.deliver_after_ns != 0) extras.deliver_after_ns = m.deliver_after_ns + mono_minus_wall;
+      if (m.expires_at_ns != 0) extras.expires_at_ns = m.expires_at_ns + mono_minus_wall;
+    }
+    highest = std::max(highest, m.id);
+    admitted_.fetch_add(1, std::memory_order_acq_rel);
+    const std::int64_t expires = expiry_of(*body);
+    const std::int64_t visible_at = body->deliver_after_ns();
+    place(Entry{std::move(message), expires, r.attempts, r.seq}, visible_at,
+          stamp.now.time_since_epoch().count());
+  }
+  return std::pair<std::size_t, MessageId>{recovered->size(), highest};
 }
 
 bool QueueState::reserve_capacity(TimePoint now) noexcept {
@@ -177,7 +278,8 @@ std::int64_t QueueState::expiry_of(const MessageBody& body) const noexcept {
 void QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns) noexcept {
   const MessageBody& body = *entry.message.body();
   const bool slow = visible_at_ns > now_ns || body.group_size != 0 ||
-                    (body.priority != 0 && options_.max_priority != 0) || entry.deliveries != 0;
+                    (body.priority != 0 && options_.max_priority != 0) || entry.deliveries != 0 ||
+                    journal_ != nullptr;
   // The ring holds only the message: a first delivery's expiry is recomputed from the body.
   if (!slow && ring_.try_push(std::move(entry.message))) {
     ready_.notify_all();
@@ -321,7 +423,7 @@ void QueueState::release_group_locked(std::string_view name) {
   }
 }
 
-void QueueState::settled(const Entry& entry) noexcept {
+void QueueState::release_group(const Entry& entry) noexcept {
   const MessageBody& body = *entry.message.body();
   if (body.group_size == 0) return;
   {
@@ -330,6 +432,17 @@ void QueueState::settled(const Entry& entry) noexcept {
     refresh_slow_hints_locked();
   }
   ready_.notify_all();
+}
+
+Status QueueState::settled(const Entry& entry) noexcept {
+  release_group(entry);
+  if (!journal_) return {};
+  return journal_->record_ack(entry.seq);
+}
+
+void QueueState::delivered(const Entry& entry) noexcept {
+  // A failure here loses only the attempt count's increment (the message stays unsettled).
+  if (journal_) (void)journal_->record_delivery(entry.seq, entry.deliveries);
 }
 
 void QueueState::requeue(Entry&& entry, TimePoint now) noexcept {
@@ -348,14 +461,24 @@ void QueueState::expire(Entry&& entry) noexcept {
   expired_.fetch_add(1, std::memory_order_relaxed);
   if (options_.on_expiry == OnExpiry::dead_letter) {
     dead_letter(std::move(entry), reason::expired);
-  } else if (entry.message.body()->group_size != 0) {
-    settled(entry);
+    return;
   }
+  release_group(entry);
+  if (journal_) (void)journal_->record_drop(entry.seq);
 }
 
 void QueueState::dead_letter(Entry&& entry, std::string_view why) noexcept {
   const MessageBody& body = *entry.message.body();
-  if (body.group_size != 0) settled(entry);  // the group goes on without its poison head
+  release_group(entry);  // the group goes on without its poison head
+  // The source forgets the message only after the dead-letter queue has it (a crash in
+  // between keeps it in both: at-least-once).
+  struct Forget {
+    QueueJournal* journal;
+    std::uint64_t seq;
+    ~Forget() {
+      if (journal != nullptr) (void)journal->record_dead_letter(seq);
+    }
+  } forget{journal_.get(), entry.seq};
   if (!dead_letter_) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -389,7 +512,16 @@ bool QueueState::accept_dead_letter(Message&& message) noexcept {
   }
   const TimePoint now = clock_->now();
   const std::int64_t expires = expiry_of(*message.body());
-  place(Entry{std::move(message), expires, 0}, 0, ns(now));
+  std::uint64_t seq = 0;
+  if (journal_) {
+    auto appended = journal_append(message, SendOptions{});
+    if (!appended) {
+      admitted_.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    seq = appended->offset;
+  }
+  place(Entry{std::move(message), expires, 0, seq}, 0, ns(now));
   return true;
 }
 

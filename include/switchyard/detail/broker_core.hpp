@@ -25,6 +25,7 @@
 namespace switchyard::detail {
 
 class PubSubHub;
+class OffsetCheckpoint;
 
 struct StringHash {
   using is_transparent = void;
@@ -131,6 +132,18 @@ class BrokerCore {
   }
   /// Holds the data directory's lock for the broker's lifetime.
   std::shared_ptr<void> data_dir_lock;
+  /// The data directory's catalog of declarations (broker_catalog.cpp), and what guards it.
+  std::shared_ptr<OffsetCheckpoint> catalog;
+  std::mutex catalog_mutex;
+  bool catalog_loading = false;  // under catalog_mutex
+
+  /// Makes every id handed out from now on greater than `id` (after recovery). @note threadsafe
+  void ensure_ids_above(std::uint64_t id) noexcept {
+    std::uint64_t next = next_id_.load(std::memory_order_relaxed);
+    while (next <= id &&
+           !next_id_.compare_exchange_weak(next, id + 1, std::memory_order_relaxed)) {
+    }
+  }
 
   /// A block of `n` message ids for one producer. @note threadsafe
   std::uint64_t reserve_ids(std::uint64_t n) noexcept {

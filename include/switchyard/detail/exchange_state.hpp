@@ -57,6 +57,13 @@ class ExchangeState final : public Destination {
   /// Removes every binding to `target` (it is being deleted). @note threadsafe
   void unbind_all(const Destination& target) noexcept;
   [[nodiscard]] std::size_t binding_count() const;
+  struct BindingView {
+    std::shared_ptr<Destination> target;
+    std::string key;
+    Headers arguments;
+  };
+  /// Every binding (a copy, for the catalog).
+  [[nodiscard]] std::vector<BindingView> bindings() const;
   [[nodiscard]] ExchangeStats stats() const;
 
  private:

@@ -36,6 +36,9 @@
 //     delivery, the visibility scan, or the consumer's close — so a message is settled once.
 //   * The visibility scan runs on whichever receiving thread first sees its due time; it
 //     holds consumers_mutex_ (shared) and takes back expired slots with the same CAS.
+//   * Durable queues (a journal_) keep every entry in slow_ (an entry carries its journal seq,
+//     a ring cell only a message) and record each send, delivery and settlement in the
+//     journal (queue_journal.hpp) before it counts; a restart replays what was not settled.
 //   * Lock order: consumers_mutex_ before slow_.mutex; a dead-letter queue's locks are taken
 //     after ours and never the other way round (dead-letter chains must not form a cycle;
 //     declare checks that).
@@ -60,6 +63,7 @@
 #include "switchyard/detail/cache_line.hpp"
 #include "switchyard/detail/destination.hpp"
 #include "switchyard/detail/event_count.hpp"
+#include "switchyard/detail/queue_journal.hpp"
 #include "switchyard/detail/ring.hpp"
 #include "switchyard/interceptor.hpp"
 #include "switchyard/message.hpp"
@@ -77,6 +81,7 @@ struct Entry {
   Message message;
   std::int64_t expires_at_ns = 0;  // monotonic; 0: never
   std::uint32_t deliveries = 0;    // how many times it has been delivered so far
+  std::uint64_t seq = 0;           // durable queues: the message's seq in the journal
 };
 static_assert(std::is_nothrow_move_constructible_v<Entry> &&
                   std::is_nothrow_move_assignable_v<Entry>,
@@ -95,7 +100,13 @@ class ConsumerState;
 class QueueState final : public Destination, public std::enable_shared_from_this<QueueState> {
  public:
   QueueState(std::string name, QueueOptions options, std::shared_ptr<Clock> clock,
-             std::shared_ptr<QueueState> dead_letter);
+             std::shared_ptr<QueueState> dead_letter,
+             std::unique_ptr<QueueJournal> journal = nullptr);
+
+  /// Durable queues: puts back every message the journal holds unsettled, with its attempt
+  /// count. Returns how many, and the highest message id seen (ids continue above it).
+  Result<std::pair<std::size_t, MessageId>> recover();
+  [[nodiscard]] bool durable() const noexcept { return journal_ != nullptr; }
   ~QueueState() override;
 
   [[nodiscard]] DestinationKind kind() const noexcept override { return DestinationKind::queue; }
@@ -125,8 +136,11 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   /// A delivered entry comes back (nack, visibility timeout, consumer closed): retried after
   /// the backoff, or dead-lettered once `max_deliveries` is reached. @note threadsafe
   void requeue(Entry&& entry, TimePoint now) noexcept;
-  /// A delivered entry was acknowledged. @note threadsafe
-  void settled(const Entry& entry) noexcept;
+  /// A delivered entry was acknowledged (recorded in the journal of a durable queue; the
+  /// Status says whether that record was written). @note threadsafe
+  Status settled(const Entry& entry) noexcept;
+  /// An entry was just handed out for the `entry.deliveries`-th time. @note threadsafe
+  void delivered(const Entry& entry) noexcept;
   /// Sends the entry to the dead-letter queue (or drops and counts it). @note threadsafe
   void dead_letter(Entry&& entry, std::string_view why) noexcept;
 
@@ -194,6 +208,8 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   bool take_slow_locked(Entry& out, TimePoint now);
   void promote_due_locked(TimePoint now);
   void release_group_locked(std::string_view group);
+  void release_group(const Entry& entry) noexcept;
+  Result<SendReceipt> journal_append(Message& message, const SendOptions& options) noexcept;
   void refresh_slow_hints_locked() noexcept;
   bool drop_oldest(TimePoint now) noexcept;
   void expire(Entry&& entry) noexcept;
@@ -204,6 +220,7 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   const QueueOptions options_;
   const std::shared_ptr<Clock> clock_;
   const std::shared_ptr<QueueState> dead_letter_;
+  const std::unique_ptr<QueueJournal> journal_;
 
   Ring<Message> ring_;
   Slow slow_;

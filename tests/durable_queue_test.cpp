@@ -1,0 +1,200 @@
+// Durable queues and the broker's catalog: what was accepted survives a restart, what was
+// acknowledged does not come back, attempt counts are kept.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+
+using namespace switchyard;
+using namespace switchyard::testing;
+
+namespace {
+
+/// A fresh directory, removed when the test ends.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "switchyard-dq-XXXXXX").string();
+    path = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+Errc code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return Errc::ok;
+}
+
+const QueueOptions kDurable{.visibility_timeout = std::chrono::seconds(0),
+                            .durability = Durability::none};
+
+}  // namespace
+
+TEST_CASE("a durable queue needs a broker with a data directory") {
+  Broker broker;
+  CHECK(code_of([&] { broker.declare_queue("jobs", kDurable); }) == Errc::invalid_argument);
+}
+
+TEST_CASE("accepted messages survive a restart; acked ones never come back; attempts are kept") {
+  TempDir dir;
+  std::vector<MessageId> ids;
+  {
+    Broker broker({.data_dir = dir.path});
+    broker.declare_queue("jobs", kDurable);
+    auto producer = broker.producer();
+    for (int i = 0; i < 5; ++i) {
+      auto id = producer.send("jobs", "job-" + std::to_string(i),
+                              {.key = "k", .headers = {{"n", std::to_string(i)}}, .priority = 0});
+      REQUIRE(id);
+      ids.push_back(*id);
+    }
+    auto c = broker.consumer("jobs");
+    REQUIRE(c.receive()->ack());  // job-0
+    REQUIRE(c.receive()->ack());  // job-1
+    auto held = c.receive();      // job-2: delivered, never settled
+    REQUIRE(held);
+    CHECK(held->attempt() == 1);
+    // The broker goes away with job-2 in flight (a crash would do the same).
+  }
+  Broker broker({.data_dir = dir.path});
+  REQUIRE(broker.contains("jobs"));  // re-declared from the catalog
+  auto c = broker.consumer("jobs");
+  auto batch = c.receive(10, std::chrono::seconds(0));
+  REQUIRE(batch);
+  REQUIRE(batch->size() == 3);
+  CHECK(text((*batch)[0]) == "job-2");
+  CHECK((*batch)[0].attempt() == 2);  // delivered once before the restart
+  CHECK((*batch)[0].id() == ids[2]);
+  CHECK((*batch)[0].headers().get("n") == "2");
+  CHECK((*batch)[0].message().key() == "k");
+  CHECK(text((*batch)[1]) == "job-3");
+  CHECK((*batch)[1].attempt() == 1);
+  CHECK(text((*batch)[2]) == "job-4");
+  // New ids continue above the recovered ones.
+  auto fresh = broker.producer().send("jobs", "new");
+  REQUIRE(fresh);
+  CHECK(*fresh > ids.back());
+}
+
+TEST_CASE("the catalog brings back durable queues, exchanges and bindings, not transient ones") {
+  TempDir dir;
+  {
+    Broker broker({.data_dir = dir.path});
+    broker.declare_queue("failed", kDurable);
+    QueueOptions jobs = kDurable;
+    jobs.max_deliveries = 1;
+    jobs.dead_letter = "failed";
+    broker.declare_queue("jobs", jobs);
+    broker.declare_queue("scratch");  // in memory only
+    broker.declare_exchange("events", ExchangeType::topic);
+    broker.bind("events", "jobs", "order.*");
+    broker.bind("events", "scratch", "#");
+  }
+  Broker broker({.data_dir = dir.path});
+  CHECK(broker.contains("jobs"));
+  CHECK(broker.contains("failed"));
+  CHECK(broker.contains("events"));
+  CHECK_FALSE(broker.contains("scratch"));
+  CHECK(broker.exchange("events").stats().bindings == 1);
+  CHECK(broker.queue("jobs").options().dead_letter == "failed");
+  auto producer = broker.producer();
+  REQUIRE(producer.publish("events", "order.created", "o-1"));
+  auto c = broker.consumer("jobs");
+  REQUIRE(c.receive()->nack());  // max_deliveries 1: to the dead-letter queue
+  auto dead = broker.consumer("failed").receive();
+  REQUIRE(dead);
+  CHECK(text(*dead) == "o-1");
+  CHECK(dead->headers().get(headers::death_reason) == "max_deliveries");
+}
+
+TEST_CASE("a dead letter moved between durable queues survives a restart exactly once") {
+  TempDir dir;
+  {
+    Broker broker({.data_dir = dir.path});
+    broker.declare_queue("failed", kDurable);
+    QueueOptions jobs = kDurable;
+    jobs.dead_letter = "failed";
+    broker.declare_queue("jobs", jobs);
+    REQUIRE(broker.producer().send("jobs", "poison"));
+    auto c = broker.consumer("jobs");
+    REQUIRE(c.receive()->reject("bad input"));
+  }
+  Broker broker({.data_dir = dir.path});
+  CHECK(broker.queue("jobs").depth() == 0);
+  CHECK(broker.queue("failed").depth() == 1);
+  auto dead = broker.consumer("failed").receive();
+  REQUIRE(dead);
+  CHECK(text(*dead) == "poison");
+  CHECK(dead->headers().get(headers::death_reason) == "bad input");
+}
+
+TEST_CASE("a second live broker on the same data directory is refused") {
+  TempDir dir;
+  Broker first({.data_dir = dir.path});
+  CHECK(code_of([&] { Broker second({.data_dir = dir.path}); }) == Errc::locked);
+}
+
+TEST_CASE("durability levels report how far a send was carried") {
+  TempDir dir;
+  Broker broker({.data_dir = dir.path});
+  QueueOptions always = kDurable;
+  always.durability = Durability::always;
+  broker.declare_queue("always", always);
+  QueueOptions batch = kDurable;
+  batch.durability = Durability::batch;
+  broker.declare_queue("batch", batch);
+  auto producer = broker.producer();
+
+  Persisted reached = Persisted::memory;
+  REQUIRE(producer.send("always", "x", {.on_complete = [&](const Result<SendReceipt>& r) {
+                                          if (r) reached = r->persisted;
+                                        }}));
+  CHECK(reached == Persisted::synced);
+
+  std::promise<Persisted> synced;
+  auto future = synced.get_future();
+  REQUIRE(producer.send("batch", "y", {.on_complete = [&](const Result<SendReceipt>& r) {
+                                         synced.set_value(r ? r->persisted : Persisted::memory);
+                                       }}));
+  REQUIRE(future.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(future.get() == Persisted::synced);
+}
+
+TEST_CASE("deleting a durable queue removes it from disk and from the catalog") {
+  TempDir dir;
+  {
+    Broker broker({.data_dir = dir.path});
+    broker.declare_queue("jobs", kDurable);
+    REQUIRE(broker.producer().send("jobs", "x"));
+    broker.delete_queue("jobs");
+  }
+  Broker broker({.data_dir = dir.path});
+  CHECK_FALSE(broker.contains("jobs"));
+  broker.declare_queue("jobs", kDurable);
+  CHECK(broker.queue("jobs").depth() == 0);
+}
+
+TEST_CASE("a typed payload needs a codec to enter a durable queue") {
+  TempDir dir;
+  Broker broker({.data_dir = dir.path});
+  broker.declare_queue("objects", kDurable);
+  auto producer = broker.producer();
+  CHECK(producer.send("objects", object(Tracked(1))).code() == Errc::wrong_type);
+  std::int64_t n = 42;
+  REQUIRE(producer.send("objects", object(n)));
+  auto d = broker.consumer("objects").receive();
+  REQUIRE(d);
+  CHECK(*d->message().get<std::int64_t>() == 42);
+}
