@@ -7,6 +7,7 @@
 #include "switchyard/detail/exchange_state.hpp"
 #include "switchyard/detail/pubsub_hub.hpp"
 #include "switchyard/detail/queue_state.hpp"
+#include "switchyard/detail/topic_state.hpp"
 
 namespace switchyard {
 
@@ -57,11 +58,18 @@ std::shared_ptr<detail::ExchangeState> as_exchange(const std::shared_ptr<detail:
   return std::static_pointer_cast<detail::ExchangeState>(d);
 }
 
-/// Removes every exchange binding that points at `gone`.
+/// Removes every exchange binding and topic subscription that points at `gone`.
 void unbind_everywhere(detail::BrokerCore& core, const detail::Destination& gone) {
   for (const auto& d : core.all()) {
     if (d->kind() == detail::DestinationKind::exchange) {
       static_cast<detail::ExchangeState&>(*d).unbind_all(gone);
+    } else if (d->kind() == detail::DestinationKind::topic &&
+               gone.kind() == detail::DestinationKind::queue) {
+      try {
+        static_cast<detail::TopicState&>(*d).unsubscribe(gone.name());
+      } catch (const Error&) {
+        // Not subscribed to this topic.
+      }
     }
   }
 }

@@ -10,6 +10,7 @@
 #include "switchyard/detail/exchange_state.hpp"
 #include "switchyard/detail/pubsub_hub.hpp"
 #include "switchyard/detail/queue_state.hpp"
+#include "switchyard/detail/topic_state.hpp"
 
 namespace switchyard {
 
@@ -53,7 +54,11 @@ void family(std::string& out, const Family& f, const char* label_name,
 std::string Broker::metrics() const {
   std::vector<std::shared_ptr<detail::QueueState>> queues;
   std::vector<std::shared_ptr<detail::ExchangeState>> exchanges;
+  std::vector<std::shared_ptr<detail::TopicState>> topics;
   for (const auto& d : core_->all()) {
+    if (d->kind() == detail::DestinationKind::topic) {
+      topics.push_back(std::static_pointer_cast<detail::TopicState>(d));
+    }
     if (d->kind() == detail::DestinationKind::queue) {
       queues.push_back(std::static_pointer_cast<detail::QueueState>(d));
     } else if (d->kind() == detail::DestinationKind::exchange) {
@@ -63,6 +68,7 @@ std::string Broker::metrics() const {
   auto by_name = [](const auto& a, const auto& b) { return a->name() < b->name(); };
   std::sort(queues.begin(), queues.end(), by_name);
   std::sort(exchanges.begin(), exchanges.end(), by_name);
+  std::sort(topics.begin(), topics.end(), by_name);
 
   std::string out;
   std::vector<QueueStats> qs;
@@ -123,6 +129,40 @@ std::string Broker::metrics() const {
                   [](const ExchangeStats& s) { return s.rejected; });
   exchange_family({"switchyard_exchange_bindings", "gauge", "Bindings."},
                   [](const ExchangeStats& s) { return s.bindings; });
+
+  std::vector<TopicStats> ts;
+  for (const auto& t : topics) ts.push_back(t->stats());
+  auto topic_family = [&](const Family& f, auto field) {
+    std::vector<std::pair<std::string, double>> samples;
+    for (std::size_t i = 0; i < topics.size(); ++i) {
+      samples.emplace_back(topics[i]->name(), static_cast<double>(field(ts[i])));
+    }
+    family(out, f, "topic", samples);
+  };
+  topic_family({"switchyard_topic_appended_total", "counter", "Records appended."},
+               [](const TopicStats& s) { return s.appended; });
+  topic_family({"switchyard_topic_retained", "gauge", "Records in the logs now."},
+               [](const TopicStats& s) { return s.retained; });
+  topic_family({"switchyard_topic_retained_bytes", "gauge", "Key and payload bytes retained."},
+               [](const TopicStats& s) { return s.bytes; });
+  topic_family({"switchyard_topic_missed_total", "counter", "Records readers missed to retention."},
+               [](const TopicStats& s) { return s.missed; });
+  topic_family({"switchyard_topic_fanned_out_total", "counter", "Copies given to subscribed queues."},
+               [](const TopicStats& s) { return s.fanned_out; });
+  topic_family({"switchyard_topic_fan_out_failed_total", "counter", "Copies a queue refused."},
+               [](const TopicStats& s) { return s.fan_out_failed; });
+  bool any_group = false;
+  for (std::size_t i = 0; i < topics.size(); ++i) {
+    for (const GroupStats& g : ts[i].groups) {
+      if (!any_group) {
+        out += "# HELP switchyard_group_lag Records behind the log end, all partitions.\n"
+               "# TYPE switchyard_group_lag gauge\n";
+        any_group = true;
+      }
+      fmt::format_to(std::back_inserter(out), "switchyard_group_lag{{topic=\"{}\",group=\"{}\"}} {}\n",
+                     label(topics[i]->name()), label(g.name), g.lag);
+    }
+  }
 
   fmt::format_to(std::back_inserter(out),
                  "# HELP switchyard_pubsub_subscriptions Live channel and pattern subscriptions.\n"

@@ -157,3 +157,15 @@ TEST_CASE("the manual clock's wall time jumps without moving timeouts") {
   t.clock->advance(10s);
   CHECK(c.receive());
 }
+
+TEST_CASE("deleting a queue removes its topic subscriptions") {
+  Broker broker;
+  broker.declare_topic("orders");
+  broker.declare_queue("billing");
+  broker.subscribe_queue("orders", "billing");
+  CHECK(broker.topic("orders").stats().subscriptions == 1);
+  broker.delete_queue("billing");
+  CHECK(broker.topic("orders").stats().subscriptions == 0);
+  CHECK(broker.producer().send("orders", "x"));
+  CHECK(broker.topic("orders").stats().fan_out_failed == 0);
+}

@@ -78,3 +78,14 @@ TEST_CASE("metrics expose every queue and exchange in the Prometheus text format
         std::string::npos);
   CHECK(text.find("switchyard_pubsub_subscriptions 1\n") != std::string::npos);
 }
+
+TEST_CASE("metrics expose topics and consumer-group lag") {
+  ManualBroker t;
+  t.broker.declare_topic("orders", {.partitions = 2});
+  auto member = t.broker.group_consumer("orders", "billing", {.start = Start::earliest});
+  for (int i = 0; i < 3; ++i) REQUIRE(t.producer.send("orders", "o", {.key = "k"}));
+  const std::string text = t.broker.metrics();
+  CHECK(text.find("switchyard_topic_appended_total{topic=\"orders\"} 3\n") != std::string::npos);
+  CHECK(text.find("switchyard_group_lag{topic=\"orders\",group=\"billing\"} 3\n") !=
+        std::string::npos);
+}
