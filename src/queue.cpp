@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <thread>
 
 namespace switchyard::detail {
 
@@ -202,6 +203,11 @@ bool QueueState::reserve_capacity(TimePoint now) noexcept {
   const auto capacity = static_cast<std::int64_t>(options_.capacity);
   const TimePoint deadline =
       TimePoint(Duration(saturating_add(ns(now), options_.send_timeout.count())));
+  // A blocked sender first yields for a while (a consumer on the other core usually makes
+  // room within microseconds), and only then sleeps: sleeping at once would cost a futex
+  // wake-up per message when producer and consumer run neck and neck.
+  constexpr int kYieldsBeforeSleep = 64;
+  int yields = 0;
   for (;;) {
     // Acq_rel/acquire: the depth test must see removals that happened before this reserve.
     const std::uint64_t before = admitted_.fetch_add(1, std::memory_order_acq_rel);
@@ -217,6 +223,10 @@ bool QueueState::reserve_capacity(TimePoint now) noexcept {
         if (!drop_oldest(now)) return false;
         continue;
       case Overflow::block: {
+        if (yields++ < kYieldsBeforeSleep) {
+          std::this_thread::yield();
+          continue;
+        }
         const std::uint32_t key = space_.prepare_wait();
         const auto depth_now = static_cast<std::int64_t>(
             admitted_.load(std::memory_order_acquire) - removed_.load(std::memory_order_acquire));
@@ -231,6 +241,7 @@ bool QueueState::reserve_capacity(TimePoint now) noexcept {
         }
         space_.wait(key, std::min<Duration>(deadline - t, clock_->max_real_sleep()));
         now = clock_->now();
+        yields = 0;
         if (now >= deadline) {
           // One last look before giving up.
           const auto last = static_cast<std::int64_t>(admitted_.load(std::memory_order_acquire) -
