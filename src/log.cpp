@@ -25,10 +25,6 @@ std::int64_t steady_ns() noexcept {
       .count();
 }
 
-bool all_zero(std::span<const std::byte> bytes) noexcept {
-  return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -207,11 +203,7 @@ Status Log::recover() {
     if (!scan) {
       // A last segment whose header never got written (killed while rolling) holds no record:
       // remove it; the previous segment becomes the active one again.
-      const bool header_torn =
-          size < segment::kFileHeaderSize || all_zero(bytes.first(segment::kFileHeaderSize));
-      const bool empty_after =
-          size <= segment::kFileHeaderSize || all_zero(bytes.subspan(segment::kFileHeaderSize));
-      if (last && (header_torn || empty_after)) {
+      if (last && is_half_created(bytes)) {
         map.reset();
         if (::unlink(seg.path.c_str()) != 0) return os_failure(errno, path, "unlink");
         ++recovery_.removed_segments;
@@ -222,49 +214,23 @@ Status Log::recover() {
       }
       return scan.failure();
     }
-    if (scan->header.base_offset != bases[i]) {
-      return Failure{Errc::corrupt,
-                     fmt::format("{}: offset {}: header base offset {} does not match the file "
-                                 "name",
-                                 path, segment::kBaseOffsetOffset, scan->header.base_offset)};
+    const std::uint64_t* previous_end = segments_.empty() ? nullptr : &segments_.back().end_offset;
+    auto verdict = judge_segment(*scan, path, bases[i], previous_end, last, options_.salvage);
+    if (verdict.kind == SegmentVerdict::corrupt) {
+      return Failure{Errc::corrupt, std::move(verdict.message)};
     }
-    if (!segments_.empty()) {
-      const std::uint64_t expected = segments_.back().end_offset;
-      if (bases[i] < expected || (bases[i] != expected && !options_.salvage)) {
-        return Failure{Errc::corrupt,
-                       fmt::format("{}: segment starts at offset {} but the previous one ends at "
-                                   "{} (missing or overlapping segment)",
-                                   path, bases[i], expected)};
-      }
+    if (verdict.kind == SegmentVerdict::torn_tail) {
+      torn_from = scan->valid_end;
+      torn_to = scan->data_end;
+      torn_what = std::move(verdict.message);
     }
-    if (scan->damaged) {
-      const bool torn_tail = last && !scan->valid_record_after_damage;
-      if (!torn_tail && !options_.salvage) {
-        return Failure{Errc::corrupt,
-                       fmt::format("{}: offset {}: {}{}", path, scan->damage_at, scan->damage,
-                                   last ? " (valid records follow, so this is not a torn tail)"
-                                        : " (in a sealed segment)")};
-      }
-      if (scan->skipped_regions > 0) {
-        recovery_.corrupt_regions_skipped += scan->skipped_regions;
-        recovery_.corrupt_bytes_skipped += scan->skipped_bytes;
-        recovery_.events.push_back(fmt::format(
-            "{}: offset {}: {}; salvage skipped {} region(s), "
-            "{} bytes",
-            path, scan->damage_at, scan->damage, scan->skipped_regions, scan->skipped_bytes));
-      }
-    }
-    if (scan->data_end > scan->valid_end) {
-      if (last) {
-        torn_from = scan->valid_end;
-        torn_to = scan->data_end;
-        torn_what =
-            scan->damaged && scan->damage_at >= scan->valid_end ? scan->damage : "partial record";
-      } else if (!options_.salvage) {
-        return Failure{Errc::corrupt, fmt::format("{}: offset {}: non-zero bytes after the last "
-                                                  "record of a sealed segment",
-                                                  path, scan->valid_end)};
-      }
+    if (scan->skipped_regions > 0) {
+      recovery_.corrupt_regions_skipped += scan->skipped_regions;
+      recovery_.corrupt_bytes_skipped += scan->skipped_bytes;
+      recovery_.events.push_back(fmt::format(
+          "{}: offset {}: {}; salvage skipped {} region(s), {} "
+          "bytes",
+          path, scan->damage_at, scan->damage, scan->skipped_regions, scan->skipped_bytes));
     }
     recovery_.records += scan->records;
     segments_.push_back(std::move(seg));
@@ -287,9 +253,7 @@ Status Log::recover() {
         }
       }
       recovery_.truncated_bytes += torn_to - torn_from;
-      recovery_.events.push_back(fmt::format("{}: offset {}: torn tail truncated ({} bytes: {})",
-                                             active.path.string(), torn_from, torn_to - torn_from,
-                                             torn_what));
+      recovery_.events.push_back(torn_what + ": truncated");
     }
   }
   for (const auto& seg : segments_) {

@@ -197,4 +197,48 @@ Result<SegmentScan> scan_segment(
   return scan;
 }
 
+SegmentVerdict judge_segment(const SegmentScan& scan, std::string_view path,
+                             std::uint64_t name_base, const std::uint64_t* previous_end, bool last,
+                             bool salvage) {
+  using Kind = SegmentVerdict::Kind;
+  if (scan.header.base_offset != name_base) {
+    return {Kind::corrupt, fmt::format("{}: offset {}: header base offset {} does not match the "
+                                       "file name",
+                                       path, kBaseOffsetOffset, scan.header.base_offset)};
+  }
+  if (previous_end != nullptr &&
+      (name_base < *previous_end || (name_base != *previous_end && !salvage))) {
+    return {Kind::corrupt, fmt::format("{}: segment starts at offset {} but the previous one ends "
+                                       "at {} (missing or overlapping segment)",
+                                       path, name_base, *previous_end)};
+  }
+  const bool torn = last && !scan.valid_record_after_damage;
+  if (scan.damaged && !torn && !salvage) {
+    return {Kind::corrupt, fmt::format("{}: offset {}: {}{}", path, scan.damage_at, scan.damage,
+                                       last ? " (valid records follow, so this is not a torn tail)"
+                                            : " (in a sealed segment)")};
+  }
+  if (scan.data_end > scan.valid_end) {
+    const std::string what =
+        scan.damaged && scan.damage_at >= scan.valid_end ? scan.damage : "partial record";
+    if (last) {
+      return {Kind::torn_tail, fmt::format("{}: offset {}: torn tail of {} bytes ({})", path,
+                                           scan.valid_end, scan.data_end - scan.valid_end, what)};
+    }
+    if (!salvage) {
+      return {Kind::corrupt,
+              fmt::format("{}: offset {}: {} (in a sealed segment)", path, scan.valid_end, what)};
+    }
+  }
+  return {};
+}
+
+bool is_half_created(std::span<const std::byte> file) noexcept {
+  auto zero = [](std::span<const std::byte> bytes) {
+    return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
+  };
+  if (file.size() <= kFileHeaderSize) return true;
+  return zero(file.first(kFileHeaderSize)) || zero(file.subspan(kFileHeaderSize));
+}
+
 }  // namespace switchyard::detail

@@ -33,7 +33,7 @@ using switchyard::test::text_of;
 namespace {
 
 #ifdef SWITCHYARD_SANITIZER_BUILD
-constexpr int kKills = 40;  // each child run is ~10x slower under a sanitizer
+constexpr int kKills = 100;  // each child run is ~10x slower under a sanitizer
 #else
 constexpr int kKills = 200;
 #endif

@@ -328,7 +328,7 @@ TEST_CASE(
   EioAfter faults(5);
   std::mutex m;
   std::vector<std::uint64_t> acked;  // completions with success
-  std::uint64_t failed_completions = 0, refused_appends = 0, accepted = 0;
+  std::uint64_t failed_completions = 0, refused_appends = 0, accepted = 0, wrong_codes = 0;
   {
     LogOptions o;
     o.segment_bytes = 64 * 1024;
@@ -343,8 +343,9 @@ TEST_CASE(
         if (s) {
           acked.push_back(i);
         } else {
-          REQUIRE(s.code() == Errc::io_error);
+          // Counted, not asserted: this runs on the flusher thread (Catch is single-threaded).
           ++failed_completions;
+          wrong_codes += s.code() != Errc::io_error;
         }
       });
       if (!r) {
@@ -358,6 +359,7 @@ TEST_CASE(
   }
   std::lock_guard lock(m);
   REQUIRE(refused_appends > 0);
+  REQUIRE(wrong_codes == 0);
   REQUIRE(acked.size() + failed_completions == accepted);  // every completion fired exactly once
   auto log = Log::open(dir.path(), {});
   REQUIRE(log);

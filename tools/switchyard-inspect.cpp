@@ -138,10 +138,7 @@ StreamReport examine_stream(const fs::path& dir) {
     const auto bytes = image->bytes();
     auto scan = scan_segment(bytes, path, {.salvage = true});
     if (!scan) {
-      const bool empty_after = bytes.size() <= segment::kFileHeaderSize ||
-                               std::all_of(bytes.begin() + segment::kFileHeaderSize, bytes.end(),
-                                           [](std::byte b) { return b == std::byte{0}; });
-      if (last && empty_after) {
+      if (last && is_half_created(bytes)) {
         report.notes.push_back(scan.message() +
                                " (half-created last segment: recovery removes it)");
       } else {
@@ -152,17 +149,17 @@ StreamReport examine_stream(const fs::path& dir) {
     ++report.segments;
     std::uint64_t base = 0;
     segment::parse_file_name(files[i].filename().string(), base);
-    if (scan->header.base_offset != base) {
+    const auto verdict = judge_segment(*scan, path, base, have_end ? &report.end_offset : nullptr,
+                                       last, /*salvage=*/false);
+    if (verdict.kind == SegmentVerdict::corrupt) {
       report.problems.push_back(
-          fmt::format("{}: offset {}: header base offset {} does not match "
-                      "the file name",
-                      path, segment::kBaseOffsetOffset, scan->header.base_offset));
-    }
-    if (have_end && base != report.end_offset) {
-      report.problems.push_back(
-          fmt::format("{}: starts at offset {} but the previous segment "
-                      "ends at {}",
-                      path, base, report.end_offset));
+          scan->skipped_regions == 0
+              ? verdict.message
+              : fmt::format("{} ({} damaged region(s), {} bytes; salvage mode would skip them)",
+                            verdict.message, scan->skipped_regions, scan->skipped_bytes));
+    } else if (verdict.kind == SegmentVerdict::torn_tail) {
+      report.torn_tail_bytes += scan->data_end - scan->valid_end;
+      report.notes.push_back(verdict.message + ": recovery truncates it");
     }
     if (!have_end) report.first_offset = base;
     have_end = true;
@@ -171,26 +168,6 @@ StreamReport examine_stream(const fs::path& dir) {
     report.bytes += scan->valid_end - segment::kFileHeaderSize - scan->skipped_bytes;
     report.salvageable_regions += scan->skipped_regions;
     report.salvageable_bytes += scan->skipped_bytes;
-    if (scan->skipped_regions > 0) {
-      report.problems.push_back(fmt::format(
-          "{}: offset {}: {} ({} damaged region(s), {} bytes; "
-          "salvage mode would skip them)",
-          path, scan->damage_at, scan->damage, scan->skipped_regions, scan->skipped_bytes));
-    }
-    if (scan->data_end > scan->valid_end) {
-      const std::string what =
-          scan->damaged && scan->damage_at >= scan->valid_end ? scan->damage : "partial record";
-      if (last) {
-        report.torn_tail_bytes += scan->data_end - scan->valid_end;
-        report.notes.push_back(
-            fmt::format("{}: offset {}: torn tail of {} bytes ({}): recovery "
-                        "truncates it",
-                        path, scan->valid_end, scan->data_end - scan->valid_end, what));
-      } else {
-        report.problems.push_back(
-            fmt::format("{}: offset {}: {} (in a sealed segment)", path, scan->valid_end, what));
-      }
-    }
   }
   return report;
 }

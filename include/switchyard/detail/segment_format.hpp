@@ -192,4 +192,27 @@ Result<SegmentScan> scan_segment(
     std::span<const std::byte> file, std::string_view path, const ScanOptions& options,
     const std::function<void(const RecordView&, std::size_t)>& on_record = {});
 
+/// The recovery policy for one scanned segment (see "Damage policy" above), shared by
+/// `Log::open`, which acts on it, and switchyard-inspect, which only reports it.
+struct SegmentVerdict {
+  enum Kind : std::uint8_t {
+    clean,      ///< every byte accounted for
+    torn_tail,  ///< last segment: bytes after the last valid record, to be zeroed
+    corrupt,    ///< refuse to open (`Errc::corrupt`) unless salvaging
+  } kind = clean;
+  std::string message;  ///< "<path>: offset N: what" unless clean
+};
+
+/// Judges `scan` of the segment at `path`, whose file name says `name_base`; `previous_end`
+/// is where the previous segment's records end (nullptr for the first segment); `last` says
+/// whether this is the stream's last (active) segment.
+SegmentVerdict judge_segment(const SegmentScan& scan, std::string_view path,
+                             std::uint64_t name_base, const std::uint64_t* previous_end, bool last,
+                             bool salvage);
+
+/// True if `file`, whose header did not verify, is a segment whose creation was cut short:
+/// its header is incomplete (or zero) and nothing follows it. Recovery removes such a file
+/// when it is the last segment.
+bool is_half_created(std::span<const std::byte> file) noexcept;
+
 }  // namespace switchyard::detail
