@@ -3,33 +3,40 @@
 // The hand-off between exactly one producing thread and exactly one consuming thread (a
 // partition's writer and its reader, a worker's private inbox). Mechanism only, like Ring.
 //
-// Layout (each field on its own cache line)
-//   tail_        : next position to write; written by the producer, read by the consumer.
-//   cached_head_ : the producer's last look at head_ (plain, producer only).
-//   head_        : next position to read; written by the consumer, read by the producer.
-//   cached_tail_ : the consumer's last look at tail_ (plain, consumer only).
-//   mask_, slots_: read-only after construction, shared by both.
-//   Positions are 64-bit and never wrap; position p lives in slots_[p & mask_].
-//   The ring holds tail_ - head_ items, 0 ≤ that ≤ capacity().
+// Layout
+//   slots_ : capacity (a power of two) cells, each { seq, storage for one T }; position p
+//            lives in cell p & mask_. seq == p + 1 says "the item of position p is here";
+//            any other value says "empty" to the consumer of p.
+//   producer line : tail_ (next position to write) and cached_head_ (the producer's last
+//            look at head_). Written by the producer only; tail_ is read elsewhere only by
+//            size_guess() and the destructor.
+//   consumer line : head_ (next position to read). Written by the consumer, read by the
+//            producer only when its cached copy says the ring is full.
+//   Positions are 64-bit and never wrap.
 //
-// Why the cached indices: a side that only looks at the other side's index when its own copy
-// says "full" (producer) or "empty" (consumer) keeps that index's cache line out of the
-// ping-pong in the steady state; only the slot lines travel. (The idea is from rigtorp's
-// SPSCQueue and Vyukov's notes; the code is ours.)
+// Why this shape: when the consumer keeps up, the ring is nearly empty and every item crosses
+// between the cores as soon as it is written. A ring that signals "item ready" through a tail
+// index makes that crossing move two cache lines (the index and the slot); here the ready flag
+// lives in the slot, so one line moves, and it carries several items when the consumer lags a
+// little. The producer learns about free cells from head_, which it reads only when its cached
+// copy runs out (rigtorp's SPSCQueue caches both indices; Vyukov's rings put the turn in the
+// cell — we take one idea from each; the code is ours).
 //
 // Memory orders
-//   The producer constructs the item(s), then release-stores tail_; the consumer's acquire-load
-//   of tail_ makes them visible. The consumer moves the item(s) out and destroys them, then
-//   release-stores head_; the producer's acquire-load of head_ orders its next write into
-//   those slots after the move. Each side reads its own index relaxed (it is the only writer).
+//   The producer constructs the item, then release-stores seq = p + 1; the consumer's
+//   acquire-load of that seq makes the item visible. The consumer moves the item out and
+//   destroys it, then release-stores head_; the producer's acquire-load of head_ orders its
+//   next construction in that cell after the move. tail_ is published relaxed: nobody
+//   synchronizes through it.
 //
 // Contract
-//   * At most one thread calls the push side (try_push, try_emplace, try_push_n) at a time and
-//     at most one thread calls the pop side (try_pop, try_pop_n, front) at a time; a hand-over of
-//     a side between threads must itself synchronize (a join, a mutex, a release/acquire pair).
-//   * Every call is wait-free, noexcept and FIFO.
-//   * size_guess() is exact from the producer or the consumer thread only up to the other side's
-//     concurrent progress; it is never above capacity().
+//   * At most one thread uses the push side (try_emplace, try_push, try_push_n) at a time and
+//     at most one thread uses the pop side (try_pop, try_pop_n) at a time; handing a side to
+//     another thread must itself synchronize (a join, a mutex, a release/acquire pair).
+//   * Every call is wait-free and noexcept; items come out in the order they went in.
+//   * try_push reports "full" only when capacity() items are in the ring; try_pop reports
+//     "empty" only when no completed push is waiting.
+//   * size_guess() is a moment's view that either side may already have changed.
 #pragma once
 
 #include <algorithm>
@@ -62,10 +69,10 @@ class SpscRing {
   explicit SpscRing(std::size_t min_capacity)
       : mask_(std::bit_ceil(min_capacity < 2 ? std::size_t{2} : min_capacity) - 1),
         slots_(allocate(min_capacity, mask_ + 1)) {
-    static_assert(offsetof(SpscRing, cached_head_) - offsetof(SpscRing, tail_) == kCacheLine &&
-                      offsetof(SpscRing, head_) - offsetof(SpscRing, cached_head_) == kCacheLine &&
-                      offsetof(SpscRing, cached_tail_) - offsetof(SpscRing, head_) == kCacheLine,
-                  "each index and each cached index must sit on its own cache line");
+    static_assert(offsetof(SpscRing, head_) - offsetof(SpscRing, tail_) == kCacheLine,
+                  "the producer's and the consumer's indices must sit on separate cache lines");
+    static_assert(offsetof(SpscRing, mask_) - offsetof(SpscRing, head_) == kCacheLine,
+                  "the read-only fields must not share the consumer's cache line");
   }
 
   SpscRing(const SpscRing&) = delete;
@@ -75,8 +82,9 @@ class SpscRing {
     // Single-threaded by contract: destroy the items that were never popped.
     const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
     for (std::uint64_t pos = head_.load(std::memory_order_relaxed); pos != tail; ++pos) {
-      slot(pos)->~T();
+      slots_[pos & mask_].item()->~T();
     }
+    for (std::size_t i = 0; i <= mask_; ++i) slots_[i].~Slot();
     ::operator delete (slots_, std::align_val_t{kCacheLine});
   }
 
@@ -86,15 +94,12 @@ class SpscRing {
     static_assert(std::is_nothrow_constructible_v<T, Args&&...>,
                   "try_emplace runs on a noexcept path: T(Args...) must be noexcept");
     const std::uint64_t tail = tail_.load(std::memory_order_relaxed);  // we are its only writer
-    if (tail - cached_head_ > mask_) {
-      // Acquire: pairs with the consumer's release of head_; its moves out of the slots we are
-      // about to reuse happen before our writes.
-      cached_head_ = head_.load(std::memory_order_acquire);
-      if (tail - cached_head_ > mask_) return false;
-    }
-    new (slot(tail)) T(std::forward<Args>(args)...);
-    // Release: publishes the item to the consumer's acquire-load of tail_.
-    tail_.store(tail + 1, std::memory_order_release);
+    if (tail - cached_head_ > mask_ && !refresh_head(tail, 1)) return false;
+    Slot& slot = slots_[tail & mask_];
+    new (slot.item()) T(std::forward<Args>(args)...);
+    // Release: publishes the item to the consumer's acquire-load of seq.
+    slot.seq.store(tail + 1, std::memory_order_release);
+    tail_.store(tail + 1, std::memory_order_relaxed);
     return true;
   }
 
@@ -105,100 +110,102 @@ class SpscRing {
     return try_emplace(item);
   }
 
-  /// Copies up to `n` items from `first` in FIFO order with one publication; returns how many
-  /// fit (0 if full). @note producer only, wait-free
+  /// Copies up to `n` items from `first`, in order; returns how many fit (0 if full).
+  /// @note producer only, wait-free
   std::size_t try_push_n(const T* first,
                          std::size_t n) noexcept requires std::is_nothrow_copy_constructible_v<T> {
     const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
-    std::uint64_t room = capacity() - (tail - cached_head_);
-    if (room < n) {
-      // Acquire: as in try_emplace.
-      cached_head_ = head_.load(std::memory_order_acquire);
-      room = capacity() - (tail - cached_head_);
+    if (capacity() - (tail - cached_head_) < n) refresh_head(tail, n);
+    const std::size_t count = std::min<std::uint64_t>(capacity() - (tail - cached_head_), n);
+    for (std::size_t i = 0; i < count; ++i) {
+      Slot& slot = slots_[(tail + i) & mask_];
+      new (slot.item()) T(first[i]);
+      // Release: as in try_emplace, one item at a time (the consumer may start early).
+      slot.seq.store(tail + i + 1, std::memory_order_release);
     }
-    const std::size_t count = std::min<std::uint64_t>(room, n);
-    for (std::size_t i = 0; i < count; ++i) new (slot(tail + i)) T(first[i]);
-    // Release: publishes all `count` items at once.
-    if (count != 0) tail_.store(tail + count, std::memory_order_release);
+    tail_.store(tail + count, std::memory_order_relaxed);
     return count;
   }
 
   /// Moves the head item into `out`. False if empty. @note consumer only, wait-free
   bool try_pop(T& out) noexcept {
     const std::uint64_t head = head_.load(std::memory_order_relaxed);  // we are its only writer
-    if (head == cached_tail_) {
-      // Acquire: pairs with the producer's release of tail_ (the items are visible).
-      cached_tail_ = tail_.load(std::memory_order_acquire);
-      if (head == cached_tail_) return false;
-    }
-    T* item = slot(head);
+    Slot& slot = slots_[head & mask_];
+    // Acquire: pairs with the producer's release of seq (the item is visible).
+    if (slot.seq.load(std::memory_order_acquire) != head + 1) return false;
+    T* item = slot.item();
     out = std::move(*item);
     item->~T();
-    // Release: hands the slot back to the producer's acquire-load of head_.
+    // Release: hands the cell back to the producer's acquire-load of head_.
     head_.store(head + 1, std::memory_order_release);
     return true;
   }
 
-  /// Moves up to `n` head items into `out[0..)` with one release; returns how many (0 if empty).
-  /// @note consumer only, wait-free
+  /// Moves up to `n` head items into `out[0..)` and frees their cells with one store; returns
+  /// how many (0 if empty). @note consumer only, wait-free
   std::size_t try_pop_n(T* out, std::size_t n) noexcept {
     const std::uint64_t head = head_.load(std::memory_order_relaxed);
-    std::uint64_t ready = cached_tail_ - head;
-    if (ready < n) {
+    std::size_t count = 0;
+    for (; count < n; ++count) {
+      Slot& slot = slots_[(head + count) & mask_];
       // Acquire: as in try_pop.
-      cached_tail_ = tail_.load(std::memory_order_acquire);
-      ready = cached_tail_ - head;
-    }
-    const std::size_t count = std::min<std::uint64_t>(ready, n);
-    for (std::size_t i = 0; i < count; ++i) {
-      T* item = slot(head + i);
-      out[i] = std::move(*item);
+      if (slot.seq.load(std::memory_order_acquire) != head + count + 1) break;
+      T* item = slot.item();
+      out[count] = std::move(*item);
       item->~T();
     }
-    // Release: hands all `count` slots back at once.
+    // Release: hands all `count` cells back at once.
     if (count != 0) head_.store(head + count, std::memory_order_release);
     return count;
   }
 
-  /// Number of slots. @note threadsafe
+  /// Number of cells. @note threadsafe
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
 
-  /// Items in the ring; a moment's view that either side may already have changed.
-  /// @note threadsafe
+  /// Items in the ring; a moment's view that either side may already have changed, never
+  /// above capacity(). @note threadsafe
   [[nodiscard]] std::size_t size_guess() const noexcept {
-    // Head first: tail only grows, so tail read later is ≥ the tail at the head's moment.
-    const std::uint64_t head = head_.load(std::memory_order_acquire);
-    const std::uint64_t tail = tail_.load(std::memory_order_acquire);
-    const std::uint64_t size = tail - head;
+    // Head first: tail only grows, so a tail read later is at least the tail of that moment.
+    const std::uint64_t head = head_.load(std::memory_order_relaxed);
+    const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+    const std::uint64_t size = tail > head ? tail - head : 0;
     return static_cast<std::size_t>(size > mask_ + 1 ? mask_ + 1 : size);
   }
 
   [[nodiscard]] bool empty_guess() const noexcept { return size_guess() == 0; }
 
  private:
-  struct Storage {
-    alignas(T) std::byte bytes[sizeof(T)];
+  struct Slot {
+    std::atomic<std::uint64_t> seq{0};
+    alignas(T) std::byte storage[sizeof(T)];
+    T* item() noexcept { return std::launder(reinterpret_cast<T*>(storage)); }
   };
 
-  static Storage* allocate(std::size_t min_capacity, std::size_t n) {
+  static Slot* allocate(std::size_t min_capacity, std::size_t n) {
     if (min_capacity > (std::size_t{1} << 40)) {
       throw std::length_error("SpscRing capacity too large");
     }
-    // Rounded up to whole cache lines so the last slots share no line with the next allocation.
-    const std::size_t bytes = (n * sizeof(Storage) + kCacheLine - 1) / kCacheLine * kCacheLine;
-    return static_cast<Storage*>(::operator new (bytes, std::align_val_t{kCacheLine}));
+    // Whole cache lines, so the last cells share no line with the next allocation.
+    const std::size_t bytes = (n * sizeof(Slot) + kCacheLine - 1) / kCacheLine * kCacheLine;
+    auto* slots = static_cast<Slot*>(::operator new (bytes, std::align_val_t{kCacheLine}));
+    for (std::size_t i = 0; i < n; ++i) new (&slots[i]) Slot{};
+    return slots;
   }
 
-  T* slot(std::uint64_t pos) const noexcept {
-    return std::launder(reinterpret_cast<T*>(&slots_[pos & mask_]));
+  // Re-reads head_ when the cached copy leaves fewer than `wanted` free cells; true if there
+  // are now at least `wanted`.
+  bool refresh_head(std::uint64_t tail, std::size_t wanted) noexcept {
+    // Acquire: pairs with the consumer's release of head_; its moves out of the cells we are
+    // about to reuse happen before our writes.
+    cached_head_ = head_.load(std::memory_order_acquire);
+    return capacity() - (tail - cached_head_) >= wanted;
   }
 
-  alignas(kCacheLine) std::atomic<std::uint64_t> tail_{0};  // producer writes, consumer reads
-  alignas(kCacheLine) std::uint64_t cached_head_{0};        // producer only
+  alignas(kCacheLine) std::atomic<std::uint64_t> tail_{0};  // producer writes (relaxed)
+  std::uint64_t cached_head_{0};                            // producer only
   alignas(kCacheLine) std::atomic<std::uint64_t> head_{0};  // consumer writes, producer reads
-  alignas(kCacheLine) std::uint64_t cached_tail_{0};        // consumer only
   alignas(kCacheLine) const std::size_t mask_;              // read-only after construction
-  Storage* const slots_;
+  Slot* const slots_;
 
   static_assert(sizeof(std::atomic<std::uint64_t>) == 8);
 };

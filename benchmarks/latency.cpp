@@ -1,0 +1,56 @@
+// benchmarks/latency.cpp — latency_oneway: one 8-byte item at a time from a producer that
+// stamps it with the steady clock and then waits kLatencyPaceNs, to a consumer that busy-polls
+// (this family is defined as busy-polling: no back-off) and records now − stamp. Counters
+// p50_ns and p99_ns over latency_samples() samples; items_per_second is the pacing rate and
+// means little.
+#include <atomic>
+#include <cstdint>
+
+#include "families.hpp"
+#include "harness.hpp"
+#include "ring_peers.hpp"
+
+namespace switchyard_bench {
+namespace {
+
+template <class Impl>
+void latency_oneway(benchmark::State& state) {
+  Impl impl;
+  const std::uint64_t samples = latency_samples();
+  LatencySamples latencies(samples);
+  std::uint64_t items = 0;
+  std::uint64_t allocations = 0;
+  for (auto _ : state) {
+    allocations += run_threads(2, [&](int index) {
+      if (index == 0) {
+        decltype(auto) producer = impl.producer();
+        for (std::uint64_t i = 0; i < samples; ++i) {
+          const std::int64_t stamp = now_ns();
+          while (!producer.try_push(static_cast<std::uint64_t>(stamp))) cpu_relax();
+          spin_until(stamp + kLatencyPaceNs);
+        }
+        return;
+      }
+      decltype(auto) consumer = impl.consumer();
+      std::uint64_t stamp = 0;
+      for (std::uint64_t received = 0; received < samples;) {
+        if (consumer.try_pop(stamp)) {
+          latencies.add(now_ns() - static_cast<std::int64_t>(stamp));
+          ++received;
+        } else {
+          cpu_relax();
+        }
+      }
+    });
+    items += samples;
+  }
+  latencies.report(state);
+  report_throughput(state, items, allocations);
+}
+
+SWITCHYARD_BENCHMARK("latency_oneway/switchyard", latency_oneway<SwitchyardMpmc>)->Iterations(1);
+SWITCHYARD_BENCHMARK("latency_oneway/boost_spsc_queue", latency_oneway<BoostSpsc>)->Iterations(1);
+SWITCHYARD_BENCHMARK("latency_oneway/moodycamel_cq", latency_oneway<MoodycamelCq>)->Iterations(1);
+
+}  // namespace
+}  // namespace switchyard_bench
