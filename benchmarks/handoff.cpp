@@ -23,7 +23,7 @@ void handoff(benchmark::State& state, int producers, int consumers) {
     std::atomic<std::uint64_t> sum{0};
     allocations += run_threads(producers + consumers, [&](int index) {
       if (index < producers) {
-        decltype(auto) producer = impl.producer();
+        auto& producer = impl.producer(index);
         for (std::uint64_t i = 1; i <= per_producer; ++i) {
           retry([&] { return producer.try_push(i); });
         }
@@ -32,7 +32,7 @@ void handoff(benchmark::State& state, int producers, int consumers) {
       // Consumers publish their count every kFlush items and whenever the structure looks
       // empty, and stop once every item is accounted for.
       constexpr std::uint64_t kFlush = 256;
-      decltype(auto) consumer = impl.consumer();
+      auto& consumer = impl.consumer(index - producers);
       std::uint64_t local = 0;
       std::uint64_t local_sum = 0;
       std::uint64_t value = 0;

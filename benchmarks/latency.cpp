@@ -29,7 +29,7 @@ void latency_oneway(benchmark::State& state) {
     alignas(switchyard::detail::kCacheLine) std::atomic<std::uint64_t> taken{0};
     allocations += run_threads(2, [&](int index) {
       if (index == 0) {
-        decltype(auto) producer = impl.producer();
+        auto& producer = impl.producer(index);
         for (std::uint64_t i = 0; i < samples; ++i) {
           const std::int64_t stamp = now_ns();
           while (!producer.try_push(static_cast<std::uint64_t>(stamp))) cpu_relax();
@@ -40,7 +40,7 @@ void latency_oneway(benchmark::State& state) {
         }
         return;
       }
-      decltype(auto) consumer = impl.consumer();
+      auto& consumer = impl.consumer(0);
       std::uint64_t stamp = 0;
       for (std::uint64_t received = 0; received < samples;) {
         if (consumer.try_pop(stamp)) {

@@ -1,9 +1,9 @@
 // benchmarks/ring_peers.hpp — every structure in the hand-off and latency families behind one
 // shape, so a family is written once and instantiated per implementation:
 //
-//   struct Impl {                 // default-constructed with room for kRingCapacity items
-//     Producer producer();        // one per producing thread (moodycamel: owns a token)
-//     Consumer consumer();        // one per consuming thread
+//   struct Impl {                   // default-constructed with room for kRingCapacity items
+//     Producer& producer(int i);    // producing thread i's end (moodycamel: owns a token);
+//     Consumer& consumer(int i);    // the same object on every iteration, i < kMaxEnds
 //   };
 //   bool Producer::try_push(std::uint64_t);   bool Consumer::try_pop(std::uint64_t&);
 //
@@ -27,11 +27,14 @@
 
 namespace switchyard_bench {
 
+/// Most producer or consumer threads any family uses.
+inline constexpr int kMaxEnds = 2;
+
 // A structure whose producer and consumer ends are the structure itself.
 template <class Self>
 struct SelfEnds {
-  Self& producer() noexcept { return static_cast<Self&>(*this); }
-  Self& consumer() noexcept { return static_cast<Self&>(*this); }
+  Self& producer(int /*thread*/) noexcept { return static_cast<Self&>(*this); }
+  Self& consumer(int /*thread*/) noexcept { return static_cast<Self&>(*this); }
 };
 
 /// switchyard's SPSC ring (handoff_spsc/switchyard).
@@ -70,22 +73,50 @@ struct BoostLockfreeQueue : SelfEnds<BoostLockfreeQueue> {
 };
 
 /// moodycamel::ConcurrentQueue (MPMC) used as its author recommends for speed: one
-/// ProducerToken per producing thread and one ConsumerToken per consuming thread.
+/// ProducerToken per producing thread and one ConsumerToken per consuming thread, kept for the
+/// whole benchmark. enqueue may allocate a block when its producer has none free (that shows in
+/// allocs_per_item). Bounded like every other structure here: a producer refuses to push while
+/// size_approx() ≥ kRingCapacity, checked every kBoundCheck pushes (so the bound is approximate
+/// and costs the peer almost nothing). try_enqueue cannot bound it: an explicit producer never
+/// returns its blocks to the shared pool, so a producer that owns none can starve for ever
+/// while the other hoards the pool.
 struct MoodycamelCq {
-  // Room for kRingCapacity items per explicit producer; try_enqueue never allocates.
-  moodycamel::ConcurrentQueue<std::uint64_t> queue{kRingCapacity * 4, 4, 0};
+  using Queue = moodycamel::ConcurrentQueue<std::uint64_t>;
+  static constexpr int kBoundCheck = 64;
   struct Producer {
-    moodycamel::ConcurrentQueue<std::uint64_t>& queue;
+    Queue& queue;
     moodycamel::ProducerToken token{queue};
-    bool try_push(std::uint64_t v) noexcept { return queue.try_enqueue(token, v); }
+    int since_check = 0;
+    bool over_bound = false;
+    bool try_push(std::uint64_t v) noexcept {
+      if (over_bound) {
+        if (queue.size_approx() >= kRingCapacity) return false;
+        over_bound = false;
+      }
+      if (!queue.enqueue(token, v)) return false;
+      if (++since_check == kBoundCheck) {
+        since_check = 0;
+        over_bound = queue.size_approx() >= kRingCapacity;
+      }
+      return true;
+    }
   };
   struct Consumer {
-    moodycamel::ConcurrentQueue<std::uint64_t>& queue;
+    Queue& queue;
     moodycamel::ConsumerToken token{queue};
     bool try_pop(std::uint64_t& v) noexcept { return queue.try_dequeue(token, v); }
   };
-  Producer producer() { return Producer{queue}; }
-  Consumer consumer() { return Consumer{queue}; }
+  Queue queue{kRingCapacity * kMaxEnds, kMaxEnds, 0};
+  std::deque<Producer> producers;
+  std::deque<Consumer> consumers;
+  MoodycamelCq() {
+    for (int i = 0; i < kMaxEnds; ++i) {
+      producers.push_back(Producer{queue});
+      consumers.push_back(Consumer{queue});
+    }
+  }
+  Producer& producer(int i) { return producers[static_cast<std::size_t>(i)]; }
+  Consumer& consumer(int i) { return consumers[static_cast<std::size_t>(i)]; }
 };
 
 /// std::mutex around a std::deque, bounded at kRingCapacity: the structure a user writes first.
