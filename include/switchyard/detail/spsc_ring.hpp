@@ -4,30 +4,36 @@
 // partition's writer and its reader, a worker's private inbox). Mechanism only, like Ring.
 //
 // Layout
-//   slots_ : capacity (a power of two) cells, each { seq, storage for one T }; position p
-//            lives in cell p & mask_. seq == p + 1 says "the item of position p is here";
-//            any other value says "empty" to the consumer of p.
-//   producer line : tail_ (next position to write) and cached_head_ (the producer's last
-//            look at head_). Written by the producer only; tail_ is read elsewhere only by
-//            size_guess() and the destructor.
-//   consumer line : head_ (next position to read). Written by the consumer, read by the
-//            producer only when its cached copy says the ring is full.
+//   blocks_ : a power-of-two number of blocks, each one cache line (or, for items larger than
+//             56 bytes, one item) long: { seq, kPerBlock items }. Position p lives in block
+//             (p / kPerBlock) mod blocks, item p mod kPerBlock; capacity() = blocks × kPerBlock.
+//             seq holds p + 1 for the newest position p published in the block, so "item p is
+//             here" reads seq > p (a block's seq from the previous lap is ≤ p − capacity +
+//             kPerBlock).
+//   producer line : tail_ (next position), cached_head_ (its last look at head_), and where
+//             tail_ lives (block and item), all written by the producer only; tail_ is read
+//             elsewhere only by size_guess() and the destructor.
+//   consumer line : head_ (next position to read) and where it lives. head_ is read by the
+//             producer only when its cached copy says the ring is full.
 //   Positions are 64-bit and never wrap.
 //
-// Why this shape: when the consumer keeps up, the ring is nearly empty and every item crosses
-// between the cores as soon as it is written. A ring that signals "item ready" through a tail
-// index makes that crossing move two cache lines (the index and the slot); here the ready flag
-// lives in the slot, so one line moves, and it carries several items when the consumer lags a
-// little. The producer learns about free cells from head_, which it reads only when its cached
-// copy runs out (rigtorp's SPSCQueue caches both indices; Vyukov's rings put the turn in the
-// cell — we take one idea from each; the code is ours).
+// Why this shape: when the consumer keeps up, every item crosses between the cores as soon as
+// it is written. A ring that signals "item ready" through a tail index moves two cache lines per
+// item (the index and the item); here the ready mark sits in the item's own line, so one line
+// moves, and it carries several items when the consumer lags a little. Packing kPerBlock items
+// under one mark (7 eight-byte items per line) keeps the ring as dense as a plain array, which
+// is what counts when both threads share one core and the ring is copied through L1. The
+// producer learns about free cells from head_, which it reads only when its cached copy runs out
+// (rigtorp's SPSCQueue caches both indices, Vyukov's rings put the turn in the cell, FastForward
+// keeps the flag with the data — we take an idea from each; the code is ours).
 //
 // Memory orders
-//   The producer constructs the item, then release-stores seq = p + 1; the consumer's
-//   acquire-load of that seq makes the item visible. The consumer moves the item out and
-//   destroys it, then release-stores head_; the producer's acquire-load of head_ orders its
-//   next construction in that cell after the move. tail_ is published relaxed: nobody
-//   synchronizes through it.
+//   The producer constructs item p, then release-stores seq = p + 1 in its block; the
+//   consumer's acquire-load of a seq > p makes item p visible (a later release in the same
+//   block carries it too: it is sequenced after item p's construction). The consumer moves the
+//   item out and destroys it, then release-stores head_; the producer's acquire-load of head_
+//   orders its next construction in that cell after the move. tail_ is published relaxed:
+//   nobody synchronizes through it.
 //
 // Contract
 //   * At most one thread uses the push side (try_emplace, try_push, try_push_n) at a time and
@@ -36,6 +42,8 @@
 //   * Every call is wait-free and noexcept; items come out in the order they went in.
 //   * try_push reports "full" only when capacity() items are in the ring; try_pop reports
 //     "empty" only when no completed push is waiting.
+//   * capacity() is at least the requested capacity (rounded up to whole blocks, a power of two
+//     of them).
 //   * size_guess() is a moment's view that either side may already have changed.
 #pragma once
 
@@ -63,16 +71,28 @@ class SpscRing {
                 "assignment must be noexcept");
   static_assert(std::is_nothrow_destructible_v<T>, "SpscRing<T> requires a noexcept destructor");
 
+  static constexpr std::size_t kSeqBytes = sizeof(std::uint64_t);
+
  public:
-  /// A ring holding at least `min_capacity` items (rounded up to a power of two, minimum 2).
-  /// Throws std::length_error above 2^40 items, std::bad_alloc if memory runs out.
+  /// Items sharing one ready mark (and, when > 1, one cache line).
+  static constexpr std::size_t kPerBlock =
+      sizeof(T) + kSeqBytes <= kCacheLine ? (kCacheLine - kSeqBytes) / sizeof(T) : 1;
+
+  /// A ring holding at least `min_capacity` items (at least 2). Throws std::length_error above
+  /// 2^40 items, std::bad_alloc if memory runs out.
   explicit SpscRing(std::size_t min_capacity)
-      : mask_(std::bit_ceil(min_capacity < 2 ? std::size_t{2} : min_capacity) - 1),
-        slots_(allocate(min_capacity, mask_ + 1)) {
+      : block_mask_(std::bit_ceil(blocks_for(min_capacity)) - 1),
+        capacity_((block_mask_ + 1) * kPerBlock),
+        blocks_(allocate(block_mask_ + 1)),
+        last_block_(blocks_ + block_mask_) {
+    tail_block_ = blocks_;
+    head_block_ = blocks_;
     static_assert(offsetof(SpscRing, head_) - offsetof(SpscRing, tail_) == kCacheLine,
-                  "the producer's and the consumer's indices must sit on separate cache lines");
-    static_assert(offsetof(SpscRing, mask_) - offsetof(SpscRing, head_) == kCacheLine,
+                  "the producer's and the consumer's state must sit on separate cache lines");
+    static_assert(offsetof(SpscRing, block_mask_) - offsetof(SpscRing, head_) == kCacheLine,
                   "the read-only fields must not share the consumer's cache line");
+    static_assert(kPerBlock == 1 || sizeof(Block) == kCacheLine,
+                  "a block of several items must fill exactly one cache line");
   }
 
   SpscRing(const SpscRing&) = delete;
@@ -82,10 +102,10 @@ class SpscRing {
     // Single-threaded by contract: destroy the items that were never popped.
     const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
     for (std::uint64_t pos = head_.load(std::memory_order_relaxed); pos != tail; ++pos) {
-      slots_[pos & mask_].item()->~T();
+      blocks_[(pos / kPerBlock) & block_mask_].item(pos % kPerBlock)->~T();
     }
-    for (std::size_t i = 0; i <= mask_; ++i) slots_[i].~Slot();
-    ::operator delete (slots_, std::align_val_t{kCacheLine});
+    for (std::size_t i = 0; i <= block_mask_; ++i) blocks_[i].~Block();
+    ::operator delete (blocks_, std::align_val_t{kCacheLine});
   }
 
   /// Constructs an item at the tail. False if the ring is full. @note producer only, wait-free
@@ -94,12 +114,13 @@ class SpscRing {
     static_assert(std::is_nothrow_constructible_v<T, Args&&...>,
                   "try_emplace runs on a noexcept path: T(Args...) must be noexcept");
     const std::uint64_t tail = tail_.load(std::memory_order_relaxed);  // we are its only writer
-    if (tail - cached_head_ > mask_ && !refresh_head(tail, 1)) return false;
-    Slot& slot = slots_[tail & mask_];
-    new (slot.item()) T(std::forward<Args>(args)...);
+    if (tail - cached_head_ >= capacity() && !refresh_head(tail, 1)) return false;
+    Block& block = *tail_block_;
+    new (block.item(tail_item_)) T(std::forward<Args>(args)...);
     // Release: publishes the item to the consumer's acquire-load of seq.
-    slot.seq.store(tail + 1, std::memory_order_release);
+    block.seq.store(tail + 1, std::memory_order_release);
     tail_.store(tail + 1, std::memory_order_relaxed);
+    advance(tail_block_, tail_item_);
     return true;
   }
 
@@ -118,10 +139,11 @@ class SpscRing {
     if (capacity() - (tail - cached_head_) < n) refresh_head(tail, n);
     const std::size_t count = std::min<std::uint64_t>(capacity() - (tail - cached_head_), n);
     for (std::size_t i = 0; i < count; ++i) {
-      Slot& slot = slots_[(tail + i) & mask_];
-      new (slot.item()) T(first[i]);
+      Block& block = *tail_block_;
+      new (block.item(tail_item_)) T(first[i]);
       // Release: as in try_emplace, one item at a time (the consumer may start early).
-      slot.seq.store(tail + i + 1, std::memory_order_release);
+      block.seq.store(tail + i + 1, std::memory_order_release);
+      advance(tail_block_, tail_item_);
     }
     tail_.store(tail + count, std::memory_order_relaxed);
     return count;
@@ -130,12 +152,13 @@ class SpscRing {
   /// Moves the head item into `out`. False if empty. @note consumer only, wait-free
   bool try_pop(T& out) noexcept {
     const std::uint64_t head = head_.load(std::memory_order_relaxed);  // we are its only writer
-    Slot& slot = slots_[head & mask_];
-    // Acquire: pairs with the producer's release of seq (the item is visible).
-    if (slot.seq.load(std::memory_order_acquire) != head + 1) return false;
-    T* item = slot.item();
+    Block& block = *head_block_;
+    // Acquire: pairs with the producer's release of seq (item `head` is visible).
+    if (block.seq.load(std::memory_order_acquire) <= head) return false;
+    T* item = block.item(head_item_);
     out = std::move(*item);
     item->~T();
+    advance(head_block_, head_item_);
     // Release: hands the cell back to the producer's acquire-load of head_.
     head_.store(head + 1, std::memory_order_release);
     return true;
@@ -147,20 +170,21 @@ class SpscRing {
     const std::uint64_t head = head_.load(std::memory_order_relaxed);
     std::size_t count = 0;
     for (; count < n; ++count) {
-      Slot& slot = slots_[(head + count) & mask_];
+      Block& block = *head_block_;
       // Acquire: as in try_pop.
-      if (slot.seq.load(std::memory_order_acquire) != head + count + 1) break;
-      T* item = slot.item();
+      if (block.seq.load(std::memory_order_acquire) <= head + count) break;
+      T* item = block.item(head_item_);
       out[count] = std::move(*item);
       item->~T();
+      advance(head_block_, head_item_);
     }
     // Release: hands all `count` cells back at once.
     if (count != 0) head_.store(head + count, std::memory_order_release);
     return count;
   }
 
-  /// Number of cells. @note threadsafe
-  [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
+  /// Number of items the ring holds when full. @note threadsafe
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
 
   /// Items in the ring; a moment's view that either side may already have changed, never
   /// above capacity(). @note threadsafe
@@ -169,31 +193,46 @@ class SpscRing {
     const std::uint64_t head = head_.load(std::memory_order_relaxed);
     const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
     const std::uint64_t size = tail > head ? tail - head : 0;
-    return static_cast<std::size_t>(size > mask_ + 1 ? mask_ + 1 : size);
+    return static_cast<std::size_t>(size > capacity() ? capacity() : size);
   }
 
   [[nodiscard]] bool empty_guess() const noexcept { return size_guess() == 0; }
 
  private:
-  struct Slot {
+  struct alignas(kPerBlock > 1 || sizeof(T) + kSeqBytes <= kCacheLine
+                     ? kCacheLine
+                     : alignof(std::uint64_t)) Block {
     std::atomic<std::uint64_t> seq{0};
-    alignas(T) std::byte storage[sizeof(T)];
-    T* item() noexcept { return std::launder(reinterpret_cast<T*>(storage)); }
+    alignas(T) std::byte storage[kPerBlock * sizeof(T)];
+    T* item(std::size_t i) noexcept { return std::launder(reinterpret_cast<T*>(storage) + i); }
   };
 
-  static Slot* allocate(std::size_t min_capacity, std::size_t n) {
+  static std::size_t blocks_for(std::size_t min_capacity) {
     if (min_capacity > (std::size_t{1} << 40)) {
       throw std::length_error("SpscRing capacity too large");
     }
-    // Whole cache lines, so the last cells share no line with the next allocation.
-    const std::size_t bytes = (n * sizeof(Slot) + kCacheLine - 1) / kCacheLine * kCacheLine;
-    auto* slots = static_cast<Slot*>(::operator new (bytes, std::align_val_t{kCacheLine}));
-    for (std::size_t i = 0; i < n; ++i) new (&slots[i]) Slot{};
-    return slots;
+    const std::size_t items = min_capacity < 2 ? 2 : min_capacity;
+    const std::size_t blocks = (items + kPerBlock - 1) / kPerBlock;
+    return blocks < 2 ? 2 : blocks;
   }
 
-  // Re-reads head_ when the cached copy leaves fewer than `wanted` free cells; true if there
-  // are now at least `wanted`.
+  static Block* allocate(std::size_t n) {
+    // Whole cache lines, so the last block shares no line with the next allocation.
+    const std::size_t bytes = (n * sizeof(Block) + kCacheLine - 1) / kCacheLine * kCacheLine;
+    auto* blocks = static_cast<Block*>(::operator new (bytes, std::align_val_t{kCacheLine}));
+    for (std::size_t i = 0; i < n; ++i) new (&blocks[i]) Block{};
+    return blocks;
+  }
+
+  // Steps a (block, item) cursor to the next position.
+  void advance(Block*& block, std::size_t& item) const noexcept {
+    if (++item == kPerBlock) {
+      item = 0;
+      block = block == last_block_ ? blocks_ : block + 1;
+    }
+  }
+
+  // Re-reads head_; true if at least `wanted` cells are free now.
   bool refresh_head(std::uint64_t tail, std::size_t wanted) noexcept {
     // Acquire: pairs with the consumer's release of head_; its moves out of the cells we are
     // about to reuse happen before our writes.
@@ -201,11 +240,20 @@ class SpscRing {
     return capacity() - (tail - cached_head_) >= wanted;
   }
 
-  alignas(kCacheLine) std::atomic<std::uint64_t> tail_{0};  // producer writes (relaxed)
-  std::uint64_t cached_head_{0};                            // producer only
+  // Producer's line.
+  alignas(kCacheLine) std::atomic<std::uint64_t> tail_{0};  // written relaxed by the producer
+  std::uint64_t cached_head_{0};
+  Block* tail_block_{nullptr};  // the block and item tail_ lives in
+  std::size_t tail_item_{0};
+  // Consumer's line.
   alignas(kCacheLine) std::atomic<std::uint64_t> head_{0};  // consumer writes, producer reads
-  alignas(kCacheLine) const std::size_t mask_;              // read-only after construction
-  Slot* const slots_;
+  Block* head_block_{nullptr};                              // the block and item head_ lives in
+  std::size_t head_item_{0};
+  // Read-only after construction.
+  alignas(kCacheLine) const std::size_t block_mask_;
+  const std::size_t capacity_;
+  Block* const blocks_;
+  Block* const last_block_;
 
   static_assert(sizeof(std::atomic<std::uint64_t>) == 8);
 };
