@@ -102,7 +102,7 @@ def fmt_value(metric, value):
         return "-"
     if metric.endswith("_ns"):
         return f"{value:,.0f} ns"
-    if metric == "bytes_per_message":
+    if metric.endswith("bytes_per_message"):
         return f"{value:,.1f} B"
     if metric == "bytes_per_second":
         return f"{value / 1e9:,.2f} GB/s"
