@@ -1,0 +1,170 @@
+"""The benchmark families, their peers and their targets (issue 5), shared by
+benchmarks/compare and benchmarks/plot. A family's switchyard side is the benchmark named
+"<family>/switchyard"; until it exists the family is reported as pending.
+
+ratio  = switchyard's median / the peer's median, in the family's metric.
+target = ("min", x): ratio must be >= x (higher is better: throughput);
+         ("max", x): ratio must be <= x (lower is better: latency, memory).
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Family:
+    name: str
+    metric: str            # counter compared: items_per_second, p50_ns, bytes_per_second, ...
+    peers: list            # every peer implementation, in display order
+    targets: dict          # peer -> ("min" | "max", ratio)
+    zero_allocs: bool = False  # switchyard's allocs_per_item must also be 0
+    what: str = ""
+    extra: list = field(default_factory=list)  # further counters worth showing
+
+    @property
+    def higher_is_better(self):
+        return not self.metric.endswith("_ns") and self.metric != "bytes_per_message"
+
+
+FAMILIES = [
+    Family("handoff_spsc", "items_per_second", ["boost_spsc_queue", "moodycamel_rwq"],
+           {"boost_spsc_queue": ("min", 1.0)},
+           what="8-byte items, 1 producer -> 1 consumer, SPSC structures"),
+    Family("handoff_mpmc_1p1c", "items_per_second",
+           ["moodycamel_cq", "boost_lockfree_queue", "mutex_deque"],
+           {"moodycamel_cq": ("min", 1.0), "boost_lockfree_queue": ("min", 5.0)},
+           what="8-byte items through an MPMC structure, 1P x 1C, single-item ops"),
+    Family("handoff_mpmc_2p2c", "items_per_second",
+           ["moodycamel_cq", "boost_lockfree_queue", "mutex_deque"],
+           {"moodycamel_cq": ("min", 1.0)},
+           what="the same, 2P x 2C (4 threads on 2 vCPUs: contention, not scaling)"),
+    Family("latency_oneway", "p50_ns", ["boost_spsc_queue", "moodycamel_cq"],
+           {"boost_spsc_queue": ("max", 1.0), "moodycamel_cq": ("max", 0.5)},
+           what="one paced item at a time, busy-polling consumer; p50 one-way latency",
+           extra=["p99_ns"]),
+    Family("queue_send_receive_ack", "items_per_second", ["zmq_pushpull", "mutex_deque"],
+           {"zmq_pushpull": ("min", 5.0)}, zero_allocs=True,
+           what="64-byte messages through a Queue: send -> receive -> ack, one at a time"),
+    Family("queue_send_receive_ack_batch64", "items_per_second", ["zmq_pushpull"],
+           {"zmq_pushpull": ("min", 20.0)},
+           what="the same in batches of 64"),
+    Family("topic_fanout4", "items_per_second", ["zmq_pubsub"],
+           {"zmq_pubsub": ("min", 5.0)},
+           what="64-byte records to a topic read by 4 subscribers; counts deliveries"),
+    Family("persist_append_1k", "items_per_second", ["raw_mmap"],
+           {"raw_mmap": ("min", 0.7)},
+           what="1 KiB records appended at durability none", extra=["bytes_per_second"]),
+    Family("persist_append_1k_group_commit", "items_per_second", ["raw_mmap_fdatasync_batch"],
+           {"raw_mmap_fdatasync_batch": ("min", 0.8)},
+           what="1 KiB records appended at durability batch (one fdatasync per 64 records)",
+           extra=["bytes_per_second"]),
+    Family("persist_recover_1g", "bytes_per_second", ["memcpy"],
+           {"memcpy": ("min", 0.25)},
+           what="open and verify a 1 GiB log after a clean close"),
+    Family("queue_memory_1m", "bytes_per_message", ["mutex_deque"],
+           {"mutex_deque": ("max", 2.0)},
+           what="1,000,000 64-byte messages resident in one queue; RSS growth per message",
+           extra=["heap_bytes_per_message"]),
+    Family("roundtrip_parked", "p50_ns", ["zmq_pair"],
+           {"zmq_pair": ("max", 1.2)},
+           what="ping-pong with parked (futex) consumers; p50 round trip", extra=["p99_ns"]),
+]
+
+
+def split_name(run_name):
+    """'family/impl/iterations:1/real_time' -> ('family', 'impl')."""
+    parts = run_name.split("/")
+    return (parts[0], parts[1]) if len(parts) >= 2 else (run_name, "")
+
+
+def load_medians(results):
+    """{(family, impl): {counter: median, ..., 'cv': cv of the family metric or None}}
+    from Google Benchmark JSON with repetitions (falls back to single runs)."""
+    medians, cvs, singles = {}, {}, {}
+    for b in results.get("benchmarks", []):
+        key = split_name(b.get("run_name", b["name"]))
+        if b.get("error_occurred"):
+            medians.setdefault(key, {"error": b.get("error_message", "error")})
+            continue
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                medians[key] = b
+            elif b.get("aggregate_name") == "cv":
+                cvs[key] = b
+        else:
+            singles.setdefault(key, b)
+    for key, b in singles.items():
+        medians.setdefault(key, b)
+    return medians, cvs
+
+
+def fmt_value(metric, value):
+    if value is None:
+        return "-"
+    if metric.endswith("_ns"):
+        return f"{value:,.0f} ns"
+    if metric.endswith("bytes_per_message"):
+        return f"{value:,.1f} B"
+    if metric == "bytes_per_second":
+        return f"{value / 1e9:,.2f} GB/s"
+    if value >= 1e6:
+        return f"{value / 1e6:,.2f} M/s"
+    return f"{value / 1e3:,.1f} k/s"
+
+
+def evaluate(medians, cvs):
+    """Rows: dicts with family, impl, value, cv, allocs, ratio, target, status."""
+    rows = []
+    for fam in FAMILIES:
+        ours = medians.get((fam.name, "switchyard"))
+        ours_value = ours.get(fam.metric) if ours and "error" not in ours else None
+        pending = ours is None
+
+        def row(impl, result, ratio=None, target=None, status=""):
+            value = result.get(fam.metric) if result and "error" not in result else None
+            cv = cvs.get((fam.name, impl), {}).get(fam.metric)
+            allocs = result.get("allocs_per_item") if result and "error" not in result else None
+            extra = {k: result.get(k) for k in fam.extra} if result and "error" not in result else {}
+            if result and "error" in result:
+                status = "ERROR: " + result["error"]
+            return dict(family=fam.name, impl=impl, metric=fam.metric, value=value, cv=cv,
+                        allocs=allocs, ratio=ratio, target=target, status=status, extra=extra,
+                        higher=fam.higher_is_better)
+
+        if pending:
+            rows.append(row("switchyard", None, status="pending"))
+        else:
+            status = ""
+            if fam.zero_allocs and ours_value is not None:
+                allocs = ours.get("allocs_per_item")
+                status = ("allocs 0: met" if allocs is not None and allocs < 0.005
+                          else f"allocs {allocs}: MISSED")
+            rows.append(row("switchyard", ours, status=status))
+        for peer in fam.peers:
+            result = medians.get((fam.name, peer))
+            target = fam.targets.get(peer)
+            value = result.get(fam.metric) if result and "error" not in result else None
+            ratio, status = None, ""
+            if pending:
+                status = "pending" if target else ""
+            elif ours_value is not None and value:
+                ratio = ours_value / value
+                if target:
+                    kind, x = target
+                    met = ratio >= x if kind == "min" else ratio <= x
+                    status = "met" if met else "MISSED"
+            elif target:
+                status = "no result"
+            rows.append(row(peer, result, ratio, target, status))
+    return rows
+
+
+def fmt_target(target):
+    if not target:
+        return ""
+    kind, x = target
+    return f"{'>=' if kind == 'min' else '<='} {x:g}x"
+
+
+def advantage(ratio, higher):
+    """How many times better switchyard is than the peer (> 1: better)."""
+    return ratio if higher else 1.0 / ratio
