@@ -337,7 +337,13 @@ TEST_CASE(
     o.faults = &faults;
     auto log = Log::open(dir.path(), o);
     REQUIRE(log);
-    for (std::uint64_t i = 0; i < 2000; ++i) {
+    // Appends race the flusher's syncs; every 100th append also syncs from this thread, so
+    // the sixth sync (the injected EIO) comes within ~600 appends however slow the flusher is.
+    // Keep going for 1000 appends after it, to see them refused.
+    std::uint64_t stop_at = 200'000;
+    for (std::uint64_t i = 0; i < stop_at; ++i) {
+      if (i % 100 == 99) (void)(*log)->sync();
+      if ((*log)->read_only() && stop_at == 200'000) stop_at = i + 1000;
       auto r = (*log)->append(bytes_of(payload_for(i, 100)), 0, [&, i](Status s) {
         std::lock_guard lock(m);
         if (s) {
