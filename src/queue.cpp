@@ -209,11 +209,17 @@ bool QueueState::reserve_capacity(TimePoint now) noexcept {
   constexpr int kYieldsBeforeSleep = 64;
   int yields = 0;
   for (;;) {
-    // Acq_rel/acquire: the depth test must see removals that happened before this reserve.
     const std::uint64_t before = admitted_.fetch_add(1, std::memory_order_acq_rel);
-    const auto depth =
-        static_cast<std::int64_t>(before - removed_.load(std::memory_order_acquire));
-    if (depth < capacity) return true;
+    // Relaxed: removed_seen_ is a hint; the acquire re-read below is what the decision to
+    // refuse rests on.
+    if (static_cast<std::int64_t>(before - removed_seen_.load(std::memory_order_relaxed)) <
+        capacity) {
+      return true;
+    }
+    // Acquire: pairs with the takers' release, so a cell counted free is free.
+    const std::uint64_t removed = removed_.load(std::memory_order_acquire);
+    removed_seen_.store(removed, std::memory_order_relaxed);
+    if (static_cast<std::int64_t>(before - removed) < capacity) return true;
     admitted_.fetch_sub(1, std::memory_order_relaxed);
     if (closed_for_send()) return false;
     switch (options_.overflow) {

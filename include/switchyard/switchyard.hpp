@@ -6,6 +6,7 @@
 #include "switchyard/codec.hpp"
 #include "switchyard/consumer.hpp"
 #include "switchyard/delivery.hpp"
+#include "switchyard/durability.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/exchange.hpp"
 #include "switchyard/group_consumer.hpp"

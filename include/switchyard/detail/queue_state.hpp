@@ -127,6 +127,11 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   Take try_take(Entry& out, TimePoint now) noexcept;
   /// Whether a take might succeed now (a hint for waiters). @note threadsafe
   [[nodiscard]] bool maybe_ready(TimePoint now) const noexcept;
+  /// Whether a message is ready, or a ready slow-path entry, without reading the clock (delayed
+  /// messages coming due are not seen). @note threadsafe
+  [[nodiscard]] bool ready_hint() const noexcept {
+    return !ring_.empty_guess() || slow_ready_.load(std::memory_order_acquire) != 0;
+  }
   /// The earliest time something not ready now may become ready (delayed message due,
   /// visibility deadline), for a waiter's timeout. @note threadsafe
   [[nodiscard]] TimePoint next_wakeup() const noexcept;
@@ -225,8 +230,12 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   Ring<Message> ring_;
   Slow slow_;
 
-  // Producer-side line: admitted_ (sends and requeues).
+  // Producer-side line: admitted_ (sends and requeues), and the producers' last look at
+  // removed_. removed_ only grows, so a stale copy can only make the queue look fuller than it
+  // is: a sender re-reads the real removed_ (a cache miss on the consumers' line) only when the
+  // copy says "full", not on every send.
   alignas(kCacheLine) std::atomic<std::uint64_t> admitted_{0};
+  std::atomic<std::uint64_t> removed_seen_{0};
   // Consumer-side line: removed_ (takes, expiries, overflow drops).
   alignas(kCacheLine) std::atomic<std::uint64_t> removed_{0};
   // Hints read lock-free by takers, written under slow_.mutex.
