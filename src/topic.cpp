@@ -158,9 +158,9 @@ Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& opt
     if (offset.code() == Errc::closed || offset.code() == Errc::payload_too_large) {
       return Result<SendReceipt>(offset.failure());
     }
-    return Result<SendReceipt>(offset.code(), "topic '" + name_ + "' partition " +
-                                                  std::to_string(partition) + ": " +
-                                                  offset.message());
+    return Result<SendReceipt>(
+        offset.code(),
+        "topic '" + name_ + "' partition " + std::to_string(partition) + ": " + offset.message());
   }
   appended_.notify_all();
   if (fan) fan_out(copy, options);
@@ -359,19 +359,19 @@ GroupState::GroupState(TopicState& topic, std::string name, const GroupConsumerO
       at = std::min(*stored, log.end_offset());
     } else {
       switch (start.start) {
-      case Start::earliest:
-        at = log.start_offset();
-        break;
-      case Start::latest:
-        at = log.end_offset();
-        break;
-      case Start::offset:
-        at = std::min(start.offset, log.end_offset());
-        break;
-      case Start::timestamp:
-        at = log.offset_for_time(start.time);
-        break;
-    }
+        case Start::earliest:
+          at = log.start_offset();
+          break;
+        case Start::latest:
+          at = log.end_offset();
+          break;
+        case Start::offset:
+          at = std::min(start.offset, log.end_offset());
+          break;
+        case Start::timestamp:
+          at = log.offset_for_time(start.time);
+          break;
+      }
     }
     committed_[p].store(at, std::memory_order_relaxed);
     missed_[p].store(0, std::memory_order_relaxed);

@@ -145,9 +145,7 @@ class TopicState final : public Destination, public std::enable_shared_from_this
 
   EventCount& appended_event() noexcept { return appended_; }
 
-  [[nodiscard]] bool durable() const noexcept {
-    return options_.durability != Durability::memory;
-  }
+  [[nodiscard]] bool durable() const noexcept { return options_.durability != Durability::memory; }
   /// Durable topics: the offset `group` committed for `partition` before, if any.
   [[nodiscard]] std::optional<std::uint64_t> stored_offset(std::string_view group,
                                                            std::uint32_t partition) const;
