@@ -32,8 +32,10 @@ namespace {
 
 #ifdef SWITCHYARD_SANITIZER_BUILD
 constexpr int kKills = 40;  // each child run is ~10x slower under a sanitizer
+constexpr int kKillAfterMinUs = 20'000, kKillAfterSpanUs = 150'000;
 #else
 constexpr int kKills = 200;
+constexpr int kKillAfterMinUs = 1'000, kKillAfterSpanUs = 11'000;
 #endif
 constexpr std::uint32_t kPartitions = 2;
 
@@ -120,9 +122,9 @@ TEST_CASE("kill -9 of a broker producing to a durable topic never loses an accep
       reports.insert(reports.end(), buffer, buffer + n / static_cast<ssize_t>(sizeof(Report)));
       return true;
     };
-    // 1-12 ms: before, during and after the child's recovery and declare.
-    const auto kill_at =
-        std::chrono::steady_clock::now() + std::chrono::microseconds(1000 + rng() % 11000);
+    // A random moment before, during or after the child's recovery and declare.
+    const auto kill_at = std::chrono::steady_clock::now() +
+                         std::chrono::microseconds(kKillAfterMinUs + rng() % kKillAfterSpanUs);
     while (std::chrono::steady_clock::now() < kill_at) drain(1);
     ::kill(child, SIGKILL);
     int status = 0;
