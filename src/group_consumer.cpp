@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "switchyard/detail/topic_state.hpp"
 
@@ -131,6 +132,7 @@ bool GroupMember::read_once(std::size_t max, TimePoint now, PollBatch& batch) {
     }
     if (read.next != from) dirty_ = true;
     position_[p] = read.next;
+    if (!read.status && !read_error_) read_error_ = read.status;
   }
   next_first_ = first + 1;
   return !records.empty() || !batch.missed().empty();
@@ -161,7 +163,14 @@ Result<PollBatch> GroupMember::poll(std::size_t max, Duration timeout) noexcept 
     std::uint32_t idle_rounds = 0;
     for (;;) {
       sync();
-      if (read_once(max, now, batch)) return batch;
+      const bool got = read_once(max, now, batch);
+      if (read_error_) {
+        // A damaged record (durable topics): report it when there is nothing else to return;
+        // the member stays before it (seek past it to skip).
+        Status error = std::exchange(read_error_, std::nullopt).value();
+        if (!got) return Result<PollBatch>(error.failure());
+      }
+      if (got) return batch;
       if (now >= deadline || wakeup_.exchange(false, std::memory_order_acquire)) return batch;
       // A few yields first: under load the next append is usually microseconds away, and a
       // parked member costs every producer a futex wake. Then park (never spin on 2 cores).
@@ -190,14 +199,19 @@ Status GroupMember::commit() noexcept {
   if (closed_.load(std::memory_order_acquire) && joined_ == false) {
     return Status(Errc::closed, "group member is closed");
   }
-  std::string lost;
-  for (std::uint32_t p : assignment_) {
-    if (!group_->commit(this, p, owned_[p], position_[p])) {
-      lost += (lost.empty() ? "" : ", ") + std::to_string(p);
-    }
+  std::vector<GroupState::CommitEntry> entries;
+  std::vector<std::uint32_t> lost;
+  try {
+    entries.reserve(assignment_.size());
+    for (std::uint32_t p : assignment_) entries.push_back({p, owned_[p], position_[p]});
+  } catch (const std::bad_alloc&) {
+    return Status(Errc::full, "out of memory for a commit");
   }
+  if (auto s = group_->commit(this, entries, lost); !s) return s;
   if (!lost.empty()) {
-    return Status(Errc::not_owner, "partitions " + lost + " of topic '" + topic_->name() +
+    std::string names;
+    for (std::uint32_t p : lost) names += (names.empty() ? "" : ", ") + std::to_string(p);
+    return Status(Errc::not_owner, "partitions " + names + " of topic '" + topic_->name() +
                                        "' were reassigned within group '" + group_->name() +
                                        "' before the commit");
   }
@@ -214,7 +228,10 @@ Status GroupMember::commit(std::uint32_t partition, std::uint64_t offset) noexce
                                           std::to_string(partition) + " of topic '" +
                                           topic_->name() + "'");
   }
-  if (!group_->commit(this, partition, owned_[partition], offset)) {
+  const GroupState::CommitEntry entry{partition, owned_[partition], offset};
+  std::vector<std::uint32_t> lost;
+  if (auto s = group_->commit(this, std::span(&entry, 1), lost); !s) return s;
+  if (!lost.empty()) {
     return Status(Errc::not_owner, "partition " + std::to_string(partition) + " of topic '" +
                                        topic_->name() + "' was reassigned within group '" +
                                        group_->name() + "'");

@@ -30,9 +30,10 @@ MemoryLog::MemoryLog(std::uint32_t partition, Retention retention)
 
 MemoryLog::~MemoryLog() = default;
 
-Result<std::uint64_t> MemoryLog::append(Message&& message, std::int64_t now_ns) noexcept {
+Result<std::uint64_t> MemoryLog::append(Message&& message, std::int64_t now_ns,
+                                        AppendDone done) noexcept {
   const std::uint32_t bytes = record_bytes(message);
-  std::lock_guard lock(append_mutex_);
+  std::unique_lock lock(append_mutex_);
   // Relaxed: only appenders (serialised by append_mutex_) write end_offset_.
   const std::uint64_t offset = end_offset_.load(std::memory_order_relaxed);
   if (tail_ == nullptr || tail_->sealed) {
@@ -65,6 +66,8 @@ Result<std::uint64_t> MemoryLog::append(Message&& message, std::int64_t now_ns) 
     next_expiry_ns_.store(now_ns + retention_.age.count(), std::memory_order_relaxed);
   }
   retain_locked(now_ns);
+  lock.unlock();
+  if (done) done(Status{});
   return offset;
 }
 

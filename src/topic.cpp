@@ -2,11 +2,13 @@
 // handle and the Broker's topic members. Design: include/switchyard/detail/topic_state.hpp.
 #include <algorithm>
 #include <string>
+#include <system_error>
 
 #include "switchyard/broker.hpp"
 #include "switchyard/detail/broker_core.hpp"
 #include "switchyard/detail/murmur2.hpp"
 #include "switchyard/detail/queue_state.hpp"
+#include "switchyard/detail/segment_partition_log.hpp"
 #include "switchyard/detail/topic_state.hpp"
 
 namespace switchyard {
@@ -20,6 +22,36 @@ std::int64_t ns(TimePoint t) noexcept {
   return t.time_since_epoch().count();
 }
 
+/// Segment size of a durable topic's partitions: a quarter of the byte retention (so retention
+/// deletes in steps of a quarter), 64 KiB to 64 MiB, and always room for the largest record
+/// (max_payload plus a largest key and group and some headers).
+std::uint64_t segment_bytes_for(const TopicOptions& options) noexcept {
+  constexpr std::uint64_t kMin = 64 * 1024, kMax = 64ull << 20, kSlack = 192 * 1024;
+  const std::uint64_t quarter = options.retention.bytes == 0 ? kMax : options.retention.bytes / 4;
+  return std::max<std::uint64_t>(std::clamp(quarter, kMin, kMax), options.max_payload + kSlack);
+}
+
+/// The rendezvous of a Durability::batch send: the appender brings the offset, the log's
+/// completion the sync's outcome; whichever arrives second calls the producer's on_complete.
+struct BatchCompletion {
+  std::function<void(const Result<SendReceipt>&)> on_complete;
+  SendReceipt receipt;
+  Status status;
+  std::atomic<int> arrived{0};
+
+  void arrive() noexcept {
+    // acq_rel: the second arrival sees what the first wrote (receipt.offset or status).
+    if (arrived.fetch_add(1, std::memory_order_acq_rel) != 1) return;
+    if (status) {
+      receipt.persisted = Persisted::synced;
+      receipt.completion_deferred = false;
+      on_complete(Result<SendReceipt>(receipt));
+    } else {
+      on_complete(Result<SendReceipt>(status.failure()));
+    }
+  }
+};
+
 bool matches(const Headers& filter, const Headers& headers) noexcept {
   return std::all_of(filter.begin(), filter.end(), [&](const Headers::value_type& e) {
     return headers.find(e.first) == e.second;
@@ -29,12 +61,45 @@ bool matches(const Headers& filter, const Headers& headers) noexcept {
 
 // --- TopicState ------------------------------------------------------------------------
 
-TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<Clock> clock)
-    : name_(std::move(name)), options_(options), clock_(std::move(clock)) {
+TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<Clock> clock,
+                       TopicStorage storage)
+    : name_(std::move(name)),
+      options_(options),
+      clock_(std::move(clock)),
+      storage_dir_(durable() ? std::move(storage.dir) : std::filesystem::path{}) {
   logs_.reserve(options_.partitions);
-  for (std::uint32_t p = 0; p < options_.partitions; ++p) {
-    logs_.push_back(std::make_unique<MemoryLog>(p, options_.retention));
+  if (!durable()) {
+    for (std::uint32_t p = 0; p < options_.partitions; ++p) {
+      logs_.push_back(std::make_unique<MemoryLog>(p, options_.retention));
+    }
+    return;
   }
+  auto fail = [&](const Failure& f) {
+    throw Error(f.code, "durable topic '" + name_ + "': " + f.message);
+  };
+  LogOptions log;
+  log.segment_bytes = segment_bytes_for(options_);
+  log.durability = options_.durability;
+  log.salvage = storage.salvage;
+  log.clock = clock_;
+  if (options_.durability == Durability::batch) {
+    flusher_ = std::make_shared<Flusher>();
+    log.flusher = flusher_;
+  }
+  RetentionPolicy retention;
+  retention.max_records = options_.retention.records;
+  retention.max_bytes = options_.retention.bytes;
+  retention.max_age = options_.retention.age;
+  for (std::uint32_t p = 0; p < options_.partitions; ++p) {
+    std::string dir = std::to_string(p);
+    dir.insert(dir.begin(), 'p');  // (not "p" + ...: GCC 12 warns falsely, -Wrestrict)
+    auto opened = SegmentLog::open(p, storage_dir_ / dir, log, retention, clock_);
+    if (!opened) fail(opened.failure());
+    logs_.push_back(std::move(*opened));
+  }
+  auto checkpoint = OffsetCheckpoint::open(storage_dir_ / "offsets");
+  if (!checkpoint) fail(checkpoint.failure());
+  checkpoint_.emplace(std::move(*checkpoint));
 }
 
 TopicState::~TopicState() = default;
@@ -70,11 +135,86 @@ Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& opt
   const bool fan = has_subscriptions_.load(std::memory_order_acquire);
   Message copy;
   if (fan) copy = message;  // one reference-count increment
-  auto offset = logs_[partition]->append(std::move(message), ns(clock_->now()));
-  if (!offset) return Result<SendReceipt>(offset.failure());
+  SendReceipt receipt{id, false, partition, 0, persisted_by(options_.durability), false};
+  std::shared_ptr<BatchCompletion> deferred;
+  AppendDone done;
+  if (options_.durability == Durability::batch) {
+    receipt.persisted = Persisted::written;  // synced only once the completion fires
+    if (options.on_complete) {
+      try {
+        deferred = std::make_shared<BatchCompletion>();
+        deferred->on_complete = options.on_complete;
+        done = [deferred](Status status) {
+          deferred->status = std::move(status);
+          deferred->arrive();
+        };
+      } catch (const std::bad_alloc&) {
+        return Result<SendReceipt>(Errc::full, "out of memory for a send completion");
+      }
+    }
+  }
+  auto offset = logs_[partition]->append(std::move(message), ns(clock_->now()), std::move(done));
+  if (!offset) {
+    if (offset.code() == Errc::closed || offset.code() == Errc::payload_too_large) {
+      return Result<SendReceipt>(offset.failure());
+    }
+    return Result<SendReceipt>(
+        offset.code(),
+        "topic '" + name_ + "' partition " + std::to_string(partition) + ": " + offset.message());
+  }
   appended_.notify_all();
   if (fan) fan_out(copy, options);
-  return SendReceipt{id, false, partition, *offset};
+  receipt.offset = *offset;
+  if (deferred) {
+    deferred->receipt = receipt;
+    deferred->receipt.completion_deferred = true;
+    deferred->arrive();
+    receipt.completion_deferred = true;
+  }
+  return receipt;
+}
+
+std::optional<std::uint64_t> TopicState::stored_offset(std::string_view group,
+                                                       std::uint32_t partition) const {
+  std::lock_guard lock(checkpoint_mutex_);
+  if (!checkpoint_) return std::nullopt;
+  const auto& offsets = checkpoint_->offsets();
+  auto it = offsets.find(std::make_pair(std::string(group), partition));
+  if (it == offsets.end()) return std::nullopt;
+  return it->second.offset;
+}
+
+Status TopicState::store_commits(
+    const std::string& group,
+    std::span<const std::pair<std::uint32_t, std::uint64_t>> offsets) noexcept {
+  if (!durable() || offsets.empty()) return {};
+  std::lock_guard lock(checkpoint_mutex_);
+  if (storage_destroyed_) return Status(Errc::closed, "topic '" + name_ + "' was deleted");
+  try {
+    OffsetMap next = checkpoint_->offsets();
+    for (const auto& [partition, offset] : offsets) {
+      next[std::make_pair(group, partition)].offset = offset;
+    }
+    auto status = checkpoint_->commit(next);
+    if (!status) {
+      return Status(Errc::io_error, "committing offsets of group '" + group + "' on topic '" +
+                                        name_ + "': " + status.message());
+    }
+    return {};
+  } catch (const std::bad_alloc&) {
+    return Status(Errc::full, "out of memory for the offsets checkpoint of topic '" + name_ + "'");
+  }
+}
+
+void TopicState::destroy_storage() noexcept {
+  if (!durable()) return;
+  for (auto& log : logs_) static_cast<SegmentLog&>(*log).retire();
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    storage_destroyed_ = true;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(storage_dir_, ec);  // best effort: a leftover is re-used on declare
 }
 
 void TopicState::fan_out(const Message& message, const SendOptions& options) noexcept {
@@ -213,19 +353,25 @@ GroupState::GroupState(TopicState& topic, std::string name, const GroupConsumerO
     PartitionLog& log = topic.log(p);
     log.expire(now);
     std::uint64_t at = 0;
-    switch (start.start) {
-      case Start::earliest:
-        at = log.start_offset();
-        break;
-      case Start::latest:
-        at = log.end_offset();
-        break;
-      case Start::offset:
-        at = std::min(start.offset, log.end_offset());
-        break;
-      case Start::timestamp:
-        at = log.offset_for_time(start.time);
-        break;
+    const auto stored = topic.stored_offset(name_, p);
+    // A durable group resumes where it committed; `start` is for partitions it never did.
+    if (stored) {
+      at = std::min(*stored, log.end_offset());
+    } else {
+      switch (start.start) {
+        case Start::earliest:
+          at = log.start_offset();
+          break;
+        case Start::latest:
+          at = log.end_offset();
+          break;
+        case Start::offset:
+          at = std::min(start.offset, log.end_offset());
+          break;
+        case Start::timestamp:
+          at = log.offset_for_time(start.time);
+          break;
+      }
     }
     committed_[p].store(at, std::memory_order_relaxed);
     missed_[p].store(0, std::memory_order_relaxed);
@@ -298,13 +444,39 @@ std::uint64_t GroupState::assignment_of(const GroupMember* member, std::vector<O
   return generation_.load(std::memory_order_relaxed);
 }
 
-bool GroupState::commit(const GroupMember* member, std::uint32_t partition, std::uint64_t epoch,
-                        std::uint64_t offset) noexcept {
+Status GroupState::commit(const GroupMember* member, std::span<const CommitEntry> entries,
+                          std::vector<std::uint32_t>& lost) noexcept {
   std::lock_guard lock(mutex_);
-  if (owner_[partition] != member || owner_epoch_[partition] != epoch) return false;
-  // Release: pairs with committed()'s acquire in stats and lag.
-  committed_[partition].store(offset, std::memory_order_release);
-  return true;
+  constexpr std::size_t kInline = 16;
+  std::pair<std::uint32_t, std::uint64_t> inline_changes[kInline];
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> heap_changes;
+  std::size_t changed = 0;
+  try {
+    for (const CommitEntry& e : entries) {
+      if (owner_[e.partition] != member || owner_epoch_[e.partition] != e.epoch) {
+        lost.push_back(e.partition);
+        continue;
+      }
+      if (committed_[e.partition].load(std::memory_order_relaxed) == e.offset) continue;
+      if (changed < kInline) {
+        inline_changes[changed] = {e.partition, e.offset};
+      } else {
+        if (heap_changes.empty()) heap_changes.assign(inline_changes, inline_changes + kInline);
+        heap_changes.emplace_back(e.partition, e.offset);
+      }
+      ++changed;
+    }
+  } catch (const std::bad_alloc&) {
+    return Status(Errc::full, "out of memory for a commit");
+  }
+  std::span<const std::pair<std::uint32_t, std::uint64_t>> changes =
+      changed <= kInline ? std::span(inline_changes, changed) : std::span(heap_changes);
+  if (auto stored = topic_.store_commits(name_, changes); !stored) return stored;
+  for (const auto& [partition, offset] : changes) {
+    // Release: pairs with committed()'s acquire in stats and lag.
+    committed_[partition].store(offset, std::memory_order_release);
+  }
+  return {};
 }
 
 std::size_t GroupState::member_count() const {
@@ -397,11 +569,24 @@ std::shared_ptr<detail::TopicState> as_topic(const std::shared_ptr<detail::Desti
 Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) {
   check_topic_name(name);
   check_topic_options(name, options);
+  const bool durable = options.durability != Durability::memory;
+  if (durable && core_->data_dir.empty()) {
+    throw Error(Errc::invalid_argument,
+                "topic '" + std::string(name) + "': durability '" +
+                    std::string(to_string(options.durability)) +
+                    "' needs a broker with a data_dir (BrokerOptions::data_dir)");
+  }
   bool inserted = false;
   auto destination = core_->find_or_insert(
       name,
       [&] {
-        return std::make_shared<detail::TopicState>(std::string(name), options, core_->clock());
+        detail::TopicStorage storage;
+        if (durable) {
+          storage.dir = core_->storage_dir(detail::DestinationKind::topic, name);
+          storage.salvage = core_->salvage;
+        }
+        return std::make_shared<detail::TopicState>(std::string(name), options, core_->clock(),
+                                                    std::move(storage));
       },
       inserted);
   if (!inserted) {
@@ -416,6 +601,7 @@ Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) 
     }
     return Topic(existing);
   }
+  if (durable) catalog_changed();
   return Topic(std::static_pointer_cast<detail::TopicState>(destination));
 }
 
@@ -438,6 +624,11 @@ void Broker::delete_topic(std::string_view name, DeleteOptions options) {
     }
   });
   gone->close(false);
+  auto& topic = static_cast<detail::TopicState&>(*gone);
+  if (topic.durable()) {
+    topic.destroy_storage();
+    catalog_changed();
+  }
 }
 
 GroupConsumer Broker::group_consumer(std::string_view topic_name, std::string_view group,

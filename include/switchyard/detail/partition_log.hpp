@@ -42,6 +42,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -56,6 +57,9 @@
 
 namespace switchyard::detail {
 
+/// Called once an appended record reached its log's durability level (or failed to).
+using AppendDone = std::function<void(Status)>;
+
 /// The storage of one partition. Every member is threadsafe.
 class PartitionLog {
  public:
@@ -65,12 +69,21 @@ class PartitionLog {
   virtual ~PartitionLog() = default;
 
   /// Appends `message` at the log end; returns its offset. Applies retention by records and
-  /// bytes (and age, as of `now_ns`, monotonic). Fails only when memory runs out.
-  virtual Result<std::uint64_t> append(Message&& message, std::int64_t now_ns) noexcept = 0;
+  /// bytes (and age, as of `now_ns`, monotonic). `done` (optional) is called exactly once if
+  /// the append succeeds, when the record reached the log's durability level — possibly
+  /// before `append` returns, possibly later on another thread (a durable log at
+  /// `Durability::batch`: the flusher, after the group sync; with the sync's error if it
+  /// failed). Not called when the append fails. A memory log fails only when memory runs out;
+  /// a durable one also with `io_error`, `disk_full`, `payload_too_large`, `wrong_type`.
+  virtual Result<std::uint64_t> append(Message&& message, std::int64_t now_ns,
+                                       AppendDone done) noexcept = 0;
 
   struct Read {
     std::uint64_t next = 0;    ///< offset after the last record read (or the skipped gap)
     std::uint64_t missed = 0;  ///< records between `from` and the oldest retained one
+    /// A durable log that could not read or decode the record at `next` (`corrupt`,
+    /// `io_error`): the records before it are in `out`; the caller reports the error.
+    Status status{};
   };
   /// Appends to `out` up to `max` records from `from` on (fewer at the log end). If `from` is
   /// below the oldest retained record, reads from there and says how many were skipped.
@@ -95,7 +108,8 @@ class MemoryLog final : public PartitionLog {
   MemoryLog(std::uint32_t partition, Retention retention);
   ~MemoryLog() override;
 
-  Result<std::uint64_t> append(Message&& message, std::int64_t now_ns) noexcept override;
+  Result<std::uint64_t> append(Message&& message, std::int64_t now_ns,
+                               AppendDone done) noexcept override;
   Read read(std::uint64_t from, std::size_t max, std::vector<Record>& out) const override;
   [[nodiscard]] std::uint64_t start_offset() const noexcept override {
     // Acquire pairs with retention's release: the chunk directory reflects the new start.

@@ -4,8 +4,12 @@
 // Data structures
 // ---------------
 //   TopicState
-//     logs_          one PartitionLog per partition (MemoryLog today; see partition_log.hpp),
-//                    fixed at declare time.
+//     logs_          one PartitionLog per partition, fixed at declare time: MemoryLog, or for a
+//                    durable topic a SegmentLog over `<storage dir>/p<N>` (see
+//                    segment_partition_log.hpp).
+//     checkpoint_    durable topics: every group's committed offsets, in `<storage dir>/offsets`
+//                    (OffsetCheckpoint), under checkpoint_mutex_. A commit writes the whole
+//                    checkpoint durably before the new offsets are published to committed_[p].
 //     next_keyless_  round-robin counter for keyless records (relaxed fetch_add: spread, not
 //                    order, is all it promises).
 //     appended_      EventCount: "a log end moved, an assignment changed, or something
@@ -45,16 +49,24 @@
 //   * Join and leave (any thread) run under GroupState::mutex_: reassign (sticky), bump
 //     generation_, notify appended_. Revocation is immediate: the old owner learns at its next
 //     poll, and its commits for the lost partitions fail with not_owner.
-//   * Lock order: groups_mutex_ before GroupState::mutex_; no lock is held while calling user
-//     callbacks or a subscribed queue's accept.
+//   * Lock order: groups_mutex_ before GroupState::mutex_ before checkpoint_mutex_; no lock is
+//     held while calling user callbacks or a subscribed queue's accept. A durable commit holds
+//     its GroupState::mutex_ across the checkpoint's fsyncs, so that ownership check, write and
+//     publication are one step (a rebalance of that group waits for it; other groups do not).
+//   * Durability::batch sends: the log's completion may fire (on the flusher thread) before
+//     `append` has returned the offset; a two-party rendezvous (BatchCompletion) calls the
+//     producer's `on_complete` once both the offset and the sync's outcome are known.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,6 +76,7 @@
 #include "switchyard/detail/cache_line.hpp"
 #include "switchyard/detail/destination.hpp"
 #include "switchyard/detail/event_count.hpp"
+#include "switchyard/detail/offset_checkpoint.hpp"
 #include "switchyard/detail/partition_log.hpp"
 #include "switchyard/group_consumer.hpp"
 #include "switchyard/headers.hpp"
@@ -75,9 +88,21 @@ class QueueState;
 class GroupState;
 class GroupMember;
 
+class Flusher;
+
+/// Where a durable topic keeps its data (unused for `Durability::memory`).
+struct TopicStorage {
+  std::filesystem::path dir;  ///< the topic's own directory (BrokerCore::storage_dir)
+  bool salvage = false;       ///< recovery skips damaged records instead of failing
+};
+
 class TopicState final : public Destination, public std::enable_shared_from_this<TopicState> {
  public:
-  TopicState(std::string name, TopicOptions options, std::shared_ptr<Clock> clock);
+  /// A durable topic (`options.durability != memory`) opens or recovers its partitions and
+  /// offsets under `storage.dir`; throws `Error` (`io_error`, `corrupt`, `disk_full`, ...)
+  /// naming the file when that fails.
+  TopicState(std::string name, TopicOptions options, std::shared_ptr<Clock> clock,
+             TopicStorage storage = {});
   ~TopicState() override;
 
   [[nodiscard]] DestinationKind kind() const noexcept override { return DestinationKind::topic; }
@@ -119,6 +144,18 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   [[nodiscard]] std::optional<GroupStats> group_stats(std::string_view group) const;
 
   EventCount& appended_event() noexcept { return appended_; }
+
+  [[nodiscard]] bool durable() const noexcept { return options_.durability != Durability::memory; }
+  /// Durable topics: the offset `group` committed for `partition` before, if any.
+  [[nodiscard]] std::optional<std::uint64_t> stored_offset(std::string_view group,
+                                                           std::uint32_t partition) const;
+  /// Durable topics: stores `offsets` (partition, next offset) of `group` in the checkpoint;
+  /// returns once it is durable. `io_error` (nothing changed) or `closed` after deletion.
+  /// Memory topics: nothing to do. Called under the group's mutex.
+  Status store_commits(const std::string& group,
+                       std::span<const std::pair<std::uint32_t, std::uint64_t>> offsets) noexcept;
+  /// After the topic left the registry: stop writing to its files, and remove its directory.
+  void destroy_storage() noexcept;
   /// The message naming a partition out of range.
   [[nodiscard]] std::string partition_error(std::uint64_t partition) const;
 
@@ -134,7 +171,13 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   const std::string name_;
   const TopicOptions options_;
   const std::shared_ptr<Clock> clock_;
+  const std::filesystem::path storage_dir_;
+  std::shared_ptr<Flusher> flusher_;  // Durability::batch: one group-commit thread per topic
   std::vector<std::unique_ptr<PartitionLog>> logs_;
+
+  mutable std::mutex checkpoint_mutex_;
+  std::optional<OffsetCheckpoint> checkpoint_;  // durable topics only
+  bool storage_destroyed_ = false;              // under checkpoint_mutex_
 
   alignas(kCacheLine) std::atomic<std::uint64_t> next_keyless_{0};
   std::atomic<bool> send_closed_{false};
@@ -172,9 +215,17 @@ class GroupState {
   };
   /// What `member` owns now, and the generation this view is of.
   std::uint64_t assignment_of(const GroupMember* member, std::vector<Owned>& out);
-  /// Commits `offset` for `partition` if `member` owns it at `epoch`. @note threadsafe
-  bool commit(const GroupMember* member, std::uint32_t partition, std::uint64_t epoch,
-              std::uint64_t offset) noexcept;
+  struct CommitEntry {
+    std::uint32_t partition;
+    std::uint64_t epoch;   ///< the epoch the member got the partition at
+    std::uint64_t offset;  ///< next offset to read
+  };
+  /// Commits each entry whose partition `member` still owns at its epoch, and appends the
+  /// others' partitions to `lost`. A durable topic stores the changed offsets first (one
+  /// checkpoint write); if that fails nothing is committed and the error is returned.
+  /// @note threadsafe
+  Status commit(const GroupMember* member, std::span<const CommitEntry> entries,
+                std::vector<std::uint32_t>& lost) noexcept;
   [[nodiscard]] std::uint64_t committed(std::uint32_t partition) const noexcept {
     // Acquire pairs with commit's release (a reader of the committed offset after a rebalance).
     return committed_[partition].load(std::memory_order_acquire);
@@ -244,6 +295,7 @@ class GroupMember {
   std::vector<std::uint32_t> assignment_;  // owned partitions, ascending
   std::size_t next_first_ = 0;             // fairness: where the next read starts
   bool dirty_ = false;                     // positions moved since the last commit
+  std::optional<Status> read_error_;       // a durable log could not read a record
   bool joined_ = false;
   std::atomic<bool> closed_{false};
   std::atomic<bool> wakeup_{false};
