@@ -198,3 +198,32 @@ TEST_CASE("a typed payload needs a codec to enter a durable queue") {
   REQUIRE(d);
   CHECK(*d->message().get<std::int64_t>() == 42);
 }
+
+TEST_CASE("the catalog brings back a durable topic with its records and its group's offsets") {
+  TempDir dir;
+  {
+    Broker broker({.data_dir = dir.path});
+    broker.declare_topic("orders", {.partitions = 2, .durability = Durability::none});
+    auto producer = broker.producer();
+    for (int i = 0; i < 10; ++i) REQUIRE(producer.send("orders", std::to_string(i), {.key = "k"}));
+    auto member = broker.group_consumer("orders", "billing", {.start = Start::earliest});
+    std::size_t seen = 0;
+    while (seen < 4) {
+      auto batch = member.poll(4 - seen, std::chrono::seconds(0));
+      REQUIRE(batch);
+      seen += batch->size();
+    }
+    REQUIRE(member.commit());
+  }
+  Broker broker({.data_dir = dir.path});
+  REQUIRE(broker.contains("orders"));  // declared again from the catalog
+  CHECK(broker.topic("orders").options().partitions == 2);
+  auto member = broker.group_consumer("orders", "billing", {.start = Start::earliest});
+  std::size_t rest = 0;
+  for (int i = 0; i < 10 && rest < 6; ++i) {
+    auto batch = member.poll(100, std::chrono::seconds(0));
+    REQUIRE(batch);
+    rest += batch->size();
+  }
+  CHECK(rest == 6);  // resumes after the 4 committed records
+}
