@@ -8,17 +8,6 @@
 using namespace switchyard;
 using namespace switchyard::testing;
 
-namespace {
-Errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return Errc::ok;
-}
-}  // namespace
-
 TEST_CASE("declaring a queue twice with the same options is a no-op") {
   Broker broker;
   auto a = broker.declare_queue("jobs", {.capacity = 10});

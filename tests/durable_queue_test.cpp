@@ -28,14 +28,6 @@ struct TempDir {
   }
 };
 
-Errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return Errc::ok;
-}
 
 const QueueOptions kDurable{.visibility_timeout = std::chrono::seconds(0),
                             .durability = Durability::none};

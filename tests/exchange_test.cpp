@@ -12,16 +12,6 @@ using namespace switchyard;
 using namespace switchyard::testing;
 
 namespace {
-
-Errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return Errc::ok;
-}
-
 /// Everything currently in `queue`, acked, as payload strings.
 std::vector<std::string> drain(Broker& broker, std::string_view queue) {
   auto c = broker.consumer(queue);

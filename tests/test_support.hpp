@@ -49,4 +49,14 @@ struct Tracked {
 
 inline std::string text(const Delivery& d) { return std::string(d.payload().as_string()); }
 
+/// The code of the `switchyard::Error` that `f` throws, or `Errc::ok` if it throws none.
+inline Errc code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return Errc::ok;
+}
+
 }  // namespace switchyard::testing
