@@ -59,7 +59,7 @@ TEST_CASE("a payload over the queue's limit is refused") {
   CHECK(producer.send("tiny", "1234"));
 }
 
-TEST_CASE("settling twice, or settling an empty delivery, is a typed error") {
+TEST_CASE("settling twice - or settling an empty delivery - is a typed error") {
   ManualBroker t;
   t.broker.declare_queue("jobs");
   REQUIRE(t.producer.send("jobs", "x"));
@@ -86,7 +86,7 @@ TEST_CASE("a delivery taken back by its consumer's close cannot be acked any mor
   CHECK(t.broker.consumer("jobs").receive()->attempt() == 2);
 }
 
-TEST_CASE("receive after shutdown says closed, and so does send") {
+TEST_CASE("receive after shutdown says closed - and so does send") {
   ManualBroker t;
   t.broker.declare_queue("jobs");
   auto c = t.broker.consumer("jobs");
@@ -110,7 +110,7 @@ TEST_CASE("a draining shutdown lets consumers finish queued work first") {
   c.stop();
 }
 
-TEST_CASE("deleting a queue closes its consumers; if_unused refuses while it has some") {
+TEST_CASE("deleting a queue closes its consumers - if_unused refuses while it has some") {
   Broker broker;
   broker.declare_queue("jobs");
   auto c = broker.consumer("jobs");

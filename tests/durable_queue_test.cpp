@@ -39,7 +39,7 @@ TEST_CASE("a durable queue needs a broker with a data directory") {
   CHECK(code_of([&] { broker.declare_queue("jobs", kDurable); }) == Errc::invalid_argument);
 }
 
-TEST_CASE("accepted messages survive a restart; acked ones never come back; attempts are kept") {
+TEST_CASE("accepted messages survive a restart - acked ones never come back - attempts are kept") {
   TempDir dir;
   std::vector<MessageId> ids;
   {
@@ -80,7 +80,7 @@ TEST_CASE("accepted messages survive a restart; acked ones never come back; atte
   CHECK(*fresh > ids.back());
 }
 
-TEST_CASE("the catalog brings back durable queues, exchanges and bindings, not transient ones") {
+TEST_CASE("the catalog brings back durable queues - exchanges and bindings - not transient ones") {
   TempDir dir;
   {
     Broker broker({.data_dir = dir.path});

@@ -67,7 +67,7 @@ std::filesystem::path topic_dir(const ScratchDir& dir, const std::string& name) 
 
 }  // namespace
 
-TEST_CASE("a durable topic without a broker data_dir is refused, naming the topic") {
+TEST_CASE("a durable topic without a broker data_dir is refused - naming the topic") {
   Broker broker;
   try {
     broker.declare_topic("orders", durable(Durability::none));
@@ -79,7 +79,7 @@ TEST_CASE("a durable topic without a broker data_dir is refused, naming the topi
   CHECK_FALSE(broker.contains("orders"));
 }
 
-TEST_CASE("records survive a broker restart with their offsets, keys, headers and timestamps") {
+TEST_CASE("records survive a broker restart with their offsets - keys - headers and timestamps") {
   ScratchDir dir;
   struct Sent {
     std::string key, payload;
@@ -227,7 +227,7 @@ TEST_CASE("Durability::always reports each send as synced before it returns") {
   }
 }
 
-TEST_CASE("Durability::batch calls on_complete once per send, after the group sync") {
+TEST_CASE("Durability::batch calls on_complete once per send - after the group sync") {
   ScratchDir dir;
   DurableBroker b(dir.path());
   b.broker.declare_topic("clicks", durable(Durability::batch, 2));

@@ -66,7 +66,7 @@ TEST_CASE("a topic exchange follows AMQP's word rules") {
   CHECK(drain(t.broker, "adjacent") == std::vector<std::string>{"a.b"});
 }
 
-TEST_CASE("a fanout exchange copies every message to every binding, sharing the payload") {
+TEST_CASE("a fanout exchange copies every message to every binding - sharing the payload") {
   ManualBroker t;
   t.broker.declare_exchange("broadcast", ExchangeType::fanout);
   t.broker.declare_queue("a");
@@ -137,7 +137,7 @@ TEST_CASE("every queue fed by an exchange keeps full queue semantics") {
   CHECK(drain(t.broker, "audit") == std::vector<std::string>{"task"});
 }
 
-TEST_CASE("unroutable messages are dropped, refused or sent to the alternate, by config") {
+TEST_CASE("unroutable messages are dropped - refused or sent to the alternate - by config") {
   ManualBroker t;
   t.broker.declare_queue("unrouted");
   t.broker.declare_exchange("drop", ExchangeType::direct);
@@ -153,7 +153,7 @@ TEST_CASE("unroutable messages are dropped, refused or sent to the alternate, by
   CHECK(drain(t.broker, "unrouted") == std::vector<std::string>{"c"});
 }
 
-TEST_CASE("exchanges bound to exchanges route through, and a cycle delivers once") {
+TEST_CASE("exchanges bound to exchanges route through - and a cycle delivers once") {
   ManualBroker t;
   t.broker.declare_exchange("front", ExchangeType::fanout);
   t.broker.declare_exchange("back", ExchangeType::direct);
@@ -165,7 +165,7 @@ TEST_CASE("exchanges bound to exchanges route through, and a cycle delivers once
   CHECK(drain(t.broker, "q") == std::vector<std::string>{"once"});
 }
 
-TEST_CASE("unbinding stops routing; deleting a queue removes its bindings") {
+TEST_CASE("unbinding stops routing - deleting a queue removes its bindings") {
   ManualBroker t;
   t.broker.declare_exchange("x", ExchangeType::direct);
   t.broker.declare_queue("q");

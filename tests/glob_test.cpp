@@ -126,7 +126,7 @@ TEST_CASE("a star matches any run of bytes including none") {
   CHECK(glob_match("a***b", "axxb"));  // consecutive stars act as one
 }
 
-TEST_CASE("an empty channel matches only the empty pattern, not even a star") {
+TEST_CASE("an empty channel matches only the empty pattern - not even a star") {
   CHECK(glob_match("", ""));
   CHECK_FALSE(glob_match("*", ""));
   CHECK_FALSE(glob_match("**", ""));
@@ -260,7 +260,7 @@ TEST_CASE("nested stars against a long channel finish quickly") {
   CHECK(elapsed < std::chrono::seconds(2));
 }
 
-TEST_CASE("more than a thousand nested stars never match, as Redis's recursion guard decides") {
+TEST_CASE("more than a thousand nested stars never match - as Redis's recursion guard decides") {
   std::string deep;  // 1001 star groups each followed by "?": Redis gives up at depth 1001
   for (int i = 0; i < 1001; ++i) deep += "*?";
   CHECK_FALSE(glob_match(deep, std::string(3000, 'x')));

@@ -87,7 +87,7 @@ TEST_CASE("kafka_partition places keys where the Java producer puts them") {
   CHECK(kafka_partition("key-3", 12) == 11);
 }
 
-TEST_CASE("kafka_partition of the empty key is a fixed partition, not a keyless spread") {
+TEST_CASE("kafka_partition of the empty key is a fixed partition - not a keyless spread") {
   CHECK(kafka_partition(std::string_view{}, 4) == 1);
   CHECK(kafka_partition(std::string_view{}, 6) == 3);
   CHECK(kafka_partition(std::string_view{}, 100) == 81);

@@ -31,7 +31,7 @@ struct Inbox {
 };
 }  // namespace
 
-TEST_CASE("a subscriber receives what is published on its channel, in order") {
+TEST_CASE("a subscriber receives what is published on its channel - in order") {
   Broker broker;
   Inbox inbox;
   auto sub = broker.subscribe("news", [&](const Message& m) { inbox.add(m); });
@@ -112,7 +112,7 @@ TEST_CASE("unsubscribing from inside the handler is safe and stops deliveries") 
   CHECK(calls.load() == 1);
 }
 
-TEST_CASE("unsubscribing from another thread waits for the running handler, then stops") {
+TEST_CASE("unsubscribing from another thread waits for the running handler - then stops") {
   Broker broker;
   std::latch entered(1);
   std::latch release(1);

@@ -153,7 +153,7 @@ TEST_CASE("consumers that nack at random or die mid-batch lose nothing: all acke
   CHECK(s.redelivered >= nacks.load());
 }
 
-TEST_CASE("with one consumer and one priority, each producer's messages arrive in send order") {
+TEST_CASE("with one consumer and one priority - each producer's messages arrive in send order") {
   Broker broker;
   broker.declare_queue("ordered", {.capacity = 1024});
   constexpr std::uint64_t kProducers = 4;

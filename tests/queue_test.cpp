@@ -10,7 +10,7 @@
 using namespace switchyard;
 using namespace switchyard::testing;
 
-TEST_CASE("competing consumers each get different messages, and together get all of them") {
+TEST_CASE("competing consumers each get different messages - and together get all of them") {
   ManualBroker t;
   t.broker.declare_queue("work");
   for (int i = 0; i < 10; ++i) REQUIRE(t.producer.send("work", std::to_string(i)));
@@ -179,7 +179,7 @@ TEST_CASE("everything a consumer holds returns to the queue when it closes") {
   }
 }
 
-TEST_CASE("a failing message is retried with backoff, then dead-lettered after max_deliveries") {
+TEST_CASE("a failing message is retried with backoff - then dead-lettered after max_deliveries") {
   ManualBroker t;
   t.broker.declare_queue("failed");
   auto q = t.broker.declare_queue(
@@ -294,7 +294,7 @@ TEST_CASE("an expired message is never delivered: dead-lettered or dropped by co
   }
 }
 
-TEST_CASE("higher priority is delivered first, FIFO within a level") {
+TEST_CASE("higher priority is delivered first - FIFO within a level") {
   ManualBroker t;
   t.broker.declare_queue("tasks", {.max_priority = 9});
   const std::vector<std::pair<std::string, std::uint8_t>> sends = {
@@ -340,7 +340,7 @@ TEST_CASE("a full queue drops its oldest message to the dead-letter queue under 
   CHECK(q.stats().dead_lettered == 1);
 }
 
-TEST_CASE("a full queue blocks a sender until room appears, or until send_timeout") {
+TEST_CASE("a full queue blocks a sender until room appears - or until send_timeout") {
   Broker broker;  // real clock: the sender really waits
   broker.declare_queue("small", {.capacity = 1, .overflow = Overflow::block, .send_timeout = 20ms});
   auto producer = broker.producer();
@@ -368,7 +368,7 @@ TEST_CASE("a full queue blocks a sender until room appears, or until send_timeou
   }
 }
 
-TEST_CASE("a long-poll batch receive returns as soon as messages are there, up to max") {
+TEST_CASE("a long-poll batch receive returns as soon as messages are there - up to max") {
   ManualBroker t;
   t.broker.declare_queue("jobs");
   for (int i = 0; i < 5; ++i) REQUIRE(t.producer.send("jobs", std::to_string(i)));
@@ -454,7 +454,7 @@ TEST_CASE("send returns increasing message ids") {
   CHECK(c.receive()->id() == *a);
 }
 
-TEST_CASE("a message group delivers in order, one in flight, while other groups flow") {
+TEST_CASE("a message group delivers in order - one in flight - while other groups flow") {
   ManualBroker t;
   t.broker.declare_queue("orders", {.prefetch = 10});
   for (const char* p : {"a1", "a2", "a3"}) REQUIRE(t.producer.send("orders", p, {.group = "A"}));
@@ -527,7 +527,7 @@ struct Order {
 };
 }  // namespace
 
-TEST_CASE("a typed payload is moved in once, shared read-only, and never serialised") {
+TEST_CASE("a typed payload is moved in once - shared read-only - and never serialised") {
   Tracked::live = 0;
   Tracked::copies = 0;
   {

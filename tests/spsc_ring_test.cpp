@@ -30,7 +30,7 @@ struct Tracked {
 
 }  // namespace
 
-TEST_CASE("an spsc ring holds at least what was asked, in whole blocks") {
+TEST_CASE("an spsc ring holds at least what was asked - in whole blocks") {
   using Small = SpscRing<std::uint64_t>;
   using Large = SpscRing<std::array<std::byte, 100>>;
   CHECK(Small::kPerBlock == 7);  // 7 items + the ready mark fill one cache line
@@ -101,7 +101,7 @@ TEST_CASE("an spsc ring frees one slot per pop when it was full") {
   CHECK_FALSE(ring.try_pop(out));
 }
 
-TEST_CASE("an spsc ring's bulk calls move as many items as fit, in order, across wrap-around") {
+TEST_CASE("an spsc ring's bulk calls move as many items as fit - in order - across wrap-around") {
   SpscRing<int> ring(8);
   const std::size_t cap = ring.capacity();
   std::vector<int> in(cap + 10);

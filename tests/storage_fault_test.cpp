@@ -115,8 +115,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "10,000 random bit flips, zeroed ranges and bogus lengths are all detected or "
-    "harmless, never a crash") {
+    "10000 random bit flips - zeroed ranges and bogus lengths are all detected or "
+    "harmless - never a crash") {
   ScratchDir dir;
   LogOptions o;
   o.segment_bytes = 4096;
@@ -250,8 +250,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a full disk (RLIMIT_FSIZE, SIGXFSZ ignored) is disk_full at append, appends resume "
-    "when space returns, nothing accepted is lost") {
+    "a full disk (RLIMIT_FSIZE - SIGXFSZ ignored) is disk_full at append - appends resume "
+    "when space returns - nothing accepted is lost") {
   ScratchDir dir;
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
@@ -315,7 +315,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a failed sync (EIO) under group commit: producers get errors, never a false ack, "
+    "a failed sync (EIO) under group commit: producers get errors - never a false ack - "
     "and every acked record survives") {
   struct EioAfter : FaultInjector {
     std::atomic<int> syncs_left;

@@ -96,7 +96,7 @@ TEST_CASE("a flipped bit in the file header fails the header CRC") {
   CHECK_THAT(scan.message(), Catch::Contains("header CRC"));
 }
 
-TEST_CASE("a file shorter than its header is corrupt, not a crash") {
+TEST_CASE("a file shorter than its header is corrupt - not a crash") {
   auto file = make_segment(0, {});
   auto scan = scan_segment(std::span(file).first(10), "seg", {});
   REQUIRE_FALSE(scan);
@@ -117,7 +117,7 @@ TEST_CASE("a checksum mismatch ends the valid records and names the byte offset"
   CHECK(scan->valid_record_after_damage);  // "three" is intact: not a torn tail
 }
 
-TEST_CASE("a bogus length is damage, not a read past the end") {
+TEST_CASE("a bogus length is damage - not a read past the end") {
   auto file = make_segment(0, {"one", "two"});
   store<std::uint32_t>(file.data() + segment::kFileHeaderSize + segment::kSizeOffset, 0x7FFFFFFF);
   auto scan = scan_segment(file, "seg", {});
@@ -126,7 +126,7 @@ TEST_CASE("a bogus length is damage, not a read past the end") {
   CHECK_THAT(scan->damage, Catch::Contains("runs past the end"));
 }
 
-TEST_CASE("an unpublished record (size 0, body written) at the end is a torn tail") {
+TEST_CASE("an unpublished record (size 0 - body written) at the end is a torn tail") {
   auto file = make_segment(0, {"one", "two"});
   const std::size_t second = segment::kFileHeaderSize + segment::record_footprint(3);
   store<std::uint32_t>(file.data() + second + segment::kSizeOffset, 0);
@@ -150,7 +150,7 @@ TEST_CASE("a record out of offset sequence is damage") {
   CHECK_THAT(scan->damage, Catch::Contains("out of sequence"));
 }
 
-TEST_CASE("salvage skips a damaged record and resumes at the next valid one, counting the skip") {
+TEST_CASE("salvage skips a damaged record and resumes at the next valid one - counting the skip") {
   auto file = make_segment(0, {"one", "two", "three", "four"});
   const std::size_t second = segment::kFileHeaderSize + segment::record_footprint(3);
   file[second + segment::kBodyOffset] ^= std::byte{0x10};

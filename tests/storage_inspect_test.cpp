@@ -68,7 +68,7 @@ void make_data_dir(const std::filesystem::path& root) {
 
 }  // namespace
 
-TEST_CASE("switchyard-inspect lists streams, dumps records and verifies a clean data directory") {
+TEST_CASE("switchyard-inspect lists streams - dumps records and verifies a clean data directory") {
   ScratchDir dir;
   make_data_dir(dir.path());
   const auto before = checksum_of_all(dir.path());
@@ -98,7 +98,7 @@ TEST_CASE("switchyard-inspect lists streams, dumps records and verifies a clean 
   CHECK(checksum_of_all(dir.path()) == before);  // never modifies a file
 }
 
-TEST_CASE("switchyard-inspect reports a corrupt segment with its file and offset, exit status 1") {
+TEST_CASE("switchyard-inspect reports a corrupt segment with its file and offset - exit status 1") {
   ScratchDir dir;
   make_data_dir(dir.path());
   const auto first = test::segment_files(dir / "queues/emails/messages").front();

@@ -47,7 +47,7 @@ std::vector<std::uint64_t> seqs(const std::vector<RecoveredMessage>& recovered) 
 
 }  // namespace
 
-TEST_CASE("after a restart exactly the unacknowledged messages come back, in seq order") {
+TEST_CASE("after a restart exactly the unacknowledged messages come back - in seq order") {
   ScratchDir dir;
   {
     auto j = open_journal(dir.path());

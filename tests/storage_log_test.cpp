@@ -269,7 +269,7 @@ TEST_CASE("offset_for_timestamp finds the first record at or after a timestamp")
   CHECK(*log->offset_for_timestamp(5000) == 300);
 }
 
-TEST_CASE("a torn tail is truncated on reopen, reported, and appends continue after it") {
+TEST_CASE("a torn tail is truncated on reopen - reported - and appends continue after it") {
   ScratchDir dir;
   {
     auto log = open_log(dir.path(), small_segments());
@@ -516,7 +516,7 @@ TEST_CASE("an injected allocation failure is disk_full and appends resume when s
   for (std::uint64_t i = 0; i < accepted; ++i) CHECK(records[i] == payload_for(i));
 }
 
-TEST_CASE("concurrent appenders and a reader see every record exactly once, in offset order") {
+TEST_CASE("concurrent appenders and a reader see every record exactly once - in offset order") {
   ScratchDir dir;
   LogOptions o = small_segments(64 * 1024);
   o.durability = Durability::batch;

@@ -96,7 +96,7 @@ bool matches(std::string_view pattern, std::string_view key) {
 
 }  // namespace
 
-TEST_CASE("routing keys split into words at every dot, and the empty key has no words") {
+TEST_CASE("routing keys split into words at every dot - and the empty key has no words") {
   CHECK(words("a.b.c") == std::vector<std::string>{"a", "b", "c"});
   CHECK(words("a..b") == std::vector<std::string>{"a", "", "b"});
   CHECK(words("a.") == std::vector<std::string>{"a", ""});
@@ -122,7 +122,7 @@ TEST_CASE("a star matches exactly one word") {
   CHECK_FALSE(matches("a.*", "a"));
 }
 
-TEST_CASE("a hash matches zero or more words at the start, in the middle and at the end") {
+TEST_CASE("a hash matches zero or more words at the start - in the middle and at the end") {
   CHECK(matches("lazy.#", "lazy"));
   CHECK(matches("lazy.#", "lazy.orange.male.rabbit"));
   CHECK(matches("#.rabbit", "rabbit"));
@@ -174,7 +174,7 @@ TEST_CASE("adjacent hashes match the same keys as one hash") {
   CHECK_FALSE(matches("#.*.#", ""));
 }
 
-TEST_CASE("words that mix star or hash with other bytes are literal, as in RabbitMQ") {
+TEST_CASE("words that mix star or hash with other bytes are literal - as in RabbitMQ") {
   CHECK(matches("a*.b", "a*.b"));
   CHECK_FALSE(matches("a*.b", "ab.b"));
   CHECK(matches("##", "##"));
@@ -200,7 +200,7 @@ TEST_CASE("the RabbitMQ tutorial bindings route as the tutorial says") {
   CHECK(match(m, "lazy.orange.male.rabbit") == V{2});
 }
 
-TEST_CASE("an id bound by several matching patterns is delivered once, in ascending order") {
+TEST_CASE("an id bound by several matching patterns is delivered once - in ascending order") {
   Matcher m;
   for (auto p : {"#", "a.#", "*.b", "a.b", "#.b", "a.*"}) REQUIRE(m.bind(p, 7));
   REQUIRE(m.bind("a.b", 3));
@@ -292,7 +292,7 @@ TEST_CASE("a copy matches like the original and changes independently") {
   CHECK(match(m, "a.b").empty());
 }
 
-TEST_CASE("the matcher works with any ordered id type, such as a string") {
+TEST_CASE("the matcher works with any ordered id type - such as a string") {
   TopicMatcher<std::string_view> m;
   REQUIRE(m.bind("logs.#", "audit"));
   REQUIRE(m.bind("logs.error", "pager"));

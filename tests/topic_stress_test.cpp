@@ -99,7 +99,7 @@ bool before(std::chrono::steady_clock::time_point deadline) {
 }  // namespace
 
 TEST_CASE(
-    "2 producers, a stable group and a churning group: every record is accounted for, keys in "
+    "2 producers - a stable group and a churning group: every record is accounted for - keys in "
     "order") {
   thread_failures.store(0);
   Broker broker;
@@ -195,7 +195,7 @@ TEST_CASE(
   CHECK(g->lag == 0);
 }
 
-TEST_CASE("fan-out to 4 groups: each group reads every record once, in order per partition") {
+TEST_CASE("fan-out to 4 groups: each group reads every record once - in order per partition") {
   thread_failures.store(0);
   Broker broker;
   auto topic = broker.declare_topic("stress", {.partitions = 4, .retention = {.records = 1 << 20}});

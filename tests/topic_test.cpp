@@ -84,7 +84,7 @@ TEST_CASE("keyless records are spread round-robin over the partitions") {
   for (const auto& p : topic.stats().partitions) CHECK(p.end_offset == 10);
 }
 
-TEST_CASE("an explicit partition overrides the key, and one out of range is refused by name") {
+TEST_CASE("an explicit partition overrides the key - and one out of range is refused by name") {
   ManualBroker t;
   auto topic = t.broker.declare_topic("events", {.partitions = 3});
   REQUIRE(t.producer.send("events", "a", {.key = "foobar", .partition = 0}));
@@ -111,7 +111,7 @@ TEST_CASE("each partition numbers its records from offset 0 upwards") {
 
 // --- declare / look-up / bad input -----------------------------------------------------
 
-TEST_CASE("declaring a topic twice with equal options is a no-op, with other options an error") {
+TEST_CASE("declaring a topic twice with equal options is a no-op - with other options an error") {
   ManualBroker t;
   t.broker.declare_topic("t", {.partitions = 4});
   CHECK_NOTHROW(t.broker.declare_topic("t", {.partitions = 4}));
@@ -158,7 +158,7 @@ TEST_CASE("a topic with zero partitions or unbounded retention is refused") {
   }
 }
 
-TEST_CASE("looking up an unknown topic, or a queue as a topic, names what is wrong") {
+TEST_CASE("looking up an unknown topic - or a queue as a topic - names what is wrong") {
   ManualBroker t;
   t.broker.declare_queue("jobs");
   try {
@@ -197,7 +197,7 @@ TEST_CASE("every group sees every record") {
   CHECK(drain(audit).size() == 30);
 }
 
-TEST_CASE("within a group each partition is owned by exactly one member, and members are told") {
+TEST_CASE("within a group each partition is owned by exactly one member - and members are told") {
   ManualBroker t;
   t.broker.declare_topic("events", {.partitions = 4});
   std::vector<std::uint32_t> a_assigned, a_revoked, b_assigned;
@@ -241,7 +241,7 @@ TEST_CASE("records with the same key are consumed in append order") {
   CHECK(last.size() == 5);
 }
 
-TEST_CASE("a new group starts at earliest, latest, a given offset, or a timestamp") {
+TEST_CASE("a new group starts at earliest - latest - a given offset - or a timestamp") {
   ManualBroker t;
   t.broker.declare_topic("log");
   for (int i = 0; i < 5; ++i) {
@@ -275,7 +275,7 @@ TEST_CASE("a group keeps its committed offsets when its members come and go") {
   CHECK(texts(*again.poll(10)) == std::vector<std::string>{"2", "3"});
 }
 
-TEST_CASE("commit, committed and lag follow Kafka's next-offset convention") {
+TEST_CASE("commit - committed and lag follow Kafka's next-offset convention") {
   ManualBroker t;
   auto topic = t.broker.declare_topic("log", {.partitions = 2});
   auto c = t.broker.group_consumer("log", "g", {.start = Start::earliest});
@@ -299,7 +299,7 @@ TEST_CASE("commit, committed and lag follow Kafka's next-offset convention") {
   CHECK(g->members == 1);
 }
 
-TEST_CASE("commit and seek refuse a partition the member does not own, or offsets past the end") {
+TEST_CASE("commit and seek refuse a partition the member does not own - or offsets past the end") {
   ManualBroker t;
   t.broker.declare_topic("log", {.partitions = 2});
   auto a = t.broker.group_consumer("log", "g", {.start = Start::earliest});
@@ -348,7 +348,7 @@ TEST_CASE("a paused partition returns nothing until resumed") {
   CHECK(texts(*c.poll(100)) == std::vector<std::string>{"p1"});
 }
 
-TEST_CASE("auto-commit commits what the previous poll returned, at the next poll") {
+TEST_CASE("auto-commit commits what the previous poll returned - at the next poll") {
   ManualBroker t;
   t.broker.declare_topic("log");
   auto c = t.broker.group_consumer("log", "g", {.start = Start::earliest, .auto_commit = true});
@@ -411,7 +411,7 @@ TEST_CASE(
   CHECK(texts(*b.poll(100)) == std::vector<std::string>{"5", "7", "9"});
 }
 
-TEST_CASE("when a member leaves, the others take its partitions from the committed offsets") {
+TEST_CASE("when a member leaves - the others take its partitions from the committed offsets") {
   ManualBroker t;
   t.broker.declare_topic("log", {.partitions = 2});
   auto a = t.broker.group_consumer("log", "g", {.start = Start::earliest});
@@ -480,7 +480,7 @@ TEST_CASE("retention by bytes keeps at most that many key and payload bytes") {
   CHECK(p.appended_bytes == 300);
 }
 
-TEST_CASE("retention by age drops records older than the limit, by the broker's clock") {
+TEST_CASE("retention by age drops records older than the limit - by the broker's clock") {
   ManualBroker t;
   auto topic = t.broker.declare_topic("log", {.retention = {.age = 1h}});
   auto c = t.broker.group_consumer("log", "g", {.start = Start::earliest});
@@ -527,7 +527,7 @@ TEST_CASE("a long poll returns as soon as a record arrives") {
   CHECK(got.load());
 }
 
-TEST_CASE("a poll that times out returns an empty batch, not an error") {
+TEST_CASE("a poll that times out returns an empty batch - not an error") {
   ManualBroker t;
   t.broker.declare_topic("log");
   auto c = t.broker.group_consumer("log", "g");
@@ -562,7 +562,7 @@ TEST_CASE("wakeup makes a blocked poll return at once") {
 
 // --- close and delete ------------------------------------------------------------------
 
-TEST_CASE("polls after close, after the topic is deleted, and after shutdown return closed") {
+TEST_CASE("polls after close - after the topic is deleted - and after shutdown return closed") {
   ManualBroker t;
   t.broker.declare_topic("log");
   auto c = t.broker.group_consumer("log", "g");
@@ -614,7 +614,7 @@ TEST_CASE("the mission example reads records by the batch and commits") {
 
 // --- SNS-style fan-out -----------------------------------------------------------------
 
-TEST_CASE("a subscribed queue gets its own copy of every later record, sharing the payload") {
+TEST_CASE("a subscribed queue gets its own copy of every later record - sharing the payload") {
   ManualBroker t;
   auto topic = t.broker.declare_topic("orders", {.partitions = 2});
   REQUIRE(t.producer.send("orders", "before"));
@@ -652,7 +652,7 @@ TEST_CASE("a subscription's header filter lets through only records with every g
   CHECK_THROWS_AS(t.broker.subscribe_queue("orders", "eu-created", {{"type", "Other"}}), Error);
 }
 
-TEST_CASE("a fanned-out copy has full queue semantics: nack, retry and dead letter") {
+TEST_CASE("a fanned-out copy has full queue semantics: nack - retry and dead letter") {
   ManualBroker t;
   t.broker.declare_topic("orders");
   t.broker.declare_queue("dlq");
@@ -671,7 +671,7 @@ TEST_CASE("a fanned-out copy has full queue semantics: nack, retry and dead lett
 }
 
 TEST_CASE(
-    "a full subscribed queue refuses its copy, which is counted, and the topic still appends") {
+    "a full subscribed queue refuses its copy - which is counted - and the topic still appends") {
   ManualBroker t;
   auto topic = t.broker.declare_topic("orders");
   t.broker.declare_queue("tiny", {.capacity = 2, .overflow = Overflow::reject});
@@ -684,7 +684,7 @@ TEST_CASE(
   CHECK(t.broker.queue("tiny").stats().rejected_full == 3);
 }
 
-TEST_CASE("after unsubscribing, a queue gets no more copies; unknown subscriptions are errors") {
+TEST_CASE("after unsubscribing - a queue gets no more copies - unknown subscriptions are errors") {
   ManualBroker t;
   t.broker.declare_topic("orders");
   t.broker.declare_queue("q");
