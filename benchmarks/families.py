@@ -64,7 +64,7 @@ FAMILIES = [
            {"mutex_deque": ("max", 2.0)},
            what="1,000,000 64-byte messages resident in one queue; RSS growth per message",
            extra=["heap_bytes_per_message"]),
-    Family("roundtrip_parked", "p50_ns", ["zmq_pair"],
+    Family("roundtrip_parked", "p50_ns", ["zmq_pair", "eventcount_ring"],
            {"zmq_pair": ("max", 1.2)},
            what="ping-pong with parked (futex) consumers; p50 round trip", extra=["p99_ns"]),
 ]

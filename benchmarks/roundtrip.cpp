@@ -1,16 +1,11 @@
-// benchmarks/roundtrip.cpp — roundtrip_parked/switchyard: an 8-byte ping from thread A to
-// thread B and the pong back, each receiver asleep on a futex when the message arrives.
-// Counters p50_ns and p99_ns per round trip; the peer is ZeroMQ PAIR (zmq_peers.cpp), whose
-// zmq_recv sleeps in poll(); target p50 ≤ 1.2× ZeroMQ's.
-//
-// The receiver parks at once (no spin or yield phase first): with WaitStrategy::park's brief
-// spin a ping-pong never sleeps (≈ 0.1 µs round trips here), which measures spinning, not
-// parking. What is measured is the wake-up path: ring push, EventCount notify (futex wake),
-// the sleeper's return from futex wait, ring pop.
-//
-// Today this is the mechanism the Queue will use — detail::Ring for the items and
-// detail::EventCount for sleeping — with the park loop written here. When Queue's consumer
-// offers WaitStrategy::park, replace ParkedChannel with a pair of Queues.
+// benchmarks/roundtrip.cpp — roundtrip_parked/eventcount_ring: the mechanism under a parked
+// consumer, alone: an 8-byte ping from thread A to thread B and the pong back through
+// detail::Ring, each receiver parking at once on a detail::EventCount (futex) — no spin or
+// yield phase. It shows what the wake-up path itself costs (ring push, futex wake, return from
+// futex wait, ring pop). switchyard's own side of the family, roundtrip_parked/switchyard in
+// switchyard_sides.cpp, goes through two Queues and consumers with WaitStrategy::park (which
+// spins and yields briefly before it parks). Counters p50_ns and p99_ns per round trip; the
+// peer is ZeroMQ PAIR (zmq_peers.cpp), whose zmq_recv sleeps in poll().
 #include <chrono>
 #include <cstdint>
 #include <thread>
@@ -80,7 +75,7 @@ void roundtrip_parked(benchmark::State& state) {
   report_throughput(state, items, allocations);
 }
 
-SWITCHYARD_BENCHMARK("roundtrip_parked/switchyard", roundtrip_parked)->Iterations(1);
+SWITCHYARD_BENCHMARK("roundtrip_parked/eventcount_ring", roundtrip_parked)->Iterations(1);
 
 }  // namespace
 }  // namespace switchyard_bench

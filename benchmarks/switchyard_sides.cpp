@@ -246,7 +246,7 @@ void roundtrip_parked_switchyard_queue(benchmark::State& state) {
   report_throughput(state, items, allocations);
 }
 
-SWITCHYARD_BENCHMARK("roundtrip_parked/switchyard_queue", roundtrip_parked_switchyard_queue)
+SWITCHYARD_BENCHMARK("roundtrip_parked/switchyard", roundtrip_parked_switchyard_queue)
     ->Iterations(1);
 
 }  // namespace
