@@ -8,12 +8,8 @@
 //   * nothing comes back that was never sent.
 #include <catch2/catch.hpp>
 
-#include <poll.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -21,6 +17,7 @@
 #include <set>
 #include <string>
 
+#include "crash_child.hpp"
 #include "test_support.hpp"
 
 using namespace switchyard;
@@ -92,45 +89,24 @@ TEST_CASE("kill -9 of a broker never loses an accepted message nor brings back a
   const auto started = std::chrono::steady_clock::now();
 
   for (int run = 0; run < kKills; ++run) {
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-      ::close(fds[0]);
-      child_main(dir, run, fds[1]);
-    }
-    ::close(fds[1]);
-    std::vector<Report> reports;
-    auto drain = [&](int timeout_ms) {
-      pollfd p{fds[0], POLLIN, 0};
-      if (::poll(&p, 1, timeout_ms) <= 0) return false;
-      Report buffer[256];
-      const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
-      if (n <= 0) return false;
-      reports.insert(reports.end(), buffer, buffer + n / static_cast<ssize_t>(sizeof(Report)));
-      return true;
-    };
-    // Wait (bounded) for the child to have opened the broker, then let it work a random while.
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    CrashChild<Report> child([&](int out) { child_main(dir, run, out); });
     auto is_ready = [&] {
-      return !reports.empty() && reports.front().kind == Report::ready;
+      return !child.reports().empty() && child.reports().front().kind == Report::ready;
     };
-    while (!is_ready() && std::chrono::steady_clock::now() < give_up) drain(10);
+    // Wait (bounded) for the child to have opened the broker; then kill it after a random
+    // number of its steps (not a random time: a child under a sanitizer is ten times slower).
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!is_ready() && std::chrono::steady_clock::now() < give_up) child.drain(10);
     REQUIRE(is_ready());
-    // Kill after a random number of the child's steps (not a random time: a child under a
-    // sanitizer is ten times slower), within a bounded wait.
     const std::size_t kill_after = 1 + rng() % 400;
     const auto latest = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (reports.size() < kill_after && std::chrono::steady_clock::now() < latest) drain(1);
-    ::kill(child, SIGKILL);
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    INFO("run " << run << ": child status " << status);
-    REQUIRE(WIFSIGNALED(status));  // an exit code is a child-side failure (see child_main)
-    while (drain(0)) {
+    while (child.reports().size() < kill_after && std::chrono::steady_clock::now() < latest) {
+      child.drain(1);
     }
-    ::close(fds[0]);
+    const bool killed = child.kill_and_reap();
+    INFO("run " << run << ": child status " << child.status());
+    REQUIRE(killed);  // an exit code is a child-side failure (see child_main)
+    const std::vector<Report>& reports = child.reports();
 
     for (const Report& r : reports) {
       switch (r.kind) {

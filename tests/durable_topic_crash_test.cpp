@@ -11,8 +11,6 @@
 // records below a partition's start were removed by retention, not lost, and are counted.
 #include <catch2/catch.hpp>
 
-#include <poll.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -22,11 +20,13 @@
 #include <random>
 #include <set>
 
+#include "crash_child.hpp"
 #include "storage_support.hpp"
 #include "switchyard/switchyard.hpp"
 
 using namespace switchyard;
 using switchyard::test::ScratchDir;
+using switchyard::testing::CrashChild;
 
 namespace {
 
@@ -101,39 +101,16 @@ TEST_CASE("kill -9 of a broker producing to a durable topic never loses an accep
   const auto started = std::chrono::steady_clock::now();
 
   for (int run = 0; run < kKills; ++run) {
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-      ::close(fds[0]);
-      child_main(dir.path(), run, fds[1]);
-    }
-    ::close(fds[1]);
-
-    std::vector<Report> reports;
-    auto drain = [&](int timeout_ms) {
-      pollfd p{fds[0], POLLIN, 0};
-      if (::poll(&p, 1, timeout_ms) <= 0) return false;
-      Report buffer[256];
-      const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
-      if (n <= 0) return false;
-      REQUIRE(n % static_cast<ssize_t>(sizeof(Report)) == 0);
-      reports.insert(reports.end(), buffer, buffer + n / static_cast<ssize_t>(sizeof(Report)));
-      return true;
-    };
-    // A random moment before, during or after the child's recovery and declare.
+    CrashChild<Report> child([&](int out) { child_main(dir.path(), run, out); });
+    // Let the child run for a random while (before, during and after its recovery),
+    // draining the pipe meanwhile so it never blocks on a full pipe; then kill it.
     const auto kill_at = std::chrono::steady_clock::now() +
                          std::chrono::microseconds(kKillAfterMinUs + rng() % kKillAfterSpanUs);
-    while (std::chrono::steady_clock::now() < kill_at) drain(1);
-    ::kill(child, SIGKILL);
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    INFO("run " << run << ": child status " << status);
-    REQUIRE(WIFSIGNALED(status));  // an exit code would be a child-side failure (see child_main)
-    while (drain(0)) {
-    }
-    ::close(fds[0]);
+    while (std::chrono::steady_clock::now() < kill_at) child.drain(1);
+    const bool killed = child.kill_and_reap();
+    INFO("run " << run << ": child status " << child.status());
+    REQUIRE(killed);  // an exit code would be a child-side failure (see child_main)
+    const std::vector<Report>& reports = child.reports();
 
     std::set<std::uint64_t> announced;
     for (const Report& r : reports) {

@@ -9,8 +9,6 @@
 // The data-directory lock is taken by every child and taken over by the parent each time.
 #include <catch2/catch.hpp>
 
-#include <poll.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,6 +18,7 @@
 #include <random>
 #include <set>
 
+#include "crash_child.hpp"
 #include "storage_support.hpp"
 #include "switchyard/detail/dir_lock.hpp"
 #include "switchyard/detail/queue_journal.hpp"
@@ -28,6 +27,7 @@ using namespace switchyard;
 using namespace switchyard::detail;
 using switchyard::test::bytes_of;
 using switchyard::test::ScratchDir;
+using switchyard::testing::CrashChild;
 using switchyard::test::text_of;
 
 namespace {
@@ -143,39 +143,15 @@ TEST_CASE(
   const auto started = std::chrono::steady_clock::now();
 
   for (int run = 0; run < kKills; ++run) {
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-      ::close(fds[0]);
-      child_main(dir.path(), run, fds[1]);
-    }
-    ::close(fds[1]);
-
-    // Let the child run for a random while (0-8 ms: before, during and after its recovery),
+    CrashChild<Report> child([&](int out) { child_main(dir.path(), run, out); });
+    // Let the child run for a random while (before, during and after its recovery),
     // draining the pipe meanwhile so it never blocks on a full pipe; then kill it.
-    std::vector<Report> reports;
-    auto drain = [&](int timeout_ms) {
-      pollfd p{fds[0], POLLIN, 0};
-      if (::poll(&p, 1, timeout_ms) <= 0) return false;
-      Report buffer[256];
-      const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
-      if (n <= 0) return false;
-      REQUIRE(n % static_cast<ssize_t>(sizeof(Report)) == 0);
-      reports.insert(reports.end(), buffer, buffer + n / static_cast<ssize_t>(sizeof(Report)));
-      return true;
-    };
     const auto kill_at = std::chrono::steady_clock::now() + std::chrono::microseconds(rng() % 8000);
-    while (std::chrono::steady_clock::now() < kill_at) drain(1);
-    ::kill(child, SIGKILL);
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    INFO("run " << run << ": child status " << status);
-    REQUIRE(WIFSIGNALED(status));  // an exit code would be a child-side failure (see child_main)
-    while (drain(0)) {
-    }
-    ::close(fds[0]);
+    while (std::chrono::steady_clock::now() < kill_at) child.drain(1);
+    const bool killed = child.kill_and_reap();
+    INFO("run " << run << ": child status " << child.status());
+    REQUIRE(killed);  // an exit code would be a child-side failure (see child_main)
+    const std::vector<Report>& reports = child.reports();
 
     // Fold the reports into the model.
     std::set<std::uint64_t> announced_ids;
@@ -209,7 +185,7 @@ TEST_CASE(
     // Take over the lock the dead child held, then recover and compare.
     auto lock = DirLock::acquire(dir.path());
     REQUIRE(lock);
-    stale_locks += lock->stale_owner() == child;
+    stale_locks += lock->stale_owner() == child.pid();
     auto journal = QueueJournal::open(dir / "queue", options_for(run));
     REQUIRE(journal);
     torn += (*journal)->message_recovery().truncated_bytes > 0;
