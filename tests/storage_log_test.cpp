@@ -326,9 +326,7 @@ TEST_CASE("corruption in a sealed segment is a corrupt error naming the file and
     append_n(*log, 0, 200);
   }
   const auto file = test::segment_files(dir.path()).front();
-  auto bytes = test::read_all(file);
-  bytes[segment::kFileHeaderSize + 30] ^= std::byte{0x01};
-  test::write_all(file, bytes);
+  test::flip_bit(file, segment::kFileHeaderSize + 30);
   auto log = Log::open(dir.path(), small_segments());
   REQUIRE_FALSE(log);
   CHECK(log.code() == Errc::corrupt);
@@ -342,9 +340,7 @@ TEST_CASE("salvage mode skips a corrupt record in a sealed segment and counts it
     append_n(*log, 0, 200);
   }
   const auto file = test::segment_files(dir.path()).front();
-  auto bytes = test::read_all(file);
-  bytes[segment::kFileHeaderSize + segment::record_footprint(40) + 30] ^= std::byte{0x01};
-  test::write_all(file, bytes);
+  test::flip_bit(file, segment::kFileHeaderSize + segment::record_footprint(40) + 30);
   LogOptions o = small_segments();
   o.salvage = true;
   auto log = open_log(dir.path(), o);
@@ -363,9 +359,7 @@ TEST_CASE("damage in the middle of the last segment with valid records after it 
     append_n(*log, 0, 10);
   }
   const auto file = test::segment_files(dir.path()).back();
-  auto bytes = test::read_all(file);
-  bytes[segment::kFileHeaderSize + 30] ^= std::byte{0x01};
-  test::write_all(file, bytes);
+  test::flip_bit(file, segment::kFileHeaderSize + 30);
   auto log = Log::open(dir.path(), small_segments());
   REQUIRE_FALSE(log);
   CHECK(log.code() == Errc::corrupt);

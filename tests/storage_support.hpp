@@ -71,6 +71,13 @@ inline void write_all(const std::filesystem::path& path, std::span<const std::by
             static_cast<std::streamsize>(bytes.size()));
 }
 
+/// Flips the lowest bit of the byte at `offset` in `path` (a one-bit corruption).
+inline void flip_bit(const std::filesystem::path& path, std::size_t offset) {
+  auto bytes = read_all(path);
+  bytes.at(offset) ^= std::byte{0x01};
+  write_all(path, bytes);
+}
+
 /// Segment files of a stream directory, in offset order.
 inline std::vector<std::filesystem::path> segment_files(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> files;

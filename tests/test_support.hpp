@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -47,16 +48,24 @@ struct Tracked {
   ~Tracked() { live.fetch_sub(1); }
 };
 
-inline std::string text(const Delivery& d) { return std::string(d.payload().as_string()); }
+inline std::string text(const Delivery& d) {
+  return std::string(d.payload().as_string());
+}
 
-/// The code of the `switchyard::Error` that `f` throws, or `Errc::ok` if it throws none.
-inline Errc code_of(const std::function<void()>& f) {
+/// The `switchyard::Error` that `f` throws, if it throws one.
+inline std::optional<Error> error_of(const std::function<void()>& f) {
   try {
     f();
   } catch (const Error& e) {
-    return e.code();
+    return e;
   }
-  return Errc::ok;
+  return std::nullopt;
+}
+
+/// The code of the `switchyard::Error` that `f` throws, or `Errc::ok` if it throws none.
+inline Errc code_of(const std::function<void()>& f) {
+  const auto error = error_of(f);
+  return error ? error->code() : Errc::ok;
 }
 
 }  // namespace switchyard::testing
