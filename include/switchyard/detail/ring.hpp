@@ -152,7 +152,17 @@ class Ring {
     return tail > head ? static_cast<std::size_t>(tail - head) : 0;
   }
 
-  [[nodiscard]] bool empty_guess() const noexcept { return size_guess() == 0; }
+  /// Whether no item is published at the head (a hint: another consumer may take it first).
+  /// Looks at the consumers' index and the head cell only — never at tail_ — so a consumer
+  /// polling it does not pull the producers' line away from them on every check. It errs
+  /// towards "not empty": a stale head finds a cell already consumed, which reads as an item.
+  /// @note threadsafe
+  [[nodiscard]] bool empty_guess() const noexcept {
+    const std::uint64_t pos = head_.load(std::memory_order_relaxed);
+    // Acquire: pairs with the producer's release of turn == pos + 1 (as in try_pop).
+    const std::uint64_t turn = slots_[pos & mask_].turn.load(std::memory_order_acquire);
+    return static_cast<std::int64_t>(turn - (pos + 1)) < 0;
+  }
 
  private:
   struct Slot {
