@@ -93,14 +93,15 @@ void queue_send_receive_ack(benchmark::State& state, std::size_t batch) {
           if (!d || seq_of(*d) != expected++ || !d->ack()) ok = false;
           continue;
         }
-        auto got = consumer.receive(batch, 10s);
-        if (!got) {
+        deliveries.clear();
+        if (!consumer.receive(deliveries, batch, 10s)) {
           ok = false;
           break;
         }
-        for (auto& d : *got) {
-          if (seq_of(d) != expected++ || !d.ack()) ok = false;
+        for (const auto& d : deliveries) {
+          if (seq_of(d) != expected++) ok = false;
         }
+        if (!consumer.ack_all(deliveries)) ok = false;
       }
     });
     items += kQueueMessages;

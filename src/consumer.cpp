@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <array>
 #include <limits>
 
 #include "switchyard/detail/queue_state.hpp"
@@ -43,7 +44,7 @@ ConsumerState::ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t pr
 
 ConsumerState::~ConsumerState() { close(); }
 
-bool ConsumerState::try_receive_one(TimePoint now, Delivery& out) noexcept {
+bool ConsumerState::try_receive_one(TimePoint now, Duration lag, Delivery& out) noexcept {
   if (!queue_->maybe_ready(now)) return false;
   std::uint32_t index = 0;
   if (!free_.try_pop(index)) return false;  // at the prefetch limit
@@ -52,34 +53,67 @@ bool ConsumerState::try_receive_one(TimePoint now, Delivery& out) noexcept {
     (void)free_.try_push(std::uint32_t{index});
     return false;
   }
+  out = install(index, std::move(entry), visibility_deadline(now, lag), shared_from_this());
+  return true;
+}
+
+std::size_t ConsumerState::try_receive_run(TimePoint now, Duration lag,
+                                           std::vector<Delivery>& out, std::size_t max) noexcept {
+  // Runs of up to kRun: free slots first, then that many entries in one take.
+  constexpr std::size_t kRun = 64;
+  std::array<std::uint32_t, kRun> indices;
+  std::array<Entry, kRun> entries;
+  const std::shared_ptr<ConsumerState> self = shared_from_this();
+  const std::int64_t deadline = visibility_deadline(now, lag);
+  std::size_t received = 0;
+  while (received < max && queue_->maybe_ready(now)) {
+    const std::size_t want = std::min(kRun, max - received);
+    std::size_t slots = 0;
+    while (slots < want && free_.try_pop(indices[slots])) ++slots;
+    const std::size_t taken =
+        slots == 0 ? 0 : queue_->try_take_run(std::span<Entry>(entries.data(), slots), now);
+    for (std::size_t i = taken; i < slots; ++i) (void)free_.try_push(std::uint32_t{indices[i]});
+    for (std::size_t i = 0; i < taken; ++i) {
+      out.push_back(install(indices[i], std::move(entries[i]), deadline, self));
+    }
+    received += taken;
+    if (taken == 0) break;
+  }
+  return received;
+}
+
+std::int64_t ConsumerState::visibility_deadline(TimePoint now, Duration lag) noexcept {
+  const Duration visibility = queue_->options().visibility_timeout;
+  if (visibility.count() <= 0) return kNever;
+  // `now` may lag real time by `lag` (a coarse reading): the deadline must not come early.
+  const std::int64_t deadline = ns(now) + lag.count() + visibility.count();
+  queue_->note_delivery_deadline(deadline);
+  return deadline;
+}
+
+Delivery ConsumerState::install(std::uint32_t index, Entry&& entry, std::int64_t deadline_ns,
+                                std::shared_ptr<ConsumerState> self) noexcept {
   ++entry.deliveries;
   if (entry.deliveries > 1) queue_->count_redelivered();
   queue_->delivered(entry);
   Slot& slot = slots_[index];
   // The slot is free (even) and ours alone until the release store below.
   const std::uint64_t generation = slot.state.load(std::memory_order_relaxed) + 1;
-  const Duration visibility = queue_->options().visibility_timeout;
-  if (visibility.count() > 0) {
-    const std::int64_t deadline = ns(now) + visibility.count();
-    slot.deadline_ns.store(deadline, std::memory_order_relaxed);
-    queue_->note_delivery_deadline(deadline);
-  } else {
-    slot.deadline_ns.store(kNever, std::memory_order_relaxed);
-  }
+  slot.deadline_ns.store(deadline_ns, std::memory_order_relaxed);
   const std::uint32_t attempt = entry.deliveries;
   Message message = entry.message;
   slot.entry = std::move(entry);
   // Release: publishes entry and deadline to whoever wins the settle CAS on this state.
   slot.state.store(generation, std::memory_order_release);
-  out = Delivery(shared_from_this(), std::move(message), index, generation, attempt);
+  Delivery delivery(std::move(self), std::move(message), index, generation, attempt);
   for (const auto& interceptor : interceptors_) {
     try {
-      interceptor->on_receive(queue_->name(), out);
+      interceptor->on_receive(queue_->name(), delivery);
     } catch (...) {
       // Interceptors must not throw; one that does is ignored (see interceptor.hpp).
     }
   }
-  return true;
+  return delivery;
 }
 
 void ConsumerState::wait_for_work(TimePoint now, TimePoint deadline,
@@ -112,14 +146,22 @@ void ConsumerState::wait_for_work(TimePoint now, TimePoint deadline,
 
 Result<Delivery> ConsumerState::receive(Duration timeout) noexcept {
   const Clock& clock = *queue_->clock();
+  if (closed() || queue_->closed_for_receive()) return Result<Delivery>(Errc::closed);
+  Delivery delivery;
+  {
+    // The first look goes by the coarse clock (a fifth of a precise read): when a message is
+    // ready, that is all a receive costs. Only a receive that has to wait reads the precise one.
+    const TimePoint coarse = clock.coarse_stamp().now;
+    queue_->maybe_scan_visibility(coarse);
+    if (try_receive_one(coarse, clock.coarse_resolution(), delivery)) return delivery;
+  }
   TimePoint now = clock.now();
   const TimePoint deadline = timeout >= TimePoint::max() - now ? TimePoint::max() : now + timeout;
   std::uint32_t idle_rounds = 0;
   for (;;) {
     if (closed() || queue_->closed_for_receive()) return Result<Delivery>(Errc::closed);
     queue_->maybe_scan_visibility(now);
-    Delivery delivery;
-    if (try_receive_one(now, delivery)) return delivery;
+    if (try_receive_one(now, Duration{0}, delivery)) return delivery;
     if (now >= deadline || interrupted_.load(std::memory_order_acquire)) {
       return Result<Delivery>(Errc::timed_out);
     }
@@ -130,22 +172,20 @@ Result<Delivery> ConsumerState::receive(Duration timeout) noexcept {
 
 Result<std::size_t> ConsumerState::receive(std::vector<Delivery>& out, std::size_t max,
                                            Duration timeout) noexcept {
+  // Never beyond the room the caller reserved: a push_back that allocates could throw here.
+  max = std::min(max, out.capacity() - out.size());
   if (max == 0) return std::size_t{0};
   auto first = receive(timeout);
   if (!first) return Result<std::size_t>(first.failure());
   out.push_back(std::move(*first));
   std::size_t taken = 1;
-  const TimePoint now = queue_->clock()->now();
-  Delivery more;
-  while (taken < max && try_receive_one(now, more)) {
-    out.push_back(std::move(more));
-    ++taken;
-  }
+  const Clock& clock = *queue_->clock();
+  taken += try_receive_run(clock.coarse_stamp().now, clock.coarse_resolution(), out, max - taken);
   return taken;
 }
 
 Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Settle how,
-                             std::string_view why) noexcept {
+                             std::string_view why, bool wake) noexcept {
   Slot& slot = slots_[index];
   std::uint64_t expected = generation;
   // Acq_rel: acquire pairs with the receive's release (we read the entry next); release
@@ -173,8 +213,7 @@ Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Sett
       queue_->dead_letter(std::move(entry), why);
       break;
   }
-  // A receive waiting at its prefetch limit may go on.
-  queue_->ready_event().notify_all();
+  if (wake) wake_receivers();
   return outcome;
 }
 
@@ -239,12 +278,12 @@ std::size_t ConsumerState::in_flight() const noexcept {
 
 // --- Delivery --------------------------------------------------------------------------
 
-Status Delivery::settle(int how, std::string_view why) noexcept {
+Status Delivery::settle(int how, std::string_view why, bool wake) noexcept {
   if (owner_ == nullptr) return Status(Errc::invalid_delivery, "empty delivery");
   if (settled_) return Status(Errc::stale_delivery, "delivery already settled by this handle");
   settled_ = true;
-  return owner_->settle(slot_, generation_,
-                        static_cast<detail::ConsumerState::Settle>(how), why);
+  return owner_->settle(slot_, generation_, static_cast<detail::ConsumerState::Settle>(how), why,
+                        wake);
 }
 
 Status Delivery::ack() noexcept {
@@ -302,6 +341,33 @@ Result<std::vector<Delivery>> Consumer::receive(std::size_t max, Duration timeou
   } catch (const std::bad_alloc&) {
     return Result<std::vector<Delivery>>(Errc::invalid_argument, "out of memory for the batch");
   }
+}
+
+Result<std::size_t> Consumer::receive(std::vector<Delivery>& out, std::size_t max,
+                                      Duration timeout) noexcept {
+  if (!state_) return Result<std::size_t>(Errc::closed, "consumer is empty (moved from)");
+  try {
+    out.reserve(out.size() + std::min<std::size_t>(max, 1024));
+  } catch (const std::bad_alloc&) {
+    return Result<std::size_t>(Errc::invalid_argument, "out of memory for the batch");
+  }
+  return state_->receive(out, max, timeout);
+}
+
+Status Consumer::ack_all(std::span<Delivery> deliveries) noexcept {
+  Status first;
+  detail::ConsumerState* last_owner = nullptr;
+  for (Delivery& delivery : deliveries) {
+    detail::ConsumerState* owner = delivery.owner_.get();
+    // Settling without a wake-up, so the owner we leave must be woken now.
+    if (last_owner != nullptr && owner != last_owner) last_owner->wake_receivers();
+    Status status = delivery.settle(static_cast<int>(detail::ConsumerState::Settle::ack), {},
+                                    /*wake=*/false);
+    if (owner != nullptr) last_owner = owner;
+    if (!status && first) first = std::move(status);
+  }
+  if (last_owner != nullptr) last_owner->wake_receivers();
+  return first;
 }
 
 void Consumer::run(Handler handler) {

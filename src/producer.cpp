@@ -1,5 +1,7 @@
 #include "switchyard/producer.hpp"
 
+#include <algorithm>
+#include <array>
 #include <limits>
 
 #include "switchyard/detail/broker_core.hpp"
@@ -42,10 +44,14 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
     next_id_ = core_->reserve_ids(kIdBlock);
     id_end_ = next_id_ + kIdBlock;
   }
-  const Stamp stamp = core_->clock()->stamp();
+  // The coarse clock: a precise read would cost more than the rest of a send. The timestamp
+  // may lag by a tick; sent_ns gets the tick added, so it is never earlier than the send and
+  // the TTLs and delays that count from it never end early (see MessageBody::sent_ns).
+  const Clock& clock = *core_->clock();
+  const Stamp stamp = clock.coarse_stamp();
   body->id = next_id_++;
   body->timestamp_ns = stamp.wall.time_since_epoch().count();
-  body->sent_ns = stamp.now.time_since_epoch().count();
+  body->sent_ns = (stamp.now + clock.coarse_resolution()).time_since_epoch().count();
   body->priority = options.priority;
   const auto& interceptors = core_->interceptors();
   if (!options.headers.empty() || object != nullptr || options.delay.count() > 0 ||
@@ -74,9 +80,9 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
   return Message::adopt(body);
 }
 
-std::shared_ptr<detail::Destination> Producer::lookup(std::string_view name) noexcept {
+detail::Destination* Producer::lookup(std::string_view name) noexcept {
   const std::uint64_t generation = core_->generation();
-  if (cached_ && cached_generation_ == generation && cached_name_ == name) return cached_;
+  if (cached_ && cached_generation_ == generation && cached_name_ == name) return cached_.get();
   try {
     cached_ = core_->find(name);
     cached_name_.assign(name);
@@ -84,12 +90,12 @@ std::shared_ptr<detail::Destination> Producer::lookup(std::string_view name) noe
   } catch (...) {
     cached_.reset();
   }
-  return cached_;
+  return cached_.get();
 }
 
 Result<MessageId> Producer::deliver(std::string_view destination, Message&& message,
                                     const SendOptions& options) noexcept {
-  auto target = lookup(destination);
+  detail::Destination* target = lookup(destination);
   Result<SendReceipt> receipt =
       target ? target->accept(std::move(message), options)
              : Result<SendReceipt>(Errc::unknown_destination,
@@ -128,13 +134,47 @@ Result<std::size_t> Producer::send_batch(std::string_view destination,
                                          std::span<const std::string_view> payloads,
                                          const SendOptions& options) noexcept {
   std::size_t accepted = 0;
-  for (std::string_view payload : payloads) {
-    auto sent = send(destination, payload, options);
-    if (!sent) {
-      if (accepted == 0) return Result<std::size_t>(sent.failure());
-      break;
+  auto fail = [&](Failure failure) {
+    return accepted == 0 ? Result<std::size_t>(std::move(failure)) : Result<std::size_t>(accepted);
+  };
+  if (options.on_complete || !options.dedup_id.empty()) {
+    // Per-message receipts (or a dedup id that only the first may use): one at a time.
+    for (std::string_view payload : payloads) {
+      auto sent = send(destination, payload, options);
+      if (!sent) return fail(sent.failure());
+      ++accepted;
     }
-    ++accepted;
+    return accepted;
+  }
+  if (!core_) return Result<std::size_t>(Errc::closed, "producer is empty (default-constructed)");
+  detail::Destination* target = lookup(destination);
+  if (target == nullptr) {
+    return Result<std::size_t>(Errc::unknown_destination,
+                               "no destination named '" + std::string(destination) + "'");
+  }
+  // Runs of up to kRun messages, each handed over in one accept_batch.
+  constexpr std::size_t kRun = 64;
+  std::array<Message, kRun> run;
+  while (accepted < payloads.size()) {
+    const std::size_t n = std::min(kRun, payloads.size() - accepted);
+    std::size_t made = 0;
+    Failure refused;
+    for (; made < n; ++made) {
+      auto message = make(destination, as_bytes(payloads[accepted + made]), options, nullptr, nullptr);
+      if (!message) {
+        refused = message.failure();
+        break;
+      }
+      run[made] = std::move(*message);
+    }
+    if (made != 0) {
+      auto taken = target->accept_batch(std::span<Message>(run.data(), made), options);
+      for (std::size_t i = 0; i < made; ++i) run[i] = Message();  // refused ones are dropped
+      if (!taken) return fail(taken.failure());
+      accepted += *taken;
+      if (*taken < made) return accepted;
+    }
+    if (refused.code != Errc::ok) return fail(std::move(refused));
   }
   return accepted;
 }

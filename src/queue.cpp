@@ -84,6 +84,60 @@ Result<SendReceipt> QueueState::accept(Message&& message, const SendOptions& opt
   return result;
 }
 
+Result<std::size_t> QueueState::accept_batch(std::span<Message> messages,
+                                             const SendOptions& options) noexcept {
+  if (messages.empty()) return std::size_t{0};
+  if (!options.dedup_id.empty() || journal_ || !try_reserve_capacity(messages.size())) {
+    return Destination::accept_batch(messages, options);
+  }
+  if (closed_for_send()) {
+    admitted_.fetch_sub(messages.size(), std::memory_order_relaxed);
+    return Result<std::size_t>(Errc::closed);
+  }
+  std::size_t taken = 0;
+  for (Message& message : messages) {
+    const MessageBody& body = *message.body();
+    if (body.payload().size() > options_.max_payload) break;
+    const std::int64_t now = body.sent_ns;
+    std::int64_t visible_at = body.deliver_after_ns();
+    if (options_.delay.count() > 0) {
+      visible_at = std::max(visible_at, saturating_add(now, options_.delay.count()));
+    }
+    const std::int64_t expires = expiry_of(body);
+    place(Entry{std::move(message), expires, 0, 0}, visible_at, now, /*wake=*/false);
+    ++taken;
+  }
+  // Give back what the refused tail had reserved.
+  if (taken < messages.size()) {
+    admitted_.fetch_sub(messages.size() - taken, std::memory_order_relaxed);
+    space_.notify_all();
+  }
+  if (taken != 0) ready_.notify_all();
+  if (taken == 0) {
+    // The first one is too large: refuse it exactly as a single send would.
+    auto refused = accept(std::move(messages.front()), options);
+    return refused ? Result<std::size_t>(std::size_t{1}) : Result<std::size_t>(refused.failure());
+  }
+  return taken;
+}
+
+bool QueueState::try_reserve_capacity(std::uint64_t n) noexcept {
+  const auto capacity = static_cast<std::int64_t>(options_.capacity);
+  const std::uint64_t after = admitted_.fetch_add(n, std::memory_order_acq_rel) + n;
+  // As in reserve_capacity: the cached removed_seen_ first, the real removed_ only when that
+  // says there is no room.
+  if (static_cast<std::int64_t>(after - removed_seen_.load(std::memory_order_relaxed)) <=
+      capacity) {
+    return true;
+  }
+  const std::uint64_t removed = removed_.load(std::memory_order_acquire);
+  removed_seen_.store(removed, std::memory_order_relaxed);
+  if (static_cast<std::int64_t>(after - removed) <= capacity) return true;
+  admitted_.fetch_sub(n, std::memory_order_relaxed);
+  space_.notify_all();  // a blocked sender may have looked while our reservation stood
+  return false;
+}
+
 Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& options,
                                       TimePoint now) noexcept {
   if (!reserve_capacity(now)) {
@@ -292,14 +346,15 @@ std::int64_t QueueState::expiry_of(const MessageBody& body) const noexcept {
   return expires;
 }
 
-void QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns) noexcept {
+void QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns,
+                       bool wake) noexcept {
   const MessageBody& body = *entry.message.body();
   const bool slow = visible_at_ns > now_ns || body.group_size != 0 ||
                     (body.priority != 0 && options_.max_priority != 0) || entry.deliveries != 0 ||
                     journal_ != nullptr;
   // The ring holds only the message: a first delivery's expiry is recomputed from the body.
   if (!slow && ring_.try_push(std::move(entry.message))) {
-    ready_.notify_all();
+    if (wake) ready_.notify_all();
     return;
   }
   {
@@ -311,7 +366,7 @@ void QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t n
     }
     refresh_slow_hints_locked();
   }
-  ready_.notify_all();
+  if (wake) ready_.notify_all();
 }
 
 void QueueState::place_ready_locked(Entry&& entry) {
@@ -385,6 +440,41 @@ QueueState::Take QueueState::try_take(Entry& out, TimePoint now) noexcept {
     }
     return Take::got;
   }
+}
+
+std::size_t QueueState::try_take_run(std::span<Entry> out, TimePoint now) noexcept {
+  if (out.empty() || closed_for_receive()) return 0;
+  if (slow_ready_.load(std::memory_order_acquire) != 0 ||
+      next_due_ns_.load(std::memory_order_acquire) <= ns(now)) {
+    // Priorities, groups and due messages keep their order rules: one at a time.
+    return try_take(out.front(), now) == Take::got ? 1 : 0;
+  }
+  std::size_t popped = 0;
+  for (; popped < out.size(); ++popped) {
+    if (!ring_.try_pop(out[popped].message)) break;
+    // The body was written on the sender's core: start fetching it now, so the misses of the
+    // whole run overlap instead of queueing up behind each other below.
+    __builtin_prefetch(out[popped].message.body());
+  }
+  if (popped == 0) return 0;
+  for (std::size_t i = 0; i < popped; ++i) {
+    out[i].expires_at_ns = expiry_of(*out[i].message.body());
+    out[i].deliveries = 0;
+    out[i].seq = 0;
+  }
+  // Release: as in try_take, one count for the whole run.
+  removed_.fetch_add(popped, std::memory_order_release);
+  if (options_.overflow == Overflow::block) space_.notify_all();
+  // Expired ones go to their dead-letter queue; the rest close up.
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < popped; ++i) {
+    if (out[i].expires_at_ns != 0 && ns(now) >= out[i].expires_at_ns) {
+      expire(std::move(out[i]));
+    } else if (kept++ != i) {
+      out[kept - 1] = std::move(out[i]);
+    }
+  }
+  return kept;
 }
 
 bool QueueState::take_slow_locked(Entry& out, TimePoint now) {

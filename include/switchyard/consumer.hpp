@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <span>
 #include <vector>
 
 #include "switchyard/clock.hpp"
@@ -58,6 +59,16 @@ class Consumer {
   /// Long poll: waits up to `timeout` for the first delivery, then returns at once with it and
   /// whatever else is ready, at most `max` (bounded also by the prefetch window).
   [[nodiscard]] Result<std::vector<Delivery>> receive(std::size_t max, Duration timeout) noexcept;
+  /// The same long poll into a vector the caller keeps: appends to `out` (whose capacity is
+  /// reused, so a steady loop allocates nothing) and returns how many were appended.
+  [[nodiscard]] Result<std::size_t> receive(std::vector<Delivery>& out, std::size_t max,
+                                            Duration timeout) noexcept;
+  /// Acknowledges every delivery in `deliveries` (SQS's DeleteMessageBatch, RabbitMQ's
+  /// multiple ack): each is settled as by its own `ack()`, and waiting receives are woken once,
+  /// not once per message. All are attempted; the result is the first failure, if any (a
+  /// delivery already settled gives `stale_delivery`). Deliveries from other consumers are
+  /// acknowledged too. @note threadsafe
+  Status ack_all(std::span<Delivery> deliveries) noexcept;
 
   /// Starts the push workers. Throws `Error(invalid_argument)` if already running or closed.
   void run(Handler handler);

@@ -64,7 +64,8 @@ class Delivery {
         attempt_(attempt) {}
 
  private:
-  Status settle(int how, std::string_view why) noexcept;
+  friend class Consumer;  // ack_all settles without a wake-up per message
+  Status settle(int how, std::string_view why, bool wake = true) noexcept;
 
   std::shared_ptr<detail::ConsumerState> owner_;
   Message message_;

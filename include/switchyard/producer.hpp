@@ -64,7 +64,8 @@ class Producer {
   Result<Message> make(std::string_view destination, std::span<const std::byte> payload,
                        const SendOptions& options, void* object,
                        const detail::ObjectOps* ops) noexcept;
-  std::shared_ptr<detail::Destination> lookup(std::string_view name) noexcept;
+  /// The destination named `name`, or null; valid until the next lookup (the cache holds it).
+  detail::Destination* lookup(std::string_view name) noexcept;
 
   std::shared_ptr<detail::BrokerCore> core_;
   // One-entry cache: most producers talk to one destination.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "switchyard/error.hpp"
@@ -35,6 +36,23 @@ class Destination {
   /// Takes a message sent to this destination. `routing_key` is the message key for topics
   /// and exchanges. Blocking only as the destination's overflow policy says. @note threadsafe
   virtual Result<SendReceipt> accept(Message&& message, const SendOptions& options) noexcept = 0;
+  /// Takes `messages` in order, as `accept` would one by one, stopping at the first refusal.
+  /// Returns how many were taken, or the refusal when none was. A destination overrides this
+  /// when it can take a run of messages for less than the sum (one reservation, one wake-up).
+  /// `options.on_complete` is not called here (the caller reports per message). @note threadsafe
+  virtual Result<std::size_t> accept_batch(std::span<Message> messages,
+                                           const SendOptions& options) noexcept {
+    std::size_t taken = 0;
+    for (Message& message : messages) {
+      auto receipt = accept(std::move(message), options);
+      if (!receipt) {
+        if (taken == 0) return Result<std::size_t>(receipt.failure());
+        break;
+      }
+      ++taken;
+    }
+    return taken;
+  }
 
   /// Refuses further sends; `drain` lets consumers finish what is queued, otherwise consumers
   /// are told `closed` at once. Idempotent. @note threadsafe

@@ -62,8 +62,8 @@ struct MessageBody {
   std::uint16_t group_size = 0;
   std::uint8_t priority = 0;
   std::uint64_t id = 0;
-  std::int64_t timestamp_ns = 0;  // wall clock
-  std::int64_t sent_ns = 0;       // monotonic
+  std::int64_t timestamp_ns = 0;  // wall clock; may lag the send by a coarse clock's tick
+  std::int64_t sent_ns = 0;       // monotonic; never earlier than the send (TTLs, delays)
   MessageExtras* extras = nullptr;
 
   [[nodiscard]] const std::byte* bytes() const noexcept {

@@ -53,6 +53,7 @@
 #include <mutex>
 #include <queue>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -119,12 +120,20 @@ class QueueState final : public Destination, public std::enable_shared_from_this
 
   // --- producer side -------------------------------------------------------------------
   Result<SendReceipt> accept(Message&& message, const SendOptions& options) noexcept override;
+  /// One capacity reservation and one wake-up for the whole run when there is room for all of
+  /// it; otherwise (or with a dedup id, or durable) message by message.
+  Result<std::size_t> accept_batch(std::span<Message> messages,
+                                   const SendOptions& options) noexcept override;
 
   // --- consumer side -------------------------------------------------------------------
   enum class Take : std::uint8_t { got, empty, closed };
   /// Takes the next deliverable entry (highest priority, FIFO within a level); expired
   /// entries met on the way are dead-lettered or dropped. @note threadsafe
   Take try_take(Entry& out, TimePoint now) noexcept;
+  /// Takes up to `out.size()` entries from the ring with one count and one wake-up of blocked
+  /// senders; when the slow path has something ready, takes one entry by its rules instead.
+  /// Returns how many were taken (0: nothing ready, or closed). @note threadsafe
+  std::size_t try_take_run(std::span<Entry> out, TimePoint now) noexcept;
   /// Whether a take might succeed now (a hint for waiters). @note threadsafe
   [[nodiscard]] bool maybe_ready(TimePoint now) const noexcept;
   /// Whether a message is ready, or a ready slow-path entry, without reading the clock (delayed
@@ -208,7 +217,12 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   Result<SendReceipt> admit(Message&& message, const SendOptions& options,
                             TimePoint now) noexcept;
   bool reserve_capacity(TimePoint now) noexcept;
-  void place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns) noexcept;
+  /// Reserves room for `n` at once if it is there now; never waits or drops.
+  bool try_reserve_capacity(std::uint64_t n) noexcept;
+  /// Puts an admitted entry where takers find it; wakes them unless `wake` is false (the
+  /// caller then calls ready_.notify_all() itself).
+  void place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns,
+             bool wake = true) noexcept;
   void place_ready_locked(Entry&& entry);
   bool take_slow_locked(Entry& out, TimePoint now);
   void promote_due_locked(TimePoint now);
@@ -275,13 +289,17 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
 
   /// Waits up to `timeout` for one delivery. @note threadsafe
   Result<Delivery> receive(Duration timeout) noexcept;
-  /// Waits up to `timeout` for the first delivery, then takes what else is ready, up to `max`.
+  /// Waits up to `timeout` for the first delivery, then takes what else is ready, up to `max`
+  /// and never beyond `out`'s reserved capacity (appending must not allocate here).
   Result<std::size_t> receive(std::vector<Delivery>& out, std::size_t max, Duration timeout) noexcept;
 
   enum class Settle : std::uint8_t { ack, requeue, dead_letter };
-  /// Settles the delivery holding slot `slot` at `generation`. @note threadsafe
-  Status settle(std::uint32_t slot, std::uint64_t generation, Settle how,
-                std::string_view why) noexcept;
+  /// Settles the delivery holding slot `slot` at `generation`. Without `wake`, the caller
+  /// promises one `wake_receivers()` after a run of settles. @note threadsafe
+  Status settle(std::uint32_t slot, std::uint64_t generation, Settle how, std::string_view why,
+                bool wake = true) noexcept;
+  /// A receive waiting at its prefetch limit (or for a requeued message) may go on.
+  void wake_receivers() noexcept { queue_->ready_event().notify_all(); }
   /// Restarts the visibility timeout of a held delivery. @note threadsafe
   Status extend(std::uint32_t slot, std::uint64_t generation) noexcept;
 
@@ -308,7 +326,18 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
     Entry entry;                                // valid while held
   };
 
-  bool try_receive_one(TimePoint now, Delivery& out) noexcept;
+  /// One non-blocking take into a free slot. `now` may lag real time by up to `lag` (a coarse
+  /// clock reading); deadlines derived from it are pushed out by `lag`.
+  bool try_receive_one(TimePoint now, Duration lag, Delivery& out) noexcept;
+  /// Non-blocking takes into free slots, appended to `out`, at most `max`; how many.
+  std::size_t try_receive_run(TimePoint now, Duration lag, std::vector<Delivery>& out,
+                              std::size_t max) noexcept;
+  /// Puts a taken entry into free slot `index` and returns its Delivery. `deadline_ns`: the
+  /// visibility deadline (kept in the slot; INT64_MAX for none).
+  Delivery install(std::uint32_t index, Entry&& entry, std::int64_t deadline_ns,
+                   std::shared_ptr<ConsumerState> self) noexcept;
+  /// The visibility deadline of a delivery made at `now` (which may lag real time by `lag`).
+  std::int64_t visibility_deadline(TimePoint now, Duration lag) noexcept;
   void wait_for_work(TimePoint now, TimePoint deadline, std::uint32_t& idle_rounds) noexcept;
 
   const std::shared_ptr<QueueState> queue_;
