@@ -16,9 +16,20 @@ std::span<const std::byte> as_bytes(std::string_view s) noexcept {
 }
 }  // namespace
 
+Stamp Producer::send_stamp() const noexcept {
+  // The coarse clock: a precise read would cost more than the rest of a send. The timestamp
+  // may lag by a tick; sent_ns gets the tick added (in make), so it is never earlier than the
+  // send and the TTLs and delays that count from it never end early.
+  if (!core_) return {};
+  const Clock& clock = *core_->clock();
+  Stamp stamp = clock.coarse_stamp();
+  stamp.now += clock.coarse_resolution();
+  return stamp;
+}
+
 Result<Message> Producer::make(std::string_view destination, std::span<const std::byte> payload,
                                const SendOptions& options, void* object,
-                               const detail::ObjectOps* ops) noexcept {
+                               const detail::ObjectOps* ops, const Stamp& stamp) noexcept {
   auto fail = [&](Errc code, std::string message) {
     if (object != nullptr) ops->destroy(object);
     return Result<Message>(code, std::move(message));
@@ -44,14 +55,9 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
     next_id_ = core_->reserve_ids(kIdBlock);
     id_end_ = next_id_ + kIdBlock;
   }
-  // The coarse clock: a precise read would cost more than the rest of a send. The timestamp
-  // may lag by a tick; sent_ns gets the tick added, so it is never earlier than the send and
-  // the TTLs and delays that count from it never end early (see MessageBody::sent_ns).
-  const Clock& clock = *core_->clock();
-  const Stamp stamp = clock.coarse_stamp();
   body->id = next_id_++;
   body->timestamp_ns = stamp.wall.time_since_epoch().count();
-  body->sent_ns = (stamp.now + clock.coarse_resolution()).time_since_epoch().count();
+  body->sent_ns = stamp.now.time_since_epoch().count();
   body->priority = options.priority;
   const auto& interceptors = core_->interceptors();
   if (!options.headers.empty() || object != nullptr || options.delay.count() > 0 ||
@@ -112,7 +118,7 @@ Result<MessageId> Producer::send(std::string_view destination, std::string_view 
 
 Result<MessageId> Producer::send(std::string_view destination, std::span<const std::byte> payload,
                                  const SendOptions& options) noexcept {
-  auto message = make(destination, payload, options, nullptr, nullptr);
+  auto message = make(destination, payload, options, nullptr, nullptr, send_stamp());
   if (!message) return Result<MessageId>(message.failure());
   return deliver(destination, std::move(*message), options);
 }
@@ -152,15 +158,17 @@ Result<std::size_t> Producer::send_batch(std::string_view destination,
     return Result<std::size_t>(Errc::unknown_destination,
                                "no destination named '" + std::string(destination) + "'");
   }
-  // Runs of up to kRun messages, each handed over in one accept_batch.
+  // Runs of up to kRun messages, each handed over in one accept_batch; one stamp for all.
   constexpr std::size_t kRun = 64;
   std::array<Message, kRun> run;
+  const Stamp stamp = send_stamp();
   while (accepted < payloads.size()) {
     const std::size_t n = std::min(kRun, payloads.size() - accepted);
     std::size_t made = 0;
     Failure refused;
     for (; made < n; ++made) {
-      auto message = make(destination, as_bytes(payloads[accepted + made]), options, nullptr, nullptr);
+      auto message =
+          make(destination, as_bytes(payloads[accepted + made]), options, nullptr, nullptr, stamp);
       if (!message) {
         refused = message.failure();
         break;

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "switchyard/clock.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/message.hpp"
 #include "switchyard/send_options.hpp"
@@ -61,9 +62,13 @@ class Producer {
  private:
   Result<MessageId> deliver(std::string_view destination, Message&& message,
                             const SendOptions& options) noexcept;
+  /// A message body for `payload` (or `object`, owned from here on), stamped with `stamp`: a
+  /// `coarse_stamp()` of the broker's clock, shared by every message of a batch.
   Result<Message> make(std::string_view destination, std::span<const std::byte> payload,
-                       const SendOptions& options, void* object,
-                       const detail::ObjectOps* ops) noexcept;
+                       const SendOptions& options, void* object, const detail::ObjectOps* ops,
+                       const Stamp& stamp) noexcept;
+  /// The stamp for messages sent now (see make).
+  [[nodiscard]] Stamp send_stamp() const noexcept;
   /// The destination named `name`, or null; valid until the next lookup (the cache holds it).
   detail::Destination* lookup(std::string_view name) noexcept;
 
@@ -86,7 +91,7 @@ Result<MessageId> Producer::send(std::string_view destination, Object<T> object,
   } catch (...) {
     return Result<MessageId>(Errc::invalid_argument, "could not move the object in");
   }
-  auto message = make(destination, {}, options, owned, &detail::object_ops_for<T>());
+  auto message = make(destination, {}, options, owned, &detail::object_ops_for<T>(), send_stamp());
   if (!message) return Result<MessageId>(message.failure());
   return deliver(destination, std::move(*message), options);
 }
