@@ -24,16 +24,19 @@
 //
 // Memory stays bounded:
 //   * the depot of a class keeps at most kDepotMagazines non-empty magazines (and as many empty
-//     ones); a magazine holds at most magazine_capacity(c) blocks, about kMagazineBytes of
-//     memory (≤ 512 KiB per class in the depot for classes up to 2 KiB, ≤ 1 MiB above);
-//   * a thread keeps at most two magazines per class it has used;
+//     ones); a magazine holds magazine_capacity(c) blocks, at most about kMagazineBytes (8 KiB)
+//     of them, or 4 blocks of the largest classes (16 KiB): about 512 KiB per class in the depot
+//     up to 2 KiB blocks, about 1 MiB above, 20 MiB for all 40 classes together;
+//   * a thread keeps at most two magazines per class it has used (≤ 650 KiB if it used all),
+//     also while idle;
 //   * a thread gives its magazines to the depot when it exits (a thread_local destructor), or
 //     when it calls trim(); trim() also returns the depot's blocks to the allocator.
 // Blocks larger than kMaxPooled bypass the pool (operator new/delete).
 //
 // Contract
-//   * allocate/deallocate: any thread; deallocate on any thread (not only the allocating one).
-//     Lock-free; a fast-path call touches only the calling thread's cache.
+//   * allocate/deallocate: any thread; a block may be freed on any thread, not only the one
+//     that allocated it. The fast path takes no lock and no atomic operation; the depot is
+//     lock-free; a miss on both may call operator new/delete.
 //   * A thread that has already run its thread-exit cleanup (a thread_local destructor that
 //     frees a message after ours ran) bypasses its cache and uses operator new/delete.
 //   * The pool is process-wide and never destroyed (see instance()).
