@@ -39,7 +39,7 @@ void* BlockPool::new_block(std::size_t c) {
 
 void BlockPool::delete_block(void* block, std::size_t c) noexcept {
   depots_[c].held.fetch_sub(1, std::memory_order_relaxed);
-  ::operator delete(block, class_size(c));
+  ::operator delete(block);
 }
 
 BlockPool::Magazine* BlockPool::take_empty(std::size_t c) noexcept {
