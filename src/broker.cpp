@@ -315,7 +315,8 @@ Subscription Broker::psubscribe(std::string_view pattern, Subscription::Handler 
 std::size_t Broker::publish(std::string_view channel, std::string_view payload,
                             const Headers& headers) {
   auto* body = detail::MessageBody::create(
-      channel, {}, {reinterpret_cast<const std::byte*>(payload.data()), payload.size()});
+      channel, {}, {reinterpret_cast<const std::byte*>(payload.data()), payload.size()},
+      !headers.empty());
   Message message = Message::adopt(body);
   body->id = core_->reserve_ids(1);
   const Stamp stamp = core_->clock()->stamp();

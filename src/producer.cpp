@@ -44,9 +44,13 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
   if (options.delay.count() < 0 || options.ttl.count() < 0) {
     return fail(Errc::invalid_argument, "delay and ttl must not be negative");
   }
+  const auto& interceptors = core_->interceptors();
+  const bool with_extras = !options.headers.empty() || object != nullptr ||
+                           options.delay.count() > 0 || options.ttl.count() > 0 ||
+                           !interceptors.empty();
   detail::MessageBody* body = nullptr;
   try {
-    body = detail::MessageBody::create(options.key, options.group, payload);
+    body = detail::MessageBody::create(options.key, options.group, payload, with_extras);
   } catch (const std::bad_alloc&) {
     return fail(Errc::payload_too_large, "out of memory for a payload of " +
                                              std::to_string(payload.size()) + " bytes");
@@ -59,9 +63,7 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
   body->timestamp_ns = stamp.wall.time_since_epoch().count();
   body->sent_ns = stamp.now.time_since_epoch().count();
   body->priority = options.priority;
-  const auto& interceptors = core_->interceptors();
-  if (!options.headers.empty() || object != nullptr || options.delay.count() > 0 ||
-      options.ttl.count() > 0 || !interceptors.empty()) {
+  if (with_extras) {
     try {
       detail::MessageExtras& extras = body->mutable_extras();
       extras.headers = options.headers;

@@ -231,13 +231,14 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
   MessageId highest = 0;
   for (RecoveredMessage& r : *recovered) {
     StoredMessage& m = r.message;
-    MessageBody* body = MessageBody::create(m.key, m.group, m.payload);
+    const bool with_extras = !m.headers.empty() || m.deliver_after_ns != 0 || m.expires_at_ns != 0;
+    MessageBody* body = MessageBody::create(m.key, m.group, m.payload, with_extras);
     Message message = Message::adopt(body);
     body->id = m.id;
     body->timestamp_ns = m.timestamp_ns;
     body->sent_ns = m.timestamp_ns + mono_minus_wall;  // TTLs keep counting from the send
     body->priority = m.priority;
-    if (!m.headers.empty() || m.deliver_after_ns != 0 || m.expires_at_ns != 0) {
+    if (with_extras) {
       MessageExtras& extras = body->mutable_extras();
       extras.headers = Headers(m.headers);
       if (m.deliver_after_ns != 0) extras.deliver_after_ns = m.deliver_after_ns + mono_minus_wall;

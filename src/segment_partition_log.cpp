@@ -47,7 +47,7 @@ Result<Message> from_stored(const StoredMessage& s, std::int64_t now_ns) {
     return Result<Message>(Errc::corrupt, "stored message " + std::to_string(s.id) +
                                               " has a key or group longer than 65535 bytes");
   }
-  MessageBody* body = MessageBody::create(s.key, s.group, s.payload);
+  MessageBody* body = MessageBody::create(s.key, s.group, s.payload, !s.headers.empty());
   Message message = Message::adopt(body);  // owns it from here (frees it on a throw)
   body->id = s.id;
   body->timestamp_ns = s.timestamp_ns;

@@ -1,19 +1,24 @@
 // switchyard/detail/message_body.hpp — the one heap block behind a Message.
 //
 // Layout (one block from the BlockPool, immutable after construction, shared by reference
-// count; 48 bytes of fixed part, so a 64-byte payload needs a 112-byte block):
+// count; 40 bytes of fixed part, so a plain 64-byte payload needs a 104-byte block):
 //
+//   [MessageExtras, only when flags & kHasExtras] [fixed part] [key | group | payload]
+//
+//   fixed part (MessageBody; `this` points here, extras or not)
 //   offset  0  refs (atomic u32)      |  4  payload_size (u32)
-//   offset  8  key_size (u16) | 10 group_size (u16) | 12 priority (u8) | 13..15 unused
+//   offset  8  key_size (u16) | 10 group_size (u16) | 12 priority (u8) | 13 flags (u8)
+//              | 14..15 unused
 //   offset 16  id (u64)
 //   offset 24  timestamp_ns (i64, wall clock)
 //   offset 32  sent_ns (i64, monotonic: queue TTLs count from here)
-//   offset 40  extras (MessageExtras*, null for a plain message)
-//   offset 48  key bytes | group bytes | payload bytes
+//   offset 40  key bytes | group bytes | payload bytes
 //
-// What most messages do not carry lives in a separate `MessageExtras` allocated only when
-// needed: headers, a C++ object, a delay or TTL, or the origin of a derived body (a dead letter
-// shares its original's payload instead of copying it).
+// What most messages do not carry lives in a `MessageExtras` placed in the same block, just in
+// front of the fixed part, and only in the bodies that need it: headers, a C++ object, a delay
+// or TTL, or the origin of a derived body (a dead letter shares its original's payload instead
+// of copying it). Whoever creates a body knows whether it needs extras, so `create` is told;
+// a plain message pays neither the bytes nor a pointer for them.
 //
 // A message that reaches several destinations (fan-out, routing) shares this block: the
 // payload is never copied. Every field but `refs` is written once, before the block is
@@ -21,6 +26,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -28,6 +34,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <typeinfo>
 
 #include "switchyard/detail/block_pool.hpp"
@@ -56,15 +63,18 @@ struct MessageExtras {
 };
 
 struct MessageBody {
+  /// `flags` bit: a MessageExtras sits just in front of the fixed part.
+  static constexpr std::uint8_t kHasExtras = 1;
+
   std::atomic<std::uint32_t> refs{1};
   std::uint32_t payload_size = 0;
   std::uint16_t key_size = 0;
   std::uint16_t group_size = 0;
   std::uint8_t priority = 0;
+  std::uint8_t flags = 0;
   std::uint64_t id = 0;
   std::int64_t timestamp_ns = 0;  // wall clock; may lag the send by a coarse clock's tick
   std::int64_t sent_ns = 0;       // monotonic; never earlier than the send (TTLs, delays)
-  MessageExtras* extras = nullptr;
 
   [[nodiscard]] const std::byte* bytes() const noexcept {
     return reinterpret_cast<const std::byte*>(this + 1);
@@ -75,9 +85,16 @@ struct MessageBody {
   [[nodiscard]] std::string_view group() const noexcept {
     return {reinterpret_cast<const char*>(bytes()) + key_size, group_size};
   }
+  /// The extras in front of the fixed part, or null for a plain message.
+  [[nodiscard]] const MessageExtras* extras() const noexcept {
+    if ((flags & kHasExtras) == 0) return nullptr;
+    return std::launder(reinterpret_cast<const MessageExtras*>(
+        reinterpret_cast<const std::byte*>(this) - sizeof(MessageExtras)));
+  }
   /// The body that holds the payload bytes and object: this one, or the origin.
   [[nodiscard]] const MessageBody& content() const noexcept {
-    return extras != nullptr && extras->origin != nullptr ? *extras->origin : *this;
+    const MessageExtras* e = extras();
+    return e != nullptr && e->origin != nullptr ? *e->origin : *this;
   }
   [[nodiscard]] std::span<const std::byte> payload() const noexcept {
     const MessageBody& c = content();
@@ -85,67 +102,74 @@ struct MessageBody {
   }
   [[nodiscard]] const Headers& headers() const noexcept {
     static const Headers none;
-    return extras != nullptr ? extras->headers : none;
+    const MessageExtras* e = extras();
+    return e != nullptr ? e->headers : none;
   }
   [[nodiscard]] void* object() const noexcept {
-    const MessageBody& c = content();
-    return c.extras != nullptr ? c.extras->object : nullptr;
+    const MessageExtras* e = content().extras();
+    return e != nullptr ? e->object : nullptr;
   }
   [[nodiscard]] const ObjectOps* object_ops() const noexcept {
-    const MessageBody& c = content();
-    return c.extras != nullptr ? c.extras->object_ops : nullptr;
+    const MessageExtras* e = content().extras();
+    return e != nullptr ? e->object_ops : nullptr;
   }
   [[nodiscard]] std::int64_t deliver_after_ns() const noexcept {
-    return extras != nullptr ? extras->deliver_after_ns : 0;
+    const MessageExtras* e = extras();
+    return e != nullptr ? e->deliver_after_ns : 0;
   }
   [[nodiscard]] std::int64_t expires_at_ns() const noexcept {
-    return extras != nullptr ? extras->expires_at_ns : 0;
+    const MessageExtras* e = extras();
+    return e != nullptr ? e->expires_at_ns : 0;
   }
-  /// The extras, created on first use (only while the body is still private to its builder).
-  MessageExtras& mutable_extras() {
-    if (extras == nullptr) extras = new MessageExtras();
-    return *extras;
+  /// The extras, to fill in while the body is still private to its builder. Only for a body
+  /// created `with_extras`.
+  MessageExtras& mutable_extras() noexcept {
+    assert((flags & kHasExtras) != 0 && "mutable_extras: the body was created without extras");
+    return *const_cast<MessageExtras*>(extras());
   }
 
-  /// Allocates a body with room for the given variable parts and copies them in.
+  /// Allocates a body with room for the given variable parts (and a default MessageExtras in
+  /// the same block when `with_extras`) and copies them in. Throws std::bad_alloc.
   static MessageBody* create(std::string_view key, std::string_view group,
-                             std::span<const std::byte> payload) {
-    const std::size_t size = sizeof(MessageBody) + key.size() + group.size() + payload.size();
-    void* raw = BlockPool::instance().allocate(size);
-    auto* body = new (raw) MessageBody();
+                             std::span<const std::byte> payload, bool with_extras = false) {
+    const std::size_t extras_size = with_extras ? sizeof(MessageExtras) : 0;
+    const std::size_t size =
+        extras_size + sizeof(MessageBody) + key.size() + group.size() + payload.size();
+    auto* raw = static_cast<std::byte*>(BlockPool::instance().allocate(size));
+    if (with_extras) new (raw) MessageExtras();  // noexcept: every member starts empty
+    auto* body = new (raw + extras_size) MessageBody();
+    body->flags = with_extras ? kHasExtras : 0;
     body->key_size = static_cast<std::uint16_t>(key.size());
     body->group_size = static_cast<std::uint16_t>(group.size());
     body->payload_size = static_cast<std::uint32_t>(payload.size());
     auto* out = reinterpret_cast<char*>(body + 1);
     if (!key.empty()) std::memcpy(out, key.data(), key.size());
     if (!group.empty()) std::memcpy(out + key.size(), group.data(), group.size());
-    if (!payload.empty()) std::memcpy(out + key.size() + group.size(), payload.data(), payload.size());
+    if (!payload.empty())
+      std::memcpy(out + key.size() + group.size(), payload.data(), payload.size());
     return body;
   }
 
   /// A body with the same id, timestamps, key, group, priority and content as `original`, and
   /// `new_headers`. Shares the original's payload (no copy).
   static MessageBody* derive(const MessageBody& original, Headers new_headers) {
-    MessageBody* body = create(original.key(), original.group(), {});
+    MessageBody* body = create(original.key(), original.group(), {}, true);
     body->priority = original.priority;
     body->id = original.id;
     body->timestamp_ns = original.timestamp_ns;
     body->sent_ns = original.sent_ns;
-    try {
-      MessageExtras& extras = body->mutable_extras();
-      extras.headers = std::move(new_headers);
-      auto& content = const_cast<MessageBody&>(original.content());
-      content.retain();
-      extras.origin = &content;
-    } catch (...) {
-      body->release();
-      throw;
-    }
+    MessageExtras& extras = body->mutable_extras();
+    extras.headers = std::move(new_headers);
+    auto& content = const_cast<MessageBody&>(original.content());
+    content.retain();
+    extras.origin = &content;
     return body;
   }
 
+  /// Bytes of the block, extras included.
   [[nodiscard]] std::size_t allocation_size() const noexcept {
-    return sizeof(MessageBody) + key_size + group_size + payload_size;
+    return ((flags & kHasExtras) != 0 ? sizeof(MessageExtras) : 0) + sizeof(MessageBody) +
+           key_size + group_size + payload_size;
   }
 
   void retain() noexcept {
@@ -155,19 +179,31 @@ struct MessageBody {
   void release() noexcept {
     // Acq_rel: the last releaser must see every other holder's reads finished before it frees.
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      if (extras != nullptr) {
-        if (extras->object != nullptr) extras->object_ops->destroy(extras->object);
-        if (extras->origin != nullptr) extras->origin->release();
-        delete extras;
-      }
       const std::size_t size = allocation_size();
+      void* block = this;
+      if (auto* e = const_cast<MessageExtras*>(extras())) {
+        if (e->object != nullptr) e->object_ops->destroy(e->object);
+        if (e->origin != nullptr) e->origin->release();
+        e->~MessageExtras();
+        block = e;
+      }
       this->~MessageBody();
-      BlockPool::instance().deallocate(static_cast<void*>(this), size);
+      BlockPool::instance().deallocate(block, size);
     }
   }
 };
 
-static_assert(sizeof(MessageBody) == 48, "the fixed part is laid out as the diagram says");
+static_assert(sizeof(MessageBody) == 40 && offsetof(MessageBody, flags) == 13 &&
+                  offsetof(MessageBody, id) == 16 && offsetof(MessageBody, sent_ns) == 32,
+              "the fixed part is laid out as the diagram says");
+static_assert(sizeof(MessageBody) + 64 == 104 &&
+                  BlockPool::class_size(BlockPool::class_of(sizeof(MessageBody) + 64)) == 104,
+              "a plain 64-byte message fits a 104-byte block (one 112-byte malloc chunk)");
+static_assert(sizeof(MessageExtras) % alignof(MessageBody) == 0 &&
+                  alignof(MessageExtras) <= alignof(std::max_align_t),
+              "the fixed part follows the extras without padding");
+static_assert(std::is_nothrow_default_constructible_v<MessageExtras>,
+              "create() builds the extras on a path that must not throw half-way");
 static_assert(alignof(MessageBody) <= alignof(std::max_align_t),
               "the variable part follows the fixed part without extra alignment");
 
