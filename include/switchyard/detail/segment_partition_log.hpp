@@ -19,8 +19,10 @@
 //
 // Threading story
 // ---------------
-//   * Appends: any thread; `Log::append` serialises them. Encoding runs before, on the
-//     caller's thread, into a thread-local buffer.
+//   * Appends: any thread; `Log::append_in_place` serialises them. The message is encoded
+//     under the log's append lock, straight into the active segment's mapping (no buffer, no
+//     heap allocation; an object payload is first encoded by its Codec), then checksummed
+//     there and published.
 //   * Reads: any number of threads; `Log::read` pins the mappings, each record is decoded into
 //     a fresh Message (the read path allocates; the memory log's does not).
 //   * Retention: at most one `apply_retention` at a time (retention_mutex_, never held while
