@@ -49,7 +49,9 @@ TEST_CASE("the hardware and portable crc32c agree on random data of every length
   std::vector<std::byte> data(4096 + 16);
   for (auto& b : data) b = static_cast<std::byte>(rng());
   for (std::size_t offset = 0; offset < 8; ++offset) {
-    for (std::size_t length : {0, 1, 7, 8, 9, 15, 16, 63, 64, 65, 1000, 4096}) {
+    for (std::size_t length :
+         {0,   1,   3,   4,   5,   7,   8,   9,   15,   16,   63,   64,   65,
+          191, 192, 193, 200, 767, 768, 769, 960, 1000, 1092, 1535, 1536, 4096}) {
       const std::span<const std::byte> s(data.data() + offset, length);
       CHECK(crc32c(s) == crc32c_portable(s));
     }
