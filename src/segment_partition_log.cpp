@@ -17,31 +17,6 @@ constexpr std::size_t kReadBytes = 1u << 20;
 constexpr std::size_t kShortMax = std::numeric_limits<std::uint16_t>::max();
 }  // namespace
 
-Result<StoredMessage> to_stored(const Message& message) {
-  StoredMessage s;
-  s.id = message.id();
-  s.timestamp_ns = message.timestamp().time_since_epoch().count();
-  s.priority = message.priority();
-  s.key.assign(message.key());
-  s.group.assign(message.group());
-  for (const auto& [name, value] : message.headers()) s.headers.emplace_back(name, value);
-  if (message.has_object()) {
-    auto encoded = message.encoded();
-    if (!encoded) {
-      return Result<StoredMessage>(Errc::wrong_type,
-                                   "a durable destination stores bytes, and this message's "
-                                   "object has no Codec: " +
-                                       encoded.message());
-    }
-    const auto* p = reinterpret_cast<const std::byte*>(encoded->data());
-    s.payload.assign(p, p + encoded->size());
-  } else {
-    const auto bytes = message.payload().bytes();
-    s.payload.assign(bytes.begin(), bytes.end());
-  }
-  return s;
-}
-
 Result<Message> from_stored(const StoredMessage& s, std::int64_t now_ns) {
   if (s.key.size() > kShortMax || s.group.size() > kShortMax) {
     return Result<Message>(Errc::corrupt, "stored message " + std::to_string(s.id) +

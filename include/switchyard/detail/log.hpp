@@ -61,16 +61,21 @@ class Log;
 /// for long and must not call back into the same log's `sync`.
 using Completion = std::function<void(Status)>;
 
+class BodyWriter;
+
+/// What a `BodyWriter` can refer to: a callable `void(std::span<std::byte>) noexcept`.
+template <class F>
+concept BodyWriterTarget = !std::same_as<std::remove_cvref_t<F>, BodyWriter> &&
+                           std::is_nothrow_invocable_v<F&, std::span<std::byte>>;
+
 /// Writes a record's body in place, straight into the active segment's mapping (see
-/// `Log::append_in_place`). A non-owning reference to a callable (`void(std::span<std::byte>)
-/// noexcept`) that must outlive the call it is passed to; copying it copies the reference.
+/// `Log::append_in_place`). A non-owning reference to a callable that must outlive the call it
+/// is passed to (like `std::span`, copying it copies the reference); no allocation.
 class BodyWriter {
  public:
-  template <class F>
-  requires(!std::same_as<std::remove_cvref_t<F>, BodyWriter> &&
-           std::is_nothrow_invocable_v<F&, std::span<std::byte>>) BodyWriter(F& f)
-  noexcept  // NOLINT(google-explicit-constructor): a reference, like a span
-      : target_(static_cast<void*>(std::addressof(f))),
+  template <BodyWriterTarget F>
+  BodyWriter(F& f) noexcept  // NOLINT(google-explicit-constructor): a reference, like a span
+      : target_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
         call_([](void* target, std::span<std::byte> out) noexcept {
           (*static_cast<F*>(target))(out);
         }) {}

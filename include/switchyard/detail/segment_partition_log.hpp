@@ -44,8 +44,6 @@
 
 namespace switchyard::detail {
 
-/// A Message as a durable destination stores it. `wrong_type` for an object without a Codec.
-Result<StoredMessage> to_stored(const Message& message);
 /// A Message rebuilt from its stored form; `sent_ns` (monotonic) is `now_ns`.
 /// `corrupt` if a field cannot be represented (a key or group longer than 65535 bytes).
 Result<Message> from_stored(const StoredMessage& stored, std::int64_t now_ns);
