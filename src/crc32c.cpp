@@ -1,11 +1,13 @@
 // CRC-32C: SSE4.2 instruction where the CPU has it, slicing-by-8 tables elsewhere.
 #include "switchyard/detail/crc32c.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <nmmintrin.h>
+#include <wmmintrin.h>
 #define SWITCHYARD_CRC32C_X86 1
 #endif
 
@@ -44,75 +46,16 @@ std::uint32_t portable_raw(const unsigned char* p, std::size_t n, std::uint32_t 
   return c;
 }
 
-// Shifting a raw CRC register across `bytes` zero bytes is linear over GF(2): four byte
-// tables apply it (table[k][b]: the register b << 8k after the zeros). That lets three
-// independent streams run at once and be joined: raw(A B, c) = shift(raw(A, c), |B|) ^ raw(B, 0).
-struct ZeroShift {
-  std::array<std::array<std::uint32_t, 256>, 4> table{};
-  [[nodiscard]] std::uint32_t operator()(std::uint32_t c) const noexcept {
-    return table[0][c & 0xFF] ^ table[1][(c >> 8) & 0xFF] ^ table[2][(c >> 16) & 0xFF] ^
-           table[3][c >> 24];
-  }
-};
-
-constexpr ZeroShift make_zero_shift(std::size_t bytes) {
-  std::array<std::uint32_t, 32> column{};  // image of each single register bit
-  for (std::size_t bit = 0; bit < 32; ++bit) {
-    std::uint32_t c = std::uint32_t{1} << bit;
-    for (std::size_t i = 0; i < bytes; ++i) c = (c >> 8) ^ kTables[0][c & 0xFF];
-    column[bit] = c;
-  }
-  ZeroShift shift;
-  for (std::size_t k = 0; k < 4; ++k) {
-    for (std::size_t b = 0; b < 256; ++b) {
-      std::uint32_t v = 0;
-      for (std::size_t bit = 0; bit < 8; ++bit) {
-        if (((b >> bit) & 1u) != 0) v ^= column[8 * k + bit];
-      }
-      shift.table[k][b] = v;
-    }
-  }
-  return shift;
-}
-
 #if SWITCHYARD_CRC32C_X86
-// Stream lengths of the three-way loops: the crc32 instruction has a latency of 3 cycles and a
-// throughput of 1, so one stream uses a third of it. Long blocks for the bulk, short ones so
-// that a 1 KiB record's tail is not left to the single stream.
-constexpr std::size_t kLongStream = 256;
-constexpr std::size_t kShortStream = 64;
-constexpr ZeroShift kShiftLong = make_zero_shift(kLongStream);
-constexpr ZeroShift kShiftShort = make_zero_shift(kShortStream);
-
 __attribute__((target("sse4.2"))) inline std::uint64_t word_at(const unsigned char* p) noexcept {
   std::uint64_t word;
   std::memcpy(&word, p, 8);  // x86 loads need no alignment
   return word;
 }
 
-template <std::size_t kStream>
-__attribute__((target("sse4.2"))) inline std::uint32_t three_way(const unsigned char*& p,
-                                                                 std::size_t& n, std::uint32_t c,
-                                                                 const ZeroShift& shift) noexcept {
-  while (n >= 3 * kStream) {
-    std::uint64_t c0 = c, c1 = 0, c2 = 0;
-    for (std::size_t i = 0; i < kStream; i += 8) {
-      c0 = _mm_crc32_u64(c0, word_at(p + i));
-      c1 = _mm_crc32_u64(c1, word_at(p + kStream + i));
-      c2 = _mm_crc32_u64(c2, word_at(p + 2 * kStream + i));
-    }
-    c = shift(shift(static_cast<std::uint32_t>(c0)) ^ static_cast<std::uint32_t>(c1)) ^
-        static_cast<std::uint32_t>(c2);
-    p += 3 * kStream;
-    n -= 3 * kStream;
-  }
-  return c;
-}
-
+// One stream: 8 bytes per instruction, but each waits for the previous one's 3-cycle latency.
 __attribute__((target("sse4.2"))) std::uint32_t hardware_raw(const unsigned char* p, std::size_t n,
                                                              std::uint32_t c) noexcept {
-  c = three_way<kLongStream>(p, n, c, kShiftLong);
-  c = three_way<kShortStream>(p, n, c, kShiftShort);
   std::uint64_t c64 = c;
   for (; n >= 8; p += 8, n -= 8) c64 = _mm_crc32_u64(c64, word_at(p));
   c = static_cast<std::uint32_t>(c64);
@@ -126,12 +69,70 @@ __attribute__((target("sse4.2"))) std::uint32_t hardware_raw(const unsigned char
   while (n-- > 0) c = _mm_crc32_u8(c, *p++);
   return c;
 }
+
+// Three streams hide that latency; joining them needs the CRC register shifted across zeros:
+// raw(A B, c) = shift(raw(A, c), |B|) ^ raw(B, 0), since the register update is linear.
+// With PCLMULQDQ a shift takes one carry-less multiply and one crc32 instruction, for any
+// distance in a small table: shift(c, L bytes) = crc32_u64(0, clmul(c, x^(8L - 33) mod P)),
+// the constant bit-reflected. So a buffer splits into three equal streams in one pass, with
+// no single-stream tail but the last < 24 bytes (a 1 KiB record: 3 x 360 bytes + 8).
+constexpr std::size_t kMaxSplitStream = 4096;
+
+constexpr std::uint32_t reflect32(std::uint32_t v) {
+  std::uint32_t r = 0;
+  for (unsigned bit = 0; bit < 32; ++bit) r |= ((v >> bit) & 1u) << (31 - bit);
+  return r;
+}
+
+// Entry i: the constant that shifts across 8 i bytes, i in [1, 2 kMaxSplitStream / 8].
+constexpr auto make_clmul_shifts() {
+  std::array<std::uint32_t, 2 * kMaxSplitStream / 8 + 1> k{};
+  std::uint64_t r = 1;  // x^e mod P, normal bit order
+  unsigned e = 0;
+  for (std::size_t i = 1; i < k.size(); ++i) {
+    for (; e < 64 * i - 33; ++e) {
+      r <<= 1;
+      if ((r >> 32) != 0) r ^= 0x1'1EDC'6F41ull;  // x^32 + the normal polynomial 0x1EDC6F41
+    }
+    k[i] = reflect32(static_cast<std::uint32_t>(r));
+  }
+  return k;
+}
+constexpr auto kClmulShifts = make_clmul_shifts();
+
+__attribute__((target("sse4.2,pclmul"))) inline std::uint32_t clmul_shift(
+    std::uint64_t c, std::uint32_t k) noexcept {
+  const __m128i product = _mm_clmulepi64_si128(_mm_cvtsi64_si128(static_cast<long long>(c)),
+                                               _mm_cvtsi32_si128(static_cast<int>(k)), 0x00);
+  return static_cast<std::uint32_t>(
+      _mm_crc32_u64(0, static_cast<std::uint64_t>(_mm_cvtsi128_si64(product))));
+}
+
+__attribute__((target("sse4.2,pclmul"))) std::uint32_t split_raw(const unsigned char* p,
+                                                                 std::size_t n,
+                                                                 std::uint32_t c) noexcept {
+  while (n >= 48) {
+    const std::size_t stream = std::min(n / 24 * 8, kMaxSplitStream);
+    std::uint64_t c0 = c, c1 = 0, c2 = 0;
+    for (std::size_t i = 0; i < stream; i += 8) {
+      c0 = _mm_crc32_u64(c0, word_at(p + i));
+      c1 = _mm_crc32_u64(c1, word_at(p + stream + i));
+      c2 = _mm_crc32_u64(c2, word_at(p + 2 * stream + i));
+    }
+    c = clmul_shift(c0, kClmulShifts[2 * stream / 8]) ^ clmul_shift(c1, kClmulShifts[stream / 8]) ^
+        static_cast<std::uint32_t>(c2);
+    p += 3 * stream;
+    n -= 3 * stream;
+  }
+  return hardware_raw(p, n, c);  // < 48 bytes: its single stream
+}
 #endif
 
 using RawFn = std::uint32_t (*)(const unsigned char*, std::size_t, std::uint32_t) noexcept;
 
 RawFn choose() noexcept {
 #if SWITCHYARD_CRC32C_X86
+  if (__builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("pclmul")) return &split_raw;
   if (__builtin_cpu_supports("sse4.2")) return &hardware_raw;
 #endif
   return &portable_raw;
@@ -157,7 +158,7 @@ std::uint32_t crc32c_portable(std::span<const std::byte> data, std::uint32_t crc
 
 bool crc32c_is_hardware() noexcept {
 #if SWITCHYARD_CRC32C_X86
-  return dispatch() == &hardware_raw;
+  return dispatch() != &portable_raw;
 #else
   return false;
 #endif
