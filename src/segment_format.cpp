@@ -75,14 +75,13 @@ Result<SegmentHeader> read_segment_header(std::span<const std::byte> file, std::
   return h;
 }
 
-void write_record(std::span<std::byte> out, std::uint64_t offset, std::int64_t timestamp_ns,
-                  std::span<const std::byte> body) noexcept {
-  const auto size = static_cast<std::uint32_t>(kRecordHeaderSize + body.size());
+void seal_record(std::span<std::byte> out, std::uint64_t offset, std::int64_t timestamp_ns,
+                 std::size_t body_size) noexcept {
+  const auto size = static_cast<std::uint32_t>(kRecordHeaderSize + body_size);
   std::byte* p = out.data();
   store<std::uint64_t>(p + kOffsetOffset, offset);
   store<std::int64_t>(p + kTimestampOffset, timestamp_ns);
-  if (!body.empty()) std::memcpy(p + kBodyOffset, body.data(), body.size());
-  std::fill(p + size, p + record_footprint(body.size()), std::byte{0});
+  std::fill(p + size, p + record_footprint(body_size), std::byte{0});
   // The CRC covers the size field, which is not stored yet: feed it from a local copy.
   std::byte size_bytes[4];
   store<std::uint32_t>(size_bytes, size);
@@ -92,6 +91,12 @@ void write_record(std::span<std::byte> out, std::uint64_t offset, std::int64_t t
   // Publication: size last, release-ordered after every byte above (see the header comment).
   std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(p + kSizeOffset))
       .store(size, std::memory_order_release);
+}
+
+void write_record(std::span<std::byte> out, std::uint64_t offset, std::int64_t timestamp_ns,
+                  std::span<const std::byte> body) noexcept {
+  if (!body.empty()) std::memcpy(out.data() + kBodyOffset, body.data(), body.size());
+  seal_record(out, offset, timestamp_ns, body.size());
 }
 
 namespace {

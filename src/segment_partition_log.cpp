@@ -17,31 +17,6 @@ constexpr std::size_t kReadBytes = 1u << 20;
 constexpr std::size_t kShortMax = std::numeric_limits<std::uint16_t>::max();
 }  // namespace
 
-Result<StoredMessage> to_stored(const Message& message) {
-  StoredMessage s;
-  s.id = message.id();
-  s.timestamp_ns = message.timestamp().time_since_epoch().count();
-  s.priority = message.priority();
-  s.key.assign(message.key());
-  s.group.assign(message.group());
-  for (const auto& [name, value] : message.headers()) s.headers.emplace_back(name, value);
-  if (message.has_object()) {
-    auto encoded = message.encoded();
-    if (!encoded) {
-      return Result<StoredMessage>(Errc::wrong_type,
-                                   "a durable destination stores bytes, and this message's "
-                                   "object has no Codec: " +
-                                       encoded.message());
-    }
-    const auto* p = reinterpret_cast<const std::byte*>(encoded->data());
-    s.payload.assign(p, p + encoded->size());
-  } else {
-    const auto bytes = message.payload().bytes();
-    s.payload.assign(bytes.begin(), bytes.end());
-  }
-  return s;
-}
-
 Result<Message> from_stored(const StoredMessage& s, std::int64_t now_ns) {
   if (s.key.size() > kShortMax || s.group.size() > kShortMax) {
     return Result<Message>(Errc::corrupt, "stored message " + std::to_string(s.id) +
@@ -82,25 +57,44 @@ Result<std::uint64_t> SegmentLog::append(Message&& message, std::int64_t /*now_n
     return Result<std::uint64_t>(Errc::closed,
                                  "partition " + std::to_string(partition_) + " was deleted");
   }
-  thread_local std::vector<std::byte> buffer;
-  std::int64_t timestamp = 0;
-  std::uint64_t bytes = 0;
-  try {
-    auto stored = to_stored(message);
-    if (!stored) return Result<std::uint64_t>(stored.failure());
-    timestamp = stored->timestamp_ns;
-    bytes = stored->key.size() + stored->payload.size();
-    buffer.clear();
-    encode(*stored, buffer);
-  } catch (const std::bad_alloc&) {
-    return Result<std::uint64_t>(
-        Errc::full, "out of memory encoding a record for partition " + std::to_string(partition_));
+  const Headers& headers = message.headers();
+  if (headers.size() > std::numeric_limits<std::uint16_t>::max()) {
+    return Result<std::uint64_t>(Errc::invalid_argument,
+                                 "a durable record holds at most 65535 headers, this message has " +
+                                     std::to_string(headers.size()));
   }
-  message = Message();  // the log holds the bytes now; free the body before any wait
-  auto offset = log_->append(buffer, timestamp, std::move(done));
-  if (buffer.capacity() > (1u << 20)) std::vector<std::byte>().swap(buffer);
+  StoredFields fields{.id = message.id(),
+                      .timestamp_ns = message.timestamp().time_since_epoch().count(),
+                      .priority = message.priority(),
+                      .key = message.key(),
+                      .group = message.group(),
+                      .headers = std::span(headers.begin(), headers.end()),
+                      .payload = message.payload().bytes()};
+  // An object payload is stored through its Codec: the one case that encodes to a buffer.
+  std::string object_bytes;
+  if (message.has_object()) {
+    try {
+      auto encoded = message.encoded();
+      if (!encoded) {
+        return Result<std::uint64_t>(Errc::wrong_type,
+                                     "a durable destination stores bytes, and this message's "
+                                     "object has no Codec: " +
+                                         encoded.message());
+      }
+      object_bytes = std::move(*encoded);
+    } catch (const std::bad_alloc&) {
+      return Result<std::uint64_t>(Errc::full, "out of memory encoding a record for partition " +
+                                                   std::to_string(partition_));
+    }
+    fields.payload = std::as_bytes(std::span(object_bytes));
+  }
+  // Straight into the segment mapping, under the log's append lock: no copy in between.
+  auto write = [&fields](std::span<std::byte> out) noexcept { encode_into(fields, out); };
+  auto offset =
+      log_->append_in_place(encoded_size(fields), fields.timestamp_ns, write, std::move(done));
   if (!offset) return offset;
-  appended_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  appended_bytes_.fetch_add(fields.key.size() + fields.payload.size(), std::memory_order_relaxed);
+  message = Message();  // the log holds the bytes now
   if (log_->segment_count() != segments_seen_.load(std::memory_order_relaxed)) apply_retention();
   return offset;
 }

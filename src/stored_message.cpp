@@ -6,16 +6,26 @@
 
 namespace switchyard::detail {
 
-std::size_t encoded_size(const StoredMessage& m) noexcept {
+StoredFields fields_of(const StoredMessage& m) noexcept {
+  return {.id = m.id,
+          .timestamp_ns = m.timestamp_ns,
+          .priority = m.priority,
+          .key = m.key,
+          .group = m.group,
+          .headers = m.headers,
+          .payload = m.payload,
+          .deliver_after_ns = m.deliver_after_ns,
+          .expires_at_ns = m.expires_at_ns};
+}
+
+std::size_t encoded_size(const StoredFields& m) noexcept {
   std::size_t n = stored_message::kFixedSize + m.key.size() + m.group.size() + m.payload.size();
   for (const auto& [name, value] : m.headers) n += 8 + name.size() + value.size();
   return n;
 }
 
-void encode(const StoredMessage& m, std::vector<std::byte>& out) {
-  const std::size_t start = out.size();
-  out.resize(start + encoded_size(m));
-  std::byte* p = out.data() + start;
+void encode_into(const StoredFields& m, std::span<std::byte> out) noexcept {
+  std::byte* p = out.data();
   store<std::uint64_t>(p + 0, m.id);
   store<std::int64_t>(p + 8, m.timestamp_ns);
   store<std::int64_t>(p + 16, m.deliver_after_ns);
@@ -41,6 +51,17 @@ void encode(const StoredMessage& m, std::vector<std::byte>& out) {
     put(value.data(), value.size());
   }
   put(m.payload.data(), m.payload.size());
+}
+
+std::size_t encoded_size(const StoredMessage& m) noexcept {
+  return encoded_size(fields_of(m));
+}
+
+void encode(const StoredMessage& m, std::vector<std::byte>& out) {
+  const StoredFields fields = fields_of(m);
+  const std::size_t start = out.size();
+  out.resize(start + encoded_size(fields));
+  encode_into(fields, std::span(out).subspan(start));
 }
 
 Result<StoredMessage> decode_stored_message(std::span<const std::byte> body) {

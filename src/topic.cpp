@@ -32,7 +32,10 @@ std::uint64_t segment_bytes_for(const TopicOptions& options) noexcept {
 }
 
 /// The rendezvous of a Durability::batch send: the appender brings the offset, the log's
-/// completion the sync's outcome; whichever arrives second calls the producer's on_complete.
+/// completion the sync's outcome; whichever arrives second calls the producer's on_complete
+/// and deletes it. (Owned by the two arrivals, not a shared_ptr: the log's completion then
+/// captures one pointer, which std::function stores without a heap allocation.) If the
+/// append fails the completion never fires (PartitionLog::append) and `accept` deletes it.
 struct BatchCompletion {
   std::function<void(const Result<SendReceipt>&)> on_complete;
   SendReceipt receipt;
@@ -49,6 +52,7 @@ struct BatchCompletion {
     } else {
       on_complete(Result<SendReceipt>(status.failure()));
     }
+    delete this;
   }
 };
 
@@ -136,25 +140,29 @@ Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& opt
   Message copy;
   if (fan) copy = message;  // one reference-count increment
   SendReceipt receipt{id, false, partition, 0, persisted_by(options_.durability), false};
-  std::shared_ptr<BatchCompletion> deferred;
+  BatchCompletion* deferred = nullptr;
   AppendDone done;
   if (options_.durability == Durability::batch) {
     receipt.persisted = Persisted::written;  // synced only once the completion fires
     if (options.on_complete) {
       try {
-        deferred = std::make_shared<BatchCompletion>();
-        deferred->on_complete = options.on_complete;
-        done = [deferred](Status status) {
-          deferred->status = std::move(status);
-          deferred->arrive();
+        auto owned = std::make_unique<BatchCompletion>();
+        owned->on_complete = options.on_complete;
+        done = [d = owned.get()](Status status) {
+          d->status = std::move(status);
+          d->arrive();
         };
+        deferred = owned.release();
       } catch (const std::bad_alloc&) {
         return Result<SendReceipt>(Errc::full, "out of memory for a send completion");
       }
     }
   }
-  auto offset = logs_[partition]->append(std::move(message), ns(clock_->now()), std::move(done));
+  // A durable log ignores the append time (it stamps records with the message's wall time).
+  const std::int64_t now = durable() ? 0 : ns(clock_->now());
+  auto offset = logs_[partition]->append(std::move(message), now, std::move(done));
   if (!offset) {
+    delete deferred;  // its completion never fires for a failed append
     if (offset.code() == Errc::closed || offset.code() == Errc::payload_too_large) {
       return Result<SendReceipt>(offset.failure());
     }

@@ -46,10 +46,12 @@ TEST_CASE("crc32c extends: crc(a then b) equals crc(b - crc(a)) at every split p
 
 TEST_CASE("the hardware and portable crc32c agree on random data of every length and alignment") {
   std::mt19937_64 rng(42);
-  std::vector<std::byte> data(4096 + 16);
+  std::vector<std::byte> data(20000 + 16);
   for (auto& b : data) b = static_cast<std::byte>(rng());
   for (std::size_t offset = 0; offset < 8; ++offset) {
-    for (std::size_t length : {0, 1, 7, 8, 9, 15, 16, 63, 64, 65, 1000, 4096}) {
+    for (std::size_t length :
+         {0,   1,   3,   4,   5,   7,   8,    9,    15,   16,   63,   64,    65,    191,   192,
+          193, 200, 767, 768, 769, 960, 1000, 1092, 1535, 1536, 4096, 12287, 12288, 12289, 20000}) {
       const std::span<const std::byte> s(data.data() + offset, length);
       CHECK(crc32c(s) == crc32c_portable(s));
     }

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <set>
@@ -158,6 +159,42 @@ TEST_CASE("a record larger than a segment is refused as payload_too_large") {
   auto log = open_log(dir.path(), small_segments());
   auto r = log->append(std::vector<std::byte>(5000), 1);
   CHECK(r.code() == Errc::payload_too_large);
+  CHECK(log->end_offset() == 0);
+}
+
+TEST_CASE("append_in_place writes the body into the mapping - it reads back and survives reopen") {
+  ScratchDir dir;
+  {
+    auto log = open_log(dir.path(), small_segments());
+    for (std::uint64_t i = 0; i < 50; ++i) {  // ~4 segments: rolls happen between writes
+      const std::string text = payload_for(i, 100 + i);
+      std::size_t calls = 0;
+      auto write = [&](std::span<std::byte> out) noexcept {
+        ++calls;
+        if (out.size() == text.size()) std::memcpy(out.data(), text.data(), text.size());
+      };
+      auto offset = log->append_in_place(text.size(), static_cast<std::int64_t>(i), write);
+      REQUIRE(offset);
+      CHECK(*offset == i);
+      CHECK(calls == 1);
+    }
+    CHECK(log->segment_count() > 1);
+  }
+  auto log = open_log(dir.path(), small_segments());
+  const auto records = read_all_records(*log);
+  REQUIRE(records.size() == 50);
+  for (std::uint64_t i = 0; i < 50; ++i) CHECK(records[i] == payload_for(i, 100 + i));
+}
+
+TEST_CASE("append_in_place never calls the writer nor the completion for a refused record") {
+  ScratchDir dir;
+  auto log = open_log(dir.path(), small_segments());
+  bool wrote = false, completed = false;
+  auto write = [&](std::span<std::byte>) noexcept { wrote = true; };
+  auto r = log->append_in_place(5000, 1, write, [&](Status) { completed = true; });
+  CHECK(r.code() == Errc::payload_too_large);
+  CHECK_FALSE(wrote);
+  CHECK_FALSE(completed);
   CHECK(log->end_offset() == 0);
 }
 

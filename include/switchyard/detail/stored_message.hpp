@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -54,6 +55,29 @@ namespace stored_message {
 inline constexpr std::uint8_t kBodyVersion = 1;
 inline constexpr std::size_t kFixedSize = 48;
 }  // namespace stored_message
+
+/// The fields of a record body by reference, for encoding without owning copies (a durable
+/// topic encodes a `Message` straight into its segment mapping through this).
+struct StoredFields {
+  std::uint64_t id = 0;
+  std::int64_t timestamp_ns = 0;
+  std::uint8_t priority = 0;
+  std::string_view key;
+  std::string_view group;
+  std::span<const std::pair<std::string, std::string>> headers;
+  std::span<const std::byte> payload;
+  std::int64_t deliver_after_ns = 0;
+  std::int64_t expires_at_ns = 0;
+};
+
+/// The fields of `message`, viewing its strings and payload (valid while it lives unchanged).
+[[nodiscard]] StoredFields fields_of(const StoredMessage& message) noexcept;
+
+/// Bytes `encode` will produce for `fields`. The caller keeps key, group and header lengths
+/// within the format's bounds (u32 each; header count u16).
+[[nodiscard]] std::size_t encoded_size(const StoredFields& fields) noexcept;
+/// Writes the encoding of `fields` into `out`, which is exactly `encoded_size(fields)` bytes.
+void encode_into(const StoredFields& fields, std::span<std::byte> out) noexcept;
 
 /// Bytes `encode` will produce for `message`.
 [[nodiscard]] std::size_t encoded_size(const StoredMessage& message) noexcept;
