@@ -52,6 +52,10 @@ Result<std::uint64_t> MemoryLog::append(Message&& message, std::int64_t now_ns,
   const std::uint32_t index = chunk.count.load(std::memory_order_relaxed);
   Slot& slot = chunk.slot[index];
   slot.message = std::move(message);
+  // Record times never go backwards along the log (send stamps of concurrent producers may):
+  // retention by age looks only at the oldest record.
+  if (now_ns < last_appended_ns_) now_ns = last_appended_ns_;
+  last_appended_ns_ = now_ns;
   slot.appended_ns = now_ns;
   slot.bytes = bytes;
   chunk.bytes += bytes;
@@ -85,6 +89,13 @@ void MemoryLog::retain_locked(std::int64_t now_ns) noexcept {
   std::uint64_t start = start_offset_.load(std::memory_order_relaxed);
   const std::uint64_t old_start = start;
   const std::int64_t age = retention_.age.count();
+  // Fast path (every append): no limit broken. next_expiry_ns_ is exact under append_mutex_
+  // (the oldest record's time + age), so no slot needs looking at.
+  if ((retention_.records == 0 || end - start <= retention_.records) &&
+      (retention_.bytes == 0 || retained_bytes_ <= retention_.bytes) &&
+      now_ns < next_expiry_ns_.load(std::memory_order_relaxed)) {
+    return;
+  }
   while (start < end) {
     const Slot& oldest = slot_locked(start);
     const bool too_many = retention_.records != 0 && end - start > retention_.records;

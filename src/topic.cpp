@@ -153,7 +153,11 @@ Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& opt
       }
     }
   }
-  auto offset = logs_[partition]->append(std::move(message), ns(clock_->now()), std::move(done));
+  // A memory log times a record by its send stamp (taken by the producer on this broker's
+  // clock, like Kafka's CreateTime), so the append path reads no clock; a durable log keeps
+  // its own append-time rule.
+  const std::int64_t now_ns = durable() ? ns(clock_->now()) : message.body()->sent_ns;
+  auto offset = logs_[partition]->append(std::move(message), now_ns, std::move(done));
   if (!offset) {
     if (offset.code() == Errc::closed || offset.code() == Errc::payload_too_large) {
       return Result<SendReceipt>(offset.failure());

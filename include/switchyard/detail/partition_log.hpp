@@ -6,7 +6,7 @@
 //
 // MemoryLog data structures
 // -------------------------
-//   Chunk       a fixed array of `capacity` slots {Message, append time, size} for offsets
+//   Chunk       a fixed array of `capacity` slots {Message, record time, size} for offsets
 //               [base, base + count). Slots are written once, by the appender, and never
 //               changed again until the chunk is destroyed — so a reader that holds a chunk
 //               reads its slots with no lock. A chunk is *sealed* (no more appends) when it is
@@ -68,8 +68,10 @@ class PartitionLog {
   PartitionLog& operator=(const PartitionLog&) = delete;
   virtual ~PartitionLog() = default;
 
-  /// Appends `message` at the log end; returns its offset. Applies retention by records and
-  /// bytes (and age, as of `now_ns`, monotonic). `done` (optional) is called exactly once if
+  /// Appends `message` at the log end; returns its offset. `now_ns` (monotonic) is the
+  /// record's time for retention by age (a memory log: the message's send stamp, raised to the
+  /// previous record's time if below it). Applies retention by records and bytes (and age, as
+  /// of `now_ns`). `done` (optional) is called exactly once if
   /// the append succeeds, when the record reached the log's durability level — possibly
   /// before `append` returns, possibly later on another thread (a durable log at
   /// `Durability::batch`: the flusher, after the group sync; with the sync's error if it
@@ -160,6 +162,7 @@ class MemoryLog final : public PartitionLog {
   Chunk* tail_ = nullptr;
   std::uint64_t retained_bytes_ = 0;
   std::uint64_t appended_bytes_ = 0;
+  std::int64_t last_appended_ns_ = INT64_MIN;  // the newest record's time (monotonic ns)
 
   mutable std::shared_mutex directory_mutex_;
   std::deque<std::shared_ptr<Chunk>> chunks_;
