@@ -21,12 +21,13 @@ namespace {
 std::int64_t ns(TimePoint t) noexcept {
   return t.time_since_epoch().count();
 }
-// Waiting for records: first spin on the logs' ends (cheap loads, no clock), then yield, then
-// park. On a loaded machine the next append is usually microseconds away; a parked member
-// costs the next appender a futex wake and itself a reschedule.
-constexpr std::uint32_t kSpinRounds = 4;
-constexpr int kSpinsPerRound = 64;
-constexpr std::uint32_t kYieldRounds = 4;
+// Waiting for records: spin on the logs' ends for about a microsecond (an append in flight),
+// then yield (a producer sharing this core runs; under load the next append is usually
+// microseconds away), then park. A parked member costs itself a reschedule (~20 us here) and
+// the next appender one futex wake for all parked members (CoalescingEventCount).
+constexpr std::uint32_t kSpinRounds = 1;
+constexpr int kSpinsPerRound = 32;
+constexpr std::uint32_t kYieldRounds = 16;
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)

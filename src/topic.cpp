@@ -126,7 +126,7 @@ Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& opt
     partition = *options.partition;
   } else if (!message.key().empty()) {
     partition = kafka_partition(message.key(), options_.partitions);
-  } else {
+  } else if (options_.partitions > 1) {
     // Relaxed: only the spread matters.
     partition = static_cast<std::uint32_t>(next_keyless_.fetch_add(1, std::memory_order_relaxed) %
                                            options_.partitions);

@@ -137,13 +137,15 @@ class MemoryLog final : public PartitionLog {
   struct Chunk {
     Chunk(std::uint64_t base_offset, std::uint32_t slots)
         : base(base_offset), capacity(slots), slot(new Slot[slots]) {}
-    const std::uint64_t base;
+    // Read-only after construction. Aligned so that the shared_ptr control block in front of
+    // it (which every reader's pin writes) is not on the appender's lines.
+    alignas(kCacheLine) const std::uint64_t base;
     const std::uint32_t capacity;
+    std::unique_ptr<Slot[]> slot;
     // Written by the appender (release) after the slot; read by readers (acquire).
-    std::atomic<std::uint32_t> count{0};
+    alignas(kCacheLine) std::atomic<std::uint32_t> count{0};
     std::uint64_t bytes = 0;  // appender only
     bool sealed = false;      // appender only
-    std::unique_ptr<Slot[]> slot;
   };
 
   /// The chunk holding `offset`, pinned; null if it has left the directory.
@@ -157,14 +159,15 @@ class MemoryLog final : public PartitionLog {
   const std::uint32_t chunk_capacity_;
   const std::uint64_t chunk_bytes_;  // seal a chunk at this many bytes
 
-  // Appender state (append_mutex_).
-  mutable std::mutex append_mutex_;
+  // Appender state (append_mutex_), on lines no reader writes.
+  alignas(kCacheLine) mutable std::mutex append_mutex_;
   Chunk* tail_ = nullptr;
   std::uint64_t retained_bytes_ = 0;
   std::uint64_t appended_bytes_ = 0;
   std::int64_t last_appended_ns_ = INT64_MIN;  // the newest record's time (monotonic ns)
 
-  mutable std::shared_mutex directory_mutex_;
+  // Readers lock it shared on every read: apart from the appender's per-record state.
+  alignas(kCacheLine) mutable std::shared_mutex directory_mutex_;
   std::deque<std::shared_ptr<Chunk>> chunks_;
 
   // Reader-visible ends, on their own line (readers poll them; the appender writes them).

@@ -181,11 +181,14 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   std::optional<OffsetCheckpoint> checkpoint_;  // durable topics only
   bool storage_destroyed_ = false;              // under checkpoint_mutex_
 
-  alignas(kCacheLine) std::atomic<std::uint64_t> next_keyless_{0};
-  std::atomic<bool> send_closed_{false};
+  // Read by every append and every poll, written almost never: a line of its own, so that
+  // the writes below do not invalidate it.
+  alignas(kCacheLine) std::atomic<bool> send_closed_{false};
   std::atomic<bool> receive_closed_{false};
   std::atomic<bool> has_subscriptions_{false};
-  CoalescingEventCount appended_;
+  // Written by keyless appends to a multi-partition topic only.
+  alignas(kCacheLine) std::atomic<std::uint64_t> next_keyless_{0};
+  CoalescingEventCount appended_;  // (its own line)
 
   mutable std::shared_mutex groups_mutex_;
   std::map<std::string, std::shared_ptr<GroupState>, std::less<>> groups_;
