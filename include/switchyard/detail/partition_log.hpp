@@ -26,9 +26,10 @@
 //
 // Threading story
 // ---------------
-//   * Appends (any producer thread) are serialised by append_mutex_: write the slot, then
-//     release-store chunk->count, then release-store end_offset_. A reader that acquire-loads
-//     either sees the slot fully written.
+//   * Appends (any producer thread) are serialised by append_mutex_: write the slot, (when the
+//     chunk is full, release-store its sealed_count), then release-store end_offset_. A reader
+//     that acquire-loads end_offset_ sees every slot below it written, and the seal of every
+//     chunk that ends below it.
 //   * Retention runs under append_mutex_ (after each append for records/bytes; for age, when a
 //     reader or stats notices the oldest record's deadline passed — `next_expiry_ns_` is the
 //     lock-free hint). It release-stores start_offset_ and then drops chunks.
@@ -142,10 +143,10 @@ class MemoryLog final : public PartitionLog {
     alignas(kCacheLine) const std::uint64_t base;
     const std::uint32_t capacity;
     std::unique_ptr<Slot[]> slot;
-    // Written by the appender (release) after the slot; read by readers (acquire).
-    alignas(kCacheLine) std::atomic<std::uint32_t> count{0};
-    std::uint64_t bytes = 0;  // appender only
-    bool sealed = false;      // appender only
+    // The number of records, stored once when the chunk is sealed (0: still open; a sealed
+    // chunk holds at least one). Readers bound an open chunk by end_offset_ instead, so an
+    // append writes no line of the chunk but its slot.
+    alignas(kCacheLine) std::atomic<std::uint32_t> sealed_count{0};
   };
 
   /// The chunk holding `offset`, pinned; null if it has left the directory.
@@ -162,6 +163,9 @@ class MemoryLog final : public PartitionLog {
   // Appender state (append_mutex_), on lines no reader writes.
   alignas(kCacheLine) mutable std::mutex append_mutex_;
   Chunk* tail_ = nullptr;
+  std::uint32_t tail_count_ = 0;  // records in tail_
+  std::uint64_t tail_bytes_ = 0;  // their key + payload bytes
+  bool tail_sealed_ = false;
   std::uint64_t retained_bytes_ = 0;
   std::uint64_t appended_bytes_ = 0;
   std::int64_t last_appended_ns_ = INT64_MIN;  // the newest record's time (monotonic ns)
