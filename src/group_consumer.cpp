@@ -38,7 +38,18 @@ inline void cpu_relax() noexcept {
 // The spare record storage of this thread (see PollBatch): a destroyed batch leaves its
 // vector here, the next poll on the thread starts from it.
 constexpr std::size_t kSpareRecords = 4096;
-thread_local std::vector<Record> spare_records;
+// `spare_gone` (trivially destructible, so valid for the whole thread) turns true when the
+// spare is destroyed at thread exit: a batch destroyed after that (a static one, in the main
+// thread's static destruction) simply frees its storage.
+thread_local bool spare_gone = false;
+struct SpareRecords {
+  std::vector<Record> records;
+  SpareRecords() = default;
+  SpareRecords(const SpareRecords&) = delete;
+  SpareRecords& operator=(const SpareRecords&) = delete;
+  ~SpareRecords() { spare_gone = true; }
+};
+thread_local SpareRecords spare;
 }  // namespace
 
 GroupMember::GroupMember(std::shared_ptr<TopicState> topic, std::shared_ptr<GroupState> group,
@@ -181,7 +192,9 @@ Status GroupMember::poll(PollBatch& batch, std::size_t max, Duration timeout) no
   auto& records = batch.mutable_records();
   try {
     if (records.capacity() < max) {
-      if (records.capacity() < spare_records.capacity()) records.swap(spare_records);
+      if (!spare_gone && records.capacity() < spare.records.capacity()) {
+        records.swap(spare.records);
+      }
       records.reserve(std::min<std::size_t>(max, kSpareRecords));
     }
     CoalescingEventCount& event = topic_->appended_event();
@@ -322,10 +335,11 @@ Result<std::uint64_t> GroupMember::committed(std::uint32_t partition) const noex
 
 PollBatch::~PollBatch() {
   records_.clear();  // releases the messages now, whatever happens to the storage
-  if (records_.capacity() > detail::spare_records.capacity() &&
+  if (!detail::spare_gone && records_.capacity() > detail::spare.records.capacity() &&
       records_.capacity() <= detail::kSpareRecords) {
-    records_.swap(detail::spare_records);
+    records_.swap(detail::spare.records);
   }
+}
 }
 
 // --- GroupConsumer handle --------------------------------------------------------------

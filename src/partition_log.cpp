@@ -122,9 +122,9 @@ void MemoryLog::retain_locked(std::int64_t now_ns) noexcept {
     std::unique_lock directory(directory_mutex_);
     while (!chunks_.empty()) {
       Chunk& front = *chunks_.front();
-      const std::uint32_t count =
-          &front == tail_ && !tail_sealed_ ? tail_count_
-                                           : front.sealed_count.load(std::memory_order_relaxed);
+      const std::uint32_t count = &front == tail_ && !tail_sealed_
+                                      ? tail_count_
+                                      : front.sealed_count.load(std::memory_order_relaxed);
       if (front.base + count > start) break;
       if (&front == tail_) tail_ = nullptr;
       dead.push_back(std::move(chunks_.front()));

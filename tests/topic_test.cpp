@@ -491,7 +491,8 @@ TEST_CASE("retention by age drops records older than the limit - by the broker's
   CHECK(topic.stats().partitions[0].start_offset == 3);
 }
 
-TEST_CASE("retention by age counts from the send - a forwarded record keeps its first send's time") {
+TEST_CASE(
+    "retention by age counts from the send - a forwarded record keeps its first send's time") {
   ManualBroker t;
   t.broker.declare_topic("in", {.retention = {.age = 24h}});
   auto topic = t.broker.declare_topic("out", {.retention = {.age = 1h}});

@@ -72,7 +72,9 @@ class CoalescingEventCount {
     return Key{round_of(before), wake};
   }
   /// Unregisters a waiter whose condition turned out true. @note threadsafe
-  void cancel_wait(Key key) noexcept { leave(key.round); }
+  void cancel_wait(Key key) noexcept {
+    leave(key.round);
+  }
   /// Sleeps until a notify after `prepare_wait`, or `timeout` passes. @note threadsafe
   void wait(Key key, std::chrono::nanoseconds timeout) noexcept {
     futex_wait(wake_, key.wake, timeout);
@@ -97,8 +99,12 @@ class CoalescingEventCount {
   }
 
  private:
-  static std::uint32_t round_of(std::uint64_t s) noexcept { return static_cast<std::uint32_t>(s >> 32); }
-  static std::uint32_t waiters_of(std::uint64_t s) noexcept { return static_cast<std::uint32_t>(s); }
+  static std::uint32_t round_of(std::uint64_t s) noexcept {
+    return static_cast<std::uint32_t>(s >> 32);
+  }
+  static std::uint32_t waiters_of(std::uint64_t s) noexcept {
+    return static_cast<std::uint32_t>(s);
+  }
 
   std::uint64_t load_for_notify() noexcept {
 #ifdef SWITCHYARD_TSAN

@@ -76,8 +76,8 @@
 
 #include "switchyard/clock.hpp"
 #include "switchyard/detail/cache_line.hpp"
-#include "switchyard/detail/destination.hpp"
 #include "switchyard/detail/coalescing_event_count.hpp"
+#include "switchyard/detail/destination.hpp"
 #include "switchyard/detail/offset_checkpoint.hpp"
 #include "switchyard/detail/partition_log.hpp"
 #include "switchyard/group_consumer.hpp"
