@@ -340,7 +340,6 @@ PollBatch::~PollBatch() {
     records_.swap(detail::spare.records);
   }
 }
-}
 
 // --- GroupConsumer handle --------------------------------------------------------------
 

@@ -51,7 +51,7 @@ class CoalescingEventCount {
   /// What a registered waiter needs to wait or leave.
   struct Key {
     std::uint32_t round;  ///< the state_ round it registered in
-    std::uint32_t wake;   ///< wake_ as read after registering
+    std::uint32_t wake;   ///< wake_ as read just before registering
   };
 
   /// Registers the caller as a waiter. @note threadsafe
