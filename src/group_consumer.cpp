@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <string>
 #include <thread>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 #include <utility>
 
 #include "switchyard/detail/topic_state.hpp"
@@ -17,7 +21,35 @@ namespace {
 std::int64_t ns(TimePoint t) noexcept {
   return t.time_since_epoch().count();
 }
+// Waiting for records: spin on the logs' ends for about a microsecond (an append in flight),
+// then yield (a producer sharing this core runs; under load the next append is usually
+// microseconds away), then park. A parked member costs itself a reschedule (~20 us here) and
+// the next appender one futex wake for all parked members (CoalescingEventCount).
+constexpr std::uint32_t kSpinRounds = 1;
+constexpr int kSpinsPerRound = 32;
 constexpr std::uint32_t kYieldRounds = 16;
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+// The spare record storage of this thread (see PollBatch): a destroyed batch leaves its
+// vector here, the next poll on the thread starts from it.
+constexpr std::size_t kSpareRecords = 4096;
+// `spare_gone` (trivially destructible, so valid for the whole thread) turns true when the
+// spare is destroyed at thread exit: a batch destroyed after that (a static one, in the main
+// thread's static destruction) simply frees its storage.
+thread_local bool spare_gone = false;
+struct SpareRecords {
+  std::vector<Record> records;
+  SpareRecords() = default;
+  SpareRecords(const SpareRecords&) = delete;
+  SpareRecords& operator=(const SpareRecords&) = delete;
+  ~SpareRecords() { spare_gone = true; }
+};
+thread_local SpareRecords spare;
 }  // namespace
 
 GroupMember::GroupMember(std::shared_ptr<TopicState> topic, std::shared_ptr<GroupState> group,
@@ -138,28 +170,34 @@ bool GroupMember::read_once(std::size_t max, TimePoint now, PollBatch& batch) {
   return !records.empty() || !batch.missed().empty();
 }
 
-Result<PollBatch> GroupMember::poll(std::size_t max, Duration timeout) noexcept {
+Status GroupMember::poll(PollBatch& batch, std::size_t max, Duration timeout) noexcept {
+  batch.clear();
   auto closed = [&] {
     return closed_.load(std::memory_order_acquire) || topic_->closed_for_receive();
   };
   if (closed()) {
-    return Result<PollBatch>(Errc::closed, "group member of topic '" + topic_->name() +
-                                               "' is closed (member closed, topic deleted, or "
-                                               "broker stopped)");
+    return Status(Errc::closed, "group member of topic '" + topic_->name() +
+                                    "' is closed (member closed, topic deleted, or broker "
+                                    "stopped)");
   }
   if (options_.auto_commit && dirty_) (void)commit();
   const Clock& clock = *topic_->clock();
   TimePoint now = clock.now();
   const TimePoint deadline = timeout >= TimePoint::max() - now ? TimePoint::max() : now + timeout;
   wakeup_.store(false, std::memory_order_relaxed);
-  PollBatch batch;
   if (max == 0) {
     sync();  // a zero-record poll still takes part in the group (learns its assignment)
-    return batch;
+    return {};
   }
+  auto& records = batch.mutable_records();
   try {
-    batch.mutable_records().reserve(std::min<std::size_t>(max, 4096));
-    EventCount& event = topic_->appended_event();
+    if (records.capacity() < max) {
+      if (!spare_gone && records.capacity() < spare.records.capacity()) {
+        records.swap(spare.records);
+      }
+      records.reserve(std::min<std::size_t>(max, kSpareRecords));
+    }
+    CoalescingEventCount& event = topic_->appended_event();
     std::uint32_t idle_rounds = 0;
     for (;;) {
       sync();
@@ -168,31 +206,42 @@ Result<PollBatch> GroupMember::poll(std::size_t max, Duration timeout) noexcept 
         // A damaged record (durable topics): report it when there is nothing else to return;
         // the member stays before it (seek past it to skip).
         Status error = std::exchange(read_error_, std::nullopt).value();
-        if (!got) return Result<PollBatch>(error.failure());
+        if (!got) return error;
       }
-      if (got) return batch;
-      if (now >= deadline || wakeup_.exchange(false, std::memory_order_acquire)) return batch;
-      // A few yields first: under load the next append is usually microseconds away, and a
-      // parked member costs every producer a futex wake. Then park (never spin on 2 cores).
-      if (++idle_rounds <= kYieldRounds) {
+      if (got) return {};
+      if (now >= deadline || wakeup_.exchange(false, std::memory_order_acquire)) return {};
+      ++idle_rounds;
+      if (idle_rounds <= kSpinRounds) {
+        // Spin on the log ends, not on the clock (a clock read costs more than many loads).
+        for (int i = 0; i < kSpinsPerRound && !ready(); ++i) cpu_relax();
+        now = clock.now();
+        continue;
+      }
+      if (idle_rounds <= kSpinRounds + kYieldRounds) {
         std::this_thread::yield();
         now = clock.now();
         continue;
       }
-      const std::uint32_t key = event.prepare_wait();
+      const auto key = event.prepare_wait();
       if (ready() || group_->generation() != seen_generation_ || closed() ||
           wakeup_.load(std::memory_order_acquire)) {
-        event.cancel_wait();
+        event.cancel_wait(key);
       } else {
         event.wait(key, std::min<Duration>(deadline - now, clock.max_real_sleep()));
       }
-      if (closed()) return Result<PollBatch>(Errc::closed, "topic '" + topic_->name() + "' closed");
+      if (closed()) return Status(Errc::closed, "topic '" + topic_->name() + "' closed");
       now = clock.now();
     }
   } catch (const std::bad_alloc&) {
-    if (!batch.empty() || !batch.missed().empty()) return batch;
-    return Result<PollBatch>(Errc::full, "out of memory for a poll batch");
+    if (!batch.empty() || !batch.missed().empty()) return {};
+    return Status(Errc::full, "out of memory for a poll batch");
   }
+}
+
+Result<PollBatch> GroupMember::poll(std::size_t max, Duration timeout) noexcept {
+  PollBatch batch;
+  if (auto s = poll(batch, max, timeout); !s) return Result<PollBatch>(s.failure());
+  return batch;
 }
 
 Status GroupMember::commit() noexcept {
@@ -282,6 +331,16 @@ Result<std::uint64_t> GroupMember::committed(std::uint32_t partition) const noex
 
 }  // namespace detail
 
+// --- PollBatch ------------------------------------------------------------------------
+
+PollBatch::~PollBatch() {
+  records_.clear();  // releases the messages now, whatever happens to the storage
+  if (!detail::spare_gone && records_.capacity() > detail::spare.records.capacity() &&
+      records_.capacity() <= detail::kSpareRecords) {
+    records_.swap(detail::spare.records);
+  }
+}
+
 // --- GroupConsumer handle --------------------------------------------------------------
 
 namespace {
@@ -307,6 +366,13 @@ GroupConsumer::~GroupConsumer() {
 Result<PollBatch> GroupConsumer::poll(std::size_t max, Duration timeout) noexcept {
   if (!member_) return Result<PollBatch>(empty_member());
   return member_->poll(max, timeout);
+}
+Status GroupConsumer::poll(PollBatch& batch, std::size_t max, Duration timeout) noexcept {
+  if (!member_) {
+    batch.clear();
+    return Status(empty_member());
+  }
+  return member_->poll(batch, max, timeout);
 }
 Status GroupConsumer::commit() noexcept {
   return member_ ? member_->commit() : Status(empty_member());

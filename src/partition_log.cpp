@@ -36,7 +36,7 @@ Result<std::uint64_t> MemoryLog::append(Message&& message, std::int64_t now_ns,
   std::unique_lock lock(append_mutex_);
   // Relaxed: only appenders (serialised by append_mutex_) write end_offset_.
   const std::uint64_t offset = end_offset_.load(std::memory_order_relaxed);
-  if (tail_ == nullptr || tail_->sealed) {
+  if (tail_ == nullptr || tail_sealed_) {
     std::shared_ptr<Chunk> chunk;
     try {
       chunk = std::make_shared<Chunk>(offset, chunk_capacity_);
@@ -47,17 +47,27 @@ Result<std::uint64_t> MemoryLog::append(Message&& message, std::int64_t now_ns,
                                                    std::to_string(partition_));
     }
     tail_ = chunk.get();
+    tail_count_ = 0;
+    tail_bytes_ = 0;
+    tail_sealed_ = false;
   }
   Chunk& chunk = *tail_;
-  const std::uint32_t index = chunk.count.load(std::memory_order_relaxed);
-  Slot& slot = chunk.slot[index];
+  Slot& slot = chunk.slot[tail_count_];
   slot.message = std::move(message);
+  // Record times never go backwards along the log (send stamps of concurrent producers may):
+  // retention by age looks only at the oldest record.
+  if (now_ns < last_appended_ns_) now_ns = last_appended_ns_;
+  last_appended_ns_ = now_ns;
   slot.appended_ns = now_ns;
   slot.bytes = bytes;
-  chunk.bytes += bytes;
-  if (index + 1 == chunk.capacity || chunk.bytes >= chunk_bytes_) chunk.sealed = true;
-  // Release: the slot is written before a reader can see it counted (pairs with read's acquire).
-  chunk.count.store(index + 1, std::memory_order_release);
+  tail_bytes_ += bytes;
+  ++tail_count_;
+  if (tail_count_ == chunk.capacity || tail_bytes_ >= chunk_bytes_) {
+    tail_sealed_ = true;
+    // Release: a reader that sees a record of the next chunk in end_offset_ (acquire) sees
+    // this too (the next append's end_offset_ store comes after it).
+    chunk.sealed_count.store(tail_count_, std::memory_order_release);
+  }
   // Release: pairs with end_offset()'s acquire in waiters and readers.
   end_offset_.store(offset + 1, std::memory_order_release);
   retained_bytes_ += bytes;
@@ -85,6 +95,13 @@ void MemoryLog::retain_locked(std::int64_t now_ns) noexcept {
   std::uint64_t start = start_offset_.load(std::memory_order_relaxed);
   const std::uint64_t old_start = start;
   const std::int64_t age = retention_.age.count();
+  // Fast path (every append): no limit broken. next_expiry_ns_ is exact under append_mutex_
+  // (the oldest record's time + age), so no slot needs looking at.
+  if ((retention_.records == 0 || end - start <= retention_.records) &&
+      (retention_.bytes == 0 || retained_bytes_ <= retention_.bytes) &&
+      now_ns < next_expiry_ns_.load(std::memory_order_relaxed)) {
+    return;
+  }
   while (start < end) {
     const Slot& oldest = slot_locked(start);
     const bool too_many = retention_.records != 0 && end - start > retention_.records;
@@ -105,7 +122,10 @@ void MemoryLog::retain_locked(std::int64_t now_ns) noexcept {
     std::unique_lock directory(directory_mutex_);
     while (!chunks_.empty()) {
       Chunk& front = *chunks_.front();
-      if (front.base + front.count.load(std::memory_order_relaxed) > start) break;
+      const std::uint32_t count = &front == tail_ && !tail_sealed_
+                                      ? tail_count_
+                                      : front.sealed_count.load(std::memory_order_relaxed);
+      if (front.base + count > start) break;
       if (&front == tail_) tail_ = nullptr;
       dead.push_back(std::move(chunks_.front()));
       chunks_.pop_front();
@@ -139,13 +159,18 @@ PartitionLog::Read MemoryLog::read(std::uint64_t from, std::size_t max,
       result.missed += start - pos;
       pos = start;
     }
-    if (pos >= end_offset()) break;
+    // Acquire: pairs with append's release; every slot below `end` is written.
+    const std::uint64_t end = end_offset();
+    if (pos >= end) break;
     auto chunk = find_chunk(pos);
     if (!chunk) continue;  // retention dropped it since we read start: re-read start
-    // Acquire: pairs with append's release of count; slots below it are fully written.
-    const std::uint32_t count = chunk->count.load(std::memory_order_acquire);
-    const std::uint64_t chunk_end = chunk->base + count;
-    if (pos >= chunk_end) break;  // raced with an append that is not visible yet
+    // Where the chunk ends: its final count once sealed, else as far as it can hold. Read
+    // after `end`: if `end` is past a sealed chunk, its seal (stored before any later append)
+    // is visible (acquire pairs with the seal's release).
+    const std::uint32_t sealed = chunk->sealed_count.load(std::memory_order_acquire);
+    const std::uint64_t chunk_end =
+        std::min<std::uint64_t>(chunk->base + (sealed != 0 ? sealed : chunk->capacity), end);
+    if (pos >= chunk_end) break;  // cannot happen (the chunk holds pos); defensive
     const std::size_t n =
         static_cast<std::size_t>(std::min<std::uint64_t>(chunk_end - pos, max - taken));
     for (std::size_t i = 0; i < n; ++i, ++pos) {

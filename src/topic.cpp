@@ -130,7 +130,7 @@ Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& opt
     partition = *options.partition;
   } else if (!message.key().empty()) {
     partition = kafka_partition(message.key(), options_.partitions);
-  } else {
+  } else if (options_.partitions > 1) {
     // Relaxed: only the spread matters.
     partition = static_cast<std::uint32_t>(next_keyless_.fetch_add(1, std::memory_order_relaxed) %
                                            options_.partitions);
@@ -158,9 +158,11 @@ Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& opt
       }
     }
   }
-  // A durable log ignores the append time (it stamps records with the message's wall time).
-  const std::int64_t now = durable() ? 0 : ns(clock_->now());
-  auto offset = logs_[partition]->append(std::move(message), now, std::move(done));
+  // A memory log times a record by its send stamp (taken by the producer on this broker's
+  // clock, like Kafka's CreateTime), so the append path reads no clock; a durable log ignores
+  // the append time (it stamps records with the message's wall time).
+  const std::int64_t now_ns = durable() ? 0 : message.body()->sent_ns;
+  auto offset = logs_[partition]->append(std::move(message), now_ns, std::move(done));
   if (!offset) {
     delete deferred;  // its completion never fires for a failed append
     if (offset.code() == Errc::closed || offset.code() == Errc::payload_too_large) {

@@ -491,6 +491,25 @@ TEST_CASE("retention by age drops records older than the limit - by the broker's
   CHECK(topic.stats().partitions[0].start_offset == 3);
 }
 
+TEST_CASE(
+    "retention by age counts from the send - a forwarded record keeps its first send's time") {
+  ManualBroker t;
+  t.broker.declare_topic("in", {.retention = {.age = 24h}});
+  auto topic = t.broker.declare_topic("out", {.retention = {.age = 1h}});
+  auto in = t.broker.group_consumer("in", "g", {.start = Start::earliest});
+  REQUIRE(t.producer.send("in", "old"));
+  t.clock->advance(50min);
+  auto batch = in.poll(10);
+  REQUIRE(batch);
+  REQUIRE(batch->size() == 1);
+  REQUIRE(t.producer.forward("out", (*batch)[0].message));
+  REQUIRE(t.producer.send("out", "new"));
+  t.clock->advance(15min);  // "old" was sent 65 min ago, "new" 15 min ago
+  const auto p = topic.stats().partitions[0];
+  CHECK(p.start_offset == 1);
+  CHECK(p.end_offset == 2);
+}
+
 TEST_CASE("a large retained log frees whole chunks and keeps offsets exact") {
   ManualBroker t;
   auto topic = t.broker.declare_topic("log", {.retention = {.records = 5000}});
@@ -504,6 +523,47 @@ TEST_CASE("a large retained log frees whole chunks and keeps offsets exact") {
       FAIL("record " << i << " is offset " << (*batch)[i].offset);
     }
   }
+}
+
+// --- batches ---------------------------------------------------------------------------
+
+TEST_CASE("a poll into a kept batch replaces its contents - and keeps its storage") {
+  ManualBroker t;
+  t.broker.declare_topic("log");
+  auto c = t.broker.group_consumer("log", "g", {.start = Start::earliest});
+  for (int i = 0; i < 3; ++i) REQUIRE(t.producer.send("log", std::to_string(i)));
+  PollBatch batch;
+  REQUIRE(c.poll(batch, 2));
+  CHECK(texts(batch) == std::vector<std::string>{"0", "1"});
+  const Record* storage = batch.records().data();
+  REQUIRE(c.poll(batch, 2));
+  CHECK(texts(batch) == std::vector<std::string>{"2"});
+  CHECK(batch.records().data() == storage);
+  REQUIRE(c.poll(batch, 2));
+  CHECK(batch.empty());
+  c.close();
+  REQUIRE(t.producer.send("log", "late"));
+  auto closed = c.poll(batch, 2);
+  CHECK(closed.code() == Errc::closed);
+  CHECK(batch.empty());
+}
+
+TEST_CASE("a destroyed batch's storage serves the next poll on the same thread") {
+  ManualBroker t;
+  t.broker.declare_topic("log");
+  auto c = t.broker.group_consumer("log", "g", {.start = Start::earliest});
+  for (int i = 0; i < 4; ++i) REQUIRE(t.producer.send("log", std::to_string(i)));
+  const Record* storage = nullptr;
+  {
+    auto first = c.poll(2);
+    REQUIRE(first);
+    REQUIRE(first->size() == 2);
+    storage = first->records().data();
+  }
+  auto second = c.poll(2);
+  REQUIRE(second);
+  CHECK(texts(*second) == std::vector<std::string>{"2", "3"});
+  CHECK(second->records().data() == storage);
 }
 
 // --- waiting ---------------------------------------------------------------------------

@@ -57,10 +57,29 @@ struct GroupConsumerOptions {
 /// another), and the gaps retention left, which the member has stepped over. Check `missed()`
 /// — or set `on_missed` — to learn of records that were never seen; `missed_count()` is also
 /// in the group's stats.
+///
+/// Memory: a batch's record storage is not freed when the batch is destroyed but kept as its
+/// thread's one spare (up to 4096 records' worth), and the next poll on that thread starts
+/// from it — so a poll loop allocates nothing per poll once warm. `poll(batch, ...)` reuses a
+/// batch the caller keeps instead.
 class [[nodiscard]] PollBatch {
  public:
   using const_iterator = std::vector<Record>::const_iterator;
   using iterator = std::vector<Record>::iterator;
+
+  PollBatch() noexcept = default;
+  PollBatch(const PollBatch&) = default;
+  PollBatch(PollBatch&&) noexcept = default;
+  PollBatch& operator=(const PollBatch&) = default;
+  PollBatch& operator=(PollBatch&&) noexcept = default;
+  /// Releases the records; keeps their storage as this thread's spare (see above).
+  ~PollBatch();
+
+  /// Drops every record and gap, keeping the storage.
+  void clear() noexcept {
+    records_.clear();
+    missed_.clear();
+  }
 
   [[nodiscard]] iterator begin() noexcept { return records_.begin(); }
   [[nodiscard]] iterator end() noexcept { return records_.end(); }
@@ -114,8 +133,15 @@ class GroupConsumer {
   /// taken from the partitions in turn, fair across polls) or a gap to report, else after
   /// `timeout` with an empty batch — a timeout is not an error. `Errc::closed` after `close()`,
   /// after the topic was deleted, or after the broker stopped. With `auto_commit`, first commits
-  /// what earlier polls returned. Waits by parking (no spinning), on the broker's clock.
+  /// what earlier polls returned. Waits on the broker's clock: a few microseconds of spinning
+  /// and yielding (the next append is usually that close under load), then parked in the
+  /// kernel until an append, a rebalance, `wakeup()` or the timeout.
   [[nodiscard]] Result<PollBatch> poll(std::size_t max, Duration timeout = Duration{0}) noexcept;
+  /// The same poll into a batch the caller keeps: clears `batch` (keeping its capacity) and
+  /// fills it; returns what the other overload's failure would be (`closed`, `full` when out
+  /// of memory with nothing read, a durable log's read error). For loops that want to reuse
+  /// one batch explicitly.
+  Status poll(PollBatch& batch, std::size_t max, Duration timeout = Duration{0}) noexcept;
 
   /// Commits, for every partition this member owns, the position after the records polls have
   /// returned (Kafka's commitSync()). `not_owner`, naming them, if some of those partitions

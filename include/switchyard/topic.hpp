@@ -32,7 +32,10 @@ struct Retention {
   std::uint64_t records = 1'000'000;
   /// Most bytes (key + payload) kept per partition.
   std::uint64_t bytes = 256ull * 1024 * 1024;
-  /// Oldest record kept, by the broker's monotonic clock at append time; 0: no age limit.
+  /// Oldest record kept, by the broker's monotonic clock; 0: no age limit. A record's age
+  /// counts from when it was sent (its producer's stamp, like Kafka's CreateTime; a forwarded
+  /// message keeps its first send's), and never from before the record ahead of it in the
+  /// partition. Durable topics count from the append.
   Duration age = std::chrono::hours(24 * 7);
   friend bool operator==(const Retention&, const Retention&) = default;
 };

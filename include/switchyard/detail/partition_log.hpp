@@ -6,7 +6,7 @@
 //
 // MemoryLog data structures
 // -------------------------
-//   Chunk       a fixed array of `capacity` slots {Message, append time, size} for offsets
+//   Chunk       a fixed array of `capacity` slots {Message, record time, size} for offsets
 //               [base, base + count). Slots are written once, by the appender, and never
 //               changed again until the chunk is destroyed — so a reader that holds a chunk
 //               reads its slots with no lock. A chunk is *sealed* (no more appends) when it is
@@ -26,9 +26,10 @@
 //
 // Threading story
 // ---------------
-//   * Appends (any producer thread) are serialised by append_mutex_: write the slot, then
-//     release-store chunk->count, then release-store end_offset_. A reader that acquire-loads
-//     either sees the slot fully written.
+//   * Appends (any producer thread) are serialised by append_mutex_: write the slot, (when the
+//     chunk is full, release-store its sealed_count), then release-store end_offset_. A reader
+//     that acquire-loads end_offset_ sees every slot below it written, and the seal of every
+//     chunk that ends below it.
 //   * Retention runs under append_mutex_ (after each append for records/bytes; for age, when a
 //     reader or stats notices the oldest record's deadline passed — `next_expiry_ns_` is the
 //     lock-free hint). It release-stores start_offset_ and then drops chunks.
@@ -68,8 +69,10 @@ class PartitionLog {
   PartitionLog& operator=(const PartitionLog&) = delete;
   virtual ~PartitionLog() = default;
 
-  /// Appends `message` at the log end; returns its offset. Applies retention by records and
-  /// bytes (and age, as of `now_ns`, monotonic). `done` (optional) is called exactly once if
+  /// Appends `message` at the log end; returns its offset. `now_ns` (monotonic) is the
+  /// record's time for retention by age (a memory log: the message's send stamp, raised to the
+  /// previous record's time if below it). Applies retention by records and bytes (and age, as
+  /// of `now_ns`). `done` (optional) is called exactly once if
   /// the append succeeds, when the record reached the log's durability level — possibly
   /// before `append` returns, possibly later on another thread (a durable log at
   /// `Durability::batch`: the flusher, after the group sync; with the sync's error if it
@@ -135,13 +138,15 @@ class MemoryLog final : public PartitionLog {
   struct Chunk {
     Chunk(std::uint64_t base_offset, std::uint32_t slots)
         : base(base_offset), capacity(slots), slot(new Slot[slots]) {}
-    const std::uint64_t base;
+    // Read-only after construction. Aligned so that the shared_ptr control block in front of
+    // it (which every reader's pin writes) is not on the appender's lines.
+    alignas(kCacheLine) const std::uint64_t base;
     const std::uint32_t capacity;
-    // Written by the appender (release) after the slot; read by readers (acquire).
-    std::atomic<std::uint32_t> count{0};
-    std::uint64_t bytes = 0;  // appender only
-    bool sealed = false;      // appender only
     std::unique_ptr<Slot[]> slot;
+    // The number of records, stored once when the chunk is sealed (0: still open; a sealed
+    // chunk holds at least one). Readers bound an open chunk by end_offset_ instead, so an
+    // append writes no line of the chunk but its slot.
+    alignas(kCacheLine) std::atomic<std::uint32_t> sealed_count{0};
   };
 
   /// The chunk holding `offset`, pinned; null if it has left the directory.
@@ -155,13 +160,18 @@ class MemoryLog final : public PartitionLog {
   const std::uint32_t chunk_capacity_;
   const std::uint64_t chunk_bytes_;  // seal a chunk at this many bytes
 
-  // Appender state (append_mutex_).
-  mutable std::mutex append_mutex_;
+  // Appender state (append_mutex_), on lines no reader writes.
+  alignas(kCacheLine) mutable std::mutex append_mutex_;
   Chunk* tail_ = nullptr;
+  std::uint32_t tail_count_ = 0;  // records in tail_
+  std::uint64_t tail_bytes_ = 0;  // their key + payload bytes
+  bool tail_sealed_ = false;
   std::uint64_t retained_bytes_ = 0;
   std::uint64_t appended_bytes_ = 0;
+  std::int64_t last_appended_ns_ = INT64_MIN;  // the newest record's time (monotonic ns)
 
-  mutable std::shared_mutex directory_mutex_;
+  // Readers lock it shared on every read: apart from the appender's per-record state.
+  alignas(kCacheLine) mutable std::shared_mutex directory_mutex_;
   std::deque<std::shared_ptr<Chunk>> chunks_;
 
   // Reader-visible ends, on their own line (readers poll them; the appender writes them).

@@ -12,8 +12,10 @@
 //                    checkpoint durably before the new offsets are published to committed_[p].
 //     next_keyless_  round-robin counter for keyless records (relaxed fetch_add: spread, not
 //                    order, is all it promises).
-//     appended_      EventCount: "a log end moved, an assignment changed, or something
-//                    closed". Every waiting member of every group parks on it.
+//     appended_      CoalescingEventCount: "a log end moved, an assignment changed, or
+//                    something closed". Every waiting member of every group parks on it. An
+//                    append costs a fence and a load unless a member registered since the last
+//                    notify: members that are awake (or already woken) cost no syscall.
 //     groups_        group name → shared_ptr<GroupState>, under groups_mutex_ (shared_mutex).
 //                    Groups live as long as the topic (their committed offsets are kept when
 //                    every member has left, like Kafka's).
@@ -74,8 +76,8 @@
 
 #include "switchyard/clock.hpp"
 #include "switchyard/detail/cache_line.hpp"
+#include "switchyard/detail/coalescing_event_count.hpp"
 #include "switchyard/detail/destination.hpp"
-#include "switchyard/detail/event_count.hpp"
 #include "switchyard/detail/offset_checkpoint.hpp"
 #include "switchyard/detail/partition_log.hpp"
 #include "switchyard/group_consumer.hpp"
@@ -143,7 +145,7 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   [[nodiscard]] TopicStats stats() const;
   [[nodiscard]] std::optional<GroupStats> group_stats(std::string_view group) const;
 
-  EventCount& appended_event() noexcept { return appended_; }
+  CoalescingEventCount& appended_event() noexcept { return appended_; }
 
   [[nodiscard]] bool durable() const noexcept { return options_.durability != Durability::memory; }
   /// Durable topics: the offset `group` committed for `partition` before, if any.
@@ -179,11 +181,14 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   std::optional<OffsetCheckpoint> checkpoint_;  // durable topics only
   bool storage_destroyed_ = false;              // under checkpoint_mutex_
 
-  alignas(kCacheLine) std::atomic<std::uint64_t> next_keyless_{0};
-  std::atomic<bool> send_closed_{false};
+  // Read by every append and every poll, written almost never: a line of its own, so that
+  // the writes below do not invalidate it.
+  alignas(kCacheLine) std::atomic<bool> send_closed_{false};
   std::atomic<bool> receive_closed_{false};
   std::atomic<bool> has_subscriptions_{false};
-  EventCount appended_;
+  // Written by keyless appends to a multi-partition topic only.
+  alignas(kCacheLine) std::atomic<std::uint64_t> next_keyless_{0};
+  CoalescingEventCount appended_;  // (its own line)
 
   mutable std::shared_mutex groups_mutex_;
   std::map<std::string, std::shared_ptr<GroupState>, std::less<>> groups_;
@@ -262,6 +267,8 @@ class GroupMember {
   GroupMember& operator=(const GroupMember&) = delete;
 
   Result<PollBatch> poll(std::size_t max, Duration timeout) noexcept;
+  /// Clears `batch` (keeping its capacity) and fills it.
+  Status poll(PollBatch& batch, std::size_t max, Duration timeout) noexcept;
   Status commit() noexcept;
   Status commit(std::uint32_t partition, std::uint64_t offset) noexcept;
   Status seek(std::uint32_t partition, std::uint64_t offset) noexcept;
