@@ -16,24 +16,9 @@
 using switchyard::detail::BlockPool;
 using switchyard::detail::Ring;
 
-#ifndef SWITCHYARD_SANITIZER_BUILD
-// Counts every plain heap allocation of this test program (the sanitizers bring their own
-// operator new, so the count is taken only in normal builds).
-namespace {
-std::atomic<std::uint64_t> heap_allocations{0};
-}
-void* operator new(std::size_t size) {
-  heap_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-#endif
+#include "heap_counter.hpp"
+
+using switchyard::testing::heap_allocations;
 
 namespace {
 

@@ -21,33 +21,10 @@ using switchyard::detail::for_each_topic_word;
 using switchyard::detail::TopicMatcher;
 
 // Counts heap allocations in this test binary, to check that match() allocates nothing once the
-// caller's vector has grown. Not under sanitizers: they bring their own operator new, and mixing
-// the two is reported as an alloc/dealloc mismatch.
-#ifndef SWITCHYARD_SANITIZER_BUILD
-#define SWITCHYARD_COUNTS_ALLOCATIONS 1
-#endif
-namespace {
-std::atomic<std::size_t> g_allocations{0};
-}  // namespace
+// caller's vector has grown (not under sanitizers; see heap_counter.hpp).
+#include "heap_counter.hpp"
 
-#ifdef SWITCHYARD_COUNTS_ALLOCATIONS
-// GCC sees the library's `operator new` call inlined next to our `free` and reports a mismatched
-// new/delete; the replacements are paired (malloc with free), so the warning is a false positive.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);  // a counter only: no ordering needed
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-#pragma GCC diagnostic pop
-#endif
+using switchyard::testing::heap_allocations;
 
 namespace {
 
@@ -312,16 +289,16 @@ TEST_CASE("match into a reused vector allocates nothing") {
   Matcher::Scratch scratch;
   m.match("orders.17.created.42", out, scratch);  // warm up capacities
   m.match("orders.17.created.42", out);           // and this thread's own scratch
-  const std::size_t before = g_allocations.load(std::memory_order_relaxed);
+  const std::size_t before = heap_allocations.load(std::memory_order_relaxed);
   for (int i = 0; i < 100; ++i) {
     m.match("orders.17.created.42", out, scratch);
     m.match("orders.17.x.17", out);
   }
-#ifdef SWITCHYARD_COUNTS_ALLOCATIONS
-  CHECK(g_allocations.load(std::memory_order_relaxed) == before);
-#else
-  CHECK(before == 0);  // sanitizer build: allocations are not counted
-#endif
+  if (switchyard::testing::kCountsHeapAllocations) {
+    CHECK(heap_allocations.load(std::memory_order_relaxed) == before);
+  } else {
+    CHECK(before == 0);  // sanitizer build: allocations are not counted
+  }
   m.match("orders.17.created.42", out);
   CHECK(out == std::vector<std::uint32_t>{17, 5000});
 }
