@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <latch>
 #include <string>
 #include <thread>
@@ -60,6 +61,25 @@ class TempPath {
 
  private:
   std::string path_;
+};
+
+/// A fresh, empty directory under bench_dir() named `name`, removed with the object.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name) : path_(TempPath(name).str()) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+
+ private:
+  std::filesystem::path path_;
 };
 
 // ---------------------------------------------------------------- waiting

@@ -22,22 +22,6 @@
 namespace switchyard_bench {
 namespace {
 
-class BenchDir {
- public:
-  explicit BenchDir(const std::string& name) : path_(TempPath(name).str()) {
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~BenchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 switchyard::TopicOptions durable_log(switchyard::Durability durability) {
   return {.partitions = 1,
           .retention = {.records = std::uint64_t{1} << 40,
@@ -58,8 +42,9 @@ void persist_append(benchmark::State& state, switchyard::Durability durability,
   alignas(64) std::array<std::byte, kRecordBytes> record{};
   for (auto _ : state) {
     state.PauseTiming();
-    auto dir = std::make_unique<BenchDir>("persist_append");
-    auto broker = std::make_unique<switchyard::Broker>(switchyard::BrokerOptions{.data_dir = dir->path()});
+    auto dir = std::make_unique<TempDir>("persist_append");
+    auto broker =
+        std::make_unique<switchyard::Broker>(switchyard::BrokerOptions{.data_dir = dir->path()});
     broker->declare_topic("log", durable_log(durability));
     auto producer = broker->producer();
     std::atomic<std::uint64_t> completed{0};
@@ -107,7 +92,7 @@ SWITCHYARD_BENCHMARK("persist_append_1k_group_commit/switchyard",
                      persist_append_group_commit_switchyard);
 
 void persist_recover_switchyard(benchmark::State& state) {
-  const BenchDir dir("persist_recover");
+  const TempDir dir("persist_recover");
   const std::uint64_t records = recover_bytes() / kRecordBytes;
   {
     switchyard::Broker broker({.data_dir = dir.path()});

@@ -28,23 +28,6 @@ std::uint64_t seq_of(const switchyard::Delivery& d) {
   return seq;
 }
 
-/// A fresh directory under bench_dir(), removed with the object.
-class TempDir {
- public:
-  explicit TempDir(const std::string& name) : path_(TempPath(name).str()) {
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 // ---------------------------------------------------------------- queue_send_receive_ack
 
 switchyard::QueueOptions bench_queue() {
@@ -113,7 +96,9 @@ void queue_send_receive_ack(benchmark::State& state, std::size_t batch) {
   report_throughput(state, items, allocations);
 }
 
-void queue_send_receive_ack_switchyard(benchmark::State& state) { queue_send_receive_ack(state, 1); }
+void queue_send_receive_ack_switchyard(benchmark::State& state) {
+  queue_send_receive_ack(state, 1);
+}
 void queue_send_receive_ack_batch64_switchyard(benchmark::State& state) {
   queue_send_receive_ack(state, kQueueBatch);
 }

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstddef>
 #include <stdexcept>
 #include <type_traits>
@@ -54,6 +55,14 @@ class CrashChild {
     if (n <= 0) return false;
     reports_.insert(reports_.end(), buffer, buffer + n / static_cast<ssize_t>(sizeof(Report)));
     return true;
+  }
+
+  /// Lets the child run for `delay`, draining the pipe meanwhile so it never blocks on a full
+  /// pipe, then kills and reaps it (see kill_and_reap).
+  bool kill_after(std::chrono::microseconds delay) {
+    const auto kill_at = std::chrono::steady_clock::now() + delay;
+    while (std::chrono::steady_clock::now() < kill_at) drain(1);
+    return kill_and_reap();
   }
 
   /// SIGKILL, wait for the child, then collect every report it wrote before it died. Returns
