@@ -26,7 +26,9 @@ constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 constexpr std::uint32_t kSpinRounds = 16;
 constexpr int kSpinsPerRound = 64;
 constexpr std::uint32_t kYieldRounds = 16;
-std::int64_t ns(TimePoint t) noexcept { return t.time_since_epoch().count(); }
+std::int64_t ns(TimePoint t) noexcept {
+  return t.time_since_epoch().count();
+}
 }  // namespace
 
 ConsumerState::ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch,
@@ -42,7 +44,9 @@ ConsumerState::ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t pr
   queue_->register_consumer(this);
 }
 
-ConsumerState::~ConsumerState() { close(); }
+ConsumerState::~ConsumerState() {
+  close();
+}
 
 bool ConsumerState::try_receive_one(TimePoint now, Duration lag, Delivery& out) noexcept {
   if (!queue_->maybe_ready(now)) return false;
@@ -57,8 +61,8 @@ bool ConsumerState::try_receive_one(TimePoint now, Duration lag, Delivery& out) 
   return true;
 }
 
-std::size_t ConsumerState::try_receive_run(TimePoint now, Duration lag,
-                                           std::vector<Delivery>& out, std::size_t max) noexcept {
+std::size_t ConsumerState::try_receive_run(TimePoint now, Duration lag, std::vector<Delivery>& out,
+                                           std::size_t max) noexcept {
   // Runs of up to kRun: free slots first, then that many entries in one take.
   constexpr std::size_t kRun = 64;
   std::array<std::uint32_t, kRun> indices;
@@ -151,7 +155,7 @@ Result<Delivery> ConsumerState::receive(Duration timeout) noexcept {
   {
     // The first look goes by the coarse clock (a fifth of a precise read): when a message is
     // ready, that is all a receive costs. Only a receive that has to wait reads the precise one.
-    const TimePoint coarse = clock.coarse_stamp().now;
+    const TimePoint coarse = clock.coarse_now();
     queue_->maybe_scan_visibility(coarse);
     if (try_receive_one(coarse, clock.coarse_resolution(), delivery)) return delivery;
   }
@@ -180,7 +184,7 @@ Result<std::size_t> ConsumerState::receive(std::vector<Delivery>& out, std::size
   out.push_back(std::move(*first));
   std::size_t taken = 1;
   const Clock& clock = *queue_->clock();
-  taken += try_receive_run(clock.coarse_stamp().now, clock.coarse_resolution(), out, max - taken);
+  taken += try_receive_run(clock.coarse_now(), clock.coarse_resolution(), out, max - taken);
   return taken;
 }
 
@@ -198,23 +202,23 @@ Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Sett
   }
   Entry entry = std::move(slot.entry);
   (void)free_.try_push(std::uint32_t{index});
-  Status outcome;
-  switch (how) {
-    case Settle::ack:
-      acked_.fetch_add(1, std::memory_order_relaxed);
-      outcome = queue_->settled(entry);
-      break;
-    case Settle::requeue:
-      nacked_.fetch_add(1, std::memory_order_relaxed);
+  if (how == Settle::ack) {
+    acked_.fetch_add(1, std::memory_order_relaxed);
+    if (!queue_->settle_is_trivial(entry)) {
+      Status outcome = queue_->settled(entry);
+      if (wake) wake_receivers();
+      return outcome;
+    }
+  } else {
+    nacked_.fetch_add(1, std::memory_order_relaxed);
+    if (how == Settle::requeue) {
       queue_->requeue(std::move(entry), queue_->clock()->now());
-      break;
-    case Settle::dead_letter:
-      nacked_.fetch_add(1, std::memory_order_relaxed);
+    } else {
       queue_->dead_letter(std::move(entry), why);
-      break;
+    }
   }
   if (wake) wake_receivers();
-  return outcome;
+  return {};
 }
 
 Status ConsumerState::extend(std::uint32_t index, std::uint64_t generation) noexcept {
@@ -323,7 +327,9 @@ Consumer& Consumer::operator=(Consumer&& other) noexcept {
   return *this;
 }
 
-Consumer::~Consumer() { close(); }
+Consumer::~Consumer() {
+  close();
+}
 
 Result<Delivery> Consumer::receive(Duration timeout) noexcept {
   if (!state_) return Result<Delivery>(Errc::closed, "consumer is empty (moved from)");
@@ -422,8 +428,12 @@ void Consumer::close() noexcept {
   state_->close();
 }
 
-std::size_t Consumer::in_flight() const noexcept { return state_ ? state_->in_flight() : 0; }
+std::size_t Consumer::in_flight() const noexcept {
+  return state_ ? state_->in_flight() : 0;
+}
 
-const std::string& Consumer::queue_name() const noexcept { return state_->queue()->name(); }
+const std::string& Consumer::queue_name() const noexcept {
+  return state_->queue()->name();
+}
 
 }  // namespace switchyard

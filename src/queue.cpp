@@ -14,7 +14,9 @@ namespace {
 
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 
-std::int64_t ns(TimePoint t) noexcept { return t.time_since_epoch().count(); }
+std::int64_t ns(TimePoint t) noexcept {
+  return t.time_since_epoch().count();
+}
 
 std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
   return b > 0 && a > kNever - b ? kNever : a + b;
@@ -23,9 +25,8 @@ std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
 /// Lowers `target` to `value` if `value` is smaller.
 void fetch_min(std::atomic<std::int64_t>& target, std::int64_t value) noexcept {
   std::int64_t current = target.load(std::memory_order_relaxed);
-  while (value < current &&
-         !target.compare_exchange_weak(current, value, std::memory_order_acq_rel,
-                                       std::memory_order_relaxed)) {
+  while (value < current && !target.compare_exchange_weak(current, value, std::memory_order_acq_rel,
+                                                          std::memory_order_relaxed)) {
   }
 }
 
@@ -53,10 +54,10 @@ Result<SendReceipt> QueueState::accept(Message&& message, const SendOptions& opt
   // saves a clock read per message.
   const TimePoint now = TimePoint(Duration(message.body()->sent_ns));
   if (message.payload().size() > options_.max_payload) {
-    return Result<SendReceipt>(
-        Errc::payload_too_large,
-        "payload of " + std::to_string(message.payload().size()) + " bytes exceeds queue '" +
-            name_ + "' limit of " + std::to_string(options_.max_payload));
+    return Result<SendReceipt>(Errc::payload_too_large,
+                               "payload of " + std::to_string(message.payload().size()) +
+                                   " bytes exceeds queue '" + name_ + "' limit of " +
+                                   std::to_string(options_.max_payload));
   }
   if (!options.dedup_id.empty()) {
     std::lock_guard lock(slow_.mutex);
@@ -145,12 +146,19 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& opti
     return Result<SendReceipt>(closed_for_send() ? Errc::closed : Errc::full);
   }
   const detail::MessageBody& body = *message.body();
+  const MessageId id = body.id;
+  // The common case, straight to the ring: a ring cell holds only the message, and its expiry
+  // is worked out when it is taken, so nothing else is needed here.
+  if (options_.delay.count() <= 0 && body.deliver_after_ns() == 0 && ring_eligible(body) &&
+      ring_.try_push(std::move(message))) {
+    ready_.notify_all();
+    return SendReceipt{id, false};
+  }
   const std::int64_t expires = expiry_of(body);
   std::int64_t visible_at = body.deliver_after_ns();
   if (options_.delay.count() > 0) {
     visible_at = std::max(visible_at, saturating_add(ns(now), options_.delay.count()));
   }
-  const MessageId id = body.id;
   SendReceipt receipt{id, false};
   std::uint64_t seq = 0;
   if (journal_) {
@@ -182,14 +190,16 @@ StoredMessage to_stored(const Message& message, std::string payload) {
   stored.payload.resize(payload.size());
   std::memcpy(stored.payload.data(), payload.data(), payload.size());
   const std::int64_t wall_minus_mono = body.timestamp_ns - body.sent_ns;
-  if (body.deliver_after_ns() != 0) stored.deliver_after_ns = body.deliver_after_ns() + wall_minus_mono;
+  if (body.deliver_after_ns() != 0)
+    stored.deliver_after_ns = body.deliver_after_ns() + wall_minus_mono;
   if (body.expires_at_ns() != 0) stored.expires_at_ns = body.expires_at_ns() + wall_minus_mono;
   return stored;
 }
 
 }  // namespace
 
-Result<SendReceipt> QueueState::journal_append(Message& message, const SendOptions& options) noexcept {
+Result<SendReceipt> QueueState::journal_append(Message& message,
+                                               const SendOptions& options) noexcept {
   try {
     auto bytes = message.encoded();  // an object payload needs its Codec here
     if (!bytes) {
@@ -289,8 +299,8 @@ bool QueueState::reserve_capacity(TimePoint now) noexcept {
           continue;
         }
         const std::uint32_t key = space_.prepare_wait();
-        const auto depth_now = static_cast<std::int64_t>(
-            admitted_.load(std::memory_order_acquire) - removed_.load(std::memory_order_acquire));
+        const auto depth_now = static_cast<std::int64_t>(admitted_.load(std::memory_order_acquire) -
+                                                         removed_.load(std::memory_order_acquire));
         if (depth_now < capacity || closed_for_send()) {
           space_.cancel_wait();
           continue;
@@ -349,10 +359,8 @@ std::int64_t QueueState::expiry_of(const MessageBody& body) const noexcept {
 
 void QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns,
                        bool wake) noexcept {
-  const MessageBody& body = *entry.message.body();
-  const bool slow = visible_at_ns > now_ns || body.group_size != 0 ||
-                    (body.priority != 0 && options_.max_priority != 0) || entry.deliveries != 0 ||
-                    journal_ != nullptr;
+  const bool slow =
+      visible_at_ns > now_ns || entry.deliveries != 0 || !ring_eligible(*entry.message.body());
   // The ring holds only the message: a first delivery's expiry is recomputed from the body.
   if (!slow && ring_.try_push(std::move(entry.message))) {
     if (wake) ready_.notify_all();
@@ -548,11 +556,6 @@ Status QueueState::settled(const Entry& entry) noexcept {
   return journal_->record_ack(entry.seq);
 }
 
-void QueueState::delivered(const Entry& entry) noexcept {
-  // A failure here loses only the attempt count's increment (the message stays unsettled).
-  if (journal_) (void)journal_->record_delivery(entry.seq, entry.deliveries);
-}
-
 void QueueState::requeue(Entry&& entry, TimePoint now) noexcept {
   if (options_.max_deliveries != 0 && entry.deliveries >= options_.max_deliveries) {
     dead_letter(std::move(entry), reason::max_deliveries);
@@ -561,7 +564,8 @@ void QueueState::requeue(Entry&& entry, TimePoint now) noexcept {
   requeued_.fetch_add(1, std::memory_order_relaxed);
   admitted_.fetch_add(1, std::memory_order_acq_rel);
   const Duration backoff = options_.retry_backoff.after(entry.deliveries);
-  const std::int64_t visible_at = backoff.count() > 0 ? saturating_add(ns(now), backoff.count()) : 0;
+  const std::int64_t visible_at =
+      backoff.count() > 0 ? saturating_add(ns(now), backoff.count()) : 0;
   place(std::move(entry), visible_at, ns(now));
 }
 
@@ -592,7 +596,8 @@ void QueueState::dead_letter(Entry&& entry, std::string_view why) noexcept {
     return;
   }
   try {
-    Headers headers = body.headers().with(headers::death_queue, name_)
+    Headers headers = body.headers()
+                          .with(headers::death_queue, name_)
                           .with(headers::death_reason, why)
                           .with(headers::death_attempts, std::to_string(entry.deliveries));
     MessageBody* derived = MessageBody::derive(body, std::move(headers));
@@ -636,10 +641,11 @@ bool QueueState::accept_dead_letter(Message&& message) noexcept {
 // --- visibility ------------------------------------------------------------------------
 
 void QueueState::note_delivery_deadline(std::int64_t deadline_ns) noexcept {
-  if (next_scan_ns_.load(std::memory_order_relaxed) == kNever) fetch_min(next_scan_ns_, deadline_ns);
+  if (next_scan_ns_.load(std::memory_order_relaxed) == kNever)
+    fetch_min(next_scan_ns_, deadline_ns);
 }
 
-void QueueState::maybe_scan_visibility(TimePoint now) noexcept {
+void QueueState::scan_visibility(TimePoint now) noexcept {
   if (options_.visibility_timeout.count() <= 0) return;
   std::int64_t due = next_scan_ns_.load(std::memory_order_relaxed);
   if (ns(now) < due) return;
@@ -651,7 +657,8 @@ void QueueState::maybe_scan_visibility(TimePoint now) noexcept {
   std::int64_t earliest = kNever;
   {
     std::shared_lock lock(consumers_mutex_);
-    for (ConsumerState* consumer : consumers_) earliest = std::min(earliest, consumer->reclaim(now));
+    for (ConsumerState* consumer : consumers_)
+      earliest = std::min(earliest, consumer->reclaim(now));
   }
   // Deliveries made during the scan may have lowered it already; keep the smaller.
   fetch_min(next_scan_ns_, earliest);

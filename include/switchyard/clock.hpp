@@ -42,6 +42,8 @@ class Clock {
   /// `coarse_resolution()` earlier than `stamp()` would say at the same moment, never later.
   /// The default is `stamp()` itself, exact (what a `ManualClock` gives, so tests stay exact).
   [[nodiscard]] virtual Stamp coarse_stamp() const noexcept { return stamp(); }
+  /// `coarse_stamp().now` without the wall half (a receive needs no wall time).
+  [[nodiscard]] virtual TimePoint coarse_now() const noexcept { return coarse_stamp().now; }
   /// How far `coarse_stamp()` may lag behind `stamp()`. Whoever derives a deadline that must not
   /// come early (a delay, a TTL, a visibility timeout) from a coarse stamp adds this to it.
   [[nodiscard]] virtual Duration coarse_resolution() const noexcept { return Duration{0}; }
@@ -78,12 +80,13 @@ class SystemClock final : public Clock {
   /// A read of `CLOCK_MONOTONIC_COARSE` (a fraction of the cost of `now()` on a VM), with the
   /// wall time derived the same way as in `stamp()`. It lags by at most one tick (typically
   /// 1-4 ms; `coarse_resolution()` says which). Falls back to `stamp()` if the kernel lacks it.
-  [[nodiscard]] Stamp coarse_stamp() const noexcept override {
+  [[nodiscard]] Stamp coarse_stamp() const noexcept override { return with_wall(coarse_now()); }
+  [[nodiscard]] TimePoint coarse_now() const noexcept override {
     timespec ts{};
     if (coarse_resolution_.count() == 0 || ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) {
-      return stamp();
+      return now();
     }
-    return with_wall(TimePoint(std::chrono::seconds(ts.tv_sec) + Duration(ts.tv_nsec)));
+    return TimePoint(std::chrono::seconds(ts.tv_sec) + Duration(ts.tv_nsec));
   }
   [[nodiscard]] Duration coarse_resolution() const noexcept override { return coarse_resolution_; }
   static constexpr Duration kOffsetRefresh = std::chrono::milliseconds(10);

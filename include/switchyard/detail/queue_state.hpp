@@ -145,7 +145,12 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   /// visibility deadline), for a waiter's timeout. @note threadsafe
   [[nodiscard]] TimePoint next_wakeup() const noexcept;
   /// Takes back deliveries whose visibility timeout passed, if a scan is due. @note threadsafe
-  void maybe_scan_visibility(TimePoint now) noexcept;
+  void maybe_scan_visibility(TimePoint now) noexcept {
+    // Relaxed: a stale due time only moves the scan to the next receive.
+    if (now.time_since_epoch().count() >= next_scan_ns_.load(std::memory_order_relaxed)) {
+      scan_visibility(now);
+    }
+  }
 
   /// A delivered entry comes back (nack, visibility timeout, consumer closed): retried after
   /// the backoff, or dead-lettered once `max_deliveries` is reached. @note threadsafe
@@ -153,8 +158,15 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   /// A delivered entry was acknowledged (recorded in the journal of a durable queue; the
   /// Status says whether that record was written). @note threadsafe
   Status settled(const Entry& entry) noexcept;
+  /// Whether `settled(entry)` has nothing to do (no group to release, no journal to write).
+  [[nodiscard]] bool settle_is_trivial(const Entry& entry) const noexcept {
+    return journal_ == nullptr && entry.message.body()->group_size == 0;
+  }
   /// An entry was just handed out for the `entry.deliveries`-th time. @note threadsafe
-  void delivered(const Entry& entry) noexcept;
+  void delivered(const Entry& entry) noexcept {
+    // A failure here loses only the attempt count's increment (the message stays unsettled).
+    if (journal_) (void)journal_->record_delivery(entry.seq, entry.deliveries);
+  }
   /// Sends the entry to the dead-letter queue (or drops and counts it). @note threadsafe
   void dead_letter(Entry&& entry, std::string_view why) noexcept;
 
@@ -214,8 +226,7 @@ class QueueState final : public Destination, public std::enable_shared_from_this
     std::deque<std::pair<std::int64_t, std::string>> dedup_order;
   };
 
-  Result<SendReceipt> admit(Message&& message, const SendOptions& options,
-                            TimePoint now) noexcept;
+  Result<SendReceipt> admit(Message&& message, const SendOptions& options, TimePoint now) noexcept;
   bool reserve_capacity(TimePoint now) noexcept;
   /// Reserves room for `n` at once if it is there now; never waits or drops.
   bool try_reserve_capacity(std::uint64_t n) noexcept;
@@ -223,6 +234,13 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   /// caller then calls ready_.notify_all() itself).
   void place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns,
              bool wake = true) noexcept;
+  /// Whether a message that is ready and not yet delivered may wait in the ring: it is not in
+  /// a group, its priority does not matter here, and the queue keeps no journal.
+  [[nodiscard]] bool ring_eligible(const MessageBody& body) const noexcept {
+    return body.group_size == 0 && (body.priority == 0 || options_.max_priority == 0) &&
+           journal_ == nullptr;
+  }
+  void scan_visibility(TimePoint now) noexcept;
   void place_ready_locked(Entry&& entry);
   bool take_slow_locked(Entry& out, TimePoint now);
   void promote_due_locked(TimePoint now);
@@ -253,9 +271,9 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   // Consumer-side line: removed_ (takes, expiries, overflow drops).
   alignas(kCacheLine) std::atomic<std::uint64_t> removed_{0};
   // Hints read lock-free by takers, written under slow_.mutex.
-  alignas(kCacheLine) std::atomic<std::uint32_t> slow_ready_{0};   // entries takeable in slow_
-  std::atomic<std::int64_t> next_due_ns_{INT64_MAX};                // earliest delayed entry
-  std::atomic<std::int64_t> next_scan_ns_{INT64_MAX};               // next visibility scan
+  alignas(kCacheLine) std::atomic<std::uint32_t> slow_ready_{0};  // entries takeable in slow_
+  std::atomic<std::int64_t> next_due_ns_{INT64_MAX};              // earliest delayed entry
+  std::atomic<std::int64_t> next_scan_ns_{INT64_MAX};             // next visibility scan
   std::atomic<bool> send_closed_{false};
   std::atomic<bool> receive_closed_{false};
 
@@ -291,7 +309,8 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   Result<Delivery> receive(Duration timeout) noexcept;
   /// Waits up to `timeout` for the first delivery, then takes what else is ready, up to `max`
   /// and never beyond `out`'s reserved capacity (appending must not allocate here).
-  Result<std::size_t> receive(std::vector<Delivery>& out, std::size_t max, Duration timeout) noexcept;
+  Result<std::size_t> receive(std::vector<Delivery>& out, std::size_t max,
+                              Duration timeout) noexcept;
 
   enum class Settle : std::uint8_t { ack, requeue, dead_letter };
   /// Settles the delivery holding slot `slot` at `generation`. Without `wake`, the caller
@@ -315,15 +334,19 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
 
   [[nodiscard]] const std::shared_ptr<QueueState>& queue() const noexcept { return queue_; }
   [[nodiscard]] std::size_t in_flight() const noexcept;
-  [[nodiscard]] std::uint64_t acked() const noexcept { return acked_.load(std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t nacked() const noexcept { return nacked_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t acked() const noexcept {
+    return acked_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint64_t nacked() const noexcept {
+    return nacked_.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
  private:
   struct Slot {
-    std::atomic<std::uint64_t> state{0};        // even: free; odd: held
-    std::atomic<std::int64_t> deadline_ns{0};   // visibility deadline (monotonic)
-    Entry entry;                                // valid while held
+    std::atomic<std::uint64_t> state{0};       // even: free; odd: held
+    std::atomic<std::int64_t> deadline_ns{0};  // visibility deadline (monotonic)
+    Entry entry;                               // valid while held
   };
 
   /// One non-blocking take into a free slot. `now` may lag real time by up to `lag` (a coarse
