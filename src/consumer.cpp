@@ -73,7 +73,7 @@ std::size_t ConsumerState::try_receive_run(TimePoint now, Duration lag, std::vec
   while (received < max && queue_->maybe_ready(now)) {
     const std::size_t want = std::min(kRun, max - received);
     std::size_t slots = 0;
-    while (slots < want && free_.try_pop(indices[slots])) ++slots;
+    free_.try_pop_run(want, [&](std::uint32_t&& index) noexcept { indices[slots++] = index; });
     const std::size_t taken =
         slots == 0 ? 0 : queue_->try_take_run(std::span<Entry>(entries.data(), slots), now);
     for (std::size_t i = taken; i < slots; ++i) (void)free_.try_push(std::uint32_t{indices[i]});
@@ -201,9 +201,12 @@ Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Sett
                   "its consumer's close");
   }
   Entry entry = std::move(slot.entry);
+  if (how == Settle::ack) {
+    // Before the slot is freed: after that, its next settler may be counting.
+    slot.acks.store(slot.acks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   (void)free_.try_push(std::uint32_t{index});
   if (how == Settle::ack) {
-    acked_.fetch_add(1, std::memory_order_relaxed);
     if (!queue_->settle_is_trivial(entry)) {
       Status outcome = queue_->settled(entry);
       if (wake) wake_receivers();
@@ -268,6 +271,13 @@ void ConsumerState::close() noexcept {
 void ConsumerState::interrupt() noexcept {
   interrupted_.store(true, std::memory_order_release);
   queue_->ready_event().notify_all();
+}
+
+std::uint64_t ConsumerState::acked() const noexcept {
+  std::uint64_t acks = 0;
+  for (std::uint32_t i = 0; i < prefetch_; ++i)
+    acks += slots_[i].acks.load(std::memory_order_relaxed);
+  return acks;
 }
 
 std::size_t ConsumerState::in_flight() const noexcept {

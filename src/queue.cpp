@@ -264,7 +264,7 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
   return std::pair<std::size_t, MessageId>{recovered->size(), highest};
 }
 
-bool QueueState::reserve_capacity(TimePoint now) noexcept {
+bool QueueState::reserve_capacity_slow(std::uint64_t before, TimePoint now) noexcept {
   const auto capacity = static_cast<std::int64_t>(options_.capacity);
   const TimePoint deadline =
       TimePoint(Duration(saturating_add(ns(now), options_.send_timeout.count())));
@@ -273,13 +273,13 @@ bool QueueState::reserve_capacity(TimePoint now) noexcept {
   // wake-up per message when producer and consumer run neck and neck.
   constexpr int kYieldsBeforeSleep = 64;
   int yields = 0;
-  for (;;) {
-    const std::uint64_t before = admitted_.fetch_add(1, std::memory_order_acq_rel);
-    // Relaxed: removed_seen_ is a hint; the acquire re-read below is what the decision to
-    // refuse rests on.
-    if (static_cast<std::int64_t>(before - removed_seen_.load(std::memory_order_relaxed)) <
-        capacity) {
-      return true;
+  for (bool first = true;; first = false) {
+    if (!first) {
+      before = admitted_.fetch_add(1, std::memory_order_acq_rel);
+      if (static_cast<std::int64_t>(before - removed_seen_.load(std::memory_order_relaxed)) <
+          capacity) {
+        return true;
+      }
     }
     // Acquire: pairs with the takers' release, so a cell counted free is free.
     const std::uint64_t removed = removed_.load(std::memory_order_acquire);
@@ -440,9 +440,10 @@ QueueState::Take QueueState::try_take(Entry& out, TimePoint now) noexcept {
       out.message = std::move(message);
     }
     // Release: pairs with reserve_capacity's acquire load, so a sender that sees the room also
-    // sees the cell free.
-    removed_.fetch_add(1, std::memory_order_release);
-    if (options_.overflow == Overflow::block) space_.notify_one();
+    // sees the cell free. Seq_cst: it is also the change a blocked sender waits for, so the
+    // wake-up needs no fence of its own (event_count.hpp).
+    removed_.fetch_add(1, std::memory_order_seq_cst);
+    if (options_.overflow == Overflow::block) space_.notify_one_after_seq_cst_rmw();
     if (out.expires_at_ns != 0 && ns(now) >= out.expires_at_ns) {
       expire(std::move(out));
       continue;
@@ -459,21 +460,21 @@ std::size_t QueueState::try_take_run(std::span<Entry> out, TimePoint now) noexce
     return try_take(out.front(), now) == Take::got ? 1 : 0;
   }
   std::size_t popped = 0;
-  for (; popped < out.size(); ++popped) {
-    if (!ring_.try_pop(out[popped].message)) break;
+  ring_.try_pop_run(out.size(), [&](Message&& message) noexcept {
     // The body was written on the sender's core: start fetching it now, so the misses of the
     // whole run overlap instead of queueing up behind each other below.
-    __builtin_prefetch(out[popped].message.body());
-  }
+    __builtin_prefetch(message.body());
+    out[popped++].message = std::move(message);
+  });
   if (popped == 0) return 0;
   for (std::size_t i = 0; i < popped; ++i) {
     out[i].expires_at_ns = expiry_of(*out[i].message.body());
     out[i].deliveries = 0;
     out[i].seq = 0;
   }
-  // Release: as in try_take, one count for the whole run.
-  removed_.fetch_add(popped, std::memory_order_release);
-  if (options_.overflow == Overflow::block) space_.notify_all();
+  // Seq_cst: as in try_take, one count for the whole run.
+  removed_.fetch_add(popped, std::memory_order_seq_cst);
+  if (options_.overflow == Overflow::block) space_.notify_all_after_seq_cst_rmw();
   // Expired ones go to their dead-letter queue; the rest close up.
   std::size_t kept = 0;
   for (std::size_t i = 0; i < popped; ++i) {

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -53,8 +54,8 @@ TEST_CASE("a ring hands every item to exactly one consumer under contention") {
   Ring<std::uint64_t> ring(64);  // small: forces many wrap-arounds and full/empty edges
   std::atomic<std::uint64_t> sum{0};
   std::atomic<std::uint64_t> count{0};
-  std::vector<std::vector<std::uint64_t>> last_seen(
-      kConsumers, std::vector<std::uint64_t>(kProducers, 0));
+  std::vector<std::vector<std::uint64_t>> last_seen(kConsumers,
+                                                    std::vector<std::uint64_t>(kProducers, 0));
   std::atomic<bool> order_ok{true};
   std::vector<std::thread> threads;
   for (int p = 0; p < kProducers; ++p) {
@@ -80,6 +81,88 @@ TEST_CASE("a ring hands every item to exactly one consumer under contention") {
         last_seen[c][producer] = seq;
         sum.fetch_add(seq, std::memory_order_relaxed);
         count.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(count.load() == kPerProducer * kProducers);
+  CHECK(sum.load() == kProducers * (kPerProducer * (kPerProducer + 1) / 2));
+  CHECK(order_ok.load());
+}
+
+namespace {
+/// Pops a run into `out` (from its start); how many.
+template <class T, std::size_t N>
+std::size_t pop_run(Ring<T>& ring, std::array<T, N>& out, std::size_t max) {
+  std::size_t i = 0;
+  return ring.try_pop_run(max, [&](T&& item) noexcept { out[i++] = std::move(item); });
+}
+}  // namespace
+
+TEST_CASE("a ring pops a run of published items in order, never more than asked or held") {
+  Ring<int> ring(8);
+  std::array<int, 16> out{};
+  CHECK(pop_run(ring, out, out.size()) == 0);
+  for (int i = 0; i < 6; ++i) REQUIRE(ring.try_push(int{i}));
+  REQUIRE(pop_run(ring, out, 4) == 4);
+  CHECK(out[0] == 0);
+  CHECK(out[3] == 3);
+  REQUIRE(pop_run(ring, out, out.size()) == 2);
+  CHECK(out[0] == 4);
+  CHECK(out[1] == 5);
+  // Across the wrap-around, and a full ring at once.
+  for (int i = 0; i < 8; ++i) REQUIRE(ring.try_push(100 + i));
+  CHECK_FALSE(ring.try_push(999));
+  REQUIRE(pop_run(ring, out, out.size()) == 8);
+  for (int i = 0; i < 8; ++i) CHECK(out[static_cast<std::size_t>(i)] == 100 + i);
+  CHECK(pop_run(ring, out, out.size()) == 0);
+  CHECK(pop_run(ring, out, 0) == 0);
+  REQUIRE(ring.try_push(7));  // the cells went back to the producers
+  REQUIRE(pop_run(ring, out, 1) == 1);
+  CHECK(out[0] == 7);
+}
+
+TEST_CASE("ring runs and single pops together hand every item to exactly one consumer") {
+#ifdef SWITCHYARD_SANITIZER_BUILD
+  constexpr std::uint64_t kPerProducer = 50'000;
+#else
+  constexpr std::uint64_t kPerProducer = 500'000;
+#endif
+  constexpr int kProducers = 3;
+  constexpr int kConsumers = 3;
+  Ring<std::uint64_t> ring(64);
+  std::atomic<std::uint64_t> sum{0};
+  std::atomic<std::uint64_t> count{0};
+  std::atomic<bool> order_ok{true};
+  std::vector<std::thread> threads;
+  for (int p = 0; p < kProducers; ++p) {
+    threads.emplace_back([&, p] {
+      for (std::uint64_t i = 1; i <= kPerProducer; ++i) {
+        const std::uint64_t item = (static_cast<std::uint64_t>(p) << 32) | i;
+        while (!ring.try_push(std::uint64_t{item})) std::this_thread::yield();
+      }
+    });
+  }
+  for (int c = 0; c < kConsumers; ++c) {
+    threads.emplace_back([&, c] {
+      std::vector<std::uint64_t> last_seen(kProducers, 0);
+      std::array<std::uint64_t, 7> run{};
+      while (count.load(std::memory_order_relaxed) < kPerProducer * kProducers) {
+        // Consumer 0 pops one at a time, the others in runs of up to 7 (or 1).
+        const std::size_t max = c == 0 ? 1 : (c == 1 ? run.size() : 1 + count.load() % 7);
+        const std::size_t n = c == 0 ? (ring.try_pop(run[0]) ? 1 : 0) : pop_run(ring, run, max);
+        if (n == 0) {
+          std::this_thread::yield();
+          continue;
+        }
+        for (std::size_t k = 0; k < n; ++k) {
+          const auto producer = run[k] >> 32;
+          const auto seq = run[k] & 0xffffffffu;
+          if (seq <= last_seen[producer]) order_ok = false;
+          last_seen[producer] = seq;
+          sum.fetch_add(seq, std::memory_order_relaxed);
+        }
+        count.fetch_add(n, std::memory_order_relaxed);
       }
     });
   }

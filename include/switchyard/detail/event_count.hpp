@@ -13,6 +13,15 @@
 // waiter's condition check sees the notifier's store, or the notifier sees waiters_ > 0 and
 // bumps epoch_, which makes the futex wait (keyed on the old epoch) return at once.
 //
+// A notifier whose change of the condition was itself a seq_cst read-modify-write (waiters
+// checking it after prepare_wait) may call the *_after_seq_cst_rmw variants, which read waiters_
+// with a seq_cst load and no fence. If the notifier read no waiter, its load precedes the
+// waiter's fence in the seq_cst order S (the load is coherence-ordered before the waiter's
+// increment, which is sequenced before the fence); the notifier's RMW precedes its load in S;
+// so the RMW precedes the waiter's fence, and the waiter's check after that fence sees it.
+// On x86 a seq_cst RMW is the same locked instruction as a relaxed one and a seq_cst load is a
+// plain load: the notifier's fence (the store-buffer drain) is gone.
+//
 // Under ThreadSanitizer (which does not model fences, and GCC refuses them there) both sides
 // use an acq_rel read-modify-write of waiters_ instead: the RMWs are totally ordered, so either
 // the notifier's RMW reads the waiter's increment, or the waiter's RMW reads the notifier's and
@@ -51,7 +60,9 @@ class EventCount {
     return epoch_.load(std::memory_order_acquire);
   }
   /// Unregisters a waiter whose condition turned out true. @note threadsafe
-  void cancel_wait() noexcept { waiters_.fetch_sub(1, std::memory_order_relaxed); }
+  void cancel_wait() noexcept {
+    waiters_.fetch_sub(1, std::memory_order_relaxed);
+  }
   /// Sleeps until notified after `key` was taken, or `timeout` passes. @note threadsafe
   void wait(std::uint32_t key, std::chrono::nanoseconds timeout) noexcept {
     futex_wait(epoch_, key, timeout);
@@ -69,6 +80,18 @@ class EventCount {
     epoch_.fetch_add(1, std::memory_order_release);
     futex_wake(epoch_, 1);
   }
+  /// notify_all / notify_one right after the caller changed the condition with a seq_cst
+  /// read-modify-write (see the file comment): no fence. @note threadsafe
+  void notify_all_after_seq_cst_rmw() noexcept {
+    if (no_waiters_after_seq_cst_rmw()) return;
+    epoch_.fetch_add(1, std::memory_order_release);
+    futex_wake(epoch_, INT_MAX);
+  }
+  void notify_one_after_seq_cst_rmw() noexcept {
+    if (no_waiters_after_seq_cst_rmw()) return;
+    epoch_.fetch_add(1, std::memory_order_release);
+    futex_wake(epoch_, 1);
+  }
   /// Whether anyone is registered (a hint). @note threadsafe
   [[nodiscard]] bool has_waiters() const noexcept {
     return waiters_.load(std::memory_order_relaxed) != 0;
@@ -81,6 +104,14 @@ class EventCount {
 #else
     std::atomic_thread_fence(std::memory_order_seq_cst);
     return waiters_.load(std::memory_order_relaxed) == 0;
+#endif
+  }
+
+  bool no_waiters_after_seq_cst_rmw() noexcept {
+#ifdef SWITCHYARD_TSAN
+    return no_waiters();
+#else
+    return waiters_.load(std::memory_order_seq_cst) == 0;
 #endif
   }
 

@@ -227,7 +227,20 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   };
 
   Result<SendReceipt> admit(Message&& message, const SendOptions& options, TimePoint now) noexcept;
-  bool reserve_capacity(TimePoint now) noexcept;
+  /// Reserves room for one message, as the overflow policy says (may block, drop the oldest
+  /// or refuse). The common case, room at once, is inline.
+  bool reserve_capacity(TimePoint now) noexcept {
+    const std::uint64_t before = admitted_.fetch_add(1, std::memory_order_acq_rel);
+    // Relaxed: removed_seen_ is a hint; the slow path's acquire re-read of removed_ is what a
+    // refusal rests on.
+    if (static_cast<std::int64_t>(before - removed_seen_.load(std::memory_order_relaxed)) <
+        static_cast<std::int64_t>(options_.capacity)) {
+      return true;
+    }
+    return reserve_capacity_slow(before, now);
+  }
+  /// The rest of reserve_capacity, from an admission `before` that the hint said was full.
+  bool reserve_capacity_slow(std::uint64_t before, TimePoint now) noexcept;
   /// Reserves room for `n` at once if it is there now; never waits or drops.
   bool try_reserve_capacity(std::uint64_t n) noexcept;
   /// Puts an admitted entry where takers find it; wakes them unless `wake` is false (the
@@ -317,8 +330,10 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   /// promises one `wake_receivers()` after a run of settles. @note threadsafe
   Status settle(std::uint32_t slot, std::uint64_t generation, Settle how, std::string_view why,
                 bool wake = true) noexcept;
-  /// A receive waiting at its prefetch limit (or for a requeued message) may go on.
-  void wake_receivers() noexcept { queue_->ready_event().notify_all(); }
+  /// A receive waiting at its prefetch limit may go on: call after freeing a slot. What such
+  /// a receive checks before it sleeps is free_.size_guess(), and the push that freed the slot
+  /// claimed its cell with a seq_cst CAS, so no fence is needed (event_count.hpp).
+  void wake_receivers() noexcept { queue_->ready_event().notify_all_after_seq_cst_rmw(); }
   /// Restarts the visibility timeout of a held delivery. @note threadsafe
   Status extend(std::uint32_t slot, std::uint64_t generation) noexcept;
 
@@ -334,9 +349,8 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
 
   [[nodiscard]] const std::shared_ptr<QueueState>& queue() const noexcept { return queue_; }
   [[nodiscard]] std::size_t in_flight() const noexcept;
-  [[nodiscard]] std::uint64_t acked() const noexcept {
-    return acked_.load(std::memory_order_relaxed);
-  }
+  /// Acks so far (a sum over the slots; exact once the settling threads are joined).
+  [[nodiscard]] std::uint64_t acked() const noexcept;
   [[nodiscard]] std::uint64_t nacked() const noexcept {
     return nacked_.load(std::memory_order_relaxed);
   }
@@ -347,6 +361,10 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
     std::atomic<std::uint64_t> state{0};       // even: free; odd: held
     std::atomic<std::int64_t> deadline_ns{0};  // visibility deadline (monotonic)
     Entry entry;                               // valid while held
+    // Acks of deliveries made from this slot. Written only by the winner of a settle CAS,
+    // before it frees the slot (so no RMW is needed: the next writer comes after us through
+    // free_ and state); read by stats.
+    std::atomic<std::uint64_t> acks{0};
   };
 
   /// One non-blocking take into a free slot. `now` may lag real time by up to `lag` (a coarse
@@ -371,8 +389,7 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   Ring<std::uint32_t> free_;
   std::atomic<bool> closed_{false};
   std::atomic<bool> interrupted_{false};
-  alignas(kCacheLine) std::atomic<std::uint64_t> acked_{0};
-  std::atomic<std::uint64_t> nacked_{0};
+  alignas(kCacheLine) std::atomic<std::uint64_t> nacked_{0};
 };
 
 }  // namespace switchyard::detail

@@ -15,14 +15,16 @@
 //   and memory stays at sizeof(T) + 8 per cell.
 //
 // Memory orders
-//   A producer claims position p with a relaxed CAS on tail_ (the claim publishes nothing),
+//   A producer claims position p with a CAS on tail_ (the claim publishes nothing; it is
+//   seq_cst only for waiters that read size_guess(), see try_emplace),
 //   constructs the item, then release-stores turn = p + 1. The consumer's acquire-load of that
 //   turn is what makes the item visible to it. Symmetrically the consumer release-stores
 //   turn = p + cap after moving the item out, and the next producer's acquire-load of turn
 //   orders its write after that move.
 //
 // Contract
-//   * try_push / try_pop are lock-free, noexcept and callable from any number of threads.
+//   * try_push / try_pop / try_pop_run are lock-free, noexcept and callable from any number of
+//     threads. try_pop_run takes a run of consecutive positions with one CAS on head_.
 //   * Linearizable per position; FIFO: items pushed by one thread are popped in push order.
 //   * try_push can report "full" while a consumer is part-way through the oldest cell, and
 //     try_pop "empty" while a producer is part-way through the next one: both are moments,
@@ -91,8 +93,11 @@ class Ring {
       const std::uint64_t turn = slot.turn.load(std::memory_order_acquire);
       const auto lag = static_cast<std::int64_t>(turn - pos);
       if (lag == 0) {
-        // 1. The cell is ours to fill if we win position `pos`.
-        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed,
+        // 1. The cell is ours to fill if we win position `pos`. Seq_cst on success (on x86
+        //    the same locked instruction as relaxed): a waiter that registers with an
+        //    EventCount and then reads size_guess() sees this claim, so a pusher may wake it
+        //    with notify_*_after_seq_cst_rmw (no fence).
+        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_seq_cst,
                                         std::memory_order_relaxed)) {
           new (slot.item()) T(std::forward<Args>(args)...);
           // Release: publishes the item to the consumer that acquires turn == pos + 1.
@@ -139,6 +144,47 @@ class Ring {
         // 3. Another consumer took `pos`; catch up.
         pos = head_.load(std::memory_order_relaxed);
       }
+    }
+  }
+
+  /// Takes up to `max` items from the head, calling `take(T&&)` on each in order, and returns
+  /// how many (0: empty). One CAS claims the whole run: the items published in order from the
+  /// head at the moment of the look. `take` must not throw. @note threadsafe, lockfree
+  template <class Take>
+  std::size_t try_pop_run(std::size_t max, Take&& take) noexcept {
+    static_assert(std::is_nothrow_invocable_v<Take&, T&&>,
+                  "try_pop_run runs on a noexcept path: take(T&&) must be noexcept");
+    if (max == 0) return 0;
+    std::uint64_t pos = head_.load(std::memory_order_relaxed);
+    for (;;) {
+      // Acquire (each look): pairs with the producers' release of turn == p + 1.
+      const std::uint64_t turn = slots_[pos & mask_].turn.load(std::memory_order_acquire);
+      const auto lag = static_cast<std::int64_t>(turn - (pos + 1));
+      if (lag < 0) return 0;  // nothing published at the head: empty
+      if (lag > 0) {          // another consumer took `pos`; catch up
+        pos = head_.load(std::memory_order_relaxed);
+        continue;
+      }
+      // Count the run published behind the head. A cell's turn names its lap, so a match
+      // can only be the item of that exact position.
+      std::size_t n = 1;
+      while (n < max && n <= mask_ &&
+             slots_[(pos + n) & mask_].turn.load(std::memory_order_acquire) == pos + n + 1) {
+        ++n;
+      }
+      if (head_.compare_exchange_weak(pos, pos + n, std::memory_order_relaxed,
+                                      std::memory_order_relaxed)) {
+        for (std::size_t i = 0; i < n; ++i) {
+          Slot& slot = slots_[(pos + i) & mask_];
+          T* item = slot.item();
+          take(std::move(*item));
+          item->~T();
+          // Release: hands the empty cell to the producer of position pos + i + capacity.
+          slot.turn.store(pos + i + mask_ + 1, std::memory_order_release);
+        }
+        return n;
+      }
+      // Lost the race: `pos` now holds the current head; look again from there.
     }
   }
 
