@@ -177,8 +177,13 @@ struct MessageBody {
     refs.fetch_add(1, std::memory_order_relaxed);
   }
   void release() noexcept {
-    // Acq_rel: the last releaser must see every other holder's reads finished before it frees.
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    // A count of 1 is ours alone: nobody else holds a reference, so nobody can take one (a
+    // new reference needs an existing one), and the write below can be skipped — most
+    // messages end that way, and it keeps the releasing core from an RMW on the body's line.
+    // Acquire (the load) / acq_rel (the RMW): the last releaser must see every other holder's
+    // reads finished before it frees.
+    if (refs.load(std::memory_order_acquire) == 1 ||
+        refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       const std::size_t size = allocation_size();
       void* block = this;
       if (auto* e = const_cast<MessageExtras*>(extras())) {
