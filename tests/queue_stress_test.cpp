@@ -1,9 +1,15 @@
 // Many producers, many consumers, exact accounting. Run under ThreadSanitizer too.
 #include <catch2/catch.hpp>
 
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -20,7 +26,9 @@ constexpr std::uint64_t kTotal = 60'000;
 constexpr std::uint64_t kTotal = 1'000'000;
 #endif
 
-std::uint64_t encode(std::uint64_t producer, std::uint64_t seq) { return producer << 40 | seq; }
+std::uint64_t encode(std::uint64_t producer, std::uint64_t seq) {
+  return producer << 40 | seq;
+}
 
 // Catch2's assertions are not thread-safe: worker threads count failures here instead, and
 // the test thread checks the count.
@@ -96,7 +104,8 @@ TEST_CASE("2 producers x 2 consumers: every message is acked exactly once") {
 
 TEST_CASE("consumers that nack at random or die mid-batch lose nothing: all acked at least once") {
   Broker broker;
-  auto q = broker.declare_queue("chaos", {.capacity = 4096, .prefetch = 32, .visibility_timeout = 0s});
+  auto q =
+      broker.declare_queue("chaos", {.capacity = 4096, .prefetch = 32, .visibility_timeout = 0s});
   constexpr std::uint64_t kProducers = 2;
   const std::uint64_t total = kTotal / 4;
   const std::uint64_t per_producer = total / kProducers;
@@ -181,4 +190,111 @@ TEST_CASE("with one consumer and one priority - each producer's messages arrive 
   for (auto& t : producers) t.join();
   CHECK(thread_failures.exchange(0) == 0);
   CHECK(out_of_order == 0);
+}
+
+// Wake-ups across threads. The waiting thread is made to fall asleep first (its spin and
+// yield phases would otherwise catch the other thread's move), so each round tests the futex
+// wake-up itself. A lost wake-up shows as a receive that waits out its 20 s timeout and fails,
+// or as a sender that sleeps out its 20 s send_timeout every round (its last look then finds
+// room), which runs the test past CTest's limit. Nothing here relies on a clock to pass.
+
+namespace {
+
+/// Waits, up to `limit`, until thread `tid` of this process sleeps in the kernel (for a
+/// receive or a blocked send: parked on its futex). False if it did not within `limit`.
+bool wait_until_asleep(pid_t tid, std::chrono::milliseconds limit) {
+  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < give_up) {
+    std::ifstream stat(path);
+    std::string line;
+    std::getline(stat, line);
+    // "tid (name) S ...": the state follows the last ')'.
+    const auto close = line.rfind(')');
+    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'S') {
+      return true;
+    }
+    std::this_thread::yield();
+  }
+  return false;
+}
+
+#ifdef SWITCHYARD_SANITIZER_BUILD
+constexpr int kWakeRounds = 50;
+#else
+constexpr int kWakeRounds = 300;
+#endif
+
+}  // namespace
+
+TEST_CASE("a receive asleep at its prefetch limit wakes on each ack made by another thread") {
+  Broker broker;
+  broker.declare_queue("jobs", {.visibility_timeout = 0s});
+  auto producer = broker.producer();
+  for (int i = 0; i <= kWakeRounds; ++i) REQUIRE(producer.send("jobs", std::to_string(i)));
+  auto consumer = broker.consumer("jobs", {.prefetch = 1, .wait = WaitStrategy::park});
+  std::atomic<pid_t> receiver_tid{0};
+  std::atomic<int> failures{0};
+  std::vector<Delivery> held(kWakeRounds + 1);
+  std::atomic<int> received{0};  // release: publishes held[received - 1]
+  std::thread receiver([&] {
+    receiver_tid.store(static_cast<pid_t>(::gettid()));
+    for (int i = 0; i <= kWakeRounds; ++i) {
+      auto d = consumer.receive(20s);  // from the second on: waits for this thread's ack
+      if (!d || text(*d) != std::to_string(i)) {
+        failures.fetch_add(1);
+        return;
+      }
+      held[static_cast<std::size_t>(i)] = std::move(*d);
+      received.store(i + 1, std::memory_order_release);
+    }
+  });
+  int asleep = 0;
+  int acked = 0;
+  for (; acked < kWakeRounds && failures.load() == 0; ++acked) {
+    while (received.load(std::memory_order_acquire) <= acked && failures.load() == 0) {
+      std::this_thread::yield();
+    }
+    if (failures.load() != 0) break;
+    if (wait_until_asleep(receiver_tid.load(), 2000ms)) ++asleep;
+    if (!held[static_cast<std::size_t>(acked)].ack()) break;
+  }
+  receiver.join();
+  CHECK(failures.load() == 0);
+  CHECK(acked == kWakeRounds);
+  CHECK(asleep > 0);  // the rounds did test the parked path
+}
+
+TEST_CASE("a sender asleep on a full queue wakes on each take made by another thread") {
+  Broker broker;
+  broker.declare_queue("narrow", {.capacity = 1, .overflow = Overflow::block, .send_timeout = 20s});
+  std::atomic<pid_t> sender_tid{0};
+  std::atomic<int> failures{0};
+  std::atomic<int> sent{0};
+  std::thread sender([&] {
+    sender_tid.store(static_cast<pid_t>(::gettid()));
+    auto producer = broker.producer();
+    for (int i = 0; i <= kWakeRounds; ++i) {
+      sent.store(i, std::memory_order_relaxed);
+      if (!producer.send("narrow", std::to_string(i))) failures.fetch_add(1);  // waits for room
+    }
+  });
+  auto consumer = broker.consumer("narrow", {.wait = WaitStrategy::park});
+  int asleep = 0;
+  int received = 0;
+  for (; received <= kWakeRounds; ++received) {
+    // Once the sender is on the next message it waits for this take: let it fall asleep first.
+    if (received < kWakeRounds) {
+      while (sent.load(std::memory_order_relaxed) <= received && failures.load() == 0) {
+        std::this_thread::yield();
+      }
+      if (wait_until_asleep(sender_tid.load(), 2000ms)) ++asleep;
+    }
+    auto d = consumer.receive(20s);
+    if (!d || text(*d) != std::to_string(received) || !d->ack()) break;
+  }
+  sender.join();
+  CHECK(failures.load() == 0);
+  CHECK(received == kWakeRounds + 1);
+  CHECK(asleep > 0);
 }
