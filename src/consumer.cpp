@@ -201,27 +201,23 @@ Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Sett
                   "its consumer's close");
   }
   Entry entry = std::move(slot.entry);
+  // Counted before the slot is freed: after that, its next settler may be counting.
   if (how == Settle::ack) {
-    // Before the slot is freed: after that, its next settler may be counting.
     slot.acks.store(slot.acks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
-  (void)free_.try_push(std::uint32_t{index});
-  if (how == Settle::ack) {
-    if (!queue_->settle_is_trivial(entry)) {
-      Status outcome = queue_->settled(entry);
-      if (wake) wake_receivers();
-      return outcome;
-    }
   } else {
     nacked_.fetch_add(1, std::memory_order_relaxed);
-    if (how == Settle::requeue) {
-      queue_->requeue(std::move(entry), queue_->clock()->now());
-    } else {
-      queue_->dead_letter(std::move(entry), why);
-    }
+  }
+  (void)free_.try_push(std::uint32_t{index});
+  Status outcome;
+  if (how == Settle::ack) {
+    if (!queue_->settle_is_trivial(entry)) outcome = queue_->settled(entry);
+  } else if (how == Settle::requeue) {
+    queue_->requeue(std::move(entry), queue_->clock()->now());
+  } else {
+    queue_->dead_letter(std::move(entry), why);
   }
   if (wake) wake_receivers();
-  return {};
+  return outcome;
 }
 
 Status ConsumerState::extend(std::uint32_t index, std::uint64_t generation) noexcept {
@@ -275,8 +271,9 @@ void ConsumerState::interrupt() noexcept {
 
 std::uint64_t ConsumerState::acked() const noexcept {
   std::uint64_t acks = 0;
-  for (std::uint32_t i = 0; i < prefetch_; ++i)
+  for (std::uint32_t i = 0; i < prefetch_; ++i) {
     acks += slots_[i].acks.load(std::memory_order_relaxed);
+  }
   return acks;
 }
 
