@@ -62,11 +62,16 @@ class Producer {
  private:
   Result<MessageId> deliver(std::string_view destination, Message&& message,
                             const SendOptions& options) noexcept;
-  /// A message body for `payload` (or `object`, owned from here on), stamped with `stamp`: a
-  /// `coarse_stamp()` of the broker's clock, shared by every message of a batch.
+  /// What every send refuses before building anything (an over-long key or group, a payload
+  /// above 4 GiB, a negative delay or ttl).
+  static Status check(std::span<const std::byte> payload, const SendOptions& options) noexcept;
+  /// A message body for `payload` (or `object`, owned from here on) with id `id`, stamped with
+  /// `stamp`: a `coarse_stamp()` of the broker's clock, shared by every message of a batch.
   Result<Message> make(std::string_view destination, std::span<const std::byte> payload,
                        const SendOptions& options, void* object, const detail::ObjectOps* ops,
-                       const Stamp& stamp) noexcept;
+                       const Stamp& stamp, MessageId id) noexcept;
+  /// The next id of this producer's block (a new block from the broker when it runs out).
+  MessageId next_id() noexcept;
   /// The stamp for messages sent now (see make).
   [[nodiscard]] Stamp send_stamp() const noexcept;
   /// The destination named `name`, or null; valid until the next lookup (the cache holds it).
@@ -91,7 +96,12 @@ Result<MessageId> Producer::send(std::string_view destination, Object<T> object,
   } catch (...) {
     return Result<MessageId>(Errc::invalid_argument, "could not move the object in");
   }
-  auto message = make(destination, {}, options, owned, &detail::object_ops_for<T>(), send_stamp());
+  if (!*this) {
+    delete owned;
+    return Result<MessageId>(Errc::closed, "producer is empty (default-constructed)");
+  }
+  auto message =
+      make(destination, {}, options, owned, &detail::object_ops_for<T>(), send_stamp(), next_id());
   if (!message) return Result<MessageId>(message.failure());
   return deliver(destination, std::move(*message), options);
 }
