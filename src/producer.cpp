@@ -118,7 +118,11 @@ detail::Destination* Producer::lookup(std::string_view name) noexcept {
 
 Result<MessageId> Producer::deliver(std::string_view destination, Message&& message,
                                     const SendOptions& options) noexcept {
-  detail::Destination* target = lookup(destination);
+  return deliver_to(lookup(destination), destination, std::move(message), options);
+}
+
+Result<MessageId> Producer::deliver_to(detail::Destination* target, std::string_view destination,
+                                       Message&& message, const SendOptions& options) noexcept {
   Result<SendReceipt> receipt =
       target ? target->accept(std::move(message), options)
              : Result<SendReceipt>(Errc::unknown_destination,
@@ -139,8 +143,8 @@ Result<MessageId> Producer::send(std::string_view destination, std::span<const s
   if (!core_) return Result<MessageId>(Errc::closed, "producer is empty (default-constructed)");
   const Stamp stamp = send_stamp();
   const MessageId id = next_id();
-  if (detail::Destination* target = lookup(destination);
-      target != nullptr && target->accepts_fields() && core_->interceptors().empty()) {
+  detail::Destination* target = lookup(destination);
+  if (target != nullptr && target->accepts_fields() && core_->interceptors().empty()) {
     // A durable topic encodes the record straight from these arguments into its log: no
     // message body, no copy of the payload but the one into the segment.
     if (auto checked = check(payload, options); !checked)
@@ -164,7 +168,7 @@ Result<MessageId> Producer::send(std::string_view destination, std::span<const s
   }
   auto message = make(destination, payload, options, nullptr, nullptr, stamp, id);
   if (!message) return Result<MessageId>(message.failure());
-  return deliver(destination, std::move(*message), options);
+  return deliver_to(target, destination, std::move(*message), options);
 }
 
 Result<MessageId> Producer::forward(std::string_view destination, const Message& message,

@@ -62,6 +62,9 @@ class Producer {
  private:
   Result<MessageId> deliver(std::string_view destination, Message&& message,
                             const SendOptions& options) noexcept;
+  /// `deliver` to `target`, the result of `lookup(destination)` (null: unknown destination).
+  Result<MessageId> deliver_to(detail::Destination* target, std::string_view destination,
+                               Message&& message, const SendOptions& options) noexcept;
   /// What every send refuses before building anything (an over-long key or group, a payload
   /// above 4 GiB, a negative delay or ttl).
   static Status check(std::span<const std::byte> payload, const SendOptions& options) noexcept;
