@@ -29,26 +29,22 @@ Stamp Producer::send_stamp() const noexcept {
   return stamp;
 }
 
-Status Producer::check(std::span<const std::byte> payload, const SendOptions& options) noexcept {
+Failure Producer::refusal(std::span<const std::byte> payload, const SendOptions& options) {
   constexpr std::size_t kMaxShort = std::numeric_limits<std::uint16_t>::max();
   if (options.key.size() > kMaxShort)
-    return Status(Errc::invalid_argument, "key longer than 65535 bytes");
-  if (options.group.size() > kMaxShort)
-    return Status(Errc::invalid_argument, "group longer than 65535 bytes");
+    return {Errc::invalid_argument, "key longer than 65535 bytes"};
+  if (options.group.size() > kMaxShort) {
+    return {Errc::invalid_argument, "group longer than 65535 bytes"};
+  }
   if (payload.size() > std::numeric_limits<std::uint32_t>::max()) {
-    return Status(Errc::payload_too_large, "payload above 4 GiB");
+    return {Errc::payload_too_large, "payload above 4 GiB"};
   }
-  if (options.delay.count() < 0 || options.ttl.count() < 0) {
-    return Status(Errc::invalid_argument, "delay and ttl must not be negative");
-  }
-  return {};
+  return {Errc::invalid_argument, "delay and ttl must not be negative"};
 }
 
-MessageId Producer::next_id() noexcept {
-  if (next_id_ == id_end_) {
-    next_id_ = core_->reserve_ids(kIdBlock);
-    id_end_ = next_id_ + kIdBlock;
-  }
+MessageId Producer::next_id_block() noexcept {
+  next_id_ = core_->reserve_ids(kIdBlock);
+  id_end_ = next_id_ + kIdBlock;
   return next_id_++;
 }
 
@@ -61,7 +57,7 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
     return Result<Message>(std::move(failure));
   };
   if (!core_) return fail(Failure{Errc::closed, "producer is empty (default-constructed)"});
-  if (auto checked = check(payload, options); !checked) return fail(checked.failure());
+  if (!valid(payload, options)) return fail(refusal(payload, options));
   const auto& interceptors = core_->interceptors();
   const bool with_extras = !options.headers.empty() || object != nullptr ||
                            options.delay.count() > 0 || options.ttl.count() > 0 ||
@@ -147,8 +143,7 @@ Result<MessageId> Producer::send(std::string_view destination, std::span<const s
   if (target != nullptr && target->accepts_fields() && core_->interceptors().empty()) {
     // A durable topic encodes the record straight from these arguments into its log: no
     // message body, no copy of the payload but the one into the segment.
-    if (auto checked = check(payload, options); !checked)
-      return Result<MessageId>(checked.failure());
+    if (!valid(payload, options)) return Result<MessageId>(refusal(payload, options));
     const detail::StoredFields fields{
         .id = id,
         .timestamp_ns = stamp.wall.time_since_epoch().count(),
