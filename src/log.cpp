@@ -364,7 +364,12 @@ Result<std::uint64_t> Log::append_in_place(std::size_t body_size, std::int64_t t
     // also pass through mutex_, which orders the same way).
     end_offset_.store(offset + 1, std::memory_order_release);
     if (options_.durability != Durability::none) {
-      if (done) waiting_.emplace_back(offset, std::move(done));
+      // batch: the sync that covers the record fires `done`. always: this call does, below,
+      // once its own sync() says how it went; a completion in waiting_ would also be fired by
+      // a failing sync (fail_locked) while append returns that failure: reported twice.
+      if (done && options_.durability == Durability::batch) {
+        waiting_.emplace_back(offset, std::move(done));
+      }
       // Relaxed: hints for the flusher's "is a sync due" check; the sync re-reads under mutex_.
       const std::uint64_t before = unsynced_bytes_.fetch_add(need, std::memory_order_relaxed);
       if (before == 0) unsynced_since_ns_.store(steady_ns(), std::memory_order_relaxed);
@@ -381,8 +386,11 @@ Result<std::uint64_t> Log::append_in_place(std::size_t body_size, std::int64_t t
       if (wake && flusher_) flusher_->wake();
       break;
     case Durability::always:
-      // Concurrent appenders share syncs: sync() returns at once if another covered us.
+      // Concurrent appenders share syncs: sync() returns at once if another covered us, and
+      // fails if any sync failed (the log is read-only then). Exactly one of the two reports
+      // the outcome: the error return, or `done` with success.
       if (auto status = sync(); !status) return status.failure();
+      if (done) done(Status{});
       break;
   }
   return offset;

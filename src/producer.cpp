@@ -5,6 +5,8 @@
 #include <limits>
 
 #include "switchyard/detail/broker_core.hpp"
+#include "switchyard/detail/destination.hpp"
+#include "switchyard/detail/stored_message.hpp"
 
 namespace switchyard {
 
@@ -27,23 +29,35 @@ Stamp Producer::send_stamp() const noexcept {
   return stamp;
 }
 
+Failure Producer::refusal(std::span<const std::byte> payload, const SendOptions& options) {
+  constexpr std::size_t kMaxShort = std::numeric_limits<std::uint16_t>::max();
+  if (options.key.size() > kMaxShort)
+    return {Errc::invalid_argument, "key longer than 65535 bytes"};
+  if (options.group.size() > kMaxShort) {
+    return {Errc::invalid_argument, "group longer than 65535 bytes"};
+  }
+  if (payload.size() > std::numeric_limits<std::uint32_t>::max()) {
+    return {Errc::payload_too_large, "payload above 4 GiB"};
+  }
+  return {Errc::invalid_argument, "delay and ttl must not be negative"};
+}
+
+MessageId Producer::next_id_block() noexcept {
+  next_id_ = core_->reserve_ids(kIdBlock);
+  id_end_ = next_id_ + kIdBlock;
+  return next_id_++;
+}
+
 Result<Message> Producer::make(std::string_view destination, std::span<const std::byte> payload,
                                const SendOptions& options, void* object,
-                               const detail::ObjectOps* ops, const Stamp& stamp) noexcept {
-  auto fail = [&](Errc code, std::string message) {
+                               const detail::ObjectOps* ops, const Stamp& stamp,
+                               MessageId id) noexcept {
+  auto fail = [&](Failure failure) {
     if (object != nullptr) ops->destroy(object);
-    return Result<Message>(code, std::move(message));
+    return Result<Message>(std::move(failure));
   };
-  if (!core_) return fail(Errc::closed, "producer is empty (default-constructed)");
-  constexpr std::size_t kMaxShort = std::numeric_limits<std::uint16_t>::max();
-  if (options.key.size() > kMaxShort) return fail(Errc::invalid_argument, "key longer than 65535 bytes");
-  if (options.group.size() > kMaxShort) return fail(Errc::invalid_argument, "group longer than 65535 bytes");
-  if (payload.size() > std::numeric_limits<std::uint32_t>::max()) {
-    return fail(Errc::payload_too_large, "payload above 4 GiB");
-  }
-  if (options.delay.count() < 0 || options.ttl.count() < 0) {
-    return fail(Errc::invalid_argument, "delay and ttl must not be negative");
-  }
+  if (!core_) return fail(Failure{Errc::closed, "producer is empty (default-constructed)"});
+  if (!valid(payload, options)) return fail(refusal(payload, options));
   const auto& interceptors = core_->interceptors();
   const bool with_extras = !options.headers.empty() || object != nullptr ||
                            options.delay.count() > 0 || options.ttl.count() > 0 ||
@@ -52,14 +66,10 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
   try {
     body = detail::MessageBody::create(options.key, options.group, payload, with_extras);
   } catch (const std::bad_alloc&) {
-    return fail(Errc::payload_too_large, "out of memory for a payload of " +
-                                             std::to_string(payload.size()) + " bytes");
+    return fail(Failure{Errc::payload_too_large, "out of memory for a payload of " +
+                                                     std::to_string(payload.size()) + " bytes"});
   }
-  if (next_id_ == id_end_) {
-    next_id_ = core_->reserve_ids(kIdBlock);
-    id_end_ = next_id_ + kIdBlock;
-  }
-  body->id = next_id_++;
+  body->id = id;
   body->timestamp_ns = stamp.wall.time_since_epoch().count();
   body->sent_ns = stamp.now.time_since_epoch().count();
   body->priority = options.priority;
@@ -78,11 +88,12 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
       }
       extras.object = object;
       extras.object_ops = ops;
-      if (options.delay.count() > 0) extras.deliver_after_ns = body->sent_ns + options.delay.count();
+      if (options.delay.count() > 0)
+        extras.deliver_after_ns = body->sent_ns + options.delay.count();
       if (options.ttl.count() > 0) extras.expires_at_ns = body->sent_ns + options.ttl.count();
     } catch (const std::bad_alloc&) {
       Message::adopt(body);  // frees the body
-      return fail(Errc::payload_too_large, "out of memory for the message's headers");
+      return fail(Failure{Errc::payload_too_large, "out of memory for the message's headers"});
     }
   }
   return Message::adopt(body);
@@ -103,12 +114,17 @@ detail::Destination* Producer::lookup(std::string_view name) noexcept {
 
 Result<MessageId> Producer::deliver(std::string_view destination, Message&& message,
                                     const SendOptions& options) noexcept {
-  detail::Destination* target = lookup(destination);
+  return deliver_to(lookup(destination), destination, std::move(message), options);
+}
+
+Result<MessageId> Producer::deliver_to(detail::Destination* target, std::string_view destination,
+                                       Message&& message, const SendOptions& options) noexcept {
   Result<SendReceipt> receipt =
       target ? target->accept(std::move(message), options)
              : Result<SendReceipt>(Errc::unknown_destination,
                                    "no destination named '" + std::string(destination) + "'");
-  if (options.on_complete && !(receipt && receipt->completion_deferred)) options.on_complete(receipt);
+  if (options.on_complete && !(receipt && receipt->completion_deferred))
+    options.on_complete(receipt);
   if (!receipt) return Result<MessageId>(receipt.failure());
   return receipt->id;
 }
@@ -120,9 +136,34 @@ Result<MessageId> Producer::send(std::string_view destination, std::string_view 
 
 Result<MessageId> Producer::send(std::string_view destination, std::span<const std::byte> payload,
                                  const SendOptions& options) noexcept {
-  auto message = make(destination, payload, options, nullptr, nullptr, send_stamp());
+  if (!core_) return Result<MessageId>(Errc::closed, "producer is empty (default-constructed)");
+  const Stamp stamp = send_stamp();
+  const MessageId id = next_id();
+  detail::Destination* target = lookup(destination);
+  if (target != nullptr && target->accepts_fields() && core_->interceptors().empty()) {
+    // A durable topic encodes the record straight from these arguments into its log: no
+    // message body, no copy of the payload but the one into the segment.
+    if (!valid(payload, options)) return Result<MessageId>(refusal(payload, options));
+    const detail::StoredFields fields{
+        .id = id,
+        .timestamp_ns = stamp.wall.time_since_epoch().count(),
+        .priority = options.priority,
+        .key = options.key,
+        .group = options.group,
+        .headers = std::span(options.headers.begin(), options.headers.end()),
+        .payload = payload};
+    if (auto receipt = target->accept_fields(fields, options)) {
+      if (options.on_complete && !(*receipt && (*receipt)->completion_deferred)) {
+        options.on_complete(*receipt);
+      }
+      if (!*receipt) return Result<MessageId>(receipt->failure());
+      return (*receipt)->id;
+    }
+    // It needs a Message after all (a subscribed queue shares it): the usual path, same id.
+  }
+  auto message = make(destination, payload, options, nullptr, nullptr, stamp, id);
   if (!message) return Result<MessageId>(message.failure());
-  return deliver(destination, std::move(*message), options);
+  return deliver_to(target, destination, std::move(*message), options);
 }
 
 Result<MessageId> Producer::forward(std::string_view destination, const Message& message,
@@ -169,8 +210,8 @@ Result<std::size_t> Producer::send_batch(std::string_view destination,
     std::size_t made = 0;
     Failure refused;
     for (; made < n; ++made) {
-      auto message =
-          make(destination, as_bytes(payloads[accepted + made]), options, nullptr, nullptr, stamp);
+      auto message = make(destination, as_bytes(payloads[accepted + made]), options, nullptr,
+                          nullptr, stamp, next_id());
       if (!message) {
         refused = message.failure();
         break;

@@ -53,16 +53,7 @@ SegmentLog::~SegmentLog() = default;
 
 Result<std::uint64_t> SegmentLog::append(Message&& message, std::int64_t /*now_ns*/,
                                          AppendDone done) noexcept {
-  if (retired_.load(std::memory_order_acquire)) {
-    return Result<std::uint64_t>(Errc::closed,
-                                 "partition " + std::to_string(partition_) + " was deleted");
-  }
   const Headers& headers = message.headers();
-  if (headers.size() > std::numeric_limits<std::uint16_t>::max()) {
-    return Result<std::uint64_t>(Errc::invalid_argument,
-                                 "a durable record holds at most 65535 headers, this message has " +
-                                     std::to_string(headers.size()));
-  }
   StoredFields fields{.id = message.id(),
                       .timestamp_ns = message.timestamp().time_since_epoch().count(),
                       .priority = message.priority(),
@@ -88,13 +79,27 @@ Result<std::uint64_t> SegmentLog::append(Message&& message, std::int64_t /*now_n
     }
     fields.payload = std::as_bytes(std::span(object_bytes));
   }
+  auto offset = append(fields, std::move(done));
+  if (offset) message = Message();  // the log holds the bytes now
+  return offset;
+}
+
+Result<std::uint64_t> SegmentLog::append(const StoredFields& fields, AppendDone done) noexcept {
+  if (retired_.load(std::memory_order_acquire)) {
+    return Result<std::uint64_t>(Errc::closed,
+                                 "partition " + std::to_string(partition_) + " was deleted");
+  }
+  if (fields.headers.size() > std::numeric_limits<std::uint16_t>::max()) {
+    return Result<std::uint64_t>(Errc::invalid_argument,
+                                 "a durable record holds at most 65535 headers, this message has " +
+                                     std::to_string(fields.headers.size()));
+  }
   // Straight into the segment mapping, under the log's append lock: no copy in between.
   auto write = [&fields](std::span<std::byte> out) noexcept { encode_into(fields, out); };
   auto offset =
       log_->append_in_place(encoded_size(fields), fields.timestamp_ns, write, std::move(done));
   if (!offset) return offset;
   appended_bytes_.fetch_add(fields.key.size() + fields.payload.size(), std::memory_order_relaxed);
-  message = Message();  // the log holds the bytes now
   if (log_->segment_count() != segments_seen_.load(std::memory_order_relaxed)) apply_retention();
   return offset;
 }

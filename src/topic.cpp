@@ -86,6 +86,7 @@ TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<C
   log.durability = options_.durability;
   log.salvage = storage.salvage;
   log.clock = clock_;
+  accepts_fields_ = true;  // records are encoded into the log; no Message is kept
   if (options_.durability == Durability::batch) {
     flusher_ = std::make_shared<Flusher>();
     log.flusher = flusher_;
@@ -113,12 +114,15 @@ std::string TopicState::partition_error(std::uint64_t partition) const {
          std::to_string(options_.partitions) + " partitions)";
 }
 
-Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& options) noexcept {
+template <class Append>
+Result<SendReceipt> TopicState::append_record(MessageId id, std::size_t payload_size,
+                                              std::string_view key, const SendOptions& options,
+                                              const Message* fan_copy, Append&& append) noexcept {
   if (closed_for_send())
     return Result<SendReceipt>(Errc::closed, "topic '" + name_ + "' is closed");
-  if (message.payload().size() > options_.max_payload) {
+  if (payload_size > options_.max_payload) {
     return Result<SendReceipt>(Errc::payload_too_large,
-                               "payload of " + std::to_string(message.payload().size()) +
+                               "payload of " + std::to_string(payload_size) +
                                    " bytes exceeds topic '" + name_ + "' limit of " +
                                    std::to_string(options_.max_payload));
   }
@@ -128,17 +132,13 @@ Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& opt
       return Result<SendReceipt>(Errc::out_of_range, partition_error(*options.partition));
     }
     partition = *options.partition;
-  } else if (!message.key().empty()) {
-    partition = kafka_partition(message.key(), options_.partitions);
+  } else if (!key.empty()) {
+    partition = kafka_partition(key, options_.partitions);
   } else if (options_.partitions > 1) {
     // Relaxed: only the spread matters.
     partition = static_cast<std::uint32_t>(next_keyless_.fetch_add(1, std::memory_order_relaxed) %
                                            options_.partitions);
   }
-  const MessageId id = message.id();
-  const bool fan = has_subscriptions_.load(std::memory_order_acquire);
-  Message copy;
-  if (fan) copy = message;  // one reference-count increment
   SendReceipt receipt{id, false, partition, 0, persisted_by(options_.durability), false};
   BatchCompletion* deferred = nullptr;
   AppendDone done;
@@ -158,11 +158,7 @@ Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& opt
       }
     }
   }
-  // A memory log times a record by its send stamp (taken by the producer on this broker's
-  // clock, like Kafka's CreateTime), so the append path reads no clock; a durable log ignores
-  // the append time (it stamps records with the message's wall time).
-  const std::int64_t now_ns = durable() ? 0 : message.body()->sent_ns;
-  auto offset = logs_[partition]->append(std::move(message), now_ns, std::move(done));
+  auto offset = append(partition, std::move(done));
   if (!offset) {
     delete deferred;  // its completion never fires for a failed append
     if (offset.code() == Errc::closed || offset.code() == Errc::payload_too_large) {
@@ -173,7 +169,7 @@ Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& opt
         "topic '" + name_ + "' partition " + std::to_string(partition) + ": " + offset.message());
   }
   appended_.notify_all();
-  if (fan) fan_out(copy, options);
+  if (fan_copy != nullptr) fan_out(*fan_copy, options);
   receipt.offset = *offset;
   if (deferred) {
     deferred->receipt = receipt;
@@ -182,6 +178,34 @@ Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& opt
     receipt.completion_deferred = true;
   }
   return receipt;
+}
+
+Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& options) noexcept {
+  const bool fan = has_subscriptions_.load(std::memory_order_acquire);
+  Message copy;
+  if (fan) copy = message;  // one reference-count increment
+  // A memory log times a record by its send stamp (taken by the producer on this broker's
+  // clock, like Kafka's CreateTime), so the append path reads no clock; a durable log ignores
+  // the append time (it stamps records with the message's wall time).
+  const std::int64_t now_ns = durable() ? 0 : message.body()->sent_ns;
+  return append_record(
+      message.id(), message.payload().size(), message.key(), options, fan ? &copy : nullptr,
+      [&](std::uint32_t partition, AppendDone done) noexcept {
+        return logs_[partition]->append(std::move(message), now_ns, std::move(done));
+      });
+}
+
+std::optional<Result<SendReceipt>> TopicState::accept_fields(const StoredFields& fields,
+                                                             const SendOptions& options) noexcept {
+  // A subscribed queue shares the Message: build one (the caller does). A subscription made
+  // after this load misses this send, as if the send came first (accept reads it once too).
+  if (has_subscriptions_.load(std::memory_order_acquire)) return std::nullopt;
+  return append_record(
+      fields.id, fields.payload.size(), fields.key, options, nullptr,
+      [&](std::uint32_t partition, AppendDone done) noexcept {
+        // Every log of a topic that accepts_fields() is a SegmentLog.
+        return static_cast<SegmentLog&>(*logs_[partition]).append(fields, std::move(done));
+      });
 }
 
 std::optional<std::uint64_t> TopicState::stored_offset(std::string_view group,

@@ -309,3 +309,67 @@ TEST_CASE("a durable topic fans out to subscribed queues and delete_topic remove
   CHECK(topic.stats().appended == 0);
   CHECK(b.send("orders", "again").offset == 0);
 }
+
+TEST_CASE(
+    "a durable topic stores the same record whether a send is encoded straight into the log or "
+    "built as a message first (a subscribed queue, an interceptor)") {
+  struct Stamper : Interceptor {
+    void on_send(std::string_view, Headers& headers) override {
+      headers = headers.with("stamped", "yes");
+    }
+  };
+  ScratchDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  const Headers headers{{"type", "created"}, {"n", "7"}};
+  const SendOptions options{.key = "customer-3", .headers = headers, .priority = 4, .group = "g"};
+  std::vector<std::pair<MessageId, Timestamp>> sent;
+  {
+    DurableBroker b(dir.path(), clock);
+    b.broker.declare_topic("orders", durable(Durability::none));
+    b.broker.declare_queue("billing");
+    // 0: no subscription (straight into the log); 1: a subscribed queue needs the message;
+    // 2: unsubscribed again.
+    for (int i = 0; i < 3; ++i) {
+      if (i == 1) b.broker.subscribe_queue("orders", "billing");
+      if (i == 2) b.broker.unsubscribe_queue("orders", "billing");
+      auto id = b.producer.send("orders", numbered("order-", i), options);
+      REQUIRE(id);
+      sent.emplace_back(*id, clock->wall_now());
+      clock->advance(1ms);
+    }
+    auto queued = b.broker.consumer("billing").receive();
+    REQUIRE(queued);
+    CHECK(queued->payload().as_string() == "order-1");
+    CHECK(queued->id() == sent[1].first);
+  }
+  {
+    // 3: an interceptor adds a header on the way: the message is built as before.
+    Broker broker(BrokerOptions{
+        .clock = clock, .interceptors = {std::make_shared<Stamper>()}, .data_dir = dir.path()});
+    broker.declare_topic("orders", durable(Durability::none));
+    auto id = broker.producer().send("orders", numbered("order-", 3), options);
+    REQUIRE(id);
+    sent.emplace_back(*id, clock->wall_now());
+  }
+  DurableBroker b(dir.path(), clock);
+  b.broker.declare_topic("orders", durable(Durability::none));
+  auto consumer = b.broker.group_consumer("orders", "audit", {.start = Start::earliest});
+  const auto records = drain(consumer);
+  REQUIRE(records.size() == 4);
+  CHECK(sent[1].first == sent[0].first + 1);  // the fallback re-uses the id it was given
+  CHECK(sent[2].first == sent[1].first + 1);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    INFO("record " << i);
+    const Record& r = records[i];
+    CHECK(r.offset == i);
+    CHECK(r.id() == sent[i].first);
+    CHECK(r.timestamp() == sent[i].second);
+    CHECK(r.payload().as_string() == numbered("order-", i));
+    CHECK(r.key() == "customer-3");
+    CHECK(r.message.group() == "g");
+    CHECK(r.message.priority() == 4);
+    Headers expected = headers;
+    if (i == 3) expected = expected.with("stamped", "yes");
+    CHECK(r.headers() == expected);
+  }
+}

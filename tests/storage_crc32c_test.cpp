@@ -59,3 +59,17 @@ TEST_CASE("the hardware and portable crc32c agree on random data of every length
   INFO("hardware path: " << switchyard::detail::crc32c_is_hardware());
   SUCCEED();
 }
+
+TEST_CASE("crc32c extends across long buffers: crc(a then b) equals crc(b - crc(a))") {
+  std::mt19937_64 rng(7);
+  std::vector<std::byte> data(6000);
+  for (auto& b : data) b = static_cast<std::byte>(rng());
+  const std::span<const std::byte> all(data);
+  const auto whole = crc32c_portable(all);
+  CHECK(crc32c(all) == whole);
+  for (std::size_t split : {1, 4, 255, 256, 767, 768, 1024, 1500, 2999, 4000, 5232, 5999}) {
+    INFO("split " << split);
+    CHECK(crc32c(all.subspan(split), crc32c(all.first(split))) == whole);
+    CHECK(crc32c(all.subspan(split), crc32c_portable(all.first(split))) == whole);
+  }
+}

@@ -13,7 +13,9 @@
 
 #include "storage_support.hpp"
 #include "switchyard/detail/log.hpp"
+#include "switchyard/detail/message_body.hpp"
 #include "switchyard/detail/queue_journal.hpp"
+#include "switchyard/detail/segment_partition_log.hpp"
 
 using namespace switchyard;
 using namespace switchyard::detail;
@@ -380,4 +382,77 @@ TEST_CASE(
       static_cast<unsigned long long>(accepted), acked.size(),
       static_cast<unsigned long long>(failed_completions),
       static_cast<unsigned long long>(refused_appends), bodies.size());
+}
+
+namespace {
+// Fails every sync from the moment `failing` is set.
+struct FailSyncs : FaultInjector {
+  std::atomic<bool> failing{false};
+  int on_sync(std::string_view) noexcept override {
+    return failing.load(std::memory_order_relaxed) ? EIO : 0;
+  }
+};
+}  // namespace
+
+TEST_CASE(
+    "with durability always a failed sync reports the append's outcome exactly once - an "
+    "error from append, never also the completion") {
+  ScratchDir dir;
+  FailSyncs faults;
+  LogOptions o;
+  o.segment_bytes = 64 * 1024;
+  o.durability = Durability::always;
+  o.faults = &faults;
+  auto log = Log::open(dir.path(), o);
+  REQUIRE(log);
+  int completions = 0;
+  Status completed;
+  auto fine = (*log)->append(bytes_of("fine"), 1, [&](Status s) {
+    ++completions;
+    completed = std::move(s);
+  });
+  REQUIRE(fine);
+  CHECK(completions == 1);  // synced before append returned
+  CHECK(completed);
+  faults.failing = true;
+  completions = 0;
+  auto failed = (*log)->append(bytes_of("fails"), 2, [&](Status) { ++completions; });
+  REQUIRE_FALSE(failed);
+  CHECK(failed.code() == Errc::io_error);
+  CHECK(completions == 0);  // the error went to the caller; the completion stays silent
+  auto later = (*log)->append(bytes_of("later"), 3, [&](Status) { ++completions; });
+  CHECK(later.code() == Errc::io_error);
+  CHECK(completions == 0);
+  log->reset();  // the closing sync has nothing left to report
+  CHECK(completions == 0);
+}
+
+TEST_CASE(
+    "a durable topic partition at durability always keeps the PartitionLog contract when its "
+    "sync fails - append fails and done is not called") {
+  ScratchDir dir;
+  FailSyncs faults;
+  LogOptions o;
+  o.segment_bytes = 64 * 1024;
+  o.durability = Durability::always;
+  o.faults = &faults;
+  auto clock = std::make_shared<ManualClock>();
+  o.clock = clock;
+  auto opened = SegmentLog::open(0, dir.path(), o, {}, clock);
+  REQUIRE(opened);
+  PartitionLog& log = **opened;
+  auto message = [](std::string_view payload) {
+    return Message::adopt(MessageBody::create("", "", bytes_of(payload)));
+  };
+  int completions = 0;
+  REQUIRE(log.append(message("fine"), 0, [&](Status s) { completions += s ? 1 : 100; }));
+  CHECK(completions == 1);
+  faults.failing = true;
+  completions = 0;
+  auto failed = log.append(message("fails"), 0, [&](Status) { ++completions; });
+  REQUIRE_FALSE(failed);
+  CHECK(failed.code() == Errc::io_error);
+  CHECK(completions == 0);
+  opened->reset();
+  CHECK(completions == 0);
 }

@@ -62,11 +62,27 @@ class Producer {
  private:
   Result<MessageId> deliver(std::string_view destination, Message&& message,
                             const SendOptions& options) noexcept;
-  /// A message body for `payload` (or `object`, owned from here on), stamped with `stamp`: a
-  /// `coarse_stamp()` of the broker's clock, shared by every message of a batch.
+  /// `deliver` to `target`, the result of `lookup(destination)` (null: unknown destination).
+  Result<MessageId> deliver_to(detail::Destination* target, std::string_view destination,
+                               Message&& message, const SendOptions& options) noexcept;
+  /// Whether a send passes what every send checks before building anything: key and group at
+  /// most 65535 bytes, a payload below 4 GiB, no negative delay or ttl. Inline: every send.
+  static bool valid(std::span<const std::byte> payload, const SendOptions& options) noexcept {
+    constexpr std::size_t kMaxShort = 65535;
+    return options.key.size() <= kMaxShort && options.group.size() <= kMaxShort &&
+           payload.size() <= 0xFFFF'FFFFull && options.delay.count() >= 0 &&
+           options.ttl.count() >= 0;
+  }
+  /// Why `valid` said no (out of line: the cold path).
+  static Failure refusal(std::span<const std::byte> payload, const SendOptions& options);
+  /// A message body for `payload` (or `object`, owned from here on) with id `id`, stamped with
+  /// `stamp`: a `coarse_stamp()` of the broker's clock, shared by every message of a batch.
   Result<Message> make(std::string_view destination, std::span<const std::byte> payload,
                        const SendOptions& options, void* object, const detail::ObjectOps* ops,
-                       const Stamp& stamp) noexcept;
+                       const Stamp& stamp, MessageId id) noexcept;
+  /// The next id of this producer's block (a new block from the broker when it runs out).
+  MessageId next_id() noexcept { return next_id_ != id_end_ ? next_id_++ : next_id_block(); }
+  MessageId next_id_block() noexcept;
   /// The stamp for messages sent now (see make).
   [[nodiscard]] Stamp send_stamp() const noexcept;
   /// The destination named `name`, or null; valid until the next lookup (the cache holds it).
@@ -91,7 +107,12 @@ Result<MessageId> Producer::send(std::string_view destination, Object<T> object,
   } catch (...) {
     return Result<MessageId>(Errc::invalid_argument, "could not move the object in");
   }
-  auto message = make(destination, {}, options, owned, &detail::object_ops_for<T>(), send_stamp());
+  if (!*this) {
+    delete owned;
+    return Result<MessageId>(Errc::closed, "producer is empty (default-constructed)");
+  }
+  auto message =
+      make(destination, {}, options, owned, &detail::object_ops_for<T>(), send_stamp(), next_id());
   if (!message) return Result<MessageId>(message.failure());
   return deliver(destination, std::move(*message), options);
 }

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
+#include "switchyard/detail/stored_message.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/message.hpp"
 #include "switchyard/send_options.hpp"
@@ -15,9 +17,12 @@ enum class DestinationKind : std::uint8_t { queue, topic, exchange };
 
 constexpr const char* to_string(DestinationKind kind) noexcept {
   switch (kind) {
-    case DestinationKind::queue: return "queue";
-    case DestinationKind::topic: return "topic";
-    case DestinationKind::exchange: return "exchange";
+    case DestinationKind::queue:
+      return "queue";
+    case DestinationKind::topic:
+      return "topic";
+    case DestinationKind::exchange:
+      return "exchange";
   }
   return "destination";
 }
@@ -54,11 +59,31 @@ class Destination {
     return taken;
   }
 
+  /// True for a destination that stores a copy of each message's fields at once and keeps no
+  /// `Message` (a durable topic: the record is encoded into its log): a producer then offers
+  /// each send to `accept_fields` first, without building a message body. Fixed for the
+  /// destination's life (a plain member: read on every send).
+  [[nodiscard]] bool accepts_fields() const noexcept { return accepts_fields_; }
+  /// `accept` for a message that was not built: `fields` borrow the producer's arguments for
+  /// this call only (the destination copies what it keeps before returning). Returns nullopt,
+  /// having done nothing, when this send needs a `Message` after all (a durable topic with a
+  /// subscribed queue, which shares the message): the caller then builds one with the same
+  /// fields and calls `accept`. Otherwise as `accept`, including who calls
+  /// `options.on_complete` (the caller, unless the receipt says `completion_deferred`).
+  /// Only called where `accepts_fields()`. @note threadsafe
+  virtual std::optional<Result<SendReceipt>> accept_fields(
+      const StoredFields& /*fields*/, const SendOptions& /*options*/) noexcept {
+    return std::nullopt;
+  }
   /// Refuses further sends; `drain` lets consumers finish what is queued, otherwise consumers
   /// are told `closed` at once. Idempotent. @note threadsafe
   virtual void close(bool drain) noexcept = 0;
   /// True when nothing is queued or in flight (what a draining shutdown waits for).
   [[nodiscard]] virtual bool idle() const noexcept = 0;
+
+ protected:
+  /// Set once by a derived constructor (see accepts_fields()).
+  bool accepts_fields_ = false;
 };
 
 }  // namespace switchyard::detail

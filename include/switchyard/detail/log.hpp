@@ -177,6 +177,9 @@ class Log {
 
   /// Appends one record; returns its offset. `done` (optional) fires when the record reached
   /// the log's durability level (see the header comment), possibly before `append` returns.
+  /// Exactly one of the two reports the outcome: `done` fires (once) only if `append` returns
+  /// an offset; an error return means it never fires. (`always` with a failed sync: the bytes
+  /// may be in the mapping, but the append failed with `io_error` and `done` stays silent.)
   /// Errors: `disk_full` (a new segment could not be reserved; nothing was written; retry
   /// later), `io_error` (the log is read-only after a failed sync, or mapping failed),
   /// `payload_too_large` (the record cannot fit in one segment). Never throws.
@@ -187,9 +190,10 @@ class Log {
   /// segment and calls `write` once, under the append lock, with exactly those bytes of the
   /// mapping (they read as zeros); then checksums and publishes the record. `write` must fill
   /// every byte, must not block, and must not call into this log. Errors as `append`'s.
-  /// `write` and `done` are never called for a record that was not stored (every error but
-  /// a failed `always` sync, which fires `done` with the failure); a stored record's `done`
-  /// fires exactly once (batch: on the flusher's or a later caller's thread).
+  /// `write` is never called for a record that was not stored (every error but a failed
+  /// `always` sync). `done` fires exactly once if the call returns an offset (batch: possibly
+  /// later, on the flusher's or another caller's thread, with the group sync's outcome), never
+  /// if it returns an error.
   Result<std::uint64_t> append_in_place(std::size_t body_size, std::int64_t timestamp_ns,
                                         BodyWriter write, Completion done = {}) noexcept;
 

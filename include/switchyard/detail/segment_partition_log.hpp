@@ -59,6 +59,9 @@ class SegmentLog final : public PartitionLog {
 
   Result<std::uint64_t> append(Message&& message, std::int64_t now_ns,
                                AppendDone done) noexcept override;
+  /// `append` of a message that was never built (see `Destination::accept_fields`): `fields`
+  /// are encoded straight into the log and not kept. Same outcomes and `done` contract.
+  Result<std::uint64_t> append(const StoredFields& fields, AppendDone done) noexcept;
   Read read(std::uint64_t from, std::size_t max, std::vector<Record>& out) const override;
   [[nodiscard]] std::uint64_t start_offset() const noexcept override {
     return log_->start_offset();

@@ -119,6 +119,10 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   /// Appends to the partition `options.partition`, or the key's, or the next in turn; then
   /// fans out to subscribed queues. @note threadsafe
   Result<SendReceipt> accept(Message&& message, const SendOptions& options) noexcept override;
+  /// Durable topics: `accept` with the record encoded straight from `fields` into the
+  /// partition's log; nullopt while a queue is subscribed (it needs the Message).
+  std::optional<Result<SendReceipt>> accept_fields(const StoredFields& fields,
+                                                   const SendOptions& options) noexcept override;
   void close(bool drain) noexcept override;
   /// A topic holds a log, not a backlog: nothing to drain.
   [[nodiscard]] bool idle() const noexcept override { return true; }
@@ -169,6 +173,13 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   using Subscriptions = std::vector<Subscription>;
 
   void fan_out(const Message& message, const SendOptions& options) noexcept;
+  /// The body of accept / accept_fields: picks the partition, calls
+  /// `append(partition, done) -> Result<offset>`, then wakes readers and fans `*fan_copy` out
+  /// (if not null) to the subscribed queues.
+  template <class Append>
+  Result<SendReceipt> append_record(MessageId id, std::size_t payload_size, std::string_view key,
+                                    const SendOptions& options, const Message* fan_copy,
+                                    Append&& append) noexcept;
 
   const std::string name_;
   const TopicOptions options_;
