@@ -169,7 +169,9 @@ constexpr std::size_t kMinFold = 768;          // shorter buffers: the three crc
 // GCC 12's own AVX-512 intrinsics (_mm512_undefined_* inside broadcast and extract) trip
 // -Wmaybe-uninitialized: a false positive in the system header, silenced for this code only.
 #pragma GCC diagnostic push
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #define SWITCHYARD_CRC32C_FOLD_TARGET \
   __attribute__((target("sse4.2,pclmul,avx2,avx512f,avx512vl,vpclmulqdq")))
 
