@@ -208,16 +208,18 @@ Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Sett
     nacked_.fetch_add(1, std::memory_order_relaxed);
   }
   (void)free_.try_push(std::uint32_t{index});
-  Status outcome;
-  if (how == Settle::ack) {
-    if (!queue_->settle_is_trivial(entry)) outcome = queue_->settled(entry);
-  } else if (how == Settle::requeue) {
+  if (how == Settle::ack && !queue_->settle_is_trivial(entry)) {
+    Status outcome = queue_->settled(entry);  // a journal record, or a group to release
+    if (wake) wake_receivers();
+    return outcome;
+  }
+  if (how == Settle::requeue) {
     queue_->requeue(std::move(entry), queue_->clock()->now());
-  } else {
+  } else if (how == Settle::dead_letter) {
     queue_->dead_letter(std::move(entry), why);
   }
   if (wake) wake_receivers();
-  return outcome;
+  return {};
 }
 
 Status ConsumerState::extend(std::uint32_t index, std::uint64_t generation) noexcept {
