@@ -43,22 +43,34 @@ TEST_CASE("a ring destroys items it still holds when it is destroyed") {
   CHECK(counter.use_count() == 1);
 }
 
-TEST_CASE("a ring hands every item to exactly one consumer under contention") {
+namespace {
+
+/// Pops a run into `out` (from its start); how many.
+template <class T, std::size_t N>
+std::size_t pop_run(Ring<T>& ring, std::array<T, N>& out, std::size_t max) {
+  std::size_t i = 0;
+  return ring.try_pop_run(max, [&](T&& item) noexcept { out[i++] = std::move(item); });
+}
+
+using Run = std::array<std::uint64_t, 7>;
+
+/// Producers push numbered items through a small ring (many wrap-arounds, full and empty
+/// edges) while consumers take them with `take(consumer, ring, run)` -> how many went into
+/// `run`. Checks every item arrived exactly once and, per producer, in order at each consumer.
+template <class Take>
+void hand_off_under_contention(int producers, int consumers, Take take) {
 #ifdef SWITCHYARD_SANITIZER_BUILD
   constexpr std::uint64_t kPerProducer = 50'000;
 #else
   constexpr std::uint64_t kPerProducer = 500'000;
 #endif
-  constexpr int kProducers = 4;
-  constexpr int kConsumers = 4;
-  Ring<std::uint64_t> ring(64);  // small: forces many wrap-arounds and full/empty edges
+  const auto total = kPerProducer * static_cast<std::uint64_t>(producers);
+  Ring<std::uint64_t> ring(64);
   std::atomic<std::uint64_t> sum{0};
   std::atomic<std::uint64_t> count{0};
-  std::vector<std::vector<std::uint64_t>> last_seen(kConsumers,
-                                                    std::vector<std::uint64_t>(kProducers, 0));
   std::atomic<bool> order_ok{true};
   std::vector<std::thread> threads;
-  for (int p = 0; p < kProducers; ++p) {
+  for (int p = 0; p < producers; ++p) {
     threads.emplace_back([&, p] {
       for (std::uint64_t i = 1; i <= kPerProducer; ++i) {
         const std::uint64_t item = (static_cast<std::uint64_t>(p) << 32) | i;
@@ -66,38 +78,51 @@ TEST_CASE("a ring hands every item to exactly one consumer under contention") {
       }
     });
   }
-  for (int c = 0; c < kConsumers; ++c) {
+  for (int c = 0; c < consumers; ++c) {
     threads.emplace_back([&, c] {
-      std::uint64_t item = 0;
-      while (count.load(std::memory_order_relaxed) < kPerProducer * kProducers) {
-        if (!ring.try_pop(item)) {
+      std::vector<std::uint64_t> last_seen(static_cast<std::size_t>(producers), 0);
+      Run run{};
+      while (count.load(std::memory_order_relaxed) < total) {
+        const std::size_t n = take(c, ring, run);
+        if (n == 0) {
           std::this_thread::yield();
           continue;
         }
-        const auto producer = item >> 32;
-        const auto seq = item & 0xffffffffu;
-        // Per producer, one consumer sees that producer's items in increasing order.
-        if (seq <= last_seen[c][producer]) order_ok = false;
-        last_seen[c][producer] = seq;
-        sum.fetch_add(seq, std::memory_order_relaxed);
-        count.fetch_add(1, std::memory_order_relaxed);
+        for (std::size_t k = 0; k < n; ++k) {
+          const auto producer = run[k] >> 32;
+          const auto seq = run[k] & 0xffffffffu;
+          if (seq <= last_seen[producer]) order_ok = false;
+          last_seen[producer] = seq;
+          sum.fetch_add(seq, std::memory_order_relaxed);
+        }
+        count.fetch_add(n, std::memory_order_relaxed);
       }
     });
   }
   for (auto& t : threads) t.join();
-  CHECK(count.load() == kPerProducer * kProducers);
-  CHECK(sum.load() == kProducers * (kPerProducer * (kPerProducer + 1) / 2));
+  CHECK(count.load() == total);
+  CHECK(sum.load() ==
+        static_cast<std::uint64_t>(producers) * (kPerProducer * (kPerProducer + 1) / 2));
   CHECK(order_ok.load());
 }
 
-namespace {
-/// Pops a run into `out` (from its start); how many.
-template <class T, std::size_t N>
-std::size_t pop_run(Ring<T>& ring, std::array<T, N>& out, std::size_t max) {
-  std::size_t i = 0;
-  return ring.try_pop_run(max, [&](T&& item) noexcept { out[i++] = std::move(item); });
-}
 }  // namespace
+
+TEST_CASE("a ring hands every item to exactly one consumer under contention") {
+  hand_off_under_contention(4, 4, [](int, Ring<std::uint64_t>& ring, Run& run) {
+    return ring.try_pop(run[0]) ? std::size_t{1} : std::size_t{0};
+  });
+}
+
+TEST_CASE("ring runs and single pops together hand every item to exactly one consumer") {
+  // Consumer 0 pops one at a time, consumer 1 in runs of up to 7, consumer 2 in runs of 1 to 7.
+  std::atomic<std::size_t> turn{0};
+  hand_off_under_contention(3, 3, [&](int c, Ring<std::uint64_t>& ring, Run& run) {
+    if (c == 0) return ring.try_pop(run[0]) ? std::size_t{1} : std::size_t{0};
+    const std::size_t max = c == 1 ? run.size() : 1 + turn.fetch_add(1) % run.size();
+    return pop_run(ring, run, max);
+  });
+}
 
 TEST_CASE("a ring pops a run of published items in order, never more than asked or held") {
   Ring<int> ring(8);
@@ -120,54 +145,4 @@ TEST_CASE("a ring pops a run of published items in order, never more than asked 
   REQUIRE(ring.try_push(7));  // the cells went back to the producers
   REQUIRE(pop_run(ring, out, 1) == 1);
   CHECK(out[0] == 7);
-}
-
-TEST_CASE("ring runs and single pops together hand every item to exactly one consumer") {
-#ifdef SWITCHYARD_SANITIZER_BUILD
-  constexpr std::uint64_t kPerProducer = 50'000;
-#else
-  constexpr std::uint64_t kPerProducer = 500'000;
-#endif
-  constexpr int kProducers = 3;
-  constexpr int kConsumers = 3;
-  Ring<std::uint64_t> ring(64);
-  std::atomic<std::uint64_t> sum{0};
-  std::atomic<std::uint64_t> count{0};
-  std::atomic<bool> order_ok{true};
-  std::vector<std::thread> threads;
-  for (int p = 0; p < kProducers; ++p) {
-    threads.emplace_back([&, p] {
-      for (std::uint64_t i = 1; i <= kPerProducer; ++i) {
-        const std::uint64_t item = (static_cast<std::uint64_t>(p) << 32) | i;
-        while (!ring.try_push(std::uint64_t{item})) std::this_thread::yield();
-      }
-    });
-  }
-  for (int c = 0; c < kConsumers; ++c) {
-    threads.emplace_back([&, c] {
-      std::vector<std::uint64_t> last_seen(kProducers, 0);
-      std::array<std::uint64_t, 7> run{};
-      while (count.load(std::memory_order_relaxed) < kPerProducer * kProducers) {
-        // Consumer 0 pops one at a time, the others in runs of up to 7 (or 1).
-        const std::size_t max = c == 0 ? 1 : (c == 1 ? run.size() : 1 + count.load() % 7);
-        const std::size_t n = c == 0 ? (ring.try_pop(run[0]) ? 1 : 0) : pop_run(ring, run, max);
-        if (n == 0) {
-          std::this_thread::yield();
-          continue;
-        }
-        for (std::size_t k = 0; k < n; ++k) {
-          const auto producer = run[k] >> 32;
-          const auto seq = run[k] & 0xffffffffu;
-          if (seq <= last_seen[producer]) order_ok = false;
-          last_seen[producer] = seq;
-          sum.fetch_add(seq, std::memory_order_relaxed);
-        }
-        count.fetch_add(n, std::memory_order_relaxed);
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  CHECK(count.load() == kPerProducer * kProducers);
-  CHECK(sum.load() == kProducers * (kPerProducer * (kPerProducer + 1) / 2));
-  CHECK(order_ok.load());
 }

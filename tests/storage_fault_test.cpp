@@ -392,6 +392,15 @@ struct FailSyncs : FaultInjector {
     return failing.load(std::memory_order_relaxed) ? EIO : 0;
   }
 };
+
+/// Small segments at Durability::always, with `faults` injected.
+LogOptions always_with(FaultInjector& faults) {
+  LogOptions o;
+  o.segment_bytes = 64 * 1024;
+  o.durability = Durability::always;
+  o.faults = &faults;
+  return o;
+}
 }  // namespace
 
 TEST_CASE(
@@ -399,11 +408,7 @@ TEST_CASE(
     "error from append, never also the completion") {
   ScratchDir dir;
   FailSyncs faults;
-  LogOptions o;
-  o.segment_bytes = 64 * 1024;
-  o.durability = Durability::always;
-  o.faults = &faults;
-  auto log = Log::open(dir.path(), o);
+  auto log = Log::open(dir.path(), always_with(faults));
   REQUIRE(log);
   int completions = 0;
   Status completed;
@@ -432,10 +437,7 @@ TEST_CASE(
     "sync fails - append fails and done is not called") {
   ScratchDir dir;
   FailSyncs faults;
-  LogOptions o;
-  o.segment_bytes = 64 * 1024;
-  o.durability = Durability::always;
-  o.faults = &faults;
+  LogOptions o = always_with(faults);
   auto clock = std::make_shared<ManualClock>();
   o.clock = clock;
   auto opened = SegmentLog::open(0, dir.path(), o, {}, clock);

@@ -70,27 +70,19 @@ class EventCount {
   }
   /// Wakes every waiter; costs one fence and one load when nobody waits. @note threadsafe
   void notify_all() noexcept {
-    if (no_waiters()) return;
-    epoch_.fetch_add(1, std::memory_order_release);
-    futex_wake(epoch_, INT_MAX);
+    if (!no_waiters()) wake(INT_MAX);
   }
   /// Wakes one waiter (others stay asleep until their timeout or the next notify).
   void notify_one() noexcept {
-    if (no_waiters()) return;
-    epoch_.fetch_add(1, std::memory_order_release);
-    futex_wake(epoch_, 1);
+    if (!no_waiters()) wake(1);
   }
   /// notify_all / notify_one right after the caller changed the condition with a seq_cst
   /// read-modify-write (see the file comment): no fence. @note threadsafe
   void notify_all_after_seq_cst_rmw() noexcept {
-    if (no_waiters_after_seq_cst_rmw()) return;
-    epoch_.fetch_add(1, std::memory_order_release);
-    futex_wake(epoch_, INT_MAX);
+    if (!no_waiters_after_seq_cst_rmw()) wake(INT_MAX);
   }
   void notify_one_after_seq_cst_rmw() noexcept {
-    if (no_waiters_after_seq_cst_rmw()) return;
-    epoch_.fetch_add(1, std::memory_order_release);
-    futex_wake(epoch_, 1);
+    if (!no_waiters_after_seq_cst_rmw()) wake(1);
   }
   /// Whether anyone is registered (a hint). @note threadsafe
   [[nodiscard]] bool has_waiters() const noexcept {
@@ -105,6 +97,12 @@ class EventCount {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     return waiters_.load(std::memory_order_relaxed) == 0;
 #endif
+  }
+
+  /// Moves the epoch on (a sleeper keyed on the old one returns) and wakes up to `count`.
+  void wake(int count) noexcept {
+    epoch_.fetch_add(1, std::memory_order_release);
+    futex_wake(epoch_, count);
   }
 
   bool no_waiters_after_seq_cst_rmw() noexcept {
