@@ -32,12 +32,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+/// On disk, not tmpfs: each durable queue an input declares fallocates a 64 MiB segment, which
+/// tmpfs would take from memory.
 const fs::path& scratch() {
-  static const fs::path dir = [] {
-    const fs::path root =
-        ::access("/dev/shm", W_OK) == 0 ? fs::path("/dev/shm") : fs::temp_directory_path();
-    return root / ("switchyard-fuzz-catalog-" + std::to_string(::getpid()));
-  }();
+  static const fs::path dir =
+      fs::temp_directory_path() / ("switchyard-fuzz-catalog-" + std::to_string(::getpid()));
   return dir;
 }
 
@@ -116,6 +115,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const fs::path& dir = scratch();
   fs::remove_all(dir);
+  // Removed again when this input is done (libFuzzer does not run atexit handlers).
+  struct Cleanup {
+    ~Cleanup() {
+      std::error_code ignored;
+      fs::remove_all(scratch(), ignored);
+    }
+  } cleanup;
   {
     auto catalog = OffsetCheckpoint::open(dir, "catalog");
     check(static_cast<bool>(catalog));

@@ -136,6 +136,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   const fs::path& dir = scratch();
   fs::remove_all(dir);
+  // Removed again when this input is done (libFuzzer does not run atexit handlers).
+  struct Cleanup {
+    ~Cleanup() {
+      std::error_code ignored;
+      fs::remove_all(scratch(), ignored);
+    }
+  } cleanup;
   const std::uint64_t messages = data[0] % 64;
   {
     auto journal = QueueJournal::open(dir, options());
