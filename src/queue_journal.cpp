@@ -90,6 +90,12 @@ Status QueueJournal::open_settlements() {
   if (ec) return Failure{Errc::io_error, fmt::format("{}: list: {}", dir_.string(), ec.message())};
   std::sort(gens.rbegin(), gens.rend());
 
+  // A seq at or past the message log's end is stale (see below). Replayed as it stands, a
+  // damaged one would make track_to_locked add a node for every seq up to it; clamped to the
+  // end it leaves the same state once the stale part is dropped.
+  const std::uint64_t end = messages_->end_offset();
+  bool stale = false;
+
   // The newest generation whose snapshot is complete wins; newer incomplete ones are debris of
   // a compaction cut short.
   for (std::size_t i = 0; i < gens.size() && !settlements_; ++i) {
@@ -111,7 +117,8 @@ Status QueueJournal::open_settlements() {
                                      record.offset, s.message())};
         }
         if (s->kind == Settlement::snapshot_complete) complete = true;
-        apply_locked(s->kind, s->seq, s->attempts);
+        stale = stale || s->seq > end;
+        apply_locked(s->kind, std::min(s->seq, end), s->attempts);
       }
       from = batch->next_offset;
     }
@@ -132,8 +139,7 @@ Status QueueJournal::open_settlements() {
   // Anything the settlement log says about seqs the message log does not hold (a message lost
   // to a torn tail after power loss under durability `none`) must not settle a future message
   // that reuses the seq: forget it, and write a fresh snapshot without it.
-  const std::uint64_t end = messages_->end_offset();
-  bool stale = tracked_end_ > end;
+  stale = stale || tracked_end_ > end;
   if (stale) {
     pending_.erase(pending_.lower_bound(end), pending_.end());
     tracked_end_ = end;

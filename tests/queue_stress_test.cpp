@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "figures.hpp"
 #include "test_support.hpp"
 
 using namespace switchyard;
@@ -20,10 +21,12 @@ using namespace switchyard::testing;
 
 namespace {
 
+// The exactly-once test sends kTotal (~6 s under TSan, ~2 s in release on 2 cores); the
+// others a fraction of it.
 #ifdef SWITCHYARD_SANITIZER_BUILD
-constexpr std::uint64_t kTotal = 60'000;
-#else
 constexpr std::uint64_t kTotal = 1'000'000;
+#else
+constexpr std::uint64_t kTotal = 10'000'000;
 #endif
 
 std::uint64_t encode(std::uint64_t producer, std::uint64_t seq) {
@@ -73,6 +76,9 @@ TEST_CASE("2 producers x 2 consumers: every message is acked exactly once") {
   constexpr std::uint64_t kProducers = 2;
   const std::uint64_t per_producer = kTotal / kProducers;
   Ledger ledger(kProducers, per_producer);
+  // Per consumer: the sum of what it acked, and how often a producer's sequence went back.
+  std::atomic<std::uint64_t> sum{0}, out_of_order{0};
+  const auto started = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
   for (std::uint64_t p = 0; p < kProducers; ++p) {
     threads.emplace_back([&, p] { produce(broker, "stress", p, per_producer); });
@@ -80,21 +86,54 @@ TEST_CASE("2 producers x 2 consumers: every message is acked exactly once") {
   for (int c = 0; c < 2; ++c) {
     threads.emplace_back([&] {
       auto consumer = broker.consumer("stress");
+      std::vector<std::int64_t> last(kProducers, -1);
+      std::uint64_t my_sum = 0, my_out_of_order = 0;
       while (ledger.unique.load() < kTotal) {
         auto batch = consumer.receive(32, std::chrono::milliseconds(50));
         if (!batch) continue;
         for (auto& d : *batch) {
-          ledger.record(decode(d));
+          const std::uint64_t v = decode(d);
+          const std::uint64_t producer = v >> 40;
+          const auto seq = static_cast<std::int64_t>(v & ((1ull << 40) - 1));
+          if (producer >= kProducers) {
+            thread_failures.fetch_add(1);
+            continue;
+          }
+          my_out_of_order += seq <= last[producer];
+          last[producer] = seq;
+          my_sum += static_cast<std::uint64_t>(seq);
+          ledger.record(v);
           if (!d.ack()) thread_failures.fetch_add(1);
         }
       }
+      sum.fetch_add(my_sum);
+      out_of_order.fetch_add(my_out_of_order);
     });
   }
   for (auto& t : threads) t.join();
+  const double seconds = seconds_since(started);
   CHECK(thread_failures.exchange(0) == 0);
-  std::uint64_t twice = 0;
-  for (auto& a : ledger.acks) twice += a.load() != 1;
+  std::uint64_t lost = 0, twice = 0;
+  for (auto& a : ledger.acks) {
+    lost += a.load() == 0;
+    twice += a.load() > 1;
+  }
+  print_figures("queue_stress", {{"accepted", kTotal},
+                                 {"acked", ledger.unique.load()},
+                                 {"lost", lost},
+                                 {"duplicates", twice},
+                                 {"out_of_order", out_of_order.load()},
+                                 {"msgs_per_s", static_cast<double>(kTotal) / seconds},
+                                 {"seconds", seconds}});
+  CHECK(lost == 0);
   CHECK(twice == 0);
+  // Known defect (not fixed here; likely cause): a send whose ring cell is not yet free (a consumer
+  // still holds an older ticket of that cell) goes to the slow path, which receives take first, so
+  // it overtakes its producer's earlier messages in the ring. Seen under TSan (tens in 10^6),
+  // not in release. Reported, not failed, until the send path keeps FIFO order.
+  CHECK_NOFAIL(out_of_order.load() == 0);
+  // Each producer sent sequence numbers 0 .. per_producer - 1.
+  CHECK(sum.load() == kProducers * (per_producer * (per_producer - 1) / 2));
   const auto s = q.stats();
   CHECK(s.acked == kTotal);
   CHECK(s.enqueued == kTotal);
@@ -107,7 +146,7 @@ TEST_CASE("consumers that nack at random or die mid-batch lose nothing: all acke
   auto q =
       broker.declare_queue("chaos", {.capacity = 4096, .prefetch = 32, .visibility_timeout = 0s});
   constexpr std::uint64_t kProducers = 2;
-  const std::uint64_t total = kTotal / 4;
+  const std::uint64_t total = kTotal / 40;
   const std::uint64_t per_producer = total / kProducers;
   Ledger ledger(kProducers, per_producer);
   std::atomic<std::uint64_t> deaths{0};
@@ -153,8 +192,13 @@ TEST_CASE("consumers that nack at random or die mid-batch lose nothing: all acke
     duplicates += a.load() > 1 ? a.load() - 1 : 0;
   }
   const auto s = q.stats();
-  INFO("deaths " << deaths.load() << ", nacks " << nacks.load() << ", redelivered "
-                 << s.redelivered);
+  print_figures("queue_stress_chaos", {{"accepted", total},
+                                       {"acked", s.acked},
+                                       {"redelivered", s.redelivered},
+                                       {"consumer_deaths", deaths.load()},
+                                       {"nacks", nacks.load()},
+                                       {"lost", missing},
+                                       {"duplicates", duplicates}});
   CHECK(missing == 0);
   // Acks are exactly-once per delivery; a message is acked once even if delivered many times.
   CHECK(duplicates == 0);
@@ -166,7 +210,7 @@ TEST_CASE("with one consumer and one priority - each producer's messages arrive 
   Broker broker;
   broker.declare_queue("ordered", {.capacity = 1024});
   constexpr std::uint64_t kProducers = 4;
-  const std::uint64_t per_producer = kTotal / 10 / kProducers;
+  const std::uint64_t per_producer = kTotal / 100 / kProducers;
   std::vector<std::thread> producers;
   for (std::uint64_t p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] { produce(broker, "ordered", p, per_producer); });

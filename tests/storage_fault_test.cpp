@@ -4,13 +4,13 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
-#include <cstdio>
 #include <random>
 
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "figures.hpp"
 #include "storage_support.hpp"
 #include "switchyard/detail/log.hpp"
 #include "switchyard/detail/message_body.hpp"
@@ -110,10 +110,10 @@ TEST_CASE(
     // Appends continue cleanly after the truncated tail.
     REQUIRE((*log)->append(bytes_of("after"), 0));
   }
-  std::printf(
-      "truncation sweep: faults injected %zu cut points (%zu torn tails truncated), "
-      "recovered %llu records, lost 0\n",
-      cuts, truncations, static_cast<unsigned long long>(recovered_total));
+  switchyard::testing::print_figures("storage_truncation_sweep", {{"cut_images", cuts},
+                                                                  {"torn_tails", truncations},
+                                                                  {"recovered", recovered_total},
+                                                                  {"lost", 0}});
 }
 
 TEST_CASE(
@@ -241,13 +241,17 @@ TEST_CASE(
     salvaged = Result<std::unique_ptr<Log>>(Errc::ok);
     restore();
   }
-  std::printf(
-      "corruption: faults injected %d (bit flips %d, zeroed ranges %d, bogus lengths %d, "
-      "random bytes %d); refused as corrupt %d, torn tail truncated %d, harmless "
-      "(padding/reserved) %d, tail zeroed to the end (indistinguishable from unwritten) "
-      "%d, silently wrong 0; salvage opened %d\n",
-      cases, flips, zeroed, lengths, garbage, refused, truncated, harmless, zeroed_tail,
-      salvaged_ok);
+  switchyard::testing::print_figures("storage_corruption", {{"faults", cases},
+                                                            {"bit_flips", flips},
+                                                            {"zeroed_ranges", zeroed},
+                                                            {"bogus_lengths", lengths},
+                                                            {"random_bytes", garbage},
+                                                            {"refused", refused},
+                                                            {"torn_tails", truncated},
+                                                            {"harmless", harmless},
+                                                            {"zeroed_tail", zeroed_tail},
+                                                            {"salvage_opened", salvaged_ok},
+                                                            {"silently_wrong", 0}});
   CHECK(refused + truncated + harmless > cases / 2);
 }
 
@@ -309,11 +313,9 @@ TEST_CASE(
   const auto bodies = recovered_bodies(**log);
   REQUIRE(bodies.size() == report[0]);
   for (std::uint64_t i = 0; i < report[0]; ++i) REQUIRE(bodies[i] == payload_for(i, 100));
-  std::printf(
-      "disk full: faults injected %llu EFBIG refusals, accepted %llu, recovered %zu, "
-      "lost 0\n",
-      static_cast<unsigned long long>(report[1]), static_cast<unsigned long long>(report[0]),
-      bodies.size());
+  switchyard::testing::print_figures(
+      "storage_disk_full",
+      {{"faults", report[1]}, {"accepted", report[0]}, {"recovered", bodies.size()}, {"lost", 0}});
 }
 
 TEST_CASE(
@@ -376,12 +378,14 @@ TEST_CASE(
     REQUIRE(i < bodies.size());
     REQUIRE(bodies[i] == payload_for(i, 100));
   }
-  std::printf(
-      "failed sync: faults injected 1 EIO; accepted %llu, acked %zu, failed "
-      "completions %llu, refused appends %llu, recovered %zu, lost 0\n",
-      static_cast<unsigned long long>(accepted), acked.size(),
-      static_cast<unsigned long long>(failed_completions),
-      static_cast<unsigned long long>(refused_appends), bodies.size());
+  switchyard::testing::print_figures("storage_failed_sync",
+                                     {{"faults", 1},
+                                      {"accepted", accepted},
+                                      {"acked", acked.size()},
+                                      {"failed_completions", failed_completions},
+                                      {"refused_appends", refused_appends},
+                                      {"recovered", bodies.size()},
+                                      {"lost", 0}});
 }
 
 namespace {
