@@ -174,8 +174,8 @@ void Broker::delete_queue(std::string_view name, DeleteOptions options) {
   gone->close(false);
   if (static_cast<detail::QueueState&>(*gone).durable()) {
     catalog_changed();
-    std::error_code ignored;  // best effort: the catalog no longer lists it either way
-    std::filesystem::remove_all(core_->storage_dir(detail::DestinationKind::queue, name), ignored);
+    // Best effort: the catalog no longer lists it either way.
+    (void)detail::remove_tree(core_->storage_dir(detail::DestinationKind::queue, name));
   }
 }
 
