@@ -116,6 +116,8 @@ class BrokerCore {
   std::filesystem::path data_dir;
   /// Recovery policy for durable destinations (BrokerOptions::salvage).
   bool salvage = false;
+  /// BrokerOptions::segment_bytes (a test hook; 0: the defaults).
+  std::uint64_t segment_bytes = 0;
   /// Each durable destination's own directory under data_dir: `<data_dir>/<kind>s/<file>`,
   /// `file` being the name with every byte outside [A-Za-z0-9_-] written as %XX (so "a/../b"
   /// stays one directory). An encoding longer than kMaxStorageName bytes (a 255-byte name can
