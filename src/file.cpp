@@ -211,13 +211,25 @@ Status remove_tree(const std::filesystem::path& path, FaultInjector* faults) {
 
 Status make_directories(const std::filesystem::path& dir, FaultInjector* faults) {
   const std::string name = dir.string();
+  // The missing ancestors, outermost first: each new entry is made durable in its parent
+  // (a directory created and never fsynced in its parent may vanish with a power cut, and
+  // every file under it with it, however well synced).
+  std::vector<std::filesystem::path> missing;
+  std::error_code ec;
+  for (auto p = dir; !p.empty() && !std::filesystem::exists(p, ec); p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  if (missing.empty()) return {};
   if (injected(faults, {.call = FileCall::mkdir, .path = name}) != 0) {
     return os_failure(errno, name, "create directory");
   }
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    return os_failure(ec.value(), name, "create directory");
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST) {
+      return os_failure(errno, it->string(), "create directory");
+    }
+    const auto parent = it->parent_path();
+    if (auto synced = sync_directory(parent.empty() ? "." : parent, faults); !synced) return synced;
   }
   return {};
 }

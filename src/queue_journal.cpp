@@ -282,7 +282,12 @@ Status QueueJournal::compact_locked() {
   }
   if (status) status = put(Settlement::horizon, tracked_end_, 0);
   if (status) status = put(Settlement::snapshot_complete, 0, 0);
-  if (status && options_.log.durability != Durability::none) status = (*log)->sync();
+  if (status && options_.log.durability != Durability::none) {
+    // Written at durability none, so neither its segment's name nor the data is durable yet:
+    // both must be before the old generation may go.
+    status = (*log)->sync();
+    if (status) status = sync_directory(dir_ / generation_name(gen), options_.log.faults);
+  }
   if (status) {
     log->reset();  // reopen with the journal's durability
     log = open_generation(gen, false);
