@@ -88,6 +88,7 @@ Broker::Broker(BrokerOptions options)
     if (!lock) throw Error(lock.code(), lock.message());
     core_->data_dir = options.data_dir;
     core_->salvage = options.salvage;
+    core_->segment_bytes = options.segment_bytes;
     core_->data_dir_lock = std::make_shared<detail::DirLock>(std::move(*lock));
     open_catalog();
   }
@@ -121,6 +122,10 @@ Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) 
           detail::QueueJournalOptions journal_options;
           journal_options.log.durability = options.durability;
           journal_options.log.salvage = core_->salvage;
+          if (core_->segment_bytes != 0) {
+            journal_options.log.segment_bytes = core_->segment_bytes;
+            journal_options.settlement_segment_bytes = core_->segment_bytes;
+          }
           journal_options.log.clock = core_->clock();
           auto opened = detail::QueueJournal::open(
               core_->storage_dir(detail::DestinationKind::queue, name), journal_options);
@@ -174,8 +179,8 @@ void Broker::delete_queue(std::string_view name, DeleteOptions options) {
   gone->close(false);
   if (static_cast<detail::QueueState&>(*gone).durable()) {
     catalog_changed();
-    std::error_code ignored;  // best effort: the catalog no longer lists it either way
-    std::filesystem::remove_all(core_->storage_dir(detail::DestinationKind::queue, name), ignored);
+    // Best effort: the catalog no longer lists it either way.
+    (void)detail::remove_tree(core_->storage_dir(detail::DestinationKind::queue, name));
   }
 }
 

@@ -24,12 +24,14 @@ pid_t read_pid(int fd) {
 }  // namespace
 
 Result<DirLock> DirLock::acquire(const std::filesystem::path& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Failure{Errc::io_error, fmt::format("{}: create: {}", dir.string(), ec.message())};
+  if (auto made = make_directories(dir); !made) return made.failure();
   auto path = dir / "LOCK";
+  const std::string name = path.string();
   auto fd = FileHandle::open(path, O_RDWR | O_CREAT);
   if (!fd) return fd.failure();
+  if (const int err = inject(nullptr, {.call = FileCall::lock, .path = name}); err != 0) {
+    return os_failure(err, name, "flock");
+  }
   if (::flock(fd->get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK) return os_failure(errno, path.string(), "flock");
     const pid_t owner = read_pid(fd->get());
@@ -40,10 +42,12 @@ Result<DirLock> DirLock::acquire(const std::filesystem::path& dir) {
   }
   const pid_t previous = read_pid(fd->get());
   const std::string me = fmt::format("{}\n", ::getpid());
-  if (::ftruncate(fd->get(), 0) != 0 ||
-      ::pwrite(fd->get(), me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
-    return os_failure(errno, path.string(), "write owner pid");
+  if (auto truncated = truncate(fd->get(), name, 0); !truncated) return truncated.failure();
+  int err = inject(nullptr, {.call = FileCall::write, .path = name, .length = me.size()});
+  if (err == 0 && ::pwrite(fd->get(), me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
+    err = errno != 0 ? errno : EIO;
   }
+  if (err != 0) return os_failure(err, name, "write owner pid");
   return DirLock(std::move(*fd), std::move(path), previous);
 }
 

@@ -121,7 +121,9 @@ Result<std::unique_ptr<Log>> Log::open(const std::filesystem::path& dir, LogOpti
     options.flusher = std::make_shared<Flusher>();
   }
   std::unique_ptr<Log> log(new Log(dir, std::move(options)));
+  // A log that failed to open has nothing to sync: its destructor must not look for a segment.
   if (auto status = log->recover(); !status) return status.failure();
+  log->opened_ = true;
   if (log->options_.durability == Durability::batch) {
     log->flusher_ = log->options_.flusher;
     log->flusher_->add(log.get());
@@ -131,6 +133,7 @@ Result<std::unique_ptr<Log>> Log::open(const std::filesystem::path& dir, LogOpti
 
 Log::~Log() {
   if (flusher_) flusher_->remove(this);
+  if (!opened_) return;  // recovery failed: no active segment, nothing appended
   if (options_.durability == Durability::batch || options_.durability == Durability::always) {
     (void)sync();  // fires every pending completion, with success or the sync's failure
   }
@@ -154,22 +157,19 @@ void Log::note_record_locked(Segment& segment, const RecordView& record, std::si
 
 Status Log::recover() {
   const auto started = std::chrono::steady_clock::now();
-  std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
-  if (ec)
-    return Failure{Errc::io_error,
-                   fmt::format("{}: create directory: {}", dir_.string(), ec.message())};
+  FaultInjector* const faults = options_.faults;
+  if (auto made = make_directories(dir_, faults); !made) return made;
+  auto entries = list_directory(dir_, faults);
+  if (!entries) return entries.failure();
   std::vector<std::uint64_t> bases;
-  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+  for (const auto& entry : *entries) {
     std::uint64_t base = 0;
-    if (entry.is_regular_file() &&
+    std::error_code ec;
+    if (entry.is_regular_file(ec) &&
         segment::parse_file_name(entry.path().filename().string(), base)) {
       bases.push_back(base);
     }
   }
-  if (ec)
-    return Failure{Errc::io_error,
-                   fmt::format("{}: list directory: {}", dir_.string(), ec.message())};
   std::sort(bases.begin(), bases.end());
 
   std::size_t torn_from = 0, torn_to = 0;  // torn tail of the last segment, zeroed below
@@ -182,7 +182,7 @@ Status Log::recover() {
     seg.path = dir_ / segment::file_name(bases[i]);
     const std::string path = seg.path.string();
 
-    auto fd = FileHandle::open(seg.path, O_RDONLY);
+    auto fd = FileHandle::open(seg.path, O_RDONLY, 0, faults);
     if (!fd) return fd.failure();
     struct stat st {};
     if (::fstat(fd->get(), &st) != 0) return os_failure(errno, path, "fstat");
@@ -190,7 +190,7 @@ Status Log::recover() {
     std::shared_ptr<Mapping> map;
     std::span<const std::byte> bytes;
     if (size > 0) {
-      auto mapped = Mapping::map(fd->get(), size, false, path);
+      auto mapped = Mapping::map(fd->get(), size, false, path, faults);
       if (!mapped) return mapped.failure();
       map = std::move(*mapped);
       bytes = map->bytes();
@@ -206,7 +206,7 @@ Status Log::recover() {
       // remove it; the previous segment becomes the active one again.
       if (last && is_half_created(bytes)) {
         map.reset();
-        if (::unlink(seg.path.c_str()) != 0) return os_failure(errno, path, "unlink");
+        if (auto removed = remove_file(seg.path, faults); !removed) return removed;
         ++recovery_.removed_segments;
         recovery_.truncated_bytes += size;
         recovery_.events.push_back(
@@ -272,23 +272,27 @@ Status Log::recover() {
 
 Status Log::open_active(Segment& segment, bool created) {
   const std::string path = segment.path.string();
-  auto fd = FileHandle::open(segment.path, created ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR);
+  FaultInjector* const faults = options_.faults;
+  auto fd =
+      FileHandle::open(segment.path, created ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR, 0644, faults);
   if (!fd) return fd.failure();
+  // A file this call created and could not finish goes again (best effort: a leftover
+  // header-less file is removed by recovery as half-created).
+  auto undo = [&](Failure failure) -> Status {
+    fd->reset();
+    if (created) (void)::unlink(segment.path.c_str());
+    return failure;
+  };
   struct stat st {};
-  if (::fstat(fd->get(), &st) != 0) return os_failure(errno, path, "fstat");
+  if (::fstat(fd->get(), &st) != 0) return undo(os_failure(errno, path, "fstat"));
   const auto capacity =
       std::max<std::size_t>(options_.segment_bytes, static_cast<std::size_t>(st.st_size));
-  int err = options_.faults != nullptr ? options_.faults->on_allocate(path, capacity) : 0;
-  if (err == 0) err = ::posix_fallocate(fd->get(), 0, static_cast<off_t>(capacity));
-  if (err != 0) {
-    if (created) ::unlink(segment.path.c_str());
-    return os_failure(err, path, fmt::format("reserving {} bytes", capacity));
+  if (auto reserved = allocate(fd->get(), path, capacity, faults); !reserved) {
+    return undo(reserved.failure());
   }
-  auto map = Mapping::map(fd->get(), capacity, true, path);
-  if (!map) {
-    if (created) ::unlink(segment.path.c_str());
-    return map.failure();
-  }
+  auto map = Mapping::map(fd->get(), capacity, true, path, faults);
+  if (!map) return undo(map.failure());
+  if (auto closed = fd->close(path, faults); !closed) return undo(closed.failure());
 #ifdef MADV_HUGEPAGE
   // Durability none never syncs a range, so the active segment may be backed by 2 MiB folios
   // where the kernel and file system allow it (Linux 6.x ext4/xfs large folios, THP "madvise"
@@ -303,13 +307,10 @@ Status Log::open_active(Segment& segment, bool created) {
     write_segment_header((*map)->bytes(), {segment::kVersion, segment.base_offset,
                                            options_.clock->wall_now().time_since_epoch().count()});
     if (options_.durability != Durability::none) {
-      err = options_.faults != nullptr ? options_.faults->on_sync(path) : 0;
-      if (err == 0) err = (*map)->sync(0, segment::kFileHeaderSize);
-      if (err != 0) {
-        ::unlink(segment.path.c_str());
-        return os_failure(err, path, "sync of the new segment header");
+      if (int err = (*map)->sync(0, segment::kFileHeaderSize); err != 0) {
+        return undo(os_failure(err, path, "sync of the new segment header"));
       }
-      if (auto status = sync_directory(dir_); !status) return status;
+      if (auto status = sync_directory(dir_, faults); !status) return undo(status.failure());
     }
   }
   segment.writable = std::move(*map);
@@ -428,7 +429,6 @@ Status Log::sync() noexcept {
   }
   int err = 0;
   for (const auto& range : sealed) {
-    if (err == 0 && options_.faults != nullptr) err = options_.faults->on_sync(range.map->path());
     if (err == 0) err = range.map->sync(range.from, range.to);
     if (err != 0) {
       map = range.map;
@@ -437,7 +437,6 @@ Status Log::sync() noexcept {
       break;
     }
   }
-  if (err == 0 && options_.faults != nullptr) err = options_.faults->on_sync(map->path());
   if (err == 0) err = map->sync(from, to);
   Status result;
   {
@@ -460,8 +459,7 @@ Status Log::sync() noexcept {
 Status Log::sync_tail_locked(Pending& to_fire) {
   Segment& active = segments_.back();
   if (active.end_position > synced_position_) {
-    int err = options_.faults != nullptr ? options_.faults->on_sync(active.path.string()) : 0;
-    if (err == 0) err = active.writable->sync(synced_position_, active.end_position);
+    const int err = active.writable->sync(synced_position_, active.end_position);
     if (err != 0) {
       Failure failure{Errc::io_error, os_failure(err, active.path.string(),
                                                  fmt::format("sync of bytes [{}, {})",
@@ -533,7 +531,7 @@ Result<std::shared_ptr<const Mapping>> Log::mapping_locked(const Segment& segmen
     }
   }
   const std::string path = segment.path.string();
-  auto fd = FileHandle::open(segment.path, O_RDONLY);
+  auto fd = FileHandle::open(segment.path, O_RDONLY, 0, options_.faults);
   if (!fd) return fd.failure();
   struct stat st {};
   if (::fstat(fd->get(), &st) != 0) return os_failure(errno, path, "fstat");
@@ -542,7 +540,8 @@ Result<std::shared_ptr<const Mapping>> Log::mapping_locked(const Segment& segmen
                                               "end at {}",
                                               path, st.st_size, segment.end_position)};
   }
-  auto map = Mapping::map(fd->get(), static_cast<std::size_t>(st.st_size), false, path);
+  auto map =
+      Mapping::map(fd->get(), static_cast<std::size_t>(st.st_size), false, path, options_.faults);
   if (!map) return map.failure();
   read_cache_.emplace_front(segment.base_offset, std::move(*map));
   while (read_cache_.size() > options_.max_read_mappings) read_cache_.pop_back();
@@ -658,17 +657,18 @@ Result<std::uint64_t> Log::offset_for_timestamp(std::int64_t timestamp_ns) const
 
 Status Log::delete_front_locked(std::size_t count) {
   if (count == 0) return {};
-  for (std::size_t i = 0; i < count; ++i) {
+  Status removed;
+  for (std::size_t i = 0; i < count && removed; ++i) {
     const Segment& seg = segments_.front();
     std::erase_if(read_cache_, [&](const auto& e) { return e.first == seg.base_offset; });
-    if (::unlink(seg.path.c_str()) != 0 && errno != ENOENT) {
-      return os_failure(errno, seg.path.string(), "unlink");
-    }
-    segments_.pop_front();
+    removed = remove_file(seg.path, options_.faults);
+    if (removed) segments_.pop_front();
   }
+  // The segments that did go are gone from the index too, whatever failed after them.
   set_segment_count_locked();
   start_offset_.store(segments_.front().base_offset, std::memory_order_release);
-  if (options_.durability != Durability::none) return sync_directory(dir_);
+  if (!removed) return removed;
+  if (options_.durability != Durability::none) return sync_directory(dir_, options_.faults);
   return {};
 }
 

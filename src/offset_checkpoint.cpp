@@ -99,12 +99,12 @@ std::filesystem::path OffsetCheckpoint::file_for(std::uint64_t generation) const
 Result<OffsetCheckpoint> OffsetCheckpoint::open(const std::filesystem::path& dir, std::string name,
                                                 FaultInjector* faults) {
   OffsetCheckpoint cp(dir, std::move(name), faults);
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Failure{Errc::io_error, fmt::format("{}: create: {}", dir.string(), ec.message())};
+  if (auto made = make_directories(dir, faults); !made) return made.failure();
+  auto entries = list_directory(dir, faults);
+  if (!entries) return entries.failure();
   std::vector<std::uint64_t> gens;
   const std::string prefix = cp.name_ + "-";
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+  for (const auto& entry : *entries) {
     const std::string file = entry.path().filename().string();
     if (!file.starts_with(prefix) || !file.ends_with(".ckpt")) continue;
     std::uint64_t gen = 0;
@@ -116,7 +116,7 @@ Result<OffsetCheckpoint> OffsetCheckpoint::open(const std::filesystem::path& dir
   std::sort(gens.rbegin(), gens.rend());
   for (const std::uint64_t gen : gens) {
     const auto path = cp.file_for(gen);
-    auto bytes = read_file(path);
+    auto bytes = read_file(path, faults);
     Result<DecodedCheckpoint> decoded = bytes ? decode_checkpoint(*bytes, path.string())
                                               : Result<DecodedCheckpoint>(bytes.failure());
     if (decoded && decoded->generation != gen) {
@@ -149,14 +149,16 @@ Status OffsetCheckpoint::commit(const OffsetMap& offsets) {
   offsets_ = offsets;
   generation_ = gen;
   // Keep the previous generation as the fallback; older ones (and damaged newer debris) go.
-  std::error_code ec;
+  // Best effort: a file left behind is removed by the next commit.
+  auto entries = list_directory(dir_, faults_);
+  if (!entries) return {};
   const std::string prefix = name_ + "-";
-  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+  for (const auto& entry : *entries) {
     const auto path = entry.path();
     const std::string file = path.filename().string();
     if (file.starts_with(prefix) && file.ends_with(".ckpt") && path != file_for(gen) &&
         path != file_for(gen - 1)) {
-      std::filesystem::remove(path, ec);
+      (void)remove_file(path, faults_);
     }
   }
   return {};

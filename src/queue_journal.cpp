@@ -71,23 +71,24 @@ Result<std::unique_ptr<Log>> QueueJournal::open_generation(std::uint64_t gen, bo
   o.first_offset = 0;
   const auto path = dir_ / generation_name(gen);
   if (fresh) {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
+    if (auto removed = remove_tree(path, o.faults); !removed) return removed.failure();
   }
   return Log::open(path, o);
 }
 
 Status QueueJournal::open_settlements() {
   std::lock_guard lock(mutex_);
+  FaultInjector* const faults = options_.log.faults;
+  auto entries = list_directory(dir_, faults);
+  if (!entries) return entries.failure();
   std::vector<std::uint64_t> gens;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+  for (const auto& entry : *entries) {
     std::uint64_t gen = 0;
-    if (entry.is_directory() && parse_generation(entry.path().filename().string(), gen)) {
+    std::error_code ec;
+    if (entry.is_directory(ec) && parse_generation(entry.path().filename().string(), gen)) {
       gens.push_back(gen);
     }
   }
-  if (ec) return Failure{Errc::io_error, fmt::format("{}: list: {}", dir_.string(), ec.message())};
   std::sort(gens.rbegin(), gens.rend());
 
   // A seq at or past the message log's end is stale (see below). Replayed as it stands, a
@@ -127,13 +128,16 @@ Status QueueJournal::open_settlements() {
       generation_ = gens[i];
     } else {
       log->reset();
-      std::filesystem::remove_all(dir_ / generation_name(gens[i]), ec);
+      if (auto removed = remove_tree(dir_ / generation_name(gens[i]), faults); !removed) {
+        return removed;
+      }
     }
   }
   // Older generations are superseded (a crash can leave one behind after a compaction).
   for (const std::uint64_t gen : gens) {
     if (settlements_ && gen < generation_) {
-      std::filesystem::remove_all(dir_ / generation_name(gen), ec);
+      // Best effort: a superseded generation left behind is removed on the next open.
+      (void)remove_tree(dir_ / generation_name(gen), faults);
     }
   }
   // Anything the settlement log says about seqs the message log does not hold (a message lost
@@ -284,7 +288,12 @@ Status QueueJournal::compact_locked() {
   }
   if (status) status = put(Settlement::horizon, tracked_end_, 0);
   if (status) status = put(Settlement::snapshot_complete, 0, 0);
-  if (status && options_.log.durability != Durability::none) status = (*log)->sync();
+  if (status && options_.log.durability != Durability::none) {
+    // Written at durability none, so neither its segment's name nor the data is durable yet:
+    // both must be before the old generation may go.
+    status = (*log)->sync();
+    if (status) status = sync_directory(dir_ / generation_name(gen), options_.log.faults);
+  }
   if (status) {
     log->reset();  // reopen with the journal's durability
     log = open_generation(gen, false);
@@ -292,8 +301,8 @@ Status QueueJournal::compact_locked() {
   }
   if (!status) {
     if (log) log->reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_ / generation_name(gen), ec);
+    // Best effort: an incomplete generation is debris that the next open deletes.
+    (void)remove_tree(dir_ / generation_name(gen), options_.log.faults);
     return status;
   }
   // The new generation is whole: only now may the old one go.
@@ -303,15 +312,9 @@ Status QueueJournal::compact_locked() {
   generation_ = gen;
   if (old) {
     old.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_ / generation_name(old_gen), ec);
-    if (ec) {
-      return Failure{
-          Errc::io_error,
-          fmt::format("{}: remove: {}", (dir_ / generation_name(old_gen)).string(), ec.message())};
-    }
+    if (auto s = remove_tree(dir_ / generation_name(old_gen), options_.log.faults); !s) return s;
     if (options_.log.durability != Durability::none) {
-      if (auto s = sync_directory(dir_); !s) return s;
+      if (auto s = sync_directory(dir_, options_.log.faults); !s) return s;
     }
   }
   ++compactions_;

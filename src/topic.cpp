@@ -82,7 +82,8 @@ TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<C
     throw Error(f.code, "durable topic '" + name_ + "': " + f.message);
   };
   LogOptions log;
-  log.segment_bytes = segment_bytes_for(options_);
+  log.segment_bytes =
+      storage.segment_bytes != 0 ? storage.segment_bytes : segment_bytes_for(options_);
   log.durability = options_.durability;
   log.salvage = storage.salvage;
   log.clock = clock_;
@@ -618,6 +619,7 @@ Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) 
         if (durable) {
           storage.dir = core_->storage_dir(detail::DestinationKind::topic, name);
           storage.salvage = core_->salvage;
+          storage.segment_bytes = core_->segment_bytes;
         }
         return std::make_shared<detail::TopicState>(std::string(name), options, core_->clock(),
                                                     std::move(storage));

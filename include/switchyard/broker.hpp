@@ -39,6 +39,9 @@ struct BrokerOptions {
   /// Recovery policy: skip damaged records (and count them) instead of failing with
   /// `Errc::corrupt`.
   bool salvage = false;
+  /// @internal Test hook: the segment size of every durable log (0: each log's default), so
+  /// that fault tests roll segments and do not reserve 64 MiB per log thousands of times.
+  std::uint64_t segment_bytes = 0;
 };
 
 /// How `Broker::shutdown` ends.

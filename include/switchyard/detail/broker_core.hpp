@@ -13,13 +13,16 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "switchyard/clock.hpp"
+#include "switchyard/detail/crc32c.hpp"
 #include "switchyard/detail/destination.hpp"
+#include "switchyard/detail/murmur2.hpp"
 #include "switchyard/interceptor.hpp"
 
 namespace switchyard::detail {
@@ -113,8 +116,16 @@ class BrokerCore {
   std::filesystem::path data_dir;
   /// Recovery policy for durable destinations (BrokerOptions::salvage).
   bool salvage = false;
-  /// Each durable destination's own directory under data_dir: `<data_dir>/<kind>s/<name>`,
-  /// with every byte outside [A-Za-z0-9_-] written as %XX (so "a/../b" stays one directory).
+  /// BrokerOptions::segment_bytes (a test hook; 0: the defaults).
+  std::uint64_t segment_bytes = 0;
+  /// Each durable destination's own directory under data_dir: `<data_dir>/<kind>s/<file>`,
+  /// `file` being the name with every byte outside [A-Za-z0-9_-] written as %XX (so "a/../b"
+  /// stays one directory). An encoding longer than kMaxStorageName bytes (a 255-byte name can
+  /// encode to 765, past the file system's 255) is cut to a readable prefix and ends with
+  /// "~" and 16 hex digits of a 64-bit hash of the whole name (murmur2 and CRC32C): bounded,
+  /// and distinct from every short encoding, which never holds "~". The catalog keeps the
+  /// full name.
+  static constexpr std::size_t kMaxStorageName = 200;
   [[nodiscard]] std::filesystem::path storage_dir(DestinationKind kind,
                                                   std::string_view name) const {
     std::string file;
@@ -127,6 +138,17 @@ class BrokerCore {
         constexpr char kHex[] = "0123456789ABCDEF";
         file += {'%', kHex[c >> 4], kHex[c & 15]};
       }
+    }
+    if (file.size() > kMaxStorageName) {
+      constexpr std::size_t kHashChars = 17;  // "~" + 16 hex digits
+      std::size_t keep = kMaxStorageName - kHashChars;
+      while (keep > 0 && (file[keep - 1] == '%' || (keep > 1 && file[keep - 2] == '%'))) --keep;
+      const auto bytes = std::as_bytes(std::span(name.data(), name.size()));
+      const std::uint64_t hash = (std::uint64_t{murmur2(name)} << 32) | crc32c(bytes);
+      constexpr char kHex[] = "0123456789abcdef";
+      file.resize(keep);
+      file.push_back('~');
+      for (int shift = 60; shift >= 0; shift -= 4) file.push_back(kHex[(hash >> shift) & 15]);
     }
     return data_dir / (std::string(to_string(kind)) + "s") / file;
   }

@@ -131,7 +131,7 @@ struct LogOptions {
   std::shared_ptr<Flusher> flusher;
   /// Wall clock for segment creation stamps and retention by age.
   std::shared_ptr<const Clock> clock;
-  /// Test hook: injected allocation and sync failures.
+  /// Test hook: injected failures of this log's storage calls (null: the installed injector).
   FaultInjector* faults = nullptr;
 };
 
@@ -307,6 +307,7 @@ class Log {
   std::atomic<std::uint64_t> unsynced_bytes_{0};
   std::atomic<std::int64_t> unsynced_since_ns_{0};  // steady clock; 0 = nothing unsynced
   std::shared_ptr<Flusher> flusher_;
+  bool opened_ = false;  // recovery succeeded (set once by open, before the log is shared)
 };
 
 }  // namespace switchyard::detail

@@ -96,6 +96,7 @@ class Flusher;
 struct TopicStorage {
   std::filesystem::path dir;  ///< the topic's own directory (BrokerCore::storage_dir)
   bool salvage = false;       ///< recovery skips damaged records instead of failing
+  std::uint64_t segment_bytes = 0;  ///< BrokerOptions::segment_bytes (0: segment_bytes_for)
 };
 
 class TopicState final : public Destination, public std::enable_shared_from_this<TopicState> {
