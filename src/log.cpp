@@ -215,6 +215,15 @@ Status Log::recover() {
       }
       return scan.failure();
     }
+    // A segment of another stream (another destination, partition or role) is not damage to
+    // skip, salvage or not: refuse it before judging its records.
+    if (scan->header.has_owner()) {
+      if (auto status =
+              check_owner(scan->header.owner, options_.owner, path, segment::kOwnerOffset);
+          !status) {
+        return status;
+      }
+    }
     const std::uint64_t* previous_end = segments_.empty() ? nullptr : &segments_.back().end_offset;
     auto verdict = judge_segment(*scan, path, bases[i], previous_end, last, options_.salvage);
     if (verdict.kind == SegmentVerdict::corrupt) {
@@ -300,8 +309,9 @@ Status Log::open_active(Segment& segment, bool created) {
   }
 #endif
   if (created) {
-    write_segment_header((*map)->bytes(), {segment::kVersion, segment.base_offset,
-                                           options_.clock->wall_now().time_since_epoch().count()});
+    write_segment_header((*map)->bytes(),
+                         {segment::kVersion, segment.base_offset,
+                          options_.clock->wall_now().time_since_epoch().count(), options_.owner});
     if (options_.durability != Durability::none) {
       err = options_.faults != nullptr ? options_.faults->on_sync(path) : 0;
       if (err == 0) err = (*map)->sync(0, segment::kFileHeaderSize);

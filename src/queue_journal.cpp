@@ -55,7 +55,9 @@ Result<std::unique_ptr<QueueJournal>> QueueJournal::open(const std::filesystem::
     options.log.flusher = std::make_shared<Flusher>();
   }
   std::unique_ptr<QueueJournal> journal(new QueueJournal(dir, std::move(options)));
-  auto messages = Log::open(dir / "messages", journal->options_.log);
+  LogOptions message_options = journal->options_.log;
+  message_options.owner = message_options.owner.with_role(StreamRole::records);
+  auto messages = Log::open(dir / "messages", message_options);
   if (!messages) return messages.failure();
   journal->messages_ = std::move(*messages);
   if (auto status = journal->open_settlements(); !status) return status.failure();
@@ -69,6 +71,7 @@ Result<std::unique_ptr<Log>> QueueJournal::open_generation(std::uint64_t gen, bo
   if (fresh) o.durability = Durability::none;
   o.segment_bytes = options_.settlement_segment_bytes;
   o.first_offset = 0;
+  o.owner = o.owner.with_role(StreamRole::settlements);
   const auto path = dir_ / generation_name(gen);
   if (fresh) {
     std::error_code ec;

@@ -98,11 +98,14 @@ TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<C
   for (std::uint32_t p = 0; p < options_.partitions; ++p) {
     std::string dir = std::to_string(p);
     dir.insert(dir.begin(), 'p');  // (not "p" + ...: GCC 12 warns falsely, -Wrestrict)
+    log.owner = StorageOwner::of(OwnerKind::topic, StreamRole::records, name_, p);
     auto opened = SegmentLog::open(p, storage_dir_ / dir, log, retention, clock_);
     if (!opened) fail(opened.failure());
     logs_.push_back(std::move(*opened));
   }
-  auto checkpoint = OffsetCheckpoint::open(storage_dir_ / "offsets");
+  auto checkpoint =
+      OffsetCheckpoint::open(storage_dir_ / "offsets", "offsets", nullptr,
+                             StorageOwner::of(OwnerKind::topic, StreamRole::offsets, name_, 0));
   if (!checkpoint) fail(checkpoint.failure());
   checkpoint_.emplace(std::move(*checkpoint));
 }

@@ -153,6 +153,7 @@ TEST_CASE("a compaction cut short by a crash is ignored: the previous generation
   {
     LogOptions o;
     o.segment_bytes = 4096;
+    o.owner.role = StreamRole::settlements;  // as the journal's own settlement logs are
     auto partial = Log::open(dir / "acks-99", o);
     REQUIRE(partial);
     std::byte body[kSettlementSize];

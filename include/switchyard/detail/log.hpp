@@ -127,6 +127,9 @@ struct LogOptions {
   bool salvage = false;
   /// Offset of the first record of a new, empty log.
   std::uint64_t first_offset = 0;
+  /// Whose stream this is: written into every new segment's header, and checked against every
+  /// version 2 segment at open (a mismatch is `Errc::corrupt`, salvage or not).
+  StorageOwner owner;
   /// batch: the flusher to register with (null: the log starts its own thread).
   std::shared_ptr<Flusher> flusher;
   /// Wall clock for segment creation stamps and retention by age.
@@ -167,7 +170,8 @@ class Log {
  public:
   /// Opens (creating if needed) the stream in `dir` and recovers it: every segment is scanned
   /// and CRC-checked; a torn tail of the last segment is truncated; damage anywhere else is
-  /// `Errc::corrupt` naming file and offset (or skipped and counted with `salvage`).
+  /// `Errc::corrupt` naming file and offset (or skipped and counted with `salvage`). A segment
+  /// whose header names another owner than `options.owner` is `Errc::corrupt` (never skipped).
   static Result<std::unique_ptr<Log>> open(const std::filesystem::path& dir, LogOptions options);
 
   /// Stops group commit for this log after a final sync of what is pending (batch/always).

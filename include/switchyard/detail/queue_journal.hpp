@@ -52,7 +52,8 @@
 namespace switchyard::detail {
 
 struct QueueJournalOptions {
-  /// Options of both logs (durability, segment size, flusher, faults, clock, salvage).
+  /// Options of both logs (durability, segment size, flusher, faults, clock, salvage). The
+  /// owner's role is set per log: records for the messages, settlements for the acks.
   LogOptions log;
   /// Segment size of the settlement log (small: it is compacted away).
   std::uint64_t settlement_segment_bytes = 1ull << 20;
