@@ -104,6 +104,18 @@ void Flusher::run() {
 // ---------------------------------------------------------------------------------------------
 // Log: opening and recovery
 
+void add_recovery(StreamRecovery& into, const RecoveryStats& stats) {
+  into.segments += stats.segments;
+  into.records += stats.records;
+  into.bytes += stats.bytes;
+  into.truncated_bytes += stats.truncated_bytes;
+  into.removed_segments += stats.removed_segments;
+  into.corrupt_regions_skipped += stats.corrupt_regions_skipped;
+  into.corrupt_bytes_skipped += stats.corrupt_bytes_skipped;
+  into.elapsed += stats.elapsed;
+  into.events.insert(into.events.end(), stats.events.begin(), stats.events.end());
+}
+
 Log::Log(std::filesystem::path dir, LogOptions options)
     : dir_(std::move(dir)), options_(std::move(options)) {}
 
@@ -233,6 +245,22 @@ Status Log::recover() {
       torn_from = scan->valid_end;
       torn_to = scan->data_end;
       torn_what = std::move(verdict.message);
+    }
+    // What salvage let through beyond skipped regions: a gap between segments, and damage
+    // at the end of a sealed segment with nothing valid after it. Both lose records; say so.
+    if (previous_end != nullptr && bases[i] > *previous_end) {
+      recovery_.events.push_back(fmt::format(
+          "{}: segment starts at offset {} but the previous one ends at {}: salvage skipped "
+          "offsets [{}, {})",
+          path, bases[i], *previous_end, *previous_end, bases[i]));
+    }
+    if (!last && scan->data_end > scan->valid_end) {
+      ++recovery_.corrupt_regions_skipped;
+      recovery_.corrupt_bytes_skipped += scan->data_end - scan->valid_end;
+      recovery_.events.push_back(
+          fmt::format("{}: offset {}: damage to the end of a sealed "
+                      "segment; salvage skipped {} bytes",
+                      path, scan->valid_end, scan->data_end - scan->valid_end));
     }
     if (scan->skipped_regions > 0) {
       recovery_.corrupt_regions_skipped += scan->skipped_regions;

@@ -121,7 +121,15 @@ Status QueueJournal::open_settlements() {
     if (complete) {
       settlements_ = std::move(*log);
       generation_ = gens[i];
+      auto events = std::move(settlement_recovery_.events);
+      settlement_recovery_ = settlements_->recovery_stats();
+      settlement_recovery_.events.insert(settlement_recovery_.events.begin(), events.begin(),
+                                         events.end());
     } else {
+      settlement_recovery_.events.push_back(
+          fmt::format("{}: settlement generation {} has no complete snapshot (a compaction cut "
+                      "short): discarded",
+                      (*log)->directory().string(), gens[i]));
       log->reset();
       std::filesystem::remove_all(dir_ / generation_name(gens[i]), ec);
     }
@@ -138,6 +146,10 @@ Status QueueJournal::open_settlements() {
   const std::uint64_t end = messages_->end_offset();
   bool stale = tracked_end_ > end;
   if (stale) {
+    settlement_recovery_.events.push_back(fmt::format(
+        "{}: settlements name seqs up to {} but the message log ends at {}: messages [{}, {}) "
+        "were lost (torn tail) and their settlements are forgotten",
+        dir_.string(), tracked_end_, end, end, tracked_end_));
     pending_.erase(pending_.lower_bound(end), pending_.end());
     tracked_end_ = end;
   }

@@ -51,6 +51,7 @@
 #include "switchyard/detail/segment_format.hpp"
 #include "switchyard/durability.hpp"
 #include "switchyard/error.hpp"
+#include "switchyard/recovery.hpp"
 
 namespace switchyard::detail {
 
@@ -150,6 +151,9 @@ struct RecoveryStats {
   std::chrono::nanoseconds elapsed{0};
   std::vector<std::string> events;  ///< one line per truncation / skip, naming file and offset
 };
+
+/// Adds what one log's recovery found to a stream's public report (counts, elapsed, events).
+void add_recovery(StreamRecovery& into, const RecoveryStats& stats);
 
 /// Retention for topics: whole sealed segments are deleted, oldest first, while the log breaks
 /// a limit and the rest still meets it. 0 = no limit. The active segment is never deleted.
