@@ -3,6 +3,7 @@
 // per way a file can end up in the wrong place.
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -288,12 +289,14 @@ TEST_CASE("a version 1 checkpoint without an owner is still read - without the i
   offsets[{"billing", 0}] = CommittedOffset{42, "meta"};
   // Version 1 bytes: the version 2 encoding without its owner block, CRC recomputed.
   auto v2 = encode_checkpoint(offsets, 1);
-  std::vector<std::byte> v1(v2.begin(), v2.begin() + checkpoint::kOwnerOffset);
-  v1.insert(v1.end(), v2.begin() + checkpoint::kHeaderSize, v2.end() - checkpoint::kTrailerSize);
+  const std::size_t body = v2.size() - checkpoint::kHeaderSize - checkpoint::kTrailerSize;
+  std::vector<std::byte> v1(checkpoint::kVersion1HeaderSize + body + checkpoint::kTrailerSize);
+  std::memcpy(v1.data(), v2.data(), checkpoint::kVersion1HeaderSize);
+  std::memcpy(v1.data() + checkpoint::kVersion1HeaderSize, v2.data() + checkpoint::kHeaderSize,
+              body);
   store<std::uint16_t>(v1.data() + 8, 1);
-  const std::uint32_t crc = crc32c(v1);
-  v1.resize(v1.size() + 4);
-  store<std::uint32_t>(v1.data() + v1.size() - 4, crc);
+  const std::size_t crc_at = checkpoint::kVersion1HeaderSize + body;
+  store<std::uint32_t>(v1.data() + crc_at, crc32c(std::span(v1).first(crc_at)));
   switchyard::test::write_all(dir / "offsets-00000000000000000001.ckpt", v1);
 
   auto cp = OffsetCheckpoint::open(dir.path(), "offsets", nullptr,

@@ -165,6 +165,10 @@ TEST_CASE("a compaction cut short by a crash is ignored: the previous generation
   REQUIRE(recovered);
   CHECK(seqs(*recovered) == std::vector<std::uint64_t>{0, 2, 3});
   CHECK_FALSE(std::filesystem::exists(dir / "acks-99"));
+  // ... and says so in its recovery report.
+  REQUIRE(j->settlement_recovery().events.size() == 1);
+  CHECK_THAT(j->settlement_recovery().events.front(),
+             Catch::Contains("acks-99") && Catch::Contains("discarded"));
 }
 
 TEST_CASE("settling a seq that was never appended is out_of_range") {
