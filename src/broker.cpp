@@ -127,6 +127,8 @@ Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) 
             journal_options.settlement_segment_bytes = core_->segment_bytes;
           }
           journal_options.log.clock = core_->clock();
+          journal_options.log.owner = detail::StorageOwner::of(
+              detail::OwnerKind::queue, detail::StreamRole::records, name, 0);
           auto opened = detail::QueueJournal::open(
               core_->storage_dir(detail::DestinationKind::queue, name), journal_options);
           if (!opened) {

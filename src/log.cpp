@@ -104,6 +104,18 @@ void Flusher::run() {
 // ---------------------------------------------------------------------------------------------
 // Log: opening and recovery
 
+void add_recovery(StreamRecovery& into, const RecoveryStats& stats) {
+  into.segments += stats.segments;
+  into.records += stats.records;
+  into.bytes += stats.bytes;
+  into.truncated_bytes += stats.truncated_bytes;
+  into.removed_segments += stats.removed_segments;
+  into.corrupt_regions_skipped += stats.corrupt_regions_skipped;
+  into.corrupt_bytes_skipped += stats.corrupt_bytes_skipped;
+  into.elapsed += stats.elapsed;
+  into.events.insert(into.events.end(), stats.events.begin(), stats.events.end());
+}
+
 Log::Log(std::filesystem::path dir, LogOptions options)
     : dir_(std::move(dir)), options_(std::move(options)) {}
 
@@ -215,6 +227,15 @@ Status Log::recover() {
       }
       return scan.failure();
     }
+    // A segment of another stream (another destination, partition or role) is not damage to
+    // skip, salvage or not: refuse it before judging its records.
+    if (scan->header.has_owner()) {
+      if (auto status =
+              check_owner(scan->header.owner, options_.owner, path, segment::kOwnerOffset);
+          !status) {
+        return status;
+      }
+    }
     const std::uint64_t* previous_end = segments_.empty() ? nullptr : &segments_.back().end_offset;
     auto verdict = judge_segment(*scan, path, bases[i], previous_end, last, options_.salvage);
     if (verdict.kind == SegmentVerdict::corrupt) {
@@ -224,6 +245,22 @@ Status Log::recover() {
       torn_from = scan->valid_end;
       torn_to = scan->data_end;
       torn_what = std::move(verdict.message);
+    }
+    // What salvage let through beyond skipped regions: a gap between segments, and damage
+    // at the end of a sealed segment with nothing valid after it. Both lose records; say so.
+    if (previous_end != nullptr && bases[i] > *previous_end) {
+      recovery_.events.push_back(fmt::format(
+          "{}: segment starts at offset {} but the previous one ends at {}: salvage skipped "
+          "offsets [{}, {})",
+          path, bases[i], *previous_end, *previous_end, bases[i]));
+    }
+    if (!last && scan->data_end > scan->valid_end) {
+      ++recovery_.corrupt_regions_skipped;
+      recovery_.corrupt_bytes_skipped += scan->data_end - scan->valid_end;
+      recovery_.events.push_back(
+          fmt::format("{}: offset {}: damage to the end of a sealed "
+                      "segment; salvage skipped {} bytes",
+                      path, scan->valid_end, scan->data_end - scan->valid_end));
     }
     if (scan->skipped_regions > 0) {
       recovery_.corrupt_regions_skipped += scan->skipped_regions;
@@ -304,8 +341,9 @@ Status Log::open_active(Segment& segment, bool created) {
   }
 #endif
   if (created) {
-    write_segment_header((*map)->bytes(), {segment::kVersion, segment.base_offset,
-                                           options_.clock->wall_now().time_since_epoch().count()});
+    write_segment_header((*map)->bytes(),
+                         {segment::kVersion, segment.base_offset,
+                          options_.clock->wall_now().time_since_epoch().count(), options_.owner});
     if (options_.durability != Durability::none) {
       if (int err = (*map)->sync(0, segment::kFileHeaderSize); err != 0) {
         return undo(os_failure(err, path, "sync of the new segment header"));

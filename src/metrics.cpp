@@ -109,6 +109,21 @@ std::string Broker::metrics() const {
                [](const QueueStats& s) { return s.rejected_full; });
   queue_family({"switchyard_queue_handler_errors_total", "counter", "Push handlers that threw."},
                [](const QueueStats& s) { return s.handler_errors; });
+  queue_family({"switchyard_queue_recovered_total", "counter",
+                "Unsettled messages restored when the queue was opened."},
+               [](const QueueStats& s) { return s.recovered; });
+  queue_family({"switchyard_queue_recovery_truncated_bytes_total", "counter",
+                "Torn-tail bytes truncated when the queue was opened."},
+               [](const QueueStats& s) { return s.recovery_truncated_bytes; });
+  queue_family({"switchyard_queue_recovery_removed_segments_total", "counter",
+                "Half-created segments removed when the queue was opened."},
+               [](const QueueStats& s) { return s.recovery_removed_segments; });
+  queue_family({"switchyard_queue_recovery_skipped_regions_total", "counter",
+                "Damaged regions skipped (salvage) when the queue was opened."},
+               [](const QueueStats& s) { return s.recovery_skipped_regions; });
+  queue_family({"switchyard_queue_recovery_skipped_bytes_total", "counter",
+                "Bytes of damaged regions skipped (salvage) when the queue was opened."},
+               [](const QueueStats& s) { return s.recovery_skipped_bytes; });
 
   std::vector<ExchangeStats> xs;
   for (const auto& x : exchanges) xs.push_back(x->stats());
@@ -151,6 +166,21 @@ std::string Broker::metrics() const {
                [](const TopicStats& s) { return s.fanned_out; });
   topic_family({"switchyard_topic_fan_out_failed_total", "counter", "Copies a queue refused."},
                [](const TopicStats& s) { return s.fan_out_failed; });
+  topic_family({"switchyard_topic_recovered_total", "counter",
+                "Records found in the logs when the topic was opened."},
+               [](const TopicStats& s) { return s.recovered; });
+  topic_family({"switchyard_topic_recovery_truncated_bytes_total", "counter",
+                "Torn-tail bytes truncated when the topic was opened."},
+               [](const TopicStats& s) { return s.recovery_truncated_bytes; });
+  topic_family({"switchyard_topic_recovery_removed_segments_total", "counter",
+                "Half-created segments removed when the topic was opened."},
+               [](const TopicStats& s) { return s.recovery_removed_segments; });
+  topic_family({"switchyard_topic_recovery_skipped_regions_total", "counter",
+                "Damaged regions skipped (salvage) when the topic was opened."},
+               [](const TopicStats& s) { return s.recovery_skipped_regions; });
+  topic_family({"switchyard_topic_recovery_skipped_bytes_total", "counter",
+                "Bytes of damaged regions skipped (salvage) when the topic was opened."},
+               [](const TopicStats& s) { return s.recovery_skipped_bytes; });
   bool any_group = false;
   for (std::size_t i = 0; i < topics.size(); ++i) {
     for (const GroupStats& g : ts[i].groups) {

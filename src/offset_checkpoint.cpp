@@ -13,7 +13,8 @@ namespace switchyard::detail {
 
 using namespace checkpoint;
 
-std::vector<std::byte> encode_checkpoint(const OffsetMap& offsets, std::uint64_t generation) {
+std::vector<std::byte> encode_checkpoint(const OffsetMap& offsets, std::uint64_t generation,
+                                         const StorageOwner& owner) {
   std::size_t body = 0;
   for (const auto& [key, value] : offsets) {
     body += kEntryFixedSize + key.first.size() + value.metadata.size();
@@ -25,6 +26,7 @@ std::vector<std::byte> encode_checkpoint(const OffsetMap& offsets, std::uint64_t
   store<std::uint32_t>(p + 12, static_cast<std::uint32_t>(offsets.size()));
   store<std::uint64_t>(p + 16, generation);
   store<std::uint32_t>(p + 24, static_cast<std::uint32_t>(body));
+  write_owner(std::span(out).subspan(kOwnerOffset, owner_block::kSize), owner);
   p += kHeaderSize;
   for (const auto& [key, value] : offsets) {
     store<std::uint32_t>(p, static_cast<std::uint32_t>(key.first.size()));
@@ -47,29 +49,38 @@ Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> file,
   auto corrupt = [&](std::size_t offset, std::string what) -> Failure {
     return Failure{Errc::corrupt, fmt::format("{}: offset {}: {}", path, offset, what)};
   };
-  if (file.size() < kHeaderSize + kTrailerSize) {
+  if (file.size() < kVersion1HeaderSize + kTrailerSize) {
     return corrupt(0,
                    fmt::format("file is {} bytes, shorter than an empty checkpoint", file.size()));
   }
   if (std::memcmp(file.data(), kMagic, sizeof kMagic) != 0) {
     return corrupt(0, "bad magic (not a switchyard checkpoint)");
   }
+  const auto version = load<std::uint16_t>(file.data() + 8);
+  if (version < kOldestVersion || version > kVersion) {
+    return corrupt(8, fmt::format("unsupported version {} (this build reads versions {} to {})",
+                                  version, kOldestVersion, kVersion));
+  }
+  const std::size_t header_size = version == kOldestVersion ? kVersion1HeaderSize : kHeaderSize;
+  if (file.size() < header_size + kTrailerSize) {
+    return corrupt(0, fmt::format("file is {} bytes, shorter than an empty version {} checkpoint",
+                                  file.size(), version));
+  }
   const auto body = load<std::uint32_t>(file.data() + 24);
-  if (body != file.size() - kHeaderSize - kTrailerSize) {
+  if (body != file.size() - header_size - kTrailerSize) {
     return corrupt(
         24, fmt::format("body length {} does not match the file size {}", body, file.size()));
   }
-  const std::size_t crc_at = kHeaderSize + body;
+  const std::size_t crc_at = header_size + body;
   if (crc32c(file.first(crc_at)) != load<std::uint32_t>(file.data() + crc_at)) {
     return corrupt(crc_at, "CRC mismatch");
   }
-  if (load<std::uint16_t>(file.data() + 8) != kVersion) {
-    return corrupt(8, fmt::format("unsupported version {}", load<std::uint16_t>(file.data() + 8)));
-  }
   DecodedCheckpoint out;
+  out.version = version;
   out.generation = load<std::uint64_t>(file.data() + 16);
+  if (version >= kVersion) out.owner = read_owner(file.subspan(kOwnerOffset, owner_block::kSize));
   const auto count = load<std::uint32_t>(file.data() + 12);
-  std::size_t pos = kHeaderSize;
+  std::size_t pos = header_size;
   for (std::uint32_t i = 0; i < count; ++i) {
     if (crc_at - pos < kEntryFixedSize) return corrupt(pos, "entry header past the body");
     const std::byte* p = file.data() + pos;
@@ -97,8 +108,8 @@ std::filesystem::path OffsetCheckpoint::file_for(std::uint64_t generation) const
 }
 
 Result<OffsetCheckpoint> OffsetCheckpoint::open(const std::filesystem::path& dir, std::string name,
-                                                FaultInjector* faults) {
-  OffsetCheckpoint cp(dir, std::move(name), faults);
+                                                FaultInjector* faults, StorageOwner owner) {
+  OffsetCheckpoint cp(dir, std::move(name), faults, std::move(owner));
   if (auto made = make_directories(dir, faults); !made) return made.failure();
   auto entries = list_directory(dir, faults);
   if (!entries) return entries.failure();
@@ -128,6 +139,13 @@ Result<OffsetCheckpoint> OffsetCheckpoint::open(const std::filesystem::path& dir
       cp.recovery_.damaged.push_back(decoded.message());
       continue;
     }
+    // Another owner's checkpoint is not damage to fall back from: refuse the directory.
+    if (decoded->version >= kVersion) {
+      if (auto status = check_owner(decoded->owner, cp.owner_, path.string(), kOwnerOffset);
+          !status) {
+        return status.failure();
+      }
+    }
     cp.offsets_ = std::move(decoded->offsets);
     cp.generation_ = gen;
     cp.recovery_.generation = gen;
@@ -144,7 +162,7 @@ Result<OffsetCheckpoint> OffsetCheckpoint::open(const std::filesystem::path& dir
 
 Status OffsetCheckpoint::commit(const OffsetMap& offsets) {
   const std::uint64_t gen = generation_ + 1;
-  const auto bytes = encode_checkpoint(offsets, gen);
+  const auto bytes = encode_checkpoint(offsets, gen, owner_);
   if (auto status = write_file_atomically(file_for(gen), bytes, faults_); !status) return status;
   offsets_ = offsets;
   generation_ = gen;

@@ -233,6 +233,7 @@ Result<SendReceipt> QueueState::journal_append(Message& message,
 Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
   using R = Result<std::pair<std::size_t, MessageId>>;
   if (!journal_) return std::pair<std::size_t, MessageId>{0, 0};
+  const auto started = std::chrono::steady_clock::now();
   auto recovered = journal_->recover();
   if (!recovered) return R(recovered.failure());
   const Stamp stamp = clock_->stamp();
@@ -261,6 +262,12 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
     place(Entry{std::move(message), expires, r.attempts, r.seq}, visible_at,
           stamp.now.time_since_epoch().count());
   }
+  recovery_.kind = StreamRecovery::Kind::queue;
+  recovery_.destination = name_;
+  add_recovery(recovery_, journal_->message_recovery());
+  add_recovery(recovery_, journal_->settlement_recovery());
+  recovery_.restored = recovered->size();
+  recovery_.elapsed += std::chrono::steady_clock::now() - started;
   return std::pair<std::size_t, MessageId>{recovered->size(), highest};
 }
 
@@ -730,6 +737,11 @@ QueueStats QueueState::stats() const {
   s.dropped = load(dropped_);
   s.rejected_full = load(rejected_full_);
   s.handler_errors = load(handler_errors_);
+  s.recovered = recovery_.restored;
+  s.recovery_truncated_bytes = recovery_.truncated_bytes;
+  s.recovery_removed_segments = recovery_.removed_segments;
+  s.recovery_skipped_regions = recovery_.corrupt_regions_skipped;
+  s.recovery_skipped_bytes = recovery_.corrupt_bytes_skipped;
   return s;
 }
 

@@ -55,7 +55,9 @@ Result<std::unique_ptr<QueueJournal>> QueueJournal::open(const std::filesystem::
     options.log.flusher = std::make_shared<Flusher>();
   }
   std::unique_ptr<QueueJournal> journal(new QueueJournal(dir, std::move(options)));
-  auto messages = Log::open(dir / "messages", journal->options_.log);
+  LogOptions message_options = journal->options_.log;
+  message_options.owner = message_options.owner.with_role(StreamRole::records);
+  auto messages = Log::open(dir / "messages", message_options);
   if (!messages) return messages.failure();
   journal->messages_ = std::move(*messages);
   if (auto status = journal->open_settlements(); !status) return status.failure();
@@ -69,6 +71,7 @@ Result<std::unique_ptr<Log>> QueueJournal::open_generation(std::uint64_t gen, bo
   if (fresh) o.durability = Durability::none;
   o.segment_bytes = options_.settlement_segment_bytes;
   o.first_offset = 0;
+  o.owner = o.owner.with_role(StreamRole::settlements);
   const auto path = dir_ / generation_name(gen);
   if (fresh) {
     if (auto removed = remove_tree(path, o.faults); !removed) return removed.failure();
@@ -126,7 +129,15 @@ Status QueueJournal::open_settlements() {
     if (complete) {
       settlements_ = std::move(*log);
       generation_ = gens[i];
+      auto events = std::move(settlement_recovery_.events);
+      settlement_recovery_ = settlements_->recovery_stats();
+      settlement_recovery_.events.insert(settlement_recovery_.events.begin(), events.begin(),
+                                         events.end());
     } else {
+      settlement_recovery_.events.push_back(
+          fmt::format("{}: settlement generation {} has no complete snapshot (a compaction cut "
+                      "short): discarded",
+                      (*log)->directory().string(), gens[i]));
       log->reset();
       if (auto removed = remove_tree(dir_ / generation_name(gens[i]), faults); !removed) {
         return removed;
@@ -145,6 +156,10 @@ Status QueueJournal::open_settlements() {
   // that reuses the seq: forget it, and write a fresh snapshot without it.
   stale = stale || tracked_end_ > end;
   if (stale) {
+    settlement_recovery_.events.push_back(fmt::format(
+        "{}: settlements name seqs up to {} but the message log ends at {}: messages [{}, {}) "
+        "were lost (torn tail) and their settlements are forgotten",
+        dir_.string(), tracked_end_, end, end, tracked_end_));
     pending_.erase(pending_.lower_bound(end), pending_.end());
     tracked_end_ = end;
   }

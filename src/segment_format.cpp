@@ -38,6 +38,7 @@ void write_segment_header(std::span<std::byte> out, const SegmentHeader& header)
   store<std::uint32_t>(out.data() + kFlagsOffset, 0);
   store<std::uint64_t>(out.data() + kBaseOffsetOffset, header.base_offset);
   store<std::int64_t>(out.data() + kCreatedOffset, header.created_ns);
+  if (header.has_owner()) write_owner(out.subspan(kOwnerOffset, owner_block::kSize), header.owner);
   store<std::uint32_t>(out.data() + kHeaderCrcOffset, crc32c(out.first(kHeaderCrcOffset)));
 }
 
@@ -59,10 +60,11 @@ Result<SegmentHeader> read_segment_header(std::span<const std::byte> file, std::
   }
   SegmentHeader h;
   h.version = load<std::uint16_t>(file.data() + kVersionOffset);
-  if (h.version != kVersion) {
-    return Failure{Errc::corrupt, fmt::format("{}: offset {}: unsupported format version {} "
-                                              "(this build reads version {})",
-                                              path, kVersionOffset, h.version, kVersion)};
+  if (h.version < kOldestVersion || h.version > kVersion) {
+    return Failure{Errc::corrupt,
+                   fmt::format("{}: offset {}: unsupported format version {} "
+                               "(this build reads versions {} to {})",
+                               path, kVersionOffset, h.version, kOldestVersion, kVersion)};
   }
   if (load<std::uint16_t>(file.data() + kHeaderSizeOffset) != kFileHeaderSize) {
     return Failure{
@@ -72,6 +74,7 @@ Result<SegmentHeader> read_segment_header(std::span<const std::byte> file, std::
   }
   h.base_offset = load<std::uint64_t>(file.data() + kBaseOffsetOffset);
   h.created_ns = load<std::int64_t>(file.data() + kCreatedOffset);
+  if (h.has_owner()) h.owner = read_owner(file.subspan(kOwnerOffset, owner_block::kSize));
   return h;
 }
 

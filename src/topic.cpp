@@ -99,12 +99,28 @@ TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<C
   for (std::uint32_t p = 0; p < options_.partitions; ++p) {
     std::string dir = std::to_string(p);
     dir.insert(dir.begin(), 'p');  // (not "p" + ...: GCC 12 warns falsely, -Wrestrict)
+    log.owner = StorageOwner::of(OwnerKind::topic, StreamRole::records, name_, p);
     auto opened = SegmentLog::open(p, storage_dir_ / dir, log, retention, clock_);
     if (!opened) fail(opened.failure());
+    const Log& stream = (*opened)->log();
+    StreamRecovery& r = recovery_.emplace_back();
+    r.kind = StreamRecovery::Kind::topic;
+    r.destination = name_;
+    r.partition = p;
+    add_recovery(r, stream.recovery_stats());
+    r.restored = stream.recovery_stats().records;
     logs_.push_back(std::move(*opened));
   }
-  auto checkpoint = OffsetCheckpoint::open(storage_dir_ / "offsets");
+  auto checkpoint =
+      OffsetCheckpoint::open(storage_dir_ / "offsets", "offsets", nullptr,
+                             StorageOwner::of(OwnerKind::topic, StreamRole::offsets, name_, 0));
   if (!checkpoint) fail(checkpoint.failure());
+  for (const auto& [key, committed] : checkpoint->offsets()) {
+    if (key.second < recovery_.size()) ++recovery_[key.second].committed_groups;
+  }
+  for (const std::string& damaged : checkpoint->recovery().damaged) {
+    recovery_.front().events.push_back(damaged + " (fell back to the previous generation)");
+  }
   checkpoint_.emplace(std::move(*checkpoint));
 }
 
@@ -361,6 +377,13 @@ TopicStats TopicState::stats() const {
   }
   s.fanned_out = fanned_out_.load(std::memory_order_relaxed);
   s.fan_out_failed = fan_out_failed_.load(std::memory_order_relaxed);
+  for (const StreamRecovery& r : recovery_) {
+    s.recovered += r.records;
+    s.recovery_truncated_bytes += r.truncated_bytes;
+    s.recovery_removed_segments += r.removed_segments;
+    s.recovery_skipped_regions += r.corrupt_regions_skipped;
+    s.recovery_skipped_bytes += r.corrupt_bytes_skipped;
+  }
   std::lock_guard lock(subscriptions_mutex_);
   s.subscriptions = subscriptions_ ? subscriptions_->size() : 0;
   return s;

@@ -20,7 +20,7 @@ std::vector<std::byte> make_segment(std::uint64_t base, const std::vector<std::s
   std::size_t size = segment::kFileHeaderSize + zero_tail;
   for (const auto& b : bodies) size += segment::record_footprint(b.size());
   std::vector<std::byte> file(size);
-  write_segment_header(file, {segment::kVersion, base, 123});
+  write_segment_header(file, {segment::kVersion, base, 123, {}});
   std::size_t pos = segment::kFileHeaderSize;
   for (std::size_t i = 0; i < bodies.size(); ++i) {
     const auto body = bytes_of(bodies[i]);

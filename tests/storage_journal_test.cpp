@@ -156,6 +156,7 @@ TEST_CASE("a compaction cut short by a crash is ignored: the previous generation
   {
     LogOptions o;
     o.segment_bytes = 4096;
+    o.owner.role = StreamRole::settlements;  // as the journal's own settlement logs are
     auto partial = Log::open(dir / "acks-99", o);
     REQUIRE(partial);
     std::byte body[kSettlementSize];
@@ -167,6 +168,10 @@ TEST_CASE("a compaction cut short by a crash is ignored: the previous generation
   REQUIRE(recovered);
   CHECK(seqs(*recovered) == std::vector<std::uint64_t>{0, 2, 3});
   CHECK_FALSE(std::filesystem::exists(dir / "acks-99"));
+  // ... and says so in its recovery report.
+  REQUIRE(j->settlement_recovery().events.size() == 1);
+  CHECK_THAT(j->settlement_recovery().events.front(),
+             Catch::Contains("acks-99") && Catch::Contains("discarded"));
 }
 
 TEST_CASE(

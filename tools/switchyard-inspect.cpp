@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -127,6 +128,7 @@ StreamReport examine_stream(const fs::path& dir) {
   StreamReport report;
   const auto files = segments_of(dir);
   bool have_end = false;
+  std::optional<StorageOwner> owner;  // what the stream's first version 2 segment claims
   for (std::size_t i = 0; i < files.size(); ++i) {
     const bool last = i + 1 == files.size();
     const std::string path = files[i].string();
@@ -147,6 +149,14 @@ StreamReport examine_stream(const fs::path& dir) {
       continue;
     }
     ++report.segments;
+    if (scan->header.has_owner()) {
+      // Without the data directory's catalog the tool cannot say whose stream this should be,
+      // but every segment of one stream must claim the same owner.
+      if (!owner) owner = scan->header.owner;
+      if (auto same = check_owner(scan->header.owner, *owner, path, segment::kOwnerOffset); !same) {
+        report.problems.push_back(same.message());
+      }
+    }
     std::uint64_t base = 0;
     segment::parse_file_name(files[i].filename().string(), base);
     const auto verdict = judge_segment(*scan, path, base, have_end ? &report.end_offset : nullptr,
@@ -243,9 +253,11 @@ int cmd_dump(const fs::path& file, std::uint64_t limit) {
     return kDamaged;
   }
   std::printf(
-      "segment %s: format version %u, base offset %llu, created %s, %llu records%s\n", file.c_str(),
-      scan->header.version, static_cast<unsigned long long>(scan->header.base_offset),
-      format_time(scan->header.created_ns).c_str(), static_cast<unsigned long long>(scan->records),
+      "segment %s: format version %u, base offset %llu, created %s, owner %s, %llu records%s\n",
+      file.c_str(), scan->header.version, static_cast<unsigned long long>(scan->header.base_offset),
+      format_time(scan->header.created_ns).c_str(),
+      scan->header.has_owner() ? scan->header.owner.describe().c_str() : "unrecorded (version 1)",
+      static_cast<unsigned long long>(scan->records),
       shown > limit ? fmt::format(" ({} shown)", limit).c_str() : "");
   if (scan->damaged) {
     std::printf("damage: offset %zu: %s\n", scan->damage_at, scan->damage.c_str());

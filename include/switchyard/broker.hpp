@@ -18,6 +18,7 @@
 #include "switchyard/producer.hpp"
 #include "switchyard/pubsub.hpp"
 #include "switchyard/queue.hpp"
+#include "switchyard/recovery.hpp"
 #include "switchyard/topic.hpp"
 
 namespace switchyard {
@@ -158,6 +159,14 @@ class Broker {
   /// ready to serve on a /metrics endpoint. Each value is exact; the set is not one atomic
   /// snapshot.
   [[nodiscard]] std::string metrics() const;
+
+  /// What recovery found in every durable destination open now: per queue, and per topic
+  /// partition, the segments, records and bytes found, what was truncated, removed or skipped
+  /// (salvage), what was restored, the time it took, and one event line per repair naming
+  /// file and offset. A clean reopen reports nothing `repaired()`. The same counts are in
+  /// `QueueStats`/`TopicStats` and `metrics()`. Fixed once a destination is open; sorted by
+  /// name, then partition. @note threadsafe
+  [[nodiscard]] RecoveryReport recovery_report() const;
 
   /// @internal
   [[nodiscard]] const std::shared_ptr<detail::BrokerCore>& core() const noexcept { return core_; }

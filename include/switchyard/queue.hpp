@@ -102,6 +102,13 @@ struct QueueStats {
   std::uint64_t dropped = 0;    ///< dropped by policy (no dead-letter queue configured)
   std::uint64_t rejected_full = 0;
   std::uint64_t handler_errors = 0;
+  // What recovery found when a durable queue was opened (0 for an in-memory queue); the
+  // details, with file and offset, are in `Broker::recovery_report()`.
+  std::uint64_t recovered = 0;                  ///< accepted, unsettled messages put back
+  std::uint64_t recovery_truncated_bytes = 0;   ///< torn-tail bytes truncated
+  std::uint64_t recovery_removed_segments = 0;  ///< half-created segments removed
+  std::uint64_t recovery_skipped_regions = 0;   ///< damaged regions skipped (salvage)
+  std::uint64_t recovery_skipped_bytes = 0;     ///< bytes in those regions
 };
 
 /// A handle to a declared queue. Cheap to copy; stays valid (and reports `closed`) after the

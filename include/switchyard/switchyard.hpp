@@ -16,6 +16,7 @@
 #include "switchyard/pubsub.hpp"
 #include "switchyard/queue.hpp"
 #include "switchyard/record.hpp"
+#include "switchyard/recovery.hpp"
 #include "switchyard/send_options.hpp"
 #include "switchyard/topic.hpp"
 #include "switchyard/version.hpp"

@@ -94,6 +94,13 @@ struct TopicStats {
   /// itself succeeded; the copy is lost for that queue only, and counted here.
   std::uint64_t fan_out_failed = 0;
   std::size_t subscriptions = 0;
+  // What recovery found when a durable topic was opened, all partitions (0 in memory); the
+  // details, with file and offset, are in `Broker::recovery_report()`.
+  std::uint64_t recovered = 0;                  ///< records found in the partition logs
+  std::uint64_t recovery_truncated_bytes = 0;   ///< torn-tail bytes truncated
+  std::uint64_t recovery_removed_segments = 0;  ///< half-created segments removed
+  std::uint64_t recovery_skipped_regions = 0;   ///< damaged regions skipped (salvage)
+  std::uint64_t recovery_skipped_bytes = 0;     ///< bytes in those regions
   std::vector<PartitionStats> partitions;
   std::vector<GroupStats> groups;  ///< by group name
 };

@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::span<const std::byte> file(reinterpret_cast<const std::byte*>(data), size);
   auto decoded = decode_checkpoint(file, "fuzz");
   if (decoded) {
-    const auto again = encode_checkpoint(decoded->offsets, decoded->generation);
+    const auto again = encode_checkpoint(decoded->offsets, decoded->generation, decoded->owner);
     auto round = decode_checkpoint(again, "fuzz");
     if (!round || round->offsets != decoded->offsets) __builtin_trap();
   }

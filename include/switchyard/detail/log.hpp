@@ -51,6 +51,7 @@
 #include "switchyard/detail/segment_format.hpp"
 #include "switchyard/durability.hpp"
 #include "switchyard/error.hpp"
+#include "switchyard/recovery.hpp"
 
 namespace switchyard::detail {
 
@@ -127,6 +128,9 @@ struct LogOptions {
   bool salvage = false;
   /// Offset of the first record of a new, empty log.
   std::uint64_t first_offset = 0;
+  /// Whose stream this is: written into every new segment's header, and checked against every
+  /// version 2 segment at open (a mismatch is `Errc::corrupt`, salvage or not).
+  StorageOwner owner;
   /// batch: the flusher to register with (null: the log starts its own thread).
   std::shared_ptr<Flusher> flusher;
   /// Wall clock for segment creation stamps and retention by age.
@@ -148,6 +152,9 @@ struct RecoveryStats {
   std::vector<std::string> events;  ///< one line per truncation / skip, naming file and offset
 };
 
+/// Adds what one log's recovery found to a stream's public report (counts, elapsed, events).
+void add_recovery(StreamRecovery& into, const RecoveryStats& stats);
+
 /// Retention for topics: whole sealed segments are deleted, oldest first, while the log breaks
 /// a limit and the rest still meets it. 0 = no limit. The active segment is never deleted.
 struct RetentionPolicy {
@@ -167,7 +174,8 @@ class Log {
  public:
   /// Opens (creating if needed) the stream in `dir` and recovers it: every segment is scanned
   /// and CRC-checked; a torn tail of the last segment is truncated; damage anywhere else is
-  /// `Errc::corrupt` naming file and offset (or skipped and counted with `salvage`).
+  /// `Errc::corrupt` naming file and offset (or skipped and counted with `salvage`). A segment
+  /// whose header names another owner than `options.owner` is `Errc::corrupt` (never skipped).
   static Result<std::unique_ptr<Log>> open(const std::filesystem::path& dir, LogOptions options);
 
   /// Stops group commit for this log after a final sync of what is pending (batch/always).

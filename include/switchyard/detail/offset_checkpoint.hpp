@@ -6,7 +6,7 @@
 // below g. Loading takes the newest file that verifies; if the newest is damaged (torn by a
 // power loss, a bad disk block) it falls back to the one before and says so.
 //
-// Checkpoint file (format version 1, little-endian)
+// Checkpoint file (format version 2, little-endian)
 //
 //    0                   4                   8
 //    +---------------------------------------+
@@ -18,13 +18,19 @@
 //    +-------------------+-------------------+
 //    |  body length      |  0                | 24
 //    +-------------------+-------------------+
-//    |  entries (body length bytes)           | 32
+//    |  owner block (24 bytes)                | 32   whose checkpoint: storage_owner.hpp
+//    +---------------------------------------+
+//    |  entries (body length bytes)           | 56
 //    +-------------------+-------------------+
-//    |  CRC-32C of every byte before it       |  32 + body length
+//    |  CRC-32C of every byte before it       |  56 + body length
 //    +-------------------+
 //
 //  entry: u32 group length | u32 metadata length | u32 partition | u32 0 | u64 offset |
 //         group bytes | metadata bytes
+//
+//  Version 1 had no owner block (entries at 32); it is still read, without the identity
+//  check. A version 2 file whose owner is not the checkpoint's is `Errc::corrupt` at load,
+//  never a reason to fall back to an older generation: a file from elsewhere is not damage.
 //
 // Threads: not thread-safe; the topic that owns it serialises commits.
 #pragma once
@@ -38,6 +44,7 @@
 #include <vector>
 
 #include "switchyard/detail/file.hpp"
+#include "switchyard/detail/storage_owner.hpp"
 #include "switchyard/error.hpp"
 
 namespace switchyard::detail {
@@ -53,19 +60,25 @@ using OffsetMap = std::map<std::pair<std::string, std::uint32_t>, CommittedOffse
 
 namespace checkpoint {
 inline constexpr char kMagic[8] = {'S', 'W', 'Y', 'D', 'C', 'K', 'P', 'T'};
-inline constexpr std::uint16_t kVersion = 1;
-inline constexpr std::size_t kHeaderSize = 32;
+inline constexpr std::uint16_t kVersion = 2;
+inline constexpr std::uint16_t kOldestVersion = 1;  ///< no owner block
+inline constexpr std::size_t kOwnerOffset = 32;
+inline constexpr std::size_t kHeaderSize = kOwnerOffset + owner_block::kSize;
+inline constexpr std::size_t kVersion1HeaderSize = 32;
 inline constexpr std::size_t kEntryFixedSize = 24;
 inline constexpr std::size_t kTrailerSize = 4;
 }  // namespace checkpoint
 
 struct DecodedCheckpoint {
+  std::uint16_t version = checkpoint::kVersion;
   std::uint64_t generation = 0;
+  StorageOwner owner;  ///< version 2 on
   OffsetMap offsets;
 };
 
-/// The bytes of a checkpoint file.
-std::vector<std::byte> encode_checkpoint(const OffsetMap& offsets, std::uint64_t generation);
+/// The bytes of a checkpoint file (the current version).
+std::vector<std::byte> encode_checkpoint(const OffsetMap& offsets, std::uint64_t generation,
+                                         const StorageOwner& owner = {});
 /// Parses and verifies a checkpoint file (a fuzz target: never reads out of bounds, never
 /// throws). Failure: `Errc::corrupt` naming `path` and the byte offset.
 Result<DecodedCheckpoint> decode_checkpoint(std::span<const std::byte> file, std::string_view path);
@@ -81,10 +94,10 @@ class OffsetCheckpoint {
  public:
   /// Loads the newest valid checkpoint named `name` in `dir` (creating `dir`). No file yet:
   /// empty offsets. Every file damaged: `Errc::corrupt` listing them (offsets are never reset
-  /// silently).
+  /// silently). A file naming another owner than `owner`: `Errc::corrupt` at once.
   static Result<OffsetCheckpoint> open(const std::filesystem::path& dir,
                                        std::string name = "offsets",
-                                       FaultInjector* faults = nullptr);
+                                       FaultInjector* faults = nullptr, StorageOwner owner = {});
 
   [[nodiscard]] const OffsetMap& offsets() const noexcept { return offsets_; }
   [[nodiscard]] const CheckpointRecovery& recovery() const noexcept { return recovery_; }
@@ -95,13 +108,15 @@ class OffsetCheckpoint {
   Status commit(const OffsetMap& offsets);
 
  private:
-  OffsetCheckpoint(std::filesystem::path dir, std::string name, FaultInjector* faults)
-      : dir_(std::move(dir)), name_(std::move(name)), faults_(faults) {}
+  OffsetCheckpoint(std::filesystem::path dir, std::string name, FaultInjector* faults,
+                   StorageOwner owner)
+      : dir_(std::move(dir)), name_(std::move(name)), faults_(faults), owner_(std::move(owner)) {}
   [[nodiscard]] std::filesystem::path file_for(std::uint64_t generation) const;
 
   std::filesystem::path dir_;
   std::string name_;
   FaultInjector* faults_;
+  StorageOwner owner_;
   OffsetMap offsets_;
   std::uint64_t generation_ = 0;
   CheckpointRecovery recovery_;

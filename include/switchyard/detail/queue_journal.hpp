@@ -52,7 +52,8 @@
 namespace switchyard::detail {
 
 struct QueueJournalOptions {
-  /// Options of both logs (durability, segment size, flusher, faults, clock, salvage).
+  /// Options of both logs (durability, segment size, flusher, faults, clock, salvage). The
+  /// owner's role is set per log: records for the messages, settlements for the acks.
   LogOptions log;
   /// Segment size of the settlement log (small: it is compacted away).
   std::uint64_t settlement_segment_bytes = 1ull << 20;
@@ -112,9 +113,15 @@ class QueueJournal {
   [[nodiscard]] const Log& messages() const noexcept { return *messages_; }
   [[nodiscard]] std::uint64_t settlement_bytes() const;
   [[nodiscard]] std::uint64_t compactions() const;
-  /// Recovery of the message log and the settlement log.
+  /// Recovery of the message log.
   [[nodiscard]] const RecoveryStats& message_recovery() const noexcept {
     return messages_->recovery_stats();
+  }
+  /// Recovery of the settlement log generation that was replayed at open, plus the journal's
+  /// own repairs (an incomplete generation discarded, settlements of lost messages forgotten)
+  /// in its `events`. Fixed after open.
+  [[nodiscard]] const RecoveryStats& settlement_recovery() const noexcept {
+    return settlement_recovery_;
   }
 
  private:
@@ -132,6 +139,7 @@ class QueueJournal {
   const std::filesystem::path dir_;
   const QueueJournalOptions options_;
   std::unique_ptr<Log> messages_;
+  RecoveryStats settlement_recovery_;  // written by open_settlements only
 
   mutable std::mutex mutex_;  // guards everything below
   std::unique_ptr<Log> settlements_;

@@ -108,6 +108,9 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   /// count. Returns how many, and the highest message id seen (ids continue above it).
   Result<std::pair<std::size_t, MessageId>> recover();
   [[nodiscard]] bool durable() const noexcept { return journal_ != nullptr; }
+  /// What recovery found (durable queues; written by `recover`, which runs before the queue
+  /// is shared, and fixed after).
+  [[nodiscard]] const StreamRecovery& recovery() const noexcept { return recovery_; }
   ~QueueState() override;
 
   [[nodiscard]] DestinationKind kind() const noexcept override { return DestinationKind::queue; }
@@ -271,6 +274,7 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   const std::shared_ptr<Clock> clock_;
   const std::shared_ptr<QueueState> dead_letter_;
   const std::unique_ptr<QueueJournal> journal_;
+  StreamRecovery recovery_;
 
   Ring<Message> ring_;
   Slow slow_;

@@ -1,4 +1,4 @@
-// switchyard/detail/segment_format.hpp — the byte layout of a segment file (format version 1).
+// switchyard/detail/segment_format.hpp — the byte layout of a segment file (format version 2).
 //
 // A stream (one queue, or one topic partition) is a directory of segment files named
 // `<base offset, 20 decimal digits>.seg`. A segment is a 64-byte file header followed by records,
@@ -18,10 +18,16 @@
 //    +---------------------------------------+
 //    |  created (i64, wall ns since epoch)    | 24
 //    +---------------------------------------+
-//    |  reserved, zero (24 bytes)             | 32
+//    |  owner block (24 bytes)                | 32   whose stream this is: storage_owner.hpp
 //    +-------------------+-------------------+
 //    |  header CRC-32C   |  reserved (0)     | 56   CRC over bytes [0, 56)
 //    +-------------------+-------------------+ 64
+//
+//    Version 2 added the owner block (destination kind, name length and hash, partition,
+//    role); version 1 had zeros there. `Log::open` refuses a version 2 segment whose owner is
+//    not the stream's (`Errc::corrupt`, even in salvage mode: a file from another stream is
+//    not damage to skip). A version 1 segment is still read, without that check; new
+//    segments are written as version 2.
 //
 // Record (kRecordHeaderSize = 24 bytes + body, padded with zeros to a multiple of 8)
 //
@@ -68,6 +74,7 @@
 #include <string>
 #include <string_view>
 
+#include "switchyard/detail/storage_owner.hpp"
 #include "switchyard/error.hpp"
 
 namespace switchyard::detail {
@@ -79,7 +86,11 @@ static_assert(std::endian::native == std::endian::little,
 namespace segment {
 
 inline constexpr char kMagic[8] = {'S', 'W', 'Y', 'D', 'S', 'E', 'G', '\0'};
-inline constexpr std::uint16_t kVersion = 1;
+inline constexpr std::uint16_t kVersion = 2;
+/// Oldest version this build reads (version 1: no owner block, no identity check).
+inline constexpr std::uint16_t kOldestVersion = 1;
+/// First version whose header carries an owner block.
+inline constexpr std::uint16_t kOwnerVersion = 2;
 inline constexpr std::size_t kAlignment = 8;
 
 // File header fields.
@@ -90,6 +101,7 @@ inline constexpr std::size_t kHeaderSizeOffset = 10;
 inline constexpr std::size_t kFlagsOffset = 12;
 inline constexpr std::size_t kBaseOffsetOffset = 16;
 inline constexpr std::size_t kCreatedOffset = 24;
+inline constexpr std::size_t kOwnerOffset = 32;
 inline constexpr std::size_t kHeaderCrcOffset = 56;
 
 // Record header fields.
@@ -105,6 +117,8 @@ inline constexpr std::size_t kCrcCoverageBegin = kSizeOffset;
 /// Largest body a record can carry (size is a u32).
 inline constexpr std::size_t kMaxBody = 0xFFFF'FFFFu - kRecordHeaderSize - kAlignment;
 
+static_assert(kOwnerOffset + owner_block::kSize == kHeaderCrcOffset,
+              "the owner block fills the bytes between the creation stamp and the header CRC");
 static_assert(kFileHeaderSize % kAlignment == 0 && kRecordHeaderSize % kAlignment == 0,
               "headers keep records 8-byte aligned");
 
@@ -140,6 +154,9 @@ struct SegmentHeader {
   std::uint16_t version = segment::kVersion;
   std::uint64_t base_offset = 0;
   std::int64_t created_ns = 0;
+  StorageOwner owner;  ///< version 2 on; a version 1 header reads as "no owner"
+  /// True if the header names its owner (version 2 on), so the identity check applies.
+  [[nodiscard]] bool has_owner() const noexcept { return version >= segment::kOwnerVersion; }
 };
 
 /// Writes a file header into `out` (at least kFileHeaderSize bytes).
@@ -147,6 +164,7 @@ void write_segment_header(std::span<std::byte> out, const SegmentHeader& header)
 
 /// Parses and verifies a file header. Failure: `Errc::corrupt` ("bad magic", "unsupported format
 /// version 7", "header CRC mismatch", "file shorter than its header"), the message naming `path`.
+/// Reads versions kOldestVersion to kVersion.
 Result<SegmentHeader> read_segment_header(std::span<const std::byte> file, std::string_view path);
 
 /// Writes one record at `out` (exactly record_footprint(body.size()) bytes, zero padded),

@@ -82,6 +82,7 @@
 #include "switchyard/detail/partition_log.hpp"
 #include "switchyard/group_consumer.hpp"
 #include "switchyard/headers.hpp"
+#include "switchyard/recovery.hpp"
 #include "switchyard/topic.hpp"
 
 namespace switchyard::detail {
@@ -148,6 +149,9 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   void unsubscribe(std::string_view queue);
 
   [[nodiscard]] TopicStats stats() const;
+  /// What recovery found, one entry per partition (durable topics; empty in memory). Written
+  /// by the constructor, fixed after.
+  [[nodiscard]] const std::vector<StreamRecovery>& recovery() const noexcept { return recovery_; }
   [[nodiscard]] std::optional<GroupStats> group_stats(std::string_view group) const;
 
   CoalescingEventCount& appended_event() noexcept { return appended_; }
@@ -191,6 +195,7 @@ class TopicState final : public Destination, public std::enable_shared_from_this
 
   mutable std::mutex checkpoint_mutex_;
   std::optional<OffsetCheckpoint> checkpoint_;  // durable topics only
+  std::vector<StreamRecovery> recovery_;        // durable topics only; fixed after construction
   bool storage_destroyed_ = false;              // under checkpoint_mutex_
 
   // Read by every append and every poll, written almost never: a line of its own, so that
