@@ -453,38 +453,42 @@ QueueState::Take QueueState::try_take(Entry& out, TimePoint now) noexcept {
 }
 
 std::size_t QueueState::try_take_run(std::span<Entry> out, TimePoint now) noexcept {
-  if (out.empty() || closed_for_receive()) return 0;
-  if (slow_ready_.load(std::memory_order_acquire) != 0 ||
-      next_due_ns_.load(std::memory_order_acquire) <= ns(now)) {
-    // Priorities, groups and due messages keep their order rules: one at a time.
-    return try_take(out.front(), now) == Take::got ? 1 : 0;
-  }
-  std::size_t popped = 0;
-  ring_.try_pop_run(out.size(), [&](Message&& message) noexcept {
-    // The body was written on the sender's core: start fetching it now, so the misses of the
-    // whole run overlap instead of queueing up behind each other below.
-    __builtin_prefetch(message.body());
-    out[popped++].message = std::move(message);
-  });
-  if (popped == 0) return 0;
-  for (std::size_t i = 0; i < popped; ++i) {
-    out[i].expires_at_ns = expiry_of(*out[i].message.body());
-    out[i].deliveries = 0;
-    out[i].seq = 0;
-  }
-  // Seq_cst: as in try_take, one count for the whole run.
-  removed_.fetch_add(popped, std::memory_order_seq_cst);
-  if (options_.overflow == Overflow::block) space_.notify_all_after_seq_cst_rmw();
-  // Expired ones go to their dead-letter queue; the rest close up.
-  std::size_t kept = 0;
-  for (std::size_t i = 0; i < popped; ++i) {
-    if (out[i].expires_at_ns != 0 && ns(now) >= out[i].expires_at_ns) {
-      expire(std::move(out[i]));
-    } else if (kept++ != i) {
-      out[kept - 1] = std::move(out[i]);
+  // A run that met only expired messages has taken nothing yet: look again, or the caller
+  // would stop with messages still ready behind them.
+  for (;;) {
+    if (out.empty() || closed_for_receive()) return 0;
+    if (slow_ready_.load(std::memory_order_acquire) != 0 ||
+        next_due_ns_.load(std::memory_order_acquire) <= ns(now)) {
+      // Priorities, groups and due messages keep their order rules: one at a time.
+      return try_take(out.front(), now) == Take::got ? 1 : 0;
     }
+    std::size_t popped = 0;
+    ring_.try_pop_run(out.size(), [&](Message&& message) noexcept {
+      // The body was written on the sender's core: start fetching it now, so the misses of the
+      // whole run overlap instead of queueing up behind each other below.
+      __builtin_prefetch(message.body());
+      out[popped++].message = std::move(message);
+    });
+    if (popped == 0) return 0;
+    for (std::size_t i = 0; i < popped; ++i) {
+      out[i].expires_at_ns = expiry_of(*out[i].message.body());
+      out[i].deliveries = 0;
+      out[i].seq = 0;
+    }
+    // Seq_cst: as in try_take, one count for the whole run.
+    removed_.fetch_add(popped, std::memory_order_seq_cst);
+    if (options_.overflow == Overflow::block) space_.notify_all_after_seq_cst_rmw();
+    // Expired ones go to their dead-letter queue; the rest close up.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < popped; ++i) {
+      if (out[i].expires_at_ns != 0 && ns(now) >= out[i].expires_at_ns) {
+        expire(std::move(out[i]));
+      } else if (kept++ != i) {
+        out[kept - 1] = std::move(out[i]);
+      }
+    }
+    if (kept != 0) return kept;
   }
-  return kept;
 }
 
 bool QueueState::take_slow_locked(Entry& out, TimePoint now) {

@@ -1,0 +1,77 @@
+// The reference models of tests/model/ driven at random against the real broker: the same
+// operation sequence against both, every observable result compared after every step.
+//
+//   SWITCHYARD_MODEL_SEED=<seed>        replay one failing sequence (printed with its seed)
+//   SWITCHYARD_MODEL_SEQUENCES=<n>      sequences per test case (longer runs; default below)
+//   SWITCHYARD_MODEL_OPS=<n>            operations per sequence (default 60)
+//   SWITCHYARD_MODEL_FIRST_SEED=<seed>  first seed of a run (default: fixed, so CI is repeatable)
+#include <fmt/core.h>
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "model/queue_model.hpp"
+
+using namespace switchyard;
+using namespace switchyard::model;
+
+namespace {
+
+#ifdef SWITCHYARD_SANITIZER_BUILD
+constexpr std::uint64_t kScale = 10;
+#else
+constexpr std::uint64_t kScale = 1;
+#endif
+
+std::filesystem::path scratch_dir(const char* what) {
+  return std::filesystem::temp_directory_path() /
+         fmt::format("switchyard-model-{}-{}", ::getpid(), what);
+}
+
+/// Runs a family for the configured number of sequences and prints its figures line.
+template <class Scenario>
+void run_family(const char* name, const Family<Scenario>& family, std::uint64_t sequences,
+                std::uint64_t first_seed) {
+  const std::size_t ops = env_number("SWITCHYARD_MODEL_OPS", 60);
+  std::uint64_t count = env_number("SWITCHYARD_MODEL_SEQUENCES", sequences / kScale);
+  if (const char* seed = std::getenv("SWITCHYARD_MODEL_SEED"); seed != nullptr && *seed != 0) {
+    first_seed = std::strtoull(seed, nullptr, 10);
+    count = 1;
+  }
+  first_seed = env_number("SWITCHYARD_MODEL_FIRST_SEED", first_seed);
+  Tally tally;
+  const auto start = std::chrono::steady_clock::now();
+  const auto failure = explore(family, first_seed, count, ops, tally);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print("figures: {}: sequences={} operations={} seconds={:.1f}\n", name, tally.sequences,
+             tally.operations, seconds);
+  if (failure) FAIL(*failure);
+}
+
+Family<QueueScenario> queue_family(bool durable, const std::filesystem::path& dir) {
+  Family<QueueScenario> f;
+  f.scenario = [durable](Source& src) { return queue_scenario(src, durable); };
+  f.op = [](Source& src, const QueueScenario& s) { return queue_op(src, s); };
+  f.describe = describe_queue_op;
+  f.run = [dir](const QueueScenario& s, const std::vector<Op>& ops) {
+    QueueRun run(s, dir);
+    return run.run(ops);
+  };
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("an in-memory queue behaves as its model under random operation sequences") {
+  run_family("model in-memory queues", queue_family(false, {}), 16000, 1'000'000);
+}
+
+TEST_CASE("a durable queue behaves as its model across random operations and restarts") {
+  const auto dir = scratch_dir("queue");
+  run_family("model durable queues", queue_family(true, dir), 600, 2'000'000);
+  std::filesystem::remove_all(dir);
+}
