@@ -257,7 +257,11 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
     highest = std::max(highest, m.id);
     admitted_.fetch_add(1, std::memory_order_acq_rel);
     const std::int64_t expires = expiry_of(*body);
-    const std::int64_t visible_at = body->deliver_after_ns();
+    std::int64_t visible_at = body->deliver_after_ns();
+    if (r.attempts == 0 && options_.delay.count() > 0) {
+      // The queue's default delay holds back a first delivery after a restart too.
+      visible_at = std::max(visible_at, saturating_add(body->sent_ns, options_.delay.count()));
+    }
     place(Entry{std::move(message), expires, r.attempts, r.seq}, visible_at,
           stamp.now.time_since_epoch().count());
   }
