@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "model/queue_model.hpp"
+#include "model/topic_model.hpp"
 
 using namespace switchyard;
 using namespace switchyard::model;
@@ -69,6 +70,18 @@ Family<QueueScenario> queue_family(bool durable, const std::filesystem::path& di
   return f;
 }
 
+Family<TopicScenario> topic_family(bool durable, const std::filesystem::path& dir) {
+  Family<TopicScenario> f;
+  f.scenario = [durable](Source& src) { return topic_scenario(src, durable); };
+  f.op = [](Source& src, const TopicScenario& s) { return topic_op(src, s); };
+  f.describe = describe_topic_op;
+  f.run = [dir](const TopicScenario& s, const std::vector<Op>& ops) {
+    TopicRun run(s, dir);
+    return run.run(ops);
+  };
+  return f;
+}
+
 }  // namespace
 
 TEST_CASE("an in-memory queue behaves as its model under random operation sequences") {
@@ -79,5 +92,15 @@ TEST_CASE("a durable queue behaves as its model across random operations and res
   const auto dir = scratch_dir("queue");
   // Each broker open maps 64 MiB segments: durable sequences cost ~0.3 s, so fewer, longer.
   run_family("model durable queues", queue_family(true, dir), 40, 2'000'000, 120);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("an in-memory topic behaves as its model under random operation sequences") {
+  run_family("model in-memory topics", topic_family(false, {}), 6000, 3'000'000);
+}
+
+TEST_CASE("a durable topic behaves as its model across random operations and restarts") {
+  const auto dir = scratch_dir("topic");
+  run_family("model durable topics", topic_family(true, dir), 100, 4'000'000, 120);
   std::filesystem::remove_all(dir);
 }

@@ -42,8 +42,12 @@ struct KnownDefects {
   /// broker"; a reopened data directory is arguably the same broker). When true, the model
   /// forgets settled messages at a restart and lets their ids be reused.
   static constexpr bool ids_reused_after_reopen = true;
-  /// api-defects: a durable topic forgets a committed position of 0 across a restart. When true
-  /// the topic generator commits nothing before a restart that it cannot tell apart.
+  /// api-defects (issue 10 §1.2): a durable topic forgets, across a restart, a committed
+  /// position of 0 and a position the group only got from its `Start` (a commit of that same
+  /// position writes nothing), and a
+  /// group with nothing else committed. When true, the model takes the broker's word for such
+  /// positions after a restart, and lets `group_stats` forget a group that has no member yet
+  /// after a restart (it returns nullopt for it today).
   static constexpr bool durable_topic_forgets_commit_zero = true;
   /// api-defects: durations at their limits overflow. The generators keep every duration small.
   static constexpr bool durations_at_limits_overflow = true;
