@@ -115,8 +115,9 @@ TEST_CASE("a durable topic behaves as its model across random operations and res
 // twice), a group's messages acked in their send order (one in flight per group), and the
 // counters adding up.
 
-TEST_CASE("under real producer and consumer threads every message is acked once and groups keep "
-          "their order") {
+TEST_CASE(
+    "under real producer and consumer threads every message is acked once and groups keep "
+    "their order") {
   using namespace std::chrono_literals;
 #ifdef SWITCHYARD_SANITIZER_BUILD
   const std::uint64_t rounds = env_number("SWITCHYARD_MODEL_ROUNDS", 4);

@@ -127,20 +127,38 @@ inline std::string describe_topic_op(const Op& op) {
   std::ostringstream s;
   switch (op.kind) {
     case t_send:
-      if (op.a == 0) s << "send partition=" << op.b;
-      else s << "send key=k" << op.a;
+      if (op.a == 0)
+        s << "send partition=" << op.b;
+      else
+        s << "send key=k" << op.a;
       break;
     case t_join:
-      s << "join slot=" << op.a << " group=g" << op.b << " start=" << (op.c ? "latest" : "earliest");
+      s << "join slot=" << op.a << " group=g" << op.b
+        << " start=" << (op.c ? "latest" : "earliest");
       break;
-    case t_leave: s << "leave slot=" << op.a; break;
-    case t_poll: s << "poll slot=" << op.a << " max=" << op.b; break;
-    case t_commit: s << "commit slot=" << op.a; break;
-    case t_commit_at: s << "commit slot=" << op.a << " partition=" << op.b << " offset#" << op.c; break;
-    case t_seek: s << "seek slot=" << op.a << " partition=" << op.b << " offset#" << op.c; break;
-    case t_advance: s << "advance " << op.a << " ms"; break;
-    case t_restart: s << "restart"; break;
-    default: s << "op" << int(op.kind);
+    case t_leave:
+      s << "leave slot=" << op.a;
+      break;
+    case t_poll:
+      s << "poll slot=" << op.a << " max=" << op.b;
+      break;
+    case t_commit:
+      s << "commit slot=" << op.a;
+      break;
+    case t_commit_at:
+      s << "commit slot=" << op.a << " partition=" << op.b << " offset#" << op.c;
+      break;
+    case t_seek:
+      s << "seek slot=" << op.a << " partition=" << op.b << " offset#" << op.c;
+      break;
+    case t_advance:
+      s << "advance " << op.a << " ms";
+      break;
+    case t_restart:
+      s << "restart";
+      break;
+    default:
+      s << "op" << int(op.kind);
   }
   return s.str();
 }
@@ -150,10 +168,13 @@ inline std::uint32_t kafka_murmur2(std::string_view key) {
   const std::uint32_t m = 0x5bd1e995U;
   const std::uint32_t length = static_cast<std::uint32_t>(key.size());
   std::uint32_t h = 0x9747b28cU ^ length;
-  auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(key[i])); };
+  auto byte = [&](std::size_t i) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(key[i]));
+  };
   const std::size_t quads = key.size() / 4;
   for (std::size_t i = 0; i < quads; ++i) {
-    std::uint32_t k = byte(4 * i) | (byte(4 * i + 1) << 8) | (byte(4 * i + 2) << 16) | (byte(4 * i + 3) << 24);
+    std::uint32_t k =
+        byte(4 * i) | (byte(4 * i + 1) << 8) | (byte(4 * i + 2) << 16) | (byte(4 * i + 3) << 24);
     k *= m;
     k ^= k >> 24;
     k *= m;
@@ -162,10 +183,18 @@ inline std::uint32_t kafka_murmur2(std::string_view key) {
   }
   const std::size_t tail = quads * 4;
   switch (key.size() % 4) {
-    case 3: h ^= byte(tail + 2) << 16; [[fallthrough]];
-    case 2: h ^= byte(tail + 1) << 8; [[fallthrough]];
-    case 1: h ^= byte(tail); h *= m; break;
-    default: break;
+    case 3:
+      h ^= byte(tail + 2) << 16;
+      [[fallthrough]];
+    case 2:
+      h ^= byte(tail + 1) << 8;
+      [[fallthrough]];
+    case 1:
+      h ^= byte(tail);
+      h *= m;
+      break;
+    default:
+      break;
   }
   h ^= h >> 13;
   h *= m;
@@ -194,8 +223,10 @@ class TopicRun {
       }
       open();
       for (std::size_t i = 0; i < ops.size(); ++i) {
-        if (auto f = apply(ops[i])) return "step " + std::to_string(i) + " (" + describe_topic_op(ops[i]) + "): " + *f;
-        if (auto f = check()) return "step " + std::to_string(i) + " (" + describe_topic_op(ops[i]) + "): stats: " + *f;
+        if (auto f = apply(ops[i]))
+          return "step " + std::to_string(i) + " (" + describe_topic_op(ops[i]) + "): " + *f;
+        if (auto f = check())
+          return "step " + std::to_string(i) + " (" + describe_topic_op(ops[i]) + "): stats: " + *f;
       }
     } catch (const std::exception& e) {
       return std::string("exception: ") + e.what();
@@ -217,10 +248,10 @@ class TopicRun {
   };
   struct Group {
     std::vector<std::uint64_t> committed, missed;
-    std::vector<bool> uncertain;  // KnownDefects::durable_topic_forgets_commit_zero
+    std::vector<bool> uncertain;       // KnownDefects::durable_topic_forgets_commit_zero
     std::vector<bool> committed_once;  // by a commit, not only the group's Start
     bool unlisted = false;             // known defect: group_stats forgets it after a restart
-    std::vector<int> members;     // slots, in join order
+    std::vector<int> members;          // slots, in join order
   };
   struct Member {
     int group = -1;
@@ -256,9 +287,8 @@ class TopicRun {
     for (auto& p : parts_) {
       std::uint64_t bound = p.start;
       std::size_t i = 0;
-      while (i < p.recs.size() &&
-             ((s_.records != 0 && p.recs.size() - i > s_.records) ||
-              (s_.age_ms != 0 && p.recs[i].at <= now_ - s_.age_ms))) {
+      while (i < p.recs.size() && ((s_.records != 0 && p.recs.size() - i > s_.records) ||
+                                   (s_.age_ms != 0 && p.recs[i].at <= now_ - s_.age_ms))) {
         ++i;
         ++bound;
       }
@@ -275,8 +305,10 @@ class TopicRun {
 
   std::optional<std::string> apply(const Op& op) {
     switch (op.kind) {
-      case t_send: return send(op);
-      case t_join: return join(int(op.a % 4), int(op.b % 2), op.c % 2 ? Start::latest : Start::earliest);
+      case t_send:
+        return send(op);
+      case t_join:
+        return join(int(op.a % 4), int(op.b % 2), op.c % 2 ? Start::latest : Start::earliest);
       case t_leave: {
         const int slot = int(op.a % 4);
         if (!real_[slot]) return std::nullopt;
@@ -288,7 +320,8 @@ class TopicRun {
         members_.erase(slot);
         return rebalance(g);
       }
-      case t_poll: return poll(int(op.a % 4), std::max<std::uint32_t>(1, op.b));
+      case t_poll:
+        return poll(int(op.a % 4), std::max<std::uint32_t>(1, op.b));
       case t_commit: {
         const int slot = int(op.a % 4);
         if (!real_[slot]) return std::nullopt;
@@ -306,14 +339,17 @@ class TopicRun {
         return std::nullopt;
       }
       case t_commit_at:
-      case t_seek: return commit_or_seek(op);
+      case t_seek:
+        return commit_or_seek(op);
       case t_advance:
         clock_->advance(Ms(op.a));
         now_ += op.a;
         retain();
         return std::nullopt;
-      case t_restart: return restart();
-      default: return std::nullopt;
+      case t_restart:
+        return restart();
+      default:
+        return std::nullopt;
     }
   }
 
@@ -329,11 +365,15 @@ class TopicRun {
     } else {
       so.key = key;
       p = (kafka_murmur2(key) & 0x7fffffffU) % s_.partitions;
-      if (topic_.partition_for(key) != p) return "partition_for(" + key + ") = " + std::to_string(topic_.partition_for(key)) + ", murmur2 says " + std::to_string(p);
+      if (topic_.partition_for(key) != p)
+        return "partition_for(" + key + ") = " + std::to_string(topic_.partition_for(key)) +
+               ", murmur2 says " + std::to_string(p);
     }
     auto r = producer_.send("t", payload, so);
     if (p >= s_.partitions) {
-      if (r.code() != Errc::out_of_range) return "send to partition " + std::to_string(p) + " returned " + code(r.code()) + ", want out_of_range";
+      if (r.code() != Errc::out_of_range)
+        return "send to partition " + std::to_string(p) + " returned " + code(r.code()) +
+               ", want out_of_range";
       return std::nullopt;
     }
     if (!r) return "send returned " + code(r.code());
@@ -347,7 +387,8 @@ class TopicRun {
 
   std::optional<std::string> join(int slot, int g, Start start) {
     if (real_[slot]) return std::nullopt;
-    real_[slot].emplace(broker_->group_consumer("t", gname(g), GroupConsumerOptions{.start = start}));
+    real_[slot].emplace(
+        broker_->group_consumer("t", gname(g), GroupConsumerOptions{.start = start}));
     Group& group = groups_[g];
     if (group.committed.empty()) {
       group.committed.resize(s_.partitions);
@@ -390,7 +431,9 @@ class TopicRun {
       std::vector<bool> now_owned(s_.partitions, false);
       for (std::uint32_t p : assigned) {
         if (p >= s_.partitions) return "assignment holds partition " + std::to_string(p);
-        if (owner[p] != -1) return "partition " + std::to_string(p) + " assigned to slots " + std::to_string(owner[p]) + " and " + std::to_string(slot);
+        if (owner[p] != -1)
+          return "partition " + std::to_string(p) + " assigned to slots " +
+                 std::to_string(owner[p]) + " and " + std::to_string(slot);
         owner[p] = slot;
         now_owned[p] = true;
         if (!m.owned[p]) m.position[p] = group.committed[p];  // a new owner starts at the commit
@@ -399,9 +442,12 @@ class TopicRun {
     }
     if (!group.members.empty()) {
       for (std::uint32_t p = 0; p < s_.partitions; ++p) {
-        if (owner[p] == -1) return "partition " + std::to_string(p) + " has no owner in group " + gname(g);
+        if (owner[p] == -1)
+          return "partition " + std::to_string(p) + " has no owner in group " + gname(g);
       }
-      if (most > least + 1) return "unbalanced assignment: " + std::to_string(most) + " vs " + std::to_string(least) + " partitions";
+      if (most > least + 1)
+        return "unbalanced assignment: " + std::to_string(most) + " vs " + std::to_string(least) +
+               " partitions";
     }
     return std::nullopt;
   }
@@ -416,9 +462,13 @@ class TopicRun {
     std::set<std::uint32_t> gapped;
     for (const Missed& miss : r->missed()) {
       const std::uint32_t p = miss.partition;
-      if (p >= s_.partitions || !m.owned[p]) return "missed() names partition " + std::to_string(p) + ", not owned";
-      if (m.position[p] >= parts_[p].start || miss.from != m.position[p] || miss.count != parts_[p].start - m.position[p] || !gapped.insert(p).second)
-        return "missed {" + std::to_string(p) + ", " + std::to_string(miss.from) + ", " + std::to_string(miss.count) + "}, model position " + std::to_string(m.position[p]) + " start " + std::to_string(parts_[p].start);
+      if (p >= s_.partitions || !m.owned[p])
+        return "missed() names partition " + std::to_string(p) + ", not owned";
+      if (m.position[p] >= parts_[p].start || miss.from != m.position[p] ||
+          miss.count != parts_[p].start - m.position[p] || !gapped.insert(p).second)
+        return "missed {" + std::to_string(p) + ", " + std::to_string(miss.from) + ", " +
+               std::to_string(miss.count) + "}, model position " + std::to_string(m.position[p]) +
+               " start " + std::to_string(parts_[p].start);
       g.missed[p] += miss.count;
       m.position[p] = parts_[p].start;
     }
@@ -428,16 +478,24 @@ class TopicRun {
     }
     for (const Record& rec : *r) {
       const std::uint32_t p = rec.partition;
-      if (p >= s_.partitions || !m.owned[p]) return "poll returned a record of partition " + std::to_string(p) + ", not owned";
-      if (m.position[p] < parts_[p].start) return "poll returned records of partition " + std::to_string(p) + " without reporting the gap below " + std::to_string(parts_[p].start);
-      if (rec.offset != m.position[p]) return "poll returned offset " + std::to_string(rec.offset) + " of partition " + std::to_string(p) + ", want " + std::to_string(m.position[p]);
+      if (p >= s_.partitions || !m.owned[p])
+        return "poll returned a record of partition " + std::to_string(p) + ", not owned";
+      if (m.position[p] < parts_[p].start)
+        return "poll returned records of partition " + std::to_string(p) +
+               " without reporting the gap below " + std::to_string(parts_[p].start);
+      if (rec.offset != m.position[p])
+        return "poll returned offset " + std::to_string(rec.offset) + " of partition " +
+               std::to_string(p) + ", want " + std::to_string(m.position[p]);
       const Rec& want = parts_[p].recs[rec.offset - parts_[p].start];
       if (rec.id() != want.id || rec.payload().as_string() != want.payload || rec.key() != want.key)
-        return "record " + std::to_string(p) + "@" + std::to_string(rec.offset) + " is id " + std::to_string(rec.id()) + " '" + std::string(rec.payload().as_string()) + "', want id " + std::to_string(want.id) + " '" + want.payload + "'";
+        return "record " + std::to_string(p) + "@" + std::to_string(rec.offset) + " is id " +
+               std::to_string(rec.id()) + " '" + std::string(rec.payload().as_string()) +
+               "', want id " + std::to_string(want.id) + " '" + want.payload + "'";
       ++m.position[p];
     }
     if (r->size() != std::min<std::uint64_t>(max, available))
-      return "poll returned " + std::to_string(r->size()) + " records, want min(max " + std::to_string(max) + ", available " + std::to_string(available) + ")";
+      return "poll returned " + std::to_string(r->size()) + " records, want min(max " +
+             std::to_string(max) + ", available " + std::to_string(available) + ")";
     return std::nullopt;
   }
 
@@ -449,24 +507,34 @@ class TopicRun {
     std::uint64_t offset = 0;
     if (p < s_.partitions) {
       const Part& part = parts_[p];
-      const std::uint64_t choices[] = {part.start, part.end, part.end + 1, part.start > 0 ? part.start - 1 : 0,
-                                       (part.start + part.end) / 2, m.position[p]};
+      const std::uint64_t choices[] = {part.start,
+                                       part.end,
+                                       part.end + 1,
+                                       part.start > 0 ? part.start - 1 : 0,
+                                       (part.start + part.end) / 2,
+                                       m.position[p]};
       offset = choices[op.c % 6];
     }
     const bool seek = op.kind == t_seek;
     const Status st = seek ? real_[slot]->seek(p, offset) : real_[slot]->commit(p, offset);
     const char* what = seek ? "seek" : "commit";
     if (p >= s_.partitions) {
-      if (st.code() != Errc::out_of_range) return std::string(what) + " of partition " + std::to_string(p) + " returned " + code(st.code()) + ", want out_of_range";
+      if (st.code() != Errc::out_of_range)
+        return std::string(what) + " of partition " + std::to_string(p) + " returned " +
+               code(st.code()) + ", want out_of_range";
       return std::nullopt;
     }
     const bool past_end = offset > parts_[p].end;
     if (!m.owned[p]) {
-      if (st.code() == Errc::not_owner || (past_end && st.code() == Errc::out_of_range)) return std::nullopt;
-      return std::string(what) + " of a partition not owned returned " + code(st.code()) + ", want not_owner";
+      if (st.code() == Errc::not_owner || (past_end && st.code() == Errc::out_of_range))
+        return std::nullopt;
+      return std::string(what) + " of a partition not owned returned " + code(st.code()) +
+             ", want not_owner";
     }
     if (past_end) {
-      if (st.code() != Errc::out_of_range) return std::string(what) + " past the log end returned " + code(st.code()) + ", want out_of_range";
+      if (st.code() != Errc::out_of_range)
+        return std::string(what) + " past the log end returned " + code(st.code()) +
+               ", want out_of_range";
       return std::nullopt;
     }
     if (!st) return std::string(what) + " returned " + code(st.code());
@@ -513,32 +581,43 @@ class TopicRun {
         trim(parts_[p], ps.start_offset);
       }
       if (ps.start_offset != parts_[p].start || ps.end_offset != parts_[p].end)
-        diff << "partition " << p << " offsets [" << ps.start_offset << ", " << ps.end_offset << ") want [" << parts_[p].start << ", " << parts_[p].end << "); ";
+        diff << "partition " << p << " offsets [" << ps.start_offset << ", " << ps.end_offset
+             << ") want [" << parts_[p].start << ", " << parts_[p].end << "); ";
       retained += parts_[p].recs.size();
     }
     if (st.retained != retained) diff << "retained=" << st.retained << " want " << retained << "; ";
-    if (restarted_) appended_base_ = st.appended - appended_;  // counted again from the reopen (or not)
-    if (st.appended - appended_base_ != appended_) diff << "appended=" << st.appended << " want " << appended_ << "; ";
+    if (restarted_)
+      appended_base_ = st.appended - appended_;  // counted again from the reopen (or not)
+    if (st.appended - appended_base_ != appended_)
+      diff << "appended=" << st.appended << " want " << appended_ << "; ";
     for (auto& [g, group] : groups_) {
       auto gs = topic_.group_stats(gname(g));
       bool all_uncertain = true;
-      for (std::uint32_t p = 0; p < s_.partitions; ++p) all_uncertain = all_uncertain && group.uncertain[p];
+      for (std::uint32_t p = 0; p < s_.partitions; ++p)
+        all_uncertain = all_uncertain && group.uncertain[p];
       if (!gs) {
         if ((all_uncertain || group.unlisted) && group.members.empty()) continue;  // known defect
         diff << "group " << gname(g) << " unknown to the broker; ";
         continue;
       }
-      if (gs->members != group.members.size()) diff << gname(g) << " members=" << gs->members << " want " << group.members.size() << "; ";
+      if (gs->members != group.members.size())
+        diff << gname(g) << " members=" << gs->members << " want " << group.members.size() << "; ";
       for (std::uint32_t p = 0; p < s_.partitions; ++p) {
         const auto& gp = gs->partitions.at(p);
         if (group.uncertain[p]) group.committed[p] = gp.committed;
-        if (gp.committed != group.committed[p]) diff << gname(g) << " p" << p << " committed=" << gp.committed << " want " << group.committed[p] << "; ";
-        if (gp.missed != group.missed[p]) diff << gname(g) << " p" << p << " missed=" << gp.missed << " want " << group.missed[p] << "; ";
+        if (gp.committed != group.committed[p])
+          diff << gname(g) << " p" << p << " committed=" << gp.committed << " want "
+               << group.committed[p] << "; ";
+        if (gp.missed != group.missed[p])
+          diff << gname(g) << " p" << p << " missed=" << gp.missed << " want " << group.missed[p]
+               << "; ";
         const std::uint64_t lag = parts_[p].end - std::min(parts_[p].end, group.committed[p]);
-        if (gp.lag != lag) diff << gname(g) << " p" << p << " lag=" << gp.lag << " want " << lag << "; ";
+        if (gp.lag != lag)
+          diff << gname(g) << " p" << p << " lag=" << gp.lag << " want " << lag << "; ";
         bool owned = false;
         for (int slot : group.members) owned = owned || members_[slot].owned[p];
-        if (gp.assigned != owned) diff << gname(g) << " p" << p << " assigned=" << gp.assigned << "; ";
+        if (gp.assigned != owned)
+          diff << gname(g) << " p" << p << " assigned=" << gp.assigned << "; ";
       }
     }
     for (auto& [slot, m] : members_) {
@@ -547,7 +626,8 @@ class TopicRun {
         if (m.owned[p] != bool(pos)) {
           diff << "slot " << slot << " position(" << p << ") " << code(pos.code()) << "; ";
         } else if (pos && *pos != m.position[p]) {
-          diff << "slot " << slot << " position(" << p << ")=" << *pos << " want " << m.position[p] << "; ";
+          diff << "slot " << slot << " position(" << p << ")=" << *pos << " want " << m.position[p]
+               << "; ";
         }
       }
     }
