@@ -42,6 +42,7 @@ QueueState::QueueState(std::string name, QueueOptions options, std::shared_ptr<C
       journal_(std::move(journal)),
       ring_(journal_ ? 2 : options_.capacity) {
   slow_.levels.resize(static_cast<std::size_t>(options_.max_priority) + 1);
+  slow_.redelivered_front.resize(slow_.levels.size());
 }
 
 QueueState::~QueueState() = default;
@@ -334,10 +335,13 @@ bool QueueState::drop_oldest(TimePoint now) noexcept {
   bool got = ring_.try_pop(oldest.message);
   if (!got) {
     std::lock_guard lock(slow_.mutex);
-    for (auto& level : slow_.levels) {
+    for (std::size_t p = 0; p < slow_.levels.size(); ++p) {
+      auto& level = slow_.levels[p];
       if (!level.empty()) {
         oldest = std::move(level.front());
         level.pop_front();
+        --slow_.level_items;
+        if (slow_.redelivered_front[p] != 0) --slow_.redelivered_front[p];
         got = true;
         break;
       }
@@ -375,6 +379,8 @@ void QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t n
     if (visible_at_ns > now_ns) {
       slow_.delayed.push(Delayed{visible_at_ns, slow_.delayed_sequence++, std::move(entry)});
     } else {
+      // Messages that came due before this one was sent are ahead of it (FIFO per level).
+      promote_due_locked(TimePoint(Duration(now_ns)));
       place_ready_locked(std::move(entry));
     }
     refresh_slow_hints_locked();
@@ -400,7 +406,15 @@ void QueueState::place_ready_locked(Entry&& entry) {
     return;
   }
   const std::size_t level = std::min<std::size_t>(body.priority, options_.max_priority);
-  slow_.levels[level].push_back(std::move(entry));
+  auto& entries = slow_.levels[level];
+  if (entry.deliveries != 0) {
+    // Redelivered messages go ahead of the new ones of their level (README, "Ordering").
+    std::size_t& front = slow_.redelivered_front[level];
+    entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(front), std::move(entry));
+    ++front;
+  } else {
+    entries.push_back(std::move(entry));
+  }
   ++slow_.level_items;
 }
 
@@ -502,6 +516,7 @@ bool QueueState::take_slow_locked(Entry& out, TimePoint now) {
     out = std::move(entries.front());
     entries.pop_front();
     --slow_.level_items;
+    if (slow_.redelivered_front[level] != 0) --slow_.redelivered_front[level];
     return true;
   };
   if (slow_.level_items != 0) {

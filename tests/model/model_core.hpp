@@ -24,17 +24,13 @@ using Ms = std::chrono::milliseconds;
 /// Known defects and known deviations from the written contract. Each flag, when true, makes
 /// the model (or the generators) accept today's behaviour; flip it once the defect is fixed.
 struct KnownDefects {
-  /// NEW (found by this model): at priority levels above 0 — and at level 0 of a durable queue —
-  /// a redelivered message (nack, visibility timeout, close) is queued BEHIND the new messages
-  /// already waiting at its level, although README says "Redelivered messages go ahead of new
-  /// ones of their level". When true, the model lets redelivered messages keep no precedence
-  /// there (FIFO by the time each message became ready).
-  static constexpr bool redelivered_behind_new_at_upper_levels = true;
-  /// NEW (found by this model): in an in-memory queue, a level-0 message that waited (a delay,
-  /// a retry backoff) is delivered, once due, ahead of level-0 messages that were ready before
-  /// it (undelayed sends sit in the lock-free ring, which is taken from last). When true, the
-  /// model accepts, at level 0 of an in-memory queue, a "slow path" message (delayed then due,
-  /// redelivered) ahead of an undelayed new one.
+  /// A question for the lead (found by this model): README says "FIFO per priority level" but
+  /// not whether by send or by readiness. At level 0 of an in-memory queue a message that took
+  /// the slow path (sent with a delay, or redelivered after a backoff) is delivered, once due,
+  /// ahead of every undelayed level-0 message — even ones sent (and ready) before it: those sit
+  /// in the lock-free ring, which is taken from last. When true, the model accepts that there
+  /// (plain sends keep their FIFO among themselves; slow-path messages come first, in any
+  /// order among themselves).
   static constexpr bool delayed_due_ahead_of_older_at_level0 = true;
   /// NEW (found by this model; a question for the lead rather than a clear defect): message ids
   /// start again after a reopen when no unsettled message is left, so a message sent after a

@@ -12,7 +12,7 @@
 //   x-death-reason, x-death-attempts and the original headers; TTL per send and per queue (the
 //   shorter wins; an expired message is never delivered); on_expiry; priority levels (higher
 //   first, above max_priority counts as max_priority, FIFO within a level, redelivered ahead
-//   of new ones of their level — see KnownDefects); message groups (in order, one in flight
+//   of new ones of their level; see KnownDefects for level 0 in memory); message groups (in order, one in flight
 //   per group); the dedup window (a repeat returns the first id; a refused send is not
 //   remembered); capacity with reject / block (send_timeout 0) / drop_oldest; prefetch;
 //   consumer close (held messages return with their attempts); single and batch receive;
@@ -381,9 +381,7 @@ class QueueRun {
   /// Ordering key within a level: redelivered first (per the contract), then ready order.
   [[nodiscard]] bool precedes(const M& x, const M& y) const {
     const bool xr = x.attempts > 0, yr = y.attempts > 0;
-    const bool redelivered_first =
-        !(KnownDefects::redelivered_behind_new_at_upper_levels && (x.level > 0 || s_.durable));
-    if (redelivered_first && xr != yr) return xr;
+    if (xr != yr) return xr;
     return x.ready_seq < y.ready_seq;
   }
   /// Every message the contract allows the next take to deliver.
@@ -402,12 +400,9 @@ class QueueRun {
       }
       const bool lax0 =
           KnownDefects::delayed_due_ahead_of_older_at_level0 && top == 0 && !s_.durable;
-      const bool lax_upper =
-          KnownDefects::redelivered_behind_new_at_upper_levels && (top > 0 || s_.durable);
-      if (lax0 || lax_upper) {
-        // Known deviations: plain sends keep their FIFO among themselves; any message that
-        // took the slow path (delayed, redelivered) may come first. At level 0 of a memory
-        // queue a slow-path message, when there is one, comes before every plain one.
+      if (lax0) {
+        // See the flag: plain sends keep their FIFO among themselves; a slow-path message
+        // (delayed, redelivered), when there is one, comes before every plain one.
         const M* first_plain = nullptr;
         bool any_slow = false;
         for (const M* m : level) {
@@ -417,7 +412,7 @@ class QueueRun {
             out.push_back(m->id);
           }
         }
-        if (first_plain && !(lax0 && any_slow)) out.push_back(first_plain->id);
+        if (first_plain && !any_slow) out.push_back(first_plain->id);
       } else {
         const M* best = nullptr;
         for (const M* m : level) {
