@@ -12,9 +12,9 @@
 //   x-death-reason, x-death-attempts and the original headers; TTL per send and per queue (the
 //   shorter wins; an expired message is never delivered); on_expiry; priority levels (higher
 //   first, above max_priority counts as max_priority, FIFO within a level, redelivered ahead
-//   of new ones of their level; see KnownDefects for level 0 in memory); message groups (in order, one in flight
-//   per group); the dedup window (a repeat returns the first id; a refused send is not
-//   remembered); capacity with reject / block (send_timeout 0) / drop_oldest; prefetch;
+//   of new ones of their level; see KnownDefects for level 0 in memory); message groups (in order,
+//   one in flight per group); the dedup window (a repeat returns the first id; a refused send is
+//   not remembered); capacity with reject / block (send_timeout 0) / drop_oldest; prefetch;
 //   consumer close (held messages return with their attempts); single and batch receive;
 //   ack / nack(requeue) / nack(false) / reject(reason) / extend and a second settle (stale);
 //   exact counters (enqueued, deduplicated, delivered, redelivered, acked, nacked,
