@@ -89,23 +89,23 @@ Family<TopicScenario> topic_family(bool durable, const std::filesystem::path& di
 }  // namespace
 
 TEST_CASE("an in-memory queue behaves as its model under random operation sequences") {
-  run_family("model in-memory queues", queue_family(false, {}), 16000, 1'000'000);
+  run_family("model-memory-queues", queue_family(false, {}), 16000, 1'000'000);
 }
 
 TEST_CASE("a durable queue behaves as its model across random operations and restarts") {
   const auto dir = scratch_dir("queue");
   // Each broker open maps 64 MiB segments: durable sequences cost ~0.3 s, so fewer, longer.
-  run_family("model durable queues", queue_family(true, dir), 40, 2'000'000, 120);
+  run_family("model-durable-queues", queue_family(true, dir), 40, 2'000'000, 120);
   std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("an in-memory topic behaves as its model under random operation sequences") {
-  run_family("model in-memory topics", topic_family(false, {}), 6000, 3'000'000);
+  run_family("model-memory-topics", topic_family(false, {}), 6000, 3'000'000);
 }
 
 TEST_CASE("a durable topic behaves as its model across random operations and restarts") {
   const auto dir = scratch_dir("topic");
-  run_family("model durable topics", topic_family(true, dir), 100, 4'000'000, 120);
+  run_family("model-durable-topics", topic_family(true, dir), 100, 4'000'000, 120);
   std::filesystem::remove_all(dir);
 }
 
@@ -227,7 +227,7 @@ TEST_CASE(
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print(
-      "figures: model concurrent queues: sequences={} operations={} acked={} redelivered={} "
+      "figures: model-concurrent-queues: sequences={} operations={} acked={} redelivered={} "
       "lost=0 seconds={:.1f}\n",
       rounds, messages, messages, redelivered, seconds);
   (void)closes;

@@ -24,13 +24,13 @@ using Ms = std::chrono::milliseconds;
 /// Known defects and known deviations from the written contract. Each flag, when true, makes
 /// the model (or the generators) accept today's behaviour; flip it once the defect is fixed.
 struct KnownDefects {
-  /// A question for the lead (found by this model): README says "FIFO per priority level" but
-  /// not whether by send or by readiness. At level 0 of an in-memory queue a message that took
-  /// the slow path (sent with a delay, or redelivered after a backoff) is delivered, once due,
-  /// ahead of every undelayed level-0 message — even ones sent (and ready) before it: those sit
-  /// in the lock-free ring, which is taken from last. When true, the model accepts that there
-  /// (plain sends keep their FIFO among themselves; slow-path messages come first, in any
-  /// order among themselves).
+  /// NEW defect (found by this model, not fixed: the lock-free ring and the slow path would
+  /// need a common order): at level 0 of an in-memory queue a message that took the slow path
+  /// (sent with a delay, or redelivered after a backoff) is delivered, once due, ahead of every
+  /// undelayed level-0 message — even ones sent and ready before it, which sit in the ring,
+  /// taken from last. `send A; send B {delay 5ms}; advance 10ms; receive` gives B, then A.
+  /// When true, the model accepts that there (plain sends keep their FIFO among themselves;
+  /// slow-path messages come first, in any order among themselves).
   static constexpr bool delayed_due_ahead_of_older_at_level0 = true;
   /// NEW (found by this model; a question for the lead rather than a clear defect): message ids
   /// start again after a reopen when no unsettled message is left, so a message sent after a
@@ -45,12 +45,25 @@ struct KnownDefects {
   /// positions after a restart, and lets `group_stats` forget a group that has no member yet
   /// after a restart (it returns nullopt for it today).
   static constexpr bool durable_topic_forgets_commit_zero = true;
-  /// api-defects: durations at their limits overflow. The generators keep every duration small.
+  /// api-defects (issue 10 §1.3): durations at their limits overflow. When true the generators
+  /// keep every duration small; when false they also use Duration::max() (`kForever`) for a
+  /// send's delay and ttl, a queue's visibility timeout and a topic's retention age.
   static constexpr bool durations_at_limits_overflow = true;
-  /// storage-faults: a failed open of a batch/always destination crashes; the durable
-  /// generators use Durability::none (the failure paths are not exercised here anyway).
+  /// storage-faults (issue 10 §1.1): a failed open of a batch/always destination crashes. When
+  /// true the durable generators use Durability::none only; when false also batch and always.
   static constexpr bool batch_always_failed_open_crashes = true;
 };
+
+/// An op argument that stands for Duration::max() (see durations_at_limits_overflow).
+inline constexpr std::uint32_t kForever = 0xFFFF'FFFFu;
+
+/// A durable level for a durable scenario (see batch_always_failed_open_crashes).
+inline Durability durable_level(std::uint32_t choice) {
+  if (KnownDefects::batch_always_failed_open_crashes) return Durability::none;
+  return choice % 4 == 0   ? Durability::always
+         : choice % 4 == 1 ? Durability::batch
+                           : Durability::none;
+}
 
 /// A source of choices: a seeded PRNG, or a fuzzer's bytes (zeros once they run out).
 class Source {

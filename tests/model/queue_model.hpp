@@ -46,6 +46,10 @@
 
 namespace switchyard::model {
 
+/// "Never" in the model's milliseconds: far beyond any clock a sequence reaches, far from
+/// overflowing when added to it.
+inline constexpr std::int64_t kNeverMs = std::int64_t{1} << 60;
+
 enum QueueOpKind : std::uint8_t {
   q_send,           // a: priority, b: delay ms, c: ttl ms, d: group (0 none), e: dedup id (0 none)
   q_receive,        // a: consumer
@@ -75,8 +79,10 @@ struct QueueScenario {
     const auto& o = options;
     s << "queue scenario: durable=" << durable << " capacity=" << o.capacity
       << " overflow=" << static_cast<int>(o.overflow) << " max_deliveries=" << o.max_deliveries
-      << " dlq=" << dlq << " prefetch=" << o.prefetch
-      << " visibility_ms=" << std::chrono::duration_cast<Ms>(o.visibility_timeout).count()
+      << " dlq=" << dlq << " prefetch=" << o.prefetch << " visibility_ms="
+      << (o.visibility_timeout == Duration::max()
+              ? -1
+              : std::chrono::duration_cast<Ms>(o.visibility_timeout).count())
       << " backoff_ms=" << std::chrono::duration_cast<Ms>(o.retry_backoff.initial).count()
       << " delay_ms=" << std::chrono::duration_cast<Ms>(o.delay).count()
       << " ttl_ms=" << std::chrono::duration_cast<Ms>(o.ttl).count()
@@ -115,7 +121,9 @@ inline QueueScenario queue_scenario(Source& src, bool durable) {
   if (s.ttls && src.chance(40)) o.ttl = Ms(src.range(5, 80));
   o.on_expiry = src.chance(50) ? OnExpiry::dead_letter : OnExpiry::drop;
   o.dedup_window = Ms(src.range(5, 100));
-  if (durable) o.durability = Durability::none;  // KnownDefects::batch_always_failed_open_crashes
+  if (durable) o.durability = durable_level(src.below(4));
+  if (!KnownDefects::durations_at_limits_overflow && src.chance(10))
+    o.visibility_timeout = Duration::max();
   if (s.dlq) o.dead_letter = "dlq";
   return s;
 }
@@ -130,6 +138,9 @@ inline Op queue_op(Source& src, const QueueScenario& s) {
     op.b = s.delays && !grouped && s.options.delay.count() == 0 && src.chance(30) ? src.range(1, 40)
                                                                                   : 0;
     op.c = s.ttls && src.chance(40) ? src.range(1, 60) : 0;
+    if (!KnownDefects::durations_at_limits_overflow && src.chance(5))
+      (src.chance(50) ? op.b : op.c) = kForever;
+    if (op.d != 0 && op.b == kForever) op.b = 0;  // no per-send delays on grouped messages
     op.d = grouped ? src.range(1, 3) : 0;
     op.e = s.dedup && src.chance(40) ? src.range(1, 5) : 0;
   } else if (roll < 48) {
@@ -171,8 +182,8 @@ inline std::string describe_queue_op(const Op& op) {
   std::ostringstream s;
   switch (op.kind) {
     case q_send:
-      s << "send priority=" << op.a << " delay_ms=" << op.b << " ttl_ms=" << op.c
-        << " group=" << op.d << " dedup=" << op.e;
+      s << "send (" << kForever << ": Duration::max()) priority=" << op.a << " delay_ms=" << op.b
+        << " ttl_ms=" << op.c << " group=" << op.d << " dedup=" << op.e;
       break;
     case q_receive:
       s << "receive consumer=" << op.a;
@@ -526,8 +537,8 @@ class QueueRun {
     SendOptions so;
     so.headers = Headers{{"n", std::to_string(n)}};
     so.priority = static_cast<std::uint8_t>(op.a);
-    so.delay = Ms(op.b);
-    so.ttl = Ms(op.c);
+    so.delay = op.b == kForever ? Duration::max() : Duration(Ms(op.b));
+    so.ttl = op.c == kForever ? Duration::max() : Duration(Ms(op.c));
     so.group = group;
     so.dedup_id = dedup;
     const std::size_t depth_before = real_depth_;  // the broker's depth after the last step
@@ -568,12 +579,14 @@ class QueueRun {
     m.n = n;
     m.level = std::min<std::uint32_t>(op.a, s_.options.max_priority);
     m.group = op.d;
-    std::int64_t ttl = op.c;
+    std::int64_t ttl = op.c == kForever ? 0 : op.c;  // forever: as good as none
     const auto qttl = std::chrono::duration_cast<Ms>(s_.options.ttl).count();
     if (qttl > 0) ttl = ttl == 0 ? qttl : std::min<std::int64_t>(ttl, qttl);
     m.expires = ttl > 0 ? now_ + ttl : 0;
-    const std::int64_t delay =
-        op.b ? op.b : std::chrono::duration_cast<Ms>(s_.options.delay).count();
+    const std::int64_t delay = op.b == kForever ? kNeverMs
+                               : op.b != 0
+                                   ? op.b
+                                   : std::chrono::duration_cast<Ms>(s_.options.delay).count();
     if (delay > 0) {
       m.st = St::delayed;
       m.visible_at = now_ + delay;

@@ -54,6 +54,8 @@ struct TopicScenario {
   std::uint32_t partitions = 1;
   std::uint64_t records = 0;  // retention by records, 0: none
   std::int64_t age_ms = 0;    // retention by age, 0: none
+  std::uint32_t level_choice = 0;
+  static constexpr std::int64_t kForeverAge = -1;  // Duration::max()
 
   [[nodiscard]] std::string describe() const {
     std::ostringstream s;
@@ -66,8 +68,8 @@ struct TopicScenario {
     o.partitions = partitions;
     o.retention.records = records;
     o.retention.bytes = 1 << 20;
-    o.retention.age = Ms(age_ms);
-    if (durable) o.durability = Durability::none;  // KnownDefects::batch_always_failed_open_crashes
+    o.retention.age = age_ms == kForeverAge ? Duration::max() : Duration(Ms(age_ms));
+    if (durable) o.durability = durable_level(level_choice);
     return o;
   }
 };
@@ -78,6 +80,9 @@ inline TopicScenario topic_scenario(Source& src, bool durable) {
   s.partitions = src.range(1, 3);
   s.records = src.chance(50) ? src.range(2, 8) : 0;
   s.age_ms = src.chance(40) ? src.range(20, 200) : 0;
+  s.level_choice = src.below(4);
+  if (!KnownDefects::durations_at_limits_overflow && src.chance(10))
+    s.age_ms = TopicScenario::kForeverAge;
   return s;
 }
 
@@ -288,7 +293,7 @@ class TopicRun {
       std::uint64_t bound = p.start;
       std::size_t i = 0;
       while (i < p.recs.size() && ((s_.records != 0 && p.recs.size() - i > s_.records) ||
-                                   (s_.age_ms != 0 && p.recs[i].at <= now_ - s_.age_ms))) {
+                                   (s_.age_ms > 0 && p.recs[i].at <= now_ - s_.age_ms))) {
         ++i;
         ++bound;
       }
