@@ -3,8 +3,8 @@
 // operation record, the runner that prints a seed and a shrunk sequence, and the shrinker.
 //
 // Replay a failure: SWITCHYARD_MODEL_SEED=<seed> build/release/tests/model_test "<test name>"
-// Longer runs: SWITCHYARD_MODEL_SEQUENCES=<n> multiplies nothing, it sets the sequence count of
-// each model test (SWITCHYARD_MODEL_OPS sets the operations per sequence).
+// Longer runs: SWITCHYARD_MODEL_SEQUENCES=<n> sets the sequence count of each model test case,
+// SWITCHYARD_MODEL_OPS the operations per sequence (all knobs: tests/model_test.cpp).
 #pragma once
 
 #include <switchyard/switchyard.hpp>
