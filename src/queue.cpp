@@ -42,6 +42,7 @@ QueueState::QueueState(std::string name, QueueOptions options, std::shared_ptr<C
       journal_(std::move(journal)),
       ring_(journal_ ? 2 : options_.capacity) {
   slow_.levels.resize(static_cast<std::size_t>(options_.max_priority) + 1);
+  slow_.redelivered_front.resize(slow_.levels.size());
 }
 
 QueueState::~QueueState() = default;
@@ -258,7 +259,11 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
     highest = std::max(highest, m.id);
     admitted_.fetch_add(1, std::memory_order_acq_rel);
     const std::int64_t expires = expiry_of(*body);
-    const std::int64_t visible_at = body->deliver_after_ns();
+    std::int64_t visible_at = body->deliver_after_ns();
+    if (r.attempts == 0 && options_.delay.count() > 0) {
+      // The queue's default delay holds back a first delivery after a restart too.
+      visible_at = std::max(visible_at, saturating_add(body->sent_ns, options_.delay.count()));
+    }
     place(Entry{std::move(message), expires, r.attempts, r.seq}, visible_at,
           stamp.now.time_since_epoch().count());
   }
@@ -337,10 +342,13 @@ bool QueueState::drop_oldest(TimePoint now) noexcept {
   bool got = ring_.try_pop(oldest.message);
   if (!got) {
     std::lock_guard lock(slow_.mutex);
-    for (auto& level : slow_.levels) {
+    for (std::size_t p = 0; p < slow_.levels.size(); ++p) {
+      auto& level = slow_.levels[p];
       if (!level.empty()) {
         oldest = std::move(level.front());
         level.pop_front();
+        --slow_.level_items;
+        if (slow_.redelivered_front[p] != 0) --slow_.redelivered_front[p];
         got = true;
         break;
       }
@@ -378,6 +386,8 @@ void QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t n
     if (visible_at_ns > now_ns) {
       slow_.delayed.push(Delayed{visible_at_ns, slow_.delayed_sequence++, std::move(entry)});
     } else {
+      // Messages that came due before this one was sent are ahead of it (FIFO per level).
+      promote_due_locked(TimePoint(Duration(now_ns)));
       place_ready_locked(std::move(entry));
     }
     refresh_slow_hints_locked();
@@ -403,7 +413,15 @@ void QueueState::place_ready_locked(Entry&& entry) {
     return;
   }
   const std::size_t level = std::min<std::size_t>(body.priority, options_.max_priority);
-  slow_.levels[level].push_back(std::move(entry));
+  auto& entries = slow_.levels[level];
+  if (entry.deliveries != 0) {
+    // Redelivered messages go ahead of the new ones of their level (README, "Ordering").
+    std::size_t& front = slow_.redelivered_front[level];
+    entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(front), std::move(entry));
+    ++front;
+  } else {
+    entries.push_back(std::move(entry));
+  }
   ++slow_.level_items;
 }
 
@@ -460,38 +478,42 @@ QueueState::Take QueueState::try_take(Entry& out, TimePoint now) noexcept {
 }
 
 std::size_t QueueState::try_take_run(std::span<Entry> out, TimePoint now) noexcept {
-  if (out.empty() || closed_for_receive()) return 0;
-  if (slow_ready_.load(std::memory_order_acquire) != 0 ||
-      next_due_ns_.load(std::memory_order_acquire) <= ns(now)) {
-    // Priorities, groups and due messages keep their order rules: one at a time.
-    return try_take(out.front(), now) == Take::got ? 1 : 0;
-  }
-  std::size_t popped = 0;
-  ring_.try_pop_run(out.size(), [&](Message&& message) noexcept {
-    // The body was written on the sender's core: start fetching it now, so the misses of the
-    // whole run overlap instead of queueing up behind each other below.
-    __builtin_prefetch(message.body());
-    out[popped++].message = std::move(message);
-  });
-  if (popped == 0) return 0;
-  for (std::size_t i = 0; i < popped; ++i) {
-    out[i].expires_at_ns = expiry_of(*out[i].message.body());
-    out[i].deliveries = 0;
-    out[i].seq = 0;
-  }
-  // Seq_cst: as in try_take, one count for the whole run.
-  removed_.fetch_add(popped, std::memory_order_seq_cst);
-  if (options_.overflow == Overflow::block) space_.notify_all_after_seq_cst_rmw();
-  // Expired ones go to their dead-letter queue; the rest close up.
-  std::size_t kept = 0;
-  for (std::size_t i = 0; i < popped; ++i) {
-    if (out[i].expires_at_ns != 0 && ns(now) >= out[i].expires_at_ns) {
-      expire(std::move(out[i]));
-    } else if (kept++ != i) {
-      out[kept - 1] = std::move(out[i]);
+  // A run that met only expired messages has taken nothing yet: look again, or the caller
+  // would stop with messages still ready behind them.
+  for (;;) {
+    if (out.empty() || closed_for_receive()) return 0;
+    if (slow_ready_.load(std::memory_order_acquire) != 0 ||
+        next_due_ns_.load(std::memory_order_acquire) <= ns(now)) {
+      // Priorities, groups and due messages keep their order rules: one at a time.
+      return try_take(out.front(), now) == Take::got ? 1 : 0;
     }
+    std::size_t popped = 0;
+    ring_.try_pop_run(out.size(), [&](Message&& message) noexcept {
+      // The body was written on the sender's core: start fetching it now, so the misses of the
+      // whole run overlap instead of queueing up behind each other below.
+      __builtin_prefetch(message.body());
+      out[popped++].message = std::move(message);
+    });
+    if (popped == 0) return 0;
+    for (std::size_t i = 0; i < popped; ++i) {
+      out[i].expires_at_ns = expiry_of(*out[i].message.body());
+      out[i].deliveries = 0;
+      out[i].seq = 0;
+    }
+    // Seq_cst: as in try_take, one count for the whole run.
+    removed_.fetch_add(popped, std::memory_order_seq_cst);
+    if (options_.overflow == Overflow::block) space_.notify_all_after_seq_cst_rmw();
+    // Expired ones go to their dead-letter queue; the rest close up.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < popped; ++i) {
+      if (out[i].expires_at_ns != 0 && ns(now) >= out[i].expires_at_ns) {
+        expire(std::move(out[i]));
+      } else if (kept++ != i) {
+        out[kept - 1] = std::move(out[i]);
+      }
+    }
+    if (kept != 0) return kept;
   }
-  return kept;
 }
 
 bool QueueState::take_slow_locked(Entry& out, TimePoint now) {
@@ -501,6 +523,7 @@ bool QueueState::take_slow_locked(Entry& out, TimePoint now) {
     out = std::move(entries.front());
     entries.pop_front();
     --slow_.level_items;
+    if (slow_.redelivered_front[level] != 0) --slow_.redelivered_front[level];
     return true;
   };
   if (slow_.level_items != 0) {

@@ -219,3 +219,25 @@ TEST_CASE("the catalog brings back a durable topic with its records and its grou
   }
   CHECK(rest == 6);  // resumes after the 4 committed records
 }
+
+TEST_CASE("a message held back by the queue's default delay is still held back after a restart") {
+  // Found by the reference model (tests/model_test.cpp, seed 2000042): recovery kept a send's
+  // own delay but forgot the queue's, so a restart delivered the message at once.
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  QueueOptions delayed = kDurable;
+  delayed.delay = std::chrono::milliseconds(30);
+  {
+    Broker broker({.clock = clock, .data_dir = dir.path});
+    broker.declare_queue("q", delayed);
+    REQUIRE(broker.producer().send("q", "later"));
+  }
+  Broker broker({.clock = clock, .data_dir = dir.path});
+  broker.declare_queue("q", delayed);
+  auto consumer = broker.consumer("q");
+  CHECK(consumer.receive(0ms).code() == Errc::timed_out);
+  clock->advance(30ms);
+  auto got = consumer.receive(0ms);
+  REQUIRE(got);
+  CHECK(text(*got) == "later");
+}

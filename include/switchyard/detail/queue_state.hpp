@@ -9,7 +9,8 @@
 //               computed from the message's send time when it is taken.
 //     slow_     under slow_.mutex: everything else that is ready or waiting —
 //               levels[p]      FIFO per priority level p (priority messages, and messages that
-//                              come back after a nack or a lost consumer);
+//                              come back after a nack or a lost consumer: those ahead of the
+//                              new ones, redelivered_front[p] of them);
 //               delayed        min-heap by visible time (delay, retry backoff);
 //               groups         message group → FIFO + "one in flight" flag; ready_groups lists
 //                              groups whose head may be delivered now;
@@ -221,6 +222,9 @@ class QueueState final : public Destination, public std::enable_shared_from_this
     std::mutex mutex;
     std::vector<std::deque<Entry>> levels;  // index: priority
     std::size_t level_items = 0;            // entries in all levels
+    /// Per level: how many entries at the front of levels[p] are redeliveries (they go ahead
+    /// of the new ones of their level, FIFO among themselves).
+    std::vector<std::size_t> redelivered_front;
     std::priority_queue<Delayed, std::vector<Delayed>, std::greater<>> delayed;
     std::uint64_t delayed_sequence = 0;
     std::unordered_map<std::string, Group> groups;
