@@ -21,6 +21,7 @@ namespace switchyard {
 
 namespace detail {
 class ConsumerState;
+struct PushWorkers;
 }
 
 struct ConsumerOptions {
@@ -70,15 +71,25 @@ class Consumer {
   /// acknowledged too. @note threadsafe
   Status ack_all(std::span<Delivery> deliveries) noexcept;
 
-  /// Starts the push workers. Throws `Error(invalid_argument)` if already running or closed.
+  /// Starts the push workers. Throws `Error(invalid_argument)` if already running (also while
+  /// workers stopped from a handler have not been joined by `stop`) or closed.
   void run(Handler handler);
   /// Stops the push workers and waits for them; a handler in progress finishes first.
   /// Held deliveries stay held. Idempotent.
+  ///
+  /// From inside this consumer's own handler it returns at once, without waiting: the running
+  /// handlers finish (and their deliveries are settled as usual), no handler call starts after,
+  /// and the workers end. A later `stop`, `close` or the destructor joins them (a worker that
+  /// destroys its own consumer is detached and ends when its handler returns).
   void stop() noexcept;
   /// Stops, then returns everything held to the queue. Later receives return `closed`.
+  /// From inside this consumer's own handler it returns at once, as `stop` does; the consumer
+  /// closes when the last worker ends (the handlers' deliveries are settled first).
   void close() noexcept;
 
-  [[nodiscard]] bool running() const noexcept { return !workers_.empty(); }
+  /// Whether push workers run and no stop was asked for. Not to be called while `run` or
+  /// `stop` runs on another thread.
+  [[nodiscard]] bool running() const noexcept;
   /// Unacknowledged deliveries held now (exact when no receive or settle is in progress).
   [[nodiscard]] std::size_t in_flight() const noexcept;
   [[nodiscard]] const std::string& queue_name() const noexcept;
@@ -87,7 +98,10 @@ class Consumer {
  private:
   std::shared_ptr<detail::ConsumerState> state_;
   ConsumerOptions options_;
-  std::shared_ptr<std::atomic<bool>> stopping_;
+  [[nodiscard]] bool in_own_handler() const noexcept;
+  void join_workers() noexcept;
+
+  std::shared_ptr<detail::PushWorkers> control_;
   std::vector<std::thread> workers_;
 };
 
