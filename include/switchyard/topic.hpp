@@ -67,7 +67,11 @@ struct PartitionStats {
 /// One consumer group's progress on one partition.
 struct GroupPartitionStats {
   std::uint32_t partition = 0;
-  std::uint64_t committed = 0;  ///< next offset the group will read after a restart/rebalance
+  /// Next offset the group will read after a restart/rebalance. Every commit of a durable
+  /// topic stores every position it names (0 included). A group restored from a durable
+  /// topic's checkpoint shows a partition it never committed at the log start until a member
+  /// joins, whose `start` then places it (Kafka's auto.offset.reset).
+  std::uint64_t committed = 0;
   std::uint64_t lag = 0;        ///< log end − committed
   std::uint64_t missed = 0;     ///< records retention removed before the group read them
   bool assigned = false;        ///< owned by a member now
