@@ -8,6 +8,7 @@
 #include <array>
 #include <limits>
 
+#include "switchyard/detail/deadline.hpp"
 #include "switchyard/detail/queue_state.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -22,7 +23,7 @@ namespace switchyard {
 namespace detail {
 
 namespace {
-constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kNever = kNeverNs;
 constexpr std::uint32_t kSpinRounds = 16;
 constexpr int kSpinsPerRound = 64;
 constexpr std::uint32_t kYieldRounds = 16;
@@ -90,7 +91,7 @@ std::int64_t ConsumerState::visibility_deadline(TimePoint now, Duration lag) noe
   const Duration visibility = queue_->options().visibility_timeout;
   if (visibility.count() <= 0) return kNever;
   // `now` may lag real time by `lag` (a coarse reading): the deadline must not come early.
-  const std::int64_t deadline = ns(now) + lag.count() + visibility.count();
+  const std::int64_t deadline = deadline_ns(deadline_ns(ns(now), lag.count()), visibility.count());
   queue_->note_delivery_deadline(deadline);
   return deadline;
 }
@@ -160,7 +161,7 @@ Result<Delivery> ConsumerState::receive(Duration timeout) noexcept {
     if (try_receive_one(coarse, clock.coarse_resolution(), delivery)) return delivery;
   }
   TimePoint now = clock.now();
-  const TimePoint deadline = timeout >= TimePoint::max() - now ? TimePoint::max() : now + timeout;
+  const TimePoint deadline = deadline_after(now, timeout);
   std::uint32_t idle_rounds = 0;
   for (;;) {
     if (closed() || queue_->closed_for_receive()) return Result<Delivery>(Errc::closed);
@@ -229,7 +230,7 @@ Status ConsumerState::extend(std::uint32_t index, std::uint64_t generation) noex
   }
   const Duration visibility = queue_->options().visibility_timeout;
   if (visibility.count() > 0) {
-    slot.deadline_ns.store(ns(queue_->clock()->now()) + visibility.count(),
+    slot.deadline_ns.store(deadline_ns(ns(queue_->clock()->now()), visibility.count()),
                            std::memory_order_relaxed);
   }
   return {};

@@ -1,5 +1,6 @@
 // The Queue's machinery: admission, placement, taking, requeue and dead-lettering.
 // Data structures and the threading story are in include/switchyard/detail/queue_state.hpp.
+#include "switchyard/detail/deadline.hpp"
 #include "switchyard/detail/queue_state.hpp"
 
 #include <algorithm>
@@ -12,14 +13,10 @@ namespace switchyard::detail {
 
 namespace {
 
-constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kNever = kNeverNs;
 
 std::int64_t ns(TimePoint t) noexcept {
   return t.time_since_epoch().count();
-}
-
-std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
-  return b > 0 && a > kNever - b ? kNever : a + b;
 }
 
 /// Lowers `target` to `value` if `value` is smaller.

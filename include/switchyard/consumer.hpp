@@ -25,9 +25,10 @@ struct PushWorkers;
 }
 
 struct ConsumerOptions {
-  /// Worker threads a push consumer (`run`) starts. ≥ 1.
+  /// Worker threads a push consumer (`run`) starts. ≥ 1 (0 is refused with
+  /// `Errc::invalid_argument` by Broker::consumer).
   std::size_t workers = 1;
-  /// Most unacknowledged deliveries held at once; 0: the queue's `prefetch`.
+  /// Most unacknowledged deliveries held at once, at most 2^20; 0: the queue's `prefetch`.
   std::uint32_t prefetch = 0;
   WaitStrategy wait = WaitStrategy::park;
   /// Told about every exception a push handler throws (the message is nacked either way, and
@@ -54,8 +55,9 @@ class Consumer {
   Consumer& operator=(Consumer&&) noexcept;
   ~Consumer();
 
-  /// Waits up to `timeout` for a delivery. `Errc::timed_out` when none came, `Errc::closed`
-  /// once the consumer, its queue or the broker is closed. @note threadsafe
+  /// Waits up to `timeout` for a delivery (0 or negative: does not wait; Duration::max():
+  /// until one comes). `Errc::timed_out` when none came, `Errc::closed` once the consumer,
+  /// its queue or the broker is closed. @note threadsafe
   [[nodiscard]] Result<Delivery> receive(Duration timeout = Duration{0}) noexcept;
   /// Long poll: waits up to `timeout` for the first delivery, then returns at once with it and
   /// whatever else is ready, at most `max` (bounded also by the prefetch window).
