@@ -74,7 +74,7 @@ Result<std::uint64_t> MemoryLog::append(Message&& message, std::int64_t now_ns,
   retained_bytes_ += bytes;
   appended_bytes_ += bytes;
   if (offset == start_offset_.load(std::memory_order_relaxed) && retention_.age.count() > 0) {
-    next_expiry_ns_.store(now_ns + retention_.age.count(), std::memory_order_relaxed);
+    next_expiry_ns_.store(deadline_ns(now_ns, retention_.age.count()), std::memory_order_relaxed);
   }
   retain_locked(now_ns);
   lock.unlock();

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "storage_support.hpp"
 #include "test_support.hpp"
 
 using namespace switchyard;
@@ -62,6 +63,30 @@ TEST_CASE("a per-send delay and ttl of 0 mean the queue's defaults and negative 
   auto d = c.receive();
   REQUIRE(d);
   CHECK(text(*d) == "now");
+}
+
+TEST_CASE("a durable queue keeps never-expiring and never-due messages so across a restart") {
+  switchyard::test::ScratchDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  const QueueOptions options{.durability = Durability::always};
+  {
+    Broker broker(BrokerOptions{.clock = clock, .data_dir = dir.path()});
+    broker.declare_queue("q", options);
+    auto producer = broker.producer();
+    REQUIRE(producer.send("q", "later", {.delay = kForever}));
+    REQUIRE(producer.send("q", "kept", {.ttl = kForever}));
+  }
+  clock->advance(kCentury);
+  Broker broker(BrokerOptions{.clock = clock, .data_dir = dir.path()});
+  auto q = broker.declare_queue("q", options);
+  CHECK(q.depth() == 2);
+  auto c = broker.consumer("q");
+  auto d = c.receive();
+  REQUIRE(d);
+  CHECK(text(*d) == "kept");
+  REQUIRE(d->ack());
+  CHECK(c.receive().code() == Errc::timed_out);  // "later" is still not due
+  CHECK(q.stats().expired == 0);
 }
 
 TEST_CASE("a visibility_timeout of Duration::max() keeps a delivery from a second consumer") {

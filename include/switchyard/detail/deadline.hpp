@@ -33,6 +33,13 @@ inline constexpr std::int64_t kNeverNs = std::numeric_limits<std::int64_t>::max(
   return after_ns <= 0 ? at_ns : saturating_add(at_ns, after_ns);
 }
 
+/// A deadline moved to another clock's epoch (monotonic <-> wall, for a durable copy): never
+/// stays never, anything else moves by `offset_ns`, saturating.
+[[nodiscard]] constexpr std::int64_t rebase_deadline(std::int64_t deadline_ns,
+                                                     std::int64_t offset_ns) noexcept {
+  return deadline_ns == kNeverNs ? kNeverNs : saturating_add(deadline_ns, offset_ns);
+}
+
 /// The same for chrono types: `at + after`, at most `time_point::max()`.
 template <class Clock, class Duration>
 [[nodiscard]] constexpr std::chrono::time_point<Clock, Duration> deadline_after(
