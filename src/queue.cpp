@@ -189,7 +189,8 @@ StoredMessage to_stored(const Message& message, std::string payload) {
   const std::int64_t wall_minus_mono = body.timestamp_ns - body.sent_ns;
   if (body.deliver_after_ns() != 0)
     stored.deliver_after_ns = rebase_deadline(body.deliver_after_ns(), wall_minus_mono);
-  if (body.expires_at_ns() != 0) stored.expires_at_ns = rebase_deadline(body.expires_at_ns(), wall_minus_mono);
+  if (body.expires_at_ns() != 0)
+    stored.expires_at_ns = rebase_deadline(body.expires_at_ns(), wall_minus_mono);
   return stored;
 }
 
@@ -248,8 +249,10 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
     if (with_extras) {
       MessageExtras& extras = body->mutable_extras();
       extras.headers = Headers(m.headers);
-      if (m.deliver_after_ns != 0) extras.deliver_after_ns = rebase_deadline(m.deliver_after_ns, mono_minus_wall);
-      if (m.expires_at_ns != 0) extras.expires_at_ns = rebase_deadline(m.expires_at_ns, mono_minus_wall);
+      if (m.deliver_after_ns != 0)
+        extras.deliver_after_ns = rebase_deadline(m.deliver_after_ns, mono_minus_wall);
+      if (m.expires_at_ns != 0)
+        extras.expires_at_ns = rebase_deadline(m.expires_at_ns, mono_minus_wall);
     }
     highest = std::max(highest, m.id);
     admitted_.fetch_add(1, std::memory_order_acq_rel);
