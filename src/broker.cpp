@@ -1,8 +1,10 @@
 #include "switchyard/broker.hpp"
 
+#include <cmath>
 #include <thread>
 
 #include "switchyard/detail/broker_core.hpp"
+#include "switchyard/detail/deadline.hpp"
 #include "switchyard/detail/dir_lock.hpp"
 #include "switchyard/detail/exchange_state.hpp"
 #include "switchyard/detail/pubsub_hub.hpp"
@@ -32,9 +34,16 @@ void check_options(std::string_view name, const QueueOptions& options) {
   if (options.send_timeout.count() < 0) bad("send_timeout must not be negative");
   if (options.visibility_timeout.count() < 0) bad("visibility_timeout must not be negative");
   if (options.delay.count() < 0 || options.ttl.count() < 0) bad("delay and ttl must not be negative");
-  if (options.retry_backoff.initial.count() < 0 || options.retry_backoff.multiplier < 1.0) {
-    bad("retry_backoff needs initial >= 0 and multiplier >= 1");
+  if (options.dedup_window.count() < 0) bad("dedup_window must not be negative");
+  const Backoff& backoff = options.retry_backoff;
+  // Written so that NaN fails too: every comparison with NaN is false.
+  if (!(backoff.multiplier >= 1.0) || !std::isfinite(backoff.multiplier)) {
+    bad("retry_backoff.multiplier must be finite and >= 1");
   }
+  if (backoff.initial.count() < 0 || backoff.max.count() < 0) {
+    bad("retry_backoff.initial and .max must not be negative");
+  }
+  if (backoff.max < backoff.initial) bad("retry_backoff.max must not be below .initial");
   if (options.dead_letter == name) bad("a queue cannot be its own dead-letter queue");
 }
 
@@ -278,6 +287,10 @@ Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options)
   if (queue->closed_for_receive()) throw Error(Errc::closed, "queue '" + std::string(name) + "' is closed");
   const std::uint32_t prefetch = options.prefetch != 0 ? options.prefetch : queue->options().prefetch;
   if (prefetch > (1u << 20)) throw Error(Errc::invalid_argument, "prefetch above 2^20");
+  if (options.workers == 0) {
+    throw Error(Errc::invalid_argument,
+                "consumer of queue '" + std::string(name) + "': workers must be at least 1");
+  }
   auto state = std::make_shared<detail::ConsumerState>(std::move(queue), prefetch, options.wait,
                                                        core_->interceptors());
   return Consumer(std::move(state), options);
@@ -291,7 +304,7 @@ bool Broker::shutdown(Shutdown mode, Duration timeout) {
   if (mode == Shutdown::drain) {
     for (const auto& d : destinations) d->close(true);
     // Real time, not the broker's clock: a manual clock must not make shutdown hang.
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = detail::deadline_after(std::chrono::steady_clock::now(), timeout);
     for (const auto& d : destinations) {
       while (!d->idle()) {
         if (std::chrono::steady_clock::now() >= deadline) {

@@ -8,6 +8,7 @@
 #include <array>
 #include <limits>
 
+#include "switchyard/detail/deadline.hpp"
 #include "switchyard/detail/queue_state.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -22,7 +23,7 @@ namespace switchyard {
 namespace detail {
 
 namespace {
-constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kNever = kNeverNs;
 constexpr std::uint32_t kSpinRounds = 16;
 constexpr int kSpinsPerRound = 64;
 constexpr std::uint32_t kYieldRounds = 16;
@@ -90,7 +91,7 @@ std::int64_t ConsumerState::visibility_deadline(TimePoint now, Duration lag) noe
   const Duration visibility = queue_->options().visibility_timeout;
   if (visibility.count() <= 0) return kNever;
   // `now` may lag real time by `lag` (a coarse reading): the deadline must not come early.
-  const std::int64_t deadline = ns(now) + lag.count() + visibility.count();
+  const std::int64_t deadline = deadline_ns(deadline_ns(ns(now), lag.count()), visibility.count());
   queue_->note_delivery_deadline(deadline);
   return deadline;
 }
@@ -160,7 +161,7 @@ Result<Delivery> ConsumerState::receive(Duration timeout) noexcept {
     if (try_receive_one(coarse, clock.coarse_resolution(), delivery)) return delivery;
   }
   TimePoint now = clock.now();
-  const TimePoint deadline = timeout >= TimePoint::max() - now ? TimePoint::max() : now + timeout;
+  const TimePoint deadline = deadline_after(now, timeout);
   std::uint32_t idle_rounds = 0;
   for (;;) {
     if (closed() || queue_->closed_for_receive()) return Result<Delivery>(Errc::closed);
@@ -229,7 +230,7 @@ Status ConsumerState::extend(std::uint32_t index, std::uint64_t generation) noex
   }
   const Duration visibility = queue_->options().visibility_timeout;
   if (visibility.count() > 0) {
-    slot.deadline_ns.store(ns(queue_->clock()->now()) + visibility.count(),
+    slot.deadline_ns.store(deadline_ns(ns(queue_->clock()->now()), visibility.count()),
                            std::memory_order_relaxed);
   }
   return {};
@@ -293,8 +294,11 @@ std::size_t ConsumerState::in_flight() const noexcept {
 
 Status Delivery::settle(int how, std::string_view why, bool wake) noexcept {
   if (owner_ == nullptr) return Status(Errc::invalid_delivery, "empty delivery");
-  if (settled_) return Status(Errc::stale_delivery, "delivery already settled by this handle");
-  settled_ = true;
+  // Relaxed: only a shortcut; racing settles all reach the slot's CAS, which one of them wins.
+  if (settled_.load(std::memory_order_relaxed)) {
+    return Status(Errc::stale_delivery, "delivery already settled by this handle");
+  }
+  settled_.store(true, std::memory_order_relaxed);
   return owner_->settle(slot_, generation_, static_cast<detail::ConsumerState::Settle>(how), why,
                         wake);
 }
@@ -312,25 +316,46 @@ Status Delivery::reject(std::string_view reason) noexcept {
 }
 Status Delivery::extend() noexcept {
   if (owner_ == nullptr) return Status(Errc::invalid_delivery, "empty delivery");
-  if (settled_) return Status(Errc::stale_delivery, "delivery already settled by this handle");
+  if (settled_.load(std::memory_order_relaxed)) {
+    return Status(Errc::stale_delivery, "delivery already settled by this handle");
+  }
   return owner_->extend(slot_, generation_);
 }
 
 // --- Consumer --------------------------------------------------------------------------
 
+namespace detail {
+
+/// What a consumer's push workers share with it; outlives the Consumer when a worker destroys
+/// its own consumer from the handler.
+struct PushWorkers {
+  std::atomic<bool> stopping{false};
+  /// Set by close() from a handler: the last worker to end closes the consumer state.
+  std::atomic<bool> close_on_exit{false};
+  std::atomic<std::size_t> live{0};
+};
+
+namespace {
+/// The PushWorkers of the consumer whose handler this thread runs, if any.
+thread_local const PushWorkers* t_worker_of = nullptr;
+}  // namespace
+
+}  // namespace detail
+
 Consumer::Consumer(std::shared_ptr<detail::ConsumerState> state, ConsumerOptions options)
     : state_(std::move(state)),
       options_(std::move(options)),
-      stopping_(std::make_shared<std::atomic<bool>>(false)) {}
+      control_(std::make_shared<detail::PushWorkers>()) {}
 
 Consumer::Consumer(Consumer&&) noexcept = default;
 
 Consumer& Consumer::operator=(Consumer&& other) noexcept {
   if (this != &other) {
     close();
+    join_workers();  // only non-empty when called from our own handler
     state_ = std::move(other.state_);
     options_ = std::move(other.options_);
-    stopping_ = std::move(other.stopping_);
+    control_ = std::move(other.control_);
     workers_ = std::move(other.workers_);
   }
   return *this;
@@ -338,6 +363,7 @@ Consumer& Consumer::operator=(Consumer&& other) noexcept {
 
 Consumer::~Consumer() {
   close();
+  join_workers();  // only non-empty when destroyed from our own handler
 }
 
 Result<Delivery> Consumer::receive(Duration timeout) noexcept {
@@ -389,17 +415,21 @@ void Consumer::run(Handler handler) {
   if (!state_ || state_->closed()) throw Error(Errc::invalid_argument, "run on a closed consumer");
   if (!workers_.empty()) throw Error(Errc::invalid_argument, "consumer is already running");
   if (!handler) throw Error(Errc::invalid_argument, "run needs a handler");
-  stopping_->store(false, std::memory_order_release);
+  control_->stopping.store(false, std::memory_order_relaxed);
   state_->resume();
   auto shared_handler = std::make_shared<Handler>(std::move(handler));
   const std::size_t workers = std::max<std::size_t>(1, options_.workers);
+  // Relaxed: the thread starts below synchronize-with this thread.
+  control_->live.store(workers, std::memory_order_relaxed);
   for (std::size_t i = 0; i < workers; ++i) {
-    workers_.emplace_back([state = state_, stopping = stopping_, handler = shared_handler,
+    workers_.emplace_back([state = state_, control = control_, handler = shared_handler,
                            on_error = options_.on_error] {
-      while (!stopping->load(std::memory_order_acquire)) {
+      detail::t_worker_of = control.get();
+      // Acquire pairs with stop()'s release store.
+      while (!control->stopping.load(std::memory_order_acquire)) {
         auto received = state->receive(std::chrono::milliseconds(200));
         if (!received) {
-          if (received.code() == Errc::closed) return;
+          if (received.code() == Errc::closed) break;
           continue;
         }
         Delivery& delivery = *received;
@@ -418,23 +448,61 @@ void Consumer::run(Handler handler) {
           if (!delivery.settled()) (void)delivery.nack();
         }
       }
+      detail::t_worker_of = nullptr;
+      // Acq_rel: the last worker sees every earlier worker's close_on_exit store.
+      if (control->live.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        if (control->close_on_exit.load(std::memory_order_acquire)) {
+          state->close();
+        } else {
+          state->resume();
+        }
+      }
     });
   }
 }
 
+bool Consumer::in_own_handler() const noexcept {
+  return control_ != nullptr && detail::t_worker_of == control_.get();
+}
+
 void Consumer::stop() noexcept {
-  if (workers_.empty()) return;
-  stopping_->store(true, std::memory_order_release);
+  // From our own handler, workers_ is not ours to read (run() may still be filling it), and
+  // joining would wait for ourselves: the workers end by themselves, a later stop / close /
+  // destructor joins them.
+  if (!in_own_handler() && workers_.empty()) return;
+  // Release pairs with the workers' acquire load.
+  control_->stopping.store(true, std::memory_order_release);
   state_->interrupt();
-  for (auto& worker : workers_) worker.join();
-  workers_.clear();
+  if (in_own_handler()) return;
+  join_workers();
   state_->resume();
+}
+
+void Consumer::join_workers() noexcept {
+  for (auto& worker : workers_) {
+    if (worker.get_id() == std::this_thread::get_id()) {
+      worker.detach();  // our own handler destroys us: the loop ends when the handler returns
+    } else {
+      worker.join();
+    }
+  }
+  workers_.clear();
 }
 
 void Consumer::close() noexcept {
   if (!state_) return;
+  if (in_own_handler()) {
+    // Release pairs with the last worker's acquire load (through `live`).
+    control_->close_on_exit.store(true, std::memory_order_release);
+    stop();
+    return;
+  }
   stop();
   state_->close();
+}
+
+bool Consumer::running() const noexcept {
+  return !workers_.empty() && !control_->stopping.load(std::memory_order_relaxed);
 }
 
 std::size_t Consumer::in_flight() const noexcept {

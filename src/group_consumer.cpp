@@ -11,6 +11,7 @@
 #endif
 #include <utility>
 
+#include "switchyard/detail/deadline.hpp"
 #include "switchyard/detail/topic_state.hpp"
 
 namespace switchyard {
@@ -183,7 +184,7 @@ Status GroupMember::poll(PollBatch& batch, std::size_t max, Duration timeout) no
   if (options_.auto_commit && dirty_) (void)commit();
   const Clock& clock = *topic_->clock();
   TimePoint now = clock.now();
-  const TimePoint deadline = timeout >= TimePoint::max() - now ? TimePoint::max() : now + timeout;
+  const TimePoint deadline = detail::deadline_after(now, timeout);
   wakeup_.store(false, std::memory_order_relaxed);
   if (max == 0) {
     sync();  // a zero-record poll still takes part in the group (learns its assignment)

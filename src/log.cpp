@@ -1,6 +1,7 @@
 // The durable stream: recovery, appends into the active mapping, group commit, reads,
 // retention. Layout and policies: log.hpp and segment_format.hpp.
 #include "switchyard/detail/log.hpp"
+#include "switchyard/detail/deadline.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -721,10 +722,10 @@ Result<std::size_t> Log::apply_retention(const RetentionPolicy& policy) {
     const Segment& seg = segments_[count];
     const std::uint64_t seg_records = seg.end_offset - seg.base_offset;
     const std::uint64_t seg_bytes = seg.end_position - segment::kFileHeaderSize;
-    const bool drop =
-        (policy.max_records != 0 && records - seg_records >= policy.max_records) ||
-        (policy.max_bytes != 0 && bytes - seg_bytes >= policy.max_bytes) ||
-        (policy.max_age.count() > 0 && seg.max_timestamp < now - policy.max_age.count());
+    const bool drop = (policy.max_records != 0 && records - seg_records >= policy.max_records) ||
+                      (policy.max_bytes != 0 && bytes - seg_bytes >= policy.max_bytes) ||
+                      (policy.max_age.count() > 0 &&
+                       deadline_ns(seg.max_timestamp, policy.max_age.count()) < now);
     if (!drop) break;
     records -= seg_records;
     bytes -= seg_bytes;

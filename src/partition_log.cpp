@@ -1,5 +1,6 @@
 // The in-memory partition log. Data structures and threading: detail/partition_log.hpp.
 #include "switchyard/detail/partition_log.hpp"
+#include "switchyard/detail/deadline.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -7,7 +8,7 @@
 namespace switchyard::detail {
 
 namespace {
-constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kNever = kNeverNs;
 
 std::uint32_t record_bytes(const Message& m) noexcept {
   const std::uint64_t n = m.key().size() + m.payload().size();
@@ -73,7 +74,7 @@ Result<std::uint64_t> MemoryLog::append(Message&& message, std::int64_t now_ns,
   retained_bytes_ += bytes;
   appended_bytes_ += bytes;
   if (offset == start_offset_.load(std::memory_order_relaxed) && retention_.age.count() > 0) {
-    next_expiry_ns_.store(now_ns + retention_.age.count(), std::memory_order_relaxed);
+    next_expiry_ns_.store(deadline_ns(now_ns, retention_.age.count()), std::memory_order_relaxed);
   }
   retain_locked(now_ns);
   lock.unlock();
@@ -106,14 +107,15 @@ void MemoryLog::retain_locked(std::int64_t now_ns) noexcept {
     const Slot& oldest = slot_locked(start);
     const bool too_many = retention_.records != 0 && end - start > retention_.records;
     const bool too_big = retention_.bytes != 0 && retained_bytes_ > retention_.bytes;
-    const bool too_old = age > 0 && oldest.appended_ns <= now_ns - age;
+    const bool too_old = age > 0 && deadline_ns(oldest.appended_ns, age) <= now_ns;
     if (!too_many && !too_big && !too_old) break;
     retained_bytes_ -= oldest.bytes;
     ++start;
   }
   if (start == old_start) return;
-  next_expiry_ns_.store(start < end && age > 0 ? slot_locked(start).appended_ns + age : kNever,
-                        std::memory_order_relaxed);
+  next_expiry_ns_.store(
+      start < end && age > 0 ? deadline_ns(slot_locked(start).appended_ns, age) : kNever,
+      std::memory_order_relaxed);
   // Release: pairs with start_offset()'s acquire; a reader that sees the new start and then
   // misses a chunk in the directory knows it is gone.
   start_offset_.store(start, std::memory_order_release);

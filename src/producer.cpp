@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "switchyard/detail/broker_core.hpp"
+#include "switchyard/detail/deadline.hpp"
 #include "switchyard/detail/destination.hpp"
 #include "switchyard/detail/stored_message.hpp"
 
@@ -89,8 +90,10 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
       extras.object = object;
       extras.object_ops = ops;
       if (options.delay.count() > 0)
-        extras.deliver_after_ns = body->sent_ns + options.delay.count();
-      if (options.ttl.count() > 0) extras.expires_at_ns = body->sent_ns + options.ttl.count();
+        extras.deliver_after_ns = detail::deadline_ns(body->sent_ns, options.delay.count());
+      if (options.ttl.count() > 0) {
+        extras.expires_at_ns = detail::deadline_ns(body->sent_ns, options.ttl.count());
+      }
     } catch (const std::bad_alloc&) {
       Message::adopt(body);  // frees the body
       return fail(Failure{Errc::payload_too_large, "out of memory for the message's headers"});

@@ -1,4 +1,5 @@
 // Ephemeral pub/sub: the hub's copy-on-write registry and each subscriber's dispatch loop.
+#include "switchyard/detail/deadline.hpp"
 #include "switchyard/detail/pubsub_hub.hpp"
 
 #include <algorithm>
@@ -37,7 +38,7 @@ bool Subscriber::offer(const Message& message) noexcept {
     return true;
   }
   if (options_.when_full == SlowSubscriber::block) {
-    const TimePoint deadline = clock_->now() + options_.block_timeout;
+    const TimePoint deadline = detail::deadline_after(clock_->now(), options_.block_timeout);
     for (;;) {
       const std::uint32_t key = space_.prepare_wait();
       if (buffer_.try_push(Message(message))) {
@@ -111,6 +112,9 @@ std::shared_ptr<Subscriber> PubSubHub::subscribe(std::string_view channel, bool 
                                                  SubscriberOptions options) {
   if (!handler) throw Error(Errc::invalid_argument, "subscribe needs a handler");
   if (options.buffer == 0) throw Error(Errc::invalid_argument, "subscriber buffer must be >= 1");
+  if (options.block_timeout.count() < 0) {
+    throw Error(Errc::invalid_argument, "subscriber block_timeout must not be negative");
+  }
   auto subscriber = std::make_shared<Subscriber>(std::string(channel), pattern, std::move(handler),
                                                  options, clock_);
   {

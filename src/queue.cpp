@@ -1,5 +1,6 @@
 // The Queue's machinery: admission, placement, taking, requeue and dead-lettering.
 // Data structures and the threading story are in include/switchyard/detail/queue_state.hpp.
+#include "switchyard/detail/deadline.hpp"
 #include "switchyard/detail/queue_state.hpp"
 
 #include <algorithm>
@@ -12,14 +13,10 @@ namespace switchyard::detail {
 
 namespace {
 
-constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kNever = kNeverNs;
 
 std::int64_t ns(TimePoint t) noexcept {
   return t.time_since_epoch().count();
-}
-
-std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
-  return b > 0 && a > kNever - b ? kNever : a + b;
 }
 
 /// Lowers `target` to `value` if `value` is smaller.
@@ -192,8 +189,9 @@ StoredMessage to_stored(const Message& message, std::string payload) {
   std::memcpy(stored.payload.data(), payload.data(), payload.size());
   const std::int64_t wall_minus_mono = body.timestamp_ns - body.sent_ns;
   if (body.deliver_after_ns() != 0)
-    stored.deliver_after_ns = body.deliver_after_ns() + wall_minus_mono;
-  if (body.expires_at_ns() != 0) stored.expires_at_ns = body.expires_at_ns() + wall_minus_mono;
+    stored.deliver_after_ns = rebase_deadline(body.deliver_after_ns(), wall_minus_mono);
+  if (body.expires_at_ns() != 0)
+    stored.expires_at_ns = rebase_deadline(body.expires_at_ns(), wall_minus_mono);
   return stored;
 }
 
@@ -253,8 +251,10 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
     if (with_extras) {
       MessageExtras& extras = body->mutable_extras();
       extras.headers = Headers(m.headers);
-      if (m.deliver_after_ns != 0) extras.deliver_after_ns = m.deliver_after_ns + mono_minus_wall;
-      if (m.expires_at_ns != 0) extras.expires_at_ns = m.expires_at_ns + mono_minus_wall;
+      if (m.deliver_after_ns != 0)
+        extras.deliver_after_ns = rebase_deadline(m.deliver_after_ns, mono_minus_wall);
+      if (m.expires_at_ns != 0)
+        extras.expires_at_ns = rebase_deadline(m.expires_at_ns, mono_minus_wall);
     }
     highest = std::max(highest, m.id);
     admitted_.fetch_add(1, std::memory_order_acq_rel);

@@ -1,5 +1,6 @@
 // The partition log of a durable topic. Design: detail/segment_partition_log.hpp.
 #include "switchyard/detail/segment_partition_log.hpp"
+#include "switchyard/detail/deadline.hpp"
 
 #include <chrono>
 #include <limits>
@@ -120,7 +121,7 @@ void SegmentLog::expire(std::int64_t now_ns) noexcept {
   std::int64_t due = next_age_check_ns_.load(std::memory_order_relaxed);
   if (now_ns < due) return;
   // One caller per interval runs it; the others carry on.
-  if (!next_age_check_ns_.compare_exchange_strong(due, now_ns + kAgeCheckInterval,
+  if (!next_age_check_ns_.compare_exchange_strong(due, deadline_ns(now_ns, kAgeCheckInterval),
                                                   std::memory_order_relaxed)) {
     return;
   }

@@ -122,6 +122,13 @@ TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<C
     recovery_.front().events.push_back(damaged + " (fell back to the previous generation)");
   }
   checkpoint_.emplace(std::move(*checkpoint));
+  // A group known before the restart is known after it, with its committed positions.
+  for (const auto& [key, committed] : checkpoint_->offsets()) {
+    const std::string& group = key.first;
+    if (groups_.find(group) == groups_.end()) {
+      groups_.emplace(group, std::make_shared<GroupState>(*this, group, nullptr));
+    }
+  }
 }
 
 TopicState::~TopicState() = default;
@@ -297,12 +304,18 @@ std::shared_ptr<GroupState> TopicState::group(std::string_view name,
   {
     std::shared_lock lock(groups_mutex_);
     auto it = groups_.find(name);
-    if (it != groups_.end()) return it->second;
+    if (it != groups_.end()) {
+      it->second->resolve_start(options);
+      return it->second;
+    }
   }
   std::unique_lock lock(groups_mutex_);
   auto it = groups_.find(name);
-  if (it != groups_.end()) return it->second;
-  auto group = std::make_shared<GroupState>(*this, std::string(name), options);
+  if (it != groups_.end()) {
+    it->second->resolve_start(options);
+    return it->second;
+  }
+  auto group = std::make_shared<GroupState>(*this, std::string(name), &options);
   groups_.emplace(std::string(name), group);
   return group;
 }
@@ -398,14 +411,32 @@ std::optional<GroupStats> TopicState::group_stats(std::string_view group) const 
 
 // --- GroupState ------------------------------------------------------------------------
 
-GroupState::GroupState(TopicState& topic, std::string name, const GroupConsumerOptions& start)
+namespace {
+/// Where a group that never committed `log` starts reading it.
+std::uint64_t start_position(const PartitionLog& log, const GroupConsumerOptions& start) {
+  switch (start.start) {
+    case Start::earliest:
+      return log.start_offset();
+    case Start::latest:
+      return log.end_offset();
+    case Start::offset:
+      return std::min(start.offset, log.end_offset());
+    case Start::timestamp:
+      return log.offset_for_time(start.time);
+  }
+  return log.end_offset();
+}
+}  // namespace
+
+GroupState::GroupState(TopicState& topic, std::string name, const GroupConsumerOptions* start)
     : topic_(topic),
       name_(std::move(name)),
       partitions_(topic.partitions()),
       owner_(partitions_, nullptr),
       owner_epoch_(partitions_, 0),
       committed_(new std::atomic<std::uint64_t>[partitions_]),
-      missed_(new std::atomic<std::uint64_t>[partitions_]) {
+      missed_(new std::atomic<std::uint64_t>[partitions_]),
+      unplaced_(partitions_, false) {
   const std::int64_t now = ns(topic.clock()->now());
   for (std::uint32_t p = 0; p < partitions_; ++p) {
     PartitionLog& log = topic.log(p);
@@ -415,25 +446,31 @@ GroupState::GroupState(TopicState& topic, std::string name, const GroupConsumerO
     // A durable group resumes where it committed; `start` is for partitions it never did.
     if (stored) {
       at = std::min(*stored, log.end_offset());
+    } else if (start != nullptr) {
+      at = start_position(log, *start);
     } else {
-      switch (start.start) {
-        case Start::earliest:
-          at = log.start_offset();
-          break;
-        case Start::latest:
-          at = log.end_offset();
-          break;
-        case Start::offset:
-          at = std::min(start.offset, log.end_offset());
-          break;
-        case Start::timestamp:
-          at = log.offset_for_time(start.time);
-          break;
-      }
+      at = log.start_offset();  // shown in stats until resolve_start places it
+      unplaced_[p] = true;
+      any_unplaced_.store(true, std::memory_order_relaxed);  // published with the group
     }
     committed_[p].store(at, std::memory_order_relaxed);
     missed_[p].store(0, std::memory_order_relaxed);
   }
+}
+
+void GroupState::resolve_start(const GroupConsumerOptions& start) {
+  if (!any_unplaced_.load(std::memory_order_acquire)) return;
+  std::lock_guard lock(mutex_);
+  const std::int64_t now = ns(topic_.clock()->now());
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    if (!unplaced_[p]) continue;
+    PartitionLog& log = topic_.log(p);
+    log.expire(now);
+    // Release: pairs with committed()'s acquire, as a commit does.
+    committed_[p].store(start_position(log, start), std::memory_order_release);
+    unplaced_[p] = false;
+  }
+  any_unplaced_.store(false, std::memory_order_release);
 }
 
 void GroupState::join(GroupMember* member) {
@@ -515,7 +552,12 @@ Status GroupState::commit(const GroupMember* member, std::span<const CommitEntry
         lost.push_back(e.partition);
         continue;
       }
-      if (committed_[e.partition].load(std::memory_order_relaxed) == e.offset) continue;
+      // Unchanged needs no write, unless a durable topic has not stored it yet: every
+      // committed position persists, the one a group started at included.
+      if (committed_[e.partition].load(std::memory_order_relaxed) == e.offset &&
+          (!topic_.durable() || topic_.stored_offset(name_, e.partition) == e.offset)) {
+        continue;
+      }
       if (changed < kInline) {
         inline_changes[changed] = {e.partition, e.offset};
       } else {

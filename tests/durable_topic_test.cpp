@@ -171,6 +171,72 @@ TEST_CASE("a group resumes exactly after its last commit on a restarted broker")
   CHECK(d.committed(1).value() == 5);   // its commit
 }
 
+TEST_CASE("a committed position of 0 survives a restart and the group is known after it") {
+  // Issue 10 §1.2: 400 records polled from partition 0 of 2, committed (committed(1) = 0);
+  // 500 more land in partition 1. After the restart the group must still be known, with both
+  // positions, and a member rejoining with Start::latest must read those 500 records.
+  ScratchDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  {
+    DurableBroker b(dir.path(), clock);
+    b.broker.declare_topic("events", durable(Durability::always, 2));
+    for (int i = 0; i < 400; ++i) b.send("events", numbered("a", i), {.partition = 0});
+    auto c = b.broker.group_consumer("events", "g", {.start = Start::earliest});
+    REQUIRE(drain(c).size() == 400);
+    REQUIRE(c.commit());
+    CHECK(c.committed(0).value() == 400);
+    CHECK(c.committed(1).value() == 0);
+    for (int i = 0; i < 500; ++i) b.send("events", numbered("b", i), {.partition = 1});
+  }
+  DurableBroker b(dir.path(), clock);
+  auto topic = b.broker.declare_topic("events", durable(Durability::always, 2));
+  const auto known = topic.group_stats("g");
+  REQUIRE(known.has_value());
+  REQUIRE(known->partitions.size() == 2);
+  CHECK(known->members == 0);
+  CHECK(known->partitions[0].committed == 400);
+  CHECK(known->partitions[1].committed == 0);
+  CHECK(known->lag == 500);
+  auto c = b.broker.group_consumer("events", "g", {.start = Start::latest});
+  CHECK(c.committed(0).value() == 400);
+  CHECK(c.committed(1).value() == 0);
+  std::size_t from_partition_1 = 0;
+  for (;;) {
+    auto batch = c.poll(1000);
+    REQUIRE(batch);
+    CHECK(batch->missed().empty());
+    if (batch->empty()) break;
+    for (const auto& r : *batch) {
+      CHECK(r.partition == 1);
+      from_partition_1 += r.partition == 1 ? 1 : 0;
+    }
+  }
+  CHECK(from_partition_1 == 500);
+}
+
+TEST_CASE("a restored group places the partitions it never committed by its next member's start") {
+  ScratchDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  {
+    DurableBroker b(dir.path(), clock);
+    b.broker.declare_topic("events", durable(Durability::always, 2));
+    for (int i = 0; i < 10; ++i) b.send("events", numbered("a", i), {.partition = 0});
+    for (int i = 0; i < 7; ++i) b.send("events", numbered("b", i), {.partition = 1});
+    auto c = b.broker.group_consumer("events", "g", {.start = Start::earliest});
+    REQUIRE(c.poll(0));
+    REQUIRE(c.commit(0, 4));  // partition 1 never committed
+  }
+  DurableBroker b(dir.path(), clock);
+  auto topic = b.broker.declare_topic("events", durable(Durability::always, 2));
+  REQUIRE(topic.group_stats("g").has_value());
+  CHECK(topic.group_stats("g")->partitions[0].committed == 4);
+  // Kafka's auto.offset.reset: `start` applies to partitions with no committed offset only.
+  auto c = b.broker.group_consumer("events", "g", {.start = Start::latest});
+  CHECK(c.committed(0).value() == 4);
+  CHECK(c.committed(1).value() == 7);
+  CHECK(topic.group_stats("g")->partitions[1].committed == 7);
+}
+
 TEST_CASE("retention deletes whole old segments of a durable topic and readers see the gap") {
   ScratchDir dir;
   DurableBroker b(dir.path());

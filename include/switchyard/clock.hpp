@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "switchyard/detail/deadline.hpp"
+
 namespace switchyard {
 
 using Duration = std::chrono::nanoseconds;
@@ -144,9 +146,14 @@ class ManualClock final : public Clock {
   }
 
   /// Moves monotonic and wall time forward by `d` (negative `d` is ignored: monotonic time
-  /// never goes back).
+  /// never goes back), stopping at TimePoint::max().
   void advance(Duration d) noexcept {
-    if (d.count() > 0) now_ns_.fetch_add(d.count(), std::memory_order_relaxed);
+    if (d.count() <= 0) return;
+    std::int64_t now = now_ns_.load(std::memory_order_relaxed);
+    // Relaxed: as in now(); the loop only makes the saturating add atomic.
+    while (!now_ns_.compare_exchange_weak(now, detail::deadline_ns(now, d.count()),
+                                          std::memory_order_relaxed)) {
+    }
   }
   /// Jumps the wall clock alone, as an NTP step or a user changing the date would; monotonic
   /// time, and so every timeout, is unaffected.

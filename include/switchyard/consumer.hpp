@@ -21,12 +21,14 @@ namespace switchyard {
 
 namespace detail {
 class ConsumerState;
+struct PushWorkers;
 }
 
 struct ConsumerOptions {
-  /// Worker threads a push consumer (`run`) starts. ≥ 1.
+  /// Worker threads a push consumer (`run`) starts. ≥ 1 (0 is refused with
+  /// `Errc::invalid_argument` by Broker::consumer).
   std::size_t workers = 1;
-  /// Most unacknowledged deliveries held at once; 0: the queue's `prefetch`.
+  /// Most unacknowledged deliveries held at once, at most 2^20; 0: the queue's `prefetch`.
   std::uint32_t prefetch = 0;
   WaitStrategy wait = WaitStrategy::park;
   /// Told about every exception a push handler throws (the message is nacked either way, and
@@ -53,8 +55,9 @@ class Consumer {
   Consumer& operator=(Consumer&&) noexcept;
   ~Consumer();
 
-  /// Waits up to `timeout` for a delivery. `Errc::timed_out` when none came, `Errc::closed`
-  /// once the consumer, its queue or the broker is closed. @note threadsafe
+  /// Waits up to `timeout` for a delivery (0 or negative: does not wait; Duration::max():
+  /// until one comes). `Errc::timed_out` when none came, `Errc::closed` once the consumer,
+  /// its queue or the broker is closed. @note threadsafe
   [[nodiscard]] Result<Delivery> receive(Duration timeout = Duration{0}) noexcept;
   /// Long poll: waits up to `timeout` for the first delivery, then returns at once with it and
   /// whatever else is ready, at most `max` (bounded also by the prefetch window).
@@ -70,15 +73,25 @@ class Consumer {
   /// acknowledged too. @note threadsafe
   Status ack_all(std::span<Delivery> deliveries) noexcept;
 
-  /// Starts the push workers. Throws `Error(invalid_argument)` if already running or closed.
+  /// Starts the push workers. Throws `Error(invalid_argument)` if already running (also while
+  /// workers stopped from a handler have not been joined by `stop`) or closed.
   void run(Handler handler);
   /// Stops the push workers and waits for them; a handler in progress finishes first.
   /// Held deliveries stay held. Idempotent.
+  ///
+  /// From inside this consumer's own handler it returns at once, without waiting: the running
+  /// handlers finish (and their deliveries are settled as usual), no handler call starts after,
+  /// and the workers end. A later `stop`, `close` or the destructor joins them (a worker that
+  /// destroys its own consumer is detached and ends when its handler returns).
   void stop() noexcept;
   /// Stops, then returns everything held to the queue. Later receives return `closed`.
+  /// From inside this consumer's own handler it returns at once, as `stop` does; the consumer
+  /// closes when the last worker ends (the handlers' deliveries are settled first).
   void close() noexcept;
 
-  [[nodiscard]] bool running() const noexcept { return !workers_.empty(); }
+  /// Whether push workers run and no stop was asked for. Not to be called while `run` or
+  /// `stop` runs on another thread.
+  [[nodiscard]] bool running() const noexcept;
   /// Unacknowledged deliveries held now (exact when no receive or settle is in progress).
   [[nodiscard]] std::size_t in_flight() const noexcept;
   [[nodiscard]] const std::string& queue_name() const noexcept;
@@ -87,7 +100,10 @@ class Consumer {
  private:
   std::shared_ptr<detail::ConsumerState> state_;
   ConsumerOptions options_;
-  std::shared_ptr<std::atomic<bool>> stopping_;
+  [[nodiscard]] bool in_own_handler() const noexcept;
+  void join_workers() noexcept;
+
+  std::shared_ptr<detail::PushWorkers> control_;
   std::vector<std::thread> workers_;
 };
 

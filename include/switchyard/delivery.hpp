@@ -1,6 +1,7 @@
 // switchyard/delivery.hpp — one message handed to one consumer, until it is settled.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -25,12 +26,29 @@ class ConsumerState;
 /// normally acks and throwing nacks.
 ///
 /// Move-only. The message stays readable after settling and after the consumer is gone.
-/// Thread-safety: settle from any one thread; reads may happen concurrently with each other.
+/// Thread-safety: `ack`, `nack`, `reject`, `extend`, `settled` and the reads may be called from
+/// any number of threads at once; of concurrent settles exactly one wins and every other returns
+/// `Errc::stale_delivery`. Moving, assigning or destroying a Delivery must not overlap any other
+/// call on it.
 class Delivery {
  public:
   Delivery() noexcept = default;
-  Delivery(Delivery&&) noexcept = default;
-  Delivery& operator=(Delivery&&) noexcept = default;
+  Delivery(Delivery&& other) noexcept
+      : owner_(std::move(other.owner_)),
+        message_(std::move(other.message_)),
+        generation_(other.generation_),
+        slot_(other.slot_),
+        attempt_(other.attempt_),
+        settled_(other.settled_.load(std::memory_order_relaxed)) {}
+  Delivery& operator=(Delivery&& other) noexcept {
+    owner_ = std::move(other.owner_);
+    message_ = std::move(other.message_);
+    generation_ = other.generation_;
+    slot_ = other.slot_;
+    attempt_ = other.attempt_;
+    settled_.store(other.settled_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    return *this;
+  }
   Delivery(const Delivery&) = delete;
   Delivery& operator=(const Delivery&) = delete;
 
@@ -42,7 +60,9 @@ class Delivery {
   [[nodiscard]] std::uint32_t attempt() const noexcept { return attempt_; }
   [[nodiscard]] bool redelivered() const noexcept { return attempt_ > 1; }
   /// Whether this handle has settled its message (or holds none).
-  [[nodiscard]] bool settled() const noexcept { return owner_ == nullptr || settled_; }
+  [[nodiscard]] bool settled() const noexcept {
+    return owner_ == nullptr || settled_.load(std::memory_order_relaxed);
+  }
   explicit operator bool() const noexcept { return owner_ != nullptr; }
 
   /// Processed: the message leaves the queue for good.
@@ -72,7 +92,9 @@ class Delivery {
   std::uint64_t generation_ = 0;
   std::uint32_t slot_ = 0;
   std::uint32_t attempt_ = 0;
-  bool settled_ = false;
+  /// A hint that saves the slot's CAS on a second settle through this handle; relaxed, because
+  /// the slot's generation CAS (ConsumerState::settle) is what decides which settle wins.
+  std::atomic<bool> settled_{false};
 };
 
 }  // namespace switchyard

@@ -30,6 +30,8 @@ struct SubscriberOptions {
   /// Messages buffered between publishers and this subscriber's handler. ≥ 1.
   std::size_t buffer = 4096;
   SlowSubscriber when_full = SlowSubscriber::drop;
+  /// Under `SlowSubscriber::block`: how long a publish waits for room. 0 to Duration::max()
+  /// (never gives up); negative is refused with `Errc::invalid_argument`.
   Duration block_timeout = std::chrono::seconds(1);
 };
 

@@ -33,9 +33,13 @@ enum class OnExpiry : std::uint8_t {
 
 /// Delay before a nacked (or timed-out) message is offered again: `initial`, multiplied by
 /// `multiplier` for each further attempt, never more than `max`. Zero `initial`: at once.
+/// Declaring a queue with a backoff outside these ranges fails with `Errc::invalid_argument`.
 struct Backoff {
+  /// 0 (at once) to Duration::max(); ≤ `max`.
   Duration initial{0};
+  /// Finite, ≥ 1 (NaN and infinity are refused).
   double multiplier = 2.0;
+  /// `initial` to Duration::max() (a deadline past the clock's range saturates: never).
   Duration max = std::chrono::minutes(5);
 
   /// The delay before delivery number `attempt + 1`, after `attempt` failed deliveries (≥ 1).
@@ -50,29 +54,33 @@ struct Backoff {
 
 /// Everything a queue is declared with. Re-declaring a queue with different options fails with
 /// `Errc::option_mismatch` (RabbitMQ's PRECONDITION_FAILED); with equal options it is a no-op.
+///
+/// Durations: every one is 0 to Duration::max() (a negative one is refused with
+/// `Errc::invalid_argument`); a deadline that would pass the clock's range saturates, so
+/// Duration::max() means "never" (detail/deadline.hpp).
 struct QueueOptions {
-  /// Most messages the queue holds ready or delayed (not counting in-flight ones). ≥ 1.
+  /// Most messages the queue holds ready or delayed (not counting in-flight ones). 1 to 2^32.
   std::size_t capacity = 65'536;
   Overflow overflow = Overflow::block;
-  /// How long a send waits for room under `Overflow::block`.
+  /// How long a send waits for room under `Overflow::block`; 0: not at all.
   Duration send_timeout = std::chrono::seconds(5);
   /// Deliveries before a message is dead-lettered (reason "max_deliveries"); 0: unlimited.
   std::uint32_t max_deliveries = 0;
   /// Name of the queue that receives dead letters; empty: dead letters are dropped and counted.
   std::string dead_letter{};
-  /// Default for each consumer: most unacknowledged deliveries it may hold. ≥ 1.
+  /// Default for each consumer: most unacknowledged deliveries it may hold. 1 to 2^20.
   std::uint32_t prefetch = 256;
   /// An unacknowledged delivery becomes visible again after this long; 0: only when its
   /// consumer closes (RabbitMQ's behaviour).
   Duration visibility_timeout = std::chrono::seconds(30);
   /// Delay between a failed delivery and the next one.
   Backoff retry_backoff{};
-  /// Default delay before a new message becomes deliverable (SQS DelaySeconds).
+  /// Default delay before a new message becomes deliverable (SQS DelaySeconds); 0: none.
   Duration delay{0};
   /// Default time to live of a message from its send; 0: forever.
   Duration ttl{0};
   OnExpiry on_expiry = OnExpiry::dead_letter;
-  /// How long a deduplication id is remembered (SQS FIFO: 5 minutes).
+  /// How long a deduplication id is remembered (SQS FIFO: 5 minutes); 0 to Duration::max().
   Duration dedup_window = std::chrono::minutes(5);
   /// Highest priority honoured (higher values are treated as this); 0: priorities ignored.
   std::uint8_t max_priority = 9;

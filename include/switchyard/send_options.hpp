@@ -38,11 +38,15 @@ struct SendOptions {
   /// `Errc::out_of_range`. Ignored by queues and exchanges.
   std::optional<std::uint32_t> partition{};
   Headers headers{};
-  /// Higher is delivered first (queues with `max_priority` > 0). FIFO within a level.
+  /// Higher is delivered first (queues with `max_priority` > 0); any value, above the queue's
+  /// `max_priority` counts as it. FIFO within a level.
   std::uint8_t priority = 0;
-  /// Not delivered before this much time has passed (SQS DelaySeconds); 0: queue default.
+  /// Not delivered before this much time has passed (SQS DelaySeconds); 0: the queue's
+  /// default. Up to Duration::max(), which means never (the deadline saturates); negative
+  /// fails the send with `Errc::invalid_argument`.
   Duration delay{0};
-  /// Expires this long after the send if not delivered; 0: the queue's TTL (if any).
+  /// Expires this long after the send if not delivered; 0: the queue's TTL (if any). Up to
+  /// Duration::max(), which means never; negative fails the send (`invalid_argument`).
   Duration ttl{0};
   /// Message group (SQS FIFO MessageGroupId): in order, one in flight per group.
   std::string_view group{};

@@ -28,14 +28,16 @@ class TopicState;
 /// (a quarter of the limits, at most 1024 records) of records already out of retention but
 /// not yet freed, because storage is freed a whole chunk at a time.
 struct Retention {
-  /// Most records kept per partition.
+  /// Most records kept per partition; 0: no record limit (then `bytes` must not be 0).
   std::uint64_t records = 1'000'000;
-  /// Most bytes (key + payload) kept per partition.
+  /// Most bytes (key + payload) kept per partition; 0: no byte limit.
   std::uint64_t bytes = 256ull * 1024 * 1024;
   /// Oldest record kept, by the broker's monotonic clock; 0: no age limit. A record's age
   /// counts from when it was sent (its producer's stamp, like Kafka's CreateTime; a forwarded
   /// message keeps its first send's), and never from before the record ahead of it in the
   /// partition. Durable topics count from the append.
+  /// 0 to Duration::max() (a deadline past the clock's range saturates: kept forever);
+  /// negative is refused with `Errc::invalid_argument`.
   Duration age = std::chrono::hours(24 * 7);
   friend bool operator==(const Retention&, const Retention&) = default;
 };
@@ -46,7 +48,7 @@ struct TopicOptions {
   /// Number of partitions, 1 to 65536. Records of one key stay in one partition, in order.
   std::uint32_t partitions = 1;
   Retention retention{};
-  /// Largest payload accepted, in bytes.
+  /// Largest payload accepted, in bytes; any value.
   std::size_t max_payload = 16 * 1024 * 1024;
   /// `memory` (default), or a durable level: partitions and committed offsets are kept under
   /// the broker's `data_dir` (see durability.hpp for what each level survives).
@@ -67,7 +69,11 @@ struct PartitionStats {
 /// One consumer group's progress on one partition.
 struct GroupPartitionStats {
   std::uint32_t partition = 0;
-  std::uint64_t committed = 0;  ///< next offset the group will read after a restart/rebalance
+  /// Next offset the group will read after a restart/rebalance. Every commit of a durable
+  /// topic stores every position it names (0 included). A group restored from a durable
+  /// topic's checkpoint shows a partition it never committed at the log start until a member
+  /// joins, whose `start` then places it (Kafka's auto.offset.reset).
+  std::uint64_t committed = 0;
   std::uint64_t lag = 0;        ///< log end − committed
   std::uint64_t missed = 0;     ///< records retention removed before the group read them
   bool assigned = false;        ///< owned by a member now

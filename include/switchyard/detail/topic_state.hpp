@@ -219,7 +219,14 @@ class TopicState final : public Destination, public std::enable_shared_from_this
 
 class GroupState {
  public:
-  GroupState(TopicState& topic, std::string name, const GroupConsumerOptions& start);
+  /// `start` places the partitions the group never committed (Kafka's auto.offset.reset).
+  /// nullptr: a group restored from a durable topic's checkpoint, whose uncommitted partitions
+  /// wait for the `start` of the first consumer that joins it (`resolve_start`).
+  GroupState(TopicState& topic, std::string name, const GroupConsumerOptions* start);
+
+  /// Places the partitions still waiting for a start position (only a restored group has
+  /// any) by `start`. Called before each new member joins. @note threadsafe
+  void resolve_start(const GroupConsumerOptions& start);
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   /// Adds / removes a member and reassigns. @note threadsafe
@@ -271,6 +278,9 @@ class GroupState {
   std::uint64_t next_epoch_ = 1;
   std::unique_ptr<std::atomic<std::uint64_t>[]> committed_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> missed_;
+  std::vector<bool> unplaced_;  // under mutex_: restored, never committed, no start applied yet
+  // Whether unplaced_ holds a true. Acquire pairs with resolve_start's release store.
+  std::atomic<bool> any_unplaced_{false};
   std::atomic<std::uint64_t> generation_{0};
 };
 
