@@ -44,14 +44,14 @@ struct KnownDefects {
   /// group with nothing else committed. When true, the model takes the broker's word for such
   /// positions after a restart, and lets `group_stats` forget a group that has no member yet
   /// after a restart (it returns nullopt for it today).
-  static constexpr bool durable_topic_forgets_commit_zero = true;
+  static constexpr bool durable_topic_forgets_commit_zero = false;
   /// api-defects (issue 10 §1.3): durations at their limits overflow. When true the generators
   /// keep every duration small; when false they also use Duration::max() (`kForever`) for a
   /// send's delay and ttl, a queue's visibility timeout and a topic's retention age.
-  static constexpr bool durations_at_limits_overflow = true;
+  static constexpr bool durations_at_limits_overflow = false;
   /// storage-faults (issue 10 §1.1): a failed open of a batch/always destination crashes. When
   /// true the durable generators use Durability::none only; when false also batch and always.
-  static constexpr bool batch_always_failed_open_crashes = true;
+  static constexpr bool batch_always_failed_open_crashes = false;
 };
 
 /// An op argument that stands for Duration::max() (see durations_at_limits_overflow).
