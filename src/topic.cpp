@@ -154,7 +154,7 @@ Result<SendReceipt> TopicState::append_record(MessageId id, std::size_t payload_
         };
         deferred = owned.release();
       } catch (const std::bad_alloc&) {
-        return Result<SendReceipt>(Errc::full, "out of memory for a send completion");
+        return Result<SendReceipt>(Errc::out_of_memory, "out of memory for a send completion");
       }
     }
   }
@@ -236,7 +236,7 @@ Status TopicState::store_commits(
     }
     return {};
   } catch (const std::bad_alloc&) {
-    return Status(Errc::full, "out of memory for the offsets checkpoint of topic '" + name_ + "'");
+    return Status(Errc::out_of_memory, "out of memory for the offsets checkpoint of topic '" + name_ + "'");
   }
 }
 
@@ -501,7 +501,7 @@ Status GroupState::commit(const GroupMember* member, std::span<const CommitEntry
       ++changed;
     }
   } catch (const std::bad_alloc&) {
-    return Status(Errc::full, "out of memory for a commit");
+    return Status(Errc::out_of_memory, "out of memory for a commit");
   }
   std::span<const std::pair<std::uint32_t, std::uint64_t>> changes =
       changed <= kInline ? std::span(inline_changes, changed) : std::span(heap_changes);
@@ -600,7 +600,7 @@ std::shared_ptr<detail::TopicState> as_topic(const std::shared_ptr<detail::Desti
 
 }  // namespace
 
-Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) {
+Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) try {
   check_topic_name(name);
   check_topic_options(name, options);
   const bool durable = options.durability != Durability::memory;
@@ -637,6 +637,8 @@ Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) 
   }
   if (durable) catalog_changed();
   return Topic(std::static_pointer_cast<detail::TopicState>(destination));
+} catch (const std::bad_alloc&) {
+  throw detail::out_of_memory_error("declaring topic", name);
 }
 
 Topic Broker::topic(std::string_view name) const {
@@ -666,7 +668,7 @@ void Broker::delete_topic(std::string_view name, DeleteOptions options) {
 }
 
 GroupConsumer Broker::group_consumer(std::string_view topic_name, std::string_view group,
-                                     GroupConsumerOptions options) {
+                                     GroupConsumerOptions options) try {
   auto topic = as_topic(core_->find(topic_name), topic_name);
   if (group.empty()) throw Error(Errc::invalid_argument, "group name must not be empty");
   if (topic->closed_for_receive()) {
@@ -675,6 +677,8 @@ GroupConsumer Broker::group_consumer(std::string_view topic_name, std::string_vi
   auto state = topic->group(group, options);
   return GroupConsumer(std::make_shared<detail::GroupMember>(std::move(topic), std::move(state),
                                                              std::move(options)));
+} catch (const std::bad_alloc&) {
+  throw detail::out_of_memory_error("a group consumer of topic", topic_name);
 }
 
 void Broker::subscribe_queue(std::string_view topic_name, std::string_view queue_name,
