@@ -397,7 +397,7 @@ Result<std::vector<Delivery>> Consumer::receive(std::size_t max, Duration timeou
     if (!taken) return Result<std::vector<Delivery>>(taken.failure());
     return out;
   } catch (const std::bad_alloc&) {
-    return Result<std::vector<Delivery>>(Errc::out_of_memory, "out of memory for the batch");
+    return Result<std::vector<Delivery>>(Errc::out_of_memory);
   }
 }
 
@@ -407,7 +407,7 @@ Result<std::size_t> Consumer::receive(std::vector<Delivery>& out, std::size_t ma
   try {
     out.reserve(out.size() + std::min<std::size_t>(max, 1024));
   } catch (const std::bad_alloc&) {
-    return Result<std::size_t>(Errc::out_of_memory, "out of memory for the batch");
+    return Result<std::size_t>(Errc::out_of_memory);
   }
   return state_->receive(out, max, timeout);
 }

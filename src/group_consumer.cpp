@@ -234,7 +234,7 @@ Status GroupMember::poll(PollBatch& batch, std::size_t max, Duration timeout) no
     }
   } catch (const std::bad_alloc&) {
     if (!batch.empty() || !batch.missed().empty()) return {};
-    return Status(Errc::out_of_memory, "out of memory for a poll batch");
+    return Status(Errc::out_of_memory);
   }
 }
 
@@ -254,7 +254,7 @@ Status GroupMember::commit() noexcept {
     entries.reserve(assignment_.size());
     for (std::uint32_t p : assignment_) entries.push_back({p, owned_[p], position_[p]});
   } catch (const std::bad_alloc&) {
-    return Status(Errc::out_of_memory, "out of memory for a commit");
+    return Status(Errc::out_of_memory);
   }
   if (auto s = group_->commit(this, entries, lost); !s) return s;
   if (!lost.empty()) {

@@ -66,8 +66,7 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
   try {
     body = detail::MessageBody::create(options.key, options.group, payload, with_extras);
   } catch (const std::bad_alloc&) {
-    return fail(Failure{Errc::out_of_memory, "out of memory for a payload of " +
-                                                     std::to_string(payload.size()) + " bytes"});
+    return fail(Failure{Errc::out_of_memory, {}});
   }
   body->id = id;
   body->timestamp_ns = stamp.wall.time_since_epoch().count();
@@ -93,7 +92,7 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
       if (options.ttl.count() > 0) extras.expires_at_ns = body->sent_ns + options.ttl.count();
     } catch (const std::bad_alloc&) {
       Message::adopt(body);  // frees the body
-      return fail(Failure{Errc::out_of_memory, "out of memory for the message's headers"});
+      return fail(Failure{Errc::out_of_memory, {}});
     }
   }
   return Message::adopt(body);

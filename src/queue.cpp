@@ -121,7 +121,7 @@ Result<std::size_t> QueueState::accept_batch(std::span<Message> messages,
   }
   if (taken != 0) ready_.notify_all();
   if (taken == 0 && out_of_memory) {
-    return Result<std::size_t>(Errc::out_of_memory, "out of memory queueing a message");
+    return Result<std::size_t>(Errc::out_of_memory);
   }
   if (taken == 0) {
     // The first one is too large: refuse it exactly as a single send would.
@@ -192,7 +192,7 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& opti
 Result<SendReceipt> QueueState::refuse_out_of_memory() noexcept {
   admitted_.fetch_sub(1, std::memory_order_relaxed);  // give the reservation back
   space_.notify_all();  // a blocked sender may have looked while it stood
-  return Result<SendReceipt>(Errc::out_of_memory, "out of memory queueing a message");
+  return Result<SendReceipt>(Errc::out_of_memory);
 }
 
 namespace {
@@ -246,7 +246,7 @@ Result<SendReceipt> QueueState::journal_append(Message& message,
     receipt.offset = *seq;
     return receipt;
   } catch (const std::bad_alloc&) {
-    return Result<SendReceipt>(Errc::out_of_memory, "out of memory storing the message");
+    return Result<SendReceipt>(Errc::out_of_memory);
   }
 }
 
@@ -281,7 +281,7 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
     if (!place(Entry{std::move(message), expires, r.attempts, r.seq}, visible_at,
                stamp.now.time_since_epoch().count())) {
       admitted_.fetch_sub(1, std::memory_order_relaxed);
-      return R(Errc::out_of_memory, "durable queue '" + name_ + "': out of memory recovering");
+      return R(Errc::out_of_memory);
     }
   }
   return std::pair<std::size_t, MessageId>{recovered->size(), highest};

@@ -154,7 +154,7 @@ Result<SendReceipt> TopicState::append_record(MessageId id, std::size_t payload_
         };
         deferred = owned.release();
       } catch (const std::bad_alloc&) {
-        return Result<SendReceipt>(Errc::out_of_memory, "out of memory for a send completion");
+        return Result<SendReceipt>(Errc::out_of_memory);
       }
     }
   }
@@ -236,7 +236,7 @@ Status TopicState::store_commits(
     }
     return {};
   } catch (const std::bad_alloc&) {
-    return Status(Errc::out_of_memory, "out of memory for the offsets checkpoint of topic '" + name_ + "'");
+    return Status(Errc::out_of_memory);
   }
 }
 
@@ -501,7 +501,7 @@ Status GroupState::commit(const GroupMember* member, std::span<const CommitEntry
       ++changed;
     }
   } catch (const std::bad_alloc&) {
-    return Status(Errc::out_of_memory, "out of memory for a commit");
+    return Status(Errc::out_of_memory);
   }
   std::span<const std::pair<std::uint32_t, std::uint64_t>> changes =
       changed <= kInline ? std::span(inline_changes, changed) : std::span(heap_changes);

@@ -25,7 +25,7 @@ enum class Errc : std::uint8_t {
   full,             ///< destination at capacity and its overflow policy says reject
   closed,           ///< destination, consumer or broker is closed or shut down
   timed_out,        ///< a blocking call ran out of time
-  out_of_memory,    ///< an allocation failed; nothing was accepted (retrying may not help)
+  out_of_memory,    ///< an allocation failed, nothing was accepted (no message: none is built)
   // Misuse: the caller asked for something that cannot be.
   unknown_destination,  ///< no queue, topic or exchange of that name
   option_mismatch,      ///< re-declare with options different from the first declare
