@@ -51,7 +51,8 @@ struct Backoff {
 /// Everything a queue is declared with. Re-declaring a queue with different options fails with
 /// `Errc::option_mismatch` (RabbitMQ's PRECONDITION_FAILED); with equal options it is a no-op.
 struct QueueOptions {
-  /// Most messages the queue holds ready or delayed (not counting in-flight ones). ≥ 1.
+  /// Most messages the queue holds ready or delayed (not counting in-flight ones). ≥ 1. A
+  /// limit, not a reservation: memory follows what is queued (up to 2^32 and beyond).
   std::size_t capacity = 65'536;
   Overflow overflow = Overflow::block;
   /// How long a send waits for room under `Overflow::block`.
@@ -60,7 +61,8 @@ struct QueueOptions {
   std::uint32_t max_deliveries = 0;
   /// Name of the queue that receives dead letters; empty: dead letters are dropped and counted.
   std::string dead_letter{};
-  /// Default for each consumer: most unacknowledged deliveries it may hold. ≥ 1.
+  /// Default for each consumer: most unacknowledged deliveries it may hold. ≥ 1. A limit:
+  /// a consumer's in-flight slots are created as it holds more.
   std::uint32_t prefetch = 256;
   /// An unacknowledged delivery becomes visible again after this long; 0: only when its
   /// consumer closes (RabbitMQ's behaviour).
