@@ -172,8 +172,8 @@ void ConsumerState::wait_for_work(TimePoint now, TimePoint deadline,
   }
   EventCount& ready = queue_->ready_event();
   const std::uint32_t key = ready.prepare_wait();
-  if ((queue_->maybe_ready(now) && has_free_slot()) || closed() ||
-      queue_->closed_for_receive() || interrupted_.load(std::memory_order_acquire)) {
+  if ((queue_->maybe_ready(now) && has_free_slot()) || closed() || queue_->closed_for_receive() ||
+      interrupted_.load(std::memory_order_acquire)) {
     ready.cancel_wait();
     return;
   }

@@ -50,10 +50,18 @@ void* operator new(std::size_t size, std::align_val_t align) {
   if (void* p = std::aligned_alloc(a, (size + a - 1) / a * a)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
 #pragma GCC diagnostic pop
 #endif
 
@@ -104,9 +112,8 @@ TEST_CASE("declaring a queue of capacity 2^32 or 2^27 allocates less than 4 MiB"
   Broker broker;
   for (const std::size_t capacity : {std::size_t{1} << 32, std::size_t{1} << 27}) {
     INFO("capacity " << capacity);
-    const std::uint64_t used = memory_used_by([&] {
-      broker.declare_queue(std::to_string(capacity), {.capacity = capacity});
-    });
+    const std::uint64_t used = memory_used_by(
+        [&] { broker.declare_queue(std::to_string(capacity), {.capacity = capacity}); });
     CHECK(used < 4 * kMiB);
   }
   // And it works: a message goes through.
@@ -146,15 +153,15 @@ TEST_CASE("a subscriber with a buffer of 2^32 allocates less than 4 MiB and buff
   std::atomic<int> seen{0};
   std::optional<Subscription> subscription;
   const std::uint64_t used = memory_used_by([&] {
-    subscription.emplace(broker.subscribe(
-        "c",
-        [&](const Message&) {
-          if (seen.fetch_add(1) == 0) {
-            entered.count_down();
-            release.wait();
-          }
-        },
-        {.buffer = std::size_t{1} << 32, .when_full = SlowSubscriber::drop}));
+    subscription.emplace(
+        broker.subscribe("c",
+                         [&](const Message&) {
+                           if (seen.fetch_add(1) == 0) {
+                             entered.count_down();
+                             release.wait();
+                           }
+                         },
+                         {.buffer = std::size_t{1} << 32, .when_full = SlowSubscriber::drop}));
   });
   CHECK(used < 4 * kMiB);
   REQUIRE(broker.publish("c", "first") == 1);
@@ -172,15 +179,14 @@ TEST_CASE("a subscriber buffer of 5000 holds exactly 5000 past its ring and drop
   std::latch entered(1);
   std::latch release(1);
   std::atomic<int> seen{0};
-  auto subscription = broker.subscribe(
-      "c",
-      [&](const Message&) {
-        if (seen.fetch_add(1) == 0) {
-          entered.count_down();
-          release.wait();
-        }
-      },
-      {.buffer = 5000, .when_full = SlowSubscriber::drop});
+  auto subscription = broker.subscribe("c",
+                                       [&](const Message&) {
+                                         if (seen.fetch_add(1) == 0) {
+                                           entered.count_down();
+                                           release.wait();
+                                         }
+                                       },
+                                       {.buffer = 5000, .when_full = SlowSubscriber::drop});
   REQUIRE(broker.publish("c", "first") == 1);
   entered.wait();
   std::size_t buffered = 0;
@@ -360,7 +366,8 @@ TEST_CASE("a spill ring pops a backlog larger than its ring in push order") {
   std::uint32_t next_in = 0, next_out = 0;
   // Pushes and pops interleaved so the backlog crosses the ring size several times.
   while (next_out < kItems) {
-    for (int k = 0; k < 7 && next_in < kItems; ++k) REQUIRE(ring.try_push(std::uint32_t{next_in++}));
+    for (int k = 0; k < 7 && next_in < kItems; ++k)
+      REQUIRE(ring.try_push(std::uint32_t{next_in++}));
     for (int k = 0; k < 3; ++k) {
       std::uint32_t v = 0;
       if (!ring.try_pop(v)) break;
@@ -378,7 +385,8 @@ TEST_CASE("a spill ring pops a backlog larger than its ring in push order") {
 TEST_CASE("a spill ring with a limit refuses at the limit, past its ring") {
   detail::SpillRing<std::uint32_t> ring(5000);
   using Push = detail::SpillRing<std::uint32_t>::Push;
-  for (std::uint32_t i = 0; i < 5000; ++i) REQUIRE(ring.try_push_within(std::uint32_t{i}, 5000) == Push::done);
+  for (std::uint32_t i = 0; i < 5000; ++i)
+    REQUIRE(ring.try_push_within(std::uint32_t{i}, 5000) == Push::done);
   CHECK(ring.try_push_within(5000, 5000) == Push::full);
   std::uint32_t v = 0;
   REQUIRE(ring.try_pop(v));
@@ -388,7 +396,8 @@ TEST_CASE("a spill ring with a limit refuses at the limit, past its ring") {
 
 // --- running out of memory -------------------------------------------------------------
 
-TEST_CASE("a send that finds no memory for the spill fails with out_of_memory and gives its room back") {
+TEST_CASE(
+    "a send that finds no memory for the spill fails with out_of_memory and gives its room back") {
   if (!kCountsBytes) return;  // the failure is injected through our operator new
   Broker broker;
   constexpr int kRing = int{detail::SpillRing<Message>::kMaxRingCells};
