@@ -44,14 +44,15 @@ ConsumerState::ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t pr
           std::countr_zero(std::bit_ceil(std::clamp<std::uint32_t>(prefetch, 1, 256))))),
       free_(prefetch) {
   // Chunk 0 now (its indices free from the start); the rest as the window fills.
-  const std::uint32_t first = std::min(prefetch_, std::uint32_t{1} << base_shift_);
-  chunks_[0].store(new Slot[first], std::memory_order_relaxed);
-  slots_used_.store(first, std::memory_order_relaxed);
-  for (std::uint32_t i = 0; i < first; ++i) (void)free_.try_push(std::uint32_t{i});
+  first_slots_ = std::min(prefetch_, std::uint32_t{1} << base_shift_);
+  first_ = new Slot[first_slots_];
+  chunks_[0].store(first_, std::memory_order_relaxed);
+  slots_used_.store(first_slots_, std::memory_order_relaxed);
+  for (std::uint32_t i = 0; i < first_slots_; ++i) (void)free_.try_push(std::uint32_t{i});
   try {
     queue_->register_consumer(this);
   } catch (...) {
-    delete[] chunks_[0].load(std::memory_order_relaxed);
+    delete[] first_;
     throw;
   }
 }

@@ -393,8 +393,12 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   };
 
   /// Slot `index` (one created already). Chunk k holds the indices
-  /// [base·(2^k − 1), base·(2^(k+1) − 1)). @note threadsafe
+  /// [base·(2^k − 1), base·(2^(k+1) − 1)); chunk 0, the common case, is first_. @note threadsafe
   Slot& slot(std::uint32_t index) const noexcept {
+    if (index < first_slots_) [[likely]] return first_[index];
+    return slot_in_chunks(index);
+  }
+  Slot& slot_in_chunks(std::uint32_t index) const noexcept {
     const std::uint64_t j = std::uint64_t{index} + (std::uint64_t{1} << base_shift_);
     const unsigned k = static_cast<unsigned>(std::bit_width(j)) - 1 - base_shift_;
     // Acquire: pairs with new_slot's release store of the chunk (any user of an index came
@@ -431,6 +435,8 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   // 2^32 slots at base 1 need chunks 0..32.
   static constexpr std::size_t kMaxChunks = 33;
   unsigned base_shift_ = 0;  // log2 of chunk 0's size
+  std::uint32_t first_slots_ = 0;  // slots in chunk 0
+  Slot* first_ = nullptr;          // chunk 0 (also chunks_[0]), created with the consumer
   std::atomic<Slot*> chunks_[kMaxChunks] = {};
   std::atomic<std::uint32_t> slots_used_{0};  // slots created; written under grow_mutex_
   std::mutex grow_mutex_;

@@ -74,7 +74,7 @@ class SpillRing {
 
   /// Moves `item` in at the back. False only when out of memory (`item` untouched).
   /// @note threadsafe; lock-free while nothing is spilled
-  bool try_push(T&& item) noexcept {
+  [[gnu::always_inline]] bool try_push(T&& item) noexcept {
     // Acquire: pairs with the release stores of spilled_ (see "The rule that keeps FIFO").
     if (spilled_.load(std::memory_order_acquire) == 0 && ring_.try_push(std::move(item))) {
       return true;
@@ -95,7 +95,7 @@ class SpillRing {
   }
 
   /// Moves the front item into `out`. False if empty (or a push is part-way). @note threadsafe
-  bool try_pop(T& out) noexcept {
+  [[gnu::always_inline]] bool try_pop(T& out) noexcept {
     if (ring_.try_pop(out)) return true;
     // Acquire: as in try_push.
     if (spilled_.load(std::memory_order_acquire) == 0) return false;
@@ -143,7 +143,7 @@ class SpillRing {
   [[nodiscard]] std::size_t ring_capacity() const noexcept { return ring_.capacity(); }
 
  private:
-  Push spill(T&& item, std::size_t limit) noexcept {
+  [[gnu::noinline]] Push spill(T&& item, std::size_t limit) noexcept {
     std::lock_guard lock(mutex_);
     if (limit != SIZE_MAX && ring_.size_guess() + spill_.size() >= limit) return Push::full;
     try {
@@ -158,7 +158,7 @@ class SpillRing {
     return Push::done;
   }
 
-  bool pop_spilled(T& out) noexcept {
+  [[gnu::noinline]] bool pop_spilled(T& out) noexcept {
     std::lock_guard lock(mutex_);
     // A ring item pushed before the spill's front goes first (case 3 of the FIFO rule).
     if (ring_.try_pop(out)) return true;
