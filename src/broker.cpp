@@ -85,6 +85,14 @@ void unbind_everywhere(detail::BrokerCore& core, const detail::Destination& gone
 
 }  // namespace
 
+Error detail::out_of_memory_error(std::string_view what, std::string_view name) noexcept {
+  try {
+    return Error(Errc::out_of_memory, std::string(what) + " '" + std::string(name) + "'");
+  } catch (...) {
+    return Error(Errc::out_of_memory, {});  // the code is what a caller tests
+  }
+}
+
 Broker::Broker() : Broker(BrokerOptions{}) {}
 
 Broker::Broker(BrokerOptions options)
@@ -105,7 +113,7 @@ Broker::Broker(BrokerOptions options)
 
 Broker::~Broker() { shutdown(Shutdown::stop); }
 
-Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) {
+Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) try {
   check_name(name);
   check_options(name, options);
   std::shared_ptr<detail::QueueState> dead_letter;
@@ -170,6 +178,8 @@ Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) 
     return Queue(existing);
   }
   return Queue(std::static_pointer_cast<detail::QueueState>(destination));
+} catch (const std::bad_alloc&) {
+  throw detail::out_of_memory_error("declaring queue", name);
 }
 
 Queue Broker::queue(std::string_view name) const { return Queue(as_queue(core_->find(name), name)); }
@@ -196,7 +206,7 @@ void Broker::delete_queue(std::string_view name, DeleteOptions options) {
 }
 
 Exchange Broker::declare_exchange(std::string_view name, ExchangeType type,
-                                  const ExchangeOptions& options) {
+                                  const ExchangeOptions& options) try {
   check_name(name);
   std::shared_ptr<detail::Destination> alternate;
   if (options.unroutable == Unroutable::alternate) {
@@ -231,6 +241,8 @@ Exchange Broker::declare_exchange(std::string_view name, ExchangeType type,
   }
   catalog_changed();
   return Exchange(std::static_pointer_cast<detail::ExchangeState>(destination));
+} catch (const std::bad_alloc&) {
+  throw detail::out_of_memory_error("declaring exchange", name);
 }
 
 Exchange Broker::exchange(std::string_view name) const {
@@ -282,7 +294,7 @@ std::vector<std::string> Broker::destinations() const {
 
 Producer Broker::producer() const { return Producer(core_); }
 
-Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options) {
+Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options) try {
   auto queue = as_queue(core_->find(name), name);
   if (queue->closed_for_receive()) throw Error(Errc::closed, "queue '" + std::string(name) + "' is closed");
   const std::uint32_t prefetch = options.prefetch != 0 ? options.prefetch : queue->options().prefetch;
@@ -294,6 +306,8 @@ Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options)
   auto state = std::make_shared<detail::ConsumerState>(std::move(queue), prefetch, options.wait,
                                                        core_->interceptors());
   return Consumer(std::move(state), options);
+} catch (const std::bad_alloc&) {
+  throw detail::out_of_memory_error("a consumer of queue", name);
 }
 
 bool Broker::shutdown(Shutdown mode, Duration timeout) {
@@ -323,13 +337,17 @@ bool Broker::shutdown(Shutdown mode, Duration timeout) {
 const std::shared_ptr<Clock>& Broker::clock() const noexcept { return core_->clock(); }
 
 Subscription Broker::subscribe(std::string_view channel, Subscription::Handler handler,
-                               const SubscriberOptions& options) {
+                               const SubscriberOptions& options) try {
   return Subscription(core_->pubsub->subscribe(channel, false, std::move(handler), options));
+} catch (const std::bad_alloc&) {
+  throw detail::out_of_memory_error("subscribing to channel", channel);
 }
 
 Subscription Broker::psubscribe(std::string_view pattern, Subscription::Handler handler,
-                                const SubscriberOptions& options) {
+                                const SubscriberOptions& options) try {
   return Subscription(core_->pubsub->subscribe(pattern, true, std::move(handler), options));
+} catch (const std::bad_alloc&) {
+  throw detail::out_of_memory_error("subscribing to pattern", pattern);
 }
 
 std::size_t Broker::publish(std::string_view channel, std::string_view payload,

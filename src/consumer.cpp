@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <limits>
+#include <new>
 
 #include "switchyard/detail/deadline.hpp"
 #include "switchyard/detail/queue_state.hpp"
@@ -39,20 +41,55 @@ ConsumerState::ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t pr
       prefetch_(prefetch),
       wait_(wait),
       interceptors_(std::move(interceptors)),
-      slots_(std::make_unique<Slot[]>(prefetch)),
+      base_shift_(static_cast<unsigned>(
+          std::countr_zero(std::bit_ceil(std::clamp<std::uint32_t>(prefetch, 1, 256))))),
       free_(prefetch) {
-  for (std::uint32_t i = 0; i < prefetch_; ++i) (void)free_.try_push(std::uint32_t{i});
-  queue_->register_consumer(this);
+  // Chunk 0 now (its indices free from the start); the rest as the window fills.
+  first_slots_ = std::min(prefetch_, std::uint32_t{1} << base_shift_);
+  first_ = new Slot[first_slots_];
+  chunks_[0].store(first_, std::memory_order_relaxed);
+  slots_used_.store(first_slots_, std::memory_order_relaxed);
+  for (std::uint32_t i = 0; i < first_slots_; ++i) (void)free_.try_push(std::uint32_t{i});
+  try {
+    queue_->register_consumer(this);
+  } catch (...) {
+    delete[] first_;
+    throw;
+  }
 }
 
 ConsumerState::~ConsumerState() {
   close();
+  for (auto& chunk : chunks_) delete[] chunk.load(std::memory_order_relaxed);
+}
+
+bool ConsumerState::new_slot(std::uint32_t& index) noexcept {
+  // Relaxed: a hint; the count is decided under the mutex.
+  if (slots_used_.load(std::memory_order_relaxed) >= prefetch_) return false;
+  std::lock_guard lock(grow_mutex_);
+  const std::uint32_t next = slots_used_.load(std::memory_order_relaxed);
+  if (next >= prefetch_) return false;
+  const std::uint64_t base = std::uint64_t{1} << base_shift_;
+  const std::uint64_t j = next + base;
+  const unsigned k = static_cast<unsigned>(std::bit_width(j)) - 1 - base_shift_;
+  if (chunks_[k].load(std::memory_order_relaxed) == nullptr) {
+    // The chunk's first index is `next`; it holds base << k, fewer at the end of the window.
+    const std::uint64_t size = std::min<std::uint64_t>(base << k, prefetch_ - next);
+    Slot* chunk = new (std::nothrow) Slot[size];
+    if (chunk == nullptr) return false;
+    // Release: pairs with slot()'s acquire load.
+    chunks_[k].store(chunk, std::memory_order_release);
+  }
+  // Release: pairs with the acquire loads of the loops over the created slots.
+  slots_used_.store(next + 1, std::memory_order_release);
+  index = next;
+  return true;
 }
 
 bool ConsumerState::try_receive_one(TimePoint now, Duration lag, Delivery& out) noexcept {
   if (!queue_->maybe_ready(now)) return false;
   std::uint32_t index = 0;
-  if (!free_.try_pop(index)) return false;  // at the prefetch limit
+  if (!free_.try_pop(index) && !new_slot(index)) return false;  // at the prefetch limit
   Entry entry;
   if (queue_->try_take(entry, now) != QueueState::Take::got) {
     (void)free_.try_push(std::uint32_t{index});
@@ -75,6 +112,7 @@ std::size_t ConsumerState::try_receive_run(TimePoint now, Duration lag, std::vec
     const std::size_t want = std::min(kRun, max - received);
     std::size_t slots = 0;
     free_.try_pop_run(want, [&](std::uint32_t&& index) noexcept { indices[slots++] = index; });
+    while (slots < want && new_slot(indices[slots])) ++slots;
     const std::size_t taken =
         slots == 0 ? 0 : queue_->try_take_run(std::span<Entry>(entries.data(), slots), now);
     for (std::size_t i = taken; i < slots; ++i) (void)free_.try_push(std::uint32_t{indices[i]});
@@ -101,7 +139,7 @@ Delivery ConsumerState::install(std::uint32_t index, Entry&& entry, std::int64_t
   ++entry.deliveries;
   if (entry.deliveries > 1) queue_->count_redelivered();
   queue_->delivered(entry);
-  Slot& slot = slots_[index];
+  Slot& slot = this->slot(index);
   // The slot is free (even) and ours alone until the release store below.
   const std::uint64_t generation = slot.state.load(std::memory_order_relaxed) + 1;
   slot.deadline_ns.store(deadline_ns, std::memory_order_relaxed);
@@ -136,8 +174,8 @@ void ConsumerState::wait_for_work(TimePoint now, TimePoint deadline,
   }
   EventCount& ready = queue_->ready_event();
   const std::uint32_t key = ready.prepare_wait();
-  if ((queue_->maybe_ready(now) && free_.size_guess() != 0) || closed() ||
-      queue_->closed_for_receive() || interrupted_.load(std::memory_order_acquire)) {
+  if ((queue_->maybe_ready(now) && has_free_slot()) || closed() || queue_->closed_for_receive() ||
+      interrupted_.load(std::memory_order_acquire)) {
     ready.cancel_wait();
     return;
   }
@@ -191,7 +229,7 @@ Result<std::size_t> ConsumerState::receive(std::vector<Delivery>& out, std::size
 
 Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Settle how,
                              std::string_view why, bool wake) noexcept {
-  Slot& slot = slots_[index];
+  Slot& slot = this->slot(index);
   std::uint64_t expected = generation;
   // Acq_rel: acquire pairs with the receive's release (we read the entry next); release
   // orders our move out of the slot before the index is seen free again.
@@ -224,7 +262,7 @@ Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Sett
 }
 
 Status ConsumerState::extend(std::uint32_t index, std::uint64_t generation) noexcept {
-  Slot& slot = slots_[index];
+  Slot& slot = this->slot(index);
   if (slot.state.load(std::memory_order_acquire) != generation) {
     return Status(Errc::stale_delivery, "delivery was already settled or taken back");
   }
@@ -238,8 +276,10 @@ Status ConsumerState::extend(std::uint32_t index, std::uint64_t generation) noex
 
 std::int64_t ConsumerState::reclaim(TimePoint now) noexcept {
   std::int64_t earliest = kNever;
-  for (std::uint32_t i = 0; i < prefetch_; ++i) {
-    Slot& slot = slots_[i];
+  // Acquire: pairs with new_slot's release (the slots counted exist).
+  const std::uint32_t used = slots_used_.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < used; ++i) {
+    Slot& slot = this->slot(i);
     std::uint64_t state = slot.state.load(std::memory_order_acquire);
     if ((state & 1) == 0) continue;
     const std::int64_t deadline = slot.deadline_ns.load(std::memory_order_relaxed);
@@ -274,16 +314,20 @@ void ConsumerState::interrupt() noexcept {
 
 std::uint64_t ConsumerState::acked() const noexcept {
   std::uint64_t acks = 0;
-  for (std::uint32_t i = 0; i < prefetch_; ++i) {
-    acks += slots_[i].acks.load(std::memory_order_relaxed);
+  // Acquire: as in reclaim.
+  const std::uint32_t used = slots_used_.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < used; ++i) {
+    acks += slot(i).acks.load(std::memory_order_relaxed);
   }
   return acks;
 }
 
 std::size_t ConsumerState::in_flight() const noexcept {
   std::size_t held = 0;
-  for (std::uint32_t i = 0; i < prefetch_; ++i) {
-    held += slots_[i].state.load(std::memory_order_relaxed) & 1;
+  // Acquire: as in reclaim.
+  const std::uint32_t used = slots_used_.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < used; ++i) {
+    held += slot(i).state.load(std::memory_order_relaxed) & 1;
   }
   return held;
 }
@@ -380,7 +424,7 @@ Result<std::vector<Delivery>> Consumer::receive(std::size_t max, Duration timeou
     if (!taken) return Result<std::vector<Delivery>>(taken.failure());
     return out;
   } catch (const std::bad_alloc&) {
-    return Result<std::vector<Delivery>>(Errc::invalid_argument, "out of memory for the batch");
+    return Result<std::vector<Delivery>>(Errc::out_of_memory);
   }
 }
 
@@ -390,7 +434,7 @@ Result<std::size_t> Consumer::receive(std::vector<Delivery>& out, std::size_t ma
   try {
     out.reserve(out.size() + std::min<std::size_t>(max, 1024));
   } catch (const std::bad_alloc&) {
-    return Result<std::size_t>(Errc::invalid_argument, "out of memory for the batch");
+    return Result<std::size_t>(Errc::out_of_memory);
   }
   return state_->receive(out, max, timeout);
 }

@@ -176,7 +176,7 @@ Result<SendReceipt> ExchangeState::accept(Message&& message, const SendOptions& 
     try {
       collect_locked(message, targets);
     } catch (...) {
-      return Result<SendReceipt>(Errc::invalid_argument, "out of memory while routing");
+      return Result<SendReceipt>(Errc::out_of_memory);
     }
     if (!targets.empty()) {
       routed_.fetch_add(1, std::memory_order_relaxed);

@@ -235,7 +235,7 @@ Status GroupMember::poll(PollBatch& batch, std::size_t max, Duration timeout) no
     }
   } catch (const std::bad_alloc&) {
     if (!batch.empty() || !batch.missed().empty()) return {};
-    return Status(Errc::full, "out of memory for a poll batch");
+    return Status(Errc::out_of_memory);
   }
 }
 
@@ -255,7 +255,7 @@ Status GroupMember::commit() noexcept {
     entries.reserve(assignment_.size());
     for (std::uint32_t p : assignment_) entries.push_back({p, owned_[p], position_[p]});
   } catch (const std::bad_alloc&) {
-    return Status(Errc::full, "out of memory for a commit");
+    return Status(Errc::out_of_memory);
   }
   if (auto s = group_->commit(this, entries, lost); !s) return s;
   if (!lost.empty()) {

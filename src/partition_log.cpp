@@ -44,8 +44,7 @@ Result<std::uint64_t> MemoryLog::append(Message&& message, std::int64_t now_ns,
       std::unique_lock directory(directory_mutex_);
       chunks_.push_back(chunk);
     } catch (const std::bad_alloc&) {
-      return Result<std::uint64_t>(Errc::full, "out of memory for a new log chunk of partition " +
-                                                   std::to_string(partition_));
+      return Result<std::uint64_t>(Errc::out_of_memory);
     }
     tail_ = chunk.get();
     tail_count_ = 0;

@@ -67,8 +67,7 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
   try {
     body = detail::MessageBody::create(options.key, options.group, payload, with_extras);
   } catch (const std::bad_alloc&) {
-    return fail(Failure{Errc::payload_too_large, "out of memory for a payload of " +
-                                                     std::to_string(payload.size()) + " bytes"});
+    return fail(Failure{Errc::out_of_memory, {}});
   }
   body->id = id;
   body->timestamp_ns = stamp.wall.time_since_epoch().count();
@@ -96,7 +95,7 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
       }
     } catch (const std::bad_alloc&) {
       Message::adopt(body);  // frees the body
-      return fail(Failure{Errc::payload_too_large, "out of memory for the message's headers"});
+      return fail(Failure{Errc::out_of_memory, {}});
     }
   }
   return Message::adopt(body);

@@ -33,18 +33,26 @@ void Subscriber::start(std::weak_ptr<PubSubHub> hub) {
 
 bool Subscriber::offer(const Message& message) noexcept {
   if (closed_.load(std::memory_order_acquire)) return false;
-  if (buffer_.try_push(Message(message))) {
+  using Push = SpillRing<Message>::Push;
+  Push pushed = buffer_.try_push_within(Message(message), options_.buffer);
+  if (pushed == Push::done) {
     ready_.notify_one();
     return true;
   }
-  if (options_.when_full == SlowSubscriber::block) {
+  // Out of memory for the spill: dropped and counted, as for a full buffer under `drop`.
+  if (pushed == Push::full && options_.when_full == SlowSubscriber::block) {
     const TimePoint deadline = detail::deadline_after(clock_->now(), options_.block_timeout);
     for (;;) {
       const std::uint32_t key = space_.prepare_wait();
-      if (buffer_.try_push(Message(message))) {
+      pushed = buffer_.try_push_within(Message(message), options_.buffer);
+      if (pushed == Push::done) {
         space_.cancel_wait();
         ready_.notify_one();
         return true;
+      }
+      if (pushed == Push::out_of_memory) {
+        space_.cancel_wait();
+        break;
       }
       const TimePoint now = clock_->now();
       if (now >= deadline || closed_.load(std::memory_order_acquire)) {

@@ -94,6 +94,7 @@ Result<std::size_t> QueueState::accept_batch(std::span<Message> messages,
     return Result<std::size_t>(Errc::closed);
   }
   std::size_t taken = 0;
+  bool out_of_memory = false;
   for (Message& message : messages) {
     const MessageBody& body = *message.body();
     if (body.payload().size() > options_.max_payload) break;
@@ -103,7 +104,12 @@ Result<std::size_t> QueueState::accept_batch(std::span<Message> messages,
       visible_at = std::max(visible_at, saturating_add(now, options_.delay.count()));
     }
     const std::int64_t expires = expiry_of(body);
-    place(Entry{std::move(message), expires, 0, 0}, visible_at, now, /*wake=*/false);
+    Entry entry{std::move(message), expires, 0, 0};
+    if (!place(std::move(entry), visible_at, now, /*wake=*/false)) {
+      message = std::move(entry.message);  // untouched by the failed place: the caller's again
+      out_of_memory = true;
+      break;
+    }
     ++taken;
   }
   // Give back what the refused tail had reserved.
@@ -112,6 +118,9 @@ Result<std::size_t> QueueState::accept_batch(std::span<Message> messages,
     space_.notify_all();
   }
   if (taken != 0) ready_.notify_all();
+  if (taken == 0 && out_of_memory) {
+    return Result<std::size_t>(Errc::out_of_memory);
+  }
   if (taken == 0) {
     // The first one is too large: refuse it exactly as a single send would.
     auto refused = accept(std::move(messages.front()), options);
@@ -147,8 +156,10 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& opti
   const MessageId id = body.id;
   // The common case, straight to the ring: a ring cell holds only the message, and its expiry
   // is worked out when it is taken, so nothing else is needed here.
-  if (options_.delay.count() <= 0 && body.deliver_after_ns() == 0 && ring_eligible(body) &&
-      ring_.try_push(std::move(message))) {
+  if (options_.delay.count() <= 0 && body.deliver_after_ns() == 0 && ring_eligible(body)) {
+    if (!ring_.try_push(std::move(message))) [[unlikely]] {
+      return refuse_out_of_memory();
+    }
     ready_.notify_all();
     return SendReceipt{id, false};
   }
@@ -169,8 +180,17 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& opti
     seq = receipt.offset;
     receipt.offset = 0;
   }
-  place(Entry{std::move(message), expires, 0, seq}, visible_at, ns(now));
+  if (!place(Entry{std::move(message), expires, 0, seq}, visible_at, ns(now))) {
+    if (journal_) (void)journal_->record_drop(seq);  // appended, never queued: not to come back
+    return refuse_out_of_memory();
+  }
   return receipt;
+}
+
+Result<SendReceipt> QueueState::refuse_out_of_memory() noexcept {
+  admitted_.fetch_sub(1, std::memory_order_relaxed);  // give the reservation back
+  space_.notify_all();  // a blocked sender may have looked while it stood
+  return Result<SendReceipt>(Errc::out_of_memory);
 }
 
 namespace {
@@ -225,7 +245,7 @@ Result<SendReceipt> QueueState::journal_append(Message& message,
     receipt.offset = *seq;
     return receipt;
   } catch (const std::bad_alloc&) {
-    return Result<SendReceipt>(Errc::payload_too_large, "out of memory storing the message");
+    return Result<SendReceipt>(Errc::out_of_memory);
   }
 }
 
@@ -264,8 +284,11 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
       // The queue's default delay holds back a first delivery after a restart too.
       visible_at = std::max(visible_at, saturating_add(body->sent_ns, options_.delay.count()));
     }
-    place(Entry{std::move(message), expires, r.attempts, r.seq}, visible_at,
-          stamp.now.time_since_epoch().count());
+    if (!place(Entry{std::move(message), expires, r.attempts, r.seq}, visible_at,
+               stamp.now.time_since_epoch().count())) {
+      admitted_.fetch_sub(1, std::memory_order_relaxed);
+      return R(Errc::out_of_memory);
+    }
   }
   recovery_.kind = StreamRecovery::Kind::queue;
   recovery_.destination = name_;
@@ -372,57 +395,75 @@ std::int64_t QueueState::expiry_of(const MessageBody& body) const noexcept {
   return expires;
 }
 
-void QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns,
+bool QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns,
                        bool wake) noexcept {
   const bool slow =
       visible_at_ns > now_ns || entry.deliveries != 0 || !ring_eligible(*entry.message.body());
   // The ring holds only the message: a first delivery's expiry is recomputed from the body.
-  if (!slow && ring_.try_push(std::move(entry.message))) {
+  if (!slow) {
+    if (!ring_.try_push(std::move(entry.message))) return false;
     if (wake) ready_.notify_all();
-    return;
+    return true;
   }
   {
     std::lock_guard lock(slow_.mutex);
     if (visible_at_ns > now_ns) {
-      slow_.delayed.push(Delayed{visible_at_ns, slow_.delayed_sequence++, std::move(entry)});
+      Delayed delayed{visible_at_ns, slow_.delayed_sequence, std::move(entry)};
+      try {
+        slow_.delayed.push(std::move(delayed));  // strong guarantee: on a throw, untouched
+      } catch (const std::bad_alloc&) {
+        entry = std::move(delayed.entry);
+        return false;
+      }
+      ++slow_.delayed_sequence;
     } else {
       // Messages that came due before this one was sent are ahead of it (FIFO per level).
       promote_due_locked(TimePoint(Duration(now_ns)));
-      place_ready_locked(std::move(entry));
+      if (!place_ready_locked(std::move(entry))) return false;
     }
     refresh_slow_hints_locked();
   }
   if (wake) ready_.notify_all();
+  return true;
 }
 
-void QueueState::place_ready_locked(Entry&& entry) {
-  const MessageBody& body = *entry.message.body();
-  if (body.group_size != 0) {
-    Group& group = slow_.groups[std::string(body.group())];
+bool QueueState::place_ready_locked(Entry&& entry) noexcept {
+  // Every insertion either completes or leaves `entry` where it was (the strong guarantee of
+  // push_back / push_front with nothrow moves), so out of memory changes nothing.
+  try {
+    const MessageBody& body = *entry.message.body();
+    if (body.group_size != 0) {
+      Group& group = slow_.groups[std::string(body.group())];
+      const bool returning = entry.deliveries != 0;
+      if (!group.queued && (returning || !group.busy)) {
+        slow_.ready_groups.emplace_back(body.group());  // first: the only other allocation
+        group.queued = true;
+      }
+      if (returning) {
+        // The group's head comes back (after a nack or a lost consumer): it stays the head.
+        group.entries.push_front(std::move(entry));
+        group.busy = false;
+      } else {
+        group.entries.push_back(std::move(entry));
+      }
+      return true;
+    }
+    const std::size_t level = std::min<std::size_t>(body.priority, options_.max_priority);
+    auto& entries = slow_.levels[level];
     if (entry.deliveries != 0) {
-      // The group's head comes back (after a nack or a lost consumer): it stays the head.
-      group.entries.push_front(std::move(entry));
-      group.busy = false;
+      // Redelivered messages go ahead of the new ones of their level (README, "Ordering").
+      // deque::insert with nothrow moves: on bad_alloc, no effect.
+      std::size_t& front = slow_.redelivered_front[level];
+      entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(front), std::move(entry));
+      ++front;
     } else {
-      group.entries.push_back(std::move(entry));
+      entries.push_back(std::move(entry));
     }
-    if (!group.busy && !group.queued) {
-      group.queued = true;
-      slow_.ready_groups.emplace_back(body.group());
-    }
-    return;
+    ++slow_.level_items;
+    return true;
+  } catch (const std::bad_alloc&) {
+    return false;  // a name queued in ready_groups for nothing is skipped by take_slow_locked
   }
-  const std::size_t level = std::min<std::size_t>(body.priority, options_.max_priority);
-  auto& entries = slow_.levels[level];
-  if (entry.deliveries != 0) {
-    // Redelivered messages go ahead of the new ones of their level (README, "Ordering").
-    std::size_t& front = slow_.redelivered_front[level];
-    entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(front), std::move(entry));
-    ++front;
-  } else {
-    entries.push_back(std::move(entry));
-  }
-  ++slow_.level_items;
 }
 
 void QueueState::refresh_slow_hints_locked() noexcept {
@@ -550,8 +591,12 @@ bool QueueState::take_slow_locked(Entry& out, TimePoint now) {
 void QueueState::promote_due_locked(TimePoint now) {
   while (!slow_.delayed.empty() && slow_.delayed.top().visible_at_ns <= ns(now)) {
     Entry entry = std::move(slow_.delayed.top().entry);
+    if (!place_ready_locked(std::move(entry))) {
+      // Out of memory: it stays due at the top of the heap, for the next take to try again.
+      slow_.delayed.top().entry = std::move(entry);
+      return;
+    }
     slow_.delayed.pop();
-    place_ready_locked(std::move(entry));
   }
 }
 
@@ -597,7 +642,12 @@ void QueueState::requeue(Entry&& entry, TimePoint now) noexcept {
   const Duration backoff = options_.retry_backoff.after(entry.deliveries);
   const std::int64_t visible_at =
       backoff.count() > 0 ? saturating_add(ns(now), backoff.count()) : 0;
-  place(std::move(entry), visible_at, ns(now));
+  if (!place(std::move(entry), visible_at, ns(now))) {
+    // No memory to queue it again: dead-lettered (or dropped and counted), never lost unseen.
+    admitted_.fetch_sub(1, std::memory_order_relaxed);
+    requeued_.fetch_sub(1, std::memory_order_relaxed);
+    dead_letter(std::move(entry), reason::out_of_memory);
+  }
 }
 
 void QueueState::expire(Entry&& entry) noexcept {
@@ -665,7 +715,11 @@ bool QueueState::accept_dead_letter(Message&& message) noexcept {
     }
     seq = appended->offset;
   }
-  place(Entry{std::move(message), expires, 0, seq}, 0, ns(now));
+  if (!place(Entry{std::move(message), expires, 0, seq}, 0, ns(now))) {
+    if (journal_) (void)journal_->record_drop(seq);
+    admitted_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
   return true;
 }
 

@@ -75,8 +75,7 @@ Result<std::uint64_t> SegmentLog::append(Message&& message, std::int64_t /*now_n
       }
       object_bytes = std::move(*encoded);
     } catch (const std::bad_alloc&) {
-      return Result<std::uint64_t>(Errc::full, "out of memory encoding a record for partition " +
-                                                   std::to_string(partition_));
+      return Result<std::uint64_t>(Errc::out_of_memory);
     }
     fields.payload = std::as_bytes(std::span(object_bytes));
   }

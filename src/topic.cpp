@@ -178,7 +178,7 @@ Result<SendReceipt> TopicState::append_record(MessageId id, std::size_t payload_
         };
         deferred = owned.release();
       } catch (const std::bad_alloc&) {
-        return Result<SendReceipt>(Errc::full, "out of memory for a send completion");
+        return Result<SendReceipt>(Errc::out_of_memory);
       }
     }
   }
@@ -260,7 +260,7 @@ Status TopicState::store_commits(
     }
     return {};
   } catch (const std::bad_alloc&) {
-    return Status(Errc::full, "out of memory for the offsets checkpoint of topic '" + name_ + "'");
+    return Status(Errc::out_of_memory);
   }
 }
 
@@ -567,7 +567,7 @@ Status GroupState::commit(const GroupMember* member, std::span<const CommitEntry
       ++changed;
     }
   } catch (const std::bad_alloc&) {
-    return Status(Errc::full, "out of memory for a commit");
+    return Status(Errc::out_of_memory);
   }
   std::span<const std::pair<std::uint32_t, std::uint64_t>> changes =
       changed <= kInline ? std::span(inline_changes, changed) : std::span(heap_changes);
@@ -666,7 +666,7 @@ std::shared_ptr<detail::TopicState> as_topic(const std::shared_ptr<detail::Desti
 
 }  // namespace
 
-Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) {
+Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) try {
   check_topic_name(name);
   check_topic_options(name, options);
   const bool durable = options.durability != Durability::memory;
@@ -704,6 +704,8 @@ Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) 
   }
   if (durable) catalog_changed();
   return Topic(std::static_pointer_cast<detail::TopicState>(destination));
+} catch (const std::bad_alloc&) {
+  throw detail::out_of_memory_error("declaring topic", name);
 }
 
 Topic Broker::topic(std::string_view name) const {
@@ -733,7 +735,7 @@ void Broker::delete_topic(std::string_view name, DeleteOptions options) {
 }
 
 GroupConsumer Broker::group_consumer(std::string_view topic_name, std::string_view group,
-                                     GroupConsumerOptions options) {
+                                     GroupConsumerOptions options) try {
   auto topic = as_topic(core_->find(topic_name), topic_name);
   if (group.empty()) throw Error(Errc::invalid_argument, "group name must not be empty");
   if (topic->closed_for_receive()) {
@@ -742,6 +744,8 @@ GroupConsumer Broker::group_consumer(std::string_view topic_name, std::string_vi
   auto state = topic->group(group, options);
   return GroupConsumer(std::make_shared<detail::GroupMember>(std::move(topic), std::move(state),
                                                              std::move(options)));
+} catch (const std::bad_alloc&) {
+  throw detail::out_of_memory_error("a group consumer of topic", topic_name);
 }
 
 void Broker::subscribe_queue(std::string_view topic_name, std::string_view queue_name,

@@ -25,6 +25,7 @@ enum class Errc : std::uint8_t {
   full,             ///< destination at capacity and its overflow policy says reject
   closed,           ///< destination, consumer or broker is closed or shut down
   timed_out,        ///< a blocking call ran out of time
+  out_of_memory,    ///< an allocation failed, nothing was accepted (no message: none is built)
   // Misuse: the caller asked for something that cannot be.
   unknown_destination,  ///< no queue, topic or exchange of that name
   option_mismatch,      ///< re-declare with options different from the first declare
@@ -51,6 +52,7 @@ constexpr std::string_view to_string(Errc code) noexcept {
     case Errc::full: return "full";
     case Errc::closed: return "closed";
     case Errc::timed_out: return "timed_out";
+    case Errc::out_of_memory: return "out_of_memory";
     case Errc::unknown_destination: return "unknown_destination";
     case Errc::option_mismatch: return "option_mismatch";
     case Errc::invalid_argument: return "invalid_argument";

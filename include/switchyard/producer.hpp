@@ -104,6 +104,8 @@ Result<MessageId> Producer::send(std::string_view destination, Object<T> object,
   T* owned = nullptr;
   try {
     owned = new T(std::move(object.value));
+  } catch (const std::bad_alloc&) {
+    return Result<MessageId>(Errc::out_of_memory);
   } catch (...) {
     return Result<MessageId>(Errc::invalid_argument, "could not move the object in");
   }

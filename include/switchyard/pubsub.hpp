@@ -27,7 +27,9 @@ enum class SlowSubscriber : std::uint8_t {
 };
 
 struct SubscriberOptions {
-  /// Messages buffered between publishers and this subscriber's handler. ≥ 1.
+  /// Messages buffered between publishers and this subscriber's handler. ≥ 1. A limit, not
+  /// a reservation: memory follows what is buffered. Exact above 4096; at most 4096 it is
+  /// rounded up to a power of two (the lock-free ring's size).
   std::size_t buffer = 4096;
   SlowSubscriber when_full = SlowSubscriber::drop;
   /// Under `SlowSubscriber::block`: how long a publish waits for room. 0 to Duration::max()

@@ -60,6 +60,7 @@ struct Backoff {
 /// Duration::max() means "never" (detail/deadline.hpp).
 struct QueueOptions {
   /// Most messages the queue holds ready or delayed (not counting in-flight ones). 1 to 2^32.
+  /// A limit, not a reservation: memory follows what is queued.
   std::size_t capacity = 65'536;
   Overflow overflow = Overflow::block;
   /// How long a send waits for room under `Overflow::block`; 0: not at all.
@@ -68,7 +69,8 @@ struct QueueOptions {
   std::uint32_t max_deliveries = 0;
   /// Name of the queue that receives dead letters; empty: dead letters are dropped and counted.
   std::string dead_letter{};
-  /// Default for each consumer: most unacknowledged deliveries it may hold. 1 to 2^20.
+  /// Default for each consumer: most unacknowledged deliveries it may hold. 1 to 2^20. A
+  /// limit: a consumer's in-flight slots are created as it holds more.
   std::uint32_t prefetch = 256;
   /// An unacknowledged delivery becomes visible again after this long; 0: only when its
   /// consumer closes (RabbitMQ's behaviour).

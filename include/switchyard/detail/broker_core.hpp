@@ -23,12 +23,17 @@
 #include "switchyard/detail/crc32c.hpp"
 #include "switchyard/detail/destination.hpp"
 #include "switchyard/detail/murmur2.hpp"
+#include "switchyard/error.hpp"
 #include "switchyard/interceptor.hpp"
 
 namespace switchyard::detail {
 
 class PubSubHub;
 class OffsetCheckpoint;
+
+/// The Error a declare (or a consumer's creation) throws when an allocation fails: always
+/// Errc::out_of_memory, naming `what` and `name` when there is memory left to say so.
+Error out_of_memory_error(std::string_view what, std::string_view name) noexcept;
 
 struct StringHash {
   using is_transparent = void;

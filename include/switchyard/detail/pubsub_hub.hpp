@@ -4,8 +4,10 @@
 //   PubSubHub::snapshot_  an immutable Snapshot { channel → subscribers; pattern subscribers },
 //                         replaced whole (copy-on-write) by subscribe and unsubscribe, so a
 //                         publish reads it without holding any lock while it delivers.
-//   Subscriber            a bounded Ring<Message> (the library's MPMC ring: many publishers,
-//                         one dispatch thread), two EventCounts (ready for the dispatcher,
+//   Subscriber            a SpillRing<Message> (the library's MPMC ring, at most 4096
+//                         cells, with a spill lane behind it that allocates only while the
+//                         backlog is larger: many publishers, one dispatch thread) holding at
+//                         most `buffer` messages, two EventCounts (ready for the dispatcher,
 //                         space for blocked publishers), counters, and the dispatch thread.
 //
 // Threading story
@@ -31,7 +33,7 @@
 
 #include "switchyard/detail/broker_core.hpp"
 #include "switchyard/detail/event_count.hpp"
-#include "switchyard/detail/ring.hpp"
+#include "switchyard/detail/spill_ring.hpp"
 #include "switchyard/pubsub.hpp"
 
 namespace switchyard::detail {
@@ -63,7 +65,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   const Subscription::Handler handler_;
   const SubscriberOptions options_;
   const std::shared_ptr<Clock> clock_;
-  Ring<Message> buffer_;
+  SpillRing<Message> buffer_;
   EventCount ready_;
   EventCount space_;
   std::atomic<bool> closed_{false};

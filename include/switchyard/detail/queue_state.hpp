@@ -3,10 +3,15 @@
 // Data structures
 // ---------------
 //   QueueState
-//     ring_     Ring<Message>, lock-free: new priority-0, undelayed, ungrouped messages (the hot
-//               path). Sized to `capacity`, so a send that was admitted always finds a cell.
-//               A cell is 16 bytes (turn + message pointer); a first delivery's expiry is
-//               computed from the message's send time when it is taken.
+//     ring_     SpillRing<Message> (spill_ring.hpp): new priority-0, undelayed, ungrouped
+//               messages (the hot path). Its lock-free ring has min(capacity, 4096) cells of
+//               16 bytes (turn + message pointer); admitted messages that do not fit wait in
+//               its spill lane (a deque under its own mutex, 8 bytes a message, allocated as
+//               it grows) behind the ring, and while the spill holds anything every new send
+//               goes there too, so FIFO holds across the two. `capacity` is a limit counted
+//               by admitted_/removed_, never a reservation: memory follows what is queued.
+//               A first delivery's expiry is computed from the message's send time when it
+//               is taken.
 //     slow_     under slow_.mutex: everything else that is ready or waiting —
 //               levels[p]      FIFO per priority level p (priority messages, and messages that
 //                              come back after a nack or a lost consumer: those ahead of the
@@ -20,18 +25,28 @@
 //     consumers_  registry of ConsumerState, for the visibility-timeout scan and close.
 //
 //   ConsumerState
-//     slots_    `prefetch` in-flight slots. A slot's `state` is a generation counter: even =
-//               free, odd = held by the delivery that was handed that exact odd value.
-//     free_     Ring<uint32_t> of free slot indices (the same MPMC ring, reused): a receive
-//               that cannot pop an index is at its prefetch limit.
+//     chunks_   up to `prefetch` in-flight slots, created as the window fills: chunk k holds
+//               base << k slots (base = min(prefetch, 256) rounded up to a power of two), so
+//               memory follows the most deliveries held at once, not `prefetch`. A slot's
+//               `state` is a generation counter: even = free, odd = held by the delivery that
+//               was handed that exact odd value. slots_used_ counts the slots created.
+//     free_     SpillRing<uint32_t> of free slot indices: a receive that cannot pop an index
+//               creates the next slot (under grow_mutex_) while slots_used_ < prefetch, and
+//               is at its prefetch limit otherwise.
 //
 // Threading story
 // ---------------
-//   * Any thread may send. A send admits (capacity), then pushes to ring_ or, for priority,
-//     delay, group or dedup, takes slow_.mutex. It then notifies ready_ (an EventCount).
+//   * Any thread may send. A send admits (capacity), then pushes to ring_ (its ring, or its
+//     spill lane while the ring is full or the spill non-empty) or, for priority, delay,
+//     group or dedup, takes slow_.mutex. It then notifies ready_ (an EventCount).
 //   * Any thread may receive through a ConsumerState (a consumer's worker threads share it).
 //     A receive pops a free slot index, takes an entry (slow_ first when slow_ready_ says so,
-//     then ring_), writes it into the slot and release-stores the slot's odd state.
+//     then ring_: its ring, then its spill), writes it into the slot and release-stores the
+//     slot's odd state. Redelivered messages wait in slow_.levels, so they still go ahead of
+//     new ones of their level, spilled or not.
+//   * Out of memory (a spill block, a slow_ node) is Errc::out_of_memory for the send that
+//     needed it, with its capacity reservation given back; a requeue that cannot be placed
+//     is dead-lettered (or dropped and counted).
 //   * Any thread may settle a delivery (ack / nack / reject): it CASes the slot's state from
 //     the delivery's odd value to the next even one. Exactly one party wins that CAS — the
 //     delivery, the visibility scan, or the consumer's close — so a message is settled once.
@@ -40,12 +55,14 @@
 //   * Durable queues (a journal_) keep every entry in slow_ (an entry carries its journal seq,
 //     a ring cell only a message) and record each send, delivery and settlement in the
 //     journal (queue_journal.hpp) before it counts; a restart replays what was not settled.
-//   * Lock order: consumers_mutex_ before slow_.mutex; a dead-letter queue's locks are taken
+//   * Lock order: consumers_mutex_ before slow_.mutex; ring_'s spill mutex is never held
+//     with another lock; a dead-letter queue's locks are taken
 //     after ours and never the other way round (dead-letter chains must not form a cycle;
 //     declare checks that).
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -67,6 +84,7 @@
 #include "switchyard/detail/event_count.hpp"
 #include "switchyard/detail/queue_journal.hpp"
 #include "switchyard/detail/ring.hpp"
+#include "switchyard/detail/spill_ring.hpp"
 #include "switchyard/interceptor.hpp"
 #include "switchyard/message.hpp"
 #include "switchyard/queue.hpp"
@@ -95,6 +113,7 @@ inline constexpr std::string_view rejected = "rejected";
 inline constexpr std::string_view max_deliveries = "max_deliveries";
 inline constexpr std::string_view expired = "expired";
 inline constexpr std::string_view overflow = "overflow";
+inline constexpr std::string_view out_of_memory = "out_of_memory";  // no memory to requeue it
 }  // namespace reason
 
 class ConsumerState;
@@ -251,8 +270,9 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   /// Reserves room for `n` at once if it is there now; never waits or drops.
   bool try_reserve_capacity(std::uint64_t n) noexcept;
   /// Puts an admitted entry where takers find it; wakes them unless `wake` is false (the
-  /// caller then calls ready_.notify_all() itself).
-  void place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns,
+  /// caller then calls ready_.notify_all() itself). False when out of memory: `entry` is left
+  /// untouched and the caller gives the admission back.
+  bool place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns,
              bool wake = true) noexcept;
   /// Whether a message that is ready and not yet delivered may wait in the ring: it is not in
   /// a group, its priority does not matter here, and the queue keeps no journal.
@@ -261,7 +281,8 @@ class QueueState final : public Destination, public std::enable_shared_from_this
            journal_ == nullptr;
   }
   void scan_visibility(TimePoint now) noexcept;
-  void place_ready_locked(Entry&& entry);
+  /// False when out of memory (`entry` untouched).
+  bool place_ready_locked(Entry&& entry) noexcept;
   bool take_slow_locked(Entry& out, TimePoint now);
   void promote_due_locked(TimePoint now);
   void release_group_locked(std::string_view group);
@@ -280,7 +301,10 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   const std::unique_ptr<QueueJournal> journal_;
   StreamRecovery recovery_;
 
-  Ring<Message> ring_;
+  /// Gives back one admission that found no memory, and says so.
+  Result<SendReceipt> refuse_out_of_memory() noexcept;
+
+  SpillRing<Message> ring_;
   Slow slow_;
 
   // Producer-side line: admitted_ (sends and requeues), and the producers' last look at
@@ -340,7 +364,8 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
                 bool wake = true) noexcept;
   /// A receive waiting at its prefetch limit may go on: call after freeing a slot. What such
   /// a receive checks before it sleeps is free_.size_guess(), and the push that freed the slot
-  /// claimed its cell with a seq_cst CAS, so no fence is needed (event_count.hpp).
+  /// claimed its cell with a seq_cst CAS (or, spilled, a seq_cst exchange), so no fence is
+  /// needed (event_count.hpp).
   void wake_receivers() noexcept { queue_->ready_event().notify_all_after_seq_cst_rmw(); }
   /// Restarts the visibility timeout of a held delivery. @note threadsafe
   Status extend(std::uint32_t slot, std::uint64_t generation) noexcept;
@@ -375,6 +400,28 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
     std::atomic<std::uint64_t> acks{0};
   };
 
+  /// Slot `index` (one created already). Chunk k holds the indices
+  /// [base·(2^k − 1), base·(2^(k+1) − 1)); chunk 0, the common case, is first_. @note threadsafe
+  Slot& slot(std::uint32_t index) const noexcept {
+    if (index < first_slots_) [[likely]] return first_[index];
+    return slot_in_chunks(index);
+  }
+  Slot& slot_in_chunks(std::uint32_t index) const noexcept {
+    const std::uint64_t j = std::uint64_t{index} + (std::uint64_t{1} << base_shift_);
+    const unsigned k = static_cast<unsigned>(std::bit_width(j)) - 1 - base_shift_;
+    // Acquire: pairs with new_slot's release store of the chunk (any user of an index came
+    // after its creation anyway, through free_ or slots_used_).
+    return chunks_[k].load(std::memory_order_acquire)[j - (std::uint64_t{1} << (base_shift_ + k))];
+  }
+  /// Creates the next slot while fewer than `prefetch` exist; false at the limit, or when out
+  /// of memory for its chunk (the window then stays as large as it is). @note threadsafe
+  bool new_slot(std::uint32_t& index) noexcept;
+  /// Whether a receive could get a slot now (a hint). @note threadsafe
+  [[nodiscard]] bool has_free_slot() const noexcept {
+    // Relaxed: a hint, as size_guess() is.
+    return free_.size_guess() != 0 || slots_used_.load(std::memory_order_relaxed) < prefetch_;
+  }
+
   /// One non-blocking take into a free slot. `now` may lag real time by up to `lag` (a coarse
   /// clock reading); deadlines derived from it are pushed out by `lag`.
   bool try_receive_one(TimePoint now, Duration lag, Delivery& out) noexcept;
@@ -393,8 +440,15 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   const std::uint32_t prefetch_;
   const WaitStrategy wait_;
   const std::vector<std::shared_ptr<Interceptor>> interceptors_;
-  std::unique_ptr<Slot[]> slots_;
-  Ring<std::uint32_t> free_;
+  // 2^32 slots at base 1 need chunks 0..32.
+  static constexpr std::size_t kMaxChunks = 33;
+  unsigned base_shift_ = 0;  // log2 of chunk 0's size
+  std::uint32_t first_slots_ = 0;  // slots in chunk 0
+  Slot* first_ = nullptr;          // chunk 0 (also chunks_[0]), created with the consumer
+  std::atomic<Slot*> chunks_[kMaxChunks] = {};
+  std::atomic<std::uint32_t> slots_used_{0};  // slots created; written under grow_mutex_
+  std::mutex grow_mutex_;
+  SpillRing<std::uint32_t> free_;
   std::atomic<bool> closed_{false};
   std::atomic<bool> interrupted_{false};
   alignas(kCacheLine) std::atomic<std::uint64_t> nacked_{0};
