@@ -192,6 +192,7 @@ TEST_CASE(
     }
     LogOptions o;
     o.segment_bytes = small().settlement_segment_bytes;
+    o.owner.role = StreamRole::settlements;  // as the journal's own settlement logs are
     auto log = Log::open(generation, o);
     REQUIRE(log);
     std::byte body[kSettlementSize];
