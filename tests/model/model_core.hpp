@@ -38,28 +38,13 @@ struct KnownDefects {
   /// broker"; a reopened data directory is arguably the same broker). When true, the model
   /// forgets settled messages at a restart and lets their ids be reused.
   static constexpr bool ids_reused_after_reopen = true;
-  /// api-defects (issue 10 §1.2): a durable topic forgets, across a restart, a committed
-  /// position of 0 and a position the group only got from its `Start` (a commit of that same
-  /// position writes nothing), and a
-  /// group with nothing else committed. When true, the model takes the broker's word for such
-  /// positions after a restart, and lets `group_stats` forget a group that has no member yet
-  /// after a restart (it returns nullopt for it today).
-  static constexpr bool durable_topic_forgets_commit_zero = false;
-  /// api-defects (issue 10 §1.3): durations at their limits overflow. When true the generators
-  /// keep every duration small; when false they also use Duration::max() (`kForever`) for a
-  /// send's delay and ttl, a queue's visibility timeout and a topic's retention age.
-  static constexpr bool durations_at_limits_overflow = false;
-  /// storage-faults (issue 10 §1.1): a failed open of a batch/always destination crashes. When
-  /// true the durable generators use Durability::none only; when false also batch and always.
-  static constexpr bool batch_always_failed_open_crashes = false;
 };
 
-/// An op argument that stands for Duration::max() (see durations_at_limits_overflow).
+/// An op argument that stands for Duration::max().
 inline constexpr std::uint32_t kForever = 0xFFFF'FFFFu;
 
-/// A durable level for a durable scenario (see batch_always_failed_open_crashes).
+/// A durable level for a durable scenario.
 inline Durability durable_level(std::uint32_t choice) {
-  if (KnownDefects::batch_always_failed_open_crashes) return Durability::none;
   return choice % 4 == 0   ? Durability::always
          : choice % 4 == 1 ? Durability::batch
                            : Durability::none;

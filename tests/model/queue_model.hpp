@@ -115,14 +115,15 @@ inline QueueScenario queue_scenario(Source& src, bool durable) {
   s.ttls = !dropping && !durable && src.chance(40);
   s.dedup = !durable && src.chance(40);
   if (!dropping && !durable && src.chance(40)) {
-    o.retry_backoff = Backoff{Ms(src.range(1, 20)), 2.0, Ms(src.range(5, 50))};
+    const std::uint32_t initial = src.range(1, 20);  // max ≥ initial, as declare requires
+    o.retry_backoff = Backoff{Ms(initial), 2.0, Ms(src.range(std::max(initial, 5u), 50))};
   }
   if (s.delays && !s.groups && src.chance(30)) o.delay = Ms(src.range(1, 30));
   if (s.ttls && src.chance(40)) o.ttl = Ms(src.range(5, 80));
   o.on_expiry = src.chance(50) ? OnExpiry::dead_letter : OnExpiry::drop;
   o.dedup_window = Ms(src.range(5, 100));
   if (durable) o.durability = durable_level(src.below(4));
-  if (!KnownDefects::durations_at_limits_overflow && src.chance(10))
+  if (src.chance(10))
     o.visibility_timeout = Duration::max();
   if (s.dlq) o.dead_letter = "dlq";
   return s;
@@ -135,12 +136,18 @@ inline Op queue_op(Source& src, const QueueScenario& s) {
     op.kind = q_send;
     op.a = s.priorities ? src.below(12) : 0;
     const bool grouped = s.groups && src.chance(50);
-    op.b = s.delays && !grouped && s.options.delay.count() == 0 && src.chance(30) ? src.range(1, 40)
-                                                                                  : 0;
+    // Per-send delays only where the scenario has them (not on grouped messages, not with a
+    // queue default delay, not while drop_oldest may run: it drops ready messages only).
+    const bool delays = s.delays && !grouped && s.options.delay.count() == 0;
+    op.b = delays && src.chance(30) ? src.range(1, 40) : 0;
     op.c = s.ttls && src.chance(40) ? src.range(1, 60) : 0;
-    if (!KnownDefects::durations_at_limits_overflow && src.chance(5))
-      (src.chance(50) ? op.b : op.c) = kForever;
-    if (op.d != 0 && op.b == kForever) op.b = 0;  // no per-send delays on grouped messages
+    if (src.chance(5)) {
+      if (src.chance(50)) {
+        if (delays) op.b = kForever;
+      } else {
+        op.c = kForever;
+      }
+    }
     op.d = grouped ? src.range(1, 3) : 0;
     op.e = s.dedup && src.chance(40) ? src.range(1, 5) : 0;
   } else if (roll < 48) {

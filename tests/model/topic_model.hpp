@@ -81,7 +81,7 @@ inline TopicScenario topic_scenario(Source& src, bool durable) {
   s.records = src.chance(50) ? src.range(2, 8) : 0;
   s.age_ms = src.chance(40) ? src.range(20, 200) : 0;
   s.level_choice = src.below(4);
-  if (!KnownDefects::durations_at_limits_overflow && src.chance(10))
+  if (src.chance(10))
     s.age_ms = TopicScenario::kForeverAge;
   return s;
 }
@@ -253,9 +253,9 @@ class TopicRun {
   };
   struct Group {
     std::vector<std::uint64_t> committed, missed;
-    std::vector<bool> uncertain;       // KnownDefects::durable_topic_forgets_commit_zero
+    std::vector<bool> uncertain;       // never committed, restarted: placed by the next start
     std::vector<bool> committed_once;  // by a commit, not only the group's Start
-    bool unlisted = false;             // known defect: group_stats forgets it after a restart
+    bool unlisted = false;             // never committed, restarted: not kept (Kafka)
     std::vector<int> members;          // slots, in join order
   };
   struct Member {
@@ -336,7 +336,7 @@ class TopicRun {
         Group& g = groups_[m.group];
         for (std::uint32_t p = 0; p < s_.partitions; ++p) {
           if (m.owned[p]) {
-            if (g.committed[p] != m.position[p]) g.committed_once[p] = true;  // see KnownDefects
+            g.committed_once[p] = true;
             g.committed[p] = m.position[p];
             g.uncertain[p] = false;
           }
@@ -406,7 +406,7 @@ class TopicRun {
     }
     for (std::uint32_t p = 0; p < s_.partitions; ++p) {
       if (group.uncertain[p]) {
-        // Forgotten by the known defect: take what the broker says now.
+        // Never committed before the restart: the joining member's start placed it.
         auto st = topic_.group_stats(gname(g));
         if (st && p < st->partitions.size()) group.committed[p] = st->partitions[p].committed;
       }
@@ -547,7 +547,7 @@ class TopicRun {
       m.position[p] = offset;
     } else {
       Group& g = groups_[m.group];
-      if (g.committed[p] != offset) g.committed_once[p] = true;  // see KnownDefects
+      g.committed_once[p] = true;
       g.committed[p] = offset;
       g.uncertain[p] = false;
     }
@@ -563,13 +563,19 @@ class TopicRun {
     members_.clear();
     for (auto& [g, group] : groups_) {
       group.members.clear();
-      group.unlisted = KnownDefects::durable_topic_forgets_commit_zero;
+      // Kafka's rule (durable_topic_test pins it): after a restart a group keeps exactly what
+      // it committed; a partition it never committed is placed by the next member's `start`
+      // (auto.offset.reset), and a group that never committed anything is not kept.
+      bool committed_any = false;
       for (std::uint32_t p = 0; p < s_.partitions; ++p) {
         group.missed[p] = 0;  // counters start again at the reopen
-        if (KnownDefects::durable_topic_forgets_commit_zero &&
-            (group.committed[p] == 0 || !group.committed_once[p]))
+        if (group.committed_once[p]) {
+          committed_any = true;
+        } else {
           group.uncertain[p] = true;
+        }
       }
+      group.unlisted = !committed_any;
     }
     open();
     restarted_ = true;
@@ -601,7 +607,7 @@ class TopicRun {
       for (std::uint32_t p = 0; p < s_.partitions; ++p)
         all_uncertain = all_uncertain && group.uncertain[p];
       if (!gs) {
-        if ((all_uncertain || group.unlisted) && group.members.empty()) continue;  // known defect
+        if ((all_uncertain || group.unlisted) && group.members.empty()) continue;  // not kept
         diff << "group " << gname(g) << " unknown to the broker; ";
         continue;
       }
