@@ -27,11 +27,7 @@ using switchyard::test::text_of;
 
 namespace {
 
-#ifdef SWITCHYARD_SANITIZER_BUILD
-constexpr bool kSanitizer = true;
-#else
-constexpr bool kSanitizer = false;
-#endif
+using switchyard::test::kSanitizer;
 
 struct Original {
   std::uint64_t offset;

@@ -33,11 +33,7 @@ using switchyard::testing::code_of;
 
 namespace {
 
-#ifdef SWITCHYARD_SANITIZER_BUILD
-constexpr bool kSanitizer = true;
-#else
-constexpr bool kSanitizer = false;
-#endif
+using switchyard::test::kSanitizer;
 
 /// Installs an injector for every storage call of the process while it lives.
 class Installed {

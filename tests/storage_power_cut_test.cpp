@@ -35,11 +35,7 @@ using switchyard::test::ScratchDir;
 
 namespace {
 
-#ifdef SWITCHYARD_SANITIZER_BUILD
-constexpr bool kSanitizer = true;
-#else
-constexpr bool kSanitizer = false;
-#endif
+using switchyard::test::kSanitizer;
 
 constexpr std::size_t kPage = 4096;
 constexpr std::size_t kSector = 512;

@@ -17,6 +17,13 @@
 
 namespace switchyard::test {
 
+/// True in a sanitizer build, where heavy loops scale down (they run ~10x slower).
+#ifdef SWITCHYARD_SANITIZER_BUILD
+inline constexpr bool kSanitizer = true;
+#else
+inline constexpr bool kSanitizer = false;
+#endif
+
 /// A fresh directory, removed with everything in it when the object dies. It lives under
 /// $SWITCHYARD_TEST_DIR if set, else /dev/shm when writable (tmpfs: the fault tests create and
 /// recover thousands of files, ~30x faster than on this VM's disk; mmap, fallocate, msync and
