@@ -241,3 +241,41 @@ TEST_CASE("a message held back by the queue's default delay is still held back a
   REQUIRE(got);
   CHECK(text(*got) == "later");
 }
+
+TEST_CASE(
+    "message ids never repeat for a data directory - reopened with nothing unsettled, "
+    "twice, or after the broker died without closing") {
+  TempDir dir;
+  TempDir killed;  // a copy taken while the broker lives: what a kill -9 leaves behind
+  const BrokerOptions options{.data_dir = dir.path, .segment_bytes = 1 << 16};
+  MessageId highest = 0;
+  auto send_and_settle = [&](Broker& broker) {
+    broker.declare_queue("jobs", kDurable);
+    auto producer = broker.producer();
+    auto consumer = broker.consumer("jobs");
+    for (int i = 0; i < 3; ++i) {
+      auto id = producer.send("jobs", "job");
+      REQUIRE(id);
+      CHECK(*id > highest);
+      highest = *id;
+      REQUIRE(consumer.receive()->ack());
+    }
+  };
+  {
+    Broker broker(options);
+    send_and_settle(broker);
+  }
+  {
+    Broker broker(options);  // nothing unsettled: recovery has no id to go by
+    send_and_settle(broker);
+  }
+  {
+    Broker broker(options);
+    send_and_settle(broker);
+    std::filesystem::copy(dir.path, killed.path,
+                          std::filesystem::copy_options::recursive |
+                              std::filesystem::copy_options::overwrite_existing);
+  }
+  Broker broker({.data_dir = killed.path, .segment_bytes = 1 << 16});
+  send_and_settle(broker);
+}
