@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -278,4 +279,31 @@ TEST_CASE(
   }
   Broker broker({.data_dir = killed.path, .segment_bytes = 1 << 16});
   send_and_settle(broker);
+}
+
+TEST_CASE(
+    "a send whose id block cannot be recorded fails with the write's error - never with "
+    "an unrecorded id") {
+  TempDir dir;
+  auto broker =
+      std::make_unique<Broker>(BrokerOptions{.data_dir = dir.path, .segment_bytes = 1 << 16});
+  broker->declare_queue("jobs", kDurable);
+  // A directory where the ids file goes: the rename over it fails.
+  std::filesystem::create_directories(dir.path / "ids" / "in-the-way");
+  auto producer = broker->producer();
+  auto refused = producer.send("jobs", "job");
+  REQUIRE_FALSE(refused);
+  CHECK(refused.code() == Errc::io_error);
+  CHECK_THAT(refused.message(), Catch::Contains("ids"));
+  CHECK(broker->queue("jobs").stats().depth == 0);
+  std::filesystem::remove_all(dir.path / "ids");
+  auto sent = producer.send("jobs", "job");
+  REQUIRE(sent);
+  producer = {};
+  broker.reset();
+  Broker reopened({.data_dir = dir.path, .segment_bytes = 1 << 16});
+  reopened.declare_queue("jobs", kDurable);
+  auto after = reopened.producer().send("jobs", "job");
+  REQUIRE(after);
+  CHECK(*after > *sent);
 }
