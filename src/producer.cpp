@@ -43,8 +43,15 @@ Failure Producer::refusal(std::span<const std::byte> payload, const SendOptions&
   return {Errc::invalid_argument, "delay and ttl must not be negative"};
 }
 
+Failure Producer::id_refusal() const noexcept try {
+  return core_->id_failure();
+} catch (const std::bad_alloc&) {
+  return {Errc::out_of_memory, {}};
+}
+
 MessageId Producer::next_id_block() noexcept {
   next_id_ = core_->reserve_ids(kIdBlock);
+  if (next_id_ == 0) return id_end_ = 0;  // not recorded: make / send refuse id 0
   id_end_ = next_id_ + kIdBlock;
   return next_id_++;
 }
@@ -58,6 +65,7 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
     return Result<Message>(std::move(failure));
   };
   if (!core_) return fail(Failure{Errc::closed, "producer is empty (default-constructed)"});
+  if (id == 0) return fail(id_refusal());
   if (!valid(payload, options)) return fail(refusal(payload, options));
   const auto& interceptors = core_->interceptors();
   const bool with_extras = !options.headers.empty() || object != nullptr ||
@@ -141,6 +149,7 @@ Result<MessageId> Producer::send(std::string_view destination, std::span<const s
   if (!core_) return Result<MessageId>(Errc::closed, "producer is empty (default-constructed)");
   const Stamp stamp = send_stamp();
   const MessageId id = next_id();
+  if (id == 0) return Result<MessageId>(id_refusal());
   detail::Destination* target = lookup(destination);
   if (target != nullptr && target->accepts_fields() && core_->interceptors().empty()) {
     // A durable topic encodes the record straight from these arguments into its log: no

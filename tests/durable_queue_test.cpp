@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -240,4 +241,69 @@ TEST_CASE("a message held back by the queue's default delay is still held back a
   auto got = consumer.receive(0ms);
   REQUIRE(got);
   CHECK(text(*got) == "later");
+}
+
+TEST_CASE(
+    "message ids never repeat for a data directory - reopened with nothing unsettled, "
+    "twice, or after the broker died without closing") {
+  TempDir dir;
+  TempDir killed;  // a copy taken while the broker lives: what a kill -9 leaves behind
+  const BrokerOptions options{.data_dir = dir.path, .segment_bytes = 1 << 16};
+  MessageId highest = 0;
+  auto send_and_settle = [&](Broker& broker) {
+    broker.declare_queue("jobs", kDurable);
+    auto producer = broker.producer();
+    auto consumer = broker.consumer("jobs");
+    for (int i = 0; i < 3; ++i) {
+      auto id = producer.send("jobs", "job");
+      REQUIRE(id);
+      CHECK(*id > highest);
+      highest = *id;
+      REQUIRE(consumer.receive()->ack());
+    }
+  };
+  {
+    Broker broker(options);
+    send_and_settle(broker);
+  }
+  {
+    Broker broker(options);  // nothing unsettled: recovery has no id to go by
+    send_and_settle(broker);
+  }
+  {
+    Broker broker(options);
+    send_and_settle(broker);
+    std::filesystem::copy(dir.path, killed.path,
+                          std::filesystem::copy_options::recursive |
+                              std::filesystem::copy_options::overwrite_existing);
+  }
+  Broker broker({.data_dir = killed.path, .segment_bytes = 1 << 16});
+  send_and_settle(broker);
+}
+
+TEST_CASE(
+    "a send whose id block cannot be recorded fails with the write's error - never with "
+    "an unrecorded id") {
+  TempDir dir;
+  auto broker =
+      std::make_unique<Broker>(BrokerOptions{.data_dir = dir.path, .segment_bytes = 1 << 16});
+  broker->declare_queue("jobs", kDurable);
+  // A directory where the ids file goes: the rename over it fails.
+  std::filesystem::create_directories(dir.path / "ids" / "in-the-way");
+  auto producer = broker->producer();
+  auto refused = producer.send("jobs", "job");
+  REQUIRE_FALSE(refused);
+  CHECK(refused.code() == Errc::io_error);
+  CHECK_THAT(refused.message(), Catch::Contains("ids"));
+  CHECK(broker->queue("jobs").stats().depth == 0);
+  std::filesystem::remove_all(dir.path / "ids");
+  auto sent = producer.send("jobs", "job");
+  REQUIRE(sent);
+  producer = {};
+  broker.reset();
+  Broker reopened({.data_dir = dir.path, .segment_bytes = 1 << 16});
+  reopened.declare_queue("jobs", kDurable);
+  auto after = reopened.producer().send("jobs", "job");
+  REQUIRE(after);
+  CHECK(*after > *sent);
 }

@@ -83,6 +83,7 @@ class Producer {
   /// The next id of this producer's block (a new block from the broker when it runs out).
   MessageId next_id() noexcept { return next_id_ != id_end_ ? next_id_++ : next_id_block(); }
   MessageId next_id_block() noexcept;
+  [[nodiscard]] Failure id_refusal() const noexcept;  // why next_id() gave 0
   /// The stamp for messages sent now (see make).
   [[nodiscard]] Stamp send_stamp() const noexcept;
   /// The destination named `name`, or null; valid until the next lookup (the cache holds it).

@@ -172,10 +172,21 @@ class BrokerCore {
     }
   }
 
-  /// A block of `n` message ids for one producer. @note threadsafe
+  /// A block of `n` message ids for one producer, or 0 when a durable broker could not record a
+  /// new reservation (then `id_failure()` says why; no id is ever handed out twice for a data
+  /// directory). @note threadsafe
   std::uint64_t reserve_ids(std::uint64_t n) noexcept {
-    return next_id_.fetch_add(n, std::memory_order_relaxed);
+    const std::uint64_t first = next_id_.fetch_add(n, std::memory_order_relaxed);
+    if (first + n <= id_limit_.load(std::memory_order_acquire)) return first;
+    return extend_ids(first + n) ? first : 0;
   }
+
+  /// Ids persist per data directory: `<data_dir>/ids` records a high-water mark above every id
+  /// handed out (reserved kIdReservation at a time, so a send seldom writes it). Reads it and
+  /// continues above it; the first send past it writes the next one. Throws `Error` on a bad file.
+  void open_ids(const std::filesystem::path& dir);
+  /// Why the last reservation failed. @note threadsafe
+  [[nodiscard]] Failure id_failure() const;
 
  private:
   const std::shared_ptr<Clock> clock_;
@@ -186,6 +197,14 @@ class BrokerCore {
   bool closed_ = false;
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<std::uint64_t> next_id_{1};
+
+  /// Records a reservation covering ids below `needed`; false (and `id_failure_`) if it fails.
+  bool extend_ids(std::uint64_t needed) noexcept;
+  // Ids below id_limit_ are reserved durably (no limit for a broker without a data directory).
+  std::atomic<std::uint64_t> id_limit_{UINT64_MAX};
+  mutable std::mutex id_mutex_;
+  std::filesystem::path id_file_;  // set once by open_ids
+  Failure id_failure_;             // under id_mutex_
 };
 
 }  // namespace switchyard::detail
