@@ -376,8 +376,8 @@ TEST_CASE("a message sent after a delayed one came due at level 0 goes behind it
 
 TEST_CASE("a redelivered level-0 message still goes ahead of new ones, after a backoff too") {
   ManualBroker t;
-  t.broker.declare_queue("tasks", {.retry_backoff = {.initial = 5ms, .multiplier = 1.0,
-                                                     .max = 5ms}});
+  t.broker.declare_queue("tasks",
+                         {.retry_backoff = {.initial = 5ms, .multiplier = 1.0, .max = 5ms}});
   REQUIRE(t.producer.send("tasks", "first"));
   REQUIRE(t.producer.send("tasks", "second"));
   auto c = t.broker.consumer("tasks", {.prefetch = 16});

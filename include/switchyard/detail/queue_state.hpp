@@ -310,7 +310,8 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   [[gnu::always_inline]] bool push_ring(Message&& message, std::int64_t now_ns) noexcept {
     // Acquire: pairs with refresh_slow_hints_locked's release, so a due message that another
     // thread promoted (pushed before that store) is in ring_ before this push.
-    if (next_due_ns_.load(std::memory_order_acquire) <= now_ns) [[unlikely]] promote_due(now_ns);
+    if (next_due_ns_.load(std::memory_order_acquire) <= now_ns) [[unlikely]]
+      promote_due(now_ns);
     return ring_.try_push(std::move(message));
   }
   /// Moves the delayed entries due by `now_ns` to where takers find them. @note threadsafe
