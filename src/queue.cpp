@@ -157,7 +157,7 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& opti
   // The common case, straight to the ring: a ring cell holds only the message, and its expiry
   // is worked out when it is taken, so nothing else is needed here.
   if (options_.delay.count() <= 0 && body.deliver_after_ns() == 0 && ring_eligible(body)) {
-    if (!ring_.try_push(std::move(message))) [[unlikely]] {
+    if (!push_ring(std::move(message), ns(now))) [[unlikely]] {
       return refuse_out_of_memory();
     }
     ready_.notify_all();
@@ -401,7 +401,7 @@ bool QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t n
       visible_at_ns > now_ns || entry.deliveries != 0 || !ring_eligible(*entry.message.body());
   // The ring holds only the message: a first delivery's expiry is recomputed from the body.
   if (!slow) {
-    if (!ring_.try_push(std::move(entry.message))) return false;
+    if (!push_ring(std::move(entry.message), now_ns)) return false;
     if (wake) ready_.notify_all();
     return true;
   }
@@ -590,14 +590,22 @@ bool QueueState::take_slow_locked(Entry& out, TimePoint now) {
 
 void QueueState::promote_due_locked(TimePoint now) {
   while (!slow_.delayed.empty() && slow_.delayed.top().visible_at_ns <= ns(now)) {
-    Entry entry = std::move(slow_.delayed.top().entry);
-    if (!place_ready_locked(std::move(entry))) {
-      // Out of memory: it stays due at the top of the heap, for the next take to try again.
-      slow_.delayed.top().entry = std::move(entry);
-      return;
-    }
+    Entry& entry = slow_.delayed.top().entry;
+    // A first delivery that may wait in the ring joins its tail now, behind what was sent
+    // before it came due (queue_state.hpp, "Order at level 0"); the rest keep slow_'s rules.
+    const bool placed = entry.deliveries == 0 && ring_eligible(*entry.message.body())
+                            ? ring_.try_push(std::move(entry.message))
+                            : place_ready_locked(std::move(entry));
+    // Out of memory: it stays due at the top of the heap (untouched), for the next try.
+    if (!placed) return;
     slow_.delayed.pop();
   }
+}
+
+void QueueState::promote_due(std::int64_t now_ns) noexcept {
+  std::lock_guard lock(slow_.mutex);
+  promote_due_locked(TimePoint(Duration(now_ns)));
+  refresh_slow_hints_locked();
 }
 
 void QueueState::release_group_locked(std::string_view name) {

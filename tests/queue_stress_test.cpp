@@ -127,11 +127,9 @@ TEST_CASE("2 producers x 2 consumers: every message is acked exactly once") {
                                  {"seconds", seconds}});
   CHECK(lost == 0);
   CHECK(twice == 0);
-  // Known defect (not fixed here; likely cause): a send whose ring cell is not yet free (a consumer
-  // still holds an older ticket of that cell) goes to the slow path, which receives take first, so
-  // it overtakes its producer's earlier messages in the ring. Seen under TSan (tens in 10^6),
-  // not in release. Reported, not failed, until the send path keeps FIFO order.
-  CHECK_NOFAIL(out_of_order.load() == 0);
+  // FIFO per producer: a level-0 plain send goes to the SpillRing (its ring, or its spill),
+  // never to the slow path that receives take first (queue_state.hpp, "Order at level 0").
+  CHECK(out_of_order.load() == 0);
   // Each producer sent sequence numbers 0 .. per_producer - 1.
   CHECK(sum.load() == kProducers * (per_producer * (per_producer - 1) / 2));
   const auto s = q.stats();

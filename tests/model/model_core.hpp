@@ -21,19 +21,6 @@ namespace switchyard::model {
 
 using Ms = std::chrono::milliseconds;
 
-/// Known defects and known deviations from the written contract. Each flag, when true, makes
-/// the model (or the generators) accept today's behaviour; flip it once the defect is fixed.
-struct KnownDefects {
-  /// NEW defect (found by this model, not fixed: the lock-free ring and the slow path would
-  /// need a common order): at level 0 of an in-memory queue a message that took the slow path
-  /// (sent with a delay, or redelivered after a backoff) is delivered, once due, ahead of every
-  /// undelayed level-0 message — even ones sent and ready before it, which sit in the ring,
-  /// taken from last. `send A; send B {delay 5ms}; advance 10ms; receive` gives B, then A.
-  /// When true, the model accepts that there (plain sends keep their FIFO among themselves;
-  /// slow-path messages come first, in any order among themselves).
-  static constexpr bool delayed_due_ahead_of_older_at_level0 = true;
-};
-
 /// The segment size of the durable scenarios' logs: a 64 MiB default segment costs ~0.3 s per
 /// broker open; small ones let a run hold many more sequences and restarts (and roll segments).
 inline constexpr std::uint64_t kSegmentBytes = 64 << 10;

@@ -12,7 +12,7 @@
 //   x-death-reason, x-death-attempts and the original headers; TTL per send and per queue (the
 //   shorter wins; an expired message is never delivered); on_expiry; priority levels (higher
 //   first, above max_priority counts as max_priority, FIFO within a level, redelivered ahead
-//   of new ones of their level; see KnownDefects for level 0 in memory); message groups (in order,
+//   of new ones of their level, a delayed one joining its level when due); message groups (in order,
 //   one in flight per group); the dedup window (a repeat returns the first id; a refused send is
 //   not remembered); capacity with reject / block (send_timeout 0) / drop_oldest; prefetch;
 //   consumer close (held messages return with their attempts); single and batch receive;
@@ -278,7 +278,7 @@ class QueueRun {
     std::int64_t expires = 0;  // ms; 0 never
     std::int64_t visible_at = 0;
     std::uint64_t ready_seq = 0;
-    bool plain = false;  // went straight to ready at its send (undelayed, never redelivered)
+    bool plain = false;  // a first delivery that joined its level's tail (sent, or came due)
     std::uint32_t attempts = 0;
     St st = St::ready;
     int holder = -1;
@@ -390,6 +390,8 @@ class QueueRun {
       last_at = m->visible_at;
       last_seq = m->ready_seq;
       make_ready(*m, seq);
+      // A first delivery joins the tail of its level (the ring at level 0) as a send would.
+      m->plain = m->attempts == 0 && m->group == 0;
     }
   }
   void scan_visibility() {
@@ -419,29 +421,12 @@ class QueueRun {
         if (m.st == St::ready && !expired(m) && m.group == 0 && int(m.level) == top)
           level.push_back(&m);
       }
-      const bool lax0 =
-          KnownDefects::delayed_due_ahead_of_older_at_level0 && top == 0 && !s_.durable;
-      if (lax0) {
-        // See the flag: plain sends keep their FIFO among themselves; a slow-path message
-        // (delayed, redelivered), when there is one, comes before every plain one.
-        const M* first_plain = nullptr;
-        bool any_slow = false;
-        for (const M* m : level) {
-          if (m->plain && (!first_plain || m->ready_seq < first_plain->ready_seq)) first_plain = m;
-          if (!m->plain) {
-            any_slow = true;
-            out.push_back(m->id);
-          }
-        }
-        if (first_plain && !any_slow) out.push_back(first_plain->id);
-      } else {
-        const M* best = nullptr;
-        for (const M* m : level) {
-          if (!best || precedes(*m, *best)) best = m;
-        }
-        for (const M* m : level) {
-          if (!precedes(*best, *m)) out.push_back(m->id);  // ties with the best
-        }
+      const M* best = nullptr;
+      for (const M* m : level) {
+        if (!best || precedes(*m, *best)) best = m;
+      }
+      for (const M* m : level) {
+        if (!precedes(*best, *m)) out.push_back(m->id);  // ties with the best
       }
     }
     // Grouped: the head of each group with nothing in flight.

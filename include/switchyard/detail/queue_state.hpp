@@ -12,6 +12,7 @@
 //               by admitted_/removed_, never a reservation: memory follows what is queued.
 //               A first delivery's expiry is computed from the message's send time when it
 //               is taken.
+//               Delayed first deliveries that may wait here join it when they come due.
 //     slow_     under slow_.mutex: everything else that is ready or waiting —
 //               levels[p]      FIFO per priority level p (priority messages, and messages that
 //                              come back after a nack or a lost consumer: those ahead of the
@@ -34,6 +35,28 @@
 //               creates the next slot (under grow_mutex_) while slots_used_ < prefetch, and
 //               is at its prefetch limit otherwise.
 //
+// Order at level 0 (in-memory queues)
+// -----------------------------------
+//   README: FIFO per level for first deliveries, redelivered ahead of new ones of their level.
+//   Receives take slow_ first, so at level 0 slow_.levels[0] may only hold what is allowed
+//   ahead of every ring message: redeliveries (nack, visibility timeout, consumer close — and
+//   a retry after its backoff, which is a redelivery too). A first delivery is ready-ordered
+//   by the moment it becomes ready, as a delayed message in SQS/RabbitMQ is enqueued at its
+//   due time, so:
+//   * a plain send goes to ring_ (ring or spill); ring_.try_push fails only out of memory,
+//     and that send is refused, never diverted to slow_ (the stress test's per-producer order);
+//   * a ring-eligible first delivery that comes due (delay, deliver_after) is pushed to
+//     ring_'s tail by promote_due_locked, never into slow_.levels[0];
+//   * that promotion happens no later than a send whose time is at or after the due time:
+//     every ring push (push_ring) first loads next_due_ns_ (acquire, one shared line that
+//     only slow_ writers store to) and promotes under slow_.mutex when something is due. The
+//     hint is stored (release) under slow_.mutex after the promotion's push, so a send that
+//     reads "nothing due" after a promotion also sees the promoted message ahead of it, and
+//     one that reads a stale "due" merely takes the mutex and finds nothing. Messages sent
+//     before the due time were pushed before the promotion (a receive or send promotes it).
+//   Groups, priorities above 0 (max_priority > 0) and durable queues keep everything in slow_,
+//   whose levels and heap keep those orders.
+//
 // Threading story
 // ---------------
 //   * Any thread may send. A send admits (capacity), then pushes to ring_ (its ring, or its
@@ -55,8 +78,9 @@
 //   * Durable queues (a journal_) keep every entry in slow_ (an entry carries its journal seq,
 //     a ring cell only a message) and record each send, delivery and settlement in the
 //     journal (queue_journal.hpp) before it counts; a restart replays what was not settled.
-//   * Lock order: consumers_mutex_ before slow_.mutex; ring_'s spill mutex is never held
-//     with another lock; a dead-letter queue's locks are taken
+//   * Lock order: consumers_mutex_ before slow_.mutex before ring_'s spill mutex (a due
+//     message is pushed into ring_ under slow_.mutex; the spill mutex is innermost, it takes
+//     nothing else); a dead-letter queue's locks are taken
 //     after ours and never the other way round (dead-letter chains must not form a cycle;
 //     declare checks that).
 #pragma once
@@ -280,10 +304,24 @@ class QueueState final : public Destination, public std::enable_shared_from_this
     return body.group_size == 0 && (body.priority == 0 || options_.max_priority == 0) &&
            journal_ == nullptr;
   }
+  /// Pushes a ready first delivery into ring_: at the tail of level 0, so first the delayed
+  /// messages that came due by `now_ns` (due before it was sent, they go ahead of it). False
+  /// when out of memory (`message` untouched).
+  [[gnu::always_inline]] bool push_ring(Message&& message, std::int64_t now_ns) noexcept {
+    // Acquire: pairs with refresh_slow_hints_locked's release, so a due message that another
+    // thread promoted (pushed before that store) is in ring_ before this push.
+    if (next_due_ns_.load(std::memory_order_acquire) <= now_ns) [[unlikely]]
+      promote_due(now_ns);
+    return ring_.try_push(std::move(message));
+  }
+  /// Moves the delayed entries due by `now_ns` to where takers find them. @note threadsafe
+  [[gnu::noinline]] void promote_due(std::int64_t now_ns) noexcept;
   void scan_visibility(TimePoint now) noexcept;
   /// False when out of memory (`entry` untouched).
   bool place_ready_locked(Entry&& entry) noexcept;
   bool take_slow_locked(Entry& out, TimePoint now);
+  /// Due delayed entries: ring-eligible first deliveries to ring_'s tail, the rest to slow_.
+  /// Stops at the first that finds no memory (it stays due, for the next call).
   void promote_due_locked(TimePoint now);
   void release_group_locked(std::string_view group);
   void release_group(const Entry& entry) noexcept;
