@@ -195,9 +195,7 @@ bool persisted(const detail::Destination& d) {
 
 void Broker::open_catalog() {
   auto opened = detail::OffsetCheckpoint::open(
-      core_->data_dir, "catalog", nullptr,
-      detail::StorageOwner::of(detail::OwnerKind::catalog, detail::StreamRole::declarations, "",
-                               0));
+      core_->data_dir, "catalog", nullptr, detail::StorageOwner::catalog());
   if (!opened) throw Error(opened.code(), "data directory catalog: " + opened.message());
   auto catalog = std::make_shared<detail::OffsetCheckpoint>(std::move(*opened));
   std::vector<std::pair<std::string, Fields>> queues, topics, exchanges, bindings;

@@ -46,7 +46,7 @@ void check(bool ok) {
 
 /// Writes the catalog the broker stored in `dir` as one seed.
 void write_seed(const fs::path& dir, const fs::path& out) {
-  auto catalog = OffsetCheckpoint::open(dir, "catalog");
+  auto catalog = OffsetCheckpoint::open(dir, "catalog", nullptr, StorageOwner::catalog());
   check(static_cast<bool>(catalog));
   std::string text;
   for (const auto& [key, entry] : catalog->offsets()) {
@@ -123,7 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   } cleanup;
   {
-    auto catalog = OffsetCheckpoint::open(dir, "catalog");
+    auto catalog = OffsetCheckpoint::open(dir, "catalog", nullptr, StorageOwner::catalog());
     check(static_cast<bool>(catalog));
     check(static_cast<bool>(catalog->commit(map)));
   }

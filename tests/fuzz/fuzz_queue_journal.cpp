@@ -69,6 +69,7 @@ fs::path generation_dir(const fs::path& dir) {
 LogOptions settlement_log_options() {
   LogOptions o = options().log;
   o.segment_bytes = options().settlement_segment_bytes;
+  o.owner.role = StreamRole::settlements;  // as the journal's own settlement logs are
   return o;
 }
 

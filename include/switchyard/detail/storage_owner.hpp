@@ -65,6 +65,8 @@ struct StorageOwner {
 
   static StorageOwner of(OwnerKind kind, StreamRole role, std::string_view name,
                          std::uint32_t partition);
+  /// The broker catalog's checkpoint (`<data_dir>/catalog-*.ckpt`).
+  static StorageOwner catalog() { return of(OwnerKind::catalog, StreamRole::declarations, "", 0); }
   /// The same owner with another role (a queue's settlement log beside its message log).
   [[nodiscard]] StorageOwner with_role(StreamRole r) const {
     StorageOwner o = *this;
