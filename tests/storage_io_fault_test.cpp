@@ -34,16 +34,8 @@ using switchyard::testing::code_of;
 
 namespace {
 
+using switchyard::test::Installed;
 using switchyard::test::kSanitizer;
-
-/// Installs an injector for every storage call of the process while it lives.
-class Installed {
- public:
-  explicit Installed(FaultInjector& injector) { FaultInjector::install(&injector); }
-  ~Installed() { FaultInjector::install(nullptr); }
-  Installed(const Installed&) = delete;
-  Installed& operator=(const Installed&) = delete;
-};
 
 /// Fails every call of one kind (optionally only for paths containing `needle`).
 class FailCall : public FaultInjector {
@@ -366,19 +358,9 @@ void broker_workload(const std::filesystem::path& dir, Durability level, Ledger&
   }
 }
 
-/// Opens `dir` with no faults and compares what it holds with what the workload was told.
-Verdict check_broker(const std::filesystem::path& dir, Durability level, const Ledger& ledger) {
-  Verdict v;
-  Broker broker(
-      {.clock = std::make_shared<ManualClock>(), .data_dir = dir, .segment_bytes = kSmallSegment});
-  // Declared again: a declare whose catalog write failed left its data without an entry.
-  broker.declare_queue("jobs", durable_queue(level));
-  broker.declare_topic("events", durable_topic(level));
-  std::multiset<std::string> got;
-  {
-    auto consumer = broker.consumer("jobs");
-    while (auto delivery = consumer.receive()) got.emplace(delivery->payload().as_string());
-  }
+/// The queue's accounting: every send that succeeded and was not possibly acked is in `got`;
+/// nothing acked came back; nothing in `got` was never sent, or is there twice.
+void account_messages(const Ledger& ledger, const std::multiset<std::string>& got, Verdict& v) {
   for (const auto& p : ledger.sent) {
     if (!ledger.maybe_acked.contains(p) && !got.contains(p)) {
       ++v.lost;
@@ -395,6 +377,22 @@ Verdict check_broker(const std::filesystem::path& dir, Durability level, const L
       v.notes.push_back("never sent (or twice): " + p);
     }
   }
+}
+
+/// Opens `dir` with no faults and compares what it holds with what the workload was told.
+Verdict check_broker(const std::filesystem::path& dir, Durability level, const Ledger& ledger) {
+  Verdict v;
+  Broker broker(
+      {.clock = std::make_shared<ManualClock>(), .data_dir = dir, .segment_bytes = kSmallSegment});
+  // Declared again: a declare whose catalog write failed left its data without an entry.
+  broker.declare_queue("jobs", durable_queue(level));
+  broker.declare_topic("events", durable_topic(level));
+  std::multiset<std::string> got;
+  {
+    auto consumer = broker.consumer("jobs");
+    while (auto delivery = consumer.receive()) got.emplace(delivery->payload().as_string());
+  }
+  account_messages(ledger, got, v);
   v.recovered += got.size();
   std::multiset<std::string> records;
   {
@@ -492,22 +490,7 @@ Verdict check_journal(const std::filesystem::path& dir, Durability level, const 
   REQUIRE(recovered);
   std::multiset<std::string> got;
   for (const auto& r : *recovered) got.insert(journal_payload(r.message));
-  for (const auto& p : ledger.sent) {
-    if (!ledger.maybe_acked.contains(p) && !got.contains(p)) {
-      ++v.lost;
-      v.notes.push_back("lost " + p);
-    }
-  }
-  for (const auto& p : got) {
-    if (ledger.acked.contains(p)) {
-      ++v.resurrected;
-      v.notes.push_back("acked but back: " + p);
-    }
-    if (!ledger.maybe_sent.contains(p) || got.count(p) > 1) {
-      ++v.ghosts;
-      v.notes.push_back("never sent (or twice): " + p);
-    }
-  }
+  account_messages(ledger, got, v);
   v.recovered = got.size();
   return v;
 }

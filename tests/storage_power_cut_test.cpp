@@ -35,6 +35,7 @@ using switchyard::test::ScratchDir;
 
 namespace {
 
+using switchyard::test::Installed;
 using switchyard::test::kSanitizer;
 
 constexpr std::size_t kPage = 4096;
@@ -302,14 +303,6 @@ class PowerCut : public FaultInjector {
   std::map<std::string, File> files_;
   std::map<std::string, Dir> dirs_;
   std::vector<Image> built_;
-};
-
-class Installed {
- public:
-  explicit Installed(FaultInjector& injector) { FaultInjector::install(&injector); }
-  ~Installed() { FaultInjector::install(nullptr); }
-  Installed(const Installed&) = delete;
-  Installed& operator=(const Installed&) = delete;
 };
 
 constexpr std::uint64_t kSegment = 8192;  // two pages: rolls, and pages to tear

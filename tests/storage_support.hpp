@@ -15,7 +15,18 @@
 #include <string_view>
 #include <vector>
 
+#include "switchyard/detail/file.hpp"
+
 namespace switchyard::test {
+
+/// Installs `injector` for every storage call of the process while it lives.
+class Installed {
+ public:
+  explicit Installed(detail::FaultInjector& injector) { detail::FaultInjector::install(&injector); }
+  ~Installed() { detail::FaultInjector::install(nullptr); }
+  Installed(const Installed&) = delete;
+  Installed& operator=(const Installed&) = delete;
+};
 
 /// True in a sanitizer build, where heavy loops scale down (they run ~10x slower).
 #ifdef SWITCHYARD_SANITIZER_BUILD
