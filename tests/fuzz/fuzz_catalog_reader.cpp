@@ -23,12 +23,14 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_support.hpp"
 #include "switchyard/detail/offset_checkpoint.hpp"
 #include "switchyard/switchyard.hpp"
 
 using namespace switchyard;
 using namespace switchyard::detail;
 namespace fs = std::filesystem;
+using switchyard::fuzz::check;
 
 namespace {
 
@@ -38,10 +40,6 @@ const fs::path& scratch() {
   static const fs::path dir =
       fs::temp_directory_path() / ("switchyard-fuzz-catalog-" + std::to_string(::getpid()));
   return dir;
-}
-
-void check(bool ok) {
-  if (!ok) __builtin_trap();
 }
 
 /// Writes the catalog the broker stored in `dir` as one seed.
@@ -92,10 +90,7 @@ void write_seeds(const fs::path& out) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  if (const char* out = std::getenv("SWITCHYARD_FUZZ_WRITE_SEEDS"); out != nullptr) {
-    write_seeds(out);
-    std::exit(0);
-  }
+  switchyard::fuzz::write_seeds_if_asked(write_seeds);
   return 0;
 }
 

@@ -24,12 +24,14 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "switchyard/detail/log.hpp"
 #include "switchyard/detail/queue_journal.hpp"
 #include "switchyard/detail/stored_message.hpp"
 
 using namespace switchyard::detail;
 namespace fs = std::filesystem;
+using switchyard::fuzz::check;
 
 namespace {
 
@@ -71,10 +73,6 @@ LogOptions settlement_log_options() {
   o.segment_bytes = options().settlement_segment_bytes;
   o.owner.role = StreamRole::settlements;  // as the journal's own settlement logs are
   return o;
-}
-
-void check(bool ok) {
-  if (!ok) __builtin_trap();
 }
 
 /// Writes one seed: the settlement log the writer left in `dir`, in the input format.
@@ -126,10 +124,7 @@ void write_seeds(const fs::path& out) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  if (const char* out = std::getenv("SWITCHYARD_FUZZ_WRITE_SEEDS"); out != nullptr) {
-    write_seeds(out);
-    std::exit(0);
-  }
+  switchyard::fuzz::write_seeds_if_asked(write_seeds);
   return 0;
 }
 
