@@ -21,7 +21,7 @@
 #include <mutex>
 
 #include <switchyard/detail/ring.hpp>
-#include <switchyard/detail/spsc_ring.hpp>
+#include "sync/spsc_ring.hpp"
 
 #include "families.hpp"
 

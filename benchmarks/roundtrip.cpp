@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <thread>
 
-#include <switchyard/detail/event_count.hpp>
 #include <switchyard/detail/ring.hpp>
+#include "sync/event_count.hpp"
 
 #include "families.hpp"
 #include "harness.hpp"

@@ -1,4 +1,4 @@
-#include <switchyard/detail/glob.hpp>
+#include "match/glob.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include <switchyard/detail/headers_match.hpp>
+#include "match/headers_match.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include <switchyard/detail/murmur2.hpp>
+#include "util/murmur2.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "switchyard/detail/spill_ring.hpp"
 #include "switchyard/switchyard.hpp"
+#include "sync/spill_ring.hpp"
 #include "test_support.hpp"
 
 namespace {

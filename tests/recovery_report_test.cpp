@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "storage/segment_format.hpp"
 #include "storage_support.hpp"
-#include "switchyard/detail/segment_format.hpp"
 #include "switchyard/switchyard.hpp"
 #include "test_support.hpp"
 

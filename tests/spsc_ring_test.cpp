@@ -1,4 +1,4 @@
-#include <switchyard/detail/spsc_ring.hpp>
+#include "sync/spsc_ring.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -2,8 +2,8 @@
 
 #include <random>
 
+#include "storage/offset_checkpoint.hpp"
 #include "storage_support.hpp"
-#include "switchyard/detail/offset_checkpoint.hpp"
 
 using namespace switchyard;
 using namespace switchyard::detail;

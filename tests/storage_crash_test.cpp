@@ -18,10 +18,10 @@
 #include <set>
 
 #include "crash_child.hpp"
+#include "durable/queue_journal.hpp"
 #include "figures.hpp"
+#include "storage/dir_lock.hpp"
 #include "storage_support.hpp"
-#include "switchyard/detail/dir_lock.hpp"
-#include "switchyard/detail/queue_journal.hpp"
 
 using namespace switchyard;
 using namespace switchyard::detail;

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "storage_support.hpp"
-#include "switchyard/detail/crc32c.hpp"
+#include "util/crc32c.hpp"
 
 using switchyard::detail::crc32c;
 using switchyard::detail::crc32c_portable;

@@ -10,12 +10,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "durable/queue_journal.hpp"
+#include "durable/segment_partition_log.hpp"
 #include "figures.hpp"
+#include "storage/log.hpp"
 #include "storage_support.hpp"
-#include "switchyard/detail/log.hpp"
 #include "switchyard/detail/message_body.hpp"
-#include "switchyard/detail/queue_journal.hpp"
-#include "switchyard/detail/segment_partition_log.hpp"
 
 using namespace switchyard;
 using namespace switchyard::detail;

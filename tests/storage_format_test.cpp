@@ -2,10 +2,10 @@
 
 #include <vector>
 
+#include "durable/stored_message.hpp"
+#include "storage/segment_format.hpp"
 #include "storage_support.hpp"
-#include "switchyard/detail/crc32c.hpp"
-#include "switchyard/detail/segment_format.hpp"
-#include "switchyard/detail/stored_message.hpp"
+#include "util/crc32c.hpp"
 
 using namespace switchyard;
 using namespace switchyard::detail;

@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "storage/log.hpp"
+#include "storage/offset_checkpoint.hpp"
 #include "storage_support.hpp"
-#include "switchyard/detail/crc32c.hpp"
-#include "switchyard/detail/log.hpp"
-#include "switchyard/detail/offset_checkpoint.hpp"
 #include "switchyard/switchyard.hpp"
 #include "test_support.hpp"
+#include "util/crc32c.hpp"
 
 using namespace switchyard;
 using namespace switchyard::testing;

@@ -6,9 +6,9 @@
 #include <array>
 #include <cstdio>
 
+#include "durable/queue_journal.hpp"
+#include "storage/offset_checkpoint.hpp"
 #include "storage_support.hpp"
-#include "switchyard/detail/offset_checkpoint.hpp"
-#include "switchyard/detail/queue_journal.hpp"
 
 using namespace switchyard;
 using namespace switchyard::detail;

@@ -20,10 +20,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "durable/queue_journal.hpp"
+#include "storage/file.hpp"
+#include "storage/segment_format.hpp"
 #include "storage_support.hpp"
-#include "switchyard/detail/file.hpp"
-#include "switchyard/detail/queue_journal.hpp"
-#include "switchyard/detail/segment_format.hpp"
 #include "switchyard/switchyard.hpp"
 #include "test_support.hpp"
 

@@ -5,8 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "durable/queue_journal.hpp"
 #include "storage_support.hpp"
-#include "switchyard/detail/queue_journal.hpp"
 
 using namespace switchyard;
 using namespace switchyard::detail;

@@ -5,8 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "storage/dir_lock.hpp"
 #include "storage_support.hpp"
-#include "switchyard/detail/dir_lock.hpp"
 
 using namespace switchyard;
 using namespace switchyard::detail;

@@ -8,8 +8,8 @@
 #include <set>
 #include <thread>
 
+#include "storage/log.hpp"
 #include "storage_support.hpp"
-#include "switchyard/detail/log.hpp"
 
 using namespace switchyard;
 using namespace switchyard::detail;

@@ -24,8 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "storage/file.hpp"
 #include "storage_support.hpp"
-#include "switchyard/detail/file.hpp"
 #include "switchyard/switchyard.hpp"
 
 using namespace switchyard;

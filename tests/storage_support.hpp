@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "switchyard/detail/file.hpp"
+#include "storage/file.hpp"
 
 namespace switchyard::test {
 

@@ -1,4 +1,4 @@
-#include <switchyard/detail/topic_matcher.hpp>
+#include "match/topic_matcher.hpp"
 
 #include <catch2/catch.hpp>
 

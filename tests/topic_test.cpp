@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include <switchyard/detail/murmur2.hpp>
+#include "util/murmur2.hpp"
 
 #include "test_support.hpp"
 

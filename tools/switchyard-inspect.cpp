@@ -23,11 +23,11 @@
 
 #include <fmt/format.h>
 
-#include "switchyard/detail/file.hpp"
-#include "switchyard/detail/offset_checkpoint.hpp"
-#include "switchyard/detail/queue_journal.hpp"
-#include "switchyard/detail/segment_format.hpp"
-#include "switchyard/detail/stored_message.hpp"
+#include "durable/queue_journal.hpp"
+#include "durable/stored_message.hpp"
+#include "storage/file.hpp"
+#include "storage/offset_checkpoint.hpp"
+#include "storage/segment_format.hpp"
 
 namespace fs = std::filesystem;
 using namespace switchyard;

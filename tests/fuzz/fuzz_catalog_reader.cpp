@@ -24,7 +24,7 @@
 #include <string_view>
 
 #include "fuzz_support.hpp"
-#include "switchyard/detail/offset_checkpoint.hpp"
+#include "storage/offset_checkpoint.hpp"
 #include "switchyard/switchyard.hpp"
 
 using namespace switchyard;

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <span>
 
-#include "switchyard/detail/offset_checkpoint.hpp"
+#include "storage/offset_checkpoint.hpp"
 
 using namespace switchyard::detail;
 

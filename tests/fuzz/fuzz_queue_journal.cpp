@@ -24,10 +24,10 @@
 #include <string>
 #include <vector>
 
+#include "durable/queue_journal.hpp"
+#include "durable/stored_message.hpp"
 #include "fuzz_support.hpp"
-#include "switchyard/detail/log.hpp"
-#include "switchyard/detail/queue_journal.hpp"
-#include "switchyard/detail/stored_message.hpp"
+#include "storage/log.hpp"
 
 using namespace switchyard::detail;
 namespace fs = std::filesystem;

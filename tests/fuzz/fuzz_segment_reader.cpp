@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <span>
 
-#include "switchyard/detail/queue_journal.hpp"
-#include "switchyard/detail/segment_format.hpp"
-#include "switchyard/detail/stored_message.hpp"
+#include "durable/queue_journal.hpp"
+#include "durable/stored_message.hpp"
+#include "storage/segment_format.hpp"
 
 using namespace switchyard::detail;
 

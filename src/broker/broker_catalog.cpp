@@ -1,0 +1,316 @@
+// The broker's catalog: which durable queues and topics, exchanges and bindings a data
+// directory holds, so a restarted broker declares them again before anyone uses it.
+//
+// Stored with the same atomic, CRC-checked, fall-back-to-previous checkpoint file that keeps
+// group offsets (offset_checkpoint.hpp): one entry per declaration, keyed "<kind>:<name>"
+// (bindings: "binding:" + exchange, target, key and arguments), its text a list of
+// `field=value` lines with values %-escaped. Only durable queues and topics are listed (a
+// memory-only destination is gone after a restart, as in RabbitMQ), every exchange, and the
+// bindings whose target is listed too.
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "queue/queue_state.hpp"
+#include "route/broker_core.hpp"
+#include "route/exchange_state.hpp"
+#include "storage/offset_checkpoint.hpp"
+#include "switchyard/broker.hpp"
+#include "topic/topic_state.hpp"
+
+namespace switchyard {
+
+namespace {
+
+using Fields = std::map<std::string, std::string, std::less<>>;
+
+std::string escape(std::string_view value) {
+  std::string out;
+  for (unsigned char c : value) {
+    if (c == '%' || c == '\n' || c == '=' || c < 0x20 || c >= 0x7f) {
+      constexpr char kHex[] = "0123456789ABCDEF";
+      out += {'%', kHex[c >> 4], kHex[c & 15]};
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+int hex_digit(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+std::string unescape(std::string_view value) {
+  std::string out;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '%' && i + 2 < value.size() && hex_digit(value[i + 1]) >= 0 &&
+        hex_digit(value[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_digit(value[i + 1]) * 16 + hex_digit(value[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(value[i]);
+    }
+  }
+  return out;
+}
+
+std::string write(const Fields& fields) {
+  std::string out;
+  for (const auto& [name, value] : fields)
+    fmt::format_to(std::back_inserter(out), "{}={}\n", name, escape(value));
+  return out;
+}
+
+Fields read(std::string_view text) {
+  Fields fields;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    const std::string_view line = text.substr(0, end);
+    const std::size_t eq = line.find('=');
+    if (eq != std::string_view::npos) {
+      fields.emplace(std::string(line.substr(0, eq)), unescape(line.substr(eq + 1)));
+    }
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+  return fields;
+}
+
+/// The field's value, or throws `corrupt` naming it.
+const std::string& need(const Fields& f, std::string_view name) {
+  auto it = f.find(name);
+  if (it == f.end()) {
+    throw Error(Errc::corrupt, "catalog entry lacks field '" + std::string(name) + "'");
+  }
+  return it->second;
+}
+std::int64_t need_int(const Fields& f, std::string_view name) {
+  const std::string& text = need(f, name);
+  char* end = nullptr;
+  const long long value = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0') {
+    throw Error(Errc::corrupt, "catalog field '" + std::string(name) + "' is not a number");
+  }
+  return value;
+}
+std::string num(std::int64_t v) {
+  return std::to_string(v);
+}
+
+std::string encode_headers(const Headers& headers) {
+  Fields f;
+  std::size_t i = 0;
+  for (const auto& [name, value] : headers) {
+    f.emplace(fmt::format("n{}", i), name);
+    f.emplace(fmt::format("v{}", i), value);
+    ++i;
+  }
+  return write(f);
+}
+Headers decode_headers(std::string_view text) {
+  const Fields f = read(text);
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (std::size_t i = 0; f.contains(fmt::format("n{}", i)); ++i) {
+    entries.emplace_back(need(f, fmt::format("n{}", i)), need(f, fmt::format("v{}", i)));
+  }
+  return Headers(entries);
+}
+
+std::string encode_queue(const QueueOptions& o) {
+  return write({{"capacity", num(static_cast<std::int64_t>(o.capacity))},
+                {"overflow", num(static_cast<int>(o.overflow))},
+                {"send_timeout", num(o.send_timeout.count())},
+                {"max_deliveries", num(o.max_deliveries)},
+                {"dead_letter", o.dead_letter},
+                {"prefetch", num(o.prefetch)},
+                {"visibility_timeout", num(o.visibility_timeout.count())},
+                {"backoff_initial", num(o.retry_backoff.initial.count())},
+                {"backoff_multiplier_millis",
+                 num(static_cast<std::int64_t>(o.retry_backoff.multiplier * 1000))},
+                {"backoff_max", num(o.retry_backoff.max.count())},
+                {"delay", num(o.delay.count())},
+                {"ttl", num(o.ttl.count())},
+                {"on_expiry", num(static_cast<int>(o.on_expiry))},
+                {"dedup_window", num(o.dedup_window.count())},
+                {"max_priority", num(o.max_priority)},
+                {"max_payload", num(static_cast<std::int64_t>(o.max_payload))},
+                {"durability", num(static_cast<int>(o.durability))}});
+}
+QueueOptions decode_queue(const Fields& f) {
+  QueueOptions o;
+  o.capacity = static_cast<std::size_t>(need_int(f, "capacity"));
+  o.overflow = static_cast<Overflow>(need_int(f, "overflow"));
+  o.send_timeout = Duration(need_int(f, "send_timeout"));
+  o.max_deliveries = static_cast<std::uint32_t>(need_int(f, "max_deliveries"));
+  o.dead_letter = need(f, "dead_letter");
+  o.prefetch = static_cast<std::uint32_t>(need_int(f, "prefetch"));
+  o.visibility_timeout = Duration(need_int(f, "visibility_timeout"));
+  o.retry_backoff.initial = Duration(need_int(f, "backoff_initial"));
+  o.retry_backoff.multiplier = static_cast<double>(need_int(f, "backoff_multiplier_millis")) / 1000;
+  o.retry_backoff.max = Duration(need_int(f, "backoff_max"));
+  o.delay = Duration(need_int(f, "delay"));
+  o.ttl = Duration(need_int(f, "ttl"));
+  o.on_expiry = static_cast<OnExpiry>(need_int(f, "on_expiry"));
+  o.dedup_window = Duration(need_int(f, "dedup_window"));
+  o.max_priority = static_cast<std::uint8_t>(need_int(f, "max_priority"));
+  o.max_payload = static_cast<std::size_t>(need_int(f, "max_payload"));
+  o.durability = static_cast<Durability>(need_int(f, "durability"));
+  return o;
+}
+
+std::string encode_topic(const TopicOptions& o) {
+  return write({{"partitions", num(o.partitions)},
+                {"retention_records", num(static_cast<std::int64_t>(o.retention.records))},
+                {"retention_bytes", num(static_cast<std::int64_t>(o.retention.bytes))},
+                {"retention_age", num(o.retention.age.count())},
+                {"max_payload", num(static_cast<std::int64_t>(o.max_payload))},
+                {"durability", num(static_cast<int>(o.durability))}});
+}
+TopicOptions decode_topic(const Fields& f) {
+  TopicOptions o;
+  o.partitions = static_cast<std::uint32_t>(need_int(f, "partitions"));
+  o.retention.records = static_cast<std::uint64_t>(need_int(f, "retention_records"));
+  o.retention.bytes = static_cast<std::uint64_t>(need_int(f, "retention_bytes"));
+  o.retention.age = Duration(need_int(f, "retention_age"));
+  o.max_payload = static_cast<std::size_t>(need_int(f, "max_payload"));
+  o.durability = static_cast<Durability>(need_int(f, "durability"));
+  return o;
+}
+
+bool persisted(const detail::Destination& d) {
+  switch (d.kind()) {
+    case detail::DestinationKind::queue:
+      return static_cast<const detail::QueueState&>(d).durable();
+    case detail::DestinationKind::topic:
+      return static_cast<const detail::TopicState&>(d).options().durability != Durability::memory;
+    case detail::DestinationKind::exchange:
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void Broker::open_catalog() {
+  auto opened = detail::OffsetCheckpoint::open(core_->data_dir, "catalog", nullptr,
+                                               detail::StorageOwner::catalog());
+  if (!opened) throw Error(opened.code(), "data directory catalog: " + opened.message());
+  auto catalog = std::make_shared<detail::OffsetCheckpoint>(std::move(*opened));
+  std::vector<std::pair<std::string, Fields>> queues, topics, exchanges, bindings;
+  for (const auto& [key, entry] : catalog->offsets()) {
+    const std::string& id = key.first;
+    const std::size_t colon = id.find(':');
+    const std::string kind = id.substr(0, colon);
+    const std::string name = colon == std::string::npos ? "" : id.substr(colon + 1);
+    auto& list = kind == "queue"      ? queues
+                 : kind == "topic"    ? topics
+                 : kind == "exchange" ? exchanges
+                                      : bindings;
+    list.emplace_back(name, read(entry.metadata));
+  }
+  {
+    std::lock_guard lock(core_->catalog_mutex);
+    core_->catalog = catalog;
+    core_->catalog_loading = true;
+  }
+  struct Loaded {
+    detail::BrokerCore& core;
+    ~Loaded() {
+      std::lock_guard lock(core.catalog_mutex);
+      core.catalog_loading = false;
+    }
+  } loaded{*core_};
+
+  // Queues: a dead-letter queue before the queues that use it.
+  for (bool progress = true; progress && !queues.empty();) {
+    progress = false;
+    for (auto it = queues.begin(); it != queues.end();) {
+      QueueOptions options = decode_queue(it->second);
+      if (!options.dead_letter.empty() && !contains(options.dead_letter)) {
+        ++it;
+        continue;
+      }
+      declare_queue(it->first, options);
+      it = queues.erase(it);
+      progress = true;
+    }
+  }
+  for (const auto& [name, fields] : topics) declare_topic(name, decode_topic(fields));
+  for (bool progress = true; progress && !exchanges.empty();) {
+    progress = false;
+    for (auto it = exchanges.begin(); it != exchanges.end();) {
+      ExchangeOptions options;
+      options.unroutable = static_cast<Unroutable>(need_int(it->second, "unroutable"));
+      options.alternate = need(it->second, "alternate");
+      if (!options.alternate.empty() && !contains(options.alternate)) {
+        ++it;
+        continue;
+      }
+      declare_exchange(it->first, static_cast<ExchangeType>(need_int(it->second, "type")), options);
+      it = exchanges.erase(it);
+      progress = true;
+    }
+  }
+  for (const auto& [id, fields] : bindings) {
+    const std::string& exchange = need(fields, "exchange");
+    const std::string& target = need(fields, "target");
+    if (!contains(exchange) || !contains(target)) continue;  // an end was not durable
+    bind(exchange, target, need(fields, "key"),
+         BindOptions{.arguments = decode_headers(need(fields, "arguments"))});
+  }
+  if (!queues.empty() || !exchanges.empty()) {
+    throw Error(Errc::corrupt,
+                "data directory catalog: " + std::to_string(queues.size() + exchanges.size()) +
+                    " declarations depend on destinations the catalog lacks");
+  }
+}
+
+void Broker::catalog_changed() {
+  std::lock_guard lock(core_->catalog_mutex);
+  if (!core_->catalog || core_->catalog_loading) return;
+  detail::OffsetMap map;
+  for (const auto& d : core_->all()) {
+    if (!persisted(*d)) continue;
+    switch (d->kind()) {
+      case detail::DestinationKind::queue:
+        map[{fmt::format("queue:{}", d->name()), 0}].metadata =
+            encode_queue(static_cast<const detail::QueueState&>(*d).options());
+        break;
+      case detail::DestinationKind::topic:
+        map[{fmt::format("topic:{}", d->name()), 0}].metadata =
+            encode_topic(static_cast<const detail::TopicState&>(*d).options());
+        break;
+      case detail::DestinationKind::exchange: {
+        const auto& exchange = static_cast<const detail::ExchangeState&>(*d);
+        map[{fmt::format("exchange:{}", d->name()), 0}].metadata =
+            write({{"type", num(static_cast<int>(exchange.type()))},
+                   {"unroutable", num(static_cast<int>(exchange.options().unroutable))},
+                   {"alternate", exchange.options().alternate}});
+        for (const auto& binding : exchange.bindings()) {
+          if (!persisted(*binding.target)) continue;
+          const std::string arguments = encode_headers(binding.arguments);
+          map[{fmt::format("binding:{}={}={}={}", escape(d->name()), escape(binding.target->name()),
+                           escape(binding.key), escape(arguments)),
+               0}]
+              .metadata = write({{"exchange", d->name()},
+                                 {"target", binding.target->name()},
+                                 {"key", binding.key},
+                                 {"arguments", arguments}});
+        }
+        break;
+      }
+    }
+  }
+  if (auto committed = core_->catalog->commit(map); !committed) {
+    throw Error(committed.code(), "data directory catalog: " + committed.message());
+  }
+}
+
+}  // namespace switchyard

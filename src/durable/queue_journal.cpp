@@ -1,0 +1,361 @@
+#include "durable/queue_journal.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace switchyard::detail {
+
+void encode_settlement(Settlement kind, std::uint64_t seq, std::uint32_t attempts,
+                       std::byte (&out)[kSettlementSize]) noexcept {
+  std::memset(out, 0, sizeof out);
+  out[0] = static_cast<std::byte>(kind);
+  store<std::uint32_t>(out + 4, attempts);
+  store<std::uint64_t>(out + 8, seq);
+}
+
+Result<DecodedSettlement> decode_settlement(std::span<const std::byte> body) {
+  if (body.size() != kSettlementSize) {
+    return Failure{Errc::corrupt, fmt::format("settlement record of {} bytes (expected {})",
+                                              body.size(), kSettlementSize)};
+  }
+  const auto kind = static_cast<std::uint8_t>(body[0]);
+  if (kind < 1 || kind > 8) {
+    return Failure{Errc::corrupt, fmt::format("unknown settlement kind {}", kind)};
+  }
+  return DecodedSettlement{static_cast<Settlement>(kind), load<std::uint64_t>(body.data() + 8),
+                           load<std::uint32_t>(body.data() + 4)};
+}
+
+namespace {
+
+std::string generation_name(std::uint64_t gen) {
+  return fmt::format("acks-{}", gen);
+}
+
+bool parse_generation(std::string_view name, std::uint64_t& gen) {
+  if (!name.starts_with("acks-")) return false;
+  name.remove_prefix(5);
+  const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), gen);
+  return ec == std::errc() && end == name.data() + name.size() && !name.empty();
+}
+
+}  // namespace
+
+QueueJournal::QueueJournal(std::filesystem::path dir, QueueJournalOptions options)
+    : dir_(std::move(dir)), options_(std::move(options)) {}
+
+QueueJournal::~QueueJournal() = default;
+
+Result<std::unique_ptr<QueueJournal>> QueueJournal::open(const std::filesystem::path& dir,
+                                                         QueueJournalOptions options) {
+  // One group-commit thread serves both logs of the journal.
+  if (options.log.durability == Durability::batch && !options.log.flusher) {
+    options.log.flusher = std::make_shared<Flusher>();
+  }
+  std::unique_ptr<QueueJournal> journal(new QueueJournal(dir, std::move(options)));
+  LogOptions message_options = journal->options_.log;
+  message_options.owner = message_options.owner.with_role(StreamRole::records);
+  auto messages = Log::open(dir / "messages", message_options);
+  if (!messages) return messages.failure();
+  journal->messages_ = std::move(*messages);
+  if (auto status = journal->open_settlements(); !status) return status.failure();
+  return journal;
+}
+
+Result<std::unique_ptr<Log>> QueueJournal::open_generation(std::uint64_t gen, bool fresh) {
+  LogOptions o = options_.log;
+  // A fresh generation is written with durability none and synced once when whole (see
+  // compact_locked), rather than once per record.
+  if (fresh) o.durability = Durability::none;
+  o.segment_bytes = options_.settlement_segment_bytes;
+  o.first_offset = 0;
+  o.owner = o.owner.with_role(StreamRole::settlements);
+  const auto path = dir_ / generation_name(gen);
+  if (fresh) {
+    if (auto removed = remove_tree(path, o.faults); !removed) return removed.failure();
+  }
+  return Log::open(path, o);
+}
+
+Status QueueJournal::open_settlements() {
+  std::lock_guard lock(mutex_);
+  FaultInjector* const faults = options_.log.faults;
+  auto entries = list_directory(dir_, faults);
+  if (!entries) return entries.failure();
+  std::vector<std::uint64_t> gens;
+  for (const auto& entry : *entries) {
+    std::uint64_t gen = 0;
+    std::error_code ec;
+    if (entry.is_directory(ec) && parse_generation(entry.path().filename().string(), gen)) {
+      gens.push_back(gen);
+    }
+  }
+  std::sort(gens.rbegin(), gens.rend());
+
+  // A seq at or past the message log's end is stale (see below). Replayed as it stands, a
+  // damaged one would make track_to_locked add a node for every seq up to it; clamped to the
+  // end it leaves the same state once the stale part is dropped.
+  const std::uint64_t end = messages_->end_offset();
+  bool stale = false;
+
+  // The newest generation whose snapshot is complete wins; newer incomplete ones are debris of
+  // a compaction cut short.
+  for (std::size_t i = 0; i < gens.size() && !settlements_; ++i) {
+    auto log = open_generation(gens[i], false);
+    if (!log) return log.failure();
+    pending_.clear();
+    tracked_end_ = 0;
+    bool complete = false;
+    std::uint64_t from = 0;
+    for (;;) {
+      auto batch = (*log)->read(from, 4096);
+      if (!batch) return batch.failure();
+      if (batch->records.empty()) break;
+      for (const auto& record : batch->records) {
+        auto s = decode_settlement(record.body);
+        if (!s) {
+          return Failure{Errc::corrupt,
+                         fmt::format("{}: record at offset {}: {}", (*log)->directory().string(),
+                                     record.offset, s.message())};
+        }
+        if (s->kind == Settlement::snapshot_complete) complete = true;
+        stale = stale || s->seq > end;
+        apply_locked(s->kind, std::min(s->seq, end), s->attempts);
+      }
+      from = batch->next_offset;
+    }
+    if (complete) {
+      settlements_ = std::move(*log);
+      generation_ = gens[i];
+      auto events = std::move(settlement_recovery_.events);
+      settlement_recovery_ = settlements_->recovery_stats();
+      settlement_recovery_.events.insert(settlement_recovery_.events.begin(), events.begin(),
+                                         events.end());
+    } else {
+      settlement_recovery_.events.push_back(
+          fmt::format("{}: settlement generation {} has no complete snapshot (a compaction cut "
+                      "short): discarded",
+                      (*log)->directory().string(), gens[i]));
+      log->reset();
+      if (auto removed = remove_tree(dir_ / generation_name(gens[i]), faults); !removed) {
+        return removed;
+      }
+    }
+  }
+  // Older generations are superseded (a crash can leave one behind after a compaction).
+  for (const std::uint64_t gen : gens) {
+    if (settlements_ && gen < generation_) {
+      // Best effort: a superseded generation left behind is removed on the next open.
+      (void)remove_tree(dir_ / generation_name(gen), faults);
+    }
+  }
+  // Anything the settlement log says about seqs the message log does not hold (a message lost
+  // to a torn tail after power loss under durability `none`) must not settle a future message
+  // that reuses the seq: forget it, and write a fresh snapshot without it.
+  stale = stale || tracked_end_ > end;
+  if (stale) {
+    settlement_recovery_.events.push_back(fmt::format(
+        "{}: settlements name seqs up to {} but the message log ends at {}: messages [{}, {}) "
+        "were lost (torn tail) and their settlements are forgotten",
+        dir_.string(), tracked_end_, end, end, tracked_end_));
+    pending_.erase(pending_.lower_bound(end), pending_.end());
+    tracked_end_ = end;
+  }
+  // Segments below the message log's start were deleted because they were settled.
+  track_to_locked(messages_->start_offset());
+  pending_.erase(pending_.begin(), pending_.lower_bound(messages_->start_offset()));
+  if (!settlements_ || stale || settlements_->size_bytes() > options_.compact_bytes) {
+    return compact_locked();
+  }
+  compact_at_ = std::max(options_.compact_bytes, 2 * settlements_->size_bytes());
+  return {};
+}
+
+void QueueJournal::track_to_locked(std::uint64_t end) {
+  // Seqs in [tracked_end_, end) were appended and not settled: track them individually.
+  for (; tracked_end_ < end; ++tracked_end_) pending_.emplace_hint(pending_.end(), tracked_end_, 0);
+}
+
+void QueueJournal::apply_locked(Settlement kind, std::uint64_t seq, std::uint32_t attempts) {
+  switch (kind) {
+    case Settlement::delivered:
+      if (seq >= tracked_end_) track_to_locked(seq + 1);
+      if (auto it = pending_.find(seq); it != pending_.end()) {
+        it->second = std::max(it->second, attempts);
+      }
+      break;
+    case Settlement::acked:
+    case Settlement::dead_lettered:
+    case Settlement::dropped:
+      if (seq >= tracked_end_) track_to_locked(seq + 1);
+      pending_.erase(seq);
+      break;
+    case Settlement::floor:
+      pending_.clear();
+      tracked_end_ = seq;
+      break;
+    case Settlement::live:
+      pending_[seq] = attempts;
+      tracked_end_ = std::max(tracked_end_, seq + 1);
+      break;
+    case Settlement::horizon:
+      tracked_end_ = std::max(tracked_end_, seq);
+      break;
+    case Settlement::snapshot_complete:
+      break;
+  }
+}
+
+Result<std::vector<RecoveredMessage>> QueueJournal::recover() const {
+  std::uint64_t from = 0, tracked_end = 0;
+  std::map<std::uint64_t, std::uint32_t> pending;
+  {
+    std::lock_guard lock(mutex_);
+    from = std::max(floor_locked(), messages_->start_offset());
+    pending = pending_;
+    tracked_end = tracked_end_;
+  }
+  std::vector<RecoveredMessage> out;
+  for (;;) {
+    auto batch = messages_->read(from, 4096);
+    if (!batch) return batch.failure();
+    if (batch->records.empty()) break;
+    for (const auto& record : batch->records) {
+      const auto p = pending.find(record.offset);
+      if (record.offset < tracked_end && p == pending.end()) continue;  // settled
+      auto message = decode_stored_message(record.body);
+      if (!message) {
+        return Failure{Errc::corrupt,
+                       fmt::format("{}: message at seq {}: {}", messages_->directory().string(),
+                                   record.offset, message.message())};
+      }
+      out.push_back({record.offset, p == pending.end() ? 0u : p->second, std::move(*message)});
+    }
+    from = batch->next_offset;
+  }
+  return out;
+}
+
+Result<std::uint64_t> QueueJournal::append(const StoredMessage& message, Completion done) {
+  std::vector<std::byte> body;
+  body.reserve(encoded_size(message));
+  encode(message, body);
+  return messages_->append(body, message.timestamp_ns, std::move(done));
+}
+
+Status QueueJournal::record_delivery(std::uint64_t seq, std::uint32_t attempts, Completion done) {
+  return settle(Settlement::delivered, seq, attempts, std::move(done));
+}
+Status QueueJournal::record_ack(std::uint64_t seq, Completion done) {
+  return settle(Settlement::acked, seq, 0, std::move(done));
+}
+Status QueueJournal::record_dead_letter(std::uint64_t seq, Completion done) {
+  return settle(Settlement::dead_lettered, seq, 0, std::move(done));
+}
+Status QueueJournal::record_drop(std::uint64_t seq, Completion done) {
+  return settle(Settlement::dropped, seq, 0, std::move(done));
+}
+
+Status QueueJournal::settle(Settlement kind, std::uint64_t seq, std::uint32_t attempts,
+                            Completion done) {
+  if (seq >= messages_->end_offset()) {
+    return Failure{Errc::out_of_range, fmt::format("{}: seq {} was never appended (end {})",
+                                                   dir_.string(), seq, messages_->end_offset())};
+  }
+  std::uint64_t floor = 0;
+  {
+    std::lock_guard lock(mutex_);
+    std::byte body[kSettlementSize];
+    encode_settlement(kind, seq, attempts, body);
+    auto r = settlements_->append(body, 0, std::move(done));
+    if (!r) return r.failure();
+    apply_locked(kind, seq, attempts);
+    floor = floor_locked();
+    if (settlements_->size_bytes() > compact_at_) {
+      if (auto status = compact_locked(); !status) return status;
+    }
+  }
+  if (auto deleted = messages_->truncate_prefix(floor); !deleted) return deleted.failure();
+  return {};
+}
+
+Status QueueJournal::compact() {
+  std::lock_guard lock(mutex_);
+  return compact_locked();
+}
+
+Status QueueJournal::compact_locked() {
+  const std::uint64_t gen = settlements_ ? generation_ + 1 : generation_;
+  auto log = open_generation(gen, true);
+  if (!log) return log.failure();
+  std::byte body[kSettlementSize];
+  auto put = [&](Settlement kind, std::uint64_t seq, std::uint32_t attempts) -> Status {
+    encode_settlement(kind, seq, attempts, body);
+    auto r = (*log)->append(body, 0);
+    if (!r) return r.failure();
+    return {};
+  };
+  Status status = put(Settlement::floor, floor_locked(), 0);
+  for (auto it = pending_.begin(); status && it != pending_.end(); ++it) {
+    status = put(Settlement::live, it->first, it->second);
+  }
+  if (status) status = put(Settlement::horizon, tracked_end_, 0);
+  if (status) status = put(Settlement::snapshot_complete, 0, 0);
+  if (status && options_.log.durability != Durability::none) {
+    // Written at durability none, so neither its segment's name nor the data is durable yet:
+    // both must be before the old generation may go.
+    status = (*log)->sync();
+    if (status) status = sync_directory(dir_ / generation_name(gen), options_.log.faults);
+  }
+  if (status) {
+    log->reset();  // reopen with the journal's durability
+    log = open_generation(gen, false);
+    if (!log) status = log.failure();
+  }
+  if (!status) {
+    if (log) log->reset();
+    // Best effort: an incomplete generation is debris that the next open deletes.
+    (void)remove_tree(dir_ / generation_name(gen), options_.log.faults);
+    return status;
+  }
+  // The new generation is whole: only now may the old one go.
+  auto old = std::move(settlements_);
+  const std::uint64_t old_gen = generation_;
+  settlements_ = std::move(*log);
+  generation_ = gen;
+  if (old) {
+    old.reset();
+    if (auto s = remove_tree(dir_ / generation_name(old_gen), options_.log.faults); !s) return s;
+    if (options_.log.durability != Durability::none) {
+      if (auto s = sync_directory(dir_, options_.log.faults); !s) return s;
+    }
+  }
+  ++compactions_;
+  compact_at_ = std::max(options_.compact_bytes, 2 * settlements_->size_bytes());
+  return {};
+}
+
+Status QueueJournal::sync() {
+  if (auto status = messages_->sync(); !status) return status;
+  std::lock_guard lock(mutex_);
+  return settlements_->sync();
+}
+
+std::uint64_t QueueJournal::floor() const {
+  std::lock_guard lock(mutex_);
+  return floor_locked();
+}
+
+std::uint64_t QueueJournal::settlement_bytes() const {
+  std::lock_guard lock(mutex_);
+  return settlements_->size_bytes();
+}
+
+std::uint64_t QueueJournal::compactions() const {
+  std::lock_guard lock(mutex_);
+  return compactions_;
+}
+
+}  // namespace switchyard::detail

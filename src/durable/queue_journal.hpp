@@ -1,0 +1,163 @@
+// src/durable/queue_journal.hpp — the durable state of one queue: its messages and what
+// became of each one (delivered how often, acknowledged, dead-lettered, dropped).
+//
+// Directory layout
+//   <dir>/messages/        a Log of message record bodies (StoredMessage); seq = log offset
+//   <dir>/acks-<gen>/      a Log of settlement records (below); the highest complete <gen> wins
+//
+// Settlement record body (kSettlementSize = 16 bytes, little-endian)
+//
+//    0    1         4                   8
+//    +----+---------+-------------------+
+//    |kind| 0 0 0   |  attempts (u32)   |  0
+//    +----+---------+-------------------+
+//    |  seq (u64)                        |  8
+//    +-----------------------------------+ 16
+//
+//   kind: 1 delivered(seq, attempts)   the message was handed out for the attempts-th time
+//         2 acked(seq)                 3 dead_lettered(seq)      4 dropped(seq) (expired, ...)
+//         Snapshot records (the head of every generation, written by compaction):
+//         5 floor(seq)                 starts a snapshot: every seq below is settled
+//         6 live(seq, attempts)        seq is not settled
+//         7 horizon(seq)               every seq in [floor, horizon) not listed live is settled
+//         8 snapshot_complete          the snapshot of this generation is whole
+//
+// State: `pending_` holds the unsettled seqs below `tracked_end_` with their attempt counts;
+// every seq at or above `tracked_end_` is unsettled (appended, never settled). Memory and
+// snapshot size are O(unsettled messages), however far a stuck message holds the floor back.
+//
+// Recovery: replay the newest generation whose snapshot is complete (a generation cut short by
+// a crash during compaction is deleted), then read the message log from the floor: every
+// message not settled comes back, in seq order, with its last recorded attempt count.
+//
+// Compaction: once the settlement log outgrows max(`compact_bytes`, twice the last snapshot),
+// a new generation is written — the snapshot records, then snapshot_complete — synced, and only
+// then is the old generation deleted. Message segments wholly below the floor are deleted as
+// the floor advances.
+//
+// Threads: all members are thread-safe. `append` does not take the journal's lock (the message
+// Log serialises itself); settlements and compaction do.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "durable/stored_message.hpp"
+#include "storage/log.hpp"
+
+namespace switchyard::detail {
+
+struct QueueJournalOptions {
+  /// Options of both logs (durability, segment size, flusher, faults, clock, salvage). The
+  /// owner's role is set per log: records for the messages, settlements for the acks.
+  LogOptions log;
+  /// Segment size of the settlement log (small: it is compacted away).
+  std::uint64_t settlement_segment_bytes = 1ull << 20;
+  /// Compact the settlement log once it holds this many bytes.
+  std::uint64_t compact_bytes = 4ull << 20;
+};
+
+/// A message that was accepted and not settled before the restart.
+struct RecoveredMessage {
+  std::uint64_t seq = 0;
+  std::uint32_t attempts = 0;  ///< deliveries recorded so far (0 = never delivered)
+  StoredMessage message;
+};
+
+enum class Settlement : std::uint8_t {
+  delivered = 1,
+  acked = 2,
+  dead_lettered = 3,
+  dropped = 4,
+  floor = 5,
+  live = 6,
+  horizon = 7,
+  snapshot_complete = 8,
+};
+
+inline constexpr std::size_t kSettlementSize = 16;
+
+class QueueJournal {
+ public:
+  /// Opens (creating if needed) and recovers the journal in `dir`.
+  static Result<std::unique_ptr<QueueJournal>> open(const std::filesystem::path& dir,
+                                                    QueueJournalOptions options);
+  ~QueueJournal();
+
+  /// Every accepted, unsettled message in seq order with its attempt count. Reads the message
+  /// log; call it once after open (it reflects settlements made since, too).
+  Result<std::vector<RecoveredMessage>> recover() const;
+
+  /// Stores a message; returns its seq. `done` as for Log::append.
+  Result<std::uint64_t> append(const StoredMessage& message, Completion done = {});
+  /// The message with seq `seq` was handed out for the `attempts`-th time.
+  Status record_delivery(std::uint64_t seq, std::uint32_t attempts, Completion done = {});
+  /// The message is settled: it never comes back.
+  Status record_ack(std::uint64_t seq, Completion done = {});
+  Status record_dead_letter(std::uint64_t seq, Completion done = {});
+  Status record_drop(std::uint64_t seq, Completion done = {});
+
+  /// Syncs both logs.
+  Status sync();
+  /// Rewrites the settlement log as a snapshot (done automatically past `compact_bytes`).
+  Status compact();
+
+  /// Every seq below this is settled.
+  [[nodiscard]] std::uint64_t floor() const;
+  /// Seq the next append gets.
+  [[nodiscard]] std::uint64_t end_seq() const noexcept { return messages_->end_offset(); }
+  [[nodiscard]] const Log& messages() const noexcept { return *messages_; }
+  [[nodiscard]] std::uint64_t settlement_bytes() const;
+  [[nodiscard]] std::uint64_t compactions() const;
+  /// Recovery of the message log.
+  [[nodiscard]] const RecoveryStats& message_recovery() const noexcept {
+    return messages_->recovery_stats();
+  }
+  /// Recovery of the settlement log generation that was replayed at open, plus the journal's
+  /// own repairs (an incomplete generation discarded, settlements of lost messages forgotten)
+  /// in its `events`. Fixed after open.
+  [[nodiscard]] const RecoveryStats& settlement_recovery() const noexcept {
+    return settlement_recovery_;
+  }
+
+ private:
+  QueueJournal(std::filesystem::path dir, QueueJournalOptions options);
+  Status open_settlements();
+  Status settle(Settlement kind, std::uint64_t seq, std::uint32_t attempts, Completion done);
+  void apply_locked(Settlement kind, std::uint64_t seq, std::uint32_t attempts);
+  void track_to_locked(std::uint64_t end);
+  [[nodiscard]] std::uint64_t floor_locked() const noexcept {
+    return pending_.empty() ? tracked_end_ : pending_.begin()->first;
+  }
+  Status compact_locked();
+  Result<std::unique_ptr<Log>> open_generation(std::uint64_t gen, bool fresh);
+
+  const std::filesystem::path dir_;
+  const QueueJournalOptions options_;
+  std::unique_ptr<Log> messages_;
+  RecoveryStats settlement_recovery_;  // written by open_settlements only
+
+  mutable std::mutex mutex_;  // guards everything below
+  std::unique_ptr<Log> settlements_;
+  std::uint64_t generation_ = 0;
+  std::map<std::uint64_t, std::uint32_t> pending_;  // unsettled seq -> attempts, below tracked_end_
+  std::uint64_t tracked_end_ = 0;  // seqs at or above are unsettled and not in pending_
+  std::uint64_t compact_at_ = 0;   // settlement log size that triggers the next compaction
+  std::uint64_t compactions_ = 0;
+};
+
+/// Encodes / decodes a settlement record body.
+void encode_settlement(Settlement kind, std::uint64_t seq, std::uint32_t attempts,
+                       std::byte (&out)[kSettlementSize]) noexcept;
+struct DecodedSettlement {
+  Settlement kind;
+  std::uint64_t seq;
+  std::uint32_t attempts;
+};
+Result<DecodedSettlement> decode_settlement(std::span<const std::byte> body);
+
+}  // namespace switchyard::detail

@@ -1,0 +1,196 @@
+// The partition log of a durable topic. Design: src/durable/segment_partition_log.hpp.
+#include "durable/segment_partition_log.hpp"
+#include "switchyard/detail/deadline.hpp"
+
+#include <chrono>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "switchyard/detail/message_body.hpp"
+
+namespace switchyard::detail {
+
+namespace {
+constexpr std::int64_t kAgeCheckInterval =
+    std::chrono::nanoseconds(std::chrono::seconds(1)).count();
+constexpr std::size_t kReadBytes = 1u << 20;
+constexpr std::size_t kShortMax = std::numeric_limits<std::uint16_t>::max();
+}  // namespace
+
+Result<Message> from_stored(const StoredMessage& s, std::int64_t now_ns) {
+  if (s.key.size() > kShortMax || s.group.size() > kShortMax) {
+    return Result<Message>(Errc::corrupt, "stored message " + std::to_string(s.id) +
+                                              " has a key or group longer than 65535 bytes");
+  }
+  MessageBody* body = MessageBody::create(s.key, s.group, s.payload, !s.headers.empty());
+  Message message = Message::adopt(body);  // owns it from here (frees it on a throw)
+  body->id = s.id;
+  body->timestamp_ns = s.timestamp_ns;
+  body->sent_ns = now_ns;
+  body->priority = s.priority;
+  if (!s.headers.empty()) body->mutable_extras().headers = Headers(s.headers);
+  return message;
+}
+
+Result<std::unique_ptr<SegmentLog>> SegmentLog::open(std::uint32_t partition,
+                                                     const std::filesystem::path& dir,
+                                                     LogOptions options, RetentionPolicy retention,
+                                                     std::shared_ptr<Clock> clock) {
+  auto log = Log::open(dir, std::move(options));
+  if (!log) return Result<std::unique_ptr<SegmentLog>>(log.failure());
+  return std::unique_ptr<SegmentLog>(
+      new SegmentLog(partition, std::move(*log), retention, std::move(clock)));
+}
+
+SegmentLog::SegmentLog(std::uint32_t partition, std::unique_ptr<Log> log, RetentionPolicy retention,
+                       std::shared_ptr<Clock> clock)
+    : partition_(partition), log_(std::move(log)), retention_(retention), clock_(std::move(clock)) {
+  segments_seen_.store(log_->segment_count(), std::memory_order_relaxed);
+  apply_retention();  // limits may have shrunk since the last run, or records aged out
+}
+
+SegmentLog::~SegmentLog() = default;
+
+Result<std::uint64_t> SegmentLog::append(Message&& message, std::int64_t /*now_ns*/,
+                                         AppendDone done) noexcept {
+  const Headers& headers = message.headers();
+  StoredFields fields{.id = message.id(),
+                      .timestamp_ns = message.timestamp().time_since_epoch().count(),
+                      .priority = message.priority(),
+                      .key = message.key(),
+                      .group = message.group(),
+                      .headers = std::span(headers.begin(), headers.end()),
+                      .payload = message.payload().bytes()};
+  // An object payload is stored through its Codec: the one case that encodes to a buffer.
+  std::string object_bytes;
+  if (message.has_object()) {
+    try {
+      auto encoded = message.encoded();
+      if (!encoded) {
+        return Result<std::uint64_t>(Errc::wrong_type,
+                                     "a durable destination stores bytes, and this message's "
+                                     "object has no Codec: " +
+                                         encoded.message());
+      }
+      object_bytes = std::move(*encoded);
+    } catch (const std::bad_alloc&) {
+      return Result<std::uint64_t>(Errc::out_of_memory);
+    }
+    fields.payload = std::as_bytes(std::span(object_bytes));
+  }
+  auto offset = append(fields, std::move(done));
+  if (offset) message = Message();  // the log holds the bytes now
+  return offset;
+}
+
+Result<std::uint64_t> SegmentLog::append(const StoredFields& fields, AppendDone done) noexcept {
+  if (retired_.load(std::memory_order_acquire)) {
+    return Result<std::uint64_t>(Errc::closed,
+                                 "partition " + std::to_string(partition_) + " was deleted");
+  }
+  if (fields.headers.size() > std::numeric_limits<std::uint16_t>::max()) {
+    return Result<std::uint64_t>(Errc::invalid_argument,
+                                 "a durable record holds at most 65535 headers, this message has " +
+                                     std::to_string(fields.headers.size()));
+  }
+  // Straight into the segment mapping, under the log's append lock: no copy in between.
+  auto write = [&fields](std::span<std::byte> out) noexcept { encode_into(fields, out); };
+  auto offset =
+      log_->append_in_place(encoded_size(fields), fields.timestamp_ns, write, std::move(done));
+  if (!offset) return offset;
+  appended_bytes_.fetch_add(fields.key.size() + fields.payload.size(), std::memory_order_relaxed);
+  if (log_->segment_count() != segments_seen_.load(std::memory_order_relaxed)) apply_retention();
+  return offset;
+}
+
+void SegmentLog::apply_retention() noexcept {
+  std::lock_guard lock(retention_mutex_);
+  if (retired_.load(std::memory_order_acquire)) return;
+  // A failed deletion leaves the segment in place; the next roll or age check retries.
+  try {
+    (void)log_->apply_retention(retention_);
+    segments_seen_.store(log_->segment_count(), std::memory_order_relaxed);
+  } catch (...) {
+  }
+}
+
+void SegmentLog::expire(std::int64_t now_ns) noexcept {
+  if (retention_.max_age.count() <= 0) return;
+  std::int64_t due = next_age_check_ns_.load(std::memory_order_relaxed);
+  if (now_ns < due) return;
+  // One caller per interval runs it; the others carry on.
+  if (!next_age_check_ns_.compare_exchange_strong(due, deadline_ns(now_ns, kAgeCheckInterval),
+                                                  std::memory_order_relaxed)) {
+    return;
+  }
+  apply_retention();
+}
+
+PartitionLog::Read SegmentLog::read(std::uint64_t from, std::size_t max,
+                                    std::vector<Record>& out) const {
+  Read result{from, 0, {}};
+  std::uint64_t pos = from;
+  std::size_t taken = 0;
+  const std::int64_t now = clock_->now().time_since_epoch().count();
+  // Retention may delete the segment between reading start and reading it: start over, a few
+  // times at most (each retry means the start moved on).
+  for (int retries = 0; taken < max && retries < 64;) {
+    const std::uint64_t start = log_->start_offset();
+    if (pos < start) {
+      result.missed += start - pos;
+      pos = start;
+    }
+    if (pos >= log_->end_offset()) break;
+    auto batch = log_->read(pos, max - taken, kReadBytes);
+    if (!batch) {
+      if (batch.code() == Errc::out_of_range) {
+        ++retries;
+        continue;
+      }
+      result.status = Status(batch.failure());
+      break;
+    }
+    if (batch->records.empty()) break;
+    for (const RecordView& view : batch->records) {
+      auto stored = decode_stored_message(view.body);
+      Result<Message> message =
+          stored ? from_stored(*stored, now) : Result<Message>(stored.failure());
+      if (!message) {
+        result.status =
+            Status(message.code(), "partition " + std::to_string(partition_) + " offset " +
+                                       std::to_string(view.offset) + ": " + message.message());
+        result.next = pos;
+        return result;
+      }
+      out.push_back(Record{std::move(*message), partition_, view.offset});
+      pos = view.offset + 1;
+      ++taken;
+    }
+  }
+  result.next = pos;
+  return result;
+}
+
+std::uint64_t SegmentLog::offset_for_time(Timestamp time) const {
+  auto offset = log_->offset_for_timestamp(time.time_since_epoch().count());
+  return offset ? *offset : log_->end_offset();
+}
+
+PartitionStats SegmentLog::stats() const {
+  PartitionStats s;
+  s.partition = partition_;
+  s.start_offset = log_->start_offset();
+  s.end_offset = log_->end_offset();
+  s.appended = s.end_offset;
+  s.bytes = log_->size_bytes();
+  s.appended_bytes = appended_bytes_.load(std::memory_order_relaxed);
+  return s;
+}
+
+void SegmentLog::retire() noexcept {
+  std::lock_guard lock(retention_mutex_);  // waits for a retention run in progress
+  retired_.store(true, std::memory_order_release);
+}
+
+}  // namespace switchyard::detail

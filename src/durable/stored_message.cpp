@@ -1,0 +1,128 @@
+#include "durable/stored_message.hpp"
+
+#include <fmt/format.h>
+
+#include "storage/segment_format.hpp"
+
+namespace switchyard::detail {
+
+StoredFields fields_of(const StoredMessage& m) noexcept {
+  return {.id = m.id,
+          .timestamp_ns = m.timestamp_ns,
+          .priority = m.priority,
+          .key = m.key,
+          .group = m.group,
+          .headers = m.headers,
+          .payload = m.payload,
+          .deliver_after_ns = m.deliver_after_ns,
+          .expires_at_ns = m.expires_at_ns};
+}
+
+std::size_t encoded_size(const StoredFields& m) noexcept {
+  std::size_t n = stored_message::kFixedSize + m.key.size() + m.group.size() + m.payload.size();
+  for (const auto& [name, value] : m.headers) n += 8 + name.size() + value.size();
+  return n;
+}
+
+void encode_into(const StoredFields& m, std::span<std::byte> out) noexcept {
+  std::byte* p = out.data();
+  store<std::uint64_t>(p + 0, m.id);
+  store<std::int64_t>(p + 8, m.timestamp_ns);
+  store<std::int64_t>(p + 16, m.deliver_after_ns);
+  store<std::int64_t>(p + 24, m.expires_at_ns);
+  store<std::uint8_t>(p + 32, m.priority);
+  store<std::uint8_t>(p + 33, stored_message::kBodyVersion);
+  store<std::uint16_t>(p + 34, static_cast<std::uint16_t>(m.headers.size()));
+  store<std::uint32_t>(p + 36, static_cast<std::uint32_t>(m.key.size()));
+  store<std::uint32_t>(p + 40, static_cast<std::uint32_t>(m.group.size()));
+  store<std::uint32_t>(p + 44, static_cast<std::uint32_t>(m.payload.size()));
+  p += stored_message::kFixedSize;
+  auto put = [&p](const void* data, std::size_t n) {
+    if (n != 0) std::memcpy(p, data, n);
+    p += n;
+  };
+  put(m.key.data(), m.key.size());
+  put(m.group.data(), m.group.size());
+  for (const auto& [name, value] : m.headers) {
+    store<std::uint32_t>(p, static_cast<std::uint32_t>(name.size()));
+    store<std::uint32_t>(p + 4, static_cast<std::uint32_t>(value.size()));
+    p += 8;
+    put(name.data(), name.size());
+    put(value.data(), value.size());
+  }
+  put(m.payload.data(), m.payload.size());
+}
+
+std::size_t encoded_size(const StoredMessage& m) noexcept {
+  return encoded_size(fields_of(m));
+}
+
+void encode(const StoredMessage& m, std::vector<std::byte>& out) {
+  const StoredFields fields = fields_of(m);
+  const std::size_t start = out.size();
+  out.resize(start + encoded_size(fields));
+  encode_into(fields, std::span(out).subspan(start));
+}
+
+Result<StoredMessage> decode_stored_message(std::span<const std::byte> body) {
+  if (body.size() < stored_message::kFixedSize) {
+    return Failure{Errc::corrupt, fmt::format("message body is {} bytes, shorter than its "
+                                              "{}-byte fixed part",
+                                              body.size(), stored_message::kFixedSize)};
+  }
+  const std::byte* p = body.data();
+  if (load<std::uint8_t>(p + 33) != stored_message::kBodyVersion) {
+    return Failure{Errc::corrupt,
+                   fmt::format("message body version {} (this build reads {})",
+                               load<std::uint8_t>(p + 33), stored_message::kBodyVersion)};
+  }
+  StoredMessage m;
+  m.id = load<std::uint64_t>(p + 0);
+  m.timestamp_ns = load<std::int64_t>(p + 8);
+  m.deliver_after_ns = load<std::int64_t>(p + 16);
+  m.expires_at_ns = load<std::int64_t>(p + 24);
+  m.priority = load<std::uint8_t>(p + 32);
+  const auto header_count = load<std::uint16_t>(p + 34);
+  const auto key_size = load<std::uint32_t>(p + 36);
+  const auto group_size = load<std::uint32_t>(p + 40);
+  const auto payload_size = load<std::uint32_t>(p + 44);
+
+  std::size_t pos = stored_message::kFixedSize;
+  std::string bad;
+  auto take = [&](std::size_t n, const char* what) -> const std::byte* {
+    if (!bad.empty()) return nullptr;
+    if (n > body.size() - pos) {
+      bad = fmt::format("{} of {} bytes at body offset {} runs past the body's {} bytes", what, n,
+                        pos, body.size());
+      return nullptr;
+    }
+    const std::byte* at = body.data() + pos;
+    pos += n;
+    return at;
+  };
+  auto text = [](const std::byte* at, std::size_t n) {
+    return std::string(reinterpret_cast<const char*>(at), n);
+  };
+  if (const auto* at = take(key_size, "key")) m.key = text(at, key_size);
+  if (const auto* at = take(group_size, "group")) m.group = text(at, group_size);
+  m.headers.reserve(std::min<std::size_t>(header_count, body.size() / 8));
+  for (std::uint16_t i = 0; i < header_count && bad.empty(); ++i) {
+    const std::byte* lengths = take(8, "header lengths");
+    if (lengths == nullptr) break;
+    const auto name_size = load<std::uint32_t>(lengths);
+    const auto value_size = load<std::uint32_t>(lengths + 4);
+    const std::byte* name = take(name_size, "header name");
+    const std::byte* value = take(value_size, "header value");
+    if (name != nullptr && value != nullptr) {
+      m.headers.emplace_back(text(name, name_size), text(value, value_size));
+    }
+  }
+  if (const auto* at = take(payload_size, "payload")) m.payload.assign(at, at + payload_size);
+  if (bad.empty() && pos != body.size()) {
+    bad = fmt::format("{} trailing bytes after the payload", body.size() - pos);
+  }
+  if (!bad.empty()) return Failure{Errc::corrupt, "message body: " + bad};
+  return m;
+}
+
+}  // namespace switchyard::detail

@@ -1,0 +1,230 @@
+// Ephemeral pub/sub: the hub's copy-on-write registry and each subscriber's dispatch loop.
+#include "pubsub/pubsub_hub.hpp"
+#include "switchyard/detail/deadline.hpp"
+
+#include <algorithm>
+
+#include "match/glob.hpp"
+
+namespace switchyard {
+
+namespace detail {
+
+Subscriber::Subscriber(std::string channel, bool pattern, Subscription::Handler handler,
+                       SubscriberOptions options, std::shared_ptr<Clock> clock)
+    : channel_(std::move(channel)),
+      pattern_(pattern),
+      handler_(std::move(handler)),
+      options_(options),
+      clock_(std::move(clock)),
+      buffer_(options.buffer) {}
+
+Subscriber::~Subscriber() {
+  // The dispatch thread holds a reference to us, so by now it has finished (or was detached
+  // and has returned): nothing left to join.
+  if (thread_.joinable()) thread_.detach();
+}
+
+void Subscriber::start(std::weak_ptr<PubSubHub> hub) {
+  std::lock_guard lock(lifecycle_);
+  hub_ = std::move(hub);
+  thread_ = std::thread([self = shared_from_this()] { self->dispatch(); });
+}
+
+bool Subscriber::offer(const Message& message) noexcept {
+  if (closed_.load(std::memory_order_acquire)) return false;
+  using Push = SpillRing<Message>::Push;
+  Push pushed = buffer_.try_push_within(Message(message), options_.buffer);
+  if (pushed == Push::done) {
+    ready_.notify_one();
+    return true;
+  }
+  // Out of memory for the spill: dropped and counted, as for a full buffer under `drop`.
+  if (pushed == Push::full && options_.when_full == SlowSubscriber::block) {
+    const TimePoint deadline = detail::deadline_after(clock_->now(), options_.block_timeout);
+    for (;;) {
+      const std::uint32_t key = space_.prepare_wait();
+      pushed = buffer_.try_push_within(Message(message), options_.buffer);
+      if (pushed == Push::done) {
+        space_.cancel_wait();
+        ready_.notify_one();
+        return true;
+      }
+      if (pushed == Push::out_of_memory) {
+        space_.cancel_wait();
+        break;
+      }
+      const TimePoint now = clock_->now();
+      if (now >= deadline || closed_.load(std::memory_order_acquire)) {
+        space_.cancel_wait();
+        break;
+      }
+      space_.wait(key, std::min<Duration>(deadline - now, clock_->max_real_sleep()));
+    }
+  }
+  dropped_.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+void Subscriber::dispatch() noexcept {
+  Message message;
+  while (!closed_.load(std::memory_order_acquire)) {
+    if (buffer_.try_pop(message)) {
+      space_.notify_one();
+      try {
+        handler_(message);
+      } catch (...) {
+        handler_errors_.fetch_add(1, std::memory_order_relaxed);
+      }
+      delivered_.fetch_add(1, std::memory_order_relaxed);
+      message = Message();
+      continue;
+    }
+    const std::uint32_t key = ready_.prepare_wait();
+    if (!buffer_.empty_guess() || closed_.load(std::memory_order_acquire)) {
+      ready_.cancel_wait();
+      continue;
+    }
+    ready_.wait(key, std::chrono::seconds(1));
+  }
+}
+
+void Subscriber::unsubscribe() noexcept {
+  closed_.store(true, std::memory_order_release);
+  std::thread thread;
+  std::shared_ptr<PubSubHub> hub;
+  {
+    std::lock_guard lock(lifecycle_);
+    thread = std::move(thread_);
+    hub = hub_.lock();
+    hub_.reset();
+  }
+  if (hub) hub->remove(this);
+  ready_.notify_all();
+  space_.notify_all();
+  if (!thread.joinable()) return;
+  if (thread.get_id() == std::this_thread::get_id()) {
+    thread.detach();  // called from our own handler: the loop ends when the handler returns
+  } else {
+    thread.join();
+  }
+}
+
+SubscriptionStats Subscriber::stats() const noexcept {
+  return {delivered_.load(std::memory_order_relaxed), dropped_.load(std::memory_order_relaxed),
+          handler_errors_.load(std::memory_order_relaxed), buffer_.size_guess()};
+}
+
+std::shared_ptr<Subscriber> PubSubHub::subscribe(std::string_view channel, bool pattern,
+                                                 Subscription::Handler handler,
+                                                 SubscriberOptions options) {
+  if (!handler) throw Error(Errc::invalid_argument, "subscribe needs a handler");
+  if (options.buffer == 0) throw Error(Errc::invalid_argument, "subscriber buffer must be >= 1");
+  if (options.block_timeout.count() < 0) {
+    throw Error(Errc::invalid_argument, "subscriber block_timeout must not be negative");
+  }
+  auto subscriber = std::make_shared<Subscriber>(std::string(channel), pattern, std::move(handler),
+                                                 options, clock_);
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) throw Error(Errc::closed, "broker is shut down");
+    auto next = std::make_shared<Snapshot>(*snapshot_);
+    if (pattern) {
+      next->patterns.push_back(subscriber);
+    } else {
+      next->channels[std::string(channel)].push_back(subscriber);
+    }
+    snapshot_ = std::move(next);
+  }
+  subscriber->start(weak_from_this());
+  return subscriber;
+}
+
+void PubSubHub::remove(const Subscriber* subscriber) noexcept {
+  try {
+    std::lock_guard lock(mutex_);
+    auto next = std::make_shared<Snapshot>(*snapshot_);
+    auto drop = [&](std::vector<std::shared_ptr<Subscriber>>& list) {
+      list.erase(std::remove_if(list.begin(), list.end(),
+                                [&](const auto& s) { return s.get() == subscriber; }),
+                 list.end());
+    };
+    if (subscriber->is_pattern()) {
+      drop(next->patterns);
+    } else if (auto it = next->channels.find(subscriber->channel()); it != next->channels.end()) {
+      drop(it->second);
+      if (it->second.empty()) next->channels.erase(it);
+    }
+    snapshot_ = std::move(next);
+  } catch (...) {
+    // Out of memory copying the registry: the subscriber is closed already, so publishes skip
+    // it; it stays listed until the next successful change.
+  }
+}
+
+std::size_t PubSubHub::publish(const Message& message) noexcept {
+  const auto current = snapshot();
+  const std::string_view channel = message.key();
+  std::size_t receivers = 0;
+  if (auto it = current->channels.find(channel); it != current->channels.end()) {
+    for (const auto& subscriber : it->second) receivers += subscriber->offer(message);
+  }
+  for (const auto& subscriber : current->patterns) {
+    if (glob_match(subscriber->channel(), channel)) receivers += subscriber->offer(message);
+  }
+  return receivers;
+}
+
+void PubSubHub::close() noexcept {
+  std::shared_ptr<const Snapshot> last;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    last = snapshot_;
+  }
+  for (const auto& [channel, list] : last->channels) {
+    for (const auto& s : list) s->unsubscribe();
+  }
+  for (const auto& s : last->patterns) s->unsubscribe();
+}
+
+std::size_t PubSubHub::subscriptions() const {
+  const auto current = snapshot();
+  std::size_t n = current->patterns.size();
+  for (const auto& [channel, list] : current->channels) n += list.size();
+  return n;
+}
+
+}  // namespace detail
+
+Subscription::Subscription(std::shared_ptr<detail::Subscriber> state) noexcept
+    : state_(std::move(state)) {}
+Subscription::Subscription(Subscription&&) noexcept = default;
+Subscription& Subscription::operator=(Subscription&& other) noexcept {
+  if (this != &other) {
+    unsubscribe();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+Subscription::~Subscription() {
+  unsubscribe();
+}
+
+void Subscription::unsubscribe() noexcept {
+  if (state_) state_->unsubscribe();
+}
+SubscriptionStats Subscription::stats() const noexcept {
+  return state_ ? state_->stats() : SubscriptionStats{};
+}
+const std::string& Subscription::channel() const noexcept {
+  return state_->channel();
+}
+bool Subscription::is_pattern() const noexcept {
+  return state_ && state_->is_pattern();
+}
+bool Subscription::active() const noexcept {
+  return state_ && state_->active();
+}
+
+}  // namespace switchyard

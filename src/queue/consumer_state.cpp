@@ -1,0 +1,334 @@
+// A consumer's state: the in-flight window, the receive loop with its wait strategy, settling.
+// Design notes: src/queue/queue_state.hpp.
+#include "switchyard/consumer.hpp"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <limits>
+#include <new>
+
+#include "queue/queue_state.hpp"
+#include "switchyard/detail/deadline.hpp"
+#include "util/time.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SWITCHYARD_CPU_RELAX() _mm_pause()
+#else
+#define SWITCHYARD_CPU_RELAX() ((void)0)
+#endif
+
+namespace switchyard {
+
+namespace detail {
+
+namespace {
+constexpr std::uint32_t kSpinRounds = 16;
+constexpr int kSpinsPerRound = 64;
+constexpr std::uint32_t kYieldRounds = 16;
+}  // namespace
+
+ConsumerState::ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch,
+                             WaitStrategy wait,
+                             std::vector<std::shared_ptr<Interceptor>> interceptors)
+    : queue_(std::move(queue)),
+      prefetch_(prefetch),
+      wait_(wait),
+      interceptors_(std::move(interceptors)),
+      base_shift_(static_cast<unsigned>(
+          std::countr_zero(std::bit_ceil(std::clamp<std::uint32_t>(prefetch, 1, 256))))),
+      free_(prefetch) {
+  // Chunk 0 now (its indices free from the start); the rest as the window fills.
+  first_slots_ = std::min(prefetch_, std::uint32_t{1} << base_shift_);
+  first_ = new Slot[first_slots_];
+  chunks_[0].store(first_, std::memory_order_relaxed);
+  slots_used_.store(first_slots_, std::memory_order_relaxed);
+  for (std::uint32_t i = 0; i < first_slots_; ++i) (void)free_.try_push(std::uint32_t{i});
+  try {
+    queue_->register_consumer(this);
+  } catch (...) {
+    delete[] first_;
+    throw;
+  }
+}
+
+ConsumerState::~ConsumerState() {
+  close();
+  for (auto& chunk : chunks_) delete[] chunk.load(std::memory_order_relaxed);
+}
+
+bool ConsumerState::new_slot(std::uint32_t& index) noexcept {
+  // Relaxed: a hint; the count is decided under the mutex.
+  if (slots_used_.load(std::memory_order_relaxed) >= prefetch_) return false;
+  std::lock_guard lock(grow_mutex_);
+  const std::uint32_t next = slots_used_.load(std::memory_order_relaxed);
+  if (next >= prefetch_) return false;
+  const std::uint64_t base = std::uint64_t{1} << base_shift_;
+  const std::uint64_t j = next + base;
+  const unsigned k = static_cast<unsigned>(std::bit_width(j)) - 1 - base_shift_;
+  if (chunks_[k].load(std::memory_order_relaxed) == nullptr) {
+    // The chunk's first index is `next`; it holds base << k, fewer at the end of the window.
+    const std::uint64_t size = std::min<std::uint64_t>(base << k, prefetch_ - next);
+    Slot* chunk = new (std::nothrow) Slot[size];
+    if (chunk == nullptr) return false;
+    // Release: pairs with slot()'s acquire load.
+    chunks_[k].store(chunk, std::memory_order_release);
+  }
+  // Release: pairs with the acquire loads of the loops over the created slots.
+  slots_used_.store(next + 1, std::memory_order_release);
+  index = next;
+  return true;
+}
+
+bool ConsumerState::try_receive_one(TimePoint now, Duration lag, Delivery& out) noexcept {
+  if (!queue_->maybe_ready(now)) return false;
+  std::uint32_t index = 0;
+  if (!free_.try_pop(index) && !new_slot(index)) return false;  // at the prefetch limit
+  Entry entry;
+  if (queue_->try_take(entry, now) != QueueState::Take::got) {
+    (void)free_.try_push(std::uint32_t{index});
+    return false;
+  }
+  out = install(index, std::move(entry), visibility_deadline(now, lag), shared_from_this());
+  return true;
+}
+
+std::size_t ConsumerState::try_receive_run(TimePoint now, Duration lag, std::vector<Delivery>& out,
+                                           std::size_t max) noexcept {
+  // Runs of up to kRun: free slots first, then that many entries in one take.
+  constexpr std::size_t kRun = 64;
+  std::array<std::uint32_t, kRun> indices;
+  std::array<Entry, kRun> entries;
+  const std::shared_ptr<ConsumerState> self = shared_from_this();
+  const std::int64_t deadline = visibility_deadline(now, lag);
+  std::size_t received = 0;
+  while (received < max && queue_->maybe_ready(now)) {
+    const std::size_t want = std::min(kRun, max - received);
+    std::size_t slots = 0;
+    free_.try_pop_run(want, [&](std::uint32_t&& index) noexcept { indices[slots++] = index; });
+    while (slots < want && new_slot(indices[slots])) ++slots;
+    const std::size_t taken =
+        slots == 0 ? 0 : queue_->try_take_run(std::span<Entry>(entries.data(), slots), now);
+    for (std::size_t i = taken; i < slots; ++i) (void)free_.try_push(std::uint32_t{indices[i]});
+    for (std::size_t i = 0; i < taken; ++i) {
+      out.push_back(install(indices[i], std::move(entries[i]), deadline, self));
+    }
+    received += taken;
+    if (taken == 0) break;
+  }
+  return received;
+}
+
+std::int64_t ConsumerState::visibility_deadline(TimePoint now, Duration lag) noexcept {
+  const Duration visibility = queue_->options().visibility_timeout;
+  if (visibility.count() <= 0) return kNever;
+  // `now` may lag real time by `lag` (a coarse reading): the deadline must not come early.
+  const std::int64_t deadline = deadline_ns(deadline_ns(ns(now), lag.count()), visibility.count());
+  queue_->note_delivery_deadline(deadline);
+  return deadline;
+}
+
+Delivery ConsumerState::install(std::uint32_t index, Entry&& entry, std::int64_t deadline_ns,
+                                std::shared_ptr<ConsumerState> self) noexcept {
+  ++entry.deliveries;
+  if (entry.deliveries > 1) queue_->count_redelivered();
+  queue_->delivered(entry);
+  Slot& slot = this->slot(index);
+  // The slot is free (even) and ours alone until the release store below.
+  const std::uint64_t generation = slot.state.load(std::memory_order_relaxed) + 1;
+  slot.deadline_ns.store(deadline_ns, std::memory_order_relaxed);
+  const std::uint32_t attempt = entry.deliveries;
+  Message message = entry.message;
+  slot.entry = std::move(entry);
+  // Release: publishes entry and deadline to whoever wins the settle CAS on this state.
+  slot.state.store(generation, std::memory_order_release);
+  Delivery delivery(std::move(self), std::move(message), index, generation, attempt);
+  for (const auto& interceptor : interceptors_) {
+    try {
+      interceptor->on_receive(queue_->name(), delivery);
+    } catch (...) {
+      // Interceptors must not throw; one that does is ignored (see interceptor.hpp).
+    }
+  }
+  return delivery;
+}
+
+void ConsumerState::wait_for_work(TimePoint now, TimePoint deadline,
+                                  std::uint32_t& idle_rounds) noexcept {
+  ++idle_rounds;
+  if (wait_ == WaitStrategy::spin || idle_rounds < kSpinRounds) {
+    // Spin on the queue's lock-free "something is there" hint, not on the clock: a clock read
+    // costs tens of nanoseconds on a VM, a look at the hint a few when nothing changed.
+    for (int i = 0; i < kSpinsPerRound && !queue_->ready_hint(); ++i) SWITCHYARD_CPU_RELAX();
+    return;
+  }
+  if (wait_ == WaitStrategy::yield || idle_rounds < kSpinRounds + kYieldRounds) {
+    ::sched_yield();
+    return;
+  }
+  EventCount& ready = queue_->ready_event();
+  const std::uint32_t key = ready.prepare_wait();
+  if ((queue_->maybe_ready(now) && has_free_slot()) || closed() || queue_->closed_for_receive() ||
+      interrupted_.load(std::memory_order_acquire)) {
+    ready.cancel_wait();
+    return;
+  }
+  const TimePoint wake = std::min(deadline, queue_->next_wakeup());
+  if (wake <= now) {
+    ready.cancel_wait();
+    return;
+  }
+  ready.wait(key, std::min<Duration>(wake - now, queue_->clock()->max_real_sleep()));
+}
+
+Result<Delivery> ConsumerState::receive(Duration timeout) noexcept {
+  const Clock& clock = *queue_->clock();
+  if (closed() || queue_->closed_for_receive()) return Result<Delivery>(Errc::closed);
+  Delivery delivery;
+  {
+    // The first look goes by the coarse clock (a fifth of a precise read): when a message is
+    // ready, that is all a receive costs. Only a receive that has to wait reads the precise one.
+    const TimePoint coarse = clock.coarse_now();
+    queue_->maybe_scan_visibility(coarse);
+    if (try_receive_one(coarse, clock.coarse_resolution(), delivery)) return delivery;
+  }
+  TimePoint now = clock.now();
+  const TimePoint deadline = deadline_after(now, timeout);
+  std::uint32_t idle_rounds = 0;
+  for (;;) {
+    if (closed() || queue_->closed_for_receive()) return Result<Delivery>(Errc::closed);
+    queue_->maybe_scan_visibility(now);
+    if (try_receive_one(now, Duration{0}, delivery)) return delivery;
+    if (now >= deadline || interrupted_.load(std::memory_order_acquire)) {
+      return Result<Delivery>(Errc::timed_out);
+    }
+    wait_for_work(now, deadline, idle_rounds);
+    now = clock.now();
+  }
+}
+
+Result<std::size_t> ConsumerState::receive(std::vector<Delivery>& out, std::size_t max,
+                                           Duration timeout) noexcept {
+  // Never beyond the room the caller reserved: a push_back that allocates could throw here.
+  max = std::min(max, out.capacity() - out.size());
+  if (max == 0) return std::size_t{0};
+  auto first = receive(timeout);
+  if (!first) return Result<std::size_t>(first.failure());
+  out.push_back(std::move(*first));
+  std::size_t taken = 1;
+  const Clock& clock = *queue_->clock();
+  taken += try_receive_run(clock.coarse_now(), clock.coarse_resolution(), out, max - taken);
+  return taken;
+}
+
+Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Settle how,
+                             std::string_view why, bool wake) noexcept {
+  Slot& slot = this->slot(index);
+  std::uint64_t expected = generation;
+  // Acq_rel: acquire pairs with the receive's release (we read the entry next); release
+  // orders our move out of the slot before the index is seen free again.
+  if (!slot.state.compare_exchange_strong(expected, generation + 1, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+    return Status(Errc::stale_delivery,
+                  "delivery was already settled, or taken back by its visibility timeout or "
+                  "its consumer's close");
+  }
+  Entry entry = std::move(slot.entry);
+  // Counted before the slot is freed: after that, its next settler may be counting.
+  if (how == Settle::ack) {
+    slot.acks.store(slot.acks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  } else {
+    nacked_.fetch_add(1, std::memory_order_relaxed);
+  }
+  (void)free_.try_push(std::uint32_t{index});
+  if (how == Settle::ack && !queue_->settle_is_trivial(entry)) {
+    Status outcome = queue_->settled(entry);  // a journal record, or a group to release
+    if (wake) wake_receivers();
+    return outcome;
+  }
+  if (how == Settle::requeue) {
+    queue_->requeue(std::move(entry), queue_->clock()->now());
+  } else if (how == Settle::dead_letter) {
+    queue_->dead_letter(std::move(entry), why);
+  }
+  if (wake) wake_receivers();
+  return {};
+}
+
+Status ConsumerState::extend(std::uint32_t index, std::uint64_t generation) noexcept {
+  Slot& slot = this->slot(index);
+  if (slot.state.load(std::memory_order_acquire) != generation) {
+    return Status(Errc::stale_delivery, "delivery was already settled or taken back");
+  }
+  const Duration visibility = queue_->options().visibility_timeout;
+  if (visibility.count() > 0) {
+    slot.deadline_ns.store(deadline_ns(ns(queue_->clock()->now()), visibility.count()),
+                           std::memory_order_relaxed);
+  }
+  return {};
+}
+
+std::int64_t ConsumerState::reclaim(TimePoint now) noexcept {
+  std::int64_t earliest = kNever;
+  // Acquire: pairs with new_slot's release (the slots counted exist).
+  const std::uint32_t used = slots_used_.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < used; ++i) {
+    Slot& slot = this->slot(i);
+    std::uint64_t state = slot.state.load(std::memory_order_acquire);
+    if ((state & 1) == 0) continue;
+    const std::int64_t deadline = slot.deadline_ns.load(std::memory_order_relaxed);
+    if (now != TimePoint::max() && deadline > ns(now)) {
+      earliest = std::min(earliest, deadline);
+      continue;
+    }
+    if (!slot.state.compare_exchange_strong(state, state + 1, std::memory_order_acq_rel,
+                                            std::memory_order_relaxed)) {
+      continue;  // settled meanwhile
+    }
+    Entry entry = std::move(slot.entry);
+    (void)free_.try_push(std::uint32_t{i});
+    queue_->requeue(std::move(entry), queue_->clock()->now());
+  }
+  return earliest;
+}
+
+void ConsumerState::close() noexcept {
+  if (closed_.exchange(true, std::memory_order_acq_rel)) return;
+  // Unregister first: a visibility scan that starts later no longer sees us, and one in
+  // progress finishes before we go on (it holds the registry lock).
+  queue_->unregister_consumer(this);
+  reclaim(TimePoint::max());
+  queue_->ready_event().notify_all();
+}
+
+void ConsumerState::interrupt() noexcept {
+  interrupted_.store(true, std::memory_order_release);
+  queue_->ready_event().notify_all();
+}
+
+std::uint64_t ConsumerState::acked() const noexcept {
+  std::uint64_t acks = 0;
+  // Acquire: as in reclaim.
+  const std::uint32_t used = slots_used_.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < used; ++i) {
+    acks += slot(i).acks.load(std::memory_order_relaxed);
+  }
+  return acks;
+}
+
+std::size_t ConsumerState::in_flight() const noexcept {
+  std::size_t held = 0;
+  // Acquire: as in reclaim.
+  const std::uint32_t used = slots_used_.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < used; ++i) {
+    held += slot(i).state.load(std::memory_order_relaxed) & 1;
+  }
+  return held;
+}
+
+}  // namespace detail
+
+}  // namespace switchyard

@@ -1,0 +1,38 @@
+// Delivery: one received message and the settlement of it. Design: queue_state.hpp.
+#include "switchyard/delivery.hpp"
+
+#include "queue/queue_state.hpp"
+
+namespace switchyard {
+
+Status Delivery::settle(int how, std::string_view why, bool wake) noexcept {
+  if (owner_ == nullptr) return Status(Errc::invalid_delivery, "empty delivery");
+  // Relaxed: only a shortcut; racing settles all reach the slot's CAS, which one of them wins.
+  if (settled_.load(std::memory_order_relaxed)) {
+    return Status(Errc::stale_delivery, "delivery already settled by this handle");
+  }
+  settled_.store(true, std::memory_order_relaxed);
+  return owner_->settle(slot_, generation_, static_cast<detail::ConsumerState::Settle>(how), why,
+                        wake);
+}
+
+Status Delivery::ack() noexcept {
+  return settle(static_cast<int>(detail::ConsumerState::Settle::ack), {});
+}
+Status Delivery::nack(bool requeue) noexcept {
+  return requeue ? settle(static_cast<int>(detail::ConsumerState::Settle::requeue), {})
+                 : settle(static_cast<int>(detail::ConsumerState::Settle::dead_letter),
+                          detail::reason::rejected);
+}
+Status Delivery::reject(std::string_view reason) noexcept {
+  return settle(static_cast<int>(detail::ConsumerState::Settle::dead_letter), reason);
+}
+Status Delivery::extend() noexcept {
+  if (owner_ == nullptr) return Status(Errc::invalid_delivery, "empty delivery");
+  if (settled_.load(std::memory_order_relaxed)) {
+    return Status(Errc::stale_delivery, "delivery already settled by this handle");
+  }
+  return owner_->extend(slot_, generation_);
+}
+
+}  // namespace switchyard

@@ -1,0 +1,828 @@
+// The Queue's machinery: admission, placement, taking, requeue and dead-lettering.
+// Data structures and the threading story are in src/queue/queue_state.hpp.
+#include "queue/queue_state.hpp"
+#include "switchyard/detail/deadline.hpp"
+#include "util/time.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <thread>
+
+namespace switchyard::detail {
+
+namespace {
+
+/// Lowers `target` to `value` if `value` is smaller.
+void fetch_min(std::atomic<std::int64_t>& target, std::int64_t value) noexcept {
+  std::int64_t current = target.load(std::memory_order_relaxed);
+  while (value < current && !target.compare_exchange_weak(current, value, std::memory_order_acq_rel,
+                                                          std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
+
+QueueState::QueueState(std::string name, QueueOptions options, std::shared_ptr<Clock> clock,
+                       std::shared_ptr<QueueState> dead_letter,
+                       std::unique_ptr<QueueJournal> journal)
+    : name_(std::move(name)),
+      options_(std::move(options)),
+      clock_(std::move(clock)),
+      dead_letter_(std::move(dead_letter)),
+      journal_(std::move(journal)),
+      ring_(journal_ ? 2 : options_.capacity) {
+  slow_.levels.resize(static_cast<std::size_t>(options_.max_priority) + 1);
+  slow_.redelivered_front.resize(slow_.levels.size());
+}
+
+QueueState::~QueueState() = default;
+
+// --- producer side ---------------------------------------------------------------------
+
+Result<SendReceipt> QueueState::accept(Message&& message, const SendOptions& options) noexcept {
+  if (closed_for_send()) return Result<SendReceipt>(Errc::closed);
+  // The send's own stamp is "now" here: it was taken a moment ago, on the sending thread, and
+  // saves a clock read per message.
+  const TimePoint now = TimePoint(Duration(message.body()->sent_ns));
+  if (message.payload().size() > options_.max_payload) {
+    return Result<SendReceipt>(Errc::payload_too_large,
+                               "payload of " + std::to_string(message.payload().size()) +
+                                   " bytes exceeds queue '" + name_ + "' limit of " +
+                                   std::to_string(options_.max_payload));
+  }
+  if (!options.dedup_id.empty()) {
+    std::lock_guard lock(slow_.mutex);
+    auto& order = slow_.dedup_order;
+    while (!order.empty() && order.front().first <= ns(now)) {
+      auto it = slow_.dedup.find(order.front().second);
+      if (it != slow_.dedup.end() && it->second.first <= ns(now)) slow_.dedup.erase(it);
+      order.pop_front();
+    }
+    auto [it, inserted] = slow_.dedup.try_emplace(
+        std::string(options.dedup_id), saturating_add(ns(now), options_.dedup_window.count()),
+        message.id());
+    if (!inserted) {
+      deduplicated_.fetch_add(1, std::memory_order_relaxed);
+      return SendReceipt{it->second.second, true};
+    }
+    order.emplace_back(it->second.first, it->first);
+  }
+  auto result = admit(std::move(message), options, now);
+  if (!result && !options.dedup_id.empty()) {
+    // Not accepted, so not seen: a retry of the same id must get in.
+    std::lock_guard lock(slow_.mutex);
+    slow_.dedup.erase(std::string(options.dedup_id));
+  }
+  return result;
+}
+
+Result<std::size_t> QueueState::accept_batch(std::span<Message> messages,
+                                             const SendOptions& options) noexcept {
+  if (messages.empty()) return std::size_t{0};
+  if (!options.dedup_id.empty() || journal_ || !try_reserve_capacity(messages.size())) {
+    return Destination::accept_batch(messages, options);
+  }
+  if (closed_for_send()) {
+    admitted_.fetch_sub(messages.size(), std::memory_order_relaxed);
+    return Result<std::size_t>(Errc::closed);
+  }
+  std::size_t taken = 0;
+  bool out_of_memory = false;
+  for (Message& message : messages) {
+    const MessageBody& body = *message.body();
+    if (body.payload().size() > options_.max_payload) break;
+    const std::int64_t now = body.sent_ns;
+    std::int64_t visible_at = body.deliver_after_ns();
+    if (options_.delay.count() > 0) {
+      visible_at = std::max(visible_at, saturating_add(now, options_.delay.count()));
+    }
+    const std::int64_t expires = expiry_of(body);
+    Entry entry{std::move(message), expires, 0, 0};
+    if (!place(std::move(entry), visible_at, now, /*wake=*/false)) {
+      message = std::move(entry.message);  // untouched by the failed place: the caller's again
+      out_of_memory = true;
+      break;
+    }
+    ++taken;
+  }
+  // Give back what the refused tail had reserved.
+  if (taken < messages.size()) {
+    admitted_.fetch_sub(messages.size() - taken, std::memory_order_relaxed);
+    space_.notify_all();
+  }
+  if (taken != 0) ready_.notify_all();
+  if (taken == 0 && out_of_memory) {
+    return Result<std::size_t>(Errc::out_of_memory);
+  }
+  if (taken == 0) {
+    // The first one is too large: refuse it exactly as a single send would.
+    auto refused = accept(std::move(messages.front()), options);
+    return refused ? Result<std::size_t>(std::size_t{1}) : Result<std::size_t>(refused.failure());
+  }
+  return taken;
+}
+
+bool QueueState::try_reserve_capacity(std::uint64_t n) noexcept {
+  const auto capacity = static_cast<std::int64_t>(options_.capacity);
+  const std::uint64_t after = admitted_.fetch_add(n, std::memory_order_acq_rel) + n;
+  // As in reserve_capacity: the cached removed_seen_ first, the real removed_ only when that
+  // says there is no room.
+  if (static_cast<std::int64_t>(after - removed_seen_.load(std::memory_order_relaxed)) <=
+      capacity) {
+    return true;
+  }
+  const std::uint64_t removed = removed_.load(std::memory_order_acquire);
+  removed_seen_.store(removed, std::memory_order_relaxed);
+  if (static_cast<std::int64_t>(after - removed) <= capacity) return true;
+  admitted_.fetch_sub(n, std::memory_order_relaxed);
+  space_.notify_all();  // a blocked sender may have looked while our reservation stood
+  return false;
+}
+
+Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& options,
+                                      TimePoint now) noexcept {
+  if (!reserve_capacity(now)) {
+    rejected_full_.fetch_add(1, std::memory_order_relaxed);
+    return Result<SendReceipt>(closed_for_send() ? Errc::closed : Errc::full);
+  }
+  const detail::MessageBody& body = *message.body();
+  const MessageId id = body.id;
+  // The common case, straight to the ring: a ring cell holds only the message, and its expiry
+  // is worked out when it is taken, so nothing else is needed here.
+  if (options_.delay.count() <= 0 && body.deliver_after_ns() == 0 && ring_eligible(body)) {
+    if (!push_ring(std::move(message), ns(now))) [[unlikely]] {
+      return refuse_out_of_memory();
+    }
+    ready_.notify_all();
+    return SendReceipt{id, false};
+  }
+  const std::int64_t expires = expiry_of(body);
+  std::int64_t visible_at = body.deliver_after_ns();
+  if (options_.delay.count() > 0) {
+    visible_at = std::max(visible_at, saturating_add(ns(now), options_.delay.count()));
+  }
+  SendReceipt receipt{id, false};
+  std::uint64_t seq = 0;
+  if (journal_) {
+    auto appended = journal_append(message, options);
+    if (!appended) {
+      admitted_.fetch_sub(1, std::memory_order_relaxed);  // give the reservation back
+      return appended;
+    }
+    receipt = *appended;
+    seq = receipt.offset;
+    receipt.offset = 0;
+  }
+  if (!place(Entry{std::move(message), expires, 0, seq}, visible_at, ns(now))) {
+    if (journal_) (void)journal_->record_drop(seq);  // appended, never queued: not to come back
+    return refuse_out_of_memory();
+  }
+  return receipt;
+}
+
+Result<SendReceipt> QueueState::refuse_out_of_memory() noexcept {
+  admitted_.fetch_sub(1, std::memory_order_relaxed);  // give the reservation back
+  space_.notify_all();  // a blocked sender may have looked while it stood
+  return Result<SendReceipt>(Errc::out_of_memory);
+}
+
+namespace {
+
+/// The stored form of a message; monotonic deadlines become wall-clock times.
+StoredMessage to_stored(const Message& message, std::string payload) {
+  const MessageBody& body = *message.body();
+  StoredMessage stored;
+  stored.id = body.id;
+  stored.timestamp_ns = body.timestamp_ns;
+  stored.priority = body.priority;
+  stored.key.assign(body.key());
+  stored.group.assign(body.group());
+  for (const auto& [name, value] : body.headers()) stored.headers.emplace_back(name, value);
+  stored.payload.resize(payload.size());
+  std::memcpy(stored.payload.data(), payload.data(), payload.size());
+  const std::int64_t wall_minus_mono = body.timestamp_ns - body.sent_ns;
+  if (body.deliver_after_ns() != 0)
+    stored.deliver_after_ns = rebase_deadline(body.deliver_after_ns(), wall_minus_mono);
+  if (body.expires_at_ns() != 0)
+    stored.expires_at_ns = rebase_deadline(body.expires_at_ns(), wall_minus_mono);
+  return stored;
+}
+
+}  // namespace
+
+Result<SendReceipt> QueueState::journal_append(Message& message,
+                                               const SendOptions& options) noexcept {
+  try {
+    auto bytes = message.encoded();  // an object payload needs its Codec here
+    if (!bytes) {
+      return Result<SendReceipt>(bytes.code(), "durable queue '" + name_ + "': " + bytes.message());
+    }
+    const StoredMessage stored = to_stored(message, std::move(*bytes));
+    SendReceipt receipt{message.id(), false};
+    receipt.persisted = persisted_by(options_.durability);
+    Completion done;
+    if (options_.durability == Durability::batch && options.on_complete) {
+      receipt.completion_deferred = true;
+      done = [on_complete = options.on_complete, receipt](Status status) {
+        if (status) {
+          on_complete(Result<SendReceipt>(receipt));
+        } else {
+          on_complete(Result<SendReceipt>(status.failure()));
+        }
+      };
+    }
+    auto seq = journal_->append(stored, std::move(done));
+    if (!seq) {
+      return Result<SendReceipt>(seq.code(), "durable queue '" + name_ + "': " + seq.message());
+    }
+    receipt.offset = *seq;
+    return receipt;
+  } catch (const std::bad_alloc&) {
+    return Result<SendReceipt>(Errc::out_of_memory);
+  }
+}
+
+Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
+  using R = Result<std::pair<std::size_t, MessageId>>;
+  if (!journal_) return std::pair<std::size_t, MessageId>{0, 0};
+  const auto started = std::chrono::steady_clock::now();
+  auto recovered = journal_->recover();
+  if (!recovered) return R(recovered.failure());
+  const Stamp stamp = clock_->stamp();
+  const std::int64_t mono_minus_wall =
+      stamp.now.time_since_epoch().count() - stamp.wall.time_since_epoch().count();
+  MessageId highest = 0;
+  for (RecoveredMessage& r : *recovered) {
+    StoredMessage& m = r.message;
+    const bool with_extras = !m.headers.empty() || m.deliver_after_ns != 0 || m.expires_at_ns != 0;
+    MessageBody* body = MessageBody::create(m.key, m.group, m.payload, with_extras);
+    Message message = Message::adopt(body);
+    body->id = m.id;
+    body->timestamp_ns = m.timestamp_ns;
+    body->sent_ns = m.timestamp_ns + mono_minus_wall;  // TTLs keep counting from the send
+    body->priority = m.priority;
+    if (with_extras) {
+      MessageExtras& extras = body->mutable_extras();
+      extras.headers = Headers(m.headers);
+      if (m.deliver_after_ns != 0)
+        extras.deliver_after_ns = rebase_deadline(m.deliver_after_ns, mono_minus_wall);
+      if (m.expires_at_ns != 0)
+        extras.expires_at_ns = rebase_deadline(m.expires_at_ns, mono_minus_wall);
+    }
+    highest = std::max(highest, m.id);
+    admitted_.fetch_add(1, std::memory_order_acq_rel);
+    const std::int64_t expires = expiry_of(*body);
+    std::int64_t visible_at = body->deliver_after_ns();
+    if (r.attempts == 0 && options_.delay.count() > 0) {
+      // The queue's default delay holds back a first delivery after a restart too.
+      visible_at = std::max(visible_at, saturating_add(body->sent_ns, options_.delay.count()));
+    }
+    if (!place(Entry{std::move(message), expires, r.attempts, r.seq}, visible_at,
+               stamp.now.time_since_epoch().count())) {
+      admitted_.fetch_sub(1, std::memory_order_relaxed);
+      return R(Errc::out_of_memory);
+    }
+  }
+  recovery_.kind = StreamRecovery::Kind::queue;
+  recovery_.destination = name_;
+  add_recovery(recovery_, journal_->message_recovery());
+  add_recovery(recovery_, journal_->settlement_recovery());
+  recovery_.restored = recovered->size();
+  recovery_.elapsed += std::chrono::steady_clock::now() - started;
+  return std::pair<std::size_t, MessageId>{recovered->size(), highest};
+}
+
+bool QueueState::reserve_capacity_slow(std::uint64_t before, TimePoint now) noexcept {
+  const auto capacity = static_cast<std::int64_t>(options_.capacity);
+  const TimePoint deadline =
+      TimePoint(Duration(saturating_add(ns(now), options_.send_timeout.count())));
+  // A blocked sender first yields for a while (a consumer on the other core usually makes
+  // room within microseconds), and only then sleeps: sleeping at once would cost a futex
+  // wake-up per message when producer and consumer run neck and neck.
+  constexpr int kYieldsBeforeSleep = 64;
+  int yields = 0;
+  for (bool first = true;; first = false) {
+    if (!first) {
+      before = admitted_.fetch_add(1, std::memory_order_acq_rel);
+      if (static_cast<std::int64_t>(before - removed_seen_.load(std::memory_order_relaxed)) <
+          capacity) {
+        return true;
+      }
+    }
+    // Acquire: pairs with the takers' release, so a cell counted free is free.
+    const std::uint64_t removed = removed_.load(std::memory_order_acquire);
+    removed_seen_.store(removed, std::memory_order_relaxed);
+    if (static_cast<std::int64_t>(before - removed) < capacity) return true;
+    admitted_.fetch_sub(1, std::memory_order_relaxed);
+    if (closed_for_send()) return false;
+    switch (options_.overflow) {
+      case Overflow::reject:
+        return false;
+      case Overflow::drop_oldest:
+        if (!drop_oldest(now)) return false;
+        continue;
+      case Overflow::block: {
+        if (yields++ < kYieldsBeforeSleep) {
+          std::this_thread::yield();
+          continue;
+        }
+        const std::uint32_t key = space_.prepare_wait();
+        const auto depth_now = static_cast<std::int64_t>(admitted_.load(std::memory_order_acquire) -
+                                                         removed_.load(std::memory_order_acquire));
+        if (depth_now < capacity || closed_for_send()) {
+          space_.cancel_wait();
+          continue;
+        }
+        const TimePoint t = clock_->now();
+        if (t >= deadline) {
+          space_.cancel_wait();
+          return false;
+        }
+        space_.wait(key, std::min<Duration>(deadline - t, clock_->max_real_sleep()));
+        now = clock_->now();
+        yields = 0;
+        if (now >= deadline) {
+          // One last look before giving up.
+          const auto last = static_cast<std::int64_t>(admitted_.load(std::memory_order_acquire) -
+                                                      removed_.load(std::memory_order_acquire));
+          if (last >= capacity) return false;
+        }
+        continue;
+      }
+    }
+  }
+}
+
+bool QueueState::drop_oldest(TimePoint now) noexcept {
+  Entry oldest;
+  bool got = ring_.try_pop(oldest.message);
+  if (!got) {
+    std::lock_guard lock(slow_.mutex);
+    for (std::size_t p = 0; p < slow_.levels.size(); ++p) {
+      auto& level = slow_.levels[p];
+      if (!level.empty()) {
+        oldest = std::move(level.front());
+        level.pop_front();
+        --slow_.level_items;
+        if (slow_.redelivered_front[p] != 0) --slow_.redelivered_front[p];
+        got = true;
+        break;
+      }
+    }
+    if (got) refresh_slow_hints_locked();
+  }
+  if (!got) return false;
+  removed_.fetch_add(1, std::memory_order_release);
+  overflow_removed_.fetch_add(1, std::memory_order_relaxed);
+  (void)now;
+  dead_letter(std::move(oldest), reason::overflow);
+  return true;
+}
+
+std::int64_t QueueState::expiry_of(const MessageBody& body) const noexcept {
+  std::int64_t expires = body.expires_at_ns();
+  if (options_.ttl.count() > 0) {
+    const std::int64_t queue_expiry = saturating_add(body.sent_ns, options_.ttl.count());
+    expires = expires == 0 ? queue_expiry : std::min(expires, queue_expiry);
+  }
+  return expires;
+}
+
+bool QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns,
+                       bool wake) noexcept {
+  const bool slow =
+      visible_at_ns > now_ns || entry.deliveries != 0 || !ring_eligible(*entry.message.body());
+  // The ring holds only the message: a first delivery's expiry is recomputed from the body.
+  if (!slow) {
+    if (!push_ring(std::move(entry.message), now_ns)) return false;
+    if (wake) ready_.notify_all();
+    return true;
+  }
+  {
+    std::lock_guard lock(slow_.mutex);
+    if (visible_at_ns > now_ns) {
+      Delayed delayed{visible_at_ns, slow_.delayed_sequence, std::move(entry)};
+      try {
+        slow_.delayed.push(std::move(delayed));  // strong guarantee: on a throw, untouched
+      } catch (const std::bad_alloc&) {
+        entry = std::move(delayed.entry);
+        return false;
+      }
+      ++slow_.delayed_sequence;
+    } else {
+      // Messages that came due before this one was sent are ahead of it (FIFO per level).
+      promote_due_locked(TimePoint(Duration(now_ns)));
+      if (!place_ready_locked(std::move(entry))) return false;
+    }
+    refresh_slow_hints_locked();
+  }
+  if (wake) ready_.notify_all();
+  return true;
+}
+
+bool QueueState::place_ready_locked(Entry&& entry) noexcept {
+  // Every insertion either completes or leaves `entry` where it was (the strong guarantee of
+  // push_back / push_front with nothrow moves), so out of memory changes nothing.
+  try {
+    const MessageBody& body = *entry.message.body();
+    if (body.group_size != 0) {
+      Group& group = slow_.groups[std::string(body.group())];
+      const bool returning = entry.deliveries != 0;
+      if (!group.queued && (returning || !group.busy)) {
+        slow_.ready_groups.emplace_back(body.group());  // first: the only other allocation
+        group.queued = true;
+      }
+      if (returning) {
+        // The group's head comes back (after a nack or a lost consumer): it stays the head.
+        group.entries.push_front(std::move(entry));
+        group.busy = false;
+      } else {
+        group.entries.push_back(std::move(entry));
+      }
+      return true;
+    }
+    const std::size_t level = std::min<std::size_t>(body.priority, options_.max_priority);
+    auto& entries = slow_.levels[level];
+    if (entry.deliveries != 0) {
+      // Redelivered messages go ahead of the new ones of their level (README, "Ordering").
+      // deque::insert with nothrow moves: on bad_alloc, no effect.
+      std::size_t& front = slow_.redelivered_front[level];
+      entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(front), std::move(entry));
+      ++front;
+    } else {
+      entries.push_back(std::move(entry));
+    }
+    ++slow_.level_items;
+    return true;
+  } catch (const std::bad_alloc&) {
+    return false;  // a name queued in ready_groups for nothing is skipped by take_slow_locked
+  }
+}
+
+void QueueState::refresh_slow_hints_locked() noexcept {
+  // Release: a taker that acquires a non-zero hint and then takes the mutex finds the entry
+  // (the mutex orders the data; the hint only says "look").
+  slow_ready_.store(static_cast<std::uint32_t>(slow_.level_items + slow_.ready_groups.size()),
+                    std::memory_order_release);
+  next_due_ns_.store(slow_.delayed.empty() ? kNever : slow_.delayed.top().visible_at_ns,
+                     std::memory_order_release);
+}
+
+// --- consumer side ---------------------------------------------------------------------
+
+bool QueueState::maybe_ready(TimePoint now) const noexcept {
+  return !ring_.empty_guess() || slow_ready_.load(std::memory_order_acquire) != 0 ||
+         next_due_ns_.load(std::memory_order_acquire) <= ns(now);
+}
+
+TimePoint QueueState::next_wakeup() const noexcept {
+  return TimePoint(Duration(std::min(next_due_ns_.load(std::memory_order_acquire),
+                                     next_scan_ns_.load(std::memory_order_acquire))));
+}
+
+QueueState::Take QueueState::try_take(Entry& out, TimePoint now) noexcept {
+  for (;;) {
+    if (closed_for_receive()) return Take::closed;
+    bool got = false;
+    if (slow_ready_.load(std::memory_order_acquire) != 0 ||
+        next_due_ns_.load(std::memory_order_acquire) <= ns(now)) {
+      std::lock_guard lock(slow_.mutex);
+      got = take_slow_locked(out, now);
+      refresh_slow_hints_locked();
+    }
+    if (!got) {
+      Message message;
+      got = ring_.try_pop(message);
+      if (!got) return Take::empty;
+      out.expires_at_ns = expiry_of(*message.body());
+      out.deliveries = 0;
+      out.message = std::move(message);
+    }
+    // Release: pairs with reserve_capacity's acquire load, so a sender that sees the room also
+    // sees the cell free. Seq_cst: it is also the change a blocked sender waits for, so the
+    // wake-up needs no fence of its own (event_count.hpp).
+    removed_.fetch_add(1, std::memory_order_seq_cst);
+    if (options_.overflow == Overflow::block) space_.notify_one_after_seq_cst_rmw();
+    if (out.expires_at_ns != 0 && ns(now) >= out.expires_at_ns) {
+      expire(std::move(out));
+      continue;
+    }
+    return Take::got;
+  }
+}
+
+std::size_t QueueState::try_take_run(std::span<Entry> out, TimePoint now) noexcept {
+  // A run that met only expired messages has taken nothing yet: look again, or the caller
+  // would stop with messages still ready behind them.
+  for (;;) {
+    if (out.empty() || closed_for_receive()) return 0;
+    if (slow_ready_.load(std::memory_order_acquire) != 0 ||
+        next_due_ns_.load(std::memory_order_acquire) <= ns(now)) {
+      // Priorities, groups and due messages keep their order rules: one at a time.
+      return try_take(out.front(), now) == Take::got ? 1 : 0;
+    }
+    std::size_t popped = 0;
+    ring_.try_pop_run(out.size(), [&](Message&& message) noexcept {
+      // The body was written on the sender's core: start fetching it now, so the misses of the
+      // whole run overlap instead of queueing up behind each other below.
+      __builtin_prefetch(message.body());
+      out[popped++].message = std::move(message);
+    });
+    if (popped == 0) return 0;
+    for (std::size_t i = 0; i < popped; ++i) {
+      out[i].expires_at_ns = expiry_of(*out[i].message.body());
+      out[i].deliveries = 0;
+      out[i].seq = 0;
+    }
+    // Seq_cst: as in try_take, one count for the whole run.
+    removed_.fetch_add(popped, std::memory_order_seq_cst);
+    if (options_.overflow == Overflow::block) space_.notify_all_after_seq_cst_rmw();
+    // Expired ones go to their dead-letter queue; the rest close up.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < popped; ++i) {
+      if (out[i].expires_at_ns != 0 && ns(now) >= out[i].expires_at_ns) {
+        expire(std::move(out[i]));
+      } else if (kept++ != i) {
+        out[kept - 1] = std::move(out[i]);
+      }
+    }
+    if (kept != 0) return kept;
+  }
+}
+
+bool QueueState::take_slow_locked(Entry& out, TimePoint now) {
+  promote_due_locked(now);
+  auto take_level = [&](std::size_t level) {
+    auto& entries = slow_.levels[level];
+    out = std::move(entries.front());
+    entries.pop_front();
+    --slow_.level_items;
+    if (slow_.redelivered_front[level] != 0) --slow_.redelivered_front[level];
+    return true;
+  };
+  if (slow_.level_items != 0) {
+    for (std::size_t level = slow_.levels.size() - 1; level > 0; --level) {
+      if (!slow_.levels[level].empty()) return take_level(level);
+    }
+  }
+  while (!slow_.ready_groups.empty()) {
+    auto it = slow_.groups.find(slow_.ready_groups.front());
+    slow_.ready_groups.pop_front();
+    if (it == slow_.groups.end()) continue;
+    Group& group = it->second;
+    group.queued = false;
+    if (group.busy || group.entries.empty()) continue;
+    out = std::move(group.entries.front());
+    group.entries.pop_front();
+    group.busy = true;
+    return true;
+  }
+  if (!slow_.levels[0].empty()) return take_level(0);
+  return false;
+}
+
+void QueueState::promote_due_locked(TimePoint now) {
+  while (!slow_.delayed.empty() && slow_.delayed.top().visible_at_ns <= ns(now)) {
+    Entry& entry = slow_.delayed.top().entry;
+    // A first delivery that may wait in the ring joins its tail now, behind what was sent
+    // before it came due (queue_state.hpp, "Order at level 0"); the rest keep slow_'s rules.
+    const bool placed = entry.deliveries == 0 && ring_eligible(*entry.message.body())
+                            ? ring_.try_push(std::move(entry.message))
+                            : place_ready_locked(std::move(entry));
+    // Out of memory: it stays due at the top of the heap (untouched), for the next try.
+    if (!placed) return;
+    slow_.delayed.pop();
+  }
+}
+
+void QueueState::promote_due(std::int64_t now_ns) noexcept {
+  std::lock_guard lock(slow_.mutex);
+  promote_due_locked(TimePoint(Duration(now_ns)));
+  refresh_slow_hints_locked();
+}
+
+void QueueState::release_group_locked(std::string_view name) {
+  auto it = slow_.groups.find(std::string(name));
+  if (it == slow_.groups.end()) return;
+  Group& group = it->second;
+  group.busy = false;
+  if (group.entries.empty()) {
+    if (!group.queued) slow_.groups.erase(it);
+    return;
+  }
+  if (!group.queued) {
+    group.queued = true;
+    slow_.ready_groups.emplace_back(name);
+  }
+}
+
+void QueueState::release_group(const Entry& entry) noexcept {
+  const MessageBody& body = *entry.message.body();
+  if (body.group_size == 0) return;
+  {
+    std::lock_guard lock(slow_.mutex);
+    release_group_locked(body.group());
+    refresh_slow_hints_locked();
+  }
+  ready_.notify_all();
+}
+
+Status QueueState::settled(const Entry& entry) noexcept {
+  release_group(entry);
+  if (!journal_) return {};
+  return journal_->record_ack(entry.seq);
+}
+
+void QueueState::requeue(Entry&& entry, TimePoint now) noexcept {
+  if (options_.max_deliveries != 0 && entry.deliveries >= options_.max_deliveries) {
+    dead_letter(std::move(entry), reason::max_deliveries);
+    return;
+  }
+  requeued_.fetch_add(1, std::memory_order_relaxed);
+  admitted_.fetch_add(1, std::memory_order_acq_rel);
+  const Duration backoff = options_.retry_backoff.after(entry.deliveries);
+  const std::int64_t visible_at =
+      backoff.count() > 0 ? saturating_add(ns(now), backoff.count()) : 0;
+  if (!place(std::move(entry), visible_at, ns(now))) {
+    // No memory to queue it again: dead-lettered (or dropped and counted), never lost unseen.
+    admitted_.fetch_sub(1, std::memory_order_relaxed);
+    requeued_.fetch_sub(1, std::memory_order_relaxed);
+    dead_letter(std::move(entry), reason::out_of_memory);
+  }
+}
+
+void QueueState::expire(Entry&& entry) noexcept {
+  expired_.fetch_add(1, std::memory_order_relaxed);
+  if (options_.on_expiry == OnExpiry::dead_letter) {
+    dead_letter(std::move(entry), reason::expired);
+    return;
+  }
+  release_group(entry);
+  if (journal_) (void)journal_->record_drop(entry.seq);
+}
+
+void QueueState::dead_letter(Entry&& entry, std::string_view why) noexcept {
+  const MessageBody& body = *entry.message.body();
+  release_group(entry);  // the group goes on without its poison head
+  // The source forgets the message only after the dead-letter queue has it (a crash in
+  // between keeps it in both: at-least-once).
+  struct Forget {
+    QueueJournal* journal;
+    std::uint64_t seq;
+    ~Forget() {
+      if (journal != nullptr) (void)journal->record_dead_letter(seq);
+    }
+  } forget{journal_.get(), entry.seq};
+  if (!dead_letter_) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  try {
+    Headers headers = body.headers()
+                          .with(headers::death_queue, name_)
+                          .with(headers::death_reason, why)
+                          .with(headers::death_attempts, std::to_string(entry.deliveries));
+    MessageBody* derived = MessageBody::derive(body, std::move(headers));
+    derived->sent_ns = ns(clock_->now());  // the dead-letter queue's TTL counts from now
+    Message dead = Message::adopt(derived);
+    if (dead_letter_->accept_dead_letter(std::move(dead))) {
+      dead_lettered_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  } catch (...) {
+    // Out of memory building the dead letter: counted as dropped below, never silent.
+  }
+  dropped_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool QueueState::accept_dead_letter(Message&& message) noexcept {
+  if (closed_for_send()) return false;
+  // Never block the thread that is settling a delivery: a full dead-letter queue refuses.
+  const auto capacity = static_cast<std::int64_t>(options_.capacity);
+  const std::uint64_t before = admitted_.fetch_add(1, std::memory_order_acq_rel);
+  if (static_cast<std::int64_t>(before - removed_.load(std::memory_order_acquire)) >= capacity) {
+    admitted_.fetch_sub(1, std::memory_order_relaxed);
+    rejected_full_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  const TimePoint now = clock_->now();
+  const std::int64_t expires = expiry_of(*message.body());
+  std::uint64_t seq = 0;
+  if (journal_) {
+    auto appended = journal_append(message, SendOptions{});
+    if (!appended) {
+      admitted_.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    seq = appended->offset;
+  }
+  if (!place(Entry{std::move(message), expires, 0, seq}, 0, ns(now))) {
+    if (journal_) (void)journal_->record_drop(seq);
+    admitted_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+// --- visibility ------------------------------------------------------------------------
+
+void QueueState::note_delivery_deadline(std::int64_t deadline_ns) noexcept {
+  if (next_scan_ns_.load(std::memory_order_relaxed) == kNever)
+    fetch_min(next_scan_ns_, deadline_ns);
+}
+
+void QueueState::scan_visibility(TimePoint now) noexcept {
+  if (options_.visibility_timeout.count() <= 0) return;
+  std::int64_t due = next_scan_ns_.load(std::memory_order_relaxed);
+  if (ns(now) < due) return;
+  // Claim the scan: exactly one thread moves the due time from `due` to "never".
+  if (!next_scan_ns_.compare_exchange_strong(due, kNever, std::memory_order_acq_rel,
+                                             std::memory_order_relaxed)) {
+    return;
+  }
+  std::int64_t earliest = kNever;
+  {
+    std::shared_lock lock(consumers_mutex_);
+    for (ConsumerState* consumer : consumers_)
+      earliest = std::min(earliest, consumer->reclaim(now));
+  }
+  // Deliveries made during the scan may have lowered it already; keep the smaller.
+  fetch_min(next_scan_ns_, earliest);
+}
+
+void QueueState::register_consumer(ConsumerState* consumer) {
+  std::unique_lock lock(consumers_mutex_);
+  consumers_.push_back(consumer);
+}
+
+void QueueState::unregister_consumer(ConsumerState* consumer) noexcept {
+  std::unique_lock lock(consumers_mutex_);
+  auto it = std::find(consumers_.begin(), consumers_.end(), consumer);
+  if (it == consumers_.end()) return;
+  consumers_.erase(it);
+  retired_acked_.fetch_add(consumer->acked(), std::memory_order_relaxed);
+  retired_nacked_.fetch_add(consumer->nacked(), std::memory_order_relaxed);
+}
+
+// --- lifecycle and stats ---------------------------------------------------------------
+
+void QueueState::close(bool drain) noexcept {
+  send_closed_.store(true, std::memory_order_release);
+  if (!drain) receive_closed_.store(true, std::memory_order_release);
+  ready_.notify_all();
+  space_.notify_all();
+}
+
+bool QueueState::idle() const noexcept {
+  if (depth() != 0) return false;
+  std::shared_lock lock(consumers_mutex_);
+  return std::all_of(consumers_.begin(), consumers_.end(),
+                     [](const ConsumerState* c) { return c->in_flight() == 0; });
+}
+
+std::size_t QueueState::depth() const noexcept {
+  const std::uint64_t removed = removed_.load(std::memory_order_acquire);
+  const std::uint64_t admitted = admitted_.load(std::memory_order_acquire);
+  return admitted > removed ? static_cast<std::size_t>(admitted - removed) : 0;
+}
+
+std::size_t QueueState::consumer_count() const {
+  std::shared_lock lock(consumers_mutex_);
+  return consumers_.size();
+}
+
+QueueStats QueueState::stats() const {
+  QueueStats s;
+  s.depth = depth();
+  {
+    std::shared_lock lock(consumers_mutex_);
+    s.consumers = consumers_.size();
+    for (const ConsumerState* c : consumers_) {
+      s.in_flight += c->in_flight();
+      s.acked += c->acked();
+      s.nacked += c->nacked();
+    }
+  }
+  auto load = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  s.acked += load(retired_acked_);
+  s.nacked += load(retired_nacked_);
+  s.enqueued = load(admitted_) - load(requeued_);
+  s.deduplicated = load(deduplicated_);
+  s.expired = load(expired_);
+  s.delivered = load(removed_) - s.expired - load(overflow_removed_);
+  s.redelivered = load(redelivered_);
+  s.dead_lettered = load(dead_lettered_);
+  s.dropped = load(dropped_);
+  s.rejected_full = load(rejected_full_);
+  s.handler_errors = load(handler_errors_);
+  s.recovered = recovery_.restored;
+  s.recovery_truncated_bytes = recovery_.truncated_bytes;
+  s.recovery_removed_segments = recovery_.removed_segments;
+  s.recovery_skipped_regions = recovery_.corrupt_regions_skipped;
+  s.recovery_skipped_bytes = recovery_.corrupt_bytes_skipped;
+  return s;
+}
+
+}  // namespace switchyard::detail

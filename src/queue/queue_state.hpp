@@ -1,0 +1,496 @@
+// src/queue/queue_state.hpp — the machinery behind a Queue and its Consumers.
+//
+// Data structures
+// ---------------
+//   QueueState
+//     ring_     SpillRing<Message> (spill_ring.hpp): new priority-0, undelayed, ungrouped
+//               messages (the hot path). Its lock-free ring has min(capacity, 4096) cells of
+//               16 bytes (turn + message pointer); admitted messages that do not fit wait in
+//               its spill lane (a deque under its own mutex, 8 bytes a message, allocated as
+//               it grows) behind the ring, and while the spill holds anything every new send
+//               goes there too, so FIFO holds across the two. `capacity` is a limit counted
+//               by admitted_/removed_, never a reservation: memory follows what is queued.
+//               A first delivery's expiry is computed from the message's send time when it
+//               is taken.
+//               Delayed first deliveries that may wait here join it when they come due.
+//     slow_     under slow_.mutex: everything else that is ready or waiting —
+//               levels[p]      FIFO per priority level p (priority messages, and messages that
+//                              come back after a nack or a lost consumer: those ahead of the
+//                              new ones, redelivered_front[p] of them);
+//               delayed        min-heap by visible time (delay, retry backoff);
+//               groups         message group → FIFO + "one in flight" flag; ready_groups lists
+//                              groups whose head may be delivered now;
+//               dedup          deduplication id → expiry, with an expiry-ordered index.
+//     admitted_ / removed_  monotonic counters on their own cache lines; depth = difference.
+//                           Producers (and requeues) bump admitted_, takers bump removed_.
+//     consumers_  registry of ConsumerState, for the visibility-timeout scan and close.
+//
+//   ConsumerState
+//     chunks_   up to `prefetch` in-flight slots, created as the window fills: chunk k holds
+//               base << k slots (base = min(prefetch, 256) rounded up to a power of two), so
+//               memory follows the most deliveries held at once, not `prefetch`. A slot's
+//               `state` is a generation counter: even = free, odd = held by the delivery that
+//               was handed that exact odd value. slots_used_ counts the slots created.
+//     free_     SpillRing<uint32_t> of free slot indices: a receive that cannot pop an index
+//               creates the next slot (under grow_mutex_) while slots_used_ < prefetch, and
+//               is at its prefetch limit otherwise.
+//
+// Order at level 0 (in-memory queues)
+// -----------------------------------
+//   README: FIFO per level for first deliveries, redelivered ahead of new ones of their level.
+//   Receives take slow_ first, so at level 0 slow_.levels[0] may only hold what is allowed
+//   ahead of every ring message: redeliveries (nack, visibility timeout, consumer close — and
+//   a retry after its backoff, which is a redelivery too). A first delivery is ready-ordered
+//   by the moment it becomes ready, as a delayed message in SQS/RabbitMQ is enqueued at its
+//   due time, so:
+//   * a plain send goes to ring_ (ring or spill); ring_.try_push fails only out of memory,
+//     and that send is refused, never diverted to slow_ (the stress test's per-producer order);
+//   * a ring-eligible first delivery that comes due (delay, deliver_after) is pushed to
+//     ring_'s tail by promote_due_locked, never into slow_.levels[0];
+//   * that promotion happens no later than a send whose time is at or after the due time:
+//     every ring push (push_ring) first loads next_due_ns_ (acquire, one shared line that
+//     only slow_ writers store to) and promotes under slow_.mutex when something is due. The
+//     hint is stored (release) under slow_.mutex after the promotion's push, so a send that
+//     reads "nothing due" after a promotion also sees the promoted message ahead of it, and
+//     one that reads a stale "due" merely takes the mutex and finds nothing. Messages sent
+//     before the due time were pushed before the promotion (a receive or send promotes it).
+//   Groups, priorities above 0 (max_priority > 0) and durable queues keep everything in slow_,
+//   whose levels and heap keep those orders.
+//
+// Threading story
+// ---------------
+//   * Any thread may send. A send admits (capacity), then pushes to ring_ (its ring, or its
+//     spill lane while the ring is full or the spill non-empty) or, for priority, delay,
+//     group or dedup, takes slow_.mutex. It then notifies ready_ (an EventCount).
+//   * Any thread may receive through a ConsumerState (a consumer's worker threads share it).
+//     A receive pops a free slot index, takes an entry (slow_ first when slow_ready_ says so,
+//     then ring_: its ring, then its spill), writes it into the slot and release-stores the
+//     slot's odd state. Redelivered messages wait in slow_.levels, so they still go ahead of
+//     new ones of their level, spilled or not.
+//   * Out of memory (a spill block, a slow_ node) is Errc::out_of_memory for the send that
+//     needed it, with its capacity reservation given back; a requeue that cannot be placed
+//     is dead-lettered (or dropped and counted).
+//   * Any thread may settle a delivery (ack / nack / reject): it CASes the slot's state from
+//     the delivery's odd value to the next even one. Exactly one party wins that CAS — the
+//     delivery, the visibility scan, or the consumer's close — so a message is settled once.
+//   * The visibility scan runs on whichever receiving thread first sees its due time; it
+//     holds consumers_mutex_ (shared) and takes back expired slots with the same CAS.
+//   * Durable queues (a journal_) keep every entry in slow_ (an entry carries its journal seq,
+//     a ring cell only a message) and record each send, delivery and settlement in the
+//     journal (queue_journal.hpp) before it counts; a restart replays what was not settled.
+//   * Lock order: consumers_mutex_ before slow_.mutex before ring_'s spill mutex (a due
+//     message is pushed into ring_ under slow_.mutex; the spill mutex is innermost, it takes
+//     nothing else); a dead-letter queue's locks are taken
+//     after ours and never the other way round (dead-letter chains must not form a cycle;
+//     declare checks that).
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "durable/queue_journal.hpp"
+#include "route/destination.hpp"
+#include "switchyard/clock.hpp"
+#include "switchyard/detail/cache_line.hpp"
+#include "switchyard/detail/ring.hpp"
+#include "switchyard/interceptor.hpp"
+#include "switchyard/message.hpp"
+#include "switchyard/queue.hpp"
+#include "switchyard/wait_strategy.hpp"
+#include "sync/event_count.hpp"
+#include "sync/spill_ring.hpp"
+
+namespace switchyard {
+class Delivery;
+}
+
+namespace switchyard::detail {
+
+/// One message's place in one queue.
+struct Entry {
+  Message message;
+  std::int64_t expires_at_ns = 0;  // monotonic; 0: never
+  std::uint32_t deliveries = 0;    // how many times it has been delivered so far
+  std::uint64_t seq = 0;           // durable queues: the message's seq in the journal
+};
+static_assert(std::is_nothrow_move_constructible_v<Entry> &&
+                  std::is_nothrow_move_assignable_v<Entry>,
+              "entries move through the lock-free ring");
+
+/// Why a message leaves a queue without an ack. Also the dead letter's `x-death-reason`.
+namespace reason {
+inline constexpr std::string_view rejected = "rejected";
+inline constexpr std::string_view max_deliveries = "max_deliveries";
+inline constexpr std::string_view expired = "expired";
+inline constexpr std::string_view overflow = "overflow";
+inline constexpr std::string_view out_of_memory = "out_of_memory";  // no memory to requeue it
+}  // namespace reason
+
+class ConsumerState;
+
+class QueueState final : public Destination, public std::enable_shared_from_this<QueueState> {
+ public:
+  QueueState(std::string name, QueueOptions options, std::shared_ptr<Clock> clock,
+             std::shared_ptr<QueueState> dead_letter,
+             std::unique_ptr<QueueJournal> journal = nullptr);
+
+  /// Durable queues: puts back every message the journal holds unsettled, with its attempt
+  /// count. Returns how many, and the highest message id seen (ids continue above it).
+  Result<std::pair<std::size_t, MessageId>> recover();
+  [[nodiscard]] bool durable() const noexcept { return journal_ != nullptr; }
+  /// What recovery found (durable queues; written by `recover`, which runs before the queue
+  /// is shared, and fixed after).
+  [[nodiscard]] const StreamRecovery& recovery() const noexcept { return recovery_; }
+  ~QueueState() override;
+
+  [[nodiscard]] DestinationKind kind() const noexcept override { return DestinationKind::queue; }
+  [[nodiscard]] const std::string& name() const noexcept override { return name_; }
+  [[nodiscard]] const QueueOptions& options() const noexcept { return options_; }
+  [[nodiscard]] const std::shared_ptr<Clock>& clock() const noexcept { return clock_; }
+  [[nodiscard]] const std::shared_ptr<QueueState>& dead_letter_queue() const noexcept {
+    return dead_letter_;
+  }
+
+  // --- producer side -------------------------------------------------------------------
+  Result<SendReceipt> accept(Message&& message, const SendOptions& options) noexcept override;
+  /// One capacity reservation and one wake-up for the whole run when there is room for all of
+  /// it; otherwise (or with a dedup id, or durable) message by message.
+  Result<std::size_t> accept_batch(std::span<Message> messages,
+                                   const SendOptions& options) noexcept override;
+
+  // --- consumer side -------------------------------------------------------------------
+  enum class Take : std::uint8_t { got, empty, closed };
+  /// Takes the next deliverable entry (highest priority, FIFO within a level); expired
+  /// entries met on the way are dead-lettered or dropped. @note threadsafe
+  Take try_take(Entry& out, TimePoint now) noexcept;
+  /// Takes up to `out.size()` entries from the ring with one count and one wake-up of blocked
+  /// senders; when the slow path has something ready, takes one entry by its rules instead.
+  /// Returns how many were taken (0: nothing ready, or closed). @note threadsafe
+  std::size_t try_take_run(std::span<Entry> out, TimePoint now) noexcept;
+  /// Whether a take might succeed now (a hint for waiters). @note threadsafe
+  [[nodiscard]] bool maybe_ready(TimePoint now) const noexcept;
+  /// Whether a message is ready, or a ready slow-path entry, without reading the clock (delayed
+  /// messages coming due are not seen). @note threadsafe
+  [[nodiscard]] bool ready_hint() const noexcept {
+    return !ring_.empty_guess() || slow_ready_.load(std::memory_order_acquire) != 0;
+  }
+  /// The earliest time something not ready now may become ready (delayed message due,
+  /// visibility deadline), for a waiter's timeout. @note threadsafe
+  [[nodiscard]] TimePoint next_wakeup() const noexcept;
+  /// Takes back deliveries whose visibility timeout passed, if a scan is due. @note threadsafe
+  void maybe_scan_visibility(TimePoint now) noexcept {
+    // Relaxed: a stale due time only moves the scan to the next receive.
+    if (now.time_since_epoch().count() >= next_scan_ns_.load(std::memory_order_relaxed)) {
+      scan_visibility(now);
+    }
+  }
+
+  /// A delivered entry comes back (nack, visibility timeout, consumer closed): retried after
+  /// the backoff, or dead-lettered once `max_deliveries` is reached. @note threadsafe
+  void requeue(Entry&& entry, TimePoint now) noexcept;
+  /// A delivered entry was acknowledged (recorded in the journal of a durable queue; the
+  /// Status says whether that record was written). @note threadsafe
+  Status settled(const Entry& entry) noexcept;
+  /// Whether `settled(entry)` has nothing to do (no group to release, no journal to write).
+  [[nodiscard]] bool settle_is_trivial(const Entry& entry) const noexcept {
+    return journal_ == nullptr && entry.message.body()->group_size == 0;
+  }
+  /// An entry was just handed out for the `entry.deliveries`-th time. @note threadsafe
+  void delivered(const Entry& entry) noexcept {
+    // A failure here loses only the attempt count's increment (the message stays unsettled).
+    if (journal_) (void)journal_->record_delivery(entry.seq, entry.deliveries);
+  }
+  /// Sends the entry to the dead-letter queue (or drops and counts it). @note threadsafe
+  void dead_letter(Entry&& entry, std::string_view why) noexcept;
+
+  void register_consumer(ConsumerState* consumer);
+  void unregister_consumer(ConsumerState* consumer) noexcept;
+
+  EventCount& ready_event() noexcept { return ready_; }
+
+  void close(bool drain) noexcept override;
+  [[nodiscard]] bool idle() const noexcept override;
+  /// Refuses new sends (draining or closed).
+  [[nodiscard]] bool closed_for_send() const noexcept {
+    return send_closed_.load(std::memory_order_acquire);
+  }
+  /// Receives fail with `closed` (a stop, or a delete).
+  [[nodiscard]] bool closed_for_receive() const noexcept {
+    return receive_closed_.load(std::memory_order_acquire);
+  }
+
+  [[nodiscard]] QueueStats stats() const;
+  [[nodiscard]] std::size_t depth() const noexcept;
+  [[nodiscard]] std::size_t consumer_count() const;
+
+  /// Takes a dead letter from another queue; never blocks (a full queue refuses).
+  bool accept_dead_letter(Message&& message) noexcept;
+  /// A delivery with this visibility deadline was just made. @note threadsafe
+  void note_delivery_deadline(std::int64_t deadline_ns) noexcept;
+
+  // Counters bumped by consumers.
+  void count_handler_error() noexcept { handler_errors_.fetch_add(1, std::memory_order_relaxed); }
+  void count_redelivered() noexcept { redelivered_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  struct Delayed {
+    std::int64_t visible_at_ns;
+    std::uint64_t sequence;  // FIFO among equal times
+    mutable Entry entry;     // moved out of the heap's top just before pop()
+    bool operator>(const Delayed& other) const noexcept {
+      return visible_at_ns != other.visible_at_ns ? visible_at_ns > other.visible_at_ns
+                                                  : sequence > other.sequence;
+    }
+  };
+  struct Group {
+    std::deque<Entry> entries;
+    bool busy = false;    // its head is in flight (or waiting out a retry delay)
+    bool queued = false;  // listed in ready_groups
+  };
+  struct Slow {
+    std::mutex mutex;
+    std::vector<std::deque<Entry>> levels;  // index: priority
+    std::size_t level_items = 0;            // entries in all levels
+    /// Per level: how many entries at the front of levels[p] are redeliveries (they go ahead
+    /// of the new ones of their level, FIFO among themselves).
+    std::vector<std::size_t> redelivered_front;
+    std::priority_queue<Delayed, std::vector<Delayed>, std::greater<>> delayed;
+    std::uint64_t delayed_sequence = 0;
+    std::unordered_map<std::string, Group> groups;
+    std::deque<std::string> ready_groups;
+    std::unordered_map<std::string, std::pair<std::int64_t, MessageId>> dedup;
+    std::deque<std::pair<std::int64_t, std::string>> dedup_order;
+  };
+
+  Result<SendReceipt> admit(Message&& message, const SendOptions& options, TimePoint now) noexcept;
+  /// Reserves room for one message, as the overflow policy says (may block, drop the oldest
+  /// or refuse). The common case, room at once, is inline.
+  bool reserve_capacity(TimePoint now) noexcept {
+    const std::uint64_t before = admitted_.fetch_add(1, std::memory_order_acq_rel);
+    // Relaxed: removed_seen_ is a hint; the slow path's acquire re-read of removed_ is what a
+    // refusal rests on.
+    if (static_cast<std::int64_t>(before - removed_seen_.load(std::memory_order_relaxed)) <
+        static_cast<std::int64_t>(options_.capacity)) {
+      return true;
+    }
+    return reserve_capacity_slow(before, now);
+  }
+  /// The rest of reserve_capacity, from an admission `before` that the hint said was full.
+  bool reserve_capacity_slow(std::uint64_t before, TimePoint now) noexcept;
+  /// Reserves room for `n` at once if it is there now; never waits or drops.
+  bool try_reserve_capacity(std::uint64_t n) noexcept;
+  /// Puts an admitted entry where takers find it; wakes them unless `wake` is false (the
+  /// caller then calls ready_.notify_all() itself). False when out of memory: `entry` is left
+  /// untouched and the caller gives the admission back.
+  bool place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns,
+             bool wake = true) noexcept;
+  /// Whether a message that is ready and not yet delivered may wait in the ring: it is not in
+  /// a group, its priority does not matter here, and the queue keeps no journal.
+  [[nodiscard]] bool ring_eligible(const MessageBody& body) const noexcept {
+    return body.group_size == 0 && (body.priority == 0 || options_.max_priority == 0) &&
+           journal_ == nullptr;
+  }
+  /// Pushes a ready first delivery into ring_: at the tail of level 0, so first the delayed
+  /// messages that came due by `now_ns` (due before it was sent, they go ahead of it). False
+  /// when out of memory (`message` untouched).
+  [[gnu::always_inline]] bool push_ring(Message&& message, std::int64_t now_ns) noexcept {
+    // Acquire: pairs with refresh_slow_hints_locked's release, so a due message that another
+    // thread promoted (pushed before that store) is in ring_ before this push.
+    if (next_due_ns_.load(std::memory_order_acquire) <= now_ns) [[unlikely]]
+      promote_due(now_ns);
+    return ring_.try_push(std::move(message));
+  }
+  /// Moves the delayed entries due by `now_ns` to where takers find them. @note threadsafe
+  [[gnu::noinline]] void promote_due(std::int64_t now_ns) noexcept;
+  void scan_visibility(TimePoint now) noexcept;
+  /// False when out of memory (`entry` untouched).
+  bool place_ready_locked(Entry&& entry) noexcept;
+  bool take_slow_locked(Entry& out, TimePoint now);
+  /// Due delayed entries: ring-eligible first deliveries to ring_'s tail, the rest to slow_.
+  /// Stops at the first that finds no memory (it stays due, for the next call).
+  void promote_due_locked(TimePoint now);
+  void release_group_locked(std::string_view group);
+  void release_group(const Entry& entry) noexcept;
+  Result<SendReceipt> journal_append(Message& message, const SendOptions& options) noexcept;
+  void refresh_slow_hints_locked() noexcept;
+  bool drop_oldest(TimePoint now) noexcept;
+  void expire(Entry&& entry) noexcept;
+  /// When a message expires here: its own TTL or the queue's (counted from its send).
+  std::int64_t expiry_of(const MessageBody& body) const noexcept;
+
+  const std::string name_;
+  const QueueOptions options_;
+  const std::shared_ptr<Clock> clock_;
+  const std::shared_ptr<QueueState> dead_letter_;
+  const std::unique_ptr<QueueJournal> journal_;
+  StreamRecovery recovery_;
+
+  /// Gives back one admission that found no memory, and says so.
+  Result<SendReceipt> refuse_out_of_memory() noexcept;
+
+  SpillRing<Message> ring_;
+  Slow slow_;
+
+  // Producer-side line: admitted_ (sends and requeues), and the producers' last look at
+  // removed_. removed_ only grows, so a stale copy can only make the queue look fuller than it
+  // is: a sender re-reads the real removed_ (a cache miss on the consumers' line) only when the
+  // copy says "full", not on every send.
+  alignas(kCacheLine) std::atomic<std::uint64_t> admitted_{0};
+  std::atomic<std::uint64_t> removed_seen_{0};
+  // Consumer-side line: removed_ (takes, expiries, overflow drops).
+  alignas(kCacheLine) std::atomic<std::uint64_t> removed_{0};
+  // Hints read lock-free by takers, written under slow_.mutex.
+  alignas(kCacheLine) std::atomic<std::uint32_t> slow_ready_{0};  // entries takeable in slow_
+  std::atomic<std::int64_t> next_due_ns_{INT64_MAX};              // earliest delayed entry
+  std::atomic<std::int64_t> next_scan_ns_{INT64_MAX};             // next visibility scan
+  std::atomic<bool> send_closed_{false};
+  std::atomic<bool> receive_closed_{false};
+
+  EventCount ready_;  // something may be takeable (or a slot freed, or closed)
+  EventCount space_;  // capacity may have been freed (Overflow::block senders wait here)
+
+  // Rare counters (their own line, away from the hot ones).
+  alignas(kCacheLine) std::atomic<std::uint64_t> requeued_{0};
+  std::atomic<std::uint64_t> deduplicated_{0};
+  std::atomic<std::uint64_t> dead_lettered_{0};
+  std::atomic<std::uint64_t> expired_{0};
+  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> rejected_full_{0};
+  std::atomic<std::uint64_t> overflow_removed_{0};
+  std::atomic<std::uint64_t> handler_errors_{0};
+  std::atomic<std::uint64_t> redelivered_{0};
+  std::atomic<std::uint64_t> retired_acked_{0};  // acks of consumers that have closed
+  std::atomic<std::uint64_t> retired_nacked_{0};
+
+  mutable std::shared_mutex consumers_mutex_;
+  std::vector<ConsumerState*> consumers_;
+};
+
+/// A consumer's in-flight window and its receive loop. Shared (shared_ptr) by the Consumer
+/// handle and every Delivery it handed out, so a late ack never touches freed memory.
+class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
+ public:
+  ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch, WaitStrategy wait,
+                std::vector<std::shared_ptr<Interceptor>> interceptors = {});
+  ~ConsumerState();
+
+  /// Waits up to `timeout` for one delivery. @note threadsafe
+  Result<Delivery> receive(Duration timeout) noexcept;
+  /// Waits up to `timeout` for the first delivery, then takes what else is ready, up to `max`
+  /// and never beyond `out`'s reserved capacity (appending must not allocate here).
+  Result<std::size_t> receive(std::vector<Delivery>& out, std::size_t max,
+                              Duration timeout) noexcept;
+
+  enum class Settle : std::uint8_t { ack, requeue, dead_letter };
+  /// Settles the delivery holding slot `slot` at `generation`. Without `wake`, the caller
+  /// promises one `wake_receivers()` after a run of settles. @note threadsafe
+  Status settle(std::uint32_t slot, std::uint64_t generation, Settle how, std::string_view why,
+                bool wake = true) noexcept;
+  /// A receive waiting at its prefetch limit may go on: call after freeing a slot. What such
+  /// a receive checks before it sleeps is free_.size_guess(), and the push that freed the slot
+  /// claimed its cell with a seq_cst CAS (or, spilled, a seq_cst exchange), so no fence is
+  /// needed (event_count.hpp).
+  void wake_receivers() noexcept { queue_->ready_event().notify_all_after_seq_cst_rmw(); }
+  /// Restarts the visibility timeout of a held delivery. @note threadsafe
+  Status extend(std::uint32_t slot, std::uint64_t generation) noexcept;
+
+  /// Takes back every held delivery whose deadline is at or before `now` (all when `now` is
+  /// TimePoint::max()). Returns the earliest deadline still held. @note threadsafe
+  std::int64_t reclaim(TimePoint now) noexcept;
+
+  /// Refuses further receives and returns everything held to the queue. Idempotent.
+  void close() noexcept;
+  /// Makes blocked receives return (used by a push consumer's stop). @note threadsafe
+  void interrupt() noexcept;
+  void resume() noexcept { interrupted_.store(false, std::memory_order_release); }
+
+  [[nodiscard]] const std::shared_ptr<QueueState>& queue() const noexcept { return queue_; }
+  [[nodiscard]] std::size_t in_flight() const noexcept;
+  /// Acks so far (a sum over the slots; exact once the settling threads are joined).
+  [[nodiscard]] std::uint64_t acked() const noexcept;
+  [[nodiscard]] std::uint64_t nacked() const noexcept {
+    return nacked_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+ private:
+  struct Slot {
+    std::atomic<std::uint64_t> state{0};       // even: free; odd: held
+    std::atomic<std::int64_t> deadline_ns{0};  // visibility deadline (monotonic)
+    Entry entry;                               // valid while held
+    // Acks of deliveries made from this slot. Written only by the winner of a settle CAS,
+    // before it frees the slot (so no RMW is needed: the next writer comes after us through
+    // free_ and state); read by stats.
+    std::atomic<std::uint64_t> acks{0};
+  };
+
+  /// Slot `index` (one created already). Chunk k holds the indices
+  /// [base·(2^k − 1), base·(2^(k+1) − 1)); chunk 0, the common case, is first_. @note threadsafe
+  Slot& slot(std::uint32_t index) const noexcept {
+    if (index < first_slots_) [[likely]]
+      return first_[index];
+    return slot_in_chunks(index);
+  }
+  Slot& slot_in_chunks(std::uint32_t index) const noexcept {
+    const std::uint64_t j = std::uint64_t{index} + (std::uint64_t{1} << base_shift_);
+    const unsigned k = static_cast<unsigned>(std::bit_width(j)) - 1 - base_shift_;
+    // Acquire: pairs with new_slot's release store of the chunk (any user of an index came
+    // after its creation anyway, through free_ or slots_used_).
+    return chunks_[k].load(std::memory_order_acquire)[j - (std::uint64_t{1} << (base_shift_ + k))];
+  }
+  /// Creates the next slot while fewer than `prefetch` exist; false at the limit, or when out
+  /// of memory for its chunk (the window then stays as large as it is). @note threadsafe
+  bool new_slot(std::uint32_t& index) noexcept;
+  /// Whether a receive could get a slot now (a hint). @note threadsafe
+  [[nodiscard]] bool has_free_slot() const noexcept {
+    // Relaxed: a hint, as size_guess() is.
+    return free_.size_guess() != 0 || slots_used_.load(std::memory_order_relaxed) < prefetch_;
+  }
+
+  /// One non-blocking take into a free slot. `now` may lag real time by up to `lag` (a coarse
+  /// clock reading); deadlines derived from it are pushed out by `lag`.
+  bool try_receive_one(TimePoint now, Duration lag, Delivery& out) noexcept;
+  /// Non-blocking takes into free slots, appended to `out`, at most `max`; how many.
+  std::size_t try_receive_run(TimePoint now, Duration lag, std::vector<Delivery>& out,
+                              std::size_t max) noexcept;
+  /// Puts a taken entry into free slot `index` and returns its Delivery. `deadline_ns`: the
+  /// visibility deadline (kept in the slot; INT64_MAX for none).
+  Delivery install(std::uint32_t index, Entry&& entry, std::int64_t deadline_ns,
+                   std::shared_ptr<ConsumerState> self) noexcept;
+  /// The visibility deadline of a delivery made at `now` (which may lag real time by `lag`).
+  std::int64_t visibility_deadline(TimePoint now, Duration lag) noexcept;
+  void wait_for_work(TimePoint now, TimePoint deadline, std::uint32_t& idle_rounds) noexcept;
+
+  const std::shared_ptr<QueueState> queue_;
+  const std::uint32_t prefetch_;
+  const WaitStrategy wait_;
+  const std::vector<std::shared_ptr<Interceptor>> interceptors_;
+  // 2^32 slots at base 1 need chunks 0..32.
+  static constexpr std::size_t kMaxChunks = 33;
+  unsigned base_shift_ = 0;        // log2 of chunk 0's size
+  std::uint32_t first_slots_ = 0;  // slots in chunk 0
+  Slot* first_ = nullptr;          // chunk 0 (also chunks_[0]), created with the consumer
+  std::atomic<Slot*> chunks_[kMaxChunks] = {};
+  std::atomic<std::uint32_t> slots_used_{0};  // slots created; written under grow_mutex_
+  std::mutex grow_mutex_;
+  SpillRing<std::uint32_t> free_;
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> interrupted_{false};
+  alignas(kCacheLine) std::atomic<std::uint64_t> nacked_{0};
+};
+
+}  // namespace switchyard::detail

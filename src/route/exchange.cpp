@@ -1,0 +1,232 @@
+// Exchanges: bindings and routing. Design notes: src/route/exchange_state.hpp.
+#include "route/exchange_state.hpp"
+
+#include <algorithm>
+#include <array>
+#include <mutex>
+
+namespace switchyard {
+
+namespace detail {
+
+namespace {
+
+/// Exchanges being routed through on this thread, innermost last (cycle and depth guard).
+constexpr std::size_t kMaxRoutingDepth = 8;
+thread_local std::array<const ExchangeState*, kMaxRoutingDepth> routing_path{};
+thread_local std::size_t routing_depth = 0;
+/// One scratch vector of targets per depth, reused: routing allocates nothing once warm.
+thread_local std::array<std::vector<Destination*>, kMaxRoutingDepth> routing_targets;
+
+std::vector<HeaderArgument> to_arguments(const Headers& headers) {
+  std::vector<HeaderArgument> out;
+  for (const auto& [name, value] : headers) out.push_back({name, value});
+  return out;
+}
+
+}  // namespace
+
+ExchangeState::ExchangeState(std::string name, ExchangeType type, ExchangeOptions options,
+                             std::shared_ptr<Destination> alternate)
+    : name_(std::move(name)),
+      type_(type),
+      options_(std::move(options)),
+      alternate_(std::move(alternate)) {}
+
+void ExchangeState::bind(std::shared_ptr<Destination> target, std::string_view key,
+                         const BindOptions& options) {
+  Binding binding{std::move(target), std::string(key), options.arguments, {}, false};
+  if (!options.arguments.empty()) {
+    auto parsed = make_headers_binding(to_arguments(options.arguments));
+    if (!parsed) {
+      throw Error(Errc::invalid_argument,
+                  "binding on exchange '" + name_ + "': " + parsed.message());
+    }
+    binding.filter = std::move(*parsed);
+    binding.has_filter = true;
+  }
+  std::unique_lock lock(mutex_);
+  for (const Binding& b : bindings_) {
+    if (b.target == binding.target && b.key == binding.key && b.arguments == binding.arguments) {
+      return;  // already bound: idempotent, like RabbitMQ
+    }
+  }
+  std::uint32_t id = 0;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+  } else {
+    id = static_cast<std::uint32_t>(bindings_.size());
+    bindings_.emplace_back();
+  }
+  if (type_ == ExchangeType::topic) {
+    if (auto bound = topics_.bind(key, id); !bound) {
+      free_ids_.push_back(id);
+      throw Error(bound.code(), "binding on exchange '" + name_ + "': " + bound.message());
+    }
+  } else if (type_ == ExchangeType::direct) {
+    direct_[binding.key].push_back(id);
+  }
+  bindings_[id] = std::move(binding);
+}
+
+void ExchangeState::erase_locked(std::uint32_t id) {
+  Binding& b = bindings_[id];
+  if (type_ == ExchangeType::topic) {
+    topics_.unbind(b.key, id);
+  } else if (type_ == ExchangeType::direct) {
+    auto it = direct_.find(b.key);
+    if (it != direct_.end()) {
+      std::erase(it->second, id);
+      if (it->second.empty()) direct_.erase(it);
+    }
+  }
+  b = Binding{};
+  free_ids_.push_back(id);
+}
+
+bool ExchangeState::unbind(const Destination& target, std::string_view key) {
+  std::unique_lock lock(mutex_);
+  bool removed = false;
+  for (std::uint32_t id = 0; id < bindings_.size(); ++id) {
+    if (bindings_[id].target.get() == &target && bindings_[id].key == key) {
+      erase_locked(id);
+      removed = true;
+    }
+  }
+  return removed;
+}
+
+void ExchangeState::unbind_all(const Destination& target) noexcept {
+  std::unique_lock lock(mutex_);
+  for (std::uint32_t id = 0; id < bindings_.size(); ++id) {
+    if (bindings_[id].target.get() == &target) erase_locked(id);
+  }
+}
+
+std::size_t ExchangeState::binding_count() const {
+  std::shared_lock lock(mutex_);
+  return bindings_.size() - free_ids_.size();
+}
+
+std::vector<ExchangeState::BindingView> ExchangeState::bindings() const {
+  std::shared_lock lock(mutex_);
+  std::vector<BindingView> out;
+  for (const Binding& b : bindings_) {
+    if (b.target) out.push_back({b.target, b.key, b.arguments});
+  }
+  return out;
+}
+
+bool ExchangeState::passes_filter(const Binding& binding, const Message& message) const noexcept {
+  return !binding.has_filter || headers_match(binding.filter, message.headers());
+}
+
+void ExchangeState::collect_locked(const Message& message, std::vector<Destination*>& out) const {
+  out.clear();
+  auto add = [&](std::uint32_t id) {
+    const Binding& b = bindings_[id];
+    if (b.target && passes_filter(b, message)) out.push_back(b.target.get());
+  };
+  switch (type_) {
+    case ExchangeType::direct:
+      if (auto it = direct_.find(message.key()); it != direct_.end()) {
+        for (std::uint32_t id : it->second) add(id);
+      }
+      break;
+    case ExchangeType::topic: {
+      thread_local std::vector<std::uint32_t> ids;
+      topics_.match(message.key(), ids);
+      for (std::uint32_t id : ids) add(id);
+      break;
+    }
+    case ExchangeType::fanout:
+    case ExchangeType::headers:
+      // A headers binding with no arguments matches everything (x-match all of nothing).
+      for (std::uint32_t id = 0; id < bindings_.size(); ++id) add(id);
+      break;
+  }
+  // A destination gets one copy however many of its bindings matched.
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+}
+
+Result<SendReceipt> ExchangeState::accept(Message&& message, const SendOptions& options) noexcept {
+  if (closed_.load(std::memory_order_acquire)) return Result<SendReceipt>(Errc::closed);
+  const MessageId id = message.id();
+  for (std::size_t i = 0; i < routing_depth; ++i) {
+    // A cycle of exchange bindings: this exchange already routed the message on this path.
+    if (routing_path[i] == this) return SendReceipt{id, false};
+  }
+  if (routing_depth == kMaxRoutingDepth) {
+    return Result<SendReceipt>(Errc::unroutable,
+                               "exchange '" + name_ + "': more than 8 exchange-to-exchange hops");
+  }
+  const std::size_t depth = routing_depth;
+  routing_path[depth] = this;
+  ++routing_depth;
+  struct Pop {
+    ~Pop() { --routing_depth; }
+  } pop;
+
+  Result<SendReceipt> outcome = SendReceipt{id, false};
+  std::vector<Destination*>& targets = routing_targets[depth];
+  {
+    std::shared_lock lock(mutex_);
+    try {
+      collect_locked(message, targets);
+    } catch (...) {
+      return Result<SendReceipt>(Errc::out_of_memory);
+    }
+    if (!targets.empty()) {
+      routed_.fetch_add(1, std::memory_order_relaxed);
+      for (std::size_t i = 0; i < targets.size(); ++i) {
+        Message copy = i + 1 == targets.size() ? std::move(message) : Message(message);
+        auto accepted = targets[i]->accept(std::move(copy), options);
+        if (accepted) {
+          deliveries_.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          rejected_.fetch_add(1, std::memory_order_relaxed);
+          if (outcome) outcome = std::move(accepted);  // report the first refusal
+        }
+      }
+      return outcome;
+    }
+  }
+  unroutable_.fetch_add(1, std::memory_order_relaxed);
+  switch (options_.unroutable) {
+    case Unroutable::drop:
+      return outcome;
+    case Unroutable::error:
+      return Result<SendReceipt>(
+          Errc::unroutable,
+          "exchange '" + name_ + "' has no binding for key '" + std::string(message.key()) + "'");
+    case Unroutable::alternate:
+      return alternate_->accept(std::move(message), options);
+  }
+  return outcome;
+}
+
+void ExchangeState::close(bool /*drain*/) noexcept {
+  closed_.store(true, std::memory_order_release);
+}
+
+ExchangeStats ExchangeState::stats() const {
+  return {routed_.load(std::memory_order_relaxed), deliveries_.load(std::memory_order_relaxed),
+          unroutable_.load(std::memory_order_relaxed), rejected_.load(std::memory_order_relaxed),
+          binding_count()};
+}
+
+}  // namespace detail
+
+const std::string& Exchange::name() const noexcept {
+  return state_->name();
+}
+ExchangeType Exchange::type() const noexcept {
+  return state_->type();
+}
+ExchangeStats Exchange::stats() const {
+  return state_->stats();
+}
+
+}  // namespace switchyard

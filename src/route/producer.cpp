@@ -1,0 +1,244 @@
+#include "switchyard/producer.hpp"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+
+#include "durable/stored_message.hpp"
+#include "route/broker_core.hpp"
+#include "route/destination.hpp"
+#include "switchyard/detail/deadline.hpp"
+
+namespace switchyard {
+
+namespace {
+constexpr std::uint64_t kIdBlock = 4096;
+
+std::span<const std::byte> as_bytes(std::string_view s) noexcept {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+}  // namespace
+
+Stamp Producer::send_stamp() const noexcept {
+  // The coarse clock: a precise read would cost more than the rest of a send. The timestamp
+  // may lag by a tick; sent_ns gets the tick added (in make), so it is never earlier than the
+  // send and the TTLs and delays that count from it never end early.
+  if (!core_) return {};
+  const Clock& clock = *core_->clock();
+  Stamp stamp = clock.coarse_stamp();
+  stamp.now += clock.coarse_resolution();
+  return stamp;
+}
+
+Failure Producer::refusal(std::span<const std::byte> payload, const SendOptions& options) {
+  constexpr std::size_t kMaxShort = std::numeric_limits<std::uint16_t>::max();
+  if (options.key.size() > kMaxShort)
+    return {Errc::invalid_argument, "key longer than 65535 bytes"};
+  if (options.group.size() > kMaxShort) {
+    return {Errc::invalid_argument, "group longer than 65535 bytes"};
+  }
+  if (payload.size() > std::numeric_limits<std::uint32_t>::max()) {
+    return {Errc::payload_too_large, "payload above 4 GiB"};
+  }
+  return {Errc::invalid_argument, "delay and ttl must not be negative"};
+}
+
+Failure Producer::id_refusal() const noexcept try {
+  return core_->id_failure();
+} catch (const std::bad_alloc&) {
+  return {Errc::out_of_memory, {}};
+}
+
+MessageId Producer::next_id_block() noexcept {
+  next_id_ = core_->reserve_ids(kIdBlock);
+  if (next_id_ == 0) return id_end_ = 0;  // not recorded: make / send refuse id 0
+  id_end_ = next_id_ + kIdBlock;
+  return next_id_++;
+}
+
+Result<Message> Producer::make(std::string_view destination, std::span<const std::byte> payload,
+                               const SendOptions& options, void* object,
+                               const detail::ObjectOps* ops, const Stamp& stamp,
+                               MessageId id) noexcept {
+  auto fail = [&](Failure failure) {
+    if (object != nullptr) ops->destroy(object);
+    return Result<Message>(std::move(failure));
+  };
+  if (!core_) return fail(Failure{Errc::closed, "producer is empty (default-constructed)"});
+  if (id == 0) return fail(id_refusal());
+  if (!valid(payload, options)) return fail(refusal(payload, options));
+  const auto& interceptors = core_->interceptors();
+  const bool with_extras = !options.headers.empty() || object != nullptr ||
+                           options.delay.count() > 0 || options.ttl.count() > 0 ||
+                           !interceptors.empty();
+  detail::MessageBody* body = nullptr;
+  try {
+    body = detail::MessageBody::create(options.key, options.group, payload, with_extras);
+  } catch (const std::bad_alloc&) {
+    return fail(Failure{Errc::out_of_memory, {}});
+  }
+  body->id = id;
+  body->timestamp_ns = stamp.wall.time_since_epoch().count();
+  body->sent_ns = stamp.now.time_since_epoch().count();
+  body->priority = options.priority;
+  if (with_extras) {
+    try {
+      detail::MessageExtras& extras = body->mutable_extras();
+      extras.headers = options.headers;
+      for (const auto& interceptor : interceptors) {
+        try {
+          interceptor->on_send(destination, extras.headers);
+        } catch (const std::bad_alloc&) {
+          throw;
+        } catch (...) {
+          // Interceptors must not throw; one that does is ignored (see interceptor.hpp).
+        }
+      }
+      extras.object = object;
+      extras.object_ops = ops;
+      if (options.delay.count() > 0)
+        extras.deliver_after_ns = detail::deadline_ns(body->sent_ns, options.delay.count());
+      if (options.ttl.count() > 0) {
+        extras.expires_at_ns = detail::deadline_ns(body->sent_ns, options.ttl.count());
+      }
+    } catch (const std::bad_alloc&) {
+      Message::adopt(body);  // frees the body
+      return fail(Failure{Errc::out_of_memory, {}});
+    }
+  }
+  return Message::adopt(body);
+}
+
+detail::Destination* Producer::lookup(std::string_view name) noexcept {
+  const std::uint64_t generation = core_->generation();
+  if (cached_ && cached_generation_ == generation && cached_name_ == name) return cached_.get();
+  try {
+    cached_ = core_->find(name);
+    cached_name_.assign(name);
+    cached_generation_ = generation;
+  } catch (...) {
+    cached_.reset();
+  }
+  return cached_.get();
+}
+
+Result<MessageId> Producer::deliver(std::string_view destination, Message&& message,
+                                    const SendOptions& options) noexcept {
+  return deliver_to(lookup(destination), destination, std::move(message), options);
+}
+
+Result<MessageId> Producer::deliver_to(detail::Destination* target, std::string_view destination,
+                                       Message&& message, const SendOptions& options) noexcept {
+  Result<SendReceipt> receipt =
+      target ? target->accept(std::move(message), options)
+             : Result<SendReceipt>(Errc::unknown_destination,
+                                   "no destination named '" + std::string(destination) + "'");
+  if (options.on_complete && !(receipt && receipt->completion_deferred))
+    options.on_complete(receipt);
+  if (!receipt) return Result<MessageId>(receipt.failure());
+  return receipt->id;
+}
+
+Result<MessageId> Producer::send(std::string_view destination, std::string_view payload,
+                                 const SendOptions& options) noexcept {
+  return send(destination, as_bytes(payload), options);
+}
+
+Result<MessageId> Producer::send(std::string_view destination, std::span<const std::byte> payload,
+                                 const SendOptions& options) noexcept {
+  if (!core_) return Result<MessageId>(Errc::closed, "producer is empty (default-constructed)");
+  const Stamp stamp = send_stamp();
+  const MessageId id = next_id();
+  if (id == 0) return Result<MessageId>(id_refusal());
+  detail::Destination* target = lookup(destination);
+  if (target != nullptr && target->accepts_fields() && core_->interceptors().empty()) {
+    // A durable topic encodes the record straight from these arguments into its log: no
+    // message body, no copy of the payload but the one into the segment.
+    if (!valid(payload, options)) return Result<MessageId>(refusal(payload, options));
+    const detail::StoredFields fields{
+        .id = id,
+        .timestamp_ns = stamp.wall.time_since_epoch().count(),
+        .priority = options.priority,
+        .key = options.key,
+        .group = options.group,
+        .headers = std::span(options.headers.begin(), options.headers.end()),
+        .payload = payload};
+    if (auto receipt = target->accept_fields(fields, options)) {
+      if (options.on_complete && !(*receipt && (*receipt)->completion_deferred)) {
+        options.on_complete(*receipt);
+      }
+      if (!*receipt) return Result<MessageId>(receipt->failure());
+      return (*receipt)->id;
+    }
+    // It needs a Message after all (a subscribed queue shares it): the usual path, same id.
+  }
+  auto message = make(destination, payload, options, nullptr, nullptr, stamp, id);
+  if (!message) return Result<MessageId>(message.failure());
+  return deliver_to(target, destination, std::move(*message), options);
+}
+
+Result<MessageId> Producer::forward(std::string_view destination, const Message& message,
+                                    const SendOptions& options) noexcept {
+  if (!core_) return Result<MessageId>(Errc::closed, "producer is empty");
+  if (!message) return Result<MessageId>(Errc::invalid_argument, "empty message");
+  return deliver(destination, Message(message), options);
+}
+
+Result<MessageId> Producer::publish(std::string_view exchange, std::string_view routing_key,
+                                    std::string_view payload, SendOptions options) noexcept {
+  options.key = routing_key;
+  return send(exchange, payload, options);
+}
+
+Result<std::size_t> Producer::send_batch(std::string_view destination,
+                                         std::span<const std::string_view> payloads,
+                                         const SendOptions& options) noexcept {
+  std::size_t accepted = 0;
+  auto fail = [&](Failure failure) {
+    return accepted == 0 ? Result<std::size_t>(std::move(failure)) : Result<std::size_t>(accepted);
+  };
+  if (options.on_complete || !options.dedup_id.empty()) {
+    // Per-message receipts (or a dedup id that only the first may use): one at a time.
+    for (std::string_view payload : payloads) {
+      auto sent = send(destination, payload, options);
+      if (!sent) return fail(sent.failure());
+      ++accepted;
+    }
+    return accepted;
+  }
+  if (!core_) return Result<std::size_t>(Errc::closed, "producer is empty (default-constructed)");
+  detail::Destination* target = lookup(destination);
+  if (target == nullptr) {
+    return Result<std::size_t>(Errc::unknown_destination,
+                               "no destination named '" + std::string(destination) + "'");
+  }
+  // Runs of up to kRun messages, each handed over in one accept_batch; one stamp for all.
+  constexpr std::size_t kRun = 64;
+  std::array<Message, kRun> run;
+  const Stamp stamp = send_stamp();
+  while (accepted < payloads.size()) {
+    const std::size_t n = std::min(kRun, payloads.size() - accepted);
+    std::size_t made = 0;
+    Failure refused;
+    for (; made < n; ++made) {
+      auto message = make(destination, as_bytes(payloads[accepted + made]), options, nullptr,
+                          nullptr, stamp, next_id());
+      if (!message) {
+        refused = message.failure();
+        break;
+      }
+      run[made] = std::move(*message);
+    }
+    if (made != 0) {
+      auto taken = target->accept_batch(std::span<Message>(run.data(), made), options);
+      for (std::size_t i = 0; i < made; ++i) run[i] = Message();  // refused ones are dropped
+      if (!taken) return fail(taken.failure());
+      accepted += *taken;
+      if (*taken < made) return accepted;
+    }
+    if (refused.code != Errc::ok) return fail(std::move(refused));
+  }
+  return accepted;
+}
+
+}  // namespace switchyard

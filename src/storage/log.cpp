@@ -1,0 +1,758 @@
+// The durable stream: recovery, appends into the active mapping, group commit, reads,
+// retention. Layout and policies: log.hpp and segment_format.hpp.
+#include "storage/log.hpp"
+#include "switchyard/detail/deadline.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "util/crc32c.hpp"
+
+namespace switchyard::detail {
+namespace {
+
+constexpr std::size_t kIndexInterval = 4096;  // bytes between sparse index entries
+
+std::int64_t steady_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Flusher
+
+Flusher::Flusher() : thread_([this] { run(); }) {}
+
+Flusher::~Flusher() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void Flusher::add(Log* log) {
+  {
+    std::lock_guard lock(mutex_);
+    logs_.push_back(log);
+  }
+  cv_.notify_all();
+}
+
+void Flusher::remove(Log* log) {
+  std::unique_lock lock(mutex_);
+  cv_.wait(lock, [&] { return syncing_ != log; });
+  std::erase(logs_, log);
+}
+
+void Flusher::wake() noexcept {
+  {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Flusher::run() {
+  std::unique_lock lock(mutex_);
+  while (!stop_) {
+    woken_ = false;
+    auto wait = std::chrono::nanoseconds::max();
+    // Index loop: logs_ may change while the mutex is released for a sync.
+    for (std::size_t i = 0; i < logs_.size() && !stop_; ++i) {
+      Log* log = logs_[i];
+      const auto now = std::chrono::steady_clock::now();
+      if (log->sync_due(now)) {
+        syncing_ = log;
+        lock.unlock();
+        (void)log->sync();  // failures reach producers through completions and appends
+        lock.lock();
+        syncing_ = nullptr;
+        cv_.notify_all();
+        continue;
+      }
+      // Relaxed: a scheduling hint; the sync reads the exact state under the log's mutex.
+      const std::int64_t since = log->unsynced_since_ns_.load(std::memory_order_relaxed);
+      if (since != 0) {
+        const auto due =
+            std::chrono::nanoseconds(since) + log->options_.sync_interval - now.time_since_epoch();
+        wait =
+            std::min(wait, std::max<std::chrono::nanoseconds>(due, std::chrono::microseconds(50)));
+      }
+    }
+    if (stop_) break;
+    if (woken_) continue;
+    if (wait == std::chrono::nanoseconds::max()) {
+      cv_.wait(lock, [&] { return stop_ || woken_; });
+    } else {
+      cv_.wait_for(lock, wait, [&] { return stop_ || woken_; });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log: opening and recovery
+
+void add_recovery(StreamRecovery& into, const RecoveryStats& stats) {
+  into.segments += stats.segments;
+  into.records += stats.records;
+  into.bytes += stats.bytes;
+  into.truncated_bytes += stats.truncated_bytes;
+  into.removed_segments += stats.removed_segments;
+  into.corrupt_regions_skipped += stats.corrupt_regions_skipped;
+  into.corrupt_bytes_skipped += stats.corrupt_bytes_skipped;
+  into.elapsed += stats.elapsed;
+  into.events.insert(into.events.end(), stats.events.begin(), stats.events.end());
+}
+
+Log::Log(std::filesystem::path dir, LogOptions options)
+    : dir_(std::move(dir)), options_(std::move(options)) {}
+
+Result<std::unique_ptr<Log>> Log::open(const std::filesystem::path& dir, LogOptions options) {
+  if (options.segment_bytes < segment::kFileHeaderSize + segment::record_footprint(0) ||
+      options.segment_bytes > (std::uint64_t{1} << 40)) {
+    return Failure{
+        Errc::invalid_argument,
+        fmt::format("{}: segment_bytes {} outside [{}, 2^40]", dir.string(), options.segment_bytes,
+                    segment::kFileHeaderSize + segment::record_footprint(0))};
+  }
+  if (options.max_read_mappings == 0) options.max_read_mappings = 1;
+  if (!options.clock) options.clock = SystemClock::instance();
+  if (options.durability == Durability::batch && !options.flusher) {
+    options.flusher = std::make_shared<Flusher>();
+  }
+  std::unique_ptr<Log> log(new Log(dir, std::move(options)));
+  // A log that failed to open has nothing to sync: its destructor must not look for a segment.
+  if (auto status = log->recover(); !status) return status.failure();
+  log->opened_ = true;
+  if (log->options_.durability == Durability::batch) {
+    log->flusher_ = log->options_.flusher;
+    log->flusher_->add(log.get());
+  }
+  return log;
+}
+
+Log::~Log() {
+  if (flusher_) flusher_->remove(this);
+  if (!opened_) return;  // recovery failed: no active segment, nothing appended
+  if (options_.durability == Durability::batch || options_.durability == Durability::always) {
+    (void)sync();  // fires every pending completion, with success or the sync's failure
+  }
+}
+
+void Log::note_record_locked(Segment& segment, const RecordView& record, std::size_t position) {
+  // An entry every kIndexInterval bytes, and at every resynchronisation point after a salvage
+  // skip, so that a read never has to walk across a skipped region.
+  if (segment.index.empty() || position >= segment.last_indexed + kIndexInterval ||
+      position != segment.end_position) {
+    if (position != segment.end_position) {
+      segment.holes.emplace_back(segment.end_position, position);
+    }
+    segment.index.push_back({record.offset, position});
+    segment.last_indexed = position;
+  }
+  segment.max_timestamp = std::max(segment.max_timestamp, record.timestamp_ns);
+  segment.end_offset = record.offset + 1;
+  segment.end_position = position + segment::record_footprint(record.body.size());
+}
+
+Status Log::recover() {
+  const auto started = std::chrono::steady_clock::now();
+  FaultInjector* const faults = options_.faults;
+  if (auto made = make_directories(dir_, faults); !made) return made;
+  auto entries = list_directory(dir_, faults);
+  if (!entries) return entries.failure();
+  std::vector<std::uint64_t> bases;
+  for (const auto& entry : *entries) {
+    std::uint64_t base = 0;
+    std::error_code ec;
+    if (entry.is_regular_file(ec) &&
+        segment::parse_file_name(entry.path().filename().string(), base)) {
+      bases.push_back(base);
+    }
+  }
+  std::sort(bases.begin(), bases.end());
+
+  std::size_t torn_from = 0, torn_to = 0;  // torn tail of the last segment, zeroed below
+  std::string torn_what;
+  for (std::size_t i = 0; i < bases.size(); ++i) {
+    const bool last = i + 1 == bases.size();
+    Segment seg;
+    seg.base_offset = bases[i];
+    seg.end_offset = bases[i];
+    seg.path = dir_ / segment::file_name(bases[i]);
+    const std::string path = seg.path.string();
+
+    auto fd = FileHandle::open(seg.path, O_RDONLY, 0, faults);
+    if (!fd) return fd.failure();
+    struct stat st {};
+    if (::fstat(fd->get(), &st) != 0) return os_failure(errno, path, "fstat");
+    const auto size = static_cast<std::size_t>(st.st_size);
+    std::shared_ptr<Mapping> map;
+    std::span<const std::byte> bytes;
+    if (size > 0) {
+      auto mapped = Mapping::map(fd->get(), size, false, path, faults);
+      if (!mapped) return mapped.failure();
+      map = std::move(*mapped);
+      bytes = map->bytes();
+    }
+    fd->reset();
+
+    auto scan = scan_segment(bytes, path, {.salvage = options_.salvage, .probe_after_damage = true},
+                             [&](const RecordView& record, std::size_t position) {
+                               note_record_locked(seg, record, position);
+                             });
+    if (!scan) {
+      // A last segment whose header never got written (killed while rolling) holds no record:
+      // remove it; the previous segment becomes the active one again.
+      if (last && is_half_created(bytes)) {
+        map.reset();
+        if (auto removed = remove_file(seg.path, faults); !removed) return removed;
+        ++recovery_.removed_segments;
+        recovery_.truncated_bytes += size;
+        recovery_.events.push_back(
+            fmt::format("{}: removed half-created segment ({})", path, scan.message()));
+        continue;
+      }
+      return scan.failure();
+    }
+    // A segment of another stream (another destination, partition or role) is not damage to
+    // skip, salvage or not: refuse it before judging its records.
+    if (scan->header.has_owner()) {
+      if (auto status =
+              check_owner(scan->header.owner, options_.owner, path, segment::kOwnerOffset);
+          !status) {
+        return status;
+      }
+    }
+    const std::uint64_t* previous_end = segments_.empty() ? nullptr : &segments_.back().end_offset;
+    auto verdict = judge_segment(*scan, path, bases[i], previous_end, last, options_.salvage);
+    if (verdict.kind == SegmentVerdict::corrupt) {
+      return Failure{Errc::corrupt, std::move(verdict.message)};
+    }
+    if (verdict.kind == SegmentVerdict::torn_tail) {
+      torn_from = scan->valid_end;
+      torn_to = scan->data_end;
+      torn_what = std::move(verdict.message);
+    }
+    // What salvage let through beyond skipped regions: a gap between segments, and damage
+    // at the end of a sealed segment with nothing valid after it. Both lose records; say so.
+    if (previous_end != nullptr && bases[i] > *previous_end) {
+      recovery_.events.push_back(fmt::format(
+          "{}: segment starts at offset {} but the previous one ends at {}: salvage skipped "
+          "offsets [{}, {})",
+          path, bases[i], *previous_end, *previous_end, bases[i]));
+    }
+    if (!last && scan->data_end > scan->valid_end) {
+      ++recovery_.corrupt_regions_skipped;
+      recovery_.corrupt_bytes_skipped += scan->data_end - scan->valid_end;
+      recovery_.events.push_back(
+          fmt::format("{}: offset {}: damage to the end of a sealed "
+                      "segment; salvage skipped {} bytes",
+                      path, scan->valid_end, scan->data_end - scan->valid_end));
+    }
+    if (scan->skipped_regions > 0) {
+      recovery_.corrupt_regions_skipped += scan->skipped_regions;
+      recovery_.corrupt_bytes_skipped += scan->skipped_bytes;
+      recovery_.events.push_back(fmt::format(
+          "{}: offset {}: {}; salvage skipped {} region(s), {} "
+          "bytes",
+          path, scan->damage_at, scan->damage, scan->skipped_regions, scan->skipped_bytes));
+    }
+    recovery_.records += scan->records;
+    segments_.push_back(std::move(seg));
+  }
+
+  if (segments_.empty()) {
+    Segment seg;
+    seg.base_offset = seg.end_offset = options_.first_offset;
+    seg.path = dir_ / segment::file_name(seg.base_offset);
+    if (auto status = open_active(seg, true); !status) return status;
+    segments_.push_back(std::move(seg));
+  } else {
+    if (auto status = open_active(segments_.back(), false); !status) return status;
+    Segment& active = segments_.back();
+    if (torn_to > torn_from) {
+      std::memset(active.writable->data() + torn_from, 0, torn_to - torn_from);
+      if (options_.durability != Durability::none) {
+        if (int err = active.writable->sync(torn_from, torn_to); err != 0) {
+          return os_failure(err, active.path.string(), "sync of the truncated tail");
+        }
+      }
+      recovery_.truncated_bytes += torn_to - torn_from;
+      recovery_.events.push_back(torn_what + ": truncated");
+    }
+  }
+  for (const auto& seg : segments_) {
+    recovery_.bytes += seg.end_position - segment::kFileHeaderSize;
+  }
+  recovery_.segments = segments_.size();
+  set_segment_count_locked();
+  synced_position_ = segments_.back().end_position;
+  start_offset_.store(segments_.front().base_offset, std::memory_order_release);
+  end_offset_.store(segments_.back().end_offset, std::memory_order_release);
+  synced_offset_.store(segments_.back().end_offset, std::memory_order_release);
+  recovery_.elapsed = std::chrono::steady_clock::now() - started;
+  return {};
+}
+
+Status Log::open_active(Segment& segment, bool created) {
+  const std::string path = segment.path.string();
+  FaultInjector* const faults = options_.faults;
+  auto fd =
+      FileHandle::open(segment.path, created ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR, 0644, faults);
+  if (!fd) return fd.failure();
+  // A file this call created and could not finish goes again (best effort: a leftover
+  // header-less file is removed by recovery as half-created).
+  auto undo = [&](Failure failure) -> Status {
+    fd->reset();
+    if (created) (void)::unlink(segment.path.c_str());
+    return failure;
+  };
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0) return undo(os_failure(errno, path, "fstat"));
+  const auto capacity =
+      std::max<std::size_t>(options_.segment_bytes, static_cast<std::size_t>(st.st_size));
+  if (auto reserved = allocate(fd->get(), path, capacity, faults); !reserved) {
+    return undo(reserved.failure());
+  }
+  auto map = Mapping::map(fd->get(), capacity, true, path, faults);
+  if (!map) return undo(map.failure());
+  if (auto closed = fd->close(path, faults); !closed) return undo(closed.failure());
+#ifdef MADV_HUGEPAGE
+  // Durability none never syncs a range, so the active segment may be backed by 2 MiB folios
+  // where the kernel and file system allow it (Linux 6.x ext4/xfs large folios, THP "madvise"
+  // or "always"): a write fault then maps 2 MiB instead of 4-64 KiB, which halves the cost of
+  // filling a fresh segment. Not for batch/always: dirtiness is tracked per folio, so every
+  // small group-commit sync would write the whole 2 MiB. Advice only: failure is harmless.
+  if (options_.durability == Durability::none) {
+    (void)::madvise((*map)->data(), capacity, MADV_HUGEPAGE);
+  }
+#endif
+  if (created) {
+    write_segment_header((*map)->bytes(),
+                         {segment::kVersion, segment.base_offset,
+                          options_.clock->wall_now().time_since_epoch().count(), options_.owner});
+    if (options_.durability != Durability::none) {
+      if (int err = (*map)->sync(0, segment::kFileHeaderSize); err != 0) {
+        return undo(os_failure(err, path, "sync of the new segment header"));
+      }
+      if (auto status = sync_directory(dir_, faults); !status) return undo(status.failure());
+    }
+  }
+  segment.writable = std::move(*map);
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Appends and group commit
+
+Result<std::uint64_t> Log::append(std::span<const std::byte> body, std::int64_t timestamp_ns,
+                                  Completion done) noexcept {
+  auto copy = [body](std::span<std::byte> out) noexcept {
+    if (!body.empty()) std::memcpy(out.data(), body.data(), body.size());
+  };
+  return append_in_place(body.size(), timestamp_ns, copy, std::move(done));
+}
+
+Result<std::uint64_t> Log::append_in_place(std::size_t body_size, std::int64_t timestamp_ns,
+                                           BodyWriter write, Completion done) noexcept {
+  if (body_size > segment::kMaxBody ||
+      segment::record_footprint(body_size) + segment::kFileHeaderSize > options_.segment_bytes) {
+    return Failure{Errc::payload_too_large,
+                   fmt::format("{}: a {}-byte record does not fit in a {}-byte segment",
+                               dir_.string(), body_size, options_.segment_bytes)};
+  }
+  const std::size_t need = segment::record_footprint(body_size);
+  Pending to_fire;
+  std::uint64_t offset = 0;
+  bool wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (failure_) {
+      return Failure{Errc::io_error, "log is read-only after a failed sync: " + failure_->message};
+    }
+    Segment* active = &segments_.back();
+    if (active->end_position + need > active->writable->size()) {
+      if (auto status = roll_locked(to_fire); !status) {
+        fire(to_fire);
+        return status.failure();
+      }
+      active = &segments_.back();
+    }
+    offset = active->end_offset;
+    const std::size_t position = active->end_position;
+    const std::span<std::byte> record = active->writable->bytes().subspan(position, need);
+    write(record.subspan(segment::kBodyOffset, body_size));
+    seal_record(record, offset, timestamp_ns, body_size);
+    note_record_locked(
+        *active, RecordView{offset, timestamp_ns, record.subspan(segment::kBodyOffset, body_size)},
+        position);
+    // Release: a reader that acquires end_offset_ sees the record's bytes (in-process readers
+    // also pass through mutex_, which orders the same way).
+    end_offset_.store(offset + 1, std::memory_order_release);
+    if (options_.durability != Durability::none) {
+      // batch: the sync that covers the record fires `done`. always: this call does, below,
+      // once its own sync() says how it went; a completion in waiting_ would also be fired by
+      // a failing sync (fail_locked) while append returns that failure: reported twice.
+      if (done && options_.durability == Durability::batch) {
+        waiting_.emplace_back(offset, std::move(done));
+      }
+      // Relaxed: hints for the flusher's "is a sync due" check; the sync re-reads under mutex_.
+      const std::uint64_t before = unsynced_bytes_.fetch_add(need, std::memory_order_relaxed);
+      if (before == 0) unsynced_since_ns_.store(steady_ns(), std::memory_order_relaxed);
+      wake = before == 0 || (before < options_.sync_bytes && before + need >= options_.sync_bytes);
+    }
+  }
+  fire(to_fire);
+  switch (options_.durability) {
+    case Durability::memory:
+    case Durability::none:
+      if (done) done(Status{});
+      break;
+    case Durability::batch:
+      if (wake && flusher_) flusher_->wake();
+      break;
+    case Durability::always:
+      // Concurrent appenders share syncs: sync() returns at once if another covered us, and
+      // fails if any sync failed (the log is read-only then). Exactly one of the two reports
+      // the outcome: the error return, or `done` with success.
+      if (auto status = sync(); !status) return status.failure();
+      if (done) done(Status{});
+      break;
+  }
+  return offset;
+}
+
+bool Log::sync_due(std::chrono::steady_clock::time_point now) const noexcept {
+  // Relaxed: see unsynced_bytes_.
+  const std::uint64_t bytes = unsynced_bytes_.load(std::memory_order_relaxed);
+  if (bytes == 0) return false;
+  if (bytes >= options_.sync_bytes) return true;
+  const std::int64_t since = unsynced_since_ns_.load(std::memory_order_relaxed);
+  return now.time_since_epoch() - std::chrono::nanoseconds(since) >= options_.sync_interval;
+}
+
+Status Log::sync() noexcept {
+  std::lock_guard sync_lock(sync_mutex_);
+  Pending to_fire;
+  std::shared_ptr<Mapping> map;
+  std::size_t from = 0, to = 0;
+  std::uint64_t target = 0, base = 0;
+  std::vector<UnsyncedRange> sealed;
+  {
+    std::lock_guard lock(mutex_);
+    if (failure_) return *failure_;
+    const Segment& active = segments_.back();
+    target = active.end_offset;
+    if (target <= synced_offset_.load(std::memory_order_relaxed)) return {};
+    map = active.writable;
+    base = active.base_offset;
+    from = synced_position_;
+    to = active.end_position;
+    sealed.swap(unsynced_sealed_);
+    unsynced_bytes_.store(0, std::memory_order_relaxed);
+    unsynced_since_ns_.store(0, std::memory_order_relaxed);
+  }
+  int err = 0;
+  for (const auto& range : sealed) {
+    if (err == 0) err = range.map->sync(range.from, range.to);
+    if (err != 0) {
+      map = range.map;
+      from = range.from;
+      to = range.to;
+      break;
+    }
+  }
+  if (err == 0) err = map->sync(from, to);
+  Status result;
+  {
+    std::lock_guard lock(mutex_);
+    if (err != 0) {
+      result = os_failure(err, map->path(), fmt::format("sync of bytes [{}, {})", from, to));
+      result = Failure{Errc::io_error, result.message()};
+      fail_locked(result.failure(), to_fire);
+    } else {
+      if (segments_.back().base_offset == base) {
+        synced_position_ = std::max(synced_position_, to);
+      }
+      collect_synced_locked(target, to_fire);
+    }
+  }
+  fire(to_fire);
+  return result;
+}
+
+Status Log::sync_tail_locked(Pending& to_fire) {
+  Segment& active = segments_.back();
+  if (active.end_position > synced_position_) {
+    const int err = active.writable->sync(synced_position_, active.end_position);
+    if (err != 0) {
+      Failure failure{Errc::io_error, os_failure(err, active.path.string(),
+                                                 fmt::format("sync of bytes [{}, {})",
+                                                             synced_position_, active.end_position))
+                                          .message};
+      fail_locked(failure, to_fire);
+      return failure;
+    }
+    synced_position_ = active.end_position;
+  }
+  unsynced_bytes_.store(0, std::memory_order_relaxed);
+  unsynced_since_ns_.store(0, std::memory_order_relaxed);
+  collect_synced_locked(active.end_offset, to_fire);
+  return {};
+}
+
+Status Log::roll_locked(Pending& to_fire) {
+  if (options_.durability != Durability::none) {
+    if (auto status = sync_tail_locked(to_fire); !status) return status;
+  } else if (segments_.back().end_position > synced_position_) {
+    // No sync under the lock for `none`; an explicit sync() later covers this range too.
+    unsynced_sealed_.push_back(
+        {segments_.back().writable, synced_position_, segments_.back().end_position});
+  }
+  Segment next;
+  next.base_offset = next.end_offset = segments_.back().end_offset;
+  next.path = dir_ / segment::file_name(next.base_offset);
+  if (auto status = open_active(next, true); !status) return status;
+  segments_.back().writable.reset();  // sealed: read through the LRU from now on
+  segments_.push_back(std::move(next));
+  set_segment_count_locked();
+  synced_position_ = segment::kFileHeaderSize;
+  return {};
+}
+
+void Log::fail_locked(Failure failure, Pending& to_fire) {
+  failure_ = failure;
+  failed_.store(true, std::memory_order_release);  // pairs with the acquire in read_only()
+  for (auto& [offset, done] : waiting_) to_fire.emplace_back(std::move(done), Status(failure));
+  waiting_.clear();
+}
+
+void Log::collect_synced_locked(std::uint64_t synced, Pending& to_fire) {
+  if (synced > synced_offset_.load(std::memory_order_relaxed)) {
+    synced_offset_.store(synced, std::memory_order_release);  // pairs with synced_offset()
+  }
+  while (!waiting_.empty() && waiting_.front().first < synced) {
+    to_fire.emplace_back(std::move(waiting_.front().second), Status{});
+    waiting_.pop_front();
+  }
+}
+
+void Log::fire(Pending& pending) noexcept {
+  for (auto& [done, status] : pending) {
+    if (done) done(status);
+  }
+  pending.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+
+Result<std::shared_ptr<const Mapping>> Log::mapping_locked(const Segment& segment) const {
+  if (segment.writable) return std::shared_ptr<const Mapping>(segment.writable);
+  for (auto it = read_cache_.begin(); it != read_cache_.end(); ++it) {
+    if (it->first == segment.base_offset) {
+      read_cache_.splice(read_cache_.begin(), read_cache_, it);
+      return it->second;
+    }
+  }
+  const std::string path = segment.path.string();
+  auto fd = FileHandle::open(segment.path, O_RDONLY, 0, options_.faults);
+  if (!fd) return fd.failure();
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0) return os_failure(errno, path, "fstat");
+  if (static_cast<std::size_t>(st.st_size) < segment.end_position) {
+    return Failure{Errc::corrupt, fmt::format("{}: file shrank to {} bytes below its last record "
+                                              "end at {}",
+                                              path, st.st_size, segment.end_position)};
+  }
+  auto map =
+      Mapping::map(fd->get(), static_cast<std::size_t>(st.st_size), false, path, options_.faults);
+  if (!map) return map.failure();
+  read_cache_.emplace_front(segment.base_offset, std::move(*map));
+  while (read_cache_.size() > options_.max_read_mappings) read_cache_.pop_back();
+  return read_cache_.front().second;
+}
+
+Result<ReadBatch> Log::read(std::uint64_t from, std::size_t max_records,
+                            std::size_t max_bytes) const {
+  ReadBatch batch;
+  batch.next_offset = from;
+  std::size_t bytes = 0;
+  while (batch.records.size() < max_records && (batch.records.empty() || bytes < max_bytes)) {
+    std::shared_ptr<const Mapping> map;
+    std::size_t position = 0, limit = 0;
+    std::uint64_t segment_end = 0;
+    std::vector<std::pair<std::size_t, std::size_t>> holes;
+    {
+      std::lock_guard lock(mutex_);
+      const std::uint64_t start = segments_.front().base_offset;
+      const std::uint64_t end = segments_.back().end_offset;
+      if (batch.next_offset < start) {
+        if (!batch.records.empty()) break;  // retention raced this read: return what we have
+        return Failure{Errc::out_of_range,
+                       fmt::format("{}: offset {} is below the log start {} (removed by retention "
+                                   "or acknowledged)",
+                                   dir_.string(), batch.next_offset, start)};
+      }
+      if (batch.next_offset > end) {
+        return Failure{Errc::out_of_range, fmt::format("{}: offset {} is past the log end {}",
+                                                       dir_.string(), batch.next_offset, end)};
+      }
+      if (batch.next_offset == end) break;
+      auto it = std::upper_bound(
+          segments_.begin(), segments_.end(), batch.next_offset,
+          [](std::uint64_t offset, const Segment& s) { return offset < s.base_offset; });
+      const Segment& seg = *std::prev(it);
+      if (batch.next_offset >= seg.end_offset) {
+        // In a gap between segments (salvage skipped the end of this one): go to the next.
+        batch.next_offset = it->base_offset;  // `it` exists: next_offset < end of the log
+        continue;
+      }
+      auto mapped = mapping_locked(seg);
+      if (!mapped) return mapped.failure();
+      map = std::move(*mapped);
+      limit = seg.end_position;
+      segment_end = seg.end_offset;
+      holes = seg.holes;
+      auto entry = std::upper_bound(
+          seg.index.begin(), seg.index.end(), batch.next_offset,
+          [](std::uint64_t offset, const IndexEntry& e) { return offset < e.offset; });
+      position = entry == seg.index.begin() ? segment::kFileHeaderSize : std::prev(entry)->position;
+    }
+    // Parse outside the lock: bytes below `limit` are published and never change.
+    const std::byte* data = map->data();
+    std::size_t hole = 0;
+    bool pinned = false;
+    while (position < limit && batch.records.size() < max_records &&
+           (batch.records.empty() || bytes < max_bytes)) {
+      while (hole < holes.size() && holes[hole].second <= position) ++hole;
+      if (hole < holes.size() && holes[hole].first <= position) {
+        position = holes[hole].second;
+        continue;
+      }
+      const auto size = load<std::uint32_t>(data + position + segment::kSizeOffset);
+      if (size < segment::kRecordHeaderSize || size > limit - position ||
+          crc32c(
+              {data + position + segment::kCrcCoverageBegin, size - segment::kCrcCoverageBegin}) !=
+              load<std::uint32_t>(data + position + segment::kCrcOffset)) {
+        return Failure{Errc::corrupt, fmt::format("{}: offset {}: record failed its check on read "
+                                                  "(size {})",
+                                                  map->path(), position, size)};
+      }
+      RecordView view{load<std::uint64_t>(data + position + segment::kOffsetOffset),
+                      load<std::int64_t>(data + position + segment::kTimestampOffset),
+                      {data + position + segment::kBodyOffset, size - segment::kRecordHeaderSize}};
+      position += segment::align_up(size);
+      if (view.offset < batch.next_offset) continue;
+      batch.records.push_back(view);
+      batch.next_offset = view.offset + 1;
+      bytes += size;
+      if (!pinned) {
+        batch.pins.push_back(map);
+        pinned = true;
+      }
+    }
+    if (position >= limit) batch.next_offset = std::max(batch.next_offset, segment_end);
+  }
+  return batch;
+}
+
+Result<std::uint64_t> Log::offset_for_timestamp(std::int64_t timestamp_ns) const {
+  std::uint64_t from = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = std::find_if(segments_.begin(), segments_.end(),
+                           [&](const Segment& s) { return s.max_timestamp >= timestamp_ns; });
+    if (it == segments_.end()) return segments_.back().end_offset;
+    from = it->base_offset;
+  }
+  for (;;) {
+    auto batch = read(from, 1024, 1u << 20);
+    if (!batch) return batch.failure();
+    if (batch->records.empty()) return batch->next_offset;
+    for (const auto& record : batch->records) {
+      if (record.timestamp_ns >= timestamp_ns) return record.offset;
+    }
+    from = batch->next_offset;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retention and truncation
+
+Status Log::delete_front_locked(std::size_t count) {
+  if (count == 0) return {};
+  Status removed;
+  for (std::size_t i = 0; i < count && removed; ++i) {
+    const Segment& seg = segments_.front();
+    std::erase_if(read_cache_, [&](const auto& e) { return e.first == seg.base_offset; });
+    removed = remove_file(seg.path, options_.faults);
+    if (removed) segments_.pop_front();
+  }
+  // The segments that did go are gone from the index too, whatever failed after them.
+  set_segment_count_locked();
+  start_offset_.store(segments_.front().base_offset, std::memory_order_release);
+  if (!removed) return removed;
+  if (options_.durability != Durability::none) return sync_directory(dir_, options_.faults);
+  return {};
+}
+
+Result<std::size_t> Log::apply_retention(const RetentionPolicy& policy) {
+  std::lock_guard lock(mutex_);
+  const std::int64_t now = options_.clock->wall_now().time_since_epoch().count();
+  std::uint64_t records = segments_.back().end_offset - segments_.front().base_offset;
+  std::uint64_t bytes = 0;
+  for (const auto& seg : segments_) bytes += seg.end_position - segment::kFileHeaderSize;
+  std::size_t count = 0;
+  while (segments_.size() - count > 1) {
+    const Segment& seg = segments_[count];
+    const std::uint64_t seg_records = seg.end_offset - seg.base_offset;
+    const std::uint64_t seg_bytes = seg.end_position - segment::kFileHeaderSize;
+    const bool drop = (policy.max_records != 0 && records - seg_records >= policy.max_records) ||
+                      (policy.max_bytes != 0 && bytes - seg_bytes >= policy.max_bytes) ||
+                      (policy.max_age.count() > 0 &&
+                       deadline_ns(seg.max_timestamp, policy.max_age.count()) < now);
+    if (!drop) break;
+    records -= seg_records;
+    bytes -= seg_bytes;
+    ++count;
+  }
+  if (auto status = delete_front_locked(count); !status) return status.failure();
+  return count;
+}
+
+Result<std::size_t> Log::truncate_prefix(std::uint64_t offset) {
+  std::lock_guard lock(mutex_);
+  std::size_t count = 0;
+  while (segments_.size() - count > 1 && segments_[count].end_offset <= offset) ++count;
+  if (auto status = delete_front_locked(count); !status) return status.failure();
+  return count;
+}
+
+std::size_t Log::mapped_segments() const {
+  std::lock_guard lock(mutex_);
+  return read_cache_.size() + 1;
+}
+
+std::uint64_t Log::size_bytes() const {
+  std::lock_guard lock(mutex_);
+  std::uint64_t bytes = 0;
+  for (const auto& seg : segments_) bytes += seg.end_position - segment::kFileHeaderSize;
+  return bytes;
+}
+
+}  // namespace switchyard::detail

@@ -1,0 +1,321 @@
+// src/storage/log.hpp — one durable stream (a queue, or a topic partition): a directory
+// of append-only, memory-mapped segment files. Byte layout: segment_format.hpp.
+//
+// Mapping policy (bounded memory, bounded descriptors)
+//   * The active segment (the last one) is fallocated to `segment_bytes` up front and mapped
+//     read-write; appends are memcpy into that mapping. A full disk is therefore an error when a
+//     segment is created (`Errc::disk_full`), never a SIGBUS in the middle of a copy; no mapping
+//     ever covers a file region that is not allocated.
+//   * Sealed segments are mapped read-only on demand, kept in an LRU of at most
+//     `max_read_mappings`, and unmapped when evicted. No file descriptor stays open: each is
+//     closed right after mmap. Thousands of segments hold at most max_read_mappings + 1
+//     mappings, plus whatever a caller pins through a live `ReadBatch`.
+//   * A `ReadBatch` holds shared ownership of every mapping its views point into, so its views
+//     stay valid for the batch's lifetime, across eviction, retention and truncation (an unlinked
+//     file stays readable while mapped).
+//
+// Durability (see switchyard/durability.hpp for what each level survives)
+//   * none:   `append` returns once the record is in the mapping. Completions fire at once.
+//   * batch:  a `Flusher` thread syncs when `sync_bytes` are unsynced or the oldest unsynced
+//             record is `sync_interval` old; completions fire after the sync that covers them.
+//   * always: `append` syncs before it returns (concurrent appenders share one sync).
+//   A failed sync makes the log read-only for good: that append, every later append and every
+//   pending completion get `Errc::io_error` (never retry-and-ack).
+//
+// Threads: every member may be called from any thread. Appends serialise on one mutex (held for
+// a memcpy, never for a sync, except when rolling a batch/always segment: its last dirty bytes
+// are synced before the next segment is created). Reads take that mutex only to find and pin
+// a mapping, then parse without it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "storage/file.hpp"
+#include "storage/segment_format.hpp"
+#include "switchyard/clock.hpp"
+#include "switchyard/durability.hpp"
+#include "switchyard/error.hpp"
+#include "switchyard/recovery.hpp"
+
+namespace switchyard::detail {
+
+class Log;
+
+/// Called once per append (batch durability: when the record is synced, or failed).
+/// Runs on the thread that completed the sync (the flusher, or an appender); must not block
+/// for long and must not call back into the same log's `sync`.
+using Completion = std::function<void(Status)>;
+
+class BodyWriter;
+
+/// What a `BodyWriter` can refer to: a callable `void(std::span<std::byte>) noexcept`.
+template <class F>
+concept BodyWriterTarget = !std::same_as<std::remove_cvref_t<F>, BodyWriter> &&
+                           std::is_nothrow_invocable_v<F&, std::span<std::byte>>;
+
+/// Writes a record's body in place, straight into the active segment's mapping (see
+/// `Log::append_in_place`). A non-owning reference to a callable that must outlive the call it
+/// is passed to (like `std::span`, copying it copies the reference); no allocation.
+class BodyWriter {
+ public:
+  template <BodyWriterTarget F>
+  BodyWriter(F& f) noexcept  // NOLINT(google-explicit-constructor): a reference, like a span
+      : target_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
+        call_([](void* target, std::span<std::byte> out) noexcept {
+          (*static_cast<F*>(target))(out);
+        }) {}
+
+  void operator()(std::span<std::byte> out) const noexcept { call_(target_, out); }
+
+ private:
+  void* target_;
+  void (*call_)(void*, std::span<std::byte>) noexcept;
+};
+
+/// One background thread that performs group commits for any number of logs with batch
+/// durability. Share one per broker; a log without one gets a private instance.
+class Flusher {
+ public:
+  Flusher();
+  ~Flusher();
+  Flusher(const Flusher&) = delete;
+  Flusher& operator=(const Flusher&) = delete;
+
+  /// Register / deregister a log. `remove` waits until a sync of that log in progress ends.
+  void add(Log* log);
+  void remove(Log* log);
+  /// Asks the thread to look at its logs now (an append crossed `sync_bytes`).
+  void wake() noexcept;
+
+ private:
+  void run();
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<Log*> logs_;
+  Log* syncing_ = nullptr;  // the log whose sync runs outside the mutex right now
+  bool woken_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+struct LogOptions {
+  /// Size every segment is fallocated to; a record that does not fit rolls to a new one.
+  std::uint64_t segment_bytes = 64ull << 20;
+  Durability durability = Durability::none;
+  /// batch: sync at least this often while records are unsynced (real time, not `clock`).
+  std::chrono::nanoseconds sync_interval = std::chrono::milliseconds(5);
+  /// batch: sync as soon as this many bytes are unsynced.
+  std::uint64_t sync_bytes = 1ull << 20;
+  /// Sealed segments kept mapped for reading (LRU).
+  std::size_t max_read_mappings = 8;
+  /// Recovery: skip damaged records (counted) instead of failing with `Errc::corrupt`.
+  bool salvage = false;
+  /// Offset of the first record of a new, empty log.
+  std::uint64_t first_offset = 0;
+  /// Whose stream this is: written into every new segment's header, and checked against every
+  /// version 2 segment at open (a mismatch is `Errc::corrupt`, salvage or not).
+  StorageOwner owner;
+  /// batch: the flusher to register with (null: the log starts its own thread).
+  std::shared_ptr<Flusher> flusher;
+  /// Wall clock for segment creation stamps and retention by age.
+  std::shared_ptr<const Clock> clock;
+  /// Test hook: injected failures of this log's storage calls (null: the installed injector).
+  FaultInjector* faults = nullptr;
+};
+
+/// What `Log::open` found and did.
+struct RecoveryStats {
+  std::uint64_t segments = 0;                 ///< segment files in use after recovery
+  std::uint64_t records = 0;                  ///< valid records found
+  std::uint64_t bytes = 0;                    ///< bytes of valid records (headers and padding too)
+  std::uint64_t truncated_bytes = 0;          ///< torn tail bytes zeroed in the last segment
+  std::uint64_t removed_segments = 0;         ///< half-created last segments removed
+  std::uint64_t corrupt_regions_skipped = 0;  ///< salvage: damaged regions skipped
+  std::uint64_t corrupt_bytes_skipped = 0;    ///< salvage: bytes in those regions
+  std::chrono::nanoseconds elapsed{0};
+  std::vector<std::string> events;  ///< one line per truncation / skip, naming file and offset
+};
+
+/// Adds what one log's recovery found to a stream's public report (counts, elapsed, events).
+void add_recovery(StreamRecovery& into, const RecoveryStats& stats);
+
+/// Retention for topics: whole sealed segments are deleted, oldest first, while the log breaks
+/// a limit and the rest still meets it. 0 = no limit. The active segment is never deleted.
+struct RetentionPolicy {
+  std::uint64_t max_records = 0;
+  std::uint64_t max_bytes = 0;
+  std::chrono::nanoseconds max_age{0};  ///< a segment goes when its newest record is older
+};
+
+/// Records read from a log. Views point into mappings the batch keeps alive.
+struct ReadBatch {
+  std::vector<RecordView> records;
+  std::uint64_t next_offset = 0;  ///< where the next read should start
+  std::vector<std::shared_ptr<const Mapping>> pins;
+};
+
+class Log {
+ public:
+  /// Opens (creating if needed) the stream in `dir` and recovers it: every segment is scanned
+  /// and CRC-checked; a torn tail of the last segment is truncated; damage anywhere else is
+  /// `Errc::corrupt` naming file and offset (or skipped and counted with `salvage`). A segment
+  /// whose header names another owner than `options.owner` is `Errc::corrupt` (never skipped).
+  static Result<std::unique_ptr<Log>> open(const std::filesystem::path& dir, LogOptions options);
+
+  /// Stops group commit for this log after a final sync of what is pending (batch/always).
+  ~Log();
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  /// Appends one record; returns its offset. `done` (optional) fires when the record reached
+  /// the log's durability level (see the header comment), possibly before `append` returns.
+  /// Exactly one of the two reports the outcome: `done` fires (once) only if `append` returns
+  /// an offset; an error return means it never fires. (`always` with a failed sync: the bytes
+  /// may be in the mapping, but the append failed with `io_error` and `done` stays silent.)
+  /// Errors: `disk_full` (a new segment could not be reserved; nothing was written; retry
+  /// later), `io_error` (the log is read-only after a failed sync, or mapping failed),
+  /// `payload_too_large` (the record cannot fit in one segment). Never throws.
+  Result<std::uint64_t> append(std::span<const std::byte> body, std::int64_t timestamp_ns,
+                               Completion done = {}) noexcept;
+
+  /// `append` without a body buffer: reserves room for a `body_size`-byte body in the active
+  /// segment and calls `write` once, under the append lock, with exactly those bytes of the
+  /// mapping (they read as zeros); then checksums and publishes the record. `write` must fill
+  /// every byte, must not block, and must not call into this log. Errors as `append`'s.
+  /// `write` is never called for a record that was not stored (every error but a failed
+  /// `always` sync). `done` fires exactly once if the call returns an offset (batch: possibly
+  /// later, on the flusher's or another caller's thread, with the group sync's outcome), never
+  /// if it returns an error.
+  Result<std::uint64_t> append_in_place(std::size_t body_size, std::int64_t timestamp_ns,
+                                        BodyWriter write, Completion done = {}) noexcept;
+
+  /// Syncs everything appended so far; fires the completions it covers. A failure makes the log
+  /// read-only and fails every pending completion. Blocks for the duration of the sync.
+  Status sync() noexcept;
+
+  /// Up to `max_records` records from `from` on (at least one if any exist, even if larger
+  /// than `max_bytes`). Each record's CRC is checked. `from` below `start_offset()` is
+  /// `out_of_range` (removed by retention or truncation); `from == end_offset()` is empty.
+  Result<ReadBatch> read(std::uint64_t from, std::size_t max_records = 1024,
+                         std::size_t max_bytes = 1u << 20) const;
+
+  /// Offset of the first record with timestamp >= `timestamp_ns`, or end_offset() if none.
+  Result<std::uint64_t> offset_for_timestamp(std::int64_t timestamp_ns) const;
+
+  /// Deletes whole sealed segments per `policy` (age measured against `clock->wall_now()`).
+  /// Returns the number of segments deleted.
+  Result<std::size_t> apply_retention(const RetentionPolicy& policy);
+  /// Deletes every sealed segment whose records all lie below `offset` (acknowledged queue
+  /// prefix). Returns the number of segments deleted.
+  Result<std::size_t> truncate_prefix(std::uint64_t offset);
+
+  /// First offset still stored. Exact when no truncation/retention runs concurrently.
+  [[nodiscard]] std::uint64_t start_offset() const noexcept {
+    return start_offset_.load(std::memory_order_acquire);  // pairs with delete_front_locked
+  }
+  /// Offset the next append gets (one past the last record).
+  [[nodiscard]] std::uint64_t end_offset() const noexcept {
+    return end_offset_.load(std::memory_order_acquire);  // pairs with the release in append
+  }
+  /// One past the last record known synced to stable storage.
+  [[nodiscard]] std::uint64_t synced_offset() const noexcept {
+    return synced_offset_.load(std::memory_order_acquire);  // pairs with the release in sync
+  }
+  /// True once a sync failed: appends fail with `io_error` from then on.
+  [[nodiscard]] bool read_only() const noexcept {
+    return failed_.load(std::memory_order_acquire);  // pairs with the release in fail_locked
+  }
+  [[nodiscard]] const RecoveryStats& recovery_stats() const noexcept { return recovery_; }
+  [[nodiscard]] const std::filesystem::path& directory() const noexcept { return dir_; }
+  [[nodiscard]] const LogOptions& options() const noexcept { return options_; }
+  /// Segment files in use. Exact when no append, retention or truncation runs concurrently.
+  [[nodiscard]] std::size_t segment_count() const noexcept {
+    return segment_count_.load(std::memory_order_acquire);  // pairs with set_segment_count_locked
+  }
+  /// Mappings the log itself holds now (active + read cache); excludes those pinned by batches.
+  [[nodiscard]] std::size_t mapped_segments() const;
+  /// Bytes of records stored (headers and padding included).
+  [[nodiscard]] std::uint64_t size_bytes() const;
+
+ private:
+  friend class Flusher;
+  struct IndexEntry {
+    std::uint64_t offset;
+    std::size_t position;
+  };
+  struct Segment {
+    std::uint64_t base_offset = 0;
+    std::uint64_t end_offset = 0;                         // one past the last record
+    std::size_t end_position = segment::kFileHeaderSize;  // append position
+    std::int64_t max_timestamp = INT64_MIN;
+    std::filesystem::path path;
+    std::vector<IndexEntry> index;  // sparse: one entry per kIndexInterval bytes
+    std::size_t last_indexed = 0;
+    std::vector<std::pair<std::size_t, std::size_t>> holes;  // salvage: skipped [from, to)
+    std::shared_ptr<Mapping> writable;                       // active segment only
+  };
+  using Pending = std::vector<std::pair<Completion, Status>>;
+
+  Log(std::filesystem::path dir, LogOptions options);
+  Status recover();
+  Status open_active(Segment& segment, bool created);
+  Status roll_locked(Pending& fire);
+  Status sync_tail_locked(Pending& fire);
+  void fail_locked(Failure failure, Pending& fire);
+  void set_segment_count_locked() noexcept {
+    segment_count_.store(segments_.size(), std::memory_order_release);
+  }
+  void collect_synced_locked(std::uint64_t synced, Pending& fire);
+  static void fire(Pending& pending) noexcept;
+  Result<std::shared_ptr<const Mapping>> mapping_locked(const Segment& segment) const;
+  void note_record_locked(Segment& segment, const RecordView& record, std::size_t position);
+  Status delete_front_locked(std::size_t count);
+  bool sync_due(std::chrono::steady_clock::time_point now) const noexcept;
+
+  const std::filesystem::path dir_;
+  const LogOptions options_;
+  RecoveryStats recovery_;
+
+  mutable std::mutex mutex_;      // guards everything below that is not atomic
+  std::deque<Segment> segments_;  // ordered by base offset; back() is active
+  mutable std::list<std::pair<std::uint64_t, std::shared_ptr<const Mapping>>> read_cache_;
+  std::deque<std::pair<std::uint64_t, Completion>> waiting_;  // batch completions by offset
+  std::size_t synced_position_ = segment::kFileHeaderSize;    // in the active segment
+  struct UnsyncedRange {
+    std::shared_ptr<Mapping> map;
+    std::size_t from, to;
+  };
+  std::vector<UnsyncedRange> unsynced_sealed_;  // durability none: sealed, never synced
+  std::optional<Failure> failure_;
+
+  std::mutex sync_mutex_;  // one sync at a time (flusher and always-appenders)
+  std::atomic<std::uint64_t> start_offset_{0};
+  std::atomic<std::uint64_t> end_offset_{0};
+  std::atomic<std::uint64_t> synced_offset_{0};
+  std::atomic<bool> failed_{false};
+  std::atomic<std::size_t> segment_count_{0};  // segments_.size(), for readers without mutex_
+  // Unsynced data, for the flusher's "is a sync due" check (relaxed: a hint; the sync itself
+  // re-reads the exact state under mutex_).
+  std::atomic<std::uint64_t> unsynced_bytes_{0};
+  std::atomic<std::int64_t> unsynced_since_ns_{0};  // steady clock; 0 = nothing unsynced
+  std::shared_ptr<Flusher> flusher_;
+  bool opened_ = false;  // recovery succeeded (set once by open, before the log is shared)
+};
+
+}  // namespace switchyard::detail

@@ -1,0 +1,203 @@
+// A consumer group's shared state: members, the sticky assignment, committed offsets.
+// Design: topic_state.hpp.
+#include <algorithm>
+
+#include "topic/topic_state.hpp"
+#include "util/time.hpp"
+
+namespace switchyard::detail {
+
+namespace {
+/// Where a group that never committed `log` starts reading it.
+std::uint64_t start_position(const PartitionLog& log, const GroupConsumerOptions& start) {
+  switch (start.start) {
+    case Start::earliest:
+      return log.start_offset();
+    case Start::latest:
+      return log.end_offset();
+    case Start::offset:
+      return std::min(start.offset, log.end_offset());
+    case Start::timestamp:
+      return log.offset_for_time(start.time);
+  }
+  return log.end_offset();
+}
+}  // namespace
+
+GroupState::GroupState(TopicState& topic, std::string name, const GroupConsumerOptions* start)
+    : topic_(topic),
+      name_(std::move(name)),
+      partitions_(topic.partitions()),
+      owner_(partitions_, nullptr),
+      owner_epoch_(partitions_, 0),
+      committed_(new std::atomic<std::uint64_t>[partitions_]),
+      missed_(new std::atomic<std::uint64_t>[partitions_]),
+      unplaced_(partitions_, false) {
+  const std::int64_t now = ns(topic.clock()->now());
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    PartitionLog& log = topic.log(p);
+    log.expire(now);
+    std::uint64_t at = 0;
+    const auto stored = topic.stored_offset(name_, p);
+    // A durable group resumes where it committed; `start` is for partitions it never did.
+    if (stored) {
+      at = std::min(*stored, log.end_offset());
+    } else if (start != nullptr) {
+      at = start_position(log, *start);
+    } else {
+      at = log.start_offset();  // shown in stats until resolve_start places it
+      unplaced_[p] = true;
+      any_unplaced_.store(true, std::memory_order_relaxed);  // published with the group
+    }
+    committed_[p].store(at, std::memory_order_relaxed);
+    missed_[p].store(0, std::memory_order_relaxed);
+  }
+}
+
+void GroupState::resolve_start(const GroupConsumerOptions& start) {
+  if (!any_unplaced_.load(std::memory_order_acquire)) return;
+  std::lock_guard lock(mutex_);
+  const std::int64_t now = ns(topic_.clock()->now());
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    if (!unplaced_[p]) continue;
+    PartitionLog& log = topic_.log(p);
+    log.expire(now);
+    // Release: pairs with committed()'s acquire, as a commit does.
+    committed_[p].store(start_position(log, start), std::memory_order_release);
+    unplaced_[p] = false;
+  }
+  any_unplaced_.store(false, std::memory_order_release);
+}
+
+void GroupState::join(GroupMember* member) {
+  {
+    std::lock_guard lock(mutex_);
+    members_.push_back(member);
+    reassign_locked();
+  }
+  topic_.appended_event().notify_all();
+}
+
+void GroupState::leave(GroupMember* member) noexcept {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = std::find(members_.begin(), members_.end(), member);
+    if (it == members_.end()) return;
+    members_.erase(it);
+    reassign_locked();
+  }
+  topic_.appended_event().notify_all();
+}
+
+void GroupState::reassign_locked() {
+  // Sticky: each member keeps what it owns up to its fair share; the rest go to members below
+  // their share, in join order. Shares differ by at most one partition.
+  const std::size_t n = members_.size();
+  std::vector<std::size_t> quota(n), count(n, 0);
+  for (std::size_t i = 0; i < n; ++i) quota[i] = partitions_ / n + (i < partitions_ % n ? 1 : 0);
+  auto index_of = [&](GroupMember* m) -> std::size_t {
+    auto it = std::find(members_.begin(), members_.end(), m);
+    return it == members_.end() ? n : static_cast<std::size_t>(it - members_.begin());
+  };
+  std::vector<GroupMember*> next(partitions_, nullptr);
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    const std::size_t i = owner_[p] == nullptr ? n : index_of(owner_[p]);
+    if (i < n && count[i] < quota[i]) {
+      next[p] = owner_[p];
+      ++count[i];
+    }
+  }
+  std::size_t cursor = 0;
+  for (std::uint32_t p = 0; p < partitions_ && n != 0; ++p) {
+    if (next[p] != nullptr) continue;
+    while (count[cursor] >= quota[cursor]) ++cursor;
+    next[p] = members_[cursor];
+    ++count[cursor];
+  }
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    if (next[p] != owner_[p]) {
+      owner_[p] = next[p];
+      owner_epoch_[p] = next_epoch_++;
+    }
+  }
+  // Release: pairs with generation()'s acquire in members (they then lock mutex_ anyway).
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+std::uint64_t GroupState::assignment_of(const GroupMember* member, std::vector<Owned>& out) {
+  std::lock_guard lock(mutex_);
+  out.clear();
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    if (owner_[p] == member) {
+      out.push_back(Owned{p, owner_epoch_[p], committed_[p].load(std::memory_order_relaxed)});
+    }
+  }
+  return generation_.load(std::memory_order_relaxed);
+}
+
+Status GroupState::commit(const GroupMember* member, std::span<const CommitEntry> entries,
+                          std::vector<std::uint32_t>& lost) noexcept {
+  std::lock_guard lock(mutex_);
+  constexpr std::size_t kInline = 16;
+  std::pair<std::uint32_t, std::uint64_t> inline_changes[kInline];
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> heap_changes;
+  std::size_t changed = 0;
+  try {
+    for (const CommitEntry& e : entries) {
+      if (owner_[e.partition] != member || owner_epoch_[e.partition] != e.epoch) {
+        lost.push_back(e.partition);
+        continue;
+      }
+      // Unchanged needs no write, unless a durable topic has not stored it yet: every
+      // committed position persists, the one a group started at included.
+      if (committed_[e.partition].load(std::memory_order_relaxed) == e.offset &&
+          (!topic_.durable() || topic_.stored_offset(name_, e.partition) == e.offset)) {
+        continue;
+      }
+      if (changed < kInline) {
+        inline_changes[changed] = {e.partition, e.offset};
+      } else {
+        if (heap_changes.empty()) heap_changes.assign(inline_changes, inline_changes + kInline);
+        heap_changes.emplace_back(e.partition, e.offset);
+      }
+      ++changed;
+    }
+  } catch (const std::bad_alloc&) {
+    return Status(Errc::out_of_memory);
+  }
+  std::span<const std::pair<std::uint32_t, std::uint64_t>> changes =
+      changed <= kInline ? std::span(inline_changes, changed) : std::span(heap_changes);
+  if (auto stored = topic_.store_commits(name_, changes); !stored) return stored;
+  for (const auto& [partition, offset] : changes) {
+    // Release: pairs with committed()'s acquire in stats and lag.
+    committed_[partition].store(offset, std::memory_order_release);
+  }
+  return {};
+}
+
+std::size_t GroupState::member_count() const {
+  std::lock_guard lock(mutex_);
+  return members_.size();
+}
+
+GroupStats GroupState::stats() const {
+  GroupStats s;
+  s.name = name_;
+  std::lock_guard lock(mutex_);
+  s.members = members_.size();
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    GroupPartitionStats g;
+    g.partition = p;
+    g.committed = committed_[p].load(std::memory_order_relaxed);
+    const std::uint64_t end = topic_.log(p).end_offset();
+    g.lag = end > g.committed ? end - g.committed : 0;
+    g.missed = missed_[p].load(std::memory_order_relaxed);
+    g.assigned = owner_[p] != nullptr;
+    s.lag += g.lag;
+    s.missed += g.missed;
+    s.partitions.push_back(g);
+  }
+  return s;
+}
+
+}  // namespace switchyard::detail

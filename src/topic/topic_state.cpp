@@ -1,0 +1,409 @@
+// A topic's state: partitioning, appends, fan-out to subscribed queues. Design: topic_state.hpp.
+#include <algorithm>
+#include <string>
+#include <system_error>
+
+#include "durable/segment_partition_log.hpp"
+#include "queue/queue_state.hpp"
+#include "route/broker_core.hpp"
+#include "switchyard/broker.hpp"
+#include "topic/topic_state.hpp"
+#include "util/murmur2.hpp"
+#include "util/time.hpp"
+
+namespace switchyard {
+
+namespace detail {
+
+namespace {
+
+/// Segment size of a durable topic's partitions: a quarter of the byte retention (so retention
+/// deletes in steps of a quarter), 64 KiB to 64 MiB, and always room for the largest record
+/// (max_payload plus a largest key and group and some headers).
+std::uint64_t segment_bytes_for(const TopicOptions& options) noexcept {
+  constexpr std::uint64_t kMin = 64 * 1024, kMax = 64ull << 20, kSlack = 192 * 1024;
+  const std::uint64_t quarter = options.retention.bytes == 0 ? kMax : options.retention.bytes / 4;
+  return std::max<std::uint64_t>(std::clamp(quarter, kMin, kMax), options.max_payload + kSlack);
+}
+
+/// The rendezvous of a Durability::batch send: the appender brings the offset, the log's
+/// completion the sync's outcome; whichever arrives second calls the producer's on_complete
+/// and deletes it. (Owned by the two arrivals, not a shared_ptr: the log's completion then
+/// captures one pointer, which std::function stores without a heap allocation.) If the
+/// append fails the completion never fires (PartitionLog::append) and `accept` deletes it.
+struct BatchCompletion {
+  std::function<void(const Result<SendReceipt>&)> on_complete;
+  SendReceipt receipt;
+  Status status;
+  std::atomic<int> arrived{0};
+
+  void arrive() noexcept {
+    // acq_rel: the second arrival sees what the first wrote (receipt.offset or status).
+    if (arrived.fetch_add(1, std::memory_order_acq_rel) != 1) return;
+    if (status) {
+      receipt.persisted = Persisted::synced;
+      receipt.completion_deferred = false;
+      on_complete(Result<SendReceipt>(receipt));
+    } else {
+      on_complete(Result<SendReceipt>(status.failure()));
+    }
+    delete this;
+  }
+};
+
+bool matches(const Headers& filter, const Headers& headers) noexcept {
+  return std::all_of(filter.begin(), filter.end(), [&](const Headers::value_type& e) {
+    return headers.find(e.first) == e.second;
+  });
+}
+}  // namespace
+
+// --- TopicState ------------------------------------------------------------------------
+
+TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<Clock> clock,
+                       TopicStorage storage)
+    : name_(std::move(name)),
+      options_(options),
+      clock_(std::move(clock)),
+      storage_dir_(durable() ? std::move(storage.dir) : std::filesystem::path{}) {
+  logs_.reserve(options_.partitions);
+  if (!durable()) {
+    for (std::uint32_t p = 0; p < options_.partitions; ++p) {
+      logs_.push_back(std::make_unique<MemoryLog>(p, options_.retention));
+    }
+    return;
+  }
+  auto fail = [&](const Failure& f) {
+    throw Error(f.code, "durable topic '" + name_ + "': " + f.message);
+  };
+  LogOptions log;
+  log.segment_bytes =
+      storage.segment_bytes != 0 ? storage.segment_bytes : segment_bytes_for(options_);
+  log.durability = options_.durability;
+  log.salvage = storage.salvage;
+  log.clock = clock_;
+  accepts_fields_ = true;  // records are encoded into the log; no Message is kept
+  if (options_.durability == Durability::batch) {
+    flusher_ = std::make_shared<Flusher>();
+    log.flusher = flusher_;
+  }
+  RetentionPolicy retention;
+  retention.max_records = options_.retention.records;
+  retention.max_bytes = options_.retention.bytes;
+  retention.max_age = options_.retention.age;
+  for (std::uint32_t p = 0; p < options_.partitions; ++p) {
+    std::string dir = std::to_string(p);
+    dir.insert(dir.begin(), 'p');  // (not "p" + ...: GCC 12 warns falsely, -Wrestrict)
+    log.owner = StorageOwner::of(OwnerKind::topic, StreamRole::records, name_, p);
+    auto opened = SegmentLog::open(p, storage_dir_ / dir, log, retention, clock_);
+    if (!opened) fail(opened.failure());
+    const Log& stream = (*opened)->log();
+    StreamRecovery& r = recovery_.emplace_back();
+    r.kind = StreamRecovery::Kind::topic;
+    r.destination = name_;
+    r.partition = p;
+    add_recovery(r, stream.recovery_stats());
+    r.restored = stream.recovery_stats().records;
+    logs_.push_back(std::move(*opened));
+  }
+  auto checkpoint =
+      OffsetCheckpoint::open(storage_dir_ / "offsets", "offsets", nullptr,
+                             StorageOwner::of(OwnerKind::topic, StreamRole::offsets, name_, 0));
+  if (!checkpoint) fail(checkpoint.failure());
+  for (const auto& [key, committed] : checkpoint->offsets()) {
+    if (key.second < recovery_.size()) ++recovery_[key.second].committed_groups;
+  }
+  for (const std::string& damaged : checkpoint->recovery().damaged) {
+    recovery_.front().events.push_back(damaged + " (fell back to the previous generation)");
+  }
+  checkpoint_.emplace(std::move(*checkpoint));
+  // A group known before the restart is known after it, with its committed positions.
+  for (const auto& [key, committed] : checkpoint_->offsets()) {
+    const std::string& group = key.first;
+    if (groups_.find(group) == groups_.end()) {
+      groups_.emplace(group, std::make_shared<GroupState>(*this, group, nullptr));
+    }
+  }
+}
+
+TopicState::~TopicState() = default;
+
+std::string TopicState::partition_error(std::uint64_t partition) const {
+  return "partition " + std::to_string(partition) + " of topic '" + name_ + "' does not exist (" +
+         std::to_string(options_.partitions) + " partitions)";
+}
+
+template <class Append>
+Result<SendReceipt> TopicState::append_record(MessageId id, std::size_t payload_size,
+                                              std::string_view key, const SendOptions& options,
+                                              const Message* fan_copy, Append&& append) noexcept {
+  if (closed_for_send())
+    return Result<SendReceipt>(Errc::closed, "topic '" + name_ + "' is closed");
+  if (payload_size > options_.max_payload) {
+    return Result<SendReceipt>(Errc::payload_too_large,
+                               "payload of " + std::to_string(payload_size) +
+                                   " bytes exceeds topic '" + name_ + "' limit of " +
+                                   std::to_string(options_.max_payload));
+  }
+  std::uint32_t partition = 0;
+  if (options.partition) {
+    if (*options.partition >= options_.partitions) {
+      return Result<SendReceipt>(Errc::out_of_range, partition_error(*options.partition));
+    }
+    partition = *options.partition;
+  } else if (!key.empty()) {
+    partition = kafka_partition(key, options_.partitions);
+  } else if (options_.partitions > 1) {
+    // Relaxed: only the spread matters.
+    partition = static_cast<std::uint32_t>(next_keyless_.fetch_add(1, std::memory_order_relaxed) %
+                                           options_.partitions);
+  }
+  SendReceipt receipt{id, false, partition, 0, persisted_by(options_.durability), false};
+  BatchCompletion* deferred = nullptr;
+  AppendDone done;
+  if (options_.durability == Durability::batch) {
+    receipt.persisted = Persisted::written;  // synced only once the completion fires
+    if (options.on_complete) {
+      try {
+        auto owned = std::make_unique<BatchCompletion>();
+        owned->on_complete = options.on_complete;
+        done = [d = owned.get()](Status status) {
+          d->status = std::move(status);
+          d->arrive();
+        };
+        deferred = owned.release();
+      } catch (const std::bad_alloc&) {
+        return Result<SendReceipt>(Errc::out_of_memory);
+      }
+    }
+  }
+  auto offset = append(partition, std::move(done));
+  if (!offset) {
+    delete deferred;  // its completion never fires for a failed append
+    if (offset.code() == Errc::closed || offset.code() == Errc::payload_too_large) {
+      return Result<SendReceipt>(offset.failure());
+    }
+    return Result<SendReceipt>(
+        offset.code(),
+        "topic '" + name_ + "' partition " + std::to_string(partition) + ": " + offset.message());
+  }
+  appended_.notify_all();
+  if (fan_copy != nullptr) fan_out(*fan_copy, options);
+  receipt.offset = *offset;
+  if (deferred) {
+    deferred->receipt = receipt;
+    deferred->receipt.completion_deferred = true;
+    deferred->arrive();
+    receipt.completion_deferred = true;
+  }
+  return receipt;
+}
+
+Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& options) noexcept {
+  const bool fan = has_subscriptions_.load(std::memory_order_acquire);
+  Message copy;
+  if (fan) copy = message;  // one reference-count increment
+  // A memory log times a record by its send stamp (taken by the producer on this broker's
+  // clock, like Kafka's CreateTime), so the append path reads no clock; a durable log ignores
+  // the append time (it stamps records with the message's wall time).
+  const std::int64_t now_ns = durable() ? 0 : message.body()->sent_ns;
+  return append_record(
+      message.id(), message.payload().size(), message.key(), options, fan ? &copy : nullptr,
+      [&](std::uint32_t partition, AppendDone done) noexcept {
+        return logs_[partition]->append(std::move(message), now_ns, std::move(done));
+      });
+}
+
+std::optional<Result<SendReceipt>> TopicState::accept_fields(const StoredFields& fields,
+                                                             const SendOptions& options) noexcept {
+  // A subscribed queue shares the Message: build one (the caller does). A subscription made
+  // after this load misses this send, as if the send came first (accept reads it once too).
+  if (has_subscriptions_.load(std::memory_order_acquire)) return std::nullopt;
+  return append_record(
+      fields.id, fields.payload.size(), fields.key, options, nullptr,
+      [&](std::uint32_t partition, AppendDone done) noexcept {
+        // Every log of a topic that accepts_fields() is a SegmentLog.
+        return static_cast<SegmentLog&>(*logs_[partition]).append(fields, std::move(done));
+      });
+}
+
+std::optional<std::uint64_t> TopicState::stored_offset(std::string_view group,
+                                                       std::uint32_t partition) const {
+  std::lock_guard lock(checkpoint_mutex_);
+  if (!checkpoint_) return std::nullopt;
+  const auto& offsets = checkpoint_->offsets();
+  auto it = offsets.find(std::make_pair(std::string(group), partition));
+  if (it == offsets.end()) return std::nullopt;
+  return it->second.offset;
+}
+
+Status TopicState::store_commits(
+    const std::string& group,
+    std::span<const std::pair<std::uint32_t, std::uint64_t>> offsets) noexcept {
+  if (!durable() || offsets.empty()) return {};
+  std::lock_guard lock(checkpoint_mutex_);
+  if (storage_destroyed_) return Status(Errc::closed, "topic '" + name_ + "' was deleted");
+  try {
+    OffsetMap next = checkpoint_->offsets();
+    for (const auto& [partition, offset] : offsets) {
+      next[std::make_pair(group, partition)].offset = offset;
+    }
+    auto status = checkpoint_->commit(next);
+    if (!status) {
+      return Status(Errc::io_error, "committing offsets of group '" + group + "' on topic '" +
+                                        name_ + "': " + status.message());
+    }
+    return {};
+  } catch (const std::bad_alloc&) {
+    return Status(Errc::out_of_memory);
+  }
+}
+
+void TopicState::destroy_storage() noexcept {
+  if (!durable()) return;
+  for (auto& log : logs_) static_cast<SegmentLog&>(*log).retire();
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    storage_destroyed_ = true;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(storage_dir_, ec);  // best effort: a leftover is re-used on declare
+}
+
+void TopicState::fan_out(const Message& message, const SendOptions& options) noexcept {
+  std::shared_ptr<const Subscriptions> subscriptions;
+  {
+    std::lock_guard lock(subscriptions_mutex_);
+    subscriptions = subscriptions_;
+  }
+  if (!subscriptions) return;
+  for (const Subscription& s : *subscriptions) {
+    if (!matches(s.filter, message.headers())) continue;
+    auto accepted = s.queue->accept(Message(message), options);
+    if (accepted) {
+      fanned_out_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      fan_out_failed_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
+void TopicState::close(bool drain) noexcept {
+  send_closed_.store(true, std::memory_order_release);
+  if (!drain) receive_closed_.store(true, std::memory_order_release);
+  appended_.notify_all();
+}
+
+std::shared_ptr<GroupState> TopicState::group(std::string_view name,
+                                              const GroupConsumerOptions& options) {
+  {
+    std::shared_lock lock(groups_mutex_);
+    auto it = groups_.find(name);
+    if (it != groups_.end()) {
+      it->second->resolve_start(options);
+      return it->second;
+    }
+  }
+  std::unique_lock lock(groups_mutex_);
+  auto it = groups_.find(name);
+  if (it != groups_.end()) {
+    it->second->resolve_start(options);
+    return it->second;
+  }
+  auto group = std::make_shared<GroupState>(*this, std::string(name), &options);
+  groups_.emplace(std::string(name), group);
+  return group;
+}
+
+bool TopicState::has_members() const {
+  std::shared_lock lock(groups_mutex_);
+  return std::any_of(groups_.begin(), groups_.end(),
+                     [](const auto& g) { return g.second->member_count() != 0; });
+}
+
+bool TopicState::has_records() const noexcept {
+  return std::any_of(logs_.begin(), logs_.end(),
+                     [](const auto& log) { return log->start_offset() != log->end_offset(); });
+}
+
+void TopicState::subscribe(std::shared_ptr<QueueState> queue, Headers filter) {
+  std::lock_guard lock(subscriptions_mutex_);
+  auto next = std::make_shared<Subscriptions>();
+  if (subscriptions_) *next = *subscriptions_;
+  for (const Subscription& s : *next) {
+    if (s.queue->name() != queue->name()) continue;
+    if (s.queue == queue && s.filter == filter) return;
+    throw Error(Errc::option_mismatch, "queue '" + queue->name() +
+                                           "' is already subscribed to topic '" + name_ +
+                                           "' with another filter (unsubscribe first)");
+  }
+  next->push_back(Subscription{std::move(queue), std::move(filter)});
+  subscriptions_ = std::move(next);
+  // Release: pairs with accept's acquire; a send that sees the flag finds the list.
+  has_subscriptions_.store(true, std::memory_order_release);
+}
+
+void TopicState::unsubscribe(std::string_view queue) {
+  std::lock_guard lock(subscriptions_mutex_);
+  auto next = std::make_shared<Subscriptions>();
+  bool found = false;
+  if (subscriptions_) {
+    for (const Subscription& s : *subscriptions_) {
+      if (s.queue->name() == queue) {
+        found = true;
+      } else {
+        next->push_back(s);
+      }
+    }
+  }
+  if (!found) {
+    throw Error(Errc::unknown_destination,
+                "queue '" + std::string(queue) + "' is not subscribed to topic '" + name_ + "'");
+  }
+  has_subscriptions_.store(!next->empty(), std::memory_order_release);
+  subscriptions_ = std::move(next);
+}
+
+TopicStats TopicState::stats() const {
+  TopicStats s;
+  const std::int64_t now = ns(clock_->now());
+  for (const auto& log : logs_) {
+    log->expire(now);
+    PartitionStats p = log->stats();
+    s.appended += p.appended;
+    s.appended_bytes += p.appended_bytes;
+    s.retained += p.end_offset - p.start_offset;
+    s.bytes += p.bytes;
+    s.partitions.push_back(p);
+  }
+  {
+    std::shared_lock lock(groups_mutex_);
+    for (const auto& [name, group] : groups_) {
+      s.groups.push_back(group->stats());
+      s.missed += s.groups.back().missed;
+    }
+  }
+  s.fanned_out = fanned_out_.load(std::memory_order_relaxed);
+  s.fan_out_failed = fan_out_failed_.load(std::memory_order_relaxed);
+  for (const StreamRecovery& r : recovery_) {
+    s.recovered += r.records;
+    s.recovery_truncated_bytes += r.truncated_bytes;
+    s.recovery_removed_segments += r.removed_segments;
+    s.recovery_skipped_regions += r.corrupt_regions_skipped;
+    s.recovery_skipped_bytes += r.corrupt_bytes_skipped;
+  }
+  std::lock_guard lock(subscriptions_mutex_);
+  s.subscriptions = subscriptions_ ? subscriptions_->size() : 0;
+  return s;
+}
+
+std::optional<GroupStats> TopicState::group_stats(std::string_view group) const {
+  std::shared_lock lock(groups_mutex_);
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return std::nullopt;
+  return it->second->stats();
+}
+
+}  // namespace detail
+
+}  // namespace switchyard
