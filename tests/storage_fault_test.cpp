@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "durable/queue_journal.hpp"
-#include "durable/segment_partition_log.hpp"
+#include "durable/durable_partition_log.hpp"
 #include "figures.hpp"
-#include "storage/log.hpp"
+#include "storage/segment_log.hpp"
 #include "storage_support.hpp"
 #include "switchyard/detail/message_body.hpp"
 
@@ -36,7 +36,7 @@ struct Original {
   std::string body;
 };
 
-std::vector<std::string> recovered_bodies(const Log& log) {
+std::vector<std::string> recovered_bodies(const SegmentLog& log) {
   std::vector<std::string> out;
   std::uint64_t from = log.start_offset();
   for (;;) {
@@ -59,11 +59,11 @@ TEST_CASE(
     "a segment cut at every byte of its last 4 KiB recovers exactly the records before "
     "the cut") {
   ScratchDir dir;
-  LogOptions o;
+  SegmentLogOptions o;
   o.segment_bytes = 16 * 1024;
   std::vector<Original> originals;
   {
-    auto log = Log::open(dir / "src", o);
+    auto log = SegmentLog::open(dir / "src", o);
     REQUIRE(log);
     std::size_t position = segment::kFileHeaderSize;
     for (std::uint64_t i = 0; i < 100; ++i) {
@@ -87,7 +87,7 @@ TEST_CASE(
     std::filesystem::remove_all(work);
     std::filesystem::create_directories(work);
     test::write_all(work / file.filename(), std::span(image).first(cut));
-    auto log = Log::open(work, o);
+    auto log = SegmentLog::open(work, o);
     REQUIRE(log);
     std::size_t expected = 0;
     while (expected < originals.size() &&
@@ -116,11 +116,11 @@ TEST_CASE(
     "10000 random bit flips - zeroed ranges and bogus lengths are all detected or "
     "harmless - never a crash") {
   ScratchDir dir;
-  LogOptions o;
+  SegmentLogOptions o;
   o.segment_bytes = 4096;
   std::vector<std::string> originals;
   {
-    auto log = Log::open(dir / "src", o);
+    auto log = SegmentLog::open(dir / "src", o);
     REQUIRE(log);
     for (std::uint64_t i = 0; i < 80; ++i) {
       originals.push_back(varied_body(i));
@@ -190,7 +190,7 @@ TEST_CASE(
     const bool changed = image != images[f];
     test::write_all(work / files[f].filename(), image);
 
-    auto log = Log::open(work, o);
+    auto log = SegmentLog::open(work, o);
     if (!log) {
       REQUIRE(log.code() == Errc::corrupt);
       REQUIRE_THAT(log.message(), Catch::Contains(work.string()));
@@ -218,13 +218,13 @@ TEST_CASE(
         ++zeroed_tail;
       }
     }
-    log = Result<std::unique_ptr<Log>>(Errc::ok);  // close before the salvage pass
+    log = Result<std::unique_ptr<SegmentLog>>(Errc::ok);  // close before the salvage pass
     // Salvage mode on the same damage: never a crash, only original records, in order.
     restore();
     test::write_all(work / files[f].filename(), image);
-    LogOptions salvage = o;
+    SegmentLogOptions salvage = o;
     salvage.salvage = true;
-    auto salvaged = Log::open(work, salvage);
+    auto salvaged = SegmentLog::open(work, salvage);
     if (salvaged) {
       const auto bodies = recovered_bodies(**salvaged);
       std::size_t k = 0;
@@ -234,7 +234,7 @@ TEST_CASE(
       }
       ++salvaged_ok;
     }
-    salvaged = Result<std::unique_ptr<Log>>(Errc::ok);
+    salvaged = Result<std::unique_ptr<SegmentLog>>(Errc::ok);
     restore();
   }
   switchyard::testing::print_figures("storage_corruption", {{"faults", cases},
@@ -263,9 +263,9 @@ TEST_CASE(
     // Child: the limit applies to this process only.
     ::close(fds[0]);
     std::signal(SIGXFSZ, SIG_IGN);
-    LogOptions o;
+    SegmentLogOptions o;
     o.segment_bytes = 64 * 1024;
-    auto log = Log::open(dir.path(), o);
+    auto log = SegmentLog::open(dir.path(), o);
     if (!log) ::_exit(10);
     rlimit lim{};
     ::getrlimit(RLIMIT_FSIZE, &lim);
@@ -304,7 +304,7 @@ TEST_CASE(
   REQUIRE(WIFEXITED(status));
   REQUIRE(WEXITSTATUS(status) == 0);
   REQUIRE(n == sizeof report);
-  auto log = Log::open(dir.path(), {});
+  auto log = SegmentLog::open(dir.path(), {});
   REQUIRE(log);
   const auto bodies = recovered_bodies(**log);
   REQUIRE(bodies.size() == report[0]);
@@ -330,12 +330,12 @@ TEST_CASE(
   std::vector<std::uint64_t> acked;  // completions with success
   std::uint64_t failed_completions = 0, refused_appends = 0, accepted = 0, wrong_codes = 0;
   {
-    LogOptions o;
+    SegmentLogOptions o;
     o.segment_bytes = 64 * 1024;
     o.durability = Durability::batch;
     o.sync_bytes = 2048;
     o.faults = &faults;
-    auto log = Log::open(dir.path(), o);
+    auto log = SegmentLog::open(dir.path(), o);
     REQUIRE(log);
     // Appends race the flusher's syncs; every 100th append also syncs from this thread, so
     // the sixth sync (the injected EIO) comes within ~600 appends however slow the flusher is.
@@ -367,7 +367,7 @@ TEST_CASE(
   REQUIRE(refused_appends > 0);
   REQUIRE(wrong_codes == 0);
   REQUIRE(acked.size() + failed_completions == accepted);  // every completion fired exactly once
-  auto log = Log::open(dir.path(), {});
+  auto log = SegmentLog::open(dir.path(), {});
   REQUIRE(log);
   const auto bodies = recovered_bodies(**log);
   for (const auto i : acked) {
@@ -394,8 +394,8 @@ struct FailSyncs : FaultInjector {
 };
 
 /// Small segments at Durability::always, with `faults` injected.
-LogOptions always_with(FaultInjector& faults) {
-  LogOptions o;
+SegmentLogOptions always_with(FaultInjector& faults) {
+  SegmentLogOptions o;
   o.segment_bytes = 64 * 1024;
   o.durability = Durability::always;
   o.faults = &faults;
@@ -408,7 +408,7 @@ TEST_CASE(
     "error from append, never also the completion") {
   ScratchDir dir;
   FailSyncs faults;
-  auto log = Log::open(dir.path(), always_with(faults));
+  auto log = SegmentLog::open(dir.path(), always_with(faults));
   REQUIRE(log);
   int completions = 0;
   Status completed;
@@ -437,10 +437,10 @@ TEST_CASE(
     "sync fails - append fails and done is not called") {
   ScratchDir dir;
   FailSyncs faults;
-  LogOptions o = always_with(faults);
+  SegmentLogOptions o = always_with(faults);
   auto clock = std::make_shared<ManualClock>();
   o.clock = clock;
-  auto opened = SegmentLog::open(0, dir.path(), o, {}, clock);
+  auto opened = DurablePartitionLog::open(0, dir.path(), o, {}, clock);
   REQUIRE(opened);
   PartitionLog& log = **opened;
   auto message = [](std::string_view payload) {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/log.hpp"
+#include "storage/segment_log.hpp"
 #include "storage/offset_checkpoint.hpp"
 #include "storage_support.hpp"
 #include "switchyard/switchyard.hpp"
@@ -232,7 +232,7 @@ TEST_CASE("a version 1 segment without an owner is still read - without the iden
   using namespace switchyard::detail;
   ScratchDir dir;
   {
-    auto log = Log::open(dir.path(), {});
+    auto log = SegmentLog::open(dir.path(), {});
     REQUIRE(log);
     REQUIRE((*log)->append(switchyard::test::bytes_of("old-record"), 7));
   }
@@ -246,9 +246,9 @@ TEST_CASE("a version 1 segment without an owner is still read - without the iden
   write_segment_header(bytes, old);
   switchyard::test::write_all(file, bytes);
 
-  LogOptions options;
+  SegmentLogOptions options;
   options.owner = StorageOwner::of(OwnerKind::queue, StreamRole::records, "anyone", 0);
-  auto log = Log::open(dir.path(), options);
+  auto log = SegmentLog::open(dir.path(), options);
   REQUIRE(log);
   auto batch = (*log)->read(0);
   REQUIRE(batch);
@@ -259,17 +259,17 @@ TEST_CASE("a version 1 segment without an owner is still read - without the iden
 TEST_CASE("a misplaced segment is refused even in salvage mode - it is not damage to skip") {
   using namespace switchyard::detail;
   ScratchDir dir;
-  LogOptions mine;
+  SegmentLogOptions mine;
   mine.owner = StorageOwner::of(OwnerKind::topic, StreamRole::records, "events", 3);
   {
-    auto log = Log::open(dir.path(), mine);
+    auto log = SegmentLog::open(dir.path(), mine);
     REQUIRE(log);
     REQUIRE((*log)->append(switchyard::test::bytes_of("record"), 1));
   }
-  LogOptions other = mine;
+  SegmentLogOptions other = mine;
   other.owner.partition = 4;
   other.salvage = true;
-  auto log = Log::open(dir.path(), other);
+  auto log = SegmentLog::open(dir.path(), other);
   REQUIRE_FALSE(log);
   CHECK(log.code() == Errc::corrupt);
   CHECK_THAT(log.message(), Catch::Contains("partition 3") && Catch::Contains("partition 4"));

@@ -154,10 +154,10 @@ TEST_CASE("a compaction cut short by a crash is ignored: the previous generation
   // A newer generation without its snapshot_complete record: what a crash mid-compaction
   // leaves. It claims seq 2 is acked; it must not count.
   {
-    LogOptions o;
+    SegmentLogOptions o;
     o.segment_bytes = 4096;
     o.owner.role = StreamRole::settlements;  // as the journal's own settlement logs are
-    auto partial = Log::open(dir / "acks-99", o);
+    auto partial = SegmentLog::open(dir / "acks-99", o);
     REQUIRE(partial);
     std::byte body[kSettlementSize];
     encode_settlement(Settlement::floor, 3, 0, body);
@@ -190,10 +190,10 @@ TEST_CASE(
     for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
       if (e.is_directory() && e.path().filename() != "messages") generation = e.path();
     }
-    LogOptions o;
+    SegmentLogOptions o;
     o.segment_bytes = small().settlement_segment_bytes;
     o.owner.role = StreamRole::settlements;  // as the journal's own settlement logs are
-    auto log = Log::open(generation, o);
+    auto log = SegmentLog::open(generation, o);
     REQUIRE(log);
     std::byte body[kSettlementSize];
     encode_settlement(Settlement::acked, std::uint64_t{1} << 40, 0, body);

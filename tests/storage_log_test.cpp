@@ -8,7 +8,7 @@
 #include <set>
 #include <thread>
 
-#include "storage/log.hpp"
+#include "storage/segment_log.hpp"
 #include "storage_support.hpp"
 
 using namespace switchyard;
@@ -21,19 +21,19 @@ using switchyard::test::text_of;
 
 namespace {
 
-LogOptions small_segments(std::uint64_t bytes = 4096) {
-  LogOptions o;
+SegmentLogOptions small_segments(std::uint64_t bytes = 4096) {
+  SegmentLogOptions o;
   o.segment_bytes = bytes;
   return o;
 }
 
-std::unique_ptr<Log> open_log(const std::filesystem::path& dir, LogOptions o) {
-  auto log = Log::open(dir, std::move(o));
+std::unique_ptr<SegmentLog> open_log(const std::filesystem::path& dir, SegmentLogOptions o) {
+  auto log = SegmentLog::open(dir, std::move(o));
   if (!log) FAIL("open failed: " << log.message());
   return std::move(*log);
 }
 
-void append_n(Log& log, std::uint64_t first, std::uint64_t n, std::size_t size = 40) {
+void append_n(SegmentLog& log, std::uint64_t first, std::uint64_t n, std::size_t size = 40) {
   for (std::uint64_t i = first; i < first + n; ++i) {
     auto offset = log.append(bytes_of(payload_for(i, size)), static_cast<std::int64_t>(i) * 10);
     REQUIRE(offset);
@@ -41,7 +41,7 @@ void append_n(Log& log, std::uint64_t first, std::uint64_t n, std::size_t size =
   }
 }
 
-std::vector<std::string> read_all_records(const Log& log, std::uint64_t from = 0) {
+std::vector<std::string> read_all_records(const SegmentLog& log, std::uint64_t from = 0) {
   std::vector<std::string> out;
   std::uint64_t previous = 0;
   for (;;) {
@@ -200,7 +200,7 @@ TEST_CASE("append_in_place never calls the writer nor the completion for a refus
 
 TEST_CASE("thousands of segments hold a bounded number of mappings and no file descriptors") {
   ScratchDir dir;
-  LogOptions o = small_segments(1024);
+  SegmentLogOptions o = small_segments(1024);
   o.max_read_mappings = 4;
   auto log = open_log(dir.path(), o);
   const std::size_t fds_before = open_fds();
@@ -278,7 +278,7 @@ TEST_CASE("retention by bytes keeps at least the limit") {
 TEST_CASE("retention by age deletes segments whose newest record is older than the limit") {
   ScratchDir dir;
   auto clock = std::make_shared<ManualClock>();
-  LogOptions o = small_segments();
+  SegmentLogOptions o = small_segments();
   o.clock = clock;
   auto log = open_log(dir.path(), o);
   const std::int64_t now = clock->wall_now().time_since_epoch().count();
@@ -364,7 +364,7 @@ TEST_CASE("corruption in a sealed segment is a corrupt error naming the file and
   }
   const auto file = test::segment_files(dir.path()).front();
   test::flip_bit(file, segment::kFileHeaderSize + 30);
-  auto log = Log::open(dir.path(), small_segments());
+  auto log = SegmentLog::open(dir.path(), small_segments());
   REQUIRE_FALSE(log);
   CHECK(log.code() == Errc::corrupt);
   CHECK_THAT(log.message(), Catch::Contains(file.string()) && Catch::Contains("offset 64"));
@@ -378,7 +378,7 @@ TEST_CASE("salvage mode skips a corrupt record in a sealed segment and counts it
   }
   const auto file = test::segment_files(dir.path()).front();
   test::flip_bit(file, segment::kFileHeaderSize + segment::record_footprint(40) + 30);
-  LogOptions o = small_segments();
+  SegmentLogOptions o = small_segments();
   o.salvage = true;
   auto log = open_log(dir.path(), o);
   CHECK(log->recovery_stats().corrupt_regions_skipped == 1);
@@ -397,7 +397,7 @@ TEST_CASE("damage in the middle of the last segment with valid records after it 
   }
   const auto file = test::segment_files(dir.path()).back();
   test::flip_bit(file, segment::kFileHeaderSize + 30);
-  auto log = Log::open(dir.path(), small_segments());
+  auto log = SegmentLog::open(dir.path(), small_segments());
   REQUIRE_FALSE(log);
   CHECK(log.code() == Errc::corrupt);
   CHECK_THAT(log.message(), Catch::Contains("not a torn tail"));
@@ -410,7 +410,7 @@ TEST_CASE("a missing segment in the middle of a stream is corrupt") {
     append_n(*log, 0, 200);
   }
   std::filesystem::remove(test::segment_files(dir.path())[1]);
-  auto log = Log::open(dir.path(), small_segments());
+  auto log = SegmentLog::open(dir.path(), small_segments());
   REQUIRE_FALSE(log);
   CHECK_THAT(log.message(), Catch::Contains("missing"));
 }
@@ -425,7 +425,7 @@ TEST_CASE("with durability none a completion fires before append returns") {
 
 TEST_CASE("with durability always append returns with the record synced") {
   ScratchDir dir;
-  LogOptions o = small_segments();
+  SegmentLogOptions o = small_segments();
   o.durability = Durability::always;
   auto log = open_log(dir.path(), o);
   for (int i = 0; i < 20; ++i) {
@@ -437,7 +437,7 @@ TEST_CASE("with durability always append returns with the record synced") {
 
 TEST_CASE("with durability batch completions fire once their records are synced") {
   ScratchDir dir;
-  LogOptions o = small_segments(1 << 20);
+  SegmentLogOptions o = small_segments(1 << 20);
   o.durability = Durability::batch;
   o.sync_interval = 2ms;
   o.sync_bytes = 1 << 30;  // the interval triggers the syncs here
@@ -459,7 +459,7 @@ TEST_CASE("with durability batch completions fire once their records are synced"
 TEST_CASE(
     "with durability batch crossing sync_bytes triggers a sync without waiting the interval") {
   ScratchDir dir;
-  LogOptions o = small_segments(1 << 20);
+  SegmentLogOptions o = small_segments(1 << 20);
   o.durability = Durability::batch;
   o.sync_interval = 1h;
   o.sync_bytes = 1024;
@@ -479,7 +479,7 @@ TEST_CASE(
 TEST_CASE("after a failed sync the log is read-only and every pending and later append fails") {
   ScratchDir dir;
   Faults faults;
-  LogOptions o = small_segments(1 << 20);
+  SegmentLogOptions o = small_segments(1 << 20);
   o.durability = Durability::batch;
   o.sync_interval = 1h;
   o.sync_bytes = 1 << 30;
@@ -508,7 +508,7 @@ TEST_CASE("after a failed sync the log is read-only and every pending and later 
 TEST_CASE("with durability always a failed sync fails that append") {
   ScratchDir dir;
   Faults faults;
-  LogOptions o = small_segments();
+  SegmentLogOptions o = small_segments();
   o.durability = Durability::always;
   o.faults = &faults;
   auto log = open_log(dir.path(), o);
@@ -521,7 +521,7 @@ TEST_CASE("with durability always a failed sync fails that append") {
 TEST_CASE("an injected allocation failure is disk_full and appends resume when space returns") {
   ScratchDir dir;
   Faults faults;
-  LogOptions o = small_segments();
+  SegmentLogOptions o = small_segments();
   o.faults = &faults;
   auto log = open_log(dir.path(), o);
   std::uint64_t accepted = 0;
@@ -549,7 +549,7 @@ TEST_CASE("an injected allocation failure is disk_full and appends resume when s
 
 TEST_CASE("concurrent appenders and a reader see every record exactly once - in offset order") {
   ScratchDir dir;
-  LogOptions o = small_segments(64 * 1024);
+  SegmentLogOptions o = small_segments(64 * 1024);
   o.durability = Durability::batch;
   o.sync_interval = 1ms;
 #ifdef SWITCHYARD_SANITIZER_BUILD
@@ -604,7 +604,7 @@ TEST_CASE("with durability none an explicit sync covers segments sealed since th
     }
   } recorder;
   ScratchDir dir;
-  LogOptions o = small_segments();
+  SegmentLogOptions o = small_segments();
   o.faults = &recorder;
   auto log = open_log(dir.path(), o);
   append_n(*log, 0, 200);

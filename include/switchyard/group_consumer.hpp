@@ -17,7 +17,7 @@
 namespace switchyard {
 
 namespace detail {
-class GroupMember;
+class GroupConsumerState;
 }
 
 /// Where a NEW group starts reading each partition. Resolved once, when the group gets its
@@ -124,7 +124,7 @@ class [[nodiscard]] PollBatch {
 class GroupConsumer {
  public:
   GroupConsumer() = default;
-  explicit GroupConsumer(std::shared_ptr<detail::GroupMember> member) noexcept;
+  explicit GroupConsumer(std::shared_ptr<detail::GroupConsumerState> member) noexcept;
   GroupConsumer(GroupConsumer&&) noexcept;
   GroupConsumer& operator=(GroupConsumer&&) noexcept;
   ~GroupConsumer();
@@ -179,7 +179,7 @@ class GroupConsumer {
   explicit operator bool() const noexcept { return member_ != nullptr; }
 
  private:
-  std::shared_ptr<detail::GroupMember> member_;
+  std::shared_ptr<detail::GroupConsumerState> member_;
 };
 
 }  // namespace switchyard

@@ -17,7 +17,7 @@
 namespace switchyard {
 
 namespace detail {
-class Subscriber;
+class SubscriptionState;
 }
 
 /// What a publish does when a subscriber's buffer is full.
@@ -54,7 +54,7 @@ class Subscription {
   using Handler = std::function<void(const Message&)>;
 
   Subscription() = default;
-  explicit Subscription(std::shared_ptr<detail::Subscriber> state) noexcept;
+  explicit Subscription(std::shared_ptr<detail::SubscriptionState> state) noexcept;
   Subscription(Subscription&&) noexcept;
   Subscription& operator=(Subscription&&) noexcept;
   ~Subscription();
@@ -72,7 +72,7 @@ class Subscription {
   [[nodiscard]] bool active() const noexcept;
 
  private:
-  std::shared_ptr<detail::Subscriber> state_;
+  std::shared_ptr<detail::SubscriptionState> state_;
 };
 
 }  // namespace switchyard

@@ -377,7 +377,7 @@ GroupConsumer Broker::group_consumer(std::string_view topic_name, std::string_vi
     throw Error(Errc::closed, "topic '" + std::string(topic_name) + "' is closed");
   }
   auto state = topic->group(group, options);
-  return GroupConsumer(std::make_shared<detail::GroupMember>(std::move(topic), std::move(state),
+  return GroupConsumer(std::make_shared<detail::GroupConsumerState>(std::move(topic), std::move(state),
                                                              std::move(options)));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("a group consumer of topic", topic_name);

@@ -4,7 +4,7 @@
 // The interface (PartitionLog) is what a later mmap segment log will implement too: append,
 // read a batch from an offset, the two ends, retention, time look-up, stats.
 //
-// MemoryLog data structures
+// MemoryPartitionLog data structures
 // -------------------------
 //   Chunk       a fixed array of `capacity` slots {Message, record time, size} for offsets
 //               [base, base + count). Slots are written once, by the appender, and never
@@ -106,10 +106,10 @@ class PartitionLog {
 };
 
 /// The in-memory log (see the file comment).
-class MemoryLog final : public PartitionLog {
+class MemoryPartitionLog final : public PartitionLog {
  public:
-  MemoryLog(std::uint32_t partition, Retention retention);
-  ~MemoryLog() override;
+  MemoryPartitionLog(std::uint32_t partition, Retention retention);
+  ~MemoryPartitionLog() override;
 
   Result<std::uint64_t> append(Message&& message, std::int64_t now_ns,
                                AppendDone done) noexcept override;

@@ -55,17 +55,17 @@ Result<std::unique_ptr<QueueJournal>> QueueJournal::open(const std::filesystem::
     options.log.flusher = std::make_shared<Flusher>();
   }
   std::unique_ptr<QueueJournal> journal(new QueueJournal(dir, std::move(options)));
-  LogOptions message_options = journal->options_.log;
+  SegmentLogOptions message_options = journal->options_.log;
   message_options.owner = message_options.owner.with_role(StreamRole::records);
-  auto messages = Log::open(dir / "messages", message_options);
+  auto messages = SegmentLog::open(dir / "messages", message_options);
   if (!messages) return messages.failure();
   journal->messages_ = std::move(*messages);
   if (auto status = journal->open_settlements(); !status) return status.failure();
   return journal;
 }
 
-Result<std::unique_ptr<Log>> QueueJournal::open_generation(std::uint64_t gen, bool fresh) {
-  LogOptions o = options_.log;
+Result<std::unique_ptr<SegmentLog>> QueueJournal::open_generation(std::uint64_t gen, bool fresh) {
+  SegmentLogOptions o = options_.log;
   // A fresh generation is written with durability none and synced once when whole (see
   // compact_locked), rather than once per record.
   if (fresh) o.durability = Durability::none;
@@ -76,7 +76,7 @@ Result<std::unique_ptr<Log>> QueueJournal::open_generation(std::uint64_t gen, bo
   if (fresh) {
     if (auto removed = remove_tree(path, o.faults); !removed) return removed.failure();
   }
-  return Log::open(path, o);
+  return SegmentLog::open(path, o);
 }
 
 Status QueueJournal::open_settlements() {

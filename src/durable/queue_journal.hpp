@@ -36,7 +36,7 @@
 // the floor advances.
 //
 // Threads: all members are thread-safe. `append` does not take the journal's lock (the message
-// Log serialises itself); settlements and compaction do.
+// SegmentLog serialises itself); settlements and compaction do.
 #pragma once
 
 #include <cstdint>
@@ -47,14 +47,14 @@
 #include <vector>
 
 #include "durable/stored_message.hpp"
-#include "storage/log.hpp"
+#include "storage/segment_log.hpp"
 
 namespace switchyard::detail {
 
 struct QueueJournalOptions {
   /// Options of both logs (durability, segment size, flusher, faults, clock, salvage). The
   /// owner's role is set per log: records for the messages, settlements for the acks.
-  LogOptions log;
+  SegmentLogOptions log;
   /// Segment size of the settlement log (small: it is compacted away).
   std::uint64_t settlement_segment_bytes = 1ull << 20;
   /// Compact the settlement log once it holds this many bytes.
@@ -92,7 +92,7 @@ class QueueJournal {
   /// log; call it once after open (it reflects settlements made since, too).
   Result<std::vector<RecoveredMessage>> recover() const;
 
-  /// Stores a message; returns its seq. `done` as for Log::append.
+  /// Stores a message; returns its seq. `done` as for SegmentLog::append.
   Result<std::uint64_t> append(const StoredMessage& message, Completion done = {});
   /// The message with seq `seq` was handed out for the `attempts`-th time.
   Status record_delivery(std::uint64_t seq, std::uint32_t attempts, Completion done = {});
@@ -110,7 +110,7 @@ class QueueJournal {
   [[nodiscard]] std::uint64_t floor() const;
   /// Seq the next append gets.
   [[nodiscard]] std::uint64_t end_seq() const noexcept { return messages_->end_offset(); }
-  [[nodiscard]] const Log& messages() const noexcept { return *messages_; }
+  [[nodiscard]] const SegmentLog& messages() const noexcept { return *messages_; }
   [[nodiscard]] std::uint64_t settlement_bytes() const;
   [[nodiscard]] std::uint64_t compactions() const;
   /// Recovery of the message log.
@@ -134,15 +134,15 @@ class QueueJournal {
     return pending_.empty() ? tracked_end_ : pending_.begin()->first;
   }
   Status compact_locked();
-  Result<std::unique_ptr<Log>> open_generation(std::uint64_t gen, bool fresh);
+  Result<std::unique_ptr<SegmentLog>> open_generation(std::uint64_t gen, bool fresh);
 
   const std::filesystem::path dir_;
   const QueueJournalOptions options_;
-  std::unique_ptr<Log> messages_;
+  std::unique_ptr<SegmentLog> messages_;
   RecoveryStats settlement_recovery_;  // written by open_settlements only
 
   mutable std::mutex mutex_;  // guards everything below
-  std::unique_ptr<Log> settlements_;
+  std::unique_ptr<SegmentLog> settlements_;
   std::uint64_t generation_ = 0;
   std::map<std::uint64_t, std::uint32_t> pending_;  // unsettled seq -> attempts, below tracked_end_
   std::uint64_t tracked_end_ = 0;  // seqs at or above are unsettled and not in pending_

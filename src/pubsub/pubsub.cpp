@@ -10,7 +10,7 @@ namespace switchyard {
 
 namespace detail {
 
-Subscriber::Subscriber(std::string channel, bool pattern, Subscription::Handler handler,
+SubscriptionState::SubscriptionState(std::string channel, bool pattern, Subscription::Handler handler,
                        SubscriberOptions options, std::shared_ptr<Clock> clock)
     : channel_(std::move(channel)),
       pattern_(pattern),
@@ -19,19 +19,19 @@ Subscriber::Subscriber(std::string channel, bool pattern, Subscription::Handler 
       clock_(std::move(clock)),
       buffer_(options.buffer) {}
 
-Subscriber::~Subscriber() {
+SubscriptionState::~SubscriptionState() {
   // The dispatch thread holds a reference to us, so by now it has finished (or was detached
   // and has returned): nothing left to join.
   if (thread_.joinable()) thread_.detach();
 }
 
-void Subscriber::start(std::weak_ptr<PubSubHub> hub) {
+void SubscriptionState::start(std::weak_ptr<PubSubHub> hub) {
   std::lock_guard lock(lifecycle_);
   hub_ = std::move(hub);
   thread_ = std::thread([self = shared_from_this()] { self->dispatch(); });
 }
 
-bool Subscriber::offer(const Message& message) noexcept {
+bool SubscriptionState::offer(const Message& message) noexcept {
   if (closed_.load(std::memory_order_acquire)) return false;
   using Push = SpillRing<Message>::Push;
   Push pushed = buffer_.try_push_within(Message(message), options_.buffer);
@@ -66,7 +66,7 @@ bool Subscriber::offer(const Message& message) noexcept {
   return false;
 }
 
-void Subscriber::dispatch() noexcept {
+void SubscriptionState::dispatch() noexcept {
   Message message;
   while (!closed_.load(std::memory_order_acquire)) {
     if (buffer_.try_pop(message)) {
@@ -89,7 +89,7 @@ void Subscriber::dispatch() noexcept {
   }
 }
 
-void Subscriber::unsubscribe() noexcept {
+void SubscriptionState::unsubscribe() noexcept {
   closed_.store(true, std::memory_order_release);
   std::thread thread;
   std::shared_ptr<PubSubHub> hub;
@@ -110,12 +110,12 @@ void Subscriber::unsubscribe() noexcept {
   }
 }
 
-SubscriptionStats Subscriber::stats() const noexcept {
+SubscriptionStats SubscriptionState::stats() const noexcept {
   return {delivered_.load(std::memory_order_relaxed), dropped_.load(std::memory_order_relaxed),
           handler_errors_.load(std::memory_order_relaxed), buffer_.size_guess()};
 }
 
-std::shared_ptr<Subscriber> PubSubHub::subscribe(std::string_view channel, bool pattern,
+std::shared_ptr<SubscriptionState> PubSubHub::subscribe(std::string_view channel, bool pattern,
                                                  Subscription::Handler handler,
                                                  SubscriberOptions options) {
   if (!handler) throw Error(Errc::invalid_argument, "subscribe needs a handler");
@@ -123,7 +123,7 @@ std::shared_ptr<Subscriber> PubSubHub::subscribe(std::string_view channel, bool 
   if (options.block_timeout.count() < 0) {
     throw Error(Errc::invalid_argument, "subscriber block_timeout must not be negative");
   }
-  auto subscriber = std::make_shared<Subscriber>(std::string(channel), pattern, std::move(handler),
+  auto subscriber = std::make_shared<SubscriptionState>(std::string(channel), pattern, std::move(handler),
                                                  options, clock_);
   {
     std::lock_guard lock(mutex_);
@@ -140,11 +140,11 @@ std::shared_ptr<Subscriber> PubSubHub::subscribe(std::string_view channel, bool 
   return subscriber;
 }
 
-void PubSubHub::remove(const Subscriber* subscriber) noexcept {
+void PubSubHub::remove(const SubscriptionState* subscriber) noexcept {
   try {
     std::lock_guard lock(mutex_);
     auto next = std::make_shared<Snapshot>(*snapshot_);
-    auto drop = [&](std::vector<std::shared_ptr<Subscriber>>& list) {
+    auto drop = [&](std::vector<std::shared_ptr<SubscriptionState>>& list) {
       list.erase(std::remove_if(list.begin(), list.end(),
                                 [&](const auto& s) { return s.get() == subscriber; }),
                  list.end());
@@ -197,7 +197,7 @@ std::size_t PubSubHub::subscriptions() const {
 
 }  // namespace detail
 
-Subscription::Subscription(std::shared_ptr<detail::Subscriber> state) noexcept
+Subscription::Subscription(std::shared_ptr<detail::SubscriptionState> state) noexcept
     : state_(std::move(state)) {}
 Subscription::Subscription(Subscription&&) noexcept = default;
 Subscription& Subscription::operator=(Subscription&& other) noexcept {

@@ -4,7 +4,7 @@
 //   PubSubHub::snapshot_  an immutable Snapshot { channel → subscribers; pattern subscribers },
 //                         replaced whole (copy-on-write) by subscribe and unsubscribe, so a
 //                         publish reads it without holding any lock while it delivers.
-//   Subscriber            a SpillRing<Message> (the library's MPMC ring, at most 4096
+//   SubscriptionState            a SpillRing<Message> (the library's MPMC ring, at most 4096
 //                         cells, with a spill lane behind it that allocates only while the
 //                         backlog is larger: many publishers, one dispatch thread) holding at
 //                         most `buffer` messages, two EventCounts (ready for the dispatcher,
@@ -40,11 +40,11 @@ namespace switchyard::detail {
 
 class PubSubHub;
 
-class Subscriber : public std::enable_shared_from_this<Subscriber> {
+class SubscriptionState : public std::enable_shared_from_this<SubscriptionState> {
  public:
-  Subscriber(std::string channel, bool pattern, Subscription::Handler handler,
+  SubscriptionState(std::string channel, bool pattern, Subscription::Handler handler,
              SubscriberOptions options, std::shared_ptr<Clock> clock);
-  ~Subscriber();
+  ~SubscriptionState();
 
   /// Buffers `message` for the handler; false if dropped (full, or closed). @note threadsafe
   bool offer(const Message& message) noexcept;
@@ -81,9 +81,9 @@ class PubSubHub : public std::enable_shared_from_this<PubSubHub> {
  public:
   explicit PubSubHub(std::shared_ptr<Clock> clock) : clock_(std::move(clock)) {}
 
-  std::shared_ptr<Subscriber> subscribe(std::string_view channel, bool pattern,
+  std::shared_ptr<SubscriptionState> subscribe(std::string_view channel, bool pattern,
                                         Subscription::Handler handler, SubscriberOptions options);
-  void remove(const Subscriber* subscriber) noexcept;
+  void remove(const SubscriptionState* subscriber) noexcept;
   /// Delivers to every current subscriber of `channel` (exact and pattern). Returns how many
   /// buffered it (Redis PUBLISH's reply). @note threadsafe
   std::size_t publish(const Message& message) noexcept;
@@ -94,10 +94,10 @@ class PubSubHub : public std::enable_shared_from_this<PubSubHub> {
 
  private:
   struct Snapshot {
-    std::unordered_map<std::string, std::vector<std::shared_ptr<Subscriber>>, StringHash,
+    std::unordered_map<std::string, std::vector<std::shared_ptr<SubscriptionState>>, StringHash,
                        std::equal_to<>>
         channels;
-    std::vector<std::shared_ptr<Subscriber>> patterns;
+    std::vector<std::shared_ptr<SubscriptionState>> patterns;
   };
 
   std::shared_ptr<const Snapshot> snapshot() const {

@@ -24,7 +24,7 @@
 //    +-------------------+-------------------+ 64
 //
 //    Version 2 added the owner block (destination kind, name length and hash, partition,
-//    role); version 1 had zeros there. `Log::open` refuses a version 2 segment whose owner is
+//    role); version 1 had zeros there. `SegmentLog::open` refuses a version 2 segment whose owner is
 //    not the stream's (`Errc::corrupt`, even in salvage mode: a file from another stream is
 //    not damage to skip). A version 1 segment is still read, without that check; new
 //    segments are written as version 2.
@@ -56,7 +56,7 @@
 //   length itself may be the corrupt part, so nothing after it is trusted (LevelDB's rule).
 //   A run of zeros to the end of the file is the clean, unwritten tail.
 //
-// Damage policy (applied by `Log`, reported by `scan_segment`):
+// Damage policy (applied by `SegmentLog`, reported by `scan_segment`):
 //   * in the last segment, damage with no valid record after it is a torn tail: truncated
 //     (zeroed) and counted in the recovery stats;
 //   * damage with a valid record after it, or anywhere in a sealed segment, is corruption:
@@ -218,7 +218,7 @@ Result<SegmentScan> scan_segment(
     const std::function<void(const RecordView&, std::size_t)>& on_record = {});
 
 /// The recovery policy for one scanned segment (see "Damage policy" above), shared by
-/// `Log::open`, which acts on it, and switchyard-inspect, which only reports it.
+/// `SegmentLog::open`, which acts on it, and switchyard-inspect, which only reports it.
 struct SegmentVerdict {
   enum Kind : std::uint8_t {
     clean,      ///< every byte accounted for

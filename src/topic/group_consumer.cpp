@@ -51,7 +51,7 @@ struct SpareRecords {
 thread_local SpareRecords spare;
 }  // namespace
 
-GroupMember::GroupMember(std::shared_ptr<TopicState> topic, std::shared_ptr<GroupState> group,
+GroupConsumerState::GroupConsumerState(std::shared_ptr<TopicState> topic, std::shared_ptr<GroupState> group,
                          GroupConsumerOptions options)
     : topic_(std::move(topic)),
       group_(std::move(group)),
@@ -64,30 +64,30 @@ GroupMember::GroupMember(std::shared_ptr<TopicState> topic, std::shared_ptr<Grou
   joined_ = true;
 }
 
-GroupMember::~GroupMember() {
+GroupConsumerState::~GroupConsumerState() {
   close();
 }
 
-void GroupMember::close() noexcept {
+void GroupConsumerState::close() noexcept {
   if (closed_.exchange(true, std::memory_order_acq_rel)) return;
   if (options_.auto_commit && dirty_) (void)commit();
   if (joined_) group_->leave(this);
   joined_ = false;
 }
 
-void GroupMember::wakeup() noexcept {
+void GroupConsumerState::wakeup() noexcept {
   // Release: pairs with the poll's acquire exchange.
   wakeup_.store(true, std::memory_order_release);
   topic_->appended_event().notify_all();
 }
 
-Status GroupMember::check_partition(std::uint32_t partition) const {
+Status GroupConsumerState::check_partition(std::uint32_t partition) const {
   if (partition >= partitions_)
     return Status(Errc::out_of_range, topic_->partition_error(partition));
   return {};
 }
 
-Status GroupMember::check_owned(std::uint32_t partition) const {
+Status GroupConsumerState::check_owned(std::uint32_t partition) const {
   if (auto s = check_partition(partition); !s) return s;
   if (owned_[partition] == 0) {
     return Status(Errc::not_owner,
@@ -97,7 +97,7 @@ Status GroupMember::check_owned(std::uint32_t partition) const {
   return {};
 }
 
-void GroupMember::sync() noexcept {
+void GroupConsumerState::sync() noexcept {
   if (group_->generation() == seen_generation_) return;
   std::vector<GroupState::Owned> now_owned;
   std::vector<std::uint32_t> revoked, assigned;
@@ -129,7 +129,7 @@ void GroupMember::sync() noexcept {
   }
 }
 
-bool GroupMember::ready() const noexcept {
+bool GroupConsumerState::ready() const noexcept {
   for (std::uint32_t p : assignment_) {
     if (paused_[p]) continue;
     const PartitionLog& log = topic_->log(p);
@@ -138,7 +138,7 @@ bool GroupMember::ready() const noexcept {
   return false;
 }
 
-bool GroupMember::read_once(std::size_t max, TimePoint now, PollBatch& batch) {
+bool GroupConsumerState::read_once(std::size_t max, TimePoint now, PollBatch& batch) {
   const std::size_t n = assignment_.size();
   if (n == 0) return false;
   auto& records = batch.mutable_records();
@@ -169,7 +169,7 @@ bool GroupMember::read_once(std::size_t max, TimePoint now, PollBatch& batch) {
   return !records.empty() || !batch.missed().empty();
 }
 
-Status GroupMember::poll(PollBatch& batch, std::size_t max, Duration timeout) noexcept {
+Status GroupConsumerState::poll(PollBatch& batch, std::size_t max, Duration timeout) noexcept {
   batch.clear();
   auto closed = [&] {
     return closed_.load(std::memory_order_acquire) || topic_->closed_for_receive();
@@ -237,13 +237,13 @@ Status GroupMember::poll(PollBatch& batch, std::size_t max, Duration timeout) no
   }
 }
 
-Result<PollBatch> GroupMember::poll(std::size_t max, Duration timeout) noexcept {
+Result<PollBatch> GroupConsumerState::poll(std::size_t max, Duration timeout) noexcept {
   PollBatch batch;
   if (auto s = poll(batch, max, timeout); !s) return Result<PollBatch>(s.failure());
   return batch;
 }
 
-Status GroupMember::commit() noexcept {
+Status GroupConsumerState::commit() noexcept {
   if (closed_.load(std::memory_order_acquire) && joined_ == false) {
     return Status(Errc::closed, "group member is closed");
   }
@@ -267,7 +267,7 @@ Status GroupMember::commit() noexcept {
   return {};
 }
 
-Status GroupMember::commit(std::uint32_t partition, std::uint64_t offset) noexcept {
+Status GroupConsumerState::commit(std::uint32_t partition, std::uint64_t offset) noexcept {
   if (auto s = check_owned(partition); !s) return s;
   const std::uint64_t end = topic_->log(partition).end_offset();
   if (offset > end) {
@@ -287,7 +287,7 @@ Status GroupMember::commit(std::uint32_t partition, std::uint64_t offset) noexce
   return {};
 }
 
-Status GroupMember::seek(std::uint32_t partition, std::uint64_t offset) noexcept {
+Status GroupConsumerState::seek(std::uint32_t partition, std::uint64_t offset) noexcept {
   if (auto s = check_owned(partition); !s) return s;
   const std::uint64_t end = topic_->log(partition).end_offset();
   if (offset > end) {
@@ -301,29 +301,29 @@ Status GroupMember::seek(std::uint32_t partition, std::uint64_t offset) noexcept
   return {};
 }
 
-Status GroupMember::set_paused(std::uint32_t partition, bool paused) noexcept {
+Status GroupConsumerState::set_paused(std::uint32_t partition, bool paused) noexcept {
   if (auto s = check_owned(partition); !s) return s;
   paused_[partition] = paused;
   return {};
 }
 
-std::vector<std::uint32_t> GroupMember::assignment() const {
+std::vector<std::uint32_t> GroupConsumerState::assignment() const {
   return assignment_;
 }
 
-Result<std::uint64_t> GroupMember::position(std::uint32_t partition) const noexcept {
+Result<std::uint64_t> GroupConsumerState::position(std::uint32_t partition) const noexcept {
   if (auto s = check_owned(partition); !s) return Result<std::uint64_t>(s.failure());
   return position_[partition];
 }
 
-Result<std::uint64_t> GroupMember::lag(std::uint32_t partition) const noexcept {
+Result<std::uint64_t> GroupConsumerState::lag(std::uint32_t partition) const noexcept {
   if (auto s = check_partition(partition); !s) return Result<std::uint64_t>(s.failure());
   const std::uint64_t end = topic_->log(partition).end_offset();
   const std::uint64_t committed = group_->committed(partition);
   return end > committed ? end - committed : 0;
 }
 
-Result<std::uint64_t> GroupMember::committed(std::uint32_t partition) const noexcept {
+Result<std::uint64_t> GroupConsumerState::committed(std::uint32_t partition) const noexcept {
   if (auto s = check_partition(partition); !s) return Result<std::uint64_t>(s.failure());
   return group_->committed(partition);
 }
@@ -348,7 +348,7 @@ Failure empty_member() {
 }
 }  // namespace
 
-GroupConsumer::GroupConsumer(std::shared_ptr<detail::GroupMember> member) noexcept
+GroupConsumer::GroupConsumer(std::shared_ptr<detail::GroupConsumerState> member) noexcept
     : member_(std::move(member)) {}
 GroupConsumer::GroupConsumer(GroupConsumer&&) noexcept = default;
 GroupConsumer& GroupConsumer::operator=(GroupConsumer&& other) noexcept {

@@ -69,7 +69,7 @@ void GroupState::resolve_start(const GroupConsumerOptions& start) {
   any_unplaced_.store(false, std::memory_order_release);
 }
 
-void GroupState::join(GroupMember* member) {
+void GroupState::join(GroupConsumerState* member) {
   {
     std::lock_guard lock(mutex_);
     members_.push_back(member);
@@ -78,7 +78,7 @@ void GroupState::join(GroupMember* member) {
   topic_.appended_event().notify_all();
 }
 
-void GroupState::leave(GroupMember* member) noexcept {
+void GroupState::leave(GroupConsumerState* member) noexcept {
   {
     std::lock_guard lock(mutex_);
     auto it = std::find(members_.begin(), members_.end(), member);
@@ -95,11 +95,11 @@ void GroupState::reassign_locked() {
   const std::size_t n = members_.size();
   std::vector<std::size_t> quota(n), count(n, 0);
   for (std::size_t i = 0; i < n; ++i) quota[i] = partitions_ / n + (i < partitions_ % n ? 1 : 0);
-  auto index_of = [&](GroupMember* m) -> std::size_t {
+  auto index_of = [&](GroupConsumerState* m) -> std::size_t {
     auto it = std::find(members_.begin(), members_.end(), m);
     return it == members_.end() ? n : static_cast<std::size_t>(it - members_.begin());
   };
-  std::vector<GroupMember*> next(partitions_, nullptr);
+  std::vector<GroupConsumerState*> next(partitions_, nullptr);
   for (std::uint32_t p = 0; p < partitions_; ++p) {
     const std::size_t i = owner_[p] == nullptr ? n : index_of(owner_[p]);
     if (i < n && count[i] < quota[i]) {
@@ -124,7 +124,7 @@ void GroupState::reassign_locked() {
   generation_.fetch_add(1, std::memory_order_release);
 }
 
-std::uint64_t GroupState::assignment_of(const GroupMember* member, std::vector<Owned>& out) {
+std::uint64_t GroupState::assignment_of(const GroupConsumerState* member, std::vector<Owned>& out) {
   std::lock_guard lock(mutex_);
   out.clear();
   for (std::uint32_t p = 0; p < partitions_; ++p) {
@@ -135,7 +135,7 @@ std::uint64_t GroupState::assignment_of(const GroupMember* member, std::vector<O
   return generation_.load(std::memory_order_relaxed);
 }
 
-Status GroupState::commit(const GroupMember* member, std::span<const CommitEntry> entries,
+Status GroupState::commit(const GroupConsumerState* member, std::span<const CommitEntry> entries,
                           std::vector<std::uint32_t>& lost) noexcept {
   std::lock_guard lock(mutex_);
   constexpr std::size_t kInline = 16;

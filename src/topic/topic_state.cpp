@@ -3,7 +3,7 @@
 #include <string>
 #include <system_error>
 
-#include "durable/segment_partition_log.hpp"
+#include "durable/durable_partition_log.hpp"
 #include "queue/queue_state.hpp"
 #include "route/broker_core.hpp"
 #include "switchyard/broker.hpp"
@@ -69,14 +69,14 @@ TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<C
   logs_.reserve(options_.partitions);
   if (!durable()) {
     for (std::uint32_t p = 0; p < options_.partitions; ++p) {
-      logs_.push_back(std::make_unique<MemoryLog>(p, options_.retention));
+      logs_.push_back(std::make_unique<MemoryPartitionLog>(p, options_.retention));
     }
     return;
   }
   auto fail = [&](const Failure& f) {
     throw Error(f.code, "durable topic '" + name_ + "': " + f.message);
   };
-  LogOptions log;
+  SegmentLogOptions log;
   log.segment_bytes =
       storage.segment_bytes != 0 ? storage.segment_bytes : segment_bytes_for(options_);
   log.durability = options_.durability;
@@ -95,9 +95,9 @@ TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<C
     std::string dir = std::to_string(p);
     dir.insert(dir.begin(), 'p');  // (not "p" + ...: GCC 12 warns falsely, -Wrestrict)
     log.owner = StorageOwner::of(OwnerKind::topic, StreamRole::records, name_, p);
-    auto opened = SegmentLog::open(p, storage_dir_ / dir, log, retention, clock_);
+    auto opened = DurablePartitionLog::open(p, storage_dir_ / dir, log, retention, clock_);
     if (!opened) fail(opened.failure());
-    const Log& stream = (*opened)->log();
+    const SegmentLog& stream = (*opened)->log();
     StreamRecovery& r = recovery_.emplace_back();
     r.kind = StreamRecovery::Kind::topic;
     r.destination = name_;
@@ -222,8 +222,8 @@ std::optional<Result<SendReceipt>> TopicState::accept_fields(const StoredFields&
   return append_record(
       fields.id, fields.payload.size(), fields.key, options, nullptr,
       [&](std::uint32_t partition, AppendDone done) noexcept {
-        // Every log of a topic that accepts_fields() is a SegmentLog.
-        return static_cast<SegmentLog&>(*logs_[partition]).append(fields, std::move(done));
+        // Every log of a topic that accepts_fields() is a DurablePartitionLog.
+        return static_cast<DurablePartitionLog&>(*logs_[partition]).append(fields, std::move(done));
       });
 }
 
@@ -261,7 +261,7 @@ Status TopicState::store_commits(
 
 void TopicState::destroy_storage() noexcept {
   if (!durable()) return;
-  for (auto& log : logs_) static_cast<SegmentLog&>(*log).retire();
+  for (auto& log : logs_) static_cast<DurablePartitionLog&>(*log).retire();
   {
     std::lock_guard lock(checkpoint_mutex_);
     storage_destroyed_ = true;

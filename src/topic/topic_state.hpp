@@ -4,9 +4,9 @@
 // Data structures
 // ---------------
 //   TopicState
-//     logs_          one PartitionLog per partition, fixed at declare time: MemoryLog, or for a
-//                    durable topic a SegmentLog over `<storage dir>/p<N>` (see
-//                    segment_partition_log.hpp).
+//     logs_          one PartitionLog per partition, fixed at declare time: MemoryPartitionLog, or for a
+//                    durable topic a DurablePartitionLog over `<storage dir>/p<N>` (see
+//                    durable_partition_log.hpp).
 //     checkpoint_    durable topics: every group's committed offsets, in `<storage dir>/offsets`
 //                    (OffsetCheckpoint), under checkpoint_mutex_. A commit writes the whole
 //                    checkpoint durably before the new offsets are published to committed_[p].
@@ -34,7 +34,7 @@
 //     generation_    rises on every reassignment (release); members compare it (acquire) at
 //                    each poll and resynchronise their view under mutex_ when it moved.
 //
-//   GroupMember (the state behind one GroupConsumer; touched by one thread at a time)
+//   GroupConsumerState (the state behind one GroupConsumer; touched by one thread at a time)
 //     owned_[p]      the epoch this member got p at (0: not owned), its position_[p] (next
 //                    offset to read) and paused_[p]. Only the member's thread reads or writes
 //                    these; rebalances write only GroupState.
@@ -93,7 +93,7 @@ inline constexpr std::uint32_t kMaxPartitions = 65'536;
 
 class QueueState;
 class GroupState;
-class GroupMember;
+class GroupConsumerState;
 
 class Flusher;
 
@@ -234,8 +234,8 @@ class GroupState {
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   /// Adds / removes a member and reassigns. @note threadsafe
-  void join(GroupMember* member);
-  void leave(GroupMember* member) noexcept;
+  void join(GroupConsumerState* member);
+  void leave(GroupConsumerState* member) noexcept;
 
   /// Rises on every reassignment. Acquire pairs with the release in reassign.
   [[nodiscard]] std::uint64_t generation() const noexcept {
@@ -247,7 +247,7 @@ class GroupState {
     std::uint64_t committed;
   };
   /// What `member` owns now, and the generation this view is of.
-  std::uint64_t assignment_of(const GroupMember* member, std::vector<Owned>& out);
+  std::uint64_t assignment_of(const GroupConsumerState* member, std::vector<Owned>& out);
   struct CommitEntry {
     std::uint32_t partition;
     std::uint64_t epoch;   ///< the epoch the member got the partition at
@@ -257,7 +257,7 @@ class GroupState {
   /// others' partitions to `lost`. A durable topic stores the changed offsets first (one
   /// checkpoint write); if that fails nothing is committed and the error is returned.
   /// @note threadsafe
-  Status commit(const GroupMember* member, std::span<const CommitEntry> entries,
+  Status commit(const GroupConsumerState* member, std::span<const CommitEntry> entries,
                 std::vector<std::uint32_t>& lost) noexcept;
   [[nodiscard]] std::uint64_t committed(std::uint32_t partition) const noexcept {
     // Acquire pairs with commit's release (a reader of the committed offset after a rebalance).
@@ -276,8 +276,8 @@ class GroupState {
   const std::string name_;
   const std::uint32_t partitions_;
   mutable std::mutex mutex_;
-  std::vector<GroupMember*> members_;
-  std::vector<GroupMember*> owner_;
+  std::vector<GroupConsumerState*> members_;
+  std::vector<GroupConsumerState*> owner_;
   std::vector<std::uint64_t> owner_epoch_;
   std::uint64_t next_epoch_ = 1;
   std::unique_ptr<std::atomic<std::uint64_t>[]> committed_;
@@ -289,13 +289,13 @@ class GroupState {
 };
 
 /// The state behind a GroupConsumer. One thread at a time, except `wakeup`.
-class GroupMember {
+class GroupConsumerState {
  public:
-  GroupMember(std::shared_ptr<TopicState> topic, std::shared_ptr<GroupState> group,
+  GroupConsumerState(std::shared_ptr<TopicState> topic, std::shared_ptr<GroupState> group,
               GroupConsumerOptions options);
-  ~GroupMember();
-  GroupMember(const GroupMember&) = delete;
-  GroupMember& operator=(const GroupMember&) = delete;
+  ~GroupConsumerState();
+  GroupConsumerState(const GroupConsumerState&) = delete;
+  GroupConsumerState& operator=(const GroupConsumerState&) = delete;
 
   Result<PollBatch> poll(std::size_t max, Duration timeout) noexcept;
   /// Clears `batch` (keeping its capacity) and fills it.

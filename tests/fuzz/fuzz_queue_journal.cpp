@@ -27,7 +27,7 @@
 #include "durable/queue_journal.hpp"
 #include "durable/stored_message.hpp"
 #include "fuzz_support.hpp"
-#include "storage/log.hpp"
+#include "storage/segment_log.hpp"
 
 using namespace switchyard::detail;
 namespace fs = std::filesystem;
@@ -68,8 +68,8 @@ fs::path generation_dir(const fs::path& dir) {
   return found;
 }
 
-LogOptions settlement_log_options() {
-  LogOptions o = options().log;
+SegmentLogOptions settlement_log_options() {
+  SegmentLogOptions o = options().log;
   o.segment_bytes = options().settlement_segment_bytes;
   o.owner.role = StreamRole::settlements;  // as the journal's own settlement logs are
   return o;
@@ -78,7 +78,7 @@ LogOptions settlement_log_options() {
 /// Writes one seed: the settlement log the writer left in `dir`, in the input format.
 void write_seed(const fs::path& dir, std::uint8_t messages, const fs::path& out) {
   std::string bytes(1, static_cast<char>(messages));
-  auto log = Log::open(generation_dir(dir), settlement_log_options());
+  auto log = SegmentLog::open(generation_dir(dir), settlement_log_options());
   check(static_cast<bool>(log));
   for (std::uint64_t from = (*log)->start_offset();;) {
     auto batch = (*log)->read(from);
@@ -147,7 +147,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check(static_cast<bool>((*journal)->append(message_of(i))));
   }
   {
-    auto log = Log::open(generation_dir(dir), settlement_log_options());
+    auto log = SegmentLog::open(generation_dir(dir), settlement_log_options());
     check(static_cast<bool>(log));
     for (std::size_t pos = 1; pos < size;) {
       const std::size_t length = std::min<std::size_t>(data[pos], size - pos - 1);

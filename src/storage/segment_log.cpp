@@ -1,6 +1,6 @@
 // The durable stream: recovery, appends into the active mapping, group commit, reads,
 // retention. Layout and policies: log.hpp and segment_format.hpp.
-#include "storage/log.hpp"
+#include "storage/segment_log.hpp"
 #include "switchyard/detail/deadline.hpp"
 
 #include <algorithm>
@@ -43,7 +43,7 @@ Flusher::~Flusher() {
   thread_.join();
 }
 
-void Flusher::add(Log* log) {
+void Flusher::add(SegmentLog* log) {
   {
     std::lock_guard lock(mutex_);
     logs_.push_back(log);
@@ -51,7 +51,7 @@ void Flusher::add(Log* log) {
   cv_.notify_all();
 }
 
-void Flusher::remove(Log* log) {
+void Flusher::remove(SegmentLog* log) {
   std::unique_lock lock(mutex_);
   cv_.wait(lock, [&] { return syncing_ != log; });
   std::erase(logs_, log);
@@ -72,7 +72,7 @@ void Flusher::run() {
     auto wait = std::chrono::nanoseconds::max();
     // Index loop: logs_ may change while the mutex is released for a sync.
     for (std::size_t i = 0; i < logs_.size() && !stop_; ++i) {
-      Log* log = logs_[i];
+      SegmentLog* log = logs_[i];
       const auto now = std::chrono::steady_clock::now();
       if (log->sync_due(now)) {
         syncing_ = log;
@@ -103,7 +103,7 @@ void Flusher::run() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Log: opening and recovery
+// SegmentLog: opening and recovery
 
 void add_recovery(StreamRecovery& into, const RecoveryStats& stats) {
   into.segments += stats.segments;
@@ -117,10 +117,10 @@ void add_recovery(StreamRecovery& into, const RecoveryStats& stats) {
   into.events.insert(into.events.end(), stats.events.begin(), stats.events.end());
 }
 
-Log::Log(std::filesystem::path dir, LogOptions options)
+SegmentLog::SegmentLog(std::filesystem::path dir, SegmentLogOptions options)
     : dir_(std::move(dir)), options_(std::move(options)) {}
 
-Result<std::unique_ptr<Log>> Log::open(const std::filesystem::path& dir, LogOptions options) {
+Result<std::unique_ptr<SegmentLog>> SegmentLog::open(const std::filesystem::path& dir, SegmentLogOptions options) {
   if (options.segment_bytes < segment::kFileHeaderSize + segment::record_footprint(0) ||
       options.segment_bytes > (std::uint64_t{1} << 40)) {
     return Failure{
@@ -133,7 +133,7 @@ Result<std::unique_ptr<Log>> Log::open(const std::filesystem::path& dir, LogOpti
   if (options.durability == Durability::batch && !options.flusher) {
     options.flusher = std::make_shared<Flusher>();
   }
-  std::unique_ptr<Log> log(new Log(dir, std::move(options)));
+  std::unique_ptr<SegmentLog> log(new SegmentLog(dir, std::move(options)));
   // A log that failed to open has nothing to sync: its destructor must not look for a segment.
   if (auto status = log->recover(); !status) return status.failure();
   log->opened_ = true;
@@ -144,7 +144,7 @@ Result<std::unique_ptr<Log>> Log::open(const std::filesystem::path& dir, LogOpti
   return log;
 }
 
-Log::~Log() {
+SegmentLog::~SegmentLog() {
   if (flusher_) flusher_->remove(this);
   if (!opened_) return;  // recovery failed: no active segment, nothing appended
   if (options_.durability == Durability::batch || options_.durability == Durability::always) {
@@ -152,7 +152,7 @@ Log::~Log() {
   }
 }
 
-void Log::note_record_locked(Segment& segment, const RecordView& record, std::size_t position) {
+void SegmentLog::note_record_locked(Segment& segment, const RecordView& record, std::size_t position) {
   // An entry every kIndexInterval bytes, and at every resynchronisation point after a salvage
   // skip, so that a read never has to walk across a skipped region.
   if (segment.index.empty() || position >= segment.last_indexed + kIndexInterval ||
@@ -168,7 +168,7 @@ void Log::note_record_locked(Segment& segment, const RecordView& record, std::si
   segment.end_position = position + segment::record_footprint(record.body.size());
 }
 
-Status Log::recover() {
+Status SegmentLog::recover() {
   const auto started = std::chrono::steady_clock::now();
   FaultInjector* const faults = options_.faults;
   if (auto made = make_directories(dir_, faults); !made) return made;
@@ -308,7 +308,7 @@ Status Log::recover() {
   return {};
 }
 
-Status Log::open_active(Segment& segment, bool created) {
+Status SegmentLog::open_active(Segment& segment, bool created) {
   const std::string path = segment.path.string();
   FaultInjector* const faults = options_.faults;
   auto fd =
@@ -359,7 +359,7 @@ Status Log::open_active(Segment& segment, bool created) {
 // ---------------------------------------------------------------------------------------------
 // Appends and group commit
 
-Result<std::uint64_t> Log::append(std::span<const std::byte> body, std::int64_t timestamp_ns,
+Result<std::uint64_t> SegmentLog::append(std::span<const std::byte> body, std::int64_t timestamp_ns,
                                   Completion done) noexcept {
   auto copy = [body](std::span<std::byte> out) noexcept {
     if (!body.empty()) std::memcpy(out.data(), body.data(), body.size());
@@ -367,7 +367,7 @@ Result<std::uint64_t> Log::append(std::span<const std::byte> body, std::int64_t 
   return append_in_place(body.size(), timestamp_ns, copy, std::move(done));
 }
 
-Result<std::uint64_t> Log::append_in_place(std::size_t body_size, std::int64_t timestamp_ns,
+Result<std::uint64_t> SegmentLog::append_in_place(std::size_t body_size, std::int64_t timestamp_ns,
                                            BodyWriter write, Completion done) noexcept {
   if (body_size > segment::kMaxBody ||
       segment::record_footprint(body_size) + segment::kFileHeaderSize > options_.segment_bytes) {
@@ -436,7 +436,7 @@ Result<std::uint64_t> Log::append_in_place(std::size_t body_size, std::int64_t t
   return offset;
 }
 
-bool Log::sync_due(std::chrono::steady_clock::time_point now) const noexcept {
+bool SegmentLog::sync_due(std::chrono::steady_clock::time_point now) const noexcept {
   // Relaxed: see unsynced_bytes_.
   const std::uint64_t bytes = unsynced_bytes_.load(std::memory_order_relaxed);
   if (bytes == 0) return false;
@@ -445,7 +445,7 @@ bool Log::sync_due(std::chrono::steady_clock::time_point now) const noexcept {
   return now.time_since_epoch() - std::chrono::nanoseconds(since) >= options_.sync_interval;
 }
 
-Status Log::sync() noexcept {
+Status SegmentLog::sync() noexcept {
   std::lock_guard sync_lock(sync_mutex_);
   Pending to_fire;
   std::shared_ptr<Mapping> map;
@@ -495,7 +495,7 @@ Status Log::sync() noexcept {
   return result;
 }
 
-Status Log::sync_tail_locked(Pending& to_fire) {
+Status SegmentLog::sync_tail_locked(Pending& to_fire) {
   Segment& active = segments_.back();
   if (active.end_position > synced_position_) {
     const int err = active.writable->sync(synced_position_, active.end_position);
@@ -515,7 +515,7 @@ Status Log::sync_tail_locked(Pending& to_fire) {
   return {};
 }
 
-Status Log::roll_locked(Pending& to_fire) {
+Status SegmentLog::roll_locked(Pending& to_fire) {
   if (options_.durability != Durability::none) {
     if (auto status = sync_tail_locked(to_fire); !status) return status;
   } else if (segments_.back().end_position > synced_position_) {
@@ -534,14 +534,14 @@ Status Log::roll_locked(Pending& to_fire) {
   return {};
 }
 
-void Log::fail_locked(Failure failure, Pending& to_fire) {
+void SegmentLog::fail_locked(Failure failure, Pending& to_fire) {
   failure_ = failure;
   failed_.store(true, std::memory_order_release);  // pairs with the acquire in read_only()
   for (auto& [offset, done] : waiting_) to_fire.emplace_back(std::move(done), Status(failure));
   waiting_.clear();
 }
 
-void Log::collect_synced_locked(std::uint64_t synced, Pending& to_fire) {
+void SegmentLog::collect_synced_locked(std::uint64_t synced, Pending& to_fire) {
   if (synced > synced_offset_.load(std::memory_order_relaxed)) {
     synced_offset_.store(synced, std::memory_order_release);  // pairs with synced_offset()
   }
@@ -551,7 +551,7 @@ void Log::collect_synced_locked(std::uint64_t synced, Pending& to_fire) {
   }
 }
 
-void Log::fire(Pending& pending) noexcept {
+void SegmentLog::fire(Pending& pending) noexcept {
   for (auto& [done, status] : pending) {
     if (done) done(status);
   }
@@ -561,7 +561,7 @@ void Log::fire(Pending& pending) noexcept {
 // ---------------------------------------------------------------------------------------------
 // Reads
 
-Result<std::shared_ptr<const Mapping>> Log::mapping_locked(const Segment& segment) const {
+Result<std::shared_ptr<const Mapping>> SegmentLog::mapping_locked(const Segment& segment) const {
   if (segment.writable) return std::shared_ptr<const Mapping>(segment.writable);
   for (auto it = read_cache_.begin(); it != read_cache_.end(); ++it) {
     if (it->first == segment.base_offset) {
@@ -587,7 +587,7 @@ Result<std::shared_ptr<const Mapping>> Log::mapping_locked(const Segment& segmen
   return read_cache_.front().second;
 }
 
-Result<ReadBatch> Log::read(std::uint64_t from, std::size_t max_records,
+Result<ReadBatch> SegmentLog::read(std::uint64_t from, std::size_t max_records,
                             std::size_t max_bytes) const {
   ReadBatch batch;
   batch.next_offset = from;
@@ -671,7 +671,7 @@ Result<ReadBatch> Log::read(std::uint64_t from, std::size_t max_records,
   return batch;
 }
 
-Result<std::uint64_t> Log::offset_for_timestamp(std::int64_t timestamp_ns) const {
+Result<std::uint64_t> SegmentLog::offset_for_timestamp(std::int64_t timestamp_ns) const {
   std::uint64_t from = 0;
   {
     std::lock_guard lock(mutex_);
@@ -694,7 +694,7 @@ Result<std::uint64_t> Log::offset_for_timestamp(std::int64_t timestamp_ns) const
 // ---------------------------------------------------------------------------------------------
 // Retention and truncation
 
-Status Log::delete_front_locked(std::size_t count) {
+Status SegmentLog::delete_front_locked(std::size_t count) {
   if (count == 0) return {};
   Status removed;
   for (std::size_t i = 0; i < count && removed; ++i) {
@@ -711,7 +711,7 @@ Status Log::delete_front_locked(std::size_t count) {
   return {};
 }
 
-Result<std::size_t> Log::apply_retention(const RetentionPolicy& policy) {
+Result<std::size_t> SegmentLog::apply_retention(const RetentionPolicy& policy) {
   std::lock_guard lock(mutex_);
   const std::int64_t now = options_.clock->wall_now().time_since_epoch().count();
   std::uint64_t records = segments_.back().end_offset - segments_.front().base_offset;
@@ -735,7 +735,7 @@ Result<std::size_t> Log::apply_retention(const RetentionPolicy& policy) {
   return count;
 }
 
-Result<std::size_t> Log::truncate_prefix(std::uint64_t offset) {
+Result<std::size_t> SegmentLog::truncate_prefix(std::uint64_t offset) {
   std::lock_guard lock(mutex_);
   std::size_t count = 0;
   while (segments_.size() - count > 1 && segments_[count].end_offset <= offset) ++count;
@@ -743,12 +743,12 @@ Result<std::size_t> Log::truncate_prefix(std::uint64_t offset) {
   return count;
 }
 
-std::size_t Log::mapped_segments() const {
+std::size_t SegmentLog::mapped_segments() const {
   std::lock_guard lock(mutex_);
   return read_cache_.size() + 1;
 }
 
-std::uint64_t Log::size_bytes() const {
+std::uint64_t SegmentLog::size_bytes() const {
   std::lock_guard lock(mutex_);
   std::uint64_t bytes = 0;
   for (const auto& seg : segments_) bytes += seg.end_position - segment::kFileHeaderSize;

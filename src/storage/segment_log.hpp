@@ -1,4 +1,4 @@
-// src/storage/log.hpp — one durable stream (a queue, or a topic partition): a directory
+// src/storage/segment_log.hpp — one durable stream (a queue, or a topic partition): a directory
 // of append-only, memory-mapped segment files. Byte layout: segment_format.hpp.
 //
 // Mapping policy (bounded memory, bounded descriptors)
@@ -55,7 +55,7 @@
 
 namespace switchyard::detail {
 
-class Log;
+class SegmentLog;
 
 /// Called once per append (batch durability: when the record is synced, or failed).
 /// Runs on the thread that completed the sync (the flusher, or an appender); must not block
@@ -70,7 +70,7 @@ concept BodyWriterTarget = !std::same_as<std::remove_cvref_t<F>, BodyWriter> &&
                            std::is_nothrow_invocable_v<F&, std::span<std::byte>>;
 
 /// Writes a record's body in place, straight into the active segment's mapping (see
-/// `Log::append_in_place`). A non-owning reference to a callable that must outlive the call it
+/// `SegmentLog::append_in_place`). A non-owning reference to a callable that must outlive the call it
 /// is passed to (like `std::span`, copying it copies the reference); no allocation.
 class BodyWriter {
  public:
@@ -98,8 +98,8 @@ class Flusher {
   Flusher& operator=(const Flusher&) = delete;
 
   /// Register / deregister a log. `remove` waits until a sync of that log in progress ends.
-  void add(Log* log);
-  void remove(Log* log);
+  void add(SegmentLog* log);
+  void remove(SegmentLog* log);
   /// Asks the thread to look at its logs now (an append crossed `sync_bytes`).
   void wake() noexcept;
 
@@ -107,14 +107,14 @@ class Flusher {
   void run();
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::vector<Log*> logs_;
-  Log* syncing_ = nullptr;  // the log whose sync runs outside the mutex right now
+  std::vector<SegmentLog*> logs_;
+  SegmentLog* syncing_ = nullptr;  // the log whose sync runs outside the mutex right now
   bool woken_ = false;
   bool stop_ = false;
   std::thread thread_;
 };
 
-struct LogOptions {
+struct SegmentLogOptions {
   /// Size every segment is fallocated to; a record that does not fit rolls to a new one.
   std::uint64_t segment_bytes = 64ull << 20;
   Durability durability = Durability::none;
@@ -139,7 +139,7 @@ struct LogOptions {
   FaultInjector* faults = nullptr;
 };
 
-/// What `Log::open` found and did.
+/// What `SegmentLog::open` found and did.
 struct RecoveryStats {
   std::uint64_t segments = 0;                 ///< segment files in use after recovery
   std::uint64_t records = 0;                  ///< valid records found
@@ -170,18 +170,18 @@ struct ReadBatch {
   std::vector<std::shared_ptr<const Mapping>> pins;
 };
 
-class Log {
+class SegmentLog {
  public:
   /// Opens (creating if needed) the stream in `dir` and recovers it: every segment is scanned
   /// and CRC-checked; a torn tail of the last segment is truncated; damage anywhere else is
   /// `Errc::corrupt` naming file and offset (or skipped and counted with `salvage`). A segment
   /// whose header names another owner than `options.owner` is `Errc::corrupt` (never skipped).
-  static Result<std::unique_ptr<Log>> open(const std::filesystem::path& dir, LogOptions options);
+  static Result<std::unique_ptr<SegmentLog>> open(const std::filesystem::path& dir, SegmentLogOptions options);
 
   /// Stops group commit for this log after a final sync of what is pending (batch/always).
-  ~Log();
-  Log(const Log&) = delete;
-  Log& operator=(const Log&) = delete;
+  ~SegmentLog();
+  SegmentLog(const SegmentLog&) = delete;
+  SegmentLog& operator=(const SegmentLog&) = delete;
 
   /// Appends one record; returns its offset. `done` (optional) fires when the record reached
   /// the log's durability level (see the header comment), possibly before `append` returns.
@@ -243,7 +243,7 @@ class Log {
   }
   [[nodiscard]] const RecoveryStats& recovery_stats() const noexcept { return recovery_; }
   [[nodiscard]] const std::filesystem::path& directory() const noexcept { return dir_; }
-  [[nodiscard]] const LogOptions& options() const noexcept { return options_; }
+  [[nodiscard]] const SegmentLogOptions& options() const noexcept { return options_; }
   /// Segment files in use. Exact when no append, retention or truncation runs concurrently.
   [[nodiscard]] std::size_t segment_count() const noexcept {
     return segment_count_.load(std::memory_order_acquire);  // pairs with set_segment_count_locked
@@ -272,7 +272,7 @@ class Log {
   };
   using Pending = std::vector<std::pair<Completion, Status>>;
 
-  Log(std::filesystem::path dir, LogOptions options);
+  SegmentLog(std::filesystem::path dir, SegmentLogOptions options);
   Status recover();
   Status open_active(Segment& segment, bool created);
   Status roll_locked(Pending& fire);
@@ -289,7 +289,7 @@ class Log {
   bool sync_due(std::chrono::steady_clock::time_point now) const noexcept;
 
   const std::filesystem::path dir_;
-  const LogOptions options_;
+  const SegmentLogOptions options_;
   RecoveryStats recovery_;
 
   mutable std::mutex mutex_;      // guards everything below that is not atomic

@@ -16,22 +16,22 @@ std::uint32_t record_bytes(const Message& m) noexcept {
 }
 }  // namespace
 
-std::uint32_t MemoryLog::chunk_capacity(const Retention& retention) noexcept {
+std::uint32_t MemoryPartitionLog::chunk_capacity(const Retention& retention) noexcept {
   constexpr std::uint64_t kMax = 1024;
   if (retention.records == 0) return kMax;
   return static_cast<std::uint32_t>(std::clamp<std::uint64_t>(retention.records / 4, 1, kMax));
 }
 
-MemoryLog::MemoryLog(std::uint32_t partition, Retention retention)
+MemoryPartitionLog::MemoryPartitionLog(std::uint32_t partition, Retention retention)
     : partition_(partition),
       retention_(retention),
       chunk_capacity_(chunk_capacity(retention)),
       chunk_bytes_(retention.bytes == 0 ? std::numeric_limits<std::uint64_t>::max()
                                         : std::max<std::uint64_t>(retention.bytes / 4, 1)) {}
 
-MemoryLog::~MemoryLog() = default;
+MemoryPartitionLog::~MemoryPartitionLog() = default;
 
-Result<std::uint64_t> MemoryLog::append(Message&& message, std::int64_t now_ns,
+Result<std::uint64_t> MemoryPartitionLog::append(Message&& message, std::int64_t now_ns,
                                         AppendDone done) noexcept {
   const std::uint32_t bytes = record_bytes(message);
   std::unique_lock lock(append_mutex_);
@@ -81,7 +81,7 @@ Result<std::uint64_t> MemoryLog::append(Message&& message, std::int64_t now_ns,
   return offset;
 }
 
-const MemoryLog::Slot& MemoryLog::slot_locked(std::uint64_t offset) const noexcept {
+const MemoryPartitionLog::Slot& MemoryPartitionLog::slot_locked(std::uint64_t offset) const noexcept {
   // Chunks are contiguous: the first chunk whose end is above `offset` holds it.
   auto it = std::upper_bound(
       chunks_.begin(), chunks_.end(), offset,
@@ -90,7 +90,7 @@ const MemoryLog::Slot& MemoryLog::slot_locked(std::uint64_t offset) const noexce
   return chunk.slot[offset - chunk.base];
 }
 
-void MemoryLog::retain_locked(std::int64_t now_ns) noexcept {
+void MemoryPartitionLog::retain_locked(std::int64_t now_ns) noexcept {
   const std::uint64_t end = end_offset_.load(std::memory_order_relaxed);
   std::uint64_t start = start_offset_.load(std::memory_order_relaxed);
   const std::uint64_t old_start = start;
@@ -134,13 +134,13 @@ void MemoryLog::retain_locked(std::int64_t now_ns) noexcept {
   }
 }
 
-void MemoryLog::expire(std::int64_t now_ns) noexcept {
+void MemoryPartitionLog::expire(std::int64_t now_ns) noexcept {
   if (now_ns < next_expiry_ns_.load(std::memory_order_relaxed)) return;
   std::lock_guard lock(append_mutex_);
   retain_locked(now_ns);
 }
 
-std::shared_ptr<const MemoryLog::Chunk> MemoryLog::find_chunk(std::uint64_t offset) const {
+std::shared_ptr<const MemoryPartitionLog::Chunk> MemoryPartitionLog::find_chunk(std::uint64_t offset) const {
   std::shared_lock directory(directory_mutex_);
   if (chunks_.empty() || offset < chunks_.front()->base) return nullptr;
   auto it = std::upper_bound(
@@ -149,7 +149,7 @@ std::shared_ptr<const MemoryLog::Chunk> MemoryLog::find_chunk(std::uint64_t offs
   return *std::prev(it);
 }
 
-PartitionLog::Read MemoryLog::read(std::uint64_t from, std::size_t max,
+PartitionLog::Read MemoryPartitionLog::read(std::uint64_t from, std::size_t max,
                                    std::vector<Record>& out) const {
   Read result{from, 0};
   std::uint64_t pos = from;
@@ -183,7 +183,7 @@ PartitionLog::Read MemoryLog::read(std::uint64_t from, std::size_t max,
   return result;
 }
 
-std::uint64_t MemoryLog::offset_for_time(Timestamp time) const {
+std::uint64_t MemoryPartitionLog::offset_for_time(Timestamp time) const {
   std::lock_guard lock(append_mutex_);
   const std::uint64_t end = end_offset_.load(std::memory_order_relaxed);
   for (std::uint64_t o = start_offset_.load(std::memory_order_relaxed); o < end; ++o) {
@@ -192,7 +192,7 @@ std::uint64_t MemoryLog::offset_for_time(Timestamp time) const {
   return end;
 }
 
-PartitionStats MemoryLog::stats() const {
+PartitionStats MemoryPartitionLog::stats() const {
   std::lock_guard lock(append_mutex_);
   PartitionStats s;
   s.partition = partition_;

@@ -1,5 +1,5 @@
-// src/durable/segment_partition_log.hpp — the partition log of a durable topic: a
-// PartitionLog over one `detail::Log` (mmap'd, CRC-checked segment files in `<topic dir>/p<N>`).
+// src/durable/durable_partition_log.hpp — the partition log of a durable topic: a
+// PartitionLog over one `detail::SegmentLog` (mmap'd, CRC-checked segment files in `<topic dir>/p<N>`).
 //
 // Data
 // ----
@@ -12,21 +12,21 @@
 // Retention (coarser than the memory log's)
 // -----------------------------------------
 //   Whole sealed segments are deleted, oldest first, while the rest still meets every limit
-//   (`Log::apply_retention`): the log keeps *at least* the configured records / bytes / age,
+//   (`SegmentLog::apply_retention`): the log keeps *at least* the configured records / bytes / age,
 //   never less. Records and bytes are checked after every append that started a new segment;
 //   age when `expire` is called (each poll and stats call), at most once per second of the
 //   broker's monotonic clock. `bytes` here counts stored bytes (framing and headers included).
 //
 // Threading story
 // ---------------
-//   * Appends: any thread; `Log::append_in_place` serialises them. The message is encoded
+//   * Appends: any thread; `SegmentLog::append_in_place` serialises them. The message is encoded
 //     under the log's append lock, straight into the active segment's mapping (no buffer, no
 //     heap allocation; an object payload is first encoded by its Codec), then checksummed
 //     there and published.
-//   * Reads: any number of threads; `Log::read` pins the mappings, each record is decoded into
+//   * Reads: any number of threads; `SegmentLog::read` pins the mappings, each record is decoded into
 //     a fresh Message (the read path allocates; the memory log's does not).
 //   * Retention: at most one `apply_retention` at a time (retention_mutex_, never held while
-//     appending); `Log` itself makes it safe against concurrent appends and reads.
+//     appending); `SegmentLog` itself makes it safe against concurrent appends and reads.
 //   * `retire()` (the topic was deleted and its directory is being removed): later appends fail
 //     with `closed`, retention stops touching files. Reads of what is mapped keep working.
 #pragma once
@@ -39,7 +39,7 @@
 
 #include "durable/partition_log.hpp"
 #include "durable/stored_message.hpp"
-#include "storage/log.hpp"
+#include "storage/segment_log.hpp"
 #include "switchyard/clock.hpp"
 
 namespace switchyard::detail {
@@ -48,14 +48,14 @@ namespace switchyard::detail {
 /// `corrupt` if a field cannot be represented (a key or group longer than 65535 bytes).
 Result<Message> from_stored(const StoredMessage& stored, std::int64_t now_ns);
 
-class SegmentLog final : public PartitionLog {
+class DurablePartitionLog final : public PartitionLog {
  public:
   /// Opens (creating or recovering) the partition log in `dir`. `options.clock` must be set.
-  static Result<std::unique_ptr<SegmentLog>> open(std::uint32_t partition,
+  static Result<std::unique_ptr<DurablePartitionLog>> open(std::uint32_t partition,
                                                   const std::filesystem::path& dir,
-                                                  LogOptions options, RetentionPolicy retention,
+                                                  SegmentLogOptions options, RetentionPolicy retention,
                                                   std::shared_ptr<Clock> clock);
-  ~SegmentLog() override;
+  ~DurablePartitionLog() override;
 
   Result<std::uint64_t> append(Message&& message, std::int64_t now_ns,
                                AppendDone done) noexcept override;
@@ -73,15 +73,15 @@ class SegmentLog final : public PartitionLog {
 
   /// No more appends (`closed`) nor retention; see the file comment. @note threadsafe
   void retire() noexcept;
-  [[nodiscard]] const Log& log() const noexcept { return *log_; }
+  [[nodiscard]] const SegmentLog& log() const noexcept { return *log_; }
 
  private:
-  SegmentLog(std::uint32_t partition, std::unique_ptr<Log> log, RetentionPolicy retention,
+  DurablePartitionLog(std::uint32_t partition, std::unique_ptr<SegmentLog> log, RetentionPolicy retention,
              std::shared_ptr<Clock> clock);
   void apply_retention() noexcept;
 
   const std::uint32_t partition_;
-  const std::unique_ptr<Log> log_;
+  const std::unique_ptr<SegmentLog> log_;
   const RetentionPolicy retention_;
   const std::shared_ptr<Clock> clock_;
   std::mutex retention_mutex_;

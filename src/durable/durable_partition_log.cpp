@@ -1,5 +1,5 @@
-// The partition log of a durable topic. Design: src/durable/segment_partition_log.hpp.
-#include "durable/segment_partition_log.hpp"
+// The partition log of a durable topic. Design: src/durable/durable_partition_log.hpp.
+#include "durable/durable_partition_log.hpp"
 #include "switchyard/detail/deadline.hpp"
 
 #include <chrono>
@@ -33,26 +33,26 @@ Result<Message> from_stored(const StoredMessage& s, std::int64_t now_ns) {
   return message;
 }
 
-Result<std::unique_ptr<SegmentLog>> SegmentLog::open(std::uint32_t partition,
+Result<std::unique_ptr<DurablePartitionLog>> DurablePartitionLog::open(std::uint32_t partition,
                                                      const std::filesystem::path& dir,
-                                                     LogOptions options, RetentionPolicy retention,
+                                                     SegmentLogOptions options, RetentionPolicy retention,
                                                      std::shared_ptr<Clock> clock) {
-  auto log = Log::open(dir, std::move(options));
-  if (!log) return Result<std::unique_ptr<SegmentLog>>(log.failure());
-  return std::unique_ptr<SegmentLog>(
-      new SegmentLog(partition, std::move(*log), retention, std::move(clock)));
+  auto log = SegmentLog::open(dir, std::move(options));
+  if (!log) return Result<std::unique_ptr<DurablePartitionLog>>(log.failure());
+  return std::unique_ptr<DurablePartitionLog>(
+      new DurablePartitionLog(partition, std::move(*log), retention, std::move(clock)));
 }
 
-SegmentLog::SegmentLog(std::uint32_t partition, std::unique_ptr<Log> log, RetentionPolicy retention,
+DurablePartitionLog::DurablePartitionLog(std::uint32_t partition, std::unique_ptr<SegmentLog> log, RetentionPolicy retention,
                        std::shared_ptr<Clock> clock)
     : partition_(partition), log_(std::move(log)), retention_(retention), clock_(std::move(clock)) {
   segments_seen_.store(log_->segment_count(), std::memory_order_relaxed);
   apply_retention();  // limits may have shrunk since the last run, or records aged out
 }
 
-SegmentLog::~SegmentLog() = default;
+DurablePartitionLog::~DurablePartitionLog() = default;
 
-Result<std::uint64_t> SegmentLog::append(Message&& message, std::int64_t /*now_ns*/,
+Result<std::uint64_t> DurablePartitionLog::append(Message&& message, std::int64_t /*now_ns*/,
                                          AppendDone done) noexcept {
   const Headers& headers = message.headers();
   StoredFields fields{.id = message.id(),
@@ -84,7 +84,7 @@ Result<std::uint64_t> SegmentLog::append(Message&& message, std::int64_t /*now_n
   return offset;
 }
 
-Result<std::uint64_t> SegmentLog::append(const StoredFields& fields, AppendDone done) noexcept {
+Result<std::uint64_t> DurablePartitionLog::append(const StoredFields& fields, AppendDone done) noexcept {
   if (retired_.load(std::memory_order_acquire)) {
     return Result<std::uint64_t>(Errc::closed,
                                  "partition " + std::to_string(partition_) + " was deleted");
@@ -104,7 +104,7 @@ Result<std::uint64_t> SegmentLog::append(const StoredFields& fields, AppendDone 
   return offset;
 }
 
-void SegmentLog::apply_retention() noexcept {
+void DurablePartitionLog::apply_retention() noexcept {
   std::lock_guard lock(retention_mutex_);
   if (retired_.load(std::memory_order_acquire)) return;
   // A failed deletion leaves the segment in place; the next roll or age check retries.
@@ -115,7 +115,7 @@ void SegmentLog::apply_retention() noexcept {
   }
 }
 
-void SegmentLog::expire(std::int64_t now_ns) noexcept {
+void DurablePartitionLog::expire(std::int64_t now_ns) noexcept {
   if (retention_.max_age.count() <= 0) return;
   std::int64_t due = next_age_check_ns_.load(std::memory_order_relaxed);
   if (now_ns < due) return;
@@ -127,7 +127,7 @@ void SegmentLog::expire(std::int64_t now_ns) noexcept {
   apply_retention();
 }
 
-PartitionLog::Read SegmentLog::read(std::uint64_t from, std::size_t max,
+PartitionLog::Read DurablePartitionLog::read(std::uint64_t from, std::size_t max,
                                     std::vector<Record>& out) const {
   Read result{from, 0, {}};
   std::uint64_t pos = from;
@@ -172,12 +172,12 @@ PartitionLog::Read SegmentLog::read(std::uint64_t from, std::size_t max,
   return result;
 }
 
-std::uint64_t SegmentLog::offset_for_time(Timestamp time) const {
+std::uint64_t DurablePartitionLog::offset_for_time(Timestamp time) const {
   auto offset = log_->offset_for_timestamp(time.time_since_epoch().count());
   return offset ? *offset : log_->end_offset();
 }
 
-PartitionStats SegmentLog::stats() const {
+PartitionStats DurablePartitionLog::stats() const {
   PartitionStats s;
   s.partition = partition_;
   s.start_offset = log_->start_offset();
@@ -188,7 +188,7 @@ PartitionStats SegmentLog::stats() const {
   return s;
 }
 
-void SegmentLog::retire() noexcept {
+void DurablePartitionLog::retire() noexcept {
   std::lock_guard lock(retention_mutex_);  // waits for a retention run in progress
   retired_.store(true, std::memory_order_release);
 }
