@@ -1,9 +1,9 @@
 // Fuzz target: random operation sequences against the broker, checked by the reference models
-// of tests/model/ (issue 10 §5; the same driver as tests/model_test.cpp). Input: the first byte
-// picks the family (in-memory queue or topic by its low bit; durable ones, whose 64 MiB segments
-// cost seconds per input under ASan, only when it is 0xFE or 0xFF), the rest are the choices
-// of the scenario and of up to 200 operations. A difference between broker and model is a crash
-// (the message says which).
+// of tests/model/ (issue 10 §5; the same driver as tests/broker/model_test.cpp). Input: the first
+// byte picks the family (in-memory queue or topic by its low bit; durable ones, whose 64 MiB
+// segments cost seconds per input under ASan, only when it is 0xFE or 0xFF), the rest are the
+// choices of the scenario and of up to 200 operations. A difference between broker and model is a
+// crash (the message says which).
 #include <unistd.h>
 
 #include <cstddef>

@@ -4,7 +4,7 @@
 //
 // Replay a failure: SWITCHYARD_MODEL_SEED=<seed> build/release/tests/model_test "<test name>"
 // Longer runs: SWITCHYARD_MODEL_SEQUENCES=<n> sets the sequence count of each model test case,
-// SWITCHYARD_MODEL_OPS the operations per sequence (all knobs: tests/model_test.cpp).
+// SWITCHYARD_MODEL_OPS the operations per sequence (all knobs: tests/broker/model_test.cpp).
 #pragma once
 
 #include <switchyard/switchyard.hpp>

@@ -1,0 +1,153 @@
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "storage/offset_checkpoint.hpp"
+#include "support/storage_support.hpp"
+
+using namespace switchyard;
+using namespace switchyard::detail;
+using switchyard::test::ScratchDir;
+
+namespace {
+
+OffsetMap sample(std::uint64_t base) {
+  return {{{"inventory", 0}, {base + 10, ""}},
+          {{"inventory", 3}, {base + 7, "meta"}},
+          {{"billing", 1}, {base, std::string(100, 'm')}},
+          {{"", 0}, {0, ""}}};
+}
+
+std::filesystem::path newest(const std::filesystem::path& dir) {
+  std::filesystem::path best;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".ckpt" && e.path() > best) best = e.path();
+  }
+  return best;
+}
+
+}  // namespace
+
+TEST_CASE("committed offsets round-trip through the checkpoint encoding") {
+  const auto offsets = sample(5);
+  auto decoded = decode_checkpoint(encode_checkpoint(offsets, 9), "cp");
+  REQUIRE(decoded);
+  CHECK(decoded->generation == 9);
+  CHECK(decoded->offsets == offsets);
+}
+
+TEST_CASE("a fresh checkpoint directory loads as empty") {
+  ScratchDir dir;
+  auto cp = OffsetCheckpoint::open(dir.path());
+  REQUIRE(cp);
+  CHECK(cp->offsets().empty());
+  CHECK(cp->recovery().generation == 0);
+}
+
+TEST_CASE("committed offsets survive a reopen and only two generations are kept") {
+  ScratchDir dir;
+  {
+    auto cp = OffsetCheckpoint::open(dir.path());
+    REQUIRE(cp);
+    for (std::uint64_t i = 0; i < 5; ++i) REQUIRE(cp->commit(sample(i)));
+  }
+  auto cp = OffsetCheckpoint::open(dir.path());
+  REQUIRE(cp);
+  CHECK(cp->offsets() == sample(4));
+  CHECK(cp->generation() == 5);
+  CHECK_FALSE(cp->recovery().fell_back);
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    files += e.path().extension() == ".ckpt";
+  }
+  CHECK(files == 2);
+}
+
+TEST_CASE("a damaged newest checkpoint falls back to the previous one and says so") {
+  ScratchDir dir;
+  {
+    auto cp = OffsetCheckpoint::open(dir.path());
+    REQUIRE(cp);
+    REQUIRE(cp->commit(sample(1)));
+    REQUIRE(cp->commit(sample(2)));
+  }
+  const auto file = newest(dir.path());
+  auto bytes = test::read_all(file);
+  bytes[40] ^= std::byte{0x04};
+  test::write_all(file, bytes);
+  auto cp = OffsetCheckpoint::open(dir.path());
+  REQUIRE(cp);
+  CHECK(cp->offsets() == sample(1));
+  CHECK(cp->recovery().fell_back);
+  REQUIRE(cp->recovery().damaged.size() == 1);
+  CHECK_THAT(cp->recovery().damaged[0], Catch::Contains(file.string()) && Catch::Contains("CRC"));
+  // The next commit supersedes the damaged file.
+  REQUIRE(cp->commit(sample(3)));
+  auto again = OffsetCheckpoint::open(dir.path());
+  REQUIRE(again);
+  CHECK(again->offsets() == sample(3));
+  CHECK_FALSE(again->recovery().fell_back);
+}
+
+TEST_CASE("a truncated newest checkpoint (torn write) falls back to the previous one") {
+  ScratchDir dir;
+  {
+    auto cp = OffsetCheckpoint::open(dir.path());
+    REQUIRE(cp);
+    REQUIRE(cp->commit(sample(1)));
+    REQUIRE(cp->commit(sample(2)));
+  }
+  const auto file = newest(dir.path());
+  std::filesystem::resize_file(file, 20);
+  auto cp = OffsetCheckpoint::open(dir.path());
+  REQUIRE(cp);
+  CHECK(cp->offsets() == sample(1));
+  CHECK(cp->recovery().fell_back);
+}
+
+TEST_CASE("when every checkpoint is damaged opening fails instead of resetting offsets") {
+  ScratchDir dir;
+  {
+    auto cp = OffsetCheckpoint::open(dir.path());
+    REQUIRE(cp);
+    REQUIRE(cp->commit(sample(1)));
+  }
+  std::filesystem::resize_file(newest(dir.path()), 3);
+  auto cp = OffsetCheckpoint::open(dir.path());
+  REQUIRE_FALSE(cp);
+  CHECK(cp.code() == Errc::corrupt);
+  CHECK_THAT(cp.message(), Catch::Contains(".ckpt"));
+}
+
+TEST_CASE("a failed fsync during commit keeps the previous checkpoint in force") {
+  struct FailSync : FaultInjector {
+    int on_sync(std::string_view) noexcept override { return EIO; }
+  } faults;
+  ScratchDir dir;
+  {
+    auto cp = OffsetCheckpoint::open(dir.path());
+    REQUIRE(cp);
+    REQUIRE(cp->commit(sample(1)));
+  }
+  {
+    auto cp = OffsetCheckpoint::open(dir.path(), "offsets", &faults);
+    REQUIRE(cp);
+    auto status = cp->commit(sample(2));
+    CHECK(status.code() == Errc::io_error);
+    CHECK(cp->offsets() == sample(1));
+  }
+  auto cp = OffsetCheckpoint::open(dir.path());
+  REQUIRE(cp);
+  CHECK(cp->offsets() == sample(1));
+}
+
+TEST_CASE("every single-bit flip in a checkpoint file is detected") {
+  const auto bytes = encode_checkpoint(sample(3), 1);
+  std::size_t detected = 0;
+  for (std::size_t bit = 0; bit < bytes.size() * 8; ++bit) {
+    auto copy = bytes;
+    copy[bit / 8] ^= static_cast<std::byte>(1u << (bit % 8));
+    detected += !decode_checkpoint(copy, "cp");
+  }
+  CHECK(detected == bytes.size() * 8);
+}
