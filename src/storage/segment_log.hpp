@@ -31,7 +31,6 @@
 #include <atomic>
 #include <chrono>
 #include <concepts>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -39,7 +38,6 @@
 #include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -52,6 +50,7 @@
 #include "switchyard/durability.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/recovery.hpp"
+#include "sync/mutex.hpp"
 
 namespace switchyard::detail {
 
@@ -98,19 +97,20 @@ class Flusher {
   Flusher& operator=(const Flusher&) = delete;
 
   /// Register / deregister a log. `remove` waits until a sync of that log in progress ends.
-  void add(SegmentLog* log);
-  void remove(SegmentLog* log);
+  void add(SegmentLog* log) EXCLUDES(mutex_);
+  void remove(SegmentLog* log) EXCLUDES(mutex_);
   /// Asks the thread to look at its logs now (an append crossed `sync_bytes`).
-  void wake() noexcept;
+  void wake() noexcept EXCLUDES(mutex_);
 
  private:
-  void run();
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<SegmentLog*> logs_;
-  SegmentLog* syncing_ = nullptr;  // the log whose sync runs outside the mutex right now
-  bool woken_ = false;
-  bool stop_ = false;
+  void run() EXCLUDES(mutex_);
+  Mutex mutex_;
+  CondVar cv_;
+  std::vector<SegmentLog*> logs_ GUARDED_BY(mutex_);
+  // The log whose sync runs outside the mutex right now.
+  SegmentLog* syncing_ GUARDED_BY(mutex_) = nullptr;
+  bool woken_ GUARDED_BY(mutex_) = false;
+  bool stop_ GUARDED_BY(mutex_) = false;
   std::thread thread_;
 };
 
@@ -273,38 +273,45 @@ class SegmentLog {
   using Pending = std::vector<std::pair<Completion, Status>>;
 
   SegmentLog(std::filesystem::path dir, SegmentLogOptions options);
-  Status recover();
+  // Runs inside open(), before the log is shared with another thread, so it touches the
+  // guarded state without mutex_.
+  Status recover() NO_THREAD_SAFETY_ANALYSIS;
   Status open_active(Segment& segment, bool created);
-  Status roll_locked(Pending& fire);
-  Status sync_tail_locked(Pending& fire);
-  void fail_locked(Failure failure, Pending& fire);
-  void set_segment_count_locked() noexcept {
+  Status roll_locked(Pending& fire) REQUIRES(mutex_);
+  Status sync_tail_locked(Pending& fire) REQUIRES(mutex_);
+  void fail_locked(Failure failure, Pending& fire) REQUIRES(mutex_);
+  void set_segment_count_locked() noexcept REQUIRES(mutex_) {
     segment_count_.store(segments_.size(), std::memory_order_release);
   }
-  void collect_synced_locked(std::uint64_t synced, Pending& fire);
+  void collect_synced_locked(std::uint64_t synced, Pending& fire) REQUIRES(mutex_);
   static void fire(Pending& pending) noexcept;
-  Result<std::shared_ptr<const Mapping>> mapping_locked(const Segment& segment) const;
-  void note_record_locked(Segment& segment, const RecordView& record, std::size_t position);
-  Status delete_front_locked(std::size_t count);
+  Result<std::shared_ptr<const Mapping>> mapping_locked(const Segment& segment) const
+      REQUIRES(mutex_);
+  void note_record_locked(Segment& segment, const RecordView& record, std::size_t position)
+      REQUIRES(mutex_);
+  Status delete_front_locked(std::size_t count) REQUIRES(mutex_);
   bool sync_due(std::chrono::steady_clock::time_point now) const noexcept;
 
   const std::filesystem::path dir_;
   const SegmentLogOptions options_;
   RecoveryStats recovery_;
 
-  mutable std::mutex mutex_;      // guards everything below that is not atomic
-  std::deque<Segment> segments_;  // ordered by base offset; back() is active
-  mutable std::list<std::pair<std::uint64_t, std::shared_ptr<const Mapping>>> read_cache_;
-  std::deque<std::pair<std::uint64_t, Completion>> waiting_;  // batch completions by offset
-  std::size_t synced_position_ = segment::kFileHeaderSize;    // in the active segment
+  mutable Mutex mutex_;
+  std::deque<Segment> segments_ GUARDED_BY(mutex_);  // ordered by base offset; back() is active
+  mutable std::list<std::pair<std::uint64_t, std::shared_ptr<const Mapping>>> read_cache_
+      GUARDED_BY(mutex_);
+  // Batch completions by offset.
+  std::deque<std::pair<std::uint64_t, Completion>> waiting_ GUARDED_BY(mutex_);
+  std::size_t synced_position_ GUARDED_BY(mutex_) = segment::kFileHeaderSize;  // active segment
   struct UnsyncedRange {
     std::shared_ptr<Mapping> map;
     std::size_t from, to;
   };
-  std::vector<UnsyncedRange> unsynced_sealed_;  // durability none: sealed, never synced
-  std::optional<Failure> failure_;
+  // Durability none: sealed, never synced.
+  std::vector<UnsyncedRange> unsynced_sealed_ GUARDED_BY(mutex_);
+  std::optional<Failure> failure_ GUARDED_BY(mutex_);
 
-  std::mutex sync_mutex_;  // one sync at a time (flusher and always-appenders)
+  Mutex sync_mutex_;  // one sync at a time (flusher and always-appenders)
   std::atomic<std::uint64_t> start_offset_{0};
   std::atomic<std::uint64_t> end_offset_{0};
   std::atomic<std::uint64_t> synced_offset_{0};
