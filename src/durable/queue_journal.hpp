@@ -43,11 +43,11 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "durable/stored_message.hpp"
 #include "storage/segment_log.hpp"
+#include "sync/mutex.hpp"
 
 namespace switchyard::detail {
 
@@ -128,12 +128,12 @@ class QueueJournal {
   QueueJournal(std::filesystem::path dir, QueueJournalOptions options);
   Status open_settlements();
   Status settle(Settlement kind, std::uint64_t seq, std::uint32_t attempts, Completion done);
-  void apply_locked(Settlement kind, std::uint64_t seq, std::uint32_t attempts);
-  void track_to_locked(std::uint64_t end);
-  [[nodiscard]] std::uint64_t floor_locked() const noexcept {
+  void apply_locked(Settlement kind, std::uint64_t seq, std::uint32_t attempts) REQUIRES(mutex_);
+  void track_to_locked(std::uint64_t end) REQUIRES(mutex_);
+  [[nodiscard]] std::uint64_t floor_locked() const noexcept REQUIRES(mutex_) {
     return pending_.empty() ? tracked_end_ : pending_.begin()->first;
   }
-  Status compact_locked();
+  Status compact_locked() REQUIRES(mutex_);
   Result<std::unique_ptr<SegmentLog>> open_generation(std::uint64_t gen, bool fresh);
 
   const std::filesystem::path dir_;
@@ -141,13 +141,16 @@ class QueueJournal {
   std::unique_ptr<SegmentLog> messages_;
   RecoveryStats settlement_recovery_;  // written by open_settlements only
 
-  mutable std::mutex mutex_;  // guards everything below
-  std::unique_ptr<SegmentLog> settlements_;
-  std::uint64_t generation_ = 0;
-  std::map<std::uint64_t, std::uint32_t> pending_;  // unsettled seq -> attempts, below tracked_end_
-  std::uint64_t tracked_end_ = 0;  // seqs at or above are unsettled and not in pending_
-  std::uint64_t compact_at_ = 0;   // settlement log size that triggers the next compaction
-  std::uint64_t compactions_ = 0;
+  mutable Mutex mutex_;
+  std::unique_ptr<SegmentLog> settlements_ GUARDED_BY(mutex_);
+  std::uint64_t generation_ GUARDED_BY(mutex_) = 0;
+  // Unsettled seq -> attempts, below tracked_end_.
+  std::map<std::uint64_t, std::uint32_t> pending_ GUARDED_BY(mutex_);
+  // Seqs at or above are unsettled and not in pending_.
+  std::uint64_t tracked_end_ GUARDED_BY(mutex_) = 0;
+  // Settlement log size that triggers the next compaction.
+  std::uint64_t compact_at_ GUARDED_BY(mutex_) = 0;
+  std::uint64_t compactions_ GUARDED_BY(mutex_) = 0;
 };
 
 /// Encodes / decodes a settlement record body.
