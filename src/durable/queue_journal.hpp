@@ -90,7 +90,7 @@ class QueueJournal {
 
   /// Every accepted, unsettled message in seq order with its attempt count. Reads the message
   /// log; call it once after open (it reflects settlements made since, too).
-  Result<std::vector<RecoveredMessage>> recover() const;
+  Result<std::vector<RecoveredMessage>> recover() const EXCLUDES(mutex_);
 
   /// Stores a message; returns its seq. `done` as for SegmentLog::append.
   Result<std::uint64_t> append(const StoredMessage& message, Completion done = {});
@@ -102,17 +102,17 @@ class QueueJournal {
   Status record_drop(std::uint64_t seq, Completion done = {});
 
   /// Syncs both logs.
-  Status sync();
+  Status sync() EXCLUDES(mutex_);
   /// Rewrites the settlement log as a snapshot (done automatically past `compact_bytes`).
-  Status compact();
+  Status compact() EXCLUDES(mutex_);
 
   /// Every seq below this is settled.
-  [[nodiscard]] std::uint64_t floor() const;
+  [[nodiscard]] std::uint64_t floor() const EXCLUDES(mutex_);
   /// Seq the next append gets.
   [[nodiscard]] std::uint64_t end_seq() const noexcept { return messages_->end_offset(); }
   [[nodiscard]] const SegmentLog& messages() const noexcept { return *messages_; }
-  [[nodiscard]] std::uint64_t settlement_bytes() const;
-  [[nodiscard]] std::uint64_t compactions() const;
+  [[nodiscard]] std::uint64_t settlement_bytes() const EXCLUDES(mutex_);
+  [[nodiscard]] std::uint64_t compactions() const EXCLUDES(mutex_);
   /// Recovery of the message log.
   [[nodiscard]] const RecoveryStats& message_recovery() const noexcept {
     return messages_->recovery_stats();
@@ -126,8 +126,9 @@ class QueueJournal {
 
  private:
   QueueJournal(std::filesystem::path dir, QueueJournalOptions options);
-  Status open_settlements();
-  Status settle(Settlement kind, std::uint64_t seq, std::uint32_t attempts, Completion done);
+  Status open_settlements() EXCLUDES(mutex_);
+  Status settle(Settlement kind, std::uint64_t seq, std::uint32_t attempts, Completion done)
+      EXCLUDES(mutex_);
   void apply_locked(Settlement kind, std::uint64_t seq, std::uint32_t attempts) REQUIRES(mutex_);
   void track_to_locked(std::uint64_t end) REQUIRES(mutex_);
   [[nodiscard]] std::uint64_t floor_locked() const noexcept REQUIRES(mutex_) {

@@ -192,7 +192,7 @@ class SegmentLog {
   /// later), `io_error` (the log is read-only after a failed sync, or mapping failed),
   /// `payload_too_large` (the record cannot fit in one segment). Never throws.
   Result<std::uint64_t> append(std::span<const std::byte> body, std::int64_t timestamp_ns,
-                               Completion done = {}) noexcept;
+                               Completion done = {}) noexcept EXCLUDES(mutex_);
 
   /// `append` without a body buffer: reserves room for a `body_size`-byte body in the active
   /// segment and calls `write` once, under the append lock, with exactly those bytes of the
@@ -203,27 +203,28 @@ class SegmentLog {
   /// later, on the flusher's or another caller's thread, with the group sync's outcome), never
   /// if it returns an error.
   Result<std::uint64_t> append_in_place(std::size_t body_size, std::int64_t timestamp_ns,
-                                        BodyWriter write, Completion done = {}) noexcept;
+                                        BodyWriter write, Completion done = {}) noexcept
+      EXCLUDES(mutex_);
 
   /// Syncs everything appended so far; fires the completions it covers. A failure makes the log
   /// read-only and fails every pending completion. Blocks for the duration of the sync.
-  Status sync() noexcept;
+  Status sync() noexcept EXCLUDES(mutex_, sync_mutex_);
 
   /// Up to `max_records` records from `from` on (at least one if any exist, even if larger
   /// than `max_bytes`). Each record's CRC is checked. `from` below `start_offset()` is
   /// `out_of_range` (removed by retention or truncation); `from == end_offset()` is empty.
   Result<ReadBatch> read(std::uint64_t from, std::size_t max_records = 1024,
-                         std::size_t max_bytes = 1u << 20) const;
+                         std::size_t max_bytes = 1u << 20) const EXCLUDES(mutex_);
 
   /// Offset of the first record with timestamp >= `timestamp_ns`, or end_offset() if none.
-  Result<std::uint64_t> offset_for_timestamp(std::int64_t timestamp_ns) const;
+  Result<std::uint64_t> offset_for_timestamp(std::int64_t timestamp_ns) const EXCLUDES(mutex_);
 
   /// Deletes whole sealed segments per `policy` (age measured against `clock->wall_now()`).
   /// Returns the number of segments deleted.
-  Result<std::size_t> apply_retention(const RetentionPolicy& policy);
+  Result<std::size_t> apply_retention(const RetentionPolicy& policy) EXCLUDES(mutex_);
   /// Deletes every sealed segment whose records all lie below `offset` (acknowledged queue
   /// prefix). Returns the number of segments deleted.
-  Result<std::size_t> truncate_prefix(std::uint64_t offset);
+  Result<std::size_t> truncate_prefix(std::uint64_t offset) EXCLUDES(mutex_);
 
   /// First offset still stored. Exact when no truncation/retention runs concurrently.
   [[nodiscard]] std::uint64_t start_offset() const noexcept {
@@ -249,9 +250,9 @@ class SegmentLog {
     return segment_count_.load(std::memory_order_acquire);  // pairs with set_segment_count_locked
   }
   /// Mappings the log itself holds now (active + read cache); excludes those pinned by batches.
-  [[nodiscard]] std::size_t mapped_segments() const;
+  [[nodiscard]] std::size_t mapped_segments() const EXCLUDES(mutex_);
   /// Bytes of records stored (headers and padding included).
-  [[nodiscard]] std::uint64_t size_bytes() const;
+  [[nodiscard]] std::uint64_t size_bytes() const EXCLUDES(mutex_);
 
  private:
   friend class Flusher;
