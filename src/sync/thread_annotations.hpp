@@ -13,11 +13,9 @@
 //   REQUIRES(m...)          on a function: the caller holds `m` exclusively (the `*_locked`
 //                           functions).
 //   REQUIRES_SHARED(m...)   the caller holds `m` at least shared.
-//   ACQUIRE(m...) / RELEASE(m...), ACQUIRE_SHARED / RELEASE_SHARED, TRY_ACQUIRE(ok, m...)
+//   ACQUIRE(m...) / RELEASE(m...), ACQUIRE_SHARED / RELEASE_SHARED
 //                           on functions that take or give up `m` (the lock types' members).
 //   EXCLUDES(m...)          the caller must not hold `m` (the function takes it itself).
-//   ASSERT_CAPABILITY(m)    a run-time-free statement that `m` is held here.
-//   RETURN_CAPABILITY(m)    the function returns a reference to `m`.
 //   NO_THREAD_SAFETY_ANALYSIS  turns the check off for one function. Each use states why the
 //                           analysis cannot follow that function's locking.
 //
@@ -42,8 +40,5 @@
 #define ACQUIRE_SHARED(...) SWITCHYARD_THREAD_ANNOTATION(acquire_shared_capability(__VA_ARGS__))
 #define RELEASE(...) SWITCHYARD_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
 #define RELEASE_SHARED(...) SWITCHYARD_THREAD_ANNOTATION(release_shared_capability(__VA_ARGS__))
-#define TRY_ACQUIRE(...) SWITCHYARD_THREAD_ANNOTATION(try_acquire_capability(__VA_ARGS__))
 #define EXCLUDES(...) SWITCHYARD_THREAD_ANNOTATION(locks_excluded(__VA_ARGS__))
-#define ASSERT_CAPABILITY(x) SWITCHYARD_THREAD_ANNOTATION(assert_capability(x))
-#define RETURN_CAPABILITY(x) SWITCHYARD_THREAD_ANNOTATION(lock_returned(x))
 #define NO_THREAD_SAFETY_ANALYSIS SWITCHYARD_THREAD_ANNOTATION(no_thread_safety_analysis)
