@@ -11,7 +11,6 @@
 
 #include <cstdlib>
 #include <map>
-#include <mutex>
 #include <string>
 
 #include "queue/queue_state.hpp"
@@ -19,6 +18,7 @@
 #include "route/exchange_state.hpp"
 #include "storage/offset_checkpoint.hpp"
 #include "switchyard/broker.hpp"
+#include "sync/mutex.hpp"
 #include "topic/topic_state.hpp"
 
 namespace switchyard {
@@ -216,14 +216,14 @@ void Broker::open_catalog() {
     list.emplace_back(name, read(entry.metadata));
   }
   {
-    std::lock_guard lock(core_->catalog_mutex);
+    detail::MutexLock lock(core_->catalog_mutex);
     core_->catalog = catalog;
     core_->catalog_loading = true;
   }
   struct Loaded {
     detail::BrokerCore& core;
     ~Loaded() {
-      std::lock_guard lock(core.catalog_mutex);
+      detail::MutexLock lock(core.catalog_mutex);
       core.catalog_loading = false;
     }
   } loaded{*core_};
@@ -273,7 +273,7 @@ void Broker::open_catalog() {
 }
 
 void Broker::catalog_changed() {
-  std::lock_guard lock(core_->catalog_mutex);
+  detail::MutexLock lock(core_->catalog_mutex);
   if (!core_->catalog || core_->catalog_loading) return;
   detail::OffsetMap map;
   for (const auto& d : core_->all()) {

@@ -105,7 +105,7 @@ Result<std::uint64_t> DurablePartitionLog::append(const StoredFields& fields, Ap
 }
 
 void DurablePartitionLog::apply_retention() noexcept {
-  std::lock_guard lock(retention_mutex_);
+  MutexLock lock(retention_mutex_);
   if (retired_.load(std::memory_order_acquire)) return;
   // A failed deletion leaves the segment in place; the next roll or age check retries.
   try {
@@ -189,7 +189,7 @@ PartitionStats DurablePartitionLog::stats() const {
 }
 
 void DurablePartitionLog::retire() noexcept {
-  std::lock_guard lock(retention_mutex_);  // waits for a retention run in progress
+  MutexLock lock(retention_mutex_);  // waits for a retention run in progress
   retired_.store(true, std::memory_order_release);
 }
 

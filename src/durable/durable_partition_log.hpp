@@ -35,12 +35,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 
 #include "durable/partition_log.hpp"
 #include "durable/stored_message.hpp"
 #include "storage/segment_log.hpp"
 #include "switchyard/clock.hpp"
+#include "sync/mutex.hpp"
 
 namespace switchyard::detail {
 
@@ -84,7 +84,7 @@ class DurablePartitionLog final : public PartitionLog {
   const std::unique_ptr<SegmentLog> log_;
   const RetentionPolicy retention_;
   const std::shared_ptr<Clock> clock_;
-  std::mutex retention_mutex_;
+  Mutex retention_mutex_;
   // Relaxed counters and hints: each is exact on its own; none orders other memory.
   std::atomic<std::size_t> segments_seen_{0};       // segment count at the last retention
   std::atomic<std::int64_t> next_age_check_ns_{0};  // monotonic

@@ -34,14 +34,14 @@ MemoryPartitionLog::~MemoryPartitionLog() = default;
 Result<std::uint64_t> MemoryPartitionLog::append(Message&& message, std::int64_t now_ns,
                                         AppendDone done) noexcept {
   const std::uint32_t bytes = record_bytes(message);
-  std::unique_lock lock(append_mutex_);
+  UniqueLock lock(append_mutex_);
   // Relaxed: only appenders (serialised by append_mutex_) write end_offset_.
   const std::uint64_t offset = end_offset_.load(std::memory_order_relaxed);
   if (tail_ == nullptr || tail_sealed_) {
     std::shared_ptr<Chunk> chunk;
     try {
       chunk = std::make_shared<Chunk>(offset, chunk_capacity_);
-      std::unique_lock directory(directory_mutex_);
+      MutexLock directory(directory_mutex_);
       chunks_.push_back(chunk);
     } catch (const std::bad_alloc&) {
       return Result<std::uint64_t>(Errc::out_of_memory);
@@ -120,7 +120,7 @@ void MemoryPartitionLog::retain_locked(std::int64_t now_ns) noexcept {
   start_offset_.store(start, std::memory_order_release);
   std::vector<std::shared_ptr<Chunk>> dead;  // destroyed outside the directory lock
   {
-    std::unique_lock directory(directory_mutex_);
+    MutexLock directory(directory_mutex_);
     while (!chunks_.empty()) {
       Chunk& front = *chunks_.front();
       const std::uint32_t count = &front == tail_ && !tail_sealed_
@@ -136,12 +136,12 @@ void MemoryPartitionLog::retain_locked(std::int64_t now_ns) noexcept {
 
 void MemoryPartitionLog::expire(std::int64_t now_ns) noexcept {
   if (now_ns < next_expiry_ns_.load(std::memory_order_relaxed)) return;
-  std::lock_guard lock(append_mutex_);
+  MutexLock lock(append_mutex_);
   retain_locked(now_ns);
 }
 
 std::shared_ptr<const MemoryPartitionLog::Chunk> MemoryPartitionLog::find_chunk(std::uint64_t offset) const {
-  std::shared_lock directory(directory_mutex_);
+  SharedLock directory(directory_mutex_);
   if (chunks_.empty() || offset < chunks_.front()->base) return nullptr;
   auto it = std::upper_bound(
       chunks_.begin(), chunks_.end(), offset,
@@ -184,7 +184,7 @@ PartitionLog::Read MemoryPartitionLog::read(std::uint64_t from, std::size_t max,
 }
 
 std::uint64_t MemoryPartitionLog::offset_for_time(Timestamp time) const {
-  std::lock_guard lock(append_mutex_);
+  MutexLock lock(append_mutex_);
   const std::uint64_t end = end_offset_.load(std::memory_order_relaxed);
   for (std::uint64_t o = start_offset_.load(std::memory_order_relaxed); o < end; ++o) {
     if (slot_locked(o).message.timestamp() >= time) return o;
@@ -193,7 +193,7 @@ std::uint64_t MemoryPartitionLog::offset_for_time(Timestamp time) const {
 }
 
 PartitionStats MemoryPartitionLog::stats() const {
-  std::lock_guard lock(append_mutex_);
+  MutexLock lock(append_mutex_);
   PartitionStats s;
   s.partition = partition_;
   s.start_offset = start_offset_.load(std::memory_order_relaxed);

@@ -45,8 +45,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <vector>
 
 #include "switchyard/clock.hpp"
@@ -55,6 +53,7 @@
 #include "switchyard/message.hpp"
 #include "switchyard/record.hpp"
 #include "switchyard/topic.hpp"
+#include "sync/mutex.hpp"
 
 namespace switchyard::detail {
 
@@ -151,9 +150,13 @@ class MemoryPartitionLog final : public PartitionLog {
 
   /// The chunk holding `offset`, pinned; null if it has left the directory.
   std::shared_ptr<const Chunk> find_chunk(std::uint64_t offset) const;
-  /// Under append_mutex_: advances start_offset_ while a limit is broken, frees dead chunks.
-  void retain_locked(std::int64_t now_ns) noexcept;
-  const Slot& slot_locked(std::uint64_t offset) const noexcept;
+  /// Advances start_offset_ while a limit is broken, frees dead chunks.
+  void retain_locked(std::int64_t now_ns) noexcept REQUIRES(append_mutex_);
+  /// Reads chunks_ without directory_mutex_: every writer of chunks_ holds append_mutex_ as
+  /// well, so the appender's own reads need no directory lock. The analysis has no "written
+  /// under both, read under either", hence the exemption.
+  const Slot& slot_locked(std::uint64_t offset) const noexcept
+      REQUIRES(append_mutex_) NO_THREAD_SAFETY_ANALYSIS;
 
   const std::uint32_t partition_;
   const Retention retention_;
@@ -161,18 +164,19 @@ class MemoryPartitionLog final : public PartitionLog {
   const std::uint64_t chunk_bytes_;  // seal a chunk at this many bytes
 
   // Appender state (append_mutex_), on lines no reader writes.
-  alignas(kCacheLine) mutable std::mutex append_mutex_;
-  Chunk* tail_ = nullptr;
-  std::uint32_t tail_count_ = 0;  // records in tail_
-  std::uint64_t tail_bytes_ = 0;  // their key + payload bytes
-  bool tail_sealed_ = false;
-  std::uint64_t retained_bytes_ = 0;
-  std::uint64_t appended_bytes_ = 0;
-  std::int64_t last_appended_ns_ = INT64_MIN;  // the newest record's time (monotonic ns)
+  alignas(kCacheLine) mutable Mutex append_mutex_;
+  Chunk* tail_ GUARDED_BY(append_mutex_) = nullptr;
+  std::uint32_t tail_count_ GUARDED_BY(append_mutex_) = 0;  // records in tail_
+  std::uint64_t tail_bytes_ GUARDED_BY(append_mutex_) = 0;  // their key + payload bytes
+  bool tail_sealed_ GUARDED_BY(append_mutex_) = false;
+  std::uint64_t retained_bytes_ GUARDED_BY(append_mutex_) = 0;
+  std::uint64_t appended_bytes_ GUARDED_BY(append_mutex_) = 0;
+  // The newest record's time (monotonic ns).
+  std::int64_t last_appended_ns_ GUARDED_BY(append_mutex_) = INT64_MIN;
 
   // Readers lock it shared on every read: apart from the appender's per-record state.
-  alignas(kCacheLine) mutable std::shared_mutex directory_mutex_;
-  std::deque<std::shared_ptr<Chunk>> chunks_;
+  alignas(kCacheLine) mutable SharedMutex directory_mutex_;
+  std::deque<std::shared_ptr<Chunk>> chunks_ GUARDED_BY(directory_mutex_);
 
   // Reader-visible ends, on their own line (readers poll them; the appender writes them).
   alignas(kCacheLine) std::atomic<std::uint64_t> end_offset_{0};

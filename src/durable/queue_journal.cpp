@@ -80,7 +80,7 @@ Result<std::unique_ptr<SegmentLog>> QueueJournal::open_generation(std::uint64_t 
 }
 
 Status QueueJournal::open_settlements() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   FaultInjector* const faults = options_.log.faults;
   auto entries = list_directory(dir_, faults);
   if (!entries) return entries.failure();
@@ -212,7 +212,7 @@ Result<std::vector<RecoveredMessage>> QueueJournal::recover() const {
   std::uint64_t from = 0, tracked_end = 0;
   std::map<std::uint64_t, std::uint32_t> pending;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     from = std::max(floor_locked(), messages_->start_offset());
     pending = pending_;
     tracked_end = tracked_end_;
@@ -266,7 +266,7 @@ Status QueueJournal::settle(Settlement kind, std::uint64_t seq, std::uint32_t at
   }
   std::uint64_t floor = 0;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     std::byte body[kSettlementSize];
     encode_settlement(kind, seq, attempts, body);
     auto r = settlements_->append(body, 0, std::move(done));
@@ -282,7 +282,7 @@ Status QueueJournal::settle(Settlement kind, std::uint64_t seq, std::uint32_t at
 }
 
 Status QueueJournal::compact() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return compact_locked();
 }
 
@@ -339,22 +339,22 @@ Status QueueJournal::compact_locked() {
 
 Status QueueJournal::sync() {
   if (auto status = messages_->sync(); !status) return status;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return settlements_->sync();
 }
 
 std::uint64_t QueueJournal::floor() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return floor_locked();
 }
 
 std::uint64_t QueueJournal::settlement_bytes() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return settlements_->size_bytes();
 }
 
 std::uint64_t QueueJournal::compactions() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return compactions_;
 }
 

@@ -43,11 +43,11 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "durable/stored_message.hpp"
 #include "storage/segment_log.hpp"
+#include "sync/mutex.hpp"
 
 namespace switchyard::detail {
 
@@ -90,7 +90,7 @@ class QueueJournal {
 
   /// Every accepted, unsettled message in seq order with its attempt count. Reads the message
   /// log; call it once after open (it reflects settlements made since, too).
-  Result<std::vector<RecoveredMessage>> recover() const;
+  Result<std::vector<RecoveredMessage>> recover() const EXCLUDES(mutex_);
 
   /// Stores a message; returns its seq. `done` as for SegmentLog::append.
   Result<std::uint64_t> append(const StoredMessage& message, Completion done = {});
@@ -102,17 +102,17 @@ class QueueJournal {
   Status record_drop(std::uint64_t seq, Completion done = {});
 
   /// Syncs both logs.
-  Status sync();
+  Status sync() EXCLUDES(mutex_);
   /// Rewrites the settlement log as a snapshot (done automatically past `compact_bytes`).
-  Status compact();
+  Status compact() EXCLUDES(mutex_);
 
   /// Every seq below this is settled.
-  [[nodiscard]] std::uint64_t floor() const;
+  [[nodiscard]] std::uint64_t floor() const EXCLUDES(mutex_);
   /// Seq the next append gets.
   [[nodiscard]] std::uint64_t end_seq() const noexcept { return messages_->end_offset(); }
   [[nodiscard]] const SegmentLog& messages() const noexcept { return *messages_; }
-  [[nodiscard]] std::uint64_t settlement_bytes() const;
-  [[nodiscard]] std::uint64_t compactions() const;
+  [[nodiscard]] std::uint64_t settlement_bytes() const EXCLUDES(mutex_);
+  [[nodiscard]] std::uint64_t compactions() const EXCLUDES(mutex_);
   /// Recovery of the message log.
   [[nodiscard]] const RecoveryStats& message_recovery() const noexcept {
     return messages_->recovery_stats();
@@ -126,14 +126,15 @@ class QueueJournal {
 
  private:
   QueueJournal(std::filesystem::path dir, QueueJournalOptions options);
-  Status open_settlements();
-  Status settle(Settlement kind, std::uint64_t seq, std::uint32_t attempts, Completion done);
-  void apply_locked(Settlement kind, std::uint64_t seq, std::uint32_t attempts);
-  void track_to_locked(std::uint64_t end);
-  [[nodiscard]] std::uint64_t floor_locked() const noexcept {
+  Status open_settlements() EXCLUDES(mutex_);
+  Status settle(Settlement kind, std::uint64_t seq, std::uint32_t attempts, Completion done)
+      EXCLUDES(mutex_);
+  void apply_locked(Settlement kind, std::uint64_t seq, std::uint32_t attempts) REQUIRES(mutex_);
+  void track_to_locked(std::uint64_t end) REQUIRES(mutex_);
+  [[nodiscard]] std::uint64_t floor_locked() const noexcept REQUIRES(mutex_) {
     return pending_.empty() ? tracked_end_ : pending_.begin()->first;
   }
-  Status compact_locked();
+  Status compact_locked() REQUIRES(mutex_);
   Result<std::unique_ptr<SegmentLog>> open_generation(std::uint64_t gen, bool fresh);
 
   const std::filesystem::path dir_;
@@ -141,13 +142,16 @@ class QueueJournal {
   std::unique_ptr<SegmentLog> messages_;
   RecoveryStats settlement_recovery_;  // written by open_settlements only
 
-  mutable std::mutex mutex_;  // guards everything below
-  std::unique_ptr<SegmentLog> settlements_;
-  std::uint64_t generation_ = 0;
-  std::map<std::uint64_t, std::uint32_t> pending_;  // unsettled seq -> attempts, below tracked_end_
-  std::uint64_t tracked_end_ = 0;  // seqs at or above are unsettled and not in pending_
-  std::uint64_t compact_at_ = 0;   // settlement log size that triggers the next compaction
-  std::uint64_t compactions_ = 0;
+  mutable Mutex mutex_;
+  std::unique_ptr<SegmentLog> settlements_ GUARDED_BY(mutex_);
+  std::uint64_t generation_ GUARDED_BY(mutex_) = 0;
+  // Unsettled seq -> attempts, below tracked_end_.
+  std::map<std::uint64_t, std::uint32_t> pending_ GUARDED_BY(mutex_);
+  // Seqs at or above are unsettled and not in pending_.
+  std::uint64_t tracked_end_ GUARDED_BY(mutex_) = 0;
+  // Settlement log size that triggers the next compaction.
+  std::uint64_t compact_at_ GUARDED_BY(mutex_) = 0;
+  std::uint64_t compactions_ GUARDED_BY(mutex_) = 0;
 };
 
 /// Encodes / decodes a settlement record body.

@@ -26,7 +26,7 @@ SubscriptionState::~SubscriptionState() {
 }
 
 void SubscriptionState::start(std::weak_ptr<PubSubHub> hub) {
-  std::lock_guard lock(lifecycle_);
+  MutexLock lock(lifecycle_);
   hub_ = std::move(hub);
   thread_ = std::thread([self = shared_from_this()] { self->dispatch(); });
 }
@@ -94,7 +94,7 @@ void SubscriptionState::unsubscribe() noexcept {
   std::thread thread;
   std::shared_ptr<PubSubHub> hub;
   {
-    std::lock_guard lock(lifecycle_);
+    MutexLock lock(lifecycle_);
     thread = std::move(thread_);
     hub = hub_.lock();
     hub_.reset();
@@ -126,7 +126,7 @@ std::shared_ptr<SubscriptionState> PubSubHub::subscribe(std::string_view channel
   auto subscriber = std::make_shared<SubscriptionState>(std::string(channel), pattern, std::move(handler),
                                                  options, clock_);
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (closed_) throw Error(Errc::closed, "broker is shut down");
     auto next = std::make_shared<Snapshot>(*snapshot_);
     if (pattern) {
@@ -142,7 +142,7 @@ std::shared_ptr<SubscriptionState> PubSubHub::subscribe(std::string_view channel
 
 void PubSubHub::remove(const SubscriptionState* subscriber) noexcept {
   try {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto next = std::make_shared<Snapshot>(*snapshot_);
     auto drop = [&](std::vector<std::shared_ptr<SubscriptionState>>& list) {
       list.erase(std::remove_if(list.begin(), list.end(),
@@ -178,7 +178,7 @@ std::size_t PubSubHub::publish(const Message& message) noexcept {
 void PubSubHub::close() noexcept {
   std::shared_ptr<const Snapshot> last;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     closed_ = true;
     last = snapshot_;
   }

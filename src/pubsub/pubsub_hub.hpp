@@ -24,7 +24,6 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -34,6 +33,7 @@
 #include "route/broker_core.hpp"
 #include "switchyard/pubsub.hpp"
 #include "sync/event_count.hpp"
+#include "sync/mutex.hpp"
 #include "sync/spill_ring.hpp"
 
 namespace switchyard::detail {
@@ -69,9 +69,9 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
   EventCount ready_;
   EventCount space_;
   std::atomic<bool> closed_{false};
-  std::mutex lifecycle_;  // guards thread_ and hub_ against concurrent unsubscribes
-  std::thread thread_;
-  std::weak_ptr<PubSubHub> hub_;
+  Mutex lifecycle_;  // against concurrent unsubscribes
+  std::thread thread_ GUARDED_BY(lifecycle_);
+  std::weak_ptr<PubSubHub> hub_ GUARDED_BY(lifecycle_);
   alignas(kCacheLine) std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> handler_errors_{0};
   alignas(kCacheLine) std::atomic<std::uint64_t> dropped_{0};
@@ -101,14 +101,14 @@ class PubSubHub : public std::enable_shared_from_this<PubSubHub> {
   };
 
   std::shared_ptr<const Snapshot> snapshot() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return snapshot_;
   }
 
   const std::shared_ptr<Clock> clock_;
-  mutable std::mutex mutex_;
-  std::shared_ptr<const Snapshot> snapshot_ = std::make_shared<Snapshot>();
-  bool closed_ = false;
+  mutable Mutex mutex_;
+  std::shared_ptr<const Snapshot> snapshot_ GUARDED_BY(mutex_) = std::make_shared<Snapshot>();
+  bool closed_ GUARDED_BY(mutex_) = false;
 };
 
 }  // namespace switchyard::detail

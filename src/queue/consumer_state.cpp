@@ -63,7 +63,7 @@ ConsumerState::~ConsumerState() {
 bool ConsumerState::new_slot(std::uint32_t& index) noexcept {
   // Relaxed: a hint; the count is decided under the mutex.
   if (slots_used_.load(std::memory_order_relaxed) >= prefetch_) return false;
-  std::lock_guard lock(grow_mutex_);
+  MutexLock lock(grow_mutex_);
   const std::uint32_t next = slots_used_.load(std::memory_order_relaxed);
   if (next >= prefetch_) return false;
   const std::uint64_t base = std::uint64_t{1} << base_shift_;

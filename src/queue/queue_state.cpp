@@ -53,7 +53,7 @@ Result<SendReceipt> QueueState::accept(Message&& message, const SendOptions& opt
                                    std::to_string(options_.max_payload));
   }
   if (!options.dedup_id.empty()) {
-    std::lock_guard lock(slow_.mutex);
+    MutexLock lock(slow_.mutex);
     auto& order = slow_.dedup_order;
     while (!order.empty() && order.front().first <= ns(now)) {
       auto it = slow_.dedup.find(order.front().second);
@@ -72,7 +72,7 @@ Result<SendReceipt> QueueState::accept(Message&& message, const SendOptions& opt
   auto result = admit(std::move(message), options, now);
   if (!result && !options.dedup_id.empty()) {
     // Not accepted, so not seen: a retry of the same id must get in.
-    std::lock_guard lock(slow_.mutex);
+    MutexLock lock(slow_.mutex);
     slow_.dedup.erase(std::string(options.dedup_id));
   }
   return result;
@@ -359,7 +359,7 @@ bool QueueState::drop_oldest(TimePoint now) noexcept {
   Entry oldest;
   bool got = ring_.try_pop(oldest.message);
   if (!got) {
-    std::lock_guard lock(slow_.mutex);
+    MutexLock lock(slow_.mutex);
     for (std::size_t p = 0; p < slow_.levels.size(); ++p) {
       auto& level = slow_.levels[p];
       if (!level.empty()) {
@@ -401,7 +401,7 @@ bool QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t n
     return true;
   }
   {
-    std::lock_guard lock(slow_.mutex);
+    MutexLock lock(slow_.mutex);
     if (visible_at_ns > now_ns) {
       Delayed delayed{visible_at_ns, slow_.delayed_sequence, std::move(entry)};
       try {
@@ -488,7 +488,7 @@ QueueState::Take QueueState::try_take(Entry& out, TimePoint now) noexcept {
     bool got = false;
     if (slow_ready_.load(std::memory_order_acquire) != 0 ||
         next_due_ns_.load(std::memory_order_acquire) <= ns(now)) {
-      std::lock_guard lock(slow_.mutex);
+      MutexLock lock(slow_.mutex);
       got = take_slow_locked(out, now);
       refresh_slow_hints_locked();
     }
@@ -554,7 +554,7 @@ std::size_t QueueState::try_take_run(std::span<Entry> out, TimePoint now) noexce
 
 bool QueueState::take_slow_locked(Entry& out, TimePoint now) {
   promote_due_locked(now);
-  auto take_level = [&](std::size_t level) {
+  auto take_level = [&](std::size_t level) REQUIRES(slow_.mutex) {
     auto& entries = slow_.levels[level];
     out = std::move(entries.front());
     entries.pop_front();
@@ -598,7 +598,7 @@ void QueueState::promote_due_locked(TimePoint now) {
 }
 
 void QueueState::promote_due(std::int64_t now_ns) noexcept {
-  std::lock_guard lock(slow_.mutex);
+  MutexLock lock(slow_.mutex);
   promote_due_locked(TimePoint(Duration(now_ns)));
   refresh_slow_hints_locked();
 }
@@ -622,7 +622,7 @@ void QueueState::release_group(const Entry& entry) noexcept {
   const MessageBody& body = *entry.message.body();
   if (body.group_size == 0) return;
   {
-    std::lock_guard lock(slow_.mutex);
+    MutexLock lock(slow_.mutex);
     release_group_locked(body.group());
     refresh_slow_hints_locked();
   }
@@ -744,7 +744,7 @@ void QueueState::scan_visibility(TimePoint now) noexcept {
   }
   std::int64_t earliest = kNever;
   {
-    std::shared_lock lock(consumers_mutex_);
+    SharedLock lock(consumers_mutex_);
     for (ConsumerState* consumer : consumers_)
       earliest = std::min(earliest, consumer->reclaim(now));
   }
@@ -753,12 +753,12 @@ void QueueState::scan_visibility(TimePoint now) noexcept {
 }
 
 void QueueState::register_consumer(ConsumerState* consumer) {
-  std::unique_lock lock(consumers_mutex_);
+  MutexLock lock(consumers_mutex_);
   consumers_.push_back(consumer);
 }
 
 void QueueState::unregister_consumer(ConsumerState* consumer) noexcept {
-  std::unique_lock lock(consumers_mutex_);
+  MutexLock lock(consumers_mutex_);
   auto it = std::find(consumers_.begin(), consumers_.end(), consumer);
   if (it == consumers_.end()) return;
   consumers_.erase(it);
@@ -777,7 +777,7 @@ void QueueState::close(bool drain) noexcept {
 
 bool QueueState::idle() const noexcept {
   if (depth() != 0) return false;
-  std::shared_lock lock(consumers_mutex_);
+  SharedLock lock(consumers_mutex_);
   return std::all_of(consumers_.begin(), consumers_.end(),
                      [](const ConsumerState* c) { return c->in_flight() == 0; });
 }
@@ -789,7 +789,7 @@ std::size_t QueueState::depth() const noexcept {
 }
 
 std::size_t QueueState::consumer_count() const {
-  std::shared_lock lock(consumers_mutex_);
+  SharedLock lock(consumers_mutex_);
   return consumers_.size();
 }
 
@@ -797,7 +797,7 @@ QueueStats QueueState::stats() const {
   QueueStats s;
   s.depth = depth();
   {
-    std::shared_lock lock(consumers_mutex_);
+    SharedLock lock(consumers_mutex_);
     s.consumers = consumers_.size();
     for (const ConsumerState* c : consumers_) {
       s.in_flight += c->in_flight();

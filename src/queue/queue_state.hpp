@@ -92,9 +92,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <queue>
-#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -112,6 +110,7 @@
 #include "switchyard/queue.hpp"
 #include "switchyard/wait_strategy.hpp"
 #include "sync/event_count.hpp"
+#include "sync/mutex.hpp"
 #include "sync/spill_ring.hpp"
 
 namespace switchyard {
@@ -262,18 +261,18 @@ class QueueState final : public Destination, public std::enable_shared_from_this
     bool queued = false;  // listed in ready_groups
   };
   struct Slow {
-    std::mutex mutex;
-    std::vector<std::deque<Entry>> levels;  // index: priority
-    std::size_t level_items = 0;            // entries in all levels
+    Mutex mutex;
+    std::vector<std::deque<Entry>> levels GUARDED_BY(mutex);  // index: priority
+    std::size_t level_items GUARDED_BY(mutex) = 0;            // entries in all levels
     /// Per level: how many entries at the front of levels[p] are redeliveries (they go ahead
     /// of the new ones of their level, FIFO among themselves).
-    std::vector<std::size_t> redelivered_front;
-    std::priority_queue<Delayed, std::vector<Delayed>, std::greater<>> delayed;
-    std::uint64_t delayed_sequence = 0;
-    std::unordered_map<std::string, Group> groups;
-    std::deque<std::string> ready_groups;
-    std::unordered_map<std::string, std::pair<std::int64_t, MessageId>> dedup;
-    std::deque<std::pair<std::int64_t, std::string>> dedup_order;
+    std::vector<std::size_t> redelivered_front GUARDED_BY(mutex);
+    std::priority_queue<Delayed, std::vector<Delayed>, std::greater<>> delayed GUARDED_BY(mutex);
+    std::uint64_t delayed_sequence GUARDED_BY(mutex) = 0;
+    std::unordered_map<std::string, Group> groups GUARDED_BY(mutex);
+    std::deque<std::string> ready_groups GUARDED_BY(mutex);
+    std::unordered_map<std::string, std::pair<std::int64_t, MessageId>> dedup GUARDED_BY(mutex);
+    std::deque<std::pair<std::int64_t, std::string>> dedup_order GUARDED_BY(mutex);
   };
 
   Result<SendReceipt> admit(Message&& message, const SendOptions& options, TimePoint now) noexcept;
@@ -318,15 +317,15 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   [[gnu::noinline]] void promote_due(std::int64_t now_ns) noexcept;
   void scan_visibility(TimePoint now) noexcept;
   /// False when out of memory (`entry` untouched).
-  bool place_ready_locked(Entry&& entry) noexcept;
-  bool take_slow_locked(Entry& out, TimePoint now);
+  bool place_ready_locked(Entry&& entry) noexcept REQUIRES(slow_.mutex);
+  bool take_slow_locked(Entry& out, TimePoint now) REQUIRES(slow_.mutex);
   /// Due delayed entries: ring-eligible first deliveries to ring_'s tail, the rest to slow_.
   /// Stops at the first that finds no memory (it stays due, for the next call).
-  void promote_due_locked(TimePoint now);
-  void release_group_locked(std::string_view group);
+  void promote_due_locked(TimePoint now) REQUIRES(slow_.mutex);
+  void release_group_locked(std::string_view group) REQUIRES(slow_.mutex);
   void release_group(const Entry& entry) noexcept;
   Result<SendReceipt> journal_append(Message& message, const SendOptions& options) noexcept;
-  void refresh_slow_hints_locked() noexcept;
+  void refresh_slow_hints_locked() noexcept REQUIRES(slow_.mutex);
   bool drop_oldest(TimePoint now) noexcept;
   void expire(Entry&& entry) noexcept;
   /// When a message expires here: its own TTL or the queue's (counted from its send).
@@ -376,8 +375,8 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   std::atomic<std::uint64_t> retired_acked_{0};  // acks of consumers that have closed
   std::atomic<std::uint64_t> retired_nacked_{0};
 
-  mutable std::shared_mutex consumers_mutex_;
-  std::vector<ConsumerState*> consumers_;
+  mutable SharedMutex consumers_mutex_;
+  std::vector<ConsumerState*> consumers_ GUARDED_BY(consumers_mutex_);
 };
 
 /// A consumer's in-flight window and its receive loop. Shared (shared_ptr) by the Consumer
@@ -486,7 +485,7 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   Slot* first_ = nullptr;          // chunk 0 (also chunks_[0]), created with the consumer
   std::atomic<Slot*> chunks_[kMaxChunks] = {};
   std::atomic<std::uint32_t> slots_used_{0};  // slots created; written under grow_mutex_
-  std::mutex grow_mutex_;
+  Mutex grow_mutex_;
   SpillRing<std::uint32_t> free_;
   std::atomic<bool> closed_{false};
   std::atomic<bool> interrupted_{false};

@@ -52,7 +52,7 @@ void BrokerCore::open_ids(const std::filesystem::path& dir) {
 }
 
 bool BrokerCore::extend_ids(std::uint64_t needed) noexcept {
-  std::lock_guard lock(id_mutex_);
+  MutexLock lock(id_mutex_);
   if (needed <= id_limit_.load(std::memory_order_relaxed)) return true;
   const std::uint64_t mark = needed + kIdReservation;
   std::byte bytes[kIdFileBytes];
@@ -74,7 +74,7 @@ bool BrokerCore::extend_ids(std::uint64_t needed) noexcept {
 }
 
 Failure BrokerCore::id_failure() const {
-  std::lock_guard lock(id_mutex_);
+  MutexLock lock(id_mutex_);
   return id_failure_;
 }
 

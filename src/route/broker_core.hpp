@@ -11,8 +11,6 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,6 +21,7 @@
 #include "switchyard/clock.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/interceptor.hpp"
+#include "sync/mutex.hpp"
 #include "util/crc32c.hpp"
 #include "util/murmur2.hpp"
 
@@ -55,7 +54,7 @@ class BrokerCore {
 
   /// The destination called `name`, or null. @note threadsafe
   [[nodiscard]] std::shared_ptr<Destination> find(std::string_view name) const {
-    std::shared_lock lock(mutex_);
+    SharedLock lock(mutex_);
     auto it = registry_.find(name);
     return it == registry_.end() ? nullptr : it->second;
   }
@@ -63,7 +62,7 @@ class BrokerCore {
   /// Under the exclusive lock: returns the existing destination or stores `make()`'s.
   template <class Make>
   std::shared_ptr<Destination> find_or_insert(std::string_view name, Make&& make, bool& inserted) {
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     if (closed_) throw Error(Errc::closed, "broker is shut down");
     auto it = registry_.find(name);
     if (it != registry_.end()) {
@@ -79,7 +78,7 @@ class BrokerCore {
   /// Removes `name` if `check(destination)` (run under the lock) does not throw.
   template <class Check>
   std::shared_ptr<Destination> erase(std::string_view name, Check&& check) {
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = registry_.find(name);
     if (it == registry_.end()) {
       throw Error(Errc::unknown_destination, "no destination named '" + std::string(name) + "'");
@@ -92,7 +91,7 @@ class BrokerCore {
   }
 
   [[nodiscard]] std::vector<std::shared_ptr<Destination>> all() const {
-    std::shared_lock lock(mutex_);
+    SharedLock lock(mutex_);
     std::vector<std::shared_ptr<Destination>> out;
     out.reserve(registry_.size());
     for (const auto& [name, destination] : registry_) out.push_back(destination);
@@ -101,11 +100,11 @@ class BrokerCore {
 
   /// Refuses further declares. @note threadsafe
   void close() {
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     closed_ = true;
   }
   [[nodiscard]] bool closed() const {
-    std::shared_lock lock(mutex_);
+    SharedLock lock(mutex_);
     return closed_;
   }
 
@@ -159,9 +158,9 @@ class BrokerCore {
   /// Holds the data directory's lock for the broker's lifetime.
   std::shared_ptr<void> data_dir_lock;
   /// The data directory's catalog of declarations (broker_catalog.cpp), and what guards it.
-  std::shared_ptr<OffsetCheckpoint> catalog;
-  std::mutex catalog_mutex;
-  bool catalog_loading = false;  // under catalog_mutex
+  Mutex catalog_mutex;
+  std::shared_ptr<OffsetCheckpoint> catalog GUARDED_BY(catalog_mutex);
+  bool catalog_loading GUARDED_BY(catalog_mutex) = false;
 
   /// Makes every id handed out from now on greater than `id` (after recovery). @note threadsafe
   void ensure_ids_above(std::uint64_t id) noexcept {
@@ -189,10 +188,10 @@ class BrokerCore {
  private:
   const std::shared_ptr<Clock> clock_;
   const std::vector<std::shared_ptr<Interceptor>> interceptors_;
-  mutable std::shared_mutex mutex_;
+  mutable SharedMutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Destination>, StringHash, std::equal_to<>>
-      registry_;
-  bool closed_ = false;
+      registry_ GUARDED_BY(mutex_);
+  bool closed_ GUARDED_BY(mutex_) = false;
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<std::uint64_t> next_id_{1};
 
@@ -200,9 +199,9 @@ class BrokerCore {
   bool extend_ids(std::uint64_t needed) noexcept;
   // Ids below id_limit_ are reserved durably (no limit for a broker without a data directory).
   std::atomic<std::uint64_t> id_limit_{UINT64_MAX};
-  mutable std::mutex id_mutex_;
+  mutable Mutex id_mutex_;
   std::filesystem::path id_file_;  // set once by open_ids
-  Failure id_failure_;             // under id_mutex_
+  Failure id_failure_ GUARDED_BY(id_mutex_);
 };
 
 }  // namespace switchyard::detail

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <array>
-#include <mutex>
 
 namespace switchyard {
 
@@ -45,7 +44,7 @@ void ExchangeState::bind(std::shared_ptr<Destination> target, std::string_view k
     binding.filter = std::move(*parsed);
     binding.has_filter = true;
   }
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   for (const Binding& b : bindings_) {
     if (b.target == binding.target && b.key == binding.key && b.arguments == binding.arguments) {
       return;  // already bound: idempotent, like RabbitMQ
@@ -86,7 +85,7 @@ void ExchangeState::erase_locked(std::uint32_t id) {
 }
 
 bool ExchangeState::unbind(const Destination& target, std::string_view key) {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   bool removed = false;
   for (std::uint32_t id = 0; id < bindings_.size(); ++id) {
     if (bindings_[id].target.get() == &target && bindings_[id].key == key) {
@@ -98,19 +97,19 @@ bool ExchangeState::unbind(const Destination& target, std::string_view key) {
 }
 
 void ExchangeState::unbind_all(const Destination& target) noexcept {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   for (std::uint32_t id = 0; id < bindings_.size(); ++id) {
     if (bindings_[id].target.get() == &target) erase_locked(id);
   }
 }
 
 std::size_t ExchangeState::binding_count() const {
-  std::shared_lock lock(mutex_);
+  SharedLock lock(mutex_);
   return bindings_.size() - free_ids_.size();
 }
 
 std::vector<ExchangeState::BindingView> ExchangeState::bindings() const {
-  std::shared_lock lock(mutex_);
+  SharedLock lock(mutex_);
   std::vector<BindingView> out;
   for (const Binding& b : bindings_) {
     if (b.target) out.push_back({b.target, b.key, b.arguments});
@@ -124,7 +123,7 @@ bool ExchangeState::passes_filter(const Binding& binding, const Message& message
 
 void ExchangeState::collect_locked(const Message& message, std::vector<Destination*>& out) const {
   out.clear();
-  auto add = [&](std::uint32_t id) {
+  auto add = [&](std::uint32_t id) REQUIRES_SHARED(mutex_) {
     const Binding& b = bindings_[id];
     if (b.target && passes_filter(b, message)) out.push_back(b.target.get());
   };
@@ -172,7 +171,7 @@ Result<SendReceipt> ExchangeState::accept(Message&& message, const SendOptions& 
   Result<SendReceipt> outcome = SendReceipt{id, false};
   std::vector<Destination*>& targets = routing_targets[depth];
   {
-    std::shared_lock lock(mutex_);
+    SharedLock lock(mutex_);
     try {
       collect_locked(message, targets);
     } catch (...) {

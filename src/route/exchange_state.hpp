@@ -20,7 +20,6 @@
 #pragma once
 
 #include <memory>
-#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -30,6 +29,7 @@
 #include "route/broker_core.hpp"
 #include "route/destination.hpp"
 #include "switchyard/exchange.hpp"
+#include "sync/mutex.hpp"
 
 namespace switchyard::detail {
 
@@ -73,20 +73,22 @@ class ExchangeState final : public Destination {
     bool has_filter = false;
   };
 
-  void collect_locked(const Message& message, std::vector<Destination*>& out) const;
+  void collect_locked(const Message& message, std::vector<Destination*>& out) const
+      REQUIRES_SHARED(mutex_);
   bool passes_filter(const Binding& binding, const Message& message) const noexcept;
-  void erase_locked(std::uint32_t id);
+  void erase_locked(std::uint32_t id) REQUIRES(mutex_);
 
   const std::string name_;
   const ExchangeType type_;
   const ExchangeOptions options_;
   const std::shared_ptr<Destination> alternate_;
 
-  mutable std::shared_mutex mutex_;
-  std::vector<Binding> bindings_;
-  std::vector<std::uint32_t> free_ids_;
-  std::unordered_map<std::string, std::vector<std::uint32_t>, StringHash, std::equal_to<>> direct_;
-  TopicMatcher<std::uint32_t> topics_;
+  mutable SharedMutex mutex_;
+  std::vector<Binding> bindings_ GUARDED_BY(mutex_);
+  std::vector<std::uint32_t> free_ids_ GUARDED_BY(mutex_);
+  std::unordered_map<std::string, std::vector<std::uint32_t>, StringHash, std::equal_to<>> direct_
+      GUARDED_BY(mutex_);
+  TopicMatcher<std::uint32_t> topics_ GUARDED_BY(mutex_);
   std::atomic<bool> closed_{false};
 
   std::atomic<std::uint64_t> routed_{0};

@@ -36,7 +36,7 @@ Flusher::Flusher() : thread_([this] { run(); }) {}
 
 Flusher::~Flusher() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -45,28 +45,28 @@ Flusher::~Flusher() {
 
 void Flusher::add(SegmentLog* log) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     logs_.push_back(log);
   }
   cv_.notify_all();
 }
 
 void Flusher::remove(SegmentLog* log) {
-  std::unique_lock lock(mutex_);
-  cv_.wait(lock, [&] { return syncing_ != log; });
+  MutexLock lock(mutex_);
+  while (syncing_ == log) cv_.wait(mutex_);
   std::erase(logs_, log);
 }
 
 void Flusher::wake() noexcept {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     woken_ = true;
   }
   cv_.notify_all();
 }
 
 void Flusher::run() {
-  std::unique_lock lock(mutex_);
+  UniqueLock lock(mutex_);
   while (!stop_) {
     woken_ = false;
     auto wait = std::chrono::nanoseconds::max();
@@ -95,9 +95,11 @@ void Flusher::run() {
     if (stop_) break;
     if (woken_) continue;
     if (wait == std::chrono::nanoseconds::max()) {
-      cv_.wait(lock, [&] { return stop_ || woken_; });
+      while (!stop_ && !woken_) cv_.wait(mutex_);
     } else {
-      cv_.wait_for(lock, wait, [&] { return stop_ || woken_; });
+      const auto deadline = std::chrono::steady_clock::now() + wait;
+      while (!stop_ && !woken_ && cv_.wait_until(mutex_, deadline) == std::cv_status::no_timeout) {
+      }
     }
   }
 }
@@ -210,10 +212,11 @@ Status SegmentLog::recover() {
     }
     fd->reset();
 
-    auto scan = scan_segment(bytes, path, {.salvage = options_.salvage, .probe_after_damage = true},
-                             [&](const RecordView& record, std::size_t position) {
-                               note_record_locked(seg, record, position);
-                             });
+    auto scan =
+        scan_segment(bytes, path, {.salvage = options_.salvage, .probe_after_damage = true},
+                     // Part of recover(): the log is not shared yet.
+                     [&](const RecordView& record, std::size_t position)
+                         NO_THREAD_SAFETY_ANALYSIS { note_record_locked(seg, record, position); });
     if (!scan) {
       // A last segment whose header never got written (killed while rolling) holds no record:
       // remove it; the previous segment becomes the active one again.
@@ -380,7 +383,7 @@ Result<std::uint64_t> SegmentLog::append_in_place(std::size_t body_size, std::in
   std::uint64_t offset = 0;
   bool wake = false;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (failure_) {
       return Failure{Errc::io_error, "log is read-only after a failed sync: " + failure_->message};
     }
@@ -446,14 +449,14 @@ bool SegmentLog::sync_due(std::chrono::steady_clock::time_point now) const noexc
 }
 
 Status SegmentLog::sync() noexcept {
-  std::lock_guard sync_lock(sync_mutex_);
+  MutexLock sync_lock(sync_mutex_);
   Pending to_fire;
   std::shared_ptr<Mapping> map;
   std::size_t from = 0, to = 0;
   std::uint64_t target = 0, base = 0;
   std::vector<UnsyncedRange> sealed;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (failure_) return *failure_;
     const Segment& active = segments_.back();
     target = active.end_offset;
@@ -479,7 +482,7 @@ Status SegmentLog::sync() noexcept {
   if (err == 0) err = map->sync(from, to);
   Status result;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (err != 0) {
       result = os_failure(err, map->path(), fmt::format("sync of bytes [{}, {})", from, to));
       result = Failure{Errc::io_error, result.message()};
@@ -598,7 +601,7 @@ Result<ReadBatch> SegmentLog::read(std::uint64_t from, std::size_t max_records,
     std::uint64_t segment_end = 0;
     std::vector<std::pair<std::size_t, std::size_t>> holes;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       const std::uint64_t start = segments_.front().base_offset;
       const std::uint64_t end = segments_.back().end_offset;
       if (batch.next_offset < start) {
@@ -674,7 +677,7 @@ Result<ReadBatch> SegmentLog::read(std::uint64_t from, std::size_t max_records,
 Result<std::uint64_t> SegmentLog::offset_for_timestamp(std::int64_t timestamp_ns) const {
   std::uint64_t from = 0;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = std::find_if(segments_.begin(), segments_.end(),
                            [&](const Segment& s) { return s.max_timestamp >= timestamp_ns; });
     if (it == segments_.end()) return segments_.back().end_offset;
@@ -712,7 +715,7 @@ Status SegmentLog::delete_front_locked(std::size_t count) {
 }
 
 Result<std::size_t> SegmentLog::apply_retention(const RetentionPolicy& policy) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   const std::int64_t now = options_.clock->wall_now().time_since_epoch().count();
   std::uint64_t records = segments_.back().end_offset - segments_.front().base_offset;
   std::uint64_t bytes = 0;
@@ -736,7 +739,7 @@ Result<std::size_t> SegmentLog::apply_retention(const RetentionPolicy& policy) {
 }
 
 Result<std::size_t> SegmentLog::truncate_prefix(std::uint64_t offset) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::size_t count = 0;
   while (segments_.size() - count > 1 && segments_[count].end_offset <= offset) ++count;
   if (auto status = delete_front_locked(count); !status) return status.failure();
@@ -744,12 +747,12 @@ Result<std::size_t> SegmentLog::truncate_prefix(std::uint64_t offset) {
 }
 
 std::size_t SegmentLog::mapped_segments() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return read_cache_.size() + 1;
 }
 
 std::uint64_t SegmentLog::size_bytes() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::uint64_t bytes = 0;
   for (const auto& seg : segments_) bytes += seg.end_position - segment::kFileHeaderSize;
   return bytes;

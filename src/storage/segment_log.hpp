@@ -31,7 +31,6 @@
 #include <atomic>
 #include <chrono>
 #include <concepts>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -39,7 +38,6 @@
 #include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -52,6 +50,7 @@
 #include "switchyard/durability.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/recovery.hpp"
+#include "sync/mutex.hpp"
 
 namespace switchyard::detail {
 
@@ -98,19 +97,20 @@ class Flusher {
   Flusher& operator=(const Flusher&) = delete;
 
   /// Register / deregister a log. `remove` waits until a sync of that log in progress ends.
-  void add(SegmentLog* log);
-  void remove(SegmentLog* log);
+  void add(SegmentLog* log) EXCLUDES(mutex_);
+  void remove(SegmentLog* log) EXCLUDES(mutex_);
   /// Asks the thread to look at its logs now (an append crossed `sync_bytes`).
-  void wake() noexcept;
+  void wake() noexcept EXCLUDES(mutex_);
 
  private:
-  void run();
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<SegmentLog*> logs_;
-  SegmentLog* syncing_ = nullptr;  // the log whose sync runs outside the mutex right now
-  bool woken_ = false;
-  bool stop_ = false;
+  void run() EXCLUDES(mutex_);
+  Mutex mutex_;
+  CondVar cv_;
+  std::vector<SegmentLog*> logs_ GUARDED_BY(mutex_);
+  // The log whose sync runs outside the mutex right now.
+  SegmentLog* syncing_ GUARDED_BY(mutex_) = nullptr;
+  bool woken_ GUARDED_BY(mutex_) = false;
+  bool stop_ GUARDED_BY(mutex_) = false;
   std::thread thread_;
 };
 
@@ -192,7 +192,7 @@ class SegmentLog {
   /// later), `io_error` (the log is read-only after a failed sync, or mapping failed),
   /// `payload_too_large` (the record cannot fit in one segment). Never throws.
   Result<std::uint64_t> append(std::span<const std::byte> body, std::int64_t timestamp_ns,
-                               Completion done = {}) noexcept;
+                               Completion done = {}) noexcept EXCLUDES(mutex_);
 
   /// `append` without a body buffer: reserves room for a `body_size`-byte body in the active
   /// segment and calls `write` once, under the append lock, with exactly those bytes of the
@@ -203,27 +203,28 @@ class SegmentLog {
   /// later, on the flusher's or another caller's thread, with the group sync's outcome), never
   /// if it returns an error.
   Result<std::uint64_t> append_in_place(std::size_t body_size, std::int64_t timestamp_ns,
-                                        BodyWriter write, Completion done = {}) noexcept;
+                                        BodyWriter write, Completion done = {}) noexcept
+      EXCLUDES(mutex_);
 
   /// Syncs everything appended so far; fires the completions it covers. A failure makes the log
   /// read-only and fails every pending completion. Blocks for the duration of the sync.
-  Status sync() noexcept;
+  Status sync() noexcept EXCLUDES(mutex_, sync_mutex_);
 
   /// Up to `max_records` records from `from` on (at least one if any exist, even if larger
   /// than `max_bytes`). Each record's CRC is checked. `from` below `start_offset()` is
   /// `out_of_range` (removed by retention or truncation); `from == end_offset()` is empty.
   Result<ReadBatch> read(std::uint64_t from, std::size_t max_records = 1024,
-                         std::size_t max_bytes = 1u << 20) const;
+                         std::size_t max_bytes = 1u << 20) const EXCLUDES(mutex_);
 
   /// Offset of the first record with timestamp >= `timestamp_ns`, or end_offset() if none.
-  Result<std::uint64_t> offset_for_timestamp(std::int64_t timestamp_ns) const;
+  Result<std::uint64_t> offset_for_timestamp(std::int64_t timestamp_ns) const EXCLUDES(mutex_);
 
   /// Deletes whole sealed segments per `policy` (age measured against `clock->wall_now()`).
   /// Returns the number of segments deleted.
-  Result<std::size_t> apply_retention(const RetentionPolicy& policy);
+  Result<std::size_t> apply_retention(const RetentionPolicy& policy) EXCLUDES(mutex_);
   /// Deletes every sealed segment whose records all lie below `offset` (acknowledged queue
   /// prefix). Returns the number of segments deleted.
-  Result<std::size_t> truncate_prefix(std::uint64_t offset);
+  Result<std::size_t> truncate_prefix(std::uint64_t offset) EXCLUDES(mutex_);
 
   /// First offset still stored. Exact when no truncation/retention runs concurrently.
   [[nodiscard]] std::uint64_t start_offset() const noexcept {
@@ -249,9 +250,9 @@ class SegmentLog {
     return segment_count_.load(std::memory_order_acquire);  // pairs with set_segment_count_locked
   }
   /// Mappings the log itself holds now (active + read cache); excludes those pinned by batches.
-  [[nodiscard]] std::size_t mapped_segments() const;
+  [[nodiscard]] std::size_t mapped_segments() const EXCLUDES(mutex_);
   /// Bytes of records stored (headers and padding included).
-  [[nodiscard]] std::uint64_t size_bytes() const;
+  [[nodiscard]] std::uint64_t size_bytes() const EXCLUDES(mutex_);
 
  private:
   friend class Flusher;
@@ -273,38 +274,45 @@ class SegmentLog {
   using Pending = std::vector<std::pair<Completion, Status>>;
 
   SegmentLog(std::filesystem::path dir, SegmentLogOptions options);
-  Status recover();
+  // Runs inside open(), before the log is shared with another thread, so it touches the
+  // guarded state without mutex_.
+  Status recover() NO_THREAD_SAFETY_ANALYSIS;
   Status open_active(Segment& segment, bool created);
-  Status roll_locked(Pending& fire);
-  Status sync_tail_locked(Pending& fire);
-  void fail_locked(Failure failure, Pending& fire);
-  void set_segment_count_locked() noexcept {
+  Status roll_locked(Pending& fire) REQUIRES(mutex_);
+  Status sync_tail_locked(Pending& fire) REQUIRES(mutex_);
+  void fail_locked(Failure failure, Pending& fire) REQUIRES(mutex_);
+  void set_segment_count_locked() noexcept REQUIRES(mutex_) {
     segment_count_.store(segments_.size(), std::memory_order_release);
   }
-  void collect_synced_locked(std::uint64_t synced, Pending& fire);
+  void collect_synced_locked(std::uint64_t synced, Pending& fire) REQUIRES(mutex_);
   static void fire(Pending& pending) noexcept;
-  Result<std::shared_ptr<const Mapping>> mapping_locked(const Segment& segment) const;
-  void note_record_locked(Segment& segment, const RecordView& record, std::size_t position);
-  Status delete_front_locked(std::size_t count);
+  Result<std::shared_ptr<const Mapping>> mapping_locked(const Segment& segment) const
+      REQUIRES(mutex_);
+  void note_record_locked(Segment& segment, const RecordView& record, std::size_t position)
+      REQUIRES(mutex_);
+  Status delete_front_locked(std::size_t count) REQUIRES(mutex_);
   bool sync_due(std::chrono::steady_clock::time_point now) const noexcept;
 
   const std::filesystem::path dir_;
   const SegmentLogOptions options_;
   RecoveryStats recovery_;
 
-  mutable std::mutex mutex_;      // guards everything below that is not atomic
-  std::deque<Segment> segments_;  // ordered by base offset; back() is active
-  mutable std::list<std::pair<std::uint64_t, std::shared_ptr<const Mapping>>> read_cache_;
-  std::deque<std::pair<std::uint64_t, Completion>> waiting_;  // batch completions by offset
-  std::size_t synced_position_ = segment::kFileHeaderSize;    // in the active segment
+  mutable Mutex mutex_;
+  std::deque<Segment> segments_ GUARDED_BY(mutex_);  // ordered by base offset; back() is active
+  mutable std::list<std::pair<std::uint64_t, std::shared_ptr<const Mapping>>> read_cache_
+      GUARDED_BY(mutex_);
+  // Batch completions by offset.
+  std::deque<std::pair<std::uint64_t, Completion>> waiting_ GUARDED_BY(mutex_);
+  std::size_t synced_position_ GUARDED_BY(mutex_) = segment::kFileHeaderSize;  // active segment
   struct UnsyncedRange {
     std::shared_ptr<Mapping> map;
     std::size_t from, to;
   };
-  std::vector<UnsyncedRange> unsynced_sealed_;  // durability none: sealed, never synced
-  std::optional<Failure> failure_;
+  // Durability none: sealed, never synced.
+  std::vector<UnsyncedRange> unsynced_sealed_ GUARDED_BY(mutex_);
+  std::optional<Failure> failure_ GUARDED_BY(mutex_);
 
-  std::mutex sync_mutex_;  // one sync at a time (flusher and always-appenders)
+  Mutex sync_mutex_;  // one sync at a time (flusher and always-appenders)
   std::atomic<std::uint64_t> start_offset_{0};
   std::atomic<std::uint64_t> end_offset_{0};
   std::atomic<std::uint64_t> synced_offset_{0};

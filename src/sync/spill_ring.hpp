@@ -48,13 +48,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <new>
 #include <type_traits>
 #include <utility>
 
 #include "switchyard/detail/cache_line.hpp"
 #include "switchyard/detail/ring.hpp"
+#include "sync/mutex.hpp"
 
 namespace switchyard::detail {
 
@@ -110,7 +110,7 @@ class SpillRing {
                   "try_pop_run runs on a noexcept path: take(T&&) must be noexcept");
     const std::size_t n = ring_.try_pop_run(max, take);
     if (n != 0 || max == 0 || spilled_.load(std::memory_order_acquire) == 0) return n;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (const std::size_t again = ring_.try_pop_run(max, take); again != 0) return again;
     if (ring_.size_guess() != 0) return 0;  // a push into the ring is part-way: it goes first
     std::size_t taken = 0;
@@ -144,7 +144,7 @@ class SpillRing {
 
  private:
   [[gnu::noinline]] Push spill(T&& item, std::size_t limit) noexcept {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (limit != SIZE_MAX && ring_.size_guess() + spill_.size() >= limit) return Push::full;
     try {
       spill_.push_back(std::move(item));  // strong guarantee: on a throw, `item` is untouched
@@ -159,7 +159,7 @@ class SpillRing {
   }
 
   [[gnu::noinline]] bool pop_spilled(T& out) noexcept {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     // A ring item pushed before the spill's front goes first (case 3 of the FIFO rule).
     if (ring_.try_pop(out)) return true;
     if (ring_.size_guess() != 0 || spill_.empty()) return false;
@@ -172,8 +172,8 @@ class SpillRing {
 
   Ring<T> ring_;
   alignas(kCacheLine) std::atomic<std::size_t> spilled_{0};
-  std::mutex mutex_;
-  std::deque<T> spill_;
+  Mutex mutex_;
+  std::deque<T> spill_ GUARDED_BY(mutex_);
 };
 
 }  // namespace switchyard::detail

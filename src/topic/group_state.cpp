@@ -56,7 +56,7 @@ GroupState::GroupState(TopicState& topic, std::string name, const GroupConsumerO
 
 void GroupState::resolve_start(const GroupConsumerOptions& start) {
   if (!any_unplaced_.load(std::memory_order_acquire)) return;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   const std::int64_t now = ns(topic_.clock()->now());
   for (std::uint32_t p = 0; p < partitions_; ++p) {
     if (!unplaced_[p]) continue;
@@ -71,7 +71,7 @@ void GroupState::resolve_start(const GroupConsumerOptions& start) {
 
 void GroupState::join(GroupConsumerState* member) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     members_.push_back(member);
     reassign_locked();
   }
@@ -80,7 +80,7 @@ void GroupState::join(GroupConsumerState* member) {
 
 void GroupState::leave(GroupConsumerState* member) noexcept {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = std::find(members_.begin(), members_.end(), member);
     if (it == members_.end()) return;
     members_.erase(it);
@@ -95,7 +95,7 @@ void GroupState::reassign_locked() {
   const std::size_t n = members_.size();
   std::vector<std::size_t> quota(n), count(n, 0);
   for (std::size_t i = 0; i < n; ++i) quota[i] = partitions_ / n + (i < partitions_ % n ? 1 : 0);
-  auto index_of = [&](GroupConsumerState* m) -> std::size_t {
+  auto index_of = [&](GroupConsumerState* m) REQUIRES(mutex_) -> std::size_t {
     auto it = std::find(members_.begin(), members_.end(), m);
     return it == members_.end() ? n : static_cast<std::size_t>(it - members_.begin());
   };
@@ -125,7 +125,7 @@ void GroupState::reassign_locked() {
 }
 
 std::uint64_t GroupState::assignment_of(const GroupConsumerState* member, std::vector<Owned>& out) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   out.clear();
   for (std::uint32_t p = 0; p < partitions_; ++p) {
     if (owner_[p] == member) {
@@ -137,7 +137,7 @@ std::uint64_t GroupState::assignment_of(const GroupConsumerState* member, std::v
 
 Status GroupState::commit(const GroupConsumerState* member, std::span<const CommitEntry> entries,
                           std::vector<std::uint32_t>& lost) noexcept {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   constexpr std::size_t kInline = 16;
   std::pair<std::uint32_t, std::uint64_t> inline_changes[kInline];
   std::vector<std::pair<std::uint32_t, std::uint64_t>> heap_changes;
@@ -176,14 +176,14 @@ Status GroupState::commit(const GroupConsumerState* member, std::span<const Comm
 }
 
 std::size_t GroupState::member_count() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return members_.size();
 }
 
 GroupStats GroupState::stats() const {
   GroupStats s;
   s.name = name_;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   s.members = members_.size();
   for (std::uint32_t p = 0; p < partitions_; ++p) {
     GroupPartitionStats g;

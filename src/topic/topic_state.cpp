@@ -229,7 +229,7 @@ std::optional<Result<SendReceipt>> TopicState::accept_fields(const StoredFields&
 
 std::optional<std::uint64_t> TopicState::stored_offset(std::string_view group,
                                                        std::uint32_t partition) const {
-  std::lock_guard lock(checkpoint_mutex_);
+  MutexLock lock(checkpoint_mutex_);
   if (!checkpoint_) return std::nullopt;
   const auto& offsets = checkpoint_->offsets();
   auto it = offsets.find(std::make_pair(std::string(group), partition));
@@ -241,7 +241,7 @@ Status TopicState::store_commits(
     const std::string& group,
     std::span<const std::pair<std::uint32_t, std::uint64_t>> offsets) noexcept {
   if (!durable() || offsets.empty()) return {};
-  std::lock_guard lock(checkpoint_mutex_);
+  MutexLock lock(checkpoint_mutex_);
   if (storage_destroyed_) return Status(Errc::closed, "topic '" + name_ + "' was deleted");
   try {
     OffsetMap next = checkpoint_->offsets();
@@ -263,7 +263,7 @@ void TopicState::destroy_storage() noexcept {
   if (!durable()) return;
   for (auto& log : logs_) static_cast<DurablePartitionLog&>(*log).retire();
   {
-    std::lock_guard lock(checkpoint_mutex_);
+    MutexLock lock(checkpoint_mutex_);
     storage_destroyed_ = true;
   }
   std::error_code ec;
@@ -273,7 +273,7 @@ void TopicState::destroy_storage() noexcept {
 void TopicState::fan_out(const Message& message, const SendOptions& options) noexcept {
   std::shared_ptr<const Subscriptions> subscriptions;
   {
-    std::lock_guard lock(subscriptions_mutex_);
+    MutexLock lock(subscriptions_mutex_);
     subscriptions = subscriptions_;
   }
   if (!subscriptions) return;
@@ -297,14 +297,14 @@ void TopicState::close(bool drain) noexcept {
 std::shared_ptr<GroupState> TopicState::group(std::string_view name,
                                               const GroupConsumerOptions& options) {
   {
-    std::shared_lock lock(groups_mutex_);
+    SharedLock lock(groups_mutex_);
     auto it = groups_.find(name);
     if (it != groups_.end()) {
       it->second->resolve_start(options);
       return it->second;
     }
   }
-  std::unique_lock lock(groups_mutex_);
+  MutexLock lock(groups_mutex_);
   auto it = groups_.find(name);
   if (it != groups_.end()) {
     it->second->resolve_start(options);
@@ -316,7 +316,7 @@ std::shared_ptr<GroupState> TopicState::group(std::string_view name,
 }
 
 bool TopicState::has_members() const {
-  std::shared_lock lock(groups_mutex_);
+  SharedLock lock(groups_mutex_);
   return std::any_of(groups_.begin(), groups_.end(),
                      [](const auto& g) { return g.second->member_count() != 0; });
 }
@@ -327,7 +327,7 @@ bool TopicState::has_records() const noexcept {
 }
 
 void TopicState::subscribe(std::shared_ptr<QueueState> queue, Headers filter) {
-  std::lock_guard lock(subscriptions_mutex_);
+  MutexLock lock(subscriptions_mutex_);
   auto next = std::make_shared<Subscriptions>();
   if (subscriptions_) *next = *subscriptions_;
   for (const Subscription& s : *next) {
@@ -344,7 +344,7 @@ void TopicState::subscribe(std::shared_ptr<QueueState> queue, Headers filter) {
 }
 
 void TopicState::unsubscribe(std::string_view queue) {
-  std::lock_guard lock(subscriptions_mutex_);
+  MutexLock lock(subscriptions_mutex_);
   auto next = std::make_shared<Subscriptions>();
   bool found = false;
   if (subscriptions_) {
@@ -377,7 +377,7 @@ TopicStats TopicState::stats() const {
     s.partitions.push_back(p);
   }
   {
-    std::shared_lock lock(groups_mutex_);
+    SharedLock lock(groups_mutex_);
     for (const auto& [name, group] : groups_) {
       s.groups.push_back(group->stats());
       s.missed += s.groups.back().missed;
@@ -392,13 +392,13 @@ TopicStats TopicState::stats() const {
     s.recovery_skipped_regions += r.corrupt_regions_skipped;
     s.recovery_skipped_bytes += r.corrupt_bytes_skipped;
   }
-  std::lock_guard lock(subscriptions_mutex_);
+  MutexLock lock(subscriptions_mutex_);
   s.subscriptions = subscriptions_ ? subscriptions_->size() : 0;
   return s;
 }
 
 std::optional<GroupStats> TopicState::group_stats(std::string_view group) const {
-  std::shared_lock lock(groups_mutex_);
+  SharedLock lock(groups_mutex_);
   auto it = groups_.find(group);
   if (it == groups_.end()) return std::nullopt;
   return it->second->stats();

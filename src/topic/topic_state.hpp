@@ -65,9 +65,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -84,6 +82,7 @@
 #include "switchyard/recovery.hpp"
 #include "switchyard/topic.hpp"
 #include "sync/coalescing_event_count.hpp"
+#include "sync/mutex.hpp"
 
 namespace switchyard::detail {
 
@@ -197,10 +196,11 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   std::shared_ptr<Flusher> flusher_;  // Durability::batch: one group-commit thread per topic
   std::vector<std::unique_ptr<PartitionLog>> logs_;
 
-  mutable std::mutex checkpoint_mutex_;
-  std::optional<OffsetCheckpoint> checkpoint_;  // durable topics only
-  std::vector<StreamRecovery> recovery_;        // durable topics only; fixed after construction
-  bool storage_destroyed_ = false;              // under checkpoint_mutex_
+  mutable Mutex checkpoint_mutex_;
+  // Durable topics only.
+  std::optional<OffsetCheckpoint> checkpoint_ GUARDED_BY(checkpoint_mutex_);
+  std::vector<StreamRecovery> recovery_;  // durable topics only; fixed after construction
+  bool storage_destroyed_ GUARDED_BY(checkpoint_mutex_) = false;
 
   // Read by every append and every poll, written almost never: a line of its own, so that
   // the writes below do not invalidate it.
@@ -211,11 +211,11 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   alignas(kCacheLine) std::atomic<std::uint64_t> next_keyless_{0};
   CoalescingEventCount appended_;  // (its own line)
 
-  mutable std::shared_mutex groups_mutex_;
-  std::map<std::string, std::shared_ptr<GroupState>, std::less<>> groups_;
+  mutable SharedMutex groups_mutex_;
+  std::map<std::string, std::shared_ptr<GroupState>, std::less<>> groups_ GUARDED_BY(groups_mutex_);
 
-  mutable std::mutex subscriptions_mutex_;
-  std::shared_ptr<const Subscriptions> subscriptions_;
+  mutable Mutex subscriptions_mutex_;
+  std::shared_ptr<const Subscriptions> subscriptions_ GUARDED_BY(subscriptions_mutex_);
 
   alignas(kCacheLine) std::atomic<std::uint64_t> fanned_out_{0};
   std::atomic<std::uint64_t> fan_out_failed_{0};
@@ -270,19 +270,20 @@ class GroupState {
   [[nodiscard]] GroupStats stats() const;
 
  private:
-  void reassign_locked();
+  void reassign_locked() REQUIRES(mutex_);
 
   TopicState& topic_;
   const std::string name_;
   const std::uint32_t partitions_;
-  mutable std::mutex mutex_;
-  std::vector<GroupConsumerState*> members_;
-  std::vector<GroupConsumerState*> owner_;
-  std::vector<std::uint64_t> owner_epoch_;
-  std::uint64_t next_epoch_ = 1;
+  mutable Mutex mutex_;
+  std::vector<GroupConsumerState*> members_ GUARDED_BY(mutex_);
+  std::vector<GroupConsumerState*> owner_ GUARDED_BY(mutex_);
+  std::vector<std::uint64_t> owner_epoch_ GUARDED_BY(mutex_);
+  std::uint64_t next_epoch_ GUARDED_BY(mutex_) = 1;
   std::unique_ptr<std::atomic<std::uint64_t>[]> committed_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> missed_;
-  std::vector<bool> unplaced_;  // under mutex_: restored, never committed, no start applied yet
+  // Restored, never committed, no start applied yet.
+  std::vector<bool> unplaced_ GUARDED_BY(mutex_);
   // Whether unplaced_ holds a true. Acquire pairs with resolve_start's release store.
   std::atomic<bool> any_unplaced_{false};
   std::atomic<std::uint64_t> generation_{0};
