@@ -254,3 +254,24 @@ TEST_CASE("a batch-durability journal fires completions for messages and acks") 
   }  // closing syncs whatever is still pending
   CHECK(fired == 2);
 }
+
+TEST_CASE(
+    "a journal refuses a message with more headers than a record holds - it never stores one it "
+    "cannot read back") {
+  ScratchDir dir;
+  QueueJournalOptions o = small();
+  o.log.segment_bytes = 2u << 20;
+  auto j = open_journal(dir.path(), o);
+  StoredMessage most = message(1);
+  most.headers.assign(65535, {"h", "v"});
+  REQUIRE(j->append(fields_of(most)));
+  StoredMessage too_many = message(2);
+  too_many.headers.assign(65536, {"h", "v"});
+  auto refused = j->append(fields_of(too_many));
+  CHECK(refused.code() == Errc::invalid_argument);
+  CHECK(j->end_seq() == 1);
+  auto recovered = j->recover();
+  REQUIRE(recovered);
+  REQUIRE(recovered->size() == 1);
+  CHECK((*recovered)[0].message.headers.size() == 65535);
+}
