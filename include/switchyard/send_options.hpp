@@ -24,9 +24,6 @@ struct SendReceipt {
   std::uint64_t offset = 0;
   /// How far the message was carried when this receipt was issued (see durability.hpp).
   Persisted persisted = Persisted::memory;
-  /// @internal Set by a destination that will call `SendOptions::on_complete` itself, later
-  /// (a durable destination at `Durability::batch` calls it once the group sync is done).
-  bool completion_deferred = false;
 };
 
 /// Per-send instructions. Every field is optional; defaults come from the destination.

@@ -15,23 +15,7 @@ namespace {
 constexpr std::int64_t kAgeCheckInterval =
     std::chrono::nanoseconds(std::chrono::seconds(1)).count();
 constexpr std::size_t kReadBytes = 1u << 20;
-constexpr std::size_t kShortMax = std::numeric_limits<std::uint16_t>::max();
 }  // namespace
-
-Result<Message> from_stored(const StoredMessage& s, std::int64_t now_ns) {
-  if (s.key.size() > kShortMax || s.group.size() > kShortMax) {
-    return Result<Message>(Errc::corrupt, "stored message " + std::to_string(s.id) +
-                                              " has a key or group longer than 65535 bytes");
-  }
-  MessageBody* body = MessageBody::create(s.key, s.group, s.payload, !s.headers.empty());
-  Message message = Message::adopt(body);  // owns it from here (frees it on a throw)
-  body->id = s.id;
-  body->timestamp_ns = s.timestamp_ns;
-  body->sent_ns = now_ns;
-  body->priority = s.priority;
-  if (!s.headers.empty()) body->mutable_extras().headers = Headers(s.headers);
-  return message;
-}
 
 Result<std::unique_ptr<DurablePartitionLog>> DurablePartitionLog::open(std::uint32_t partition,
                                                      const std::filesystem::path& dir,
@@ -53,51 +37,22 @@ DurablePartitionLog::DurablePartitionLog(std::uint32_t partition, std::unique_pt
 DurablePartitionLog::~DurablePartitionLog() = default;
 
 Result<std::uint64_t> DurablePartitionLog::append(Message&& message, std::int64_t /*now_ns*/,
-                                         AppendDone done) noexcept {
-  const Headers& headers = message.headers();
-  StoredFields fields{.id = message.id(),
-                      .timestamp_ns = message.timestamp().time_since_epoch().count(),
-                      .priority = message.priority(),
-                      .key = message.key(),
-                      .group = message.group(),
-                      .headers = std::span(headers.begin(), headers.end()),
-                      .payload = message.payload().bytes()};
-  // An object payload is stored through its Codec: the one case that encodes to a buffer.
+                                                  Completion done) noexcept {
   std::string object_bytes;
-  if (message.has_object()) {
-    try {
-      auto encoded = message.encoded();
-      if (!encoded) {
-        return Result<std::uint64_t>(Errc::wrong_type,
-                                     "a durable destination stores bytes, and this message's "
-                                     "object has no Codec: " +
-                                         encoded.message());
-      }
-      object_bytes = std::move(*encoded);
-    } catch (const std::bad_alloc&) {
-      return Result<std::uint64_t>(Errc::out_of_memory);
-    }
-    fields.payload = std::as_bytes(std::span(object_bytes));
-  }
-  auto offset = append(fields, std::move(done));
+  auto fields = fields_of(message, object_bytes);
+  if (!fields) return Result<std::uint64_t>(fields.failure());
+  auto offset = append(*fields, std::move(done));
   if (offset) message = Message();  // the log holds the bytes now
   return offset;
 }
 
-Result<std::uint64_t> DurablePartitionLog::append(const StoredFields& fields, AppendDone done) noexcept {
+Result<std::uint64_t> DurablePartitionLog::append(const MessageFields& fields,
+                                                  Completion done) noexcept {
   if (retired_.load(std::memory_order_acquire)) {
     return Result<std::uint64_t>(Errc::closed,
                                  "partition " + std::to_string(partition_) + " was deleted");
   }
-  if (fields.headers.size() > std::numeric_limits<std::uint16_t>::max()) {
-    return Result<std::uint64_t>(Errc::invalid_argument,
-                                 "a durable record holds at most 65535 headers, this message has " +
-                                     std::to_string(fields.headers.size()));
-  }
-  // Straight into the segment mapping, under the log's append lock: no copy in between.
-  auto write = [&fields](std::span<std::byte> out) noexcept { encode_into(fields, out); };
-  auto offset =
-      log_->append_in_place(encoded_size(fields), fields.timestamp_ns, write, std::move(done));
+  auto offset = append_stored(*log_, fields, std::move(done));
   if (!offset) return offset;
   appended_bytes_.fetch_add(fields.key.size() + fields.payload.size(), std::memory_order_relaxed);
   if (log_->segment_count() != segments_seen_.load(std::memory_order_relaxed)) apply_retention();
@@ -132,7 +87,9 @@ PartitionLog::Read DurablePartitionLog::read(std::uint64_t from, std::size_t max
   Read result{from, 0, {}};
   std::uint64_t pos = from;
   std::size_t taken = 0;
-  const std::int64_t now = clock_->now().time_since_epoch().count();
+  const Stamp stamp = clock_->stamp();
+  const std::int64_t mono_minus_wall =
+      stamp.now.time_since_epoch().count() - stamp.wall.time_since_epoch().count();
   // Retention may delete the segment between reading start and reading it: start over, a few
   // times at most (each retry means the start moved on).
   for (int retries = 0; taken < max && retries < 64;) {
@@ -155,7 +112,7 @@ PartitionLog::Read DurablePartitionLog::read(std::uint64_t from, std::size_t max
     for (const RecordView& view : batch->records) {
       auto stored = decode_stored_message(view.body);
       Result<Message> message =
-          stored ? from_stored(*stored, now) : Result<Message>(stored.failure());
+          stored ? to_message(*stored, mono_minus_wall) : Result<Message>(stored.failure());
       if (!message) {
         result.status =
             Status(message.code(), "partition " + std::to_string(partition_) + " offset " +

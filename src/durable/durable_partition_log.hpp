@@ -1,13 +1,16 @@
 // src/durable/durable_partition_log.hpp — the partition log of a durable topic: a
-// PartitionLog over one `detail::SegmentLog` (mmap'd, CRC-checked segment files in `<topic dir>/p<N>`).
+// PartitionLog over one `detail::SegmentLog` (mmap'd, CRC-checked segment files in
+// `<topic dir>/p<N>`).
 //
 // Data
 // ----
-//   Each record's body is a `StoredMessage` (stored_message.hpp): id, wall timestamp, priority,
-//   key, group, headers, payload. A message that carries a C++ object is stored through its
-//   `Codec` (no codec: `Errc::wrong_type`); readers get the bytes back (`Message::get<T>()`
-//   decodes them). The record's log timestamp is the message's wall timestamp, so retention by
-//   age and `offset_for_time` use the producer's clock, like Kafka's CreateTime.
+//   Each record's body is a `StoredMessage` (stored_message.hpp, the codec queues use too): id,
+//   wall timestamp, priority, key, group, headers, payload, and the send's delay and TTL as
+//   wall-clock deadlines (restored onto the monotonic clock when read, so a record forwarded
+//   to a queue is held back and expires as the memory log's would). A message that carries a C++
+//   object is stored through its `Codec` (no codec: `Errc::wrong_type`); readers get the bytes back
+//   (`Message::get<T>()` decodes them). The record's log timestamp is the message's wall timestamp,
+//   so retention by age and `offset_for_time` use the producer's clock, like Kafka's CreateTime.
 //
 // Retention (coarser than the memory log's)
 // -----------------------------------------
@@ -23,8 +26,8 @@
 //     under the log's append lock, straight into the active segment's mapping (no buffer, no
 //     heap allocation; an object payload is first encoded by its Codec), then checksummed
 //     there and published.
-//   * Reads: any number of threads; `SegmentLog::read` pins the mappings, each record is decoded into
-//     a fresh Message (the read path allocates; the memory log's does not).
+//   * Reads: any number of threads; `SegmentLog::read` pins the mappings, each record is
+//     decoded into a fresh Message (the read path allocates; the memory log's does not).
 //   * Retention: at most one `apply_retention` at a time (retention_mutex_, never held while
 //     appending); `SegmentLog` itself makes it safe against concurrent appends and reads.
 //   * `retire()` (the topic was deleted and its directory is being removed): later appends fail
@@ -44,10 +47,6 @@
 
 namespace switchyard::detail {
 
-/// A Message rebuilt from its stored form; `sent_ns` (monotonic) is `now_ns`.
-/// `corrupt` if a field cannot be represented (a key or group longer than 65535 bytes).
-Result<Message> from_stored(const StoredMessage& stored, std::int64_t now_ns);
-
 class DurablePartitionLog final : public PartitionLog {
  public:
   /// Opens (creating or recovering) the partition log in `dir`. `options.clock` must be set.
@@ -58,10 +57,10 @@ class DurablePartitionLog final : public PartitionLog {
   ~DurablePartitionLog() override;
 
   Result<std::uint64_t> append(Message&& message, std::int64_t now_ns,
-                               AppendDone done) noexcept override;
+                               Completion done) noexcept override;
   /// `append` of a message that was never built (see `Destination::accept_fields`): `fields`
   /// are encoded straight into the log and not kept. Same outcomes and `done` contract.
-  Result<std::uint64_t> append(const StoredFields& fields, AppendDone done) noexcept;
+  Result<std::uint64_t> append(const MessageFields& fields, Completion done) noexcept;
   Read read(std::uint64_t from, std::size_t max, std::vector<Record>& out) const override;
   [[nodiscard]] std::uint64_t start_offset() const noexcept override {
     return log_->start_offset();

@@ -32,7 +32,7 @@ MemoryPartitionLog::MemoryPartitionLog(std::uint32_t partition, Retention retent
 MemoryPartitionLog::~MemoryPartitionLog() = default;
 
 Result<std::uint64_t> MemoryPartitionLog::append(Message&& message, std::int64_t now_ns,
-                                        AppendDone done) noexcept {
+                                                 Completion done) noexcept {
   const std::uint32_t bytes = record_bytes(message);
   UniqueLock lock(append_mutex_);
   // Relaxed: only appenders (serialised by append_mutex_) write end_offset_.

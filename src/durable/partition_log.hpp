@@ -47,6 +47,7 @@
 #include <memory>
 #include <vector>
 
+#include "storage/segment_log.hpp"
 #include "switchyard/clock.hpp"
 #include "switchyard/detail/cache_line.hpp"
 #include "switchyard/error.hpp"
@@ -56,9 +57,6 @@
 #include "sync/mutex.hpp"
 
 namespace switchyard::detail {
-
-/// Called once an appended record reached its log's durability level (or failed to).
-using AppendDone = std::function<void(Status)>;
 
 /// The storage of one partition. Every member is threadsafe.
 class PartitionLog {
@@ -78,7 +76,7 @@ class PartitionLog {
   /// failed). Not called when the append fails. A memory log fails only when memory runs out;
   /// a durable one also with `io_error`, `disk_full`, `payload_too_large`, `wrong_type`.
   virtual Result<std::uint64_t> append(Message&& message, std::int64_t now_ns,
-                                       AppendDone done) noexcept = 0;
+                                       Completion done) noexcept = 0;
 
   struct Read {
     std::uint64_t next = 0;    ///< offset after the last record read (or the skipped gap)
@@ -111,7 +109,7 @@ class MemoryPartitionLog final : public PartitionLog {
   ~MemoryPartitionLog() override;
 
   Result<std::uint64_t> append(Message&& message, std::int64_t now_ns,
-                               AppendDone done) noexcept override;
+                               Completion done) noexcept override;
   Read read(std::uint64_t from, std::size_t max, std::vector<Record>& out) const override;
   [[nodiscard]] std::uint64_t start_offset() const noexcept override {
     // Acquire pairs with retention's release: the chunk directory reflects the new start.

@@ -238,11 +238,8 @@ Result<std::vector<RecoveredMessage>> QueueJournal::recover() const {
   return out;
 }
 
-Result<std::uint64_t> QueueJournal::append(const StoredMessage& message, Completion done) {
-  std::vector<std::byte> body;
-  body.reserve(encoded_size(message));
-  encode(message, body);
-  return messages_->append(body, message.timestamp_ns, std::move(done));
+Result<std::uint64_t> QueueJournal::append(const MessageFields& message, Completion done) {
+  return append_stored(*messages_, message, std::move(done));
 }
 
 Status QueueJournal::record_delivery(std::uint64_t seq, std::uint32_t attempts, Completion done) {

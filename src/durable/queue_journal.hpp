@@ -92,8 +92,9 @@ class QueueJournal {
   /// log; call it once after open (it reflects settlements made since, too).
   Result<std::vector<RecoveredMessage>> recover() const EXCLUDES(mutex_);
 
-  /// Stores a message; returns its seq. `done` as for SegmentLog::append.
-  Result<std::uint64_t> append(const StoredMessage& message, Completion done = {});
+  /// Stores a message (`append_stored`: encoded straight into the log); returns its seq.
+  /// `done` as for SegmentLog::append.
+  Result<std::uint64_t> append(const MessageFields& message, Completion done = {});
   /// The message with seq `seq` was handed out for the `attempts`-th time.
   Status record_delivery(std::uint64_t seq, std::uint32_t attempts, Completion done = {});
   /// The message is settled: it never comes back.

@@ -2,13 +2,30 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
+#include "switchyard/detail/deadline.hpp"
+#include "switchyard/detail/message_body.hpp"
+
 #include "storage/segment_format.hpp"
 
 namespace switchyard::detail {
 
-StoredFields fields_of(const StoredMessage& m) noexcept {
+namespace {
+
+constexpr std::size_t kShortMax = std::numeric_limits<std::uint16_t>::max();
+
+/// A deadline moved onto another clock by `offset_ns`; 0 (none) stays none.
+constexpr std::int64_t moved(std::int64_t deadline_ns, std::int64_t offset_ns) noexcept {
+  return deadline_ns == 0 ? 0 : rebase_deadline(deadline_ns, offset_ns);
+}
+
+}  // namespace
+
+MessageFields fields_of(const StoredMessage& m) noexcept {
   return {.id = m.id,
           .timestamp_ns = m.timestamp_ns,
+          .sent_ns = m.timestamp_ns,
           .priority = m.priority,
           .key = m.key,
           .group = m.group,
@@ -18,18 +35,51 @@ StoredFields fields_of(const StoredMessage& m) noexcept {
           .expires_at_ns = m.expires_at_ns};
 }
 
-std::size_t encoded_size(const StoredFields& m) noexcept {
+Result<MessageFields> fields_of(const Message& message, std::string& object_bytes) noexcept {
+  const MessageBody& body = *message.body();
+  const Headers& headers = body.headers();
+  MessageFields fields{.id = body.id,
+                       .timestamp_ns = body.timestamp_ns,
+                       .sent_ns = body.sent_ns,
+                       .priority = body.priority,
+                       .key = body.key(),
+                       .group = body.group(),
+                       .headers = std::span(headers.begin(), headers.end()),
+                       .payload = body.payload(),
+                       .deliver_after_ns = body.deliver_after_ns(),
+                       .expires_at_ns = body.expires_at_ns()};
+  if (!message.has_object()) return fields;
+  // An object payload is stored through its Codec: the one case that encodes to a buffer.
+  try {
+    auto encoded = message.encoded();
+    if (!encoded) {
+      return Result<MessageFields>(Errc::wrong_type,
+                                   "a durable destination stores bytes, and this message's "
+                                   "object has no Codec: " +
+                                       encoded.message());
+    }
+    object_bytes = std::move(*encoded);
+  } catch (const std::bad_alloc&) {
+    return Result<MessageFields>(Errc::out_of_memory);
+  }
+  fields.payload = std::as_bytes(std::span(object_bytes));
+  return fields;
+}
+
+std::size_t encoded_size(const MessageFields& m) noexcept {
   std::size_t n = stored_message::kFixedSize + m.key.size() + m.group.size() + m.payload.size();
   for (const auto& [name, value] : m.headers) n += 8 + name.size() + value.size();
   return n;
 }
 
-void encode_into(const StoredFields& m, std::span<std::byte> out) noexcept {
+void encode_into(const MessageFields& m, std::span<std::byte> out) noexcept {
+  // Stored deadlines are wall-clock: moved by the distance between the two clocks at the send.
+  const std::int64_t wall_minus_mono = m.timestamp_ns - m.sent_ns;
   std::byte* p = out.data();
   store<std::uint64_t>(p + 0, m.id);
   store<std::int64_t>(p + 8, m.timestamp_ns);
-  store<std::int64_t>(p + 16, m.deliver_after_ns);
-  store<std::int64_t>(p + 24, m.expires_at_ns);
+  store<std::int64_t>(p + 16, moved(m.deliver_after_ns, wall_minus_mono));
+  store<std::int64_t>(p + 24, moved(m.expires_at_ns, wall_minus_mono));
   store<std::uint8_t>(p + 32, m.priority);
   store<std::uint8_t>(p + 33, stored_message::kBodyVersion);
   store<std::uint16_t>(p + 34, static_cast<std::uint16_t>(m.headers.size()));
@@ -53,15 +103,43 @@ void encode_into(const StoredFields& m, std::span<std::byte> out) noexcept {
   put(m.payload.data(), m.payload.size());
 }
 
-std::size_t encoded_size(const StoredMessage& m) noexcept {
-  return encoded_size(fields_of(m));
-}
-
-void encode(const StoredMessage& m, std::vector<std::byte>& out) {
-  const StoredFields fields = fields_of(m);
+void encode(const MessageFields& fields, std::vector<std::byte>& out) {
   const std::size_t start = out.size();
   out.resize(start + encoded_size(fields));
   encode_into(fields, std::span(out).subspan(start));
+}
+
+Result<std::uint64_t> append_stored(SegmentLog& log, const MessageFields& fields,
+                                    Completion done) noexcept {
+  if (fields.headers.size() > kShortMax) {
+    return Result<std::uint64_t>(Errc::invalid_argument,
+                                 "a durable record holds at most 65535 headers, this message has " +
+                                     std::to_string(fields.headers.size()));
+  }
+  // Straight into the segment mapping, under the log's append lock: no copy in between.
+  auto write = [&fields](std::span<std::byte> out) noexcept { encode_into(fields, out); };
+  return log.append_in_place(encoded_size(fields), fields.timestamp_ns, write, std::move(done));
+}
+
+Result<Message> to_message(const StoredMessage& s, std::int64_t mono_minus_wall_ns) {
+  if (s.key.size() > kShortMax || s.group.size() > kShortMax) {
+    return Result<Message>(Errc::corrupt, "stored message " + std::to_string(s.id) +
+                                              " has a key or group longer than 65535 bytes");
+  }
+  const bool with_extras = !s.headers.empty() || s.deliver_after_ns != 0 || s.expires_at_ns != 0;
+  MessageBody* body = MessageBody::create(s.key, s.group, s.payload, with_extras);
+  Message message = Message::adopt(body);  // owns it from here (frees it on a throw)
+  body->id = s.id;
+  body->timestamp_ns = s.timestamp_ns;
+  body->sent_ns = saturating_add(s.timestamp_ns, mono_minus_wall_ns);  // TTLs count from the send
+  body->priority = s.priority;
+  if (with_extras) {
+    MessageExtras& extras = body->mutable_extras();
+    extras.headers = Headers(s.headers);
+    extras.deliver_after_ns = moved(s.deliver_after_ns, mono_minus_wall_ns);
+    extras.expires_at_ns = moved(s.expires_at_ns, mono_minus_wall_ns);
+  }
+  return message;
 }
 
 Result<StoredMessage> decode_stored_message(std::span<const std::byte> body) {

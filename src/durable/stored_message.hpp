@@ -21,8 +21,15 @@
 //    |  payload
 //    +---------------------------------------+
 //
-// The lead's in-memory `Message` converts to and from this type; the log frames and checksums
-// the bytes, so `decode` only has to be bounds-checked, not suspicious of bit flips.
+// The one codec between a `Message` and its stored form, for durable queues and topics alike:
+//   * to a record: `fields_of(Message)` (or the producer's `MessageFields`, for a message that
+//     was never built) -> `append_stored`, which encodes straight into a log's mapping;
+//     monotonic deadlines are stored as wall-clock times (a restart changes the monotonic
+//     epoch, not the wall clock's);
+//   * from a record: `decode_stored_message` -> `to_message`, deadlines moved back onto the
+//     monotonic clock; a field a Message cannot hold is `corrupt`.
+// The log frames and checksums the bytes, so `decode` only has to be bounds-checked, not
+// suspicious of bit flips. Deadlines: 0 is none, `kNeverNs` is never, on either clock.
 #pragma once
 
 #include <cstddef>
@@ -33,7 +40,10 @@
 #include <utility>
 #include <vector>
 
+#include "storage/segment_log.hpp"
 #include "switchyard/error.hpp"
+#include "switchyard/message.hpp"
+#include "util/message_fields.hpp"
 
 namespace switchyard::detail {
 
@@ -56,34 +66,37 @@ inline constexpr std::uint8_t kBodyVersion = 1;
 inline constexpr std::size_t kFixedSize = 48;
 }  // namespace stored_message
 
-/// The fields of a record body by reference, for encoding without owning copies (a durable
-/// topic encodes a `Message` straight into its segment mapping through this).
-struct StoredFields {
-  std::uint64_t id = 0;
-  std::int64_t timestamp_ns = 0;
-  std::uint8_t priority = 0;
-  std::string_view key;
-  std::string_view group;
-  std::span<const std::pair<std::string, std::string>> headers;
-  std::span<const std::byte> payload;
-  std::int64_t deliver_after_ns = 0;
-  std::int64_t expires_at_ns = 0;
-};
-
-/// The fields of `message`, viewing its strings and payload (valid while it lives unchanged).
-[[nodiscard]] StoredFields fields_of(const StoredMessage& message) noexcept;
+/// `message` as fields to encode. Its deadlines are wall-clock already: `sent_ns` is
+/// `timestamp_ns`, so storing moves them by nothing.
+[[nodiscard]] MessageFields fields_of(const StoredMessage& message) noexcept;
+/// `message` as fields to store, viewing it (valid while it lives). An object payload is
+/// stored through its `Codec`, encoded into `object_bytes`, which the fields then view.
+/// Failure: `wrong_type` (an object with no Codec), `out_of_memory`.
+[[nodiscard]] Result<MessageFields> fields_of(const Message& message,
+                                              std::string& object_bytes) noexcept;
 
 /// Bytes `encode` will produce for `fields`. The caller keeps key, group and header lengths
-/// within the format's bounds (u32 each; header count u16).
-[[nodiscard]] std::size_t encoded_size(const StoredFields& fields) noexcept;
+/// within the format's bounds (u32 each; header count u16: see `append_stored`).
+[[nodiscard]] std::size_t encoded_size(const MessageFields& fields) noexcept;
 /// Writes the encoding of `fields` into `out`, which is exactly `encoded_size(fields)` bytes.
-void encode_into(const StoredFields& fields, std::span<std::byte> out) noexcept;
+void encode_into(const MessageFields& fields, std::span<std::byte> out) noexcept;
+/// Appends the encoding of `fields` to `out`.
+void encode(const MessageFields& fields, std::vector<std::byte>& out);
 
-/// Bytes `encode` will produce for `message`.
-[[nodiscard]] std::size_t encoded_size(const StoredMessage& message) noexcept;
-/// Appends the encoding of `message` to `out`.
-void encode(const StoredMessage& message, std::vector<std::byte>& out);
+/// Stores `fields` as one record of `log`, encoded straight into its mapping, timestamped
+/// with the message's wall time; returns the record's offset. Refuses a message with more
+/// headers than a record holds (`invalid_argument`, nothing written); otherwise outcomes and
+/// `done` as `SegmentLog::append_in_place`. @note threadsafe (the log serialises appends)
+Result<std::uint64_t> append_stored(SegmentLog& log, const MessageFields& fields,
+                                    Completion done) noexcept;
+
 /// Decodes a record body. Failure: `Errc::corrupt` naming the field that ran out of bounds.
 [[nodiscard]] Result<StoredMessage> decode_stored_message(std::span<const std::byte> body);
+/// The Message a record holds: its wall-clock times (the send, the deadlines) moved onto the
+/// monotonic clock by `mono_minus_wall_ns` (a monotonic reading minus a wall one taken
+/// together), so delays and TTLs keep counting from the original send. `corrupt` for a key or
+/// group longer than a Message holds (65535 bytes). Throws std::bad_alloc.
+[[nodiscard]] Result<Message> to_message(const StoredMessage& stored,
+                                         std::int64_t mono_minus_wall_ns);
 
 }  // namespace switchyard::detail

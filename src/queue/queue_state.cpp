@@ -33,6 +33,7 @@ QueueState::QueueState(std::string name, QueueOptions options, std::shared_ptr<C
       dead_letter_(std::move(dead_letter)),
       journal_(std::move(journal)),
       ring_(journal_ ? 2 : options_.capacity) {
+  defers_completion_ = journal_ != nullptr && options_.durability == Durability::batch;
   slow_.levels.resize(static_cast<std::size_t>(options_.max_priority) + 1);
   slow_.redelivered_front.resize(slow_.levels.size());
 }
@@ -65,7 +66,9 @@ Result<SendReceipt> QueueState::accept(Message&& message, const SendOptions& opt
         message.id());
     if (!inserted) {
       deduplicated_.fetch_add(1, std::memory_order_relaxed);
-      return SendReceipt{it->second.second, true};
+      const SendReceipt duplicate{it->second.second, true};
+      if (defers_completion()) report_now(options, duplicate);  // nothing more to sync
+      return duplicate;
     }
     order.emplace_back(it->second.first, it->first);
   }
@@ -165,20 +168,23 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& opti
   }
   SendReceipt receipt{id, false};
   std::uint64_t seq = 0;
+  DeferredCompletion* deferred = nullptr;
   if (journal_) {
-    auto appended = journal_append(message, options);
+    auto appended = journal_append(message, options, deferred);
     if (!appended) {
       admitted_.fetch_sub(1, std::memory_order_relaxed);  // give the reservation back
-      return appended;
+      return Result<SendReceipt>(appended.failure());
     }
-    receipt = *appended;
-    seq = receipt.offset;
-    receipt.offset = 0;
+    seq = *appended;
+    receipt.persisted = persisted_on_return(options_.durability);
   }
   if (!place(Entry{std::move(message), expires, 0, seq}, visible_at, ns(now))) {
     if (journal_) (void)journal_->record_drop(seq);  // appended, never queued: not to come back
-    return refuse_out_of_memory();
+    auto refused = refuse_out_of_memory();
+    if (deferred != nullptr) deferred->accepted(refused);
+    return refused;
   }
+  if (deferred != nullptr) deferred->accepted(receipt);
   return receipt;
 }
 
@@ -188,59 +194,27 @@ Result<SendReceipt> QueueState::refuse_out_of_memory() noexcept {
   return Result<SendReceipt>(Errc::out_of_memory);
 }
 
-namespace {
-
-/// The stored form of a message; monotonic deadlines become wall-clock times.
-StoredMessage to_stored(const Message& message, std::string payload) {
-  const MessageBody& body = *message.body();
-  StoredMessage stored;
-  stored.id = body.id;
-  stored.timestamp_ns = body.timestamp_ns;
-  stored.priority = body.priority;
-  stored.key.assign(body.key());
-  stored.group.assign(body.group());
-  for (const auto& [name, value] : body.headers()) stored.headers.emplace_back(name, value);
-  stored.payload.resize(payload.size());
-  std::memcpy(stored.payload.data(), payload.data(), payload.size());
-  const std::int64_t wall_minus_mono = body.timestamp_ns - body.sent_ns;
-  if (body.deliver_after_ns() != 0)
-    stored.deliver_after_ns = rebase_deadline(body.deliver_after_ns(), wall_minus_mono);
-  if (body.expires_at_ns() != 0)
-    stored.expires_at_ns = rebase_deadline(body.expires_at_ns(), wall_minus_mono);
-  return stored;
-}
-
-}  // namespace
-
-Result<SendReceipt> QueueState::journal_append(Message& message,
-                                               const SendOptions& options) noexcept {
+Result<std::uint64_t> QueueState::journal_append(Message& message, const SendOptions& options,
+                                                 DeferredCompletion*& deferred) noexcept {
+  using R = Result<std::uint64_t>;
   try {
-    auto bytes = message.encoded();  // an object payload needs its Codec here
-    if (!bytes) {
-      return Result<SendReceipt>(bytes.code(), "durable queue '" + name_ + "': " + bytes.message());
-    }
-    const StoredMessage stored = to_stored(message, std::move(*bytes));
-    SendReceipt receipt{message.id(), false};
-    receipt.persisted = persisted_by(options_.durability);
+    std::string object_bytes;
+    auto fields = fields_of(message, object_bytes);
+    if (!fields) return R(fields.code(), "durable queue '" + name_ + "': " + fields.message());
     Completion done;
-    if (options_.durability == Durability::batch && options.on_complete) {
-      receipt.completion_deferred = true;
-      done = [on_complete = options.on_complete, receipt](Status status) {
-        if (status) {
-          on_complete(Result<SendReceipt>(receipt));
-        } else {
-          on_complete(Result<SendReceipt>(status.failure()));
-        }
-      };
+    if (defers_completion()) {
+      deferred = DeferredCompletion::create(options);
+      if (deferred != nullptr) done = deferred->on_synced();
     }
-    auto seq = journal_->append(stored, std::move(done));
+    auto seq = journal_->append(*fields, std::move(done));
     if (!seq) {
-      return Result<SendReceipt>(seq.code(), "durable queue '" + name_ + "': " + seq.message());
+      if (deferred != nullptr) std::exchange(deferred, nullptr)->cancel();  // never fires
+      return R(seq.code(), "durable queue '" + name_ + "': " + seq.message());
     }
-    receipt.offset = *seq;
-    return receipt;
+    return seq;
   } catch (const std::bad_alloc&) {
-    return Result<SendReceipt>(Errc::out_of_memory);
+    if (deferred != nullptr) std::exchange(deferred, nullptr)->cancel();  // not appended
+    return R(Errc::out_of_memory);
   }
 }
 
@@ -255,22 +229,14 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
       stamp.now.time_since_epoch().count() - stamp.wall.time_since_epoch().count();
   MessageId highest = 0;
   for (RecoveredMessage& r : *recovered) {
-    StoredMessage& m = r.message;
-    const bool with_extras = !m.headers.empty() || m.deliver_after_ns != 0 || m.expires_at_ns != 0;
-    MessageBody* body = MessageBody::create(m.key, m.group, m.payload, with_extras);
-    Message message = Message::adopt(body);
-    body->id = m.id;
-    body->timestamp_ns = m.timestamp_ns;
-    body->sent_ns = m.timestamp_ns + mono_minus_wall;  // TTLs keep counting from the send
-    body->priority = m.priority;
-    if (with_extras) {
-      MessageExtras& extras = body->mutable_extras();
-      extras.headers = Headers(m.headers);
-      if (m.deliver_after_ns != 0)
-        extras.deliver_after_ns = rebase_deadline(m.deliver_after_ns, mono_minus_wall);
-      if (m.expires_at_ns != 0)
-        extras.expires_at_ns = rebase_deadline(m.expires_at_ns, mono_minus_wall);
+    const StoredMessage& m = r.message;
+    auto restored = to_message(m, mono_minus_wall);
+    if (!restored) {
+      return R(restored.code(), journal_->messages().directory().string() + ": message at seq " +
+                                    std::to_string(r.seq) + ": " + restored.message());
     }
+    Message message = std::move(*restored);
+    const MessageBody* body = message.body();
     highest = std::max(highest, m.id);
     admitted_.fetch_add(1, std::memory_order_acq_rel);
     const std::int64_t expires = expiry_of(*body);
@@ -711,12 +677,13 @@ bool QueueState::accept_dead_letter(Message&& message) noexcept {
   const std::int64_t expires = expiry_of(*message.body());
   std::uint64_t seq = 0;
   if (journal_) {
-    auto appended = journal_append(message, SendOptions{});
+    DeferredCompletion* none = nullptr;  // no on_complete: nobody to report to
+    auto appended = journal_append(message, SendOptions{}, none);
     if (!appended) {
       admitted_.fetch_sub(1, std::memory_order_relaxed);
       return false;
     }
-    seq = appended->offset;
+    seq = *appended;
   }
   if (!place(Entry{std::move(message), expires, 0, seq}, 0, ns(now))) {
     if (journal_) (void)journal_->record_drop(seq);

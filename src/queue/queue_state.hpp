@@ -102,6 +102,7 @@
 
 #include "durable/queue_journal.hpp"
 #include "route/destination.hpp"
+#include "route/send_completion.hpp"
 #include "switchyard/clock.hpp"
 #include "switchyard/detail/cache_line.hpp"
 #include "switchyard/detail/ring.hpp"
@@ -324,7 +325,10 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   void promote_due_locked(TimePoint now) REQUIRES(slow_.mutex);
   void release_group_locked(std::string_view group) REQUIRES(slow_.mutex);
   void release_group(const Entry& entry) noexcept;
-  Result<SendReceipt> journal_append(Message& message, const SendOptions& options) noexcept;
+  /// Stores `message` in the journal; returns its seq. At `Durability::batch` with an
+  /// `on_complete`, `deferred` is the send's report, for admit to complete (null otherwise).
+  Result<std::uint64_t> journal_append(Message& message, const SendOptions& options,
+                                       DeferredCompletion*& deferred) noexcept;
   void refresh_slow_hints_locked() noexcept REQUIRES(slow_.mutex);
   bool drop_oldest(TimePoint now) noexcept;
   void expire(Entry&& entry) noexcept;

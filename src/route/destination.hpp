@@ -6,10 +6,10 @@
 #include <span>
 #include <string>
 
-#include "durable/stored_message.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/message.hpp"
 #include "switchyard/send_options.hpp"
+#include "util/message_fields.hpp"
 
 namespace switchyard::detail {
 
@@ -39,7 +39,8 @@ class Destination {
   [[nodiscard]] virtual const std::string& name() const noexcept = 0;
 
   /// Takes a message sent to this destination. `routing_key` is the message key for topics
-  /// and exchanges. Blocking only as the destination's overflow policy says. @note threadsafe
+  /// and exchanges. Blocking only as the destination's overflow policy says. Who reports the
+  /// outcome to `options.on_complete`: route/send_completion.hpp. @note threadsafe
   virtual Result<SendReceipt> accept(Message&& message, const SendOptions& options) noexcept = 0;
   /// Takes `messages` in order, as `accept` would one by one, stopping at the first refusal.
   /// Returns how many were taken, or the refusal when none was. A destination overrides this
@@ -68,13 +69,16 @@ class Destination {
   /// this call only (the destination copies what it keeps before returning). Returns nullopt,
   /// having done nothing, when this send needs a `Message` after all (a durable topic with a
   /// subscribed queue, which shares the message): the caller then builds one with the same
-  /// fields and calls `accept`. Otherwise as `accept`, including who calls
-  /// `options.on_complete` (the caller, unless the receipt says `completion_deferred`).
+  /// fields and calls `accept`. Otherwise as `accept`, including who reports the outcome.
   /// Only called where `accepts_fields()`. @note threadsafe
   virtual std::optional<Result<SendReceipt>> accept_fields(
-      const StoredFields& /*fields*/, const SendOptions& /*options*/) noexcept {
+      const MessageFields& /*fields*/, const SendOptions& /*options*/) noexcept {
     return std::nullopt;
   }
+  /// True for a destination that reports its successful sends to `on_complete` itself, when
+  /// they are complete (a durable one at `Durability::batch`: once synced); its caller reports
+  /// the rest (route/send_completion.hpp). Fixed for the destination's life.
+  [[nodiscard]] bool defers_completion() const noexcept { return defers_completion_; }
   /// Refuses further sends; `drain` lets consumers finish what is queued, otherwise consumers
   /// are told `closed` at once. Idempotent. @note threadsafe
   virtual void close(bool drain) noexcept = 0;
@@ -82,8 +86,9 @@ class Destination {
   [[nodiscard]] virtual bool idle() const noexcept = 0;
 
  protected:
-  /// Set once by a derived constructor (see accepts_fields()).
+  /// Set once by a derived constructor (see accepts_fields() and defers_completion()).
   bool accepts_fields_ = false;
+  bool defers_completion_ = false;
 };
 
 }  // namespace switchyard::detail

@@ -1,5 +1,6 @@
 // Exchanges: bindings and routing. Design notes: src/route/exchange_state.hpp.
 #include "route/exchange_state.hpp"
+#include "route/send_completion.hpp"
 
 #include <algorithm>
 #include <array>
@@ -169,6 +170,10 @@ Result<SendReceipt> ExchangeState::accept(Message&& message, const SendOptions& 
   } pop;
 
   Result<SendReceipt> outcome = SendReceipt{id, false};
+  // The send is reported once, by whoever called this exchange (send_completion.hpp).
+  std::optional<SendOptions> spare;
+  const SendOptions* const forwarded = without_completion(options, spare);
+  if (forwarded == nullptr) return Result<SendReceipt>(Errc::out_of_memory);
   std::vector<Destination*>& targets = routing_targets[depth];
   {
     SharedLock lock(mutex_);
@@ -181,7 +186,7 @@ Result<SendReceipt> ExchangeState::accept(Message&& message, const SendOptions& 
       routed_.fetch_add(1, std::memory_order_relaxed);
       for (std::size_t i = 0; i < targets.size(); ++i) {
         Message copy = i + 1 == targets.size() ? std::move(message) : Message(message);
-        auto accepted = targets[i]->accept(std::move(copy), options);
+        auto accepted = targets[i]->accept(std::move(copy), *forwarded);
         if (accepted) {
           deliveries_.fetch_add(1, std::memory_order_relaxed);
         } else {
@@ -201,7 +206,7 @@ Result<SendReceipt> ExchangeState::accept(Message&& message, const SendOptions& 
           Errc::unroutable,
           "exchange '" + name_ + "' has no binding for key '" + std::string(message.key()) + "'");
     case Unroutable::alternate:
-      return alternate_->accept(std::move(message), options);
+      return alternate_->accept(std::move(message), *forwarded);
   }
   return outcome;
 }

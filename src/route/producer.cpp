@@ -4,9 +4,9 @@
 #include <array>
 #include <limits>
 
-#include "durable/stored_message.hpp"
 #include "route/broker_core.hpp"
 #include "route/destination.hpp"
+#include "route/send_completion.hpp"
 #include "switchyard/detail/deadline.hpp"
 
 namespace switchyard {
@@ -16,6 +16,11 @@ constexpr std::uint64_t kIdBlock = 4096;
 
 std::span<const std::byte> as_bytes(std::string_view s) noexcept {
   return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+/// The monotonic deadline `after` a send at `sent_ns` (a delay, a TTL); 0 for none.
+std::int64_t deadline_of(std::int64_t sent_ns, Duration after) noexcept {
+  return after.count() > 0 ? detail::deadline_ns(sent_ns, after.count()) : 0;
 }
 }  // namespace
 
@@ -96,11 +101,8 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
       }
       extras.object = object;
       extras.object_ops = ops;
-      if (options.delay.count() > 0)
-        extras.deliver_after_ns = detail::deadline_ns(body->sent_ns, options.delay.count());
-      if (options.ttl.count() > 0) {
-        extras.expires_at_ns = detail::deadline_ns(body->sent_ns, options.ttl.count());
-      }
+      extras.deliver_after_ns = deadline_of(body->sent_ns, options.delay);
+      extras.expires_at_ns = deadline_of(body->sent_ns, options.ttl);
     } catch (const std::bad_alloc&) {
       Message::adopt(body);  // frees the body
       return fail(Failure{Errc::out_of_memory, {}});
@@ -133,8 +135,7 @@ Result<MessageId> Producer::deliver_to(detail::Destination* target, std::string_
       target ? target->accept(std::move(message), options)
              : Result<SendReceipt>(Errc::unknown_destination,
                                    "no destination named '" + std::string(destination) + "'");
-  if (options.on_complete && !(receipt && receipt->completion_deferred))
-    options.on_complete(receipt);
+  detail::report_send(target, options, receipt);
   if (!receipt) return Result<MessageId>(receipt.failure());
   return receipt->id;
 }
@@ -155,18 +156,20 @@ Result<MessageId> Producer::send(std::string_view destination, std::span<const s
     // A durable topic encodes the record straight from these arguments into its log: no
     // message body, no copy of the payload but the one into the segment.
     if (!valid(payload, options)) return Result<MessageId>(refusal(payload, options));
-    const detail::StoredFields fields{
+    const std::int64_t sent_ns = stamp.now.time_since_epoch().count();
+    const detail::MessageFields fields{
         .id = id,
         .timestamp_ns = stamp.wall.time_since_epoch().count(),
+        .sent_ns = sent_ns,
         .priority = options.priority,
         .key = options.key,
         .group = options.group,
         .headers = std::span(options.headers.begin(), options.headers.end()),
-        .payload = payload};
+        .payload = payload,
+        .deliver_after_ns = deadline_of(sent_ns, options.delay),
+        .expires_at_ns = deadline_of(sent_ns, options.ttl)};
     if (auto receipt = target->accept_fields(fields, options)) {
-      if (options.on_complete && !(*receipt && (*receipt)->completion_deferred)) {
-        options.on_complete(*receipt);
-      }
+      detail::report_send(target, options, *receipt);
       if (!*receipt) return Result<MessageId>(receipt->failure());
       return (*receipt)->id;
     }

@@ -56,9 +56,10 @@ namespace switchyard::detail {
 
 class SegmentLog;
 
-/// Called once per append (batch durability: when the record is synced, or failed).
-/// Runs on the thread that completed the sync (the flusher, or an appender); must not block
-/// for long and must not call back into the same log's `sync`.
+/// Called once per append (batch durability: when the record is synced, or failed). The one
+/// completion type of every log built on this one (`QueueJournal`, `PartitionLog`). Runs on the
+/// thread that completed the sync (the flusher, or an appender); must not block for long and must
+/// not call back into the same log's `sync`.
 using Completion = std::function<void(Status)>;
 
 class BodyWriter;

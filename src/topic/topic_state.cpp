@@ -6,6 +6,7 @@
 #include "durable/durable_partition_log.hpp"
 #include "queue/queue_state.hpp"
 #include "route/broker_core.hpp"
+#include "route/send_completion.hpp"
 #include "switchyard/broker.hpp"
 #include "topic/topic_state.hpp"
 #include "util/murmur2.hpp"
@@ -25,31 +26,6 @@ std::uint64_t segment_bytes_for(const TopicOptions& options) noexcept {
   const std::uint64_t quarter = options.retention.bytes == 0 ? kMax : options.retention.bytes / 4;
   return std::max<std::uint64_t>(std::clamp(quarter, kMin, kMax), options.max_payload + kSlack);
 }
-
-/// The rendezvous of a Durability::batch send: the appender brings the offset, the log's
-/// completion the sync's outcome; whichever arrives second calls the producer's on_complete
-/// and deletes it. (Owned by the two arrivals, not a shared_ptr: the log's completion then
-/// captures one pointer, which std::function stores without a heap allocation.) If the
-/// append fails the completion never fires (PartitionLog::append) and `accept` deletes it.
-struct BatchCompletion {
-  std::function<void(const Result<SendReceipt>&)> on_complete;
-  SendReceipt receipt;
-  Status status;
-  std::atomic<int> arrived{0};
-
-  void arrive() noexcept {
-    // acq_rel: the second arrival sees what the first wrote (receipt.offset or status).
-    if (arrived.fetch_add(1, std::memory_order_acq_rel) != 1) return;
-    if (status) {
-      receipt.persisted = Persisted::synced;
-      receipt.completion_deferred = false;
-      on_complete(Result<SendReceipt>(receipt));
-    } else {
-      on_complete(Result<SendReceipt>(status.failure()));
-    }
-    delete this;
-  }
-};
 
 bool matches(const Headers& filter, const Headers& headers) noexcept {
   return std::all_of(filter.begin(), filter.end(), [&](const Headers::value_type& e) {
@@ -83,6 +59,7 @@ TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<C
   log.salvage = storage.salvage;
   log.clock = clock_;
   accepts_fields_ = true;  // records are encoded into the log; no Message is kept
+  defers_completion_ = options_.durability == Durability::batch;
   if (options_.durability == Durability::batch) {
     flusher_ = std::make_shared<Flusher>();
     log.flusher = flusher_;
@@ -158,28 +135,20 @@ Result<SendReceipt> TopicState::append_record(MessageId id, std::size_t payload_
     partition = static_cast<std::uint32_t>(next_keyless_.fetch_add(1, std::memory_order_relaxed) %
                                            options_.partitions);
   }
-  SendReceipt receipt{id, false, partition, 0, persisted_by(options_.durability), false};
-  BatchCompletion* deferred = nullptr;
-  AppendDone done;
-  if (options_.durability == Durability::batch) {
-    receipt.persisted = Persisted::written;  // synced only once the completion fires
-    if (options.on_complete) {
-      try {
-        auto owned = std::make_unique<BatchCompletion>();
-        owned->on_complete = options.on_complete;
-        done = [d = owned.get()](Status status) {
-          d->status = std::move(status);
-          d->arrive();
-        };
-        deferred = owned.release();
-      } catch (const std::bad_alloc&) {
-        return Result<SendReceipt>(Errc::out_of_memory);
-      }
+  SendReceipt receipt{id, false, partition, 0, persisted_on_return(options_.durability)};
+  DeferredCompletion* deferred = nullptr;
+  Completion done;
+  if (defers_completion()) {
+    try {
+      deferred = DeferredCompletion::create(options);
+      if (deferred != nullptr) done = deferred->on_synced();
+    } catch (const std::bad_alloc&) {
+      return Result<SendReceipt>(Errc::out_of_memory);
     }
   }
   auto offset = append(partition, std::move(done));
   if (!offset) {
-    delete deferred;  // its completion never fires for a failed append
+    if (deferred != nullptr) deferred->cancel();  // its completion never fires
     if (offset.code() == Errc::closed || offset.code() == Errc::payload_too_large) {
       return Result<SendReceipt>(offset.failure());
     }
@@ -190,12 +159,7 @@ Result<SendReceipt> TopicState::append_record(MessageId id, std::size_t payload_
   appended_.notify_all();
   if (fan_copy != nullptr) fan_out(*fan_copy, options);
   receipt.offset = *offset;
-  if (deferred) {
-    deferred->receipt = receipt;
-    deferred->receipt.completion_deferred = true;
-    deferred->arrive();
-    receipt.completion_deferred = true;
-  }
+  if (deferred != nullptr) deferred->accepted(receipt);
   return receipt;
 }
 
@@ -209,19 +173,19 @@ Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& opt
   const std::int64_t now_ns = durable() ? 0 : message.body()->sent_ns;
   return append_record(
       message.id(), message.payload().size(), message.key(), options, fan ? &copy : nullptr,
-      [&](std::uint32_t partition, AppendDone done) noexcept {
+      [&](std::uint32_t partition, Completion done) noexcept {
         return logs_[partition]->append(std::move(message), now_ns, std::move(done));
       });
 }
 
-std::optional<Result<SendReceipt>> TopicState::accept_fields(const StoredFields& fields,
+std::optional<Result<SendReceipt>> TopicState::accept_fields(const MessageFields& fields,
                                                              const SendOptions& options) noexcept {
   // A subscribed queue shares the Message: build one (the caller does). A subscription made
   // after this load misses this send, as if the send came first (accept reads it once too).
   if (has_subscriptions_.load(std::memory_order_acquire)) return std::nullopt;
   return append_record(
       fields.id, fields.payload.size(), fields.key, options, nullptr,
-      [&](std::uint32_t partition, AppendDone done) noexcept {
+      [&](std::uint32_t partition, Completion done) noexcept {
         // Every log of a topic that accepts_fields() is a DurablePartitionLog.
         return static_cast<DurablePartitionLog&>(*logs_[partition]).append(fields, std::move(done));
       });
@@ -277,9 +241,13 @@ void TopicState::fan_out(const Message& message, const SendOptions& options) noe
     subscriptions = subscriptions_;
   }
   if (!subscriptions) return;
+  // The send is reported once, by whoever called this topic (send_completion.hpp).
+  std::optional<SendOptions> spare;
+  const SendOptions* const forwarded = without_completion(options, spare);
   for (const Subscription& s : *subscriptions) {
     if (!matches(s.filter, message.headers())) continue;
-    auto accepted = s.queue->accept(Message(message), options);
+    auto accepted = forwarded != nullptr ? s.queue->accept(Message(message), *forwarded)
+                                         : Result<SendReceipt>(Errc::out_of_memory);
     if (accepted) {
       fanned_out_.fetch_add(1, std::memory_order_relaxed);
     } else {

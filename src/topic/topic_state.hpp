@@ -4,8 +4,8 @@
 // Data structures
 // ---------------
 //   TopicState
-//     logs_          one PartitionLog per partition, fixed at declare time: MemoryPartitionLog, or for a
-//                    durable topic a DurablePartitionLog over `<storage dir>/p<N>` (see
+//     logs_          one PartitionLog per partition, fixed at declare time: MemoryPartitionLog,
+//                    or for a durable topic a DurablePartitionLog over `<storage dir>/p<N>` (see
 //                    durable_partition_log.hpp).
 //     checkpoint_    durable topics: every group's committed offsets, in `<storage dir>/offsets`
 //                    (OffsetCheckpoint), under checkpoint_mutex_. A commit writes the whole
@@ -56,8 +56,9 @@
 //     its GroupState::mutex_ across the checkpoint's fsyncs, so that ownership check, write and
 //     publication are one step (a rebalance of that group waits for it; other groups do not).
 //   * Durability::batch sends: the log's completion may fire (on the flusher thread) before
-//     `append` has returned the offset; a two-party rendezvous (BatchCompletion) calls the
-//     producer's `on_complete` once both the offset and the sync's outcome are known.
+//     `append` has returned the offset; the send's `DeferredCompletion`
+//     (route/send_completion.hpp, as a durable queue's) calls the producer's `on_complete`
+//     once both the offset and the sync's outcome are known.
 #pragma once
 
 #include <atomic>
@@ -126,7 +127,7 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   Result<SendReceipt> accept(Message&& message, const SendOptions& options) noexcept override;
   /// Durable topics: `accept` with the record encoded straight from `fields` into the
   /// partition's log; nullopt while a queue is subscribed (it needs the Message).
-  std::optional<Result<SendReceipt>> accept_fields(const StoredFields& fields,
+  std::optional<Result<SendReceipt>> accept_fields(const MessageFields& fields,
                                                    const SendOptions& options) noexcept override;
   void close(bool drain) noexcept override;
   /// A topic holds a log, not a backlog: nothing to drain.

@@ -58,7 +58,7 @@ void make_data_dir(const std::filesystem::path& root) {
     m.key = "key-" + std::to_string(i);
     m.headers = {{"type", "EmailNotification"}};
     m.payload = bytes_of("hello " + std::to_string(i));
-    REQUIRE((*journal)->append(m));
+    REQUIRE((*journal)->append(fields_of(m)));
   }
   REQUIRE((*journal)->record_ack(0));
   auto cp = OffsetCheckpoint::open(root / "topics" / "orders");

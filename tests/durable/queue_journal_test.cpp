@@ -54,7 +54,7 @@ TEST_CASE("after a restart exactly the unacknowledged messages come back - in se
   ScratchDir dir;
   {
     auto j = open_journal(dir.path());
-    for (std::uint64_t i = 0; i < 10; ++i) REQUIRE(*j->append(message(i)) == i);
+    for (std::uint64_t i = 0; i < 10; ++i) REQUIRE(*j->append(fields_of(message(i))) == i);
     REQUIRE(j->record_ack(0));
     REQUIRE(j->record_ack(3));
     REQUIRE(j->record_dead_letter(5));
@@ -73,7 +73,7 @@ TEST_CASE("attempt counts survive a restart") {
   ScratchDir dir;
   {
     auto j = open_journal(dir.path());
-    for (std::uint64_t i = 0; i < 3; ++i) REQUIRE(j->append(message(i)));
+    for (std::uint64_t i = 0; i < 3; ++i) REQUIRE(j->append(fields_of(message(i))));
     REQUIRE(j->record_delivery(0, 1));
     REQUIRE(j->record_delivery(0, 2));
     REQUIRE(j->record_delivery(1, 1));
@@ -91,7 +91,7 @@ TEST_CASE("attempt counts survive a restart") {
 TEST_CASE("message segments wholly below the lowest unacknowledged seq are deleted") {
   ScratchDir dir;
   auto j = open_journal(dir.path());
-  for (std::uint64_t i = 0; i < 300; ++i) REQUIRE(j->append(message(i)));
+  for (std::uint64_t i = 0; i < 300; ++i) REQUIRE(j->append(fields_of(message(i))));
   const auto segments = j->messages().segment_count();
   for (std::uint64_t i = 0; i < 250; ++i) REQUIRE(j->record_ack(i));
   CHECK(j->floor() == 250);
@@ -106,7 +106,7 @@ TEST_CASE("message segments wholly below the lowest unacknowledged seq are delet
 TEST_CASE("out-of-order acks hold the floor until the gap is acked") {
   ScratchDir dir;
   auto j = open_journal(dir.path());
-  for (std::uint64_t i = 0; i < 5; ++i) REQUIRE(j->append(message(i)));
+  for (std::uint64_t i = 0; i < 5; ++i) REQUIRE(j->append(fields_of(message(i))));
   REQUIRE(j->record_ack(1));
   REQUIRE(j->record_ack(2));
   CHECK(j->floor() == 0);
@@ -120,7 +120,7 @@ TEST_CASE("the settlement log is compacted so it does not grow forever") {
   {
     auto j = open_journal(dir.path());
     for (std::uint64_t i = 0; i < 2000; ++i) {
-      REQUIRE(j->append(message(i)));
+      REQUIRE(j->append(fields_of(message(i))));
       REQUIRE(j->record_delivery(i, 1));
       if (i % 10 != 0) REQUIRE(j->record_ack(i));  // every tenth stays unacked
     }
@@ -148,7 +148,7 @@ TEST_CASE("a compaction cut short by a crash is ignored: the previous generation
   ScratchDir dir;
   {
     auto j = open_journal(dir.path());
-    for (std::uint64_t i = 0; i < 4; ++i) REQUIRE(j->append(message(i)));
+    for (std::uint64_t i = 0; i < 4; ++i) REQUIRE(j->append(fields_of(message(i))));
     REQUIRE(j->record_ack(1));
   }
   // A newer generation without its snapshot_complete record: what a crash mid-compaction
@@ -180,7 +180,7 @@ TEST_CASE(
   ScratchDir dir;
   {
     auto j = open_journal(dir.path());
-    for (std::uint64_t i = 0; i < 4; ++i) REQUIRE(j->append(message(i)));
+    for (std::uint64_t i = 0; i < 4; ++i) REQUIRE(j->append(fields_of(message(i))));
     REQUIRE(j->record_ack(1));
   }
   // CRC-valid records naming seqs around 2^40 (damage, or a log from elsewhere; found by
@@ -230,14 +230,14 @@ TEST_CASE(
   auto recovered = j->recover();
   REQUIRE(recovered);
   CHECK(seqs(*recovered) == std::vector<std::uint64_t>{0, 2, 3});
-  REQUIRE(j->append(message(4)));
+  REQUIRE(j->append(fields_of(message(4))));
   CHECK(j->end_seq() == 5);
 }
 
 TEST_CASE("settling a seq that was never appended is out_of_range") {
   ScratchDir dir;
   auto j = open_journal(dir.path());
-  REQUIRE(j->append(message(0)));
+  REQUIRE(j->append(fields_of(message(0))));
   CHECK(j->record_ack(1).code() == Errc::out_of_range);
 }
 
@@ -249,8 +249,29 @@ TEST_CASE("a batch-durability journal fires completions for messages and acks") 
   int fired = 0;
   {
     auto j = open_journal(dir.path(), o);
-    REQUIRE(j->append(message(0), [&](Status s) { fired += s.has_value(); }));
+    REQUIRE(j->append(fields_of(message(0)), [&](Status s) { fired += s.has_value(); }));
     REQUIRE(j->record_ack(0, [&](Status s) { fired += s.has_value(); }));
   }  // closing syncs whatever is still pending
   CHECK(fired == 2);
+}
+
+TEST_CASE(
+    "a journal refuses a message with more headers than a record holds - it never stores one it "
+    "cannot read back") {
+  ScratchDir dir;
+  QueueJournalOptions o = small();
+  o.log.segment_bytes = 2u << 20;
+  auto j = open_journal(dir.path(), o);
+  StoredMessage most = message(1);
+  most.headers.assign(65535, {"h", "v"});
+  REQUIRE(j->append(fields_of(most)));
+  StoredMessage too_many = message(2);
+  too_many.headers.assign(65536, {"h", "v"});
+  auto refused = j->append(fields_of(too_many));
+  CHECK(refused.code() == Errc::invalid_argument);
+  CHECK(j->end_seq() == 1);
+  auto recovered = j->recover();
+  REQUIRE(recovered);
+  REQUIRE(recovered->size() == 1);
+  CHECK((*recovered)[0].message.headers.size() == 65535);
 }

@@ -104,7 +104,7 @@ void write_seeds(const fs::path& out) {
       auto journal = QueueJournal::open(scratch(), options());
       check(static_cast<bool>(journal));
       for (std::uint64_t i = 0; i < messages; ++i)
-        check(static_cast<bool>((*journal)->append(message_of(i))));
+        check(static_cast<bool>((*journal)->append(fields_of(message_of(i)))));
       for (std::uint64_t i = 0; i < messages; ++i) {
         if (i % 3 != 2) check(static_cast<bool>((*journal)->record_delivery(i, 1 + i % 2)));
         if (i % 3 == 0) {
@@ -144,7 +144,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto journal = QueueJournal::open(dir, options());
     check(static_cast<bool>(journal));
     for (std::uint64_t i = 0; i < messages; ++i)
-      check(static_cast<bool>((*journal)->append(message_of(i))));
+      check(static_cast<bool>((*journal)->append(fields_of(message_of(i)))));
   }
   {
     auto log = SegmentLog::open(generation_dir(dir), settlement_log_options());

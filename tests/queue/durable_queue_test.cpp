@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "durable/queue_journal.hpp"
+#include "support/storage_support.hpp"
 #include "support/test_support.hpp"
 
 using namespace switchyard;
@@ -306,4 +308,31 @@ TEST_CASE(
   auto after = reopened.producer().send("jobs", "job");
   REQUIRE(after);
   CHECK(*after > *sent);
+}
+
+TEST_CASE(
+    "a stored queue message with a key longer than a message can hold is reported corrupt on "
+    "recovery, as a topic's record is") {
+  TempDir dir;
+  {
+    Broker broker({.data_dir = dir.path});
+    broker.declare_queue("jobs", kDurable);
+  }
+  {
+    detail::QueueJournalOptions options;
+    options.log.owner =
+        detail::StorageOwner::of(detail::OwnerKind::queue, detail::StreamRole::records, "jobs", 0);
+    auto journal = detail::QueueJournal::open(dir.path / "queues" / "jobs", options);
+    INFO((journal ? "" : journal.message()));
+    REQUIRE(journal);
+    detail::StoredMessage m;
+    m.id = 7;
+    m.key.assign(70000, 'k');  // the record format allows it; a Message holds 65535 bytes
+    m.payload = bytes_of("payload");
+    REQUIRE((*journal)->append(detail::fields_of(m)));
+  }
+  const auto error = error_of([&] { Broker broker({.data_dir = dir.path}); });
+  REQUIRE(error);
+  CHECK(error->code() == Errc::corrupt);
+  CHECK_THAT(error->what(), Catch::Contains("longer than 65535"));
 }

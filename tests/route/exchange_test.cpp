@@ -1,11 +1,13 @@
 // Exchanges and routing (RabbitMQ): direct, topic, fanout, headers; unroutable policies.
 #include <catch2/catch.hpp>
 
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "support/storage_support.hpp"
 #include "support/test_support.hpp"
 
 using namespace switchyard;
@@ -234,4 +236,38 @@ TEST_CASE("binding and unbinding while messages flow loses nothing that was rout
   CHECK(broker.queue("stable").depth() == static_cast<std::size_t>(kMessages));
   const auto stats = broker.exchange("events").stats();
   CHECK(stats.deliveries == kMessages + broker.queue("flapping").depth());
+}
+
+TEST_CASE(
+    "a send that reaches durable queues through an exchange or a topic is reported to "
+    "on_complete once, for the destination it was sent to") {
+  const bool through_topic = GENERATE(false, true);
+  INFO((through_topic ? "through a topic" : "through a fanout exchange"));
+  ScratchDir dir;
+  std::mutex mutex;  // a report may come from a flusher thread
+  std::vector<Result<SendReceipt>> reports;
+  {
+    Broker broker({.data_dir = dir.path()});
+    const QueueOptions batch{.durability = Durability::batch};
+    broker.declare_queue("a", batch);
+    broker.declare_queue("b", batch);
+    if (through_topic) {
+      broker.declare_topic("events");
+      broker.subscribe_queue("events", "a");
+      broker.subscribe_queue("events", "b");
+    } else {
+      broker.declare_exchange("events", ExchangeType::fanout);
+      broker.bind("events", "a");
+      broker.bind("events", "b");
+    }
+    SendOptions options;
+    options.on_complete = [&](const Result<SendReceipt>& r) {
+      std::lock_guard lock(mutex);
+      reports.push_back(r);
+    };
+    REQUIRE(broker.producer().send("events", "x", options));
+    // The broker's last sync fires whatever completion the queues still hold.
+  }
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0]);
 }

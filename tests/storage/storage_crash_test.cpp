@@ -101,7 +101,7 @@ StoredMessage message_of(std::uint64_t id) {
     if ((dice < 5 && live.size() < 256) || live.empty()) {
       const std::uint64_t id = next_id++;
       send({Report::will_append, 0, 0, id});
-      auto seq = (*journal)->append(message_of(id));
+      auto seq = (*journal)->append(fields_of(message_of(id)));
       if (!seq) ::_exit(7);
       send({Report::appended, 0, *seq, id});
       live[*seq] = 0;

@@ -458,7 +458,7 @@ void journal_workload(const std::filesystem::path& dir, Durability level, Ledger
       const std::string payload = switchyard::test::payload_for(next, 100);
       m.payload = switchyard::test::bytes_of(payload);
       ledger.maybe_sent.insert(payload);
-      if (auto seq = j.append(m)) {
+      if (auto seq = j.append(fields_of(m))) {
         ledger.sent.insert(payload);
         seqs[*seq] = payload;
       } else {
