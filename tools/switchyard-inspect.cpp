@@ -23,10 +23,12 @@
 
 #include <fmt/format.h>
 
+#include "broker/catalog_records.hpp"
+#include "durable/offset_store.hpp"
 #include "durable/queue_journal.hpp"
 #include "durable/stored_message.hpp"
+#include "storage/checkpoint_file.hpp"
 #include "storage/file.hpp"
-#include "storage/offset_checkpoint.hpp"
 #include "storage/segment_format.hpp"
 
 namespace fs = std::filesystem;
@@ -276,9 +278,19 @@ int cmd_verify(const fs::path& path) {
       problems.push_back(bytes.message());
       return;
     }
-    if (auto decoded = decode_checkpoint(*bytes, file.string()); !decoded) {
-      problems.push_back(decoded.message());
+    auto image = decode_checkpoint_file(*bytes, file.string());
+    if (!image) {
+      problems.push_back(image.message());
+      return;
     }
+    // The records in their owner's encoding: the catalog's, else a topic's offsets (version 1
+    // files name no owner: the file name says whose they are).
+    const bool catalog =
+        image->owner.kind == OwnerKind::catalog ||
+        (image->owner.kind == OwnerKind::none && file.filename().string().starts_with("catalog-"));
+    const std::string damage =
+        catalog ? decode_catalog(*image).message() : decode_offsets(*image).message();
+    if (!damage.empty()) problems.push_back(damage);
   };
   if (fs::is_regular_file(path)) {
     if (path.extension() == ".ckpt") {

@@ -29,7 +29,7 @@
 namespace switchyard::detail {
 
 class PubSubHub;
-class OffsetCheckpoint;
+class CheckpointFile;
 
 /// The Error a declare (or a consumer's creation) throws when an allocation fails: always
 /// Errc::out_of_memory, naming `what` and `name` when there is memory left to say so.
@@ -159,7 +159,7 @@ class BrokerCore {
   /// Holds the data directory's lock for the broker's lifetime.
   std::shared_ptr<void> data_dir_lock;
   /// The data directory's catalog of declarations (broker_catalog.cpp), and what guards it.
-  std::shared_ptr<OffsetCheckpoint> catalog;
+  std::shared_ptr<CheckpointFile> catalog;
   std::mutex catalog_mutex;
   bool catalog_loading = false;  // under catalog_mutex
 

@@ -53,7 +53,7 @@ struct FileOp {
 /// power-cut test records what each sync made durable). Called from whichever thread makes the
 /// call (appenders, the flusher); implementations must be thread-safe.
 ///
-/// Two ways in: a pointer in `SegmentLogOptions::faults` / `OffsetCheckpoint::open` (that object
+/// Two ways in: a pointer in `SegmentLogOptions::faults` / `CheckpointFile::open` (that object
 /// only), or `install` (every call of the process that has no pointer of its own: the whole
 /// Broker, its catalog, its lock and every journal and log). @internal for tests only.
 class FaultInjector {

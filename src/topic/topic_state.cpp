@@ -107,8 +107,8 @@ TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<C
     logs_.push_back(std::move(*opened));
   }
   auto checkpoint =
-      OffsetCheckpoint::open(storage_dir_ / "offsets", "offsets", nullptr,
-                             StorageOwner::of(OwnerKind::topic, StreamRole::offsets, name_, 0));
+      OffsetStore::open(storage_dir_ / "offsets", "offsets", nullptr,
+                        StorageOwner::of(OwnerKind::topic, StreamRole::offsets, name_, 0));
   if (!checkpoint) fail(checkpoint.failure());
   for (const auto& [key, committed] : checkpoint->offsets()) {
     if (key.second < recovery_.size()) ++recovery_[key.second].committed_groups;
