@@ -9,7 +9,6 @@
 // Exit status: 0 clean, 1 damage found (corruption, or a torn tail recovery would truncate),
 // 2 usage or I/O error.
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,11 +51,11 @@ struct Image {
 Result<Image> open_image(const fs::path& path) {
   auto fd = FileHandle::open(path, O_RDONLY);
   if (!fd) return fd.failure();
-  struct stat st {};
-  if (::fstat(fd->get(), &st) != 0) return os_failure(errno, path.string(), "fstat");
+  auto size = file_size(fd->get(), path.string());
+  if (!size) return size.failure();
   Image image;
-  if (st.st_size > 0) {
-    auto map = Mapping::map(fd->get(), static_cast<std::size_t>(st.st_size), false, path.string());
+  if (*size > 0) {
+    auto map = Mapping::map(fd->get(), *size, false, path.string());
     if (!map) return map.failure();
     image.map = std::move(*map);
   }

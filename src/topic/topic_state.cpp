@@ -1,11 +1,11 @@
 // A topic's state: partitioning, appends, fan-out to subscribed queues. Design: topic_state.hpp.
 #include <algorithm>
 #include <string>
-#include <system_error>
 
 #include "durable/durable_partition_log.hpp"
 #include "queue/queue_state.hpp"
 #include "route/broker_core.hpp"
+#include "storage/file.hpp"
 #include "switchyard/broker.hpp"
 #include "topic/topic_state.hpp"
 #include "util/murmur2.hpp"
@@ -266,8 +266,7 @@ void TopicState::destroy_storage() noexcept {
     std::lock_guard lock(checkpoint_mutex_);
     storage_destroyed_ = true;
   }
-  std::error_code ec;
-  std::filesystem::remove_all(storage_dir_, ec);  // best effort: a leftover is re-used on declare
+  (void)remove_tree(storage_dir_);  // best effort: a leftover is re-used on declare
 }
 
 void TopicState::fan_out(const Message& message, const SendOptions& options) noexcept {
