@@ -9,7 +9,6 @@
 // Exit status: 0 clean, 1 damage found (corruption, or a torn tail recovery would truncate),
 // 2 usage or I/O error.
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,10 +22,12 @@
 
 #include <fmt/format.h>
 
+#include "broker/catalog_records.hpp"
+#include "durable/offset_store.hpp"
 #include "durable/queue_journal.hpp"
 #include "durable/stored_message.hpp"
+#include "storage/checkpoint_file.hpp"
 #include "storage/file.hpp"
-#include "storage/offset_checkpoint.hpp"
 #include "storage/segment_format.hpp"
 
 namespace fs = std::filesystem;
@@ -50,11 +51,11 @@ struct Image {
 Result<Image> open_image(const fs::path& path) {
   auto fd = FileHandle::open(path, O_RDONLY);
   if (!fd) return fd.failure();
-  struct stat st {};
-  if (::fstat(fd->get(), &st) != 0) return os_failure(errno, path.string(), "fstat");
+  auto size = file_size(fd->get(), path.string());
+  if (!size) return size.failure();
   Image image;
-  if (st.st_size > 0) {
-    auto map = Mapping::map(fd->get(), static_cast<std::size_t>(st.st_size), false, path.string());
+  if (*size > 0) {
+    auto map = Mapping::map(fd->get(), *size, false, path.string());
     if (!map) return map.failure();
     image.map = std::move(*map);
   }
@@ -276,9 +277,19 @@ int cmd_verify(const fs::path& path) {
       problems.push_back(bytes.message());
       return;
     }
-    if (auto decoded = decode_checkpoint(*bytes, file.string()); !decoded) {
-      problems.push_back(decoded.message());
+    auto image = decode_checkpoint_file(*bytes, file.string());
+    if (!image) {
+      problems.push_back(image.message());
+      return;
     }
+    // The records in their owner's encoding: the catalog's, else a topic's offsets (version 1
+    // files name no owner: the file name says whose they are).
+    const bool catalog =
+        image->owner.kind == OwnerKind::catalog ||
+        (image->owner.kind == OwnerKind::none && file.filename().string().starts_with("catalog-"));
+    const std::string damage =
+        catalog ? decode_catalog(*image).message() : decode_offsets(*image).message();
+    if (!damage.empty()) problems.push_back(damage);
   };
   if (fs::is_regular_file(path)) {
     if (path.extension() == ".ckpt") {

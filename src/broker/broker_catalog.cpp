@@ -1,9 +1,10 @@
 // The broker's catalog: which durable queues and topics, exchanges and bindings a data
 // directory holds, so a restarted broker declares them again before anyone uses it.
 //
-// Stored with the same atomic, CRC-checked, fall-back-to-previous checkpoint file that keeps
-// group offsets (offset_checkpoint.hpp): one entry per declaration, keyed "<kind>:<name>"
-// (bindings: "binding:" + exchange, target, key and arguments), its text a list of
+// Stored in an atomic, CRC-checked, fall-back-to-previous checkpoint file
+// (storage/checkpoint_file.hpp) whose records catalog_records.hpp encodes: one entry per
+// declaration, keyed "<kind>:<name>" (bindings: "binding:" + exchange, target, key and
+// arguments), its text a list of
 // `field=value` lines with values %-escaped. Only durable queues and topics are listed (a
 // memory-only destination is gone after a restart, as in RabbitMQ), every exchange, and the
 // bindings whose target is listed too.
@@ -13,10 +14,11 @@
 #include <map>
 #include <string>
 
+#include "broker/catalog_records.hpp"
 #include "queue/queue_state.hpp"
 #include "route/broker_core.hpp"
 #include "route/exchange_state.hpp"
-#include "storage/offset_checkpoint.hpp"
+#include "storage/checkpoint_file.hpp"
 #include "switchyard/broker.hpp"
 #include "sync/mutex.hpp"
 #include "topic/topic_state.hpp"
@@ -199,13 +201,12 @@ bool persisted(const detail::Destination& d) {
 }  // namespace
 
 void Broker::open_catalog() {
-  auto opened = detail::OffsetCheckpoint::open(core_->data_dir, "catalog", nullptr,
-                                               detail::StorageOwner::catalog());
+  detail::CatalogEntries entries;
+  auto opened = detail::open_catalog_file(core_->data_dir, entries);
   if (!opened) throw Error(opened.code(), "data directory catalog: " + opened.message());
-  auto catalog = std::make_shared<detail::OffsetCheckpoint>(std::move(*opened));
+  auto catalog = std::make_shared<detail::CheckpointFile>(std::move(*opened));
   std::vector<std::pair<std::string, Fields>> queues, topics, exchanges, bindings;
-  for (const auto& [key, entry] : catalog->offsets()) {
-    const std::string& id = key.first;
+  for (const auto& [id, text] : entries) {
     const std::size_t colon = id.find(':');
     const std::string kind = id.substr(0, colon);
     const std::string name = colon == std::string::npos ? "" : id.substr(colon + 1);
@@ -213,7 +214,7 @@ void Broker::open_catalog() {
                  : kind == "topic"    ? topics
                  : kind == "exchange" ? exchanges
                                       : bindings;
-    list.emplace_back(name, read(entry.metadata));
+    list.emplace_back(name, read(text));
   }
   {
     detail::MutexLock lock(core_->catalog_mutex);
@@ -275,40 +276,39 @@ void Broker::open_catalog() {
 void Broker::catalog_changed() {
   detail::MutexLock lock(core_->catalog_mutex);
   if (!core_->catalog || core_->catalog_loading) return;
-  detail::OffsetMap map;
+  detail::CatalogEntries map;
   for (const auto& d : core_->all()) {
     if (!persisted(*d)) continue;
     switch (d->kind()) {
       case detail::DestinationKind::queue:
-        map[{fmt::format("queue:{}", d->name()), 0}].metadata =
+        map[fmt::format("queue:{}", d->name())] =
             encode_queue(static_cast<const detail::QueueState&>(*d).options());
         break;
       case detail::DestinationKind::topic:
-        map[{fmt::format("topic:{}", d->name()), 0}].metadata =
+        map[fmt::format("topic:{}", d->name())] =
             encode_topic(static_cast<const detail::TopicState&>(*d).options());
         break;
       case detail::DestinationKind::exchange: {
         const auto& exchange = static_cast<const detail::ExchangeState&>(*d);
-        map[{fmt::format("exchange:{}", d->name()), 0}].metadata =
+        map[fmt::format("exchange:{}", d->name())] =
             write({{"type", num(static_cast<int>(exchange.type()))},
                    {"unroutable", num(static_cast<int>(exchange.options().unroutable))},
                    {"alternate", exchange.options().alternate}});
         for (const auto& binding : exchange.bindings()) {
           if (!persisted(*binding.target)) continue;
           const std::string arguments = encode_headers(binding.arguments);
-          map[{fmt::format("binding:{}={}={}={}", escape(d->name()), escape(binding.target->name()),
-                           escape(binding.key), escape(arguments)),
-               0}]
-              .metadata = write({{"exchange", d->name()},
-                                 {"target", binding.target->name()},
-                                 {"key", binding.key},
-                                 {"arguments", arguments}});
+          map[fmt::format("binding:{}={}={}={}", escape(d->name()), escape(binding.target->name()),
+                          escape(binding.key), escape(arguments))] =
+              write({{"exchange", d->name()},
+                     {"target", binding.target->name()},
+                     {"key", binding.key},
+                     {"arguments", arguments}});
         }
         break;
       }
     }
   }
-  if (auto committed = core_->catalog->commit(map); !committed) {
+  if (auto committed = core_->catalog->commit(detail::encode_catalog(map)); !committed) {
     throw Error(committed.code(), "data directory catalog: " + committed.message());
   }
 }

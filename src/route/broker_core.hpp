@@ -28,7 +28,7 @@
 namespace switchyard::detail {
 
 class PubSubHub;
-class OffsetCheckpoint;
+class CheckpointFile;
 
 /// The Error a declare (or a consumer's creation) throws when an allocation fails: always
 /// Errc::out_of_memory, naming `what` and `name` when there is memory left to say so.
@@ -159,7 +159,7 @@ class BrokerCore {
   std::shared_ptr<void> data_dir_lock;
   /// The data directory's catalog of declarations (broker_catalog.cpp), and what guards it.
   Mutex catalog_mutex;
-  std::shared_ptr<OffsetCheckpoint> catalog GUARDED_BY(catalog_mutex);
+  std::shared_ptr<CheckpointFile> catalog GUARDED_BY(catalog_mutex);
   bool catalog_loading GUARDED_BY(catalog_mutex) = false;
 
   /// Makes every id handed out from now on greater than `id` (after recovery). @note threadsafe

@@ -54,7 +54,7 @@ Result<DirLock> DirLock::acquire(const std::filesystem::path& dir) {
 DirLock::~DirLock() {
   if (fd_.valid()) {
     // Clear the pid before the lock goes: a pid left in the file means "died holding it".
-    (void)::ftruncate(fd_.get(), 0);
+    (void)truncate(fd_.get(), path_.string(), 0);
   }
 }
 

@@ -59,6 +59,8 @@ std::string_view to_string(FileCall call) noexcept {
       return "write";
     case FileCall::lock:
       return "lock";
+    case FileCall::stat:
+      return "fstat";
   }
   return "?";
 }
@@ -179,6 +181,14 @@ Status allocate(int fd, std::string_view path, std::uint64_t bytes, FaultInjecto
   if (err == 0) err = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
   if (err != 0) return os_failure(err, path, fmt::format("reserving {} bytes", bytes));
   return {};
+}
+
+Result<std::size_t> file_size(int fd, std::string_view path, FaultInjector* faults) {
+  struct stat st {};
+  if (injected(faults, {.call = FileCall::stat, .path = path}) != 0 || ::fstat(fd, &st) != 0) {
+    return os_failure(errno, path, "fstat");
+  }
+  return static_cast<std::size_t>(st.st_size);
 }
 
 Status truncate(int fd, std::string_view path, std::uint64_t size, FaultInjector* faults) {

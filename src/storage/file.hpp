@@ -36,8 +36,9 @@ enum class FileCall : std::uint8_t {
   read,            ///< read of a small file
   write,           ///< write of a small file at `offset`, `length` bytes
   lock,            ///< flock of the data directory's LOCK
+  stat,            ///< fstat of an open file (its size)
 };
-inline constexpr std::size_t kFileCalls = 16;
+inline constexpr std::size_t kFileCalls = 17;
 [[nodiscard]] std::string_view to_string(FileCall call) noexcept;
 
 /// One storage call about to be made.
@@ -53,7 +54,7 @@ struct FileOp {
 /// power-cut test records what each sync made durable). Called from whichever thread makes the
 /// call (appenders, the flusher); implementations must be thread-safe.
 ///
-/// Two ways in: a pointer in `SegmentLogOptions::faults` / `OffsetCheckpoint::open` (that object
+/// Two ways in: a pointer in `SegmentLogOptions::faults` / `CheckpointFile::open` (that object
 /// only), or `install` (every call of the process that has no pointer of its own: the whole
 /// Broker, its catalog, its lock and every journal and log). @internal for tests only.
 class FaultInjector {
@@ -137,6 +138,8 @@ Status sync_directory(const std::filesystem::path& dir, FaultInjector* faults = 
 /// posix_fallocate of [0, bytes) (`Errc::disk_full` when the disk is).
 Status allocate(int fd, std::string_view path, std::uint64_t bytes,
                 FaultInjector* faults = nullptr);
+/// fstat's size of the open file `fd` (`path` names it in the message).
+Result<std::size_t> file_size(int fd, std::string_view path, FaultInjector* faults = nullptr);
 /// ftruncate to `size`.
 Status truncate(int fd, std::string_view path, std::uint64_t size, FaultInjector* faults = nullptr);
 /// unlink of a file; a file already gone is not an error.

@@ -9,7 +9,6 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -25,6 +24,19 @@ std::int64_t steady_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+/// A segment file mapped read-only for recovery's scan; null for an empty file. The descriptor
+/// is closed before returning.
+Result<std::shared_ptr<Mapping>> map_for_scan(const std::filesystem::path& file,
+                                              FaultInjector* faults) {
+  const std::string path = file.string();
+  auto fd = FileHandle::open(file, O_RDONLY, 0, faults);
+  if (!fd) return fd.failure();
+  auto size = file_size(fd->get(), path, faults);
+  if (!size) return size.failure();
+  if (*size == 0) return std::shared_ptr<Mapping>();
+  return Mapping::map(fd->get(), *size, false, path, faults);
 }
 
 }  // namespace
@@ -172,9 +184,23 @@ void SegmentLog::note_record_locked(Segment& segment, const RecordView& record, 
 
 Status SegmentLog::recover() {
   const auto started = std::chrono::steady_clock::now();
-  FaultInjector* const faults = options_.faults;
-  if (auto made = make_directories(dir_, faults); !made) return made;
-  auto entries = list_directory(dir_, faults);
+  if (auto made = make_directories(dir_, options_.faults); !made) return made;
+  auto bases = segment_bases();
+  if (!bases) return bases.failure();
+  TornTail torn;  // of the last segment, zeroed once it is mapped for writing
+  for (std::size_t i = 0; i < bases->size(); ++i) {
+    if (auto status = recover_segment((*bases)[i], i + 1 == bases->size(), torn); !status) {
+      return status;
+    }
+  }
+  if (auto status = open_recovered_tail(torn); !status) return status;
+  publish_recovered();
+  recovery_.elapsed = std::chrono::steady_clock::now() - started;
+  return {};
+}
+
+Result<std::vector<std::uint64_t>> SegmentLog::segment_bases() const {
+  auto entries = list_directory(dir_, options_.faults);
   if (!entries) return entries.failure();
   std::vector<std::uint64_t> bases;
   for (const auto& entry : *entries) {
@@ -186,118 +212,119 @@ Status SegmentLog::recover() {
     }
   }
   std::sort(bases.begin(), bases.end());
+  return bases;
+}
 
-  std::size_t torn_from = 0, torn_to = 0;  // torn tail of the last segment, zeroed below
-  std::string torn_what;
-  for (std::size_t i = 0; i < bases.size(); ++i) {
-    const bool last = i + 1 == bases.size();
-    Segment seg;
-    seg.base_offset = bases[i];
-    seg.end_offset = bases[i];
-    seg.path = dir_ / segment::file_name(bases[i]);
-    const std::string path = seg.path.string();
+Status SegmentLog::recover_segment(std::uint64_t base, bool last, TornTail& torn) {
+  FaultInjector* const faults = options_.faults;
+  Segment seg;
+  seg.base_offset = base;
+  seg.end_offset = base;
+  seg.path = dir_ / segment::file_name(base);
+  const std::string path = seg.path.string();
 
-    auto fd = FileHandle::open(seg.path, O_RDONLY, 0, faults);
-    if (!fd) return fd.failure();
-    struct stat st {};
-    if (::fstat(fd->get(), &st) != 0) return os_failure(errno, path, "fstat");
-    const auto size = static_cast<std::size_t>(st.st_size);
-    std::shared_ptr<Mapping> map;
-    std::span<const std::byte> bytes;
-    if (size > 0) {
-      auto mapped = Mapping::map(fd->get(), size, false, path, faults);
-      if (!mapped) return mapped.failure();
-      map = std::move(*mapped);
-      bytes = map->bytes();
-    }
-    fd->reset();
+  auto mapped = map_for_scan(seg.path, faults);
+  if (!mapped) return mapped.failure();
+  std::shared_ptr<Mapping> map = std::move(*mapped);
+  const std::span<const std::byte> bytes =
+      map ? std::span<const std::byte>(map->bytes()) : std::span<const std::byte>();
 
-    auto scan =
-        scan_segment(bytes, path, {.salvage = options_.salvage, .probe_after_damage = true},
-                     // Part of recover(): the log is not shared yet.
-                     [&](const RecordView& record, std::size_t position)
-                         NO_THREAD_SAFETY_ANALYSIS { note_record_locked(seg, record, position); });
-    if (!scan) {
-      // A last segment whose header never got written (killed while rolling) holds no record:
-      // remove it; the previous segment becomes the active one again.
-      if (last && is_half_created(bytes)) {
-        map.reset();
-        if (auto removed = remove_file(seg.path, faults); !removed) return removed;
-        ++recovery_.removed_segments;
-        recovery_.truncated_bytes += size;
-        recovery_.events.push_back(
-            fmt::format("{}: removed half-created segment ({})", path, scan.message()));
-        continue;
-      }
-      return scan.failure();
-    }
-    // A segment of another stream (another destination, partition or role) is not damage to
-    // skip, salvage or not: refuse it before judging its records.
-    if (scan->header.has_owner()) {
-      if (auto status =
-              check_owner(scan->header.owner, options_.owner, path, segment::kOwnerOffset);
-          !status) {
-        return status;
-      }
-    }
-    const std::uint64_t* previous_end = segments_.empty() ? nullptr : &segments_.back().end_offset;
-    auto verdict = judge_segment(*scan, path, bases[i], previous_end, last, options_.salvage);
-    if (verdict.kind == SegmentVerdict::corrupt) {
-      return Failure{Errc::corrupt, std::move(verdict.message)};
-    }
-    if (verdict.kind == SegmentVerdict::torn_tail) {
-      torn_from = scan->valid_end;
-      torn_to = scan->data_end;
-      torn_what = std::move(verdict.message);
-    }
-    // What salvage let through beyond skipped regions: a gap between segments, and damage
-    // at the end of a sealed segment with nothing valid after it. Both lose records; say so.
-    if (previous_end != nullptr && bases[i] > *previous_end) {
-      recovery_.events.push_back(fmt::format(
-          "{}: segment starts at offset {} but the previous one ends at {}: salvage skipped "
-          "offsets [{}, {})",
-          path, bases[i], *previous_end, *previous_end, bases[i]));
-    }
-    if (!last && scan->data_end > scan->valid_end) {
-      ++recovery_.corrupt_regions_skipped;
-      recovery_.corrupt_bytes_skipped += scan->data_end - scan->valid_end;
+  auto scan = scan_segment(bytes, path, {.salvage = options_.salvage, .probe_after_damage = true},
+                           [&](const RecordView& record, std::size_t position) {
+                             note_record_locked(seg, record, position);
+                           });
+  if (!scan) {
+    // A last segment whose header never got written (killed while rolling) holds no record:
+    // remove it; the previous segment becomes the active one again.
+    if (last && is_half_created(bytes)) {
+      const std::size_t size = bytes.size();
+      map.reset();
+      if (auto removed = remove_file(seg.path, faults); !removed) return removed;
+      ++recovery_.removed_segments;
+      recovery_.truncated_bytes += size;
       recovery_.events.push_back(
-          fmt::format("{}: offset {}: damage to the end of a sealed "
-                      "segment; salvage skipped {} bytes",
-                      path, scan->valid_end, scan->data_end - scan->valid_end));
+          fmt::format("{}: removed half-created segment ({})", path, scan.message()));
+      return {};
     }
-    if (scan->skipped_regions > 0) {
-      recovery_.corrupt_regions_skipped += scan->skipped_regions;
-      recovery_.corrupt_bytes_skipped += scan->skipped_bytes;
-      recovery_.events.push_back(fmt::format(
-          "{}: offset {}: {}; salvage skipped {} region(s), {} "
-          "bytes",
-          path, scan->damage_at, scan->damage, scan->skipped_regions, scan->skipped_bytes));
-    }
-    recovery_.records += scan->records;
-    segments_.push_back(std::move(seg));
+    return scan.failure();
   }
+  // A segment of another stream (another destination, partition or role) is not damage to
+  // skip, salvage or not: refuse it before judging its records.
+  if (scan->header.has_owner()) {
+    if (auto status = check_owner(scan->header.owner, options_.owner, path, segment::kOwnerOffset);
+        !status) {
+      return status;
+    }
+  }
+  const std::uint64_t* previous_end = segments_.empty() ? nullptr : &segments_.back().end_offset;
+  auto verdict = judge_segment(*scan, path, base, previous_end, last, options_.salvage);
+  if (verdict.kind == SegmentVerdict::corrupt) {
+    return Failure{Errc::corrupt, std::move(verdict.message)};
+  }
+  if (verdict.kind == SegmentVerdict::torn_tail) {
+    torn.from = scan->valid_end;
+    torn.to = scan->data_end;
+    torn.what = std::move(verdict.message);
+  }
+  report_salvage(*scan, path, base, previous_end, last);
+  recovery_.records += scan->records;
+  segments_.push_back(std::move(seg));
+  return {};
+}
 
+void SegmentLog::report_salvage(const SegmentScan& scan, const std::string& path,
+                                std::uint64_t base, const std::uint64_t* previous_end, bool last) {
+  // What salvage let through beyond skipped regions: a gap between segments, and damage
+  // at the end of a sealed segment with nothing valid after it. Both lose records; say so.
+  if (previous_end != nullptr && base > *previous_end) {
+    recovery_.events.push_back(fmt::format(
+        "{}: segment starts at offset {} but the previous one ends at {}: salvage skipped "
+        "offsets [{}, {})",
+        path, base, *previous_end, *previous_end, base));
+  }
+  if (!last && scan.data_end > scan.valid_end) {
+    ++recovery_.corrupt_regions_skipped;
+    recovery_.corrupt_bytes_skipped += scan.data_end - scan.valid_end;
+    recovery_.events.push_back(
+        fmt::format("{}: offset {}: damage to the end of a sealed "
+                    "segment; salvage skipped {} bytes",
+                    path, scan.valid_end, scan.data_end - scan.valid_end));
+  }
+  if (scan.skipped_regions > 0) {
+    recovery_.corrupt_regions_skipped += scan.skipped_regions;
+    recovery_.corrupt_bytes_skipped += scan.skipped_bytes;
+    recovery_.events.push_back(
+        fmt::format("{}: offset {}: {}; salvage skipped {} region(s), {} "
+                    "bytes",
+                    path, scan.damage_at, scan.damage, scan.skipped_regions, scan.skipped_bytes));
+  }
+}
+
+Status SegmentLog::open_recovered_tail(const TornTail& torn) {
   if (segments_.empty()) {
     Segment seg;
     seg.base_offset = seg.end_offset = options_.first_offset;
     seg.path = dir_ / segment::file_name(seg.base_offset);
     if (auto status = open_active(seg, true); !status) return status;
     segments_.push_back(std::move(seg));
-  } else {
-    if (auto status = open_active(segments_.back(), false); !status) return status;
-    Segment& active = segments_.back();
-    if (torn_to > torn_from) {
-      std::memset(active.writable->data() + torn_from, 0, torn_to - torn_from);
-      if (options_.durability != Durability::none) {
-        if (int err = active.writable->sync(torn_from, torn_to); err != 0) {
-          return os_failure(err, active.path.string(), "sync of the truncated tail");
-        }
-      }
-      recovery_.truncated_bytes += torn_to - torn_from;
-      recovery_.events.push_back(torn_what + ": truncated");
-    }
+    return {};
   }
+  if (auto status = open_active(segments_.back(), false); !status) return status;
+  Segment& active = segments_.back();
+  if (torn.to > torn.from) {
+    std::memset(active.writable->data() + torn.from, 0, torn.to - torn.from);
+    if (options_.durability != Durability::none) {
+      if (int err = active.writable->sync(torn.from, torn.to); err != 0) {
+        return os_failure(err, active.path.string(), "sync of the truncated tail");
+      }
+    }
+    recovery_.truncated_bytes += torn.to - torn.from;
+    recovery_.events.push_back(torn.what + ": truncated");
+  }
+  return {};
+}
+
+void SegmentLog::publish_recovered() {
   for (const auto& seg : segments_) {
     recovery_.bytes += seg.end_position - segment::kFileHeaderSize;
   }
@@ -307,8 +334,6 @@ Status SegmentLog::recover() {
   start_offset_.store(segments_.front().base_offset, std::memory_order_release);
   end_offset_.store(segments_.back().end_offset, std::memory_order_release);
   synced_offset_.store(segments_.back().end_offset, std::memory_order_release);
-  recovery_.elapsed = std::chrono::steady_clock::now() - started;
-  return {};
 }
 
 Status SegmentLog::open_active(Segment& segment, bool created) {
@@ -324,10 +349,9 @@ Status SegmentLog::open_active(Segment& segment, bool created) {
     if (created) (void)::unlink(segment.path.c_str());
     return failure;
   };
-  struct stat st {};
-  if (::fstat(fd->get(), &st) != 0) return undo(os_failure(errno, path, "fstat"));
-  const auto capacity =
-      std::max<std::size_t>(options_.segment_bytes, static_cast<std::size_t>(st.st_size));
+  auto size = file_size(fd->get(), path, faults);
+  if (!size) return undo(size.failure());
+  const auto capacity = std::max<std::size_t>(options_.segment_bytes, *size);
   if (auto reserved = allocate(fd->get(), path, capacity, faults); !reserved) {
     return undo(reserved.failure());
   }
@@ -575,15 +599,14 @@ Result<std::shared_ptr<const Mapping>> SegmentLog::mapping_locked(const Segment&
   const std::string path = segment.path.string();
   auto fd = FileHandle::open(segment.path, O_RDONLY, 0, options_.faults);
   if (!fd) return fd.failure();
-  struct stat st {};
-  if (::fstat(fd->get(), &st) != 0) return os_failure(errno, path, "fstat");
-  if (static_cast<std::size_t>(st.st_size) < segment.end_position) {
+  auto size = file_size(fd->get(), path, options_.faults);
+  if (!size) return size.failure();
+  if (*size < segment.end_position) {
     return Failure{Errc::corrupt, fmt::format("{}: file shrank to {} bytes below its last record "
                                               "end at {}",
-                                              path, st.st_size, segment.end_position)};
+                                              path, *size, segment.end_position)};
   }
-  auto map =
-      Mapping::map(fd->get(), static_cast<std::size_t>(st.st_size), false, path, options_.faults);
+  auto map = Mapping::map(fd->get(), *size, false, path, options_.faults);
   if (!map) return map.failure();
   read_cache_.emplace_front(segment.base_offset, std::move(*map));
   while (read_cache_.size() > options_.max_read_mappings) read_cache_.pop_back();
@@ -591,87 +614,104 @@ Result<std::shared_ptr<const Mapping>> SegmentLog::mapping_locked(const Segment&
 }
 
 Result<ReadBatch> SegmentLog::read(std::uint64_t from, std::size_t max_records,
-                            std::size_t max_bytes) const {
+                                   std::size_t max_bytes) const {
   ReadBatch batch;
   batch.next_offset = from;
   std::size_t bytes = 0;
   while (batch.records.size() < max_records && (batch.records.empty() || bytes < max_bytes)) {
-    std::shared_ptr<const Mapping> map;
-    std::size_t position = 0, limit = 0;
-    std::uint64_t segment_end = 0;
-    std::vector<std::pair<std::size_t, std::size_t>> holes;
-    {
-      MutexLock lock(mutex_);
-      const std::uint64_t start = segments_.front().base_offset;
-      const std::uint64_t end = segments_.back().end_offset;
-      if (batch.next_offset < start) {
-        if (!batch.records.empty()) break;  // retention raced this read: return what we have
-        return Failure{Errc::out_of_range,
-                       fmt::format("{}: offset {} is below the log start {} (removed by retention "
-                                   "or acknowledged)",
-                                   dir_.string(), batch.next_offset, start)};
-      }
-      if (batch.next_offset > end) {
-        return Failure{Errc::out_of_range, fmt::format("{}: offset {} is past the log end {}",
-                                                       dir_.string(), batch.next_offset, end)};
-      }
-      if (batch.next_offset == end) break;
-      auto it = std::upper_bound(
-          segments_.begin(), segments_.end(), batch.next_offset,
-          [](std::uint64_t offset, const Segment& s) { return offset < s.base_offset; });
-      const Segment& seg = *std::prev(it);
-      if (batch.next_offset >= seg.end_offset) {
-        // In a gap between segments (salvage skipped the end of this one): go to the next.
-        batch.next_offset = it->base_offset;  // `it` exists: next_offset < end of the log
-        continue;
-      }
-      auto mapped = mapping_locked(seg);
-      if (!mapped) return mapped.failure();
-      map = std::move(*mapped);
-      limit = seg.end_position;
-      segment_end = seg.end_offset;
-      holes = seg.holes;
-      auto entry = std::upper_bound(
-          seg.index.begin(), seg.index.end(), batch.next_offset,
-          [](std::uint64_t offset, const IndexEntry& e) { return offset < e.offset; });
-      position = entry == seg.index.begin() ? segment::kFileHeaderSize : std::prev(entry)->position;
+    auto window = window_at(batch);
+    if (!window) return window.failure();
+    if (!*window) break;  // the end of the log, or retention raced a batch already begun
+    if (auto status = read_window(**window, batch, max_records, max_bytes, bytes); !status) {
+      return status.failure();
     }
-    // Parse outside the lock: bytes below `limit` are published and never change.
-    const std::byte* data = map->data();
-    std::size_t hole = 0;
-    bool pinned = false;
-    while (position < limit && batch.records.size() < max_records &&
-           (batch.records.empty() || bytes < max_bytes)) {
-      while (hole < holes.size() && holes[hole].second <= position) ++hole;
-      if (hole < holes.size() && holes[hole].first <= position) {
-        position = holes[hole].second;
-        continue;
-      }
-      const auto size = load<std::uint32_t>(data + position + segment::kSizeOffset);
-      if (size < segment::kRecordHeaderSize || size > limit - position ||
-          crc32c(
-              {data + position + segment::kCrcCoverageBegin, size - segment::kCrcCoverageBegin}) !=
-              load<std::uint32_t>(data + position + segment::kCrcOffset)) {
-        return Failure{Errc::corrupt, fmt::format("{}: offset {}: record failed its check on read "
-                                                  "(size {})",
-                                                  map->path(), position, size)};
-      }
-      RecordView view{load<std::uint64_t>(data + position + segment::kOffsetOffset),
-                      load<std::int64_t>(data + position + segment::kTimestampOffset),
-                      {data + position + segment::kBodyOffset, size - segment::kRecordHeaderSize}};
-      position += segment::align_up(size);
-      if (view.offset < batch.next_offset) continue;
-      batch.records.push_back(view);
-      batch.next_offset = view.offset + 1;
-      bytes += size;
-      if (!pinned) {
-        batch.pins.push_back(map);
-        pinned = true;
-      }
-    }
-    if (position >= limit) batch.next_offset = std::max(batch.next_offset, segment_end);
   }
   return batch;
+}
+
+Result<std::optional<SegmentLog::ReadWindow>> SegmentLog::window_at(ReadBatch& batch) const {
+  MutexLock lock(mutex_);
+  std::uint64_t& next = batch.next_offset;
+  const std::uint64_t start = segments_.front().base_offset;
+  const std::uint64_t end = segments_.back().end_offset;
+  if (next < start) {
+    // Retention raced this read: return what we have.
+    if (!batch.records.empty()) return std::optional<ReadWindow>();
+    return Failure{Errc::out_of_range,
+                   fmt::format("{}: offset {} is below the log start {} (removed by retention "
+                               "or acknowledged)",
+                               dir_.string(), next, start)};
+  }
+  if (next > end) {
+    return Failure{Errc::out_of_range,
+                   fmt::format("{}: offset {} is past the log end {}", dir_.string(), next, end)};
+  }
+  for (;;) {
+    if (next == end) return std::optional<ReadWindow>();
+    auto it = std::upper_bound(
+        segments_.begin(), segments_.end(), next,
+        [](std::uint64_t offset, const Segment& s) { return offset < s.base_offset; });
+    const Segment& seg = *std::prev(it);
+    if (next >= seg.end_offset) {
+      // In a gap between segments (salvage skipped the end of this one): go to the next.
+      next = it->base_offset;  // `it` exists: next < end of the log
+      continue;
+    }
+    auto mapped = mapping_locked(seg);
+    if (!mapped) return mapped.failure();
+    ReadWindow window;
+    window.map = std::move(*mapped);
+    window.limit = seg.end_position;
+    window.segment_end = seg.end_offset;
+    window.holes = seg.holes;
+    auto entry = std::upper_bound(
+        seg.index.begin(), seg.index.end(), next,
+        [](std::uint64_t offset, const IndexEntry& e) { return offset < e.offset; });
+    window.position =
+        entry == seg.index.begin() ? segment::kFileHeaderSize : std::prev(entry)->position;
+    return std::optional<ReadWindow>(std::move(window));
+  }
+}
+
+Status SegmentLog::read_window(ReadWindow& window, ReadBatch& batch, std::size_t max_records,
+                               std::size_t max_bytes, std::size_t& bytes) const {
+  // Parse outside the lock: bytes below `limit` are published and never change.
+  const std::byte* data = window.map->data();
+  const std::size_t limit = window.limit;
+  const auto& holes = window.holes;
+  std::size_t position = window.position;
+  std::size_t hole = 0;
+  bool pinned = false;
+  while (position < limit && batch.records.size() < max_records &&
+         (batch.records.empty() || bytes < max_bytes)) {
+    while (hole < holes.size() && holes[hole].second <= position) ++hole;
+    if (hole < holes.size() && holes[hole].first <= position) {
+      position = holes[hole].second;
+      continue;
+    }
+    const auto size = load<std::uint32_t>(data + position + segment::kSizeOffset);
+    if (size < segment::kRecordHeaderSize || size > limit - position ||
+        crc32c({data + position + segment::kCrcCoverageBegin, size - segment::kCrcCoverageBegin}) !=
+            load<std::uint32_t>(data + position + segment::kCrcOffset)) {
+      return Failure{Errc::corrupt, fmt::format("{}: offset {}: record failed its check on read "
+                                                "(size {})",
+                                                window.map->path(), position, size)};
+    }
+    RecordView view{load<std::uint64_t>(data + position + segment::kOffsetOffset),
+                    load<std::int64_t>(data + position + segment::kTimestampOffset),
+                    {data + position + segment::kBodyOffset, size - segment::kRecordHeaderSize}};
+    position += segment::align_up(size);
+    if (view.offset < batch.next_offset) continue;
+    batch.records.push_back(view);
+    batch.next_offset = view.offset + 1;
+    bytes += size;
+    if (!pinned) {
+      batch.pins.push_back(window.map);
+      pinned = true;
+    }
+  }
+  if (position >= limit) batch.next_offset = std::max(batch.next_offset, window.segment_end);
+  return {};
 }
 
 Result<std::uint64_t> SegmentLog::offset_for_timestamp(std::int64_t timestamp_ns) const {

@@ -275,9 +275,44 @@ class SegmentLog {
   using Pending = std::vector<std::pair<Completion, Status>>;
 
   SegmentLog(std::filesystem::path dir, SegmentLogOptions options);
-  // Runs inside open(), before the log is shared with another thread, so it touches the
-  // guarded state without mutex_.
+
+  // Recovery, in its steps. open() runs them once, before the log is shared with another
+  // thread, so they touch the guarded state without mutex_.
+  struct TornTail {  // of the last segment: [from, to) is zeroed once it is mapped for writing
+    std::size_t from = 0, to = 0;
+    std::string what;
+  };
   Status recover() NO_THREAD_SAFETY_ANALYSIS;
+  /// The base offsets of the segment files in dir_, ascending.
+  [[nodiscard]] Result<std::vector<std::uint64_t>> segment_bases() const;
+  /// Maps, scans and judges one segment; appends it to segments_ (a half-created last one is
+  /// removed instead), noting a torn tail in `torn`.
+  Status recover_segment(std::uint64_t base, bool last, TornTail& torn) NO_THREAD_SAFETY_ANALYSIS;
+  /// Salvage's losses in one segment, as recovery events.
+  void report_salvage(const SegmentScan& scan, const std::string& path, std::uint64_t base,
+                      const std::uint64_t* previous_end, bool last);
+  /// Opens the last segment for appending (creating the first one if there is none) and zeroes
+  /// the torn tail.
+  Status open_recovered_tail(const TornTail& torn) NO_THREAD_SAFETY_ANALYSIS;
+  /// Totals, segment count and the offset atomics, from segments_.
+  void publish_recovered() NO_THREAD_SAFETY_ANALYSIS;
+
+  // Reads, in their steps.
+  struct ReadWindow {  // a segment's published records, from the index entry at or before
+    std::shared_ptr<const Mapping> map;  // the offset read
+    std::size_t position = 0, limit = 0;
+    std::uint64_t segment_end = 0;
+    std::vector<std::pair<std::size_t, std::size_t>> holes;
+  };
+  /// Under mutex_: the segment holding `batch.next_offset` (stepping over gaps salvage left,
+  /// which moves it); nullopt at the end of the log or when retention raced a batch already
+  /// begun; `out_of_range` outside the log.
+  Result<std::optional<ReadWindow>> window_at(ReadBatch& batch) const EXCLUDES(mutex_);
+  /// Without the lock: appends the window's records from `batch.next_offset` on to `batch`
+  /// within the limits; `corrupt` for a record that fails its check.
+  Status read_window(ReadWindow& window, ReadBatch& batch, std::size_t max_records,
+                     std::size_t max_bytes, std::size_t& bytes) const;
+
   Status open_active(Segment& segment, bool created);
   Status roll_locked(Pending& fire) REQUIRES(mutex_);
   Status sync_tail_locked(Pending& fire) REQUIRES(mutex_);

@@ -1,12 +1,12 @@
 // A topic's state: partitioning, appends, fan-out to subscribed queues. Design: topic_state.hpp.
 #include <algorithm>
 #include <string>
-#include <system_error>
 
 #include "durable/durable_partition_log.hpp"
 #include "queue/queue_state.hpp"
 #include "route/broker_core.hpp"
 #include "route/send_completion.hpp"
+#include "storage/file.hpp"
 #include "switchyard/broker.hpp"
 #include "topic/topic_state.hpp"
 #include "util/murmur2.hpp"
@@ -84,8 +84,8 @@ TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<C
     logs_.push_back(std::move(*opened));
   }
   auto checkpoint =
-      OffsetCheckpoint::open(storage_dir_ / "offsets", "offsets", nullptr,
-                             StorageOwner::of(OwnerKind::topic, StreamRole::offsets, name_, 0));
+      OffsetStore::open(storage_dir_ / "offsets", "offsets", nullptr,
+                        StorageOwner::of(OwnerKind::topic, StreamRole::offsets, name_, 0));
   if (!checkpoint) fail(checkpoint.failure());
   for (const auto& [key, committed] : checkpoint->offsets()) {
     if (key.second < recovery_.size()) ++recovery_[key.second].committed_groups;
@@ -230,8 +230,7 @@ void TopicState::destroy_storage() noexcept {
     MutexLock lock(checkpoint_mutex_);
     storage_destroyed_ = true;
   }
-  std::error_code ec;
-  std::filesystem::remove_all(storage_dir_, ec);  // best effort: a leftover is re-used on declare
+  (void)remove_tree(storage_dir_);  // best effort: a leftover is re-used on declare
 }
 
 void TopicState::fan_out(const Message& message, const SendOptions& options) noexcept {

@@ -8,7 +8,7 @@
 //                    or for a durable topic a DurablePartitionLog over `<storage dir>/p<N>` (see
 //                    durable_partition_log.hpp).
 //     checkpoint_    durable topics: every group's committed offsets, in `<storage dir>/offsets`
-//                    (OffsetCheckpoint), under checkpoint_mutex_. A commit writes the whole
+//                    (OffsetStore), under checkpoint_mutex_. A commit writes the whole
 //                    checkpoint durably before the new offsets are published to committed_[p].
 //     next_keyless_  round-robin counter for keyless records (relaxed fetch_add: spread, not
 //                    order, is all it promises).
@@ -73,9 +73,9 @@
 #include <utility>
 #include <vector>
 
+#include "durable/offset_store.hpp"
 #include "durable/partition_log.hpp"
 #include "route/destination.hpp"
-#include "storage/offset_checkpoint.hpp"
 #include "switchyard/clock.hpp"
 #include "switchyard/detail/cache_line.hpp"
 #include "switchyard/group_consumer.hpp"
@@ -199,7 +199,7 @@ class TopicState final : public Destination, public std::enable_shared_from_this
 
   mutable Mutex checkpoint_mutex_;
   // Durable topics only.
-  std::optional<OffsetCheckpoint> checkpoint_ GUARDED_BY(checkpoint_mutex_);
+  std::optional<OffsetStore> checkpoint_ GUARDED_BY(checkpoint_mutex_);
   std::vector<StreamRecovery> recovery_;  // durable topics only; fixed after construction
   bool storage_destroyed_ GUARDED_BY(checkpoint_mutex_) = false;
 

@@ -6,8 +6,8 @@
 #include <array>
 #include <cstdio>
 
+#include "durable/offset_store.hpp"
 #include "durable/queue_journal.hpp"
-#include "storage/offset_checkpoint.hpp"
 #include "support/storage_support.hpp"
 
 using namespace switchyard;
@@ -61,7 +61,7 @@ void make_data_dir(const std::filesystem::path& root) {
     REQUIRE((*journal)->append(fields_of(m)));
   }
   REQUIRE((*journal)->record_ack(0));
-  auto cp = OffsetCheckpoint::open(root / "topics" / "orders");
+  auto cp = OffsetStore::open(root / "topics" / "orders");
   REQUIRE(cp);
   REQUIRE(cp->commit({{{"inventory", 0}, {42, ""}}}));
 }

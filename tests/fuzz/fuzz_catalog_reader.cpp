@@ -1,8 +1,8 @@
-// Fuzz target: the broker catalog reader (src/broker_catalog.cpp): the parser of each entry's
-// `field=value` lines and the re-declare logic fed hostile fields (counts, durations, enums,
-// names, dead-letter and alternate chains, bindings). The checkpoint file framing is
-// fuzz_checkpoint_reader's; here the catalog is stored by the checkpoint writer itself, so the
-// Broker's catalog load sees every input.
+// Fuzz target: the broker catalog reader (src/broker/broker_catalog.cpp): the parser of each
+// entry's `field=value` lines and the re-declare logic fed hostile fields (counts, durations,
+// enums, names, dead-letter and alternate chains, bindings). The checkpoint file framing and the
+// catalog's record codec are fuzz_checkpoint_reader's; here the catalog is stored by their
+// writers, so the Broker's catalog load sees every input.
 //
 // Input: text, one catalog entry after another, separated by an empty line: the first line is
 // the entry's key (`queue:<name>`, `topic:<name>`, `exchange:<name>`, `binding:...`), the rest
@@ -23,8 +23,8 @@
 #include <string>
 #include <string_view>
 
+#include "broker/catalog_records.hpp"
 #include "fuzz_support.hpp"
-#include "storage/offset_checkpoint.hpp"
 #include "switchyard/switchyard.hpp"
 
 using namespace switchyard;
@@ -44,12 +44,13 @@ const fs::path& scratch() {
 
 /// Writes the catalog the broker stored in `dir` as one seed.
 void write_seed(const fs::path& dir, const fs::path& out) {
-  auto catalog = OffsetCheckpoint::open(dir, "catalog", nullptr, StorageOwner::catalog());
+  CatalogEntries entries;
+  auto catalog = open_catalog_file(dir, entries);
   check(static_cast<bool>(catalog));
   std::string text;
-  for (const auto& [key, entry] : catalog->offsets()) {
+  for (const auto& [key, fields] : entries) {
     if (!text.empty()) text += '\n';
-    text += key.first + '\n' + entry.metadata;
+    text += key + '\n' + fields;
   }
   std::ofstream(out, std::ios::binary) << text;
 }
@@ -96,7 +97,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  OffsetMap map;
+  CatalogEntries map;
   while (!text.empty()) {
     const std::size_t end = text.find("\n\n");
     const std::string_view entry = text.substr(0, end);
@@ -104,7 +105,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view key = entry.substr(0, newline);
     const std::string_view fields =
         newline == std::string_view::npos ? std::string_view() : entry.substr(newline + 1);
-    map[{std::string(key), 0}].metadata = std::string(fields);
+    map[std::string(key)] = std::string(fields);
     if (end == std::string_view::npos) break;
     text.remove_prefix(end + 2);
   }
@@ -118,9 +119,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   } cleanup;
   {
-    auto catalog = OffsetCheckpoint::open(dir, "catalog", nullptr, StorageOwner::catalog());
+    CatalogEntries none;
+    auto catalog = open_catalog_file(dir, none);
     check(static_cast<bool>(catalog));
-    check(static_cast<bool>(catalog->commit(map)));
+    check(static_cast<bool>(catalog->commit(encode_catalog(map))));
   }
   try {
     Broker broker({.data_dir = dir});

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/offset_checkpoint.hpp"
+#include "durable/offset_store.hpp"
 #include "storage/segment_log.hpp"
 #include "support/storage_support.hpp"
 #include "support/test_support.hpp"
@@ -281,7 +281,7 @@ TEST_CASE("a version 1 checkpoint without an owner is still read - without the i
   OffsetMap offsets;
   offsets[{"billing", 0}] = CommittedOffset{42, "meta"};
   // Version 1 bytes: the version 2 encoding without its owner block, CRC recomputed.
-  auto v2 = encode_checkpoint(offsets, 1);
+  auto v2 = encode_offset_checkpoint(offsets, 1);
   const std::size_t body = v2.size() - checkpoint::kHeaderSize - checkpoint::kTrailerSize;
   std::vector<std::byte> v1(checkpoint::kVersion1HeaderSize + body + checkpoint::kTrailerSize);
   std::memcpy(v1.data(), v2.data(), checkpoint::kVersion1HeaderSize);
@@ -292,13 +292,13 @@ TEST_CASE("a version 1 checkpoint without an owner is still read - without the i
   store<std::uint32_t>(v1.data() + crc_at, crc32c(std::span(v1).first(crc_at)));
   switchyard::test::write_all(dir / "offsets-00000000000000000001.ckpt", v1);
 
-  auto cp = OffsetCheckpoint::open(dir.path(), "offsets", nullptr,
-                                   StorageOwner::of(OwnerKind::topic, StreamRole::offsets, "t", 0));
+  auto cp = OffsetStore::open(dir.path(), "offsets", nullptr,
+                              StorageOwner::of(OwnerKind::topic, StreamRole::offsets, "t", 0));
   REQUIRE(cp);
   CHECK(cp->offsets() == offsets);
   // The next commit writes version 2, naming its owner.
   REQUIRE(cp->commit(offsets));
-  auto decoded = decode_checkpoint(
+  auto decoded = decode_offset_checkpoint(
       switchyard::test::read_all(dir / "offsets-00000000000000000002.ckpt"), "cp");
   REQUIRE(decoded);
   CHECK(decoded->version == checkpoint::kVersion);

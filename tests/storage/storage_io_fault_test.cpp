@@ -6,6 +6,7 @@
 // (FaultInjector::install), so it sees the Broker's lock, catalog, journals and logs.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -101,6 +102,41 @@ TopicOptions durable_topic(Durability level) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Every storage call passes through the injector, so that the Nth-call sweeps below reach it.
+
+TEST_CASE(
+    "a segment's fstat - a deleted topic's removal and the lock's release go through the fault "
+    "injector") {
+  struct Recorder : FaultInjector {
+    std::mutex m;
+    std::vector<std::pair<FileCall, std::string>> calls;
+    int on_call(const FileOp& op) noexcept override {
+      std::lock_guard lock(m);
+      calls.emplace_back(op.call, std::string(op.path));
+      return 0;
+    }
+    std::size_t count(FileCall call, const std::filesystem::path& path) {
+      std::lock_guard lock(m);
+      return static_cast<std::size_t>(
+          std::count(calls.begin(), calls.end(), std::pair(call, path.string())));
+    }
+  } recorder;
+  ScratchDir dir;
+  Installed installed(recorder);
+  {
+    Broker broker({.data_dir = dir.path()});
+    broker.declare_queue("jobs", durable_queue(Durability::none));
+    broker.declare_topic("events", durable_topic(Durability::none));
+    broker.delete_topic("events");
+  }
+  CHECK(recorder.count(FileCall::unlink, dir / "topics" / "events") == 1);
+  CHECK(recorder.count(FileCall::truncate, dir / "LOCK") == 2);  // taken, then released
+  { Broker reopened({.data_dir = dir.path()}); }
+  const auto segment = test::segment_files(dir / "queues" / "jobs" / "messages").front();
+  CHECK(recorder.count(FileCall::stat, segment) >= 2);  // scanned, then mapped for appending
+}
 
 // ---------------------------------------------------------------------------------------------
 // Defect 10.1.1: a failed open of a durable destination is a typed error, never a crash.

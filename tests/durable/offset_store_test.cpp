@@ -2,7 +2,7 @@
 
 #include <random>
 
-#include "storage/offset_checkpoint.hpp"
+#include "durable/offset_store.hpp"
 #include "support/storage_support.hpp"
 
 using namespace switchyard;
@@ -30,15 +30,42 @@ std::filesystem::path newest(const std::filesystem::path& dir) {
 
 TEST_CASE("committed offsets round-trip through the checkpoint encoding") {
   const auto offsets = sample(5);
-  auto decoded = decode_checkpoint(encode_checkpoint(offsets, 9), "cp");
+  auto decoded = decode_offset_checkpoint(encode_offset_checkpoint(offsets, 9), "cp");
   REQUIRE(decoded);
   CHECK(decoded->generation == 9);
   CHECK(decoded->offsets == offsets);
 }
 
+TEST_CASE(
+    "an offsets checkpoint written before the offset store had its own codec reads unchanged") {
+  // offsets-00000000000000000003.ckpt of topic "orders", as OffsetCheckpoint wrote it (base
+  // 19fca28): the bytes on disk must stay readable, and are still what a commit writes.
+  const std::vector<std::uint8_t> written = {
+      0x53, 0x57, 0x59, 0x44, 0x43, 0x4b, 0x50, 0x54, 0x02, 0x00, 0x00, 0x00, 0x02, 0x00,
+      0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x41, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x4c, 0x8b, 0xbe, 0x50, 0x92, 0x5d, 0x12, 0x00,
+      0x07, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x62, 0x69, 0x6c, 0x6c,
+      0x69, 0x6e, 0x67, 0x6d, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x69, 0x6e, 0x76, 0x65, 0x6e, 0x74, 0x6f, 0x72, 0x79, 0x96, 0x44, 0x12, 0x18,
+  };
+  const auto file = std::as_bytes(std::span(written));
+  const auto owner = StorageOwner::of(OwnerKind::topic, StreamRole::offsets, "orders", 0);
+  const OffsetMap offsets = {{{"billing", 1}, {7, "m"}}, {{"inventory", 0}, {42, ""}}};
+  auto decoded = decode_offset_checkpoint(file, "offsets");
+  REQUIRE(decoded);
+  CHECK(decoded->generation == 3);
+  CHECK(decoded->owner.same_as(owner));
+  CHECK(decoded->offsets == offsets);
+  const auto again = encode_offset_checkpoint(offsets, 3, owner);
+  CHECK(std::equal(again.begin(), again.end(), file.begin(), file.end()));
+}
+
 TEST_CASE("a fresh checkpoint directory loads as empty") {
   ScratchDir dir;
-  auto cp = OffsetCheckpoint::open(dir.path());
+  auto cp = OffsetStore::open(dir.path());
   REQUIRE(cp);
   CHECK(cp->offsets().empty());
   CHECK(cp->recovery().generation == 0);
@@ -47,11 +74,11 @@ TEST_CASE("a fresh checkpoint directory loads as empty") {
 TEST_CASE("committed offsets survive a reopen and only two generations are kept") {
   ScratchDir dir;
   {
-    auto cp = OffsetCheckpoint::open(dir.path());
+    auto cp = OffsetStore::open(dir.path());
     REQUIRE(cp);
     for (std::uint64_t i = 0; i < 5; ++i) REQUIRE(cp->commit(sample(i)));
   }
-  auto cp = OffsetCheckpoint::open(dir.path());
+  auto cp = OffsetStore::open(dir.path());
   REQUIRE(cp);
   CHECK(cp->offsets() == sample(4));
   CHECK(cp->generation() == 5);
@@ -66,7 +93,7 @@ TEST_CASE("committed offsets survive a reopen and only two generations are kept"
 TEST_CASE("a damaged newest checkpoint falls back to the previous one and says so") {
   ScratchDir dir;
   {
-    auto cp = OffsetCheckpoint::open(dir.path());
+    auto cp = OffsetStore::open(dir.path());
     REQUIRE(cp);
     REQUIRE(cp->commit(sample(1)));
     REQUIRE(cp->commit(sample(2)));
@@ -75,7 +102,7 @@ TEST_CASE("a damaged newest checkpoint falls back to the previous one and says s
   auto bytes = test::read_all(file);
   bytes[40] ^= std::byte{0x04};
   test::write_all(file, bytes);
-  auto cp = OffsetCheckpoint::open(dir.path());
+  auto cp = OffsetStore::open(dir.path());
   REQUIRE(cp);
   CHECK(cp->offsets() == sample(1));
   CHECK(cp->recovery().fell_back);
@@ -83,7 +110,7 @@ TEST_CASE("a damaged newest checkpoint falls back to the previous one and says s
   CHECK_THAT(cp->recovery().damaged[0], Catch::Contains(file.string()) && Catch::Contains("CRC"));
   // The next commit supersedes the damaged file.
   REQUIRE(cp->commit(sample(3)));
-  auto again = OffsetCheckpoint::open(dir.path());
+  auto again = OffsetStore::open(dir.path());
   REQUIRE(again);
   CHECK(again->offsets() == sample(3));
   CHECK_FALSE(again->recovery().fell_back);
@@ -92,14 +119,14 @@ TEST_CASE("a damaged newest checkpoint falls back to the previous one and says s
 TEST_CASE("a truncated newest checkpoint (torn write) falls back to the previous one") {
   ScratchDir dir;
   {
-    auto cp = OffsetCheckpoint::open(dir.path());
+    auto cp = OffsetStore::open(dir.path());
     REQUIRE(cp);
     REQUIRE(cp->commit(sample(1)));
     REQUIRE(cp->commit(sample(2)));
   }
   const auto file = newest(dir.path());
   std::filesystem::resize_file(file, 20);
-  auto cp = OffsetCheckpoint::open(dir.path());
+  auto cp = OffsetStore::open(dir.path());
   REQUIRE(cp);
   CHECK(cp->offsets() == sample(1));
   CHECK(cp->recovery().fell_back);
@@ -108,12 +135,12 @@ TEST_CASE("a truncated newest checkpoint (torn write) falls back to the previous
 TEST_CASE("when every checkpoint is damaged opening fails instead of resetting offsets") {
   ScratchDir dir;
   {
-    auto cp = OffsetCheckpoint::open(dir.path());
+    auto cp = OffsetStore::open(dir.path());
     REQUIRE(cp);
     REQUIRE(cp->commit(sample(1)));
   }
   std::filesystem::resize_file(newest(dir.path()), 3);
-  auto cp = OffsetCheckpoint::open(dir.path());
+  auto cp = OffsetStore::open(dir.path());
   REQUIRE_FALSE(cp);
   CHECK(cp.code() == Errc::corrupt);
   CHECK_THAT(cp.message(), Catch::Contains(".ckpt"));
@@ -125,29 +152,29 @@ TEST_CASE("a failed fsync during commit keeps the previous checkpoint in force")
   } faults;
   ScratchDir dir;
   {
-    auto cp = OffsetCheckpoint::open(dir.path());
+    auto cp = OffsetStore::open(dir.path());
     REQUIRE(cp);
     REQUIRE(cp->commit(sample(1)));
   }
   {
-    auto cp = OffsetCheckpoint::open(dir.path(), "offsets", &faults);
+    auto cp = OffsetStore::open(dir.path(), "offsets", &faults);
     REQUIRE(cp);
     auto status = cp->commit(sample(2));
     CHECK(status.code() == Errc::io_error);
     CHECK(cp->offsets() == sample(1));
   }
-  auto cp = OffsetCheckpoint::open(dir.path());
+  auto cp = OffsetStore::open(dir.path());
   REQUIRE(cp);
   CHECK(cp->offsets() == sample(1));
 }
 
 TEST_CASE("every single-bit flip in a checkpoint file is detected") {
-  const auto bytes = encode_checkpoint(sample(3), 1);
+  const auto bytes = encode_offset_checkpoint(sample(3), 1);
   std::size_t detected = 0;
   for (std::size_t bit = 0; bit < bytes.size() * 8; ++bit) {
     auto copy = bytes;
     copy[bit / 8] ^= static_cast<std::byte>(1u << (bit % 8));
-    detected += !decode_checkpoint(copy, "cp");
+    detected += !decode_offset_checkpoint(copy, "cp");
   }
   CHECK(detected == bytes.size() * 8);
 }

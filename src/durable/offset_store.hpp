@@ -1,0 +1,91 @@
+// src/durable/offset_store.hpp — a durable topic's consumer-group committed offsets, kept in
+// an atomic checkpoint file (storage/checkpoint_file.hpp: framing, CRC, generations, fall
+// back to the previous copy). This file owns the records.
+//
+// Record (one per (group, partition), in key order; little-endian)
+//
+//    0                   4                   8
+//    +-------------------+-------------------+
+//    |  group length     |  metadata length  |  0
+//    +-------------------+-------------------+
+//    |  partition (u32)  |  0                |  8
+//    +-------------------+-------------------+
+//    |  offset (u64): the next offset to read | 16
+//    +---------------------------------------+
+//    |  group bytes, then metadata bytes      | 24
+//    +---------------------------------------+
+//
+// Threads: not thread-safe; the topic that owns it serialises commits (TopicState's
+// checkpoint_mutex_).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "storage/checkpoint_file.hpp"
+#include "switchyard/error.hpp"
+
+namespace switchyard::detail {
+
+struct CommittedOffset {
+  std::uint64_t offset = 0;
+  std::string metadata;  ///< free text a group commits along with the offset (Kafka-style)
+  friend bool operator==(const CommittedOffset&, const CommittedOffset&) = default;
+};
+
+/// (group, partition) -> committed offset.
+using OffsetMap = std::map<std::pair<std::string, std::uint32_t>, CommittedOffset>;
+
+namespace offset_record {
+inline constexpr std::size_t kFixedSize = 24;
+}  // namespace offset_record
+
+/// The records of `offsets`.
+CheckpointRecords encode_offsets(const OffsetMap& offsets);
+/// Parses the records of a verified checkpoint (a fuzz target: never reads out of bounds,
+/// never throws). Failure: `Errc::corrupt` naming the file and the byte offset.
+Result<OffsetMap> decode_offsets(const CheckpointImage& image);
+
+struct DecodedOffsets {
+  std::uint16_t version = checkpoint::kVersion;
+  std::uint64_t generation = 0;
+  StorageOwner owner;  ///< version 2 on
+  OffsetMap offsets;
+};
+/// A whole offsets checkpoint file: framing, then records (the readers of bytes: the fuzzer,
+/// switchyard-inspect, tests).
+std::vector<std::byte> encode_offset_checkpoint(const OffsetMap& offsets, std::uint64_t generation,
+                                                const StorageOwner& owner = {});
+Result<DecodedOffsets> decode_offset_checkpoint(std::span<const std::byte> file,
+                                                std::string_view path);
+
+class OffsetStore {
+ public:
+  /// Loads the newest valid checkpoint named `name` in `dir` (creating `dir`). No file yet:
+  /// empty offsets. Every file damaged: `Errc::corrupt` listing them (offsets are never reset
+  /// silently). A file naming another owner than `owner`: `Errc::corrupt` at once.
+  static Result<OffsetStore> open(const std::filesystem::path& dir, std::string name = "offsets",
+                                  FaultInjector* faults = nullptr, StorageOwner owner = {});
+
+  [[nodiscard]] const OffsetMap& offsets() const noexcept { return offsets_; }
+  [[nodiscard]] const CheckpointRecovery& recovery() const noexcept { return file_.recovery(); }
+  [[nodiscard]] std::uint64_t generation() const noexcept { return file_.generation(); }
+
+  /// Replaces the stored offsets with `offsets`, atomically and durably (returns after the
+  /// directory fsync). On failure the previous offsets stay in force.
+  Status commit(const OffsetMap& offsets);
+
+ private:
+  OffsetStore(CheckpointFile file, OffsetMap offsets)
+      : file_(std::move(file)), offsets_(std::move(offsets)) {}
+
+  CheckpointFile file_;
+  OffsetMap offsets_;
+};
+
+}  // namespace switchyard::detail
