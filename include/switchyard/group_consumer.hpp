@@ -13,6 +13,7 @@
 #include "switchyard/clock.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/record.hpp"
+#include "switchyard/wait_strategy.hpp"
 
 namespace switchyard {
 
@@ -51,6 +52,9 @@ struct GroupConsumerOptions {
   std::function<void(std::span<const std::uint32_t>)> on_revoked{};
   /// Called on the polling thread for each gap retention left (also in `PollBatch::missed()`).
   std::function<void(const Missed&)> on_missed{};
+  /// How `poll` waits when no owned partition has records: as `ConsumerOptions::wait`. The
+  /// default parks after a short spin and a few yields (an idle member uses no CPU).
+  WaitStrategy wait = WaitStrategy::park;
 };
 
 /// What one poll returns: records in offset order within each partition (partitions one after

@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "match/glob.hpp"
+#include "sync/capacity_gate.hpp"
+#include "sync/idle_wait.hpp"
 
 namespace switchyard {
 
@@ -34,33 +36,35 @@ void SubscriptionState::start(std::weak_ptr<PubSubHub> hub) {
 bool SubscriptionState::offer(const Message& message) noexcept {
   if (closed_.load(std::memory_order_acquire)) return false;
   using Push = SpillRing<Message>::Push;
-  Push pushed = buffer_.try_push_within(Message(message), options_.buffer);
-  if (pushed == Push::done) {
+  auto push = [&]() noexcept {
+    switch (buffer_.try_push_within(Message(message), options_.buffer)) {
+      case Push::done:
+        return Room::taken;
+      case Push::full:
+        return Room::full;
+      case Push::out_of_memory:
+        break;
+    }
+    // Out of memory for the spill: dropped and counted, as for a full buffer under `drop`.
+    return Room::unavailable;
+  };
+  Room room = push();
+  if (room == Room::full) {
+    GatedBuffer subscriber{push,
+                           [this]() noexcept { return buffer_.size_guess() < options_.buffer; },
+                           []() noexcept { return false; },  // SlowSubscriber has no drop-oldest
+                           [this]() noexcept { return closed_.load(std::memory_order_acquire); }};
+    const bool block = options_.when_full == SlowSubscriber::block;
+    const TimePoint deadline =
+        block ? detail::deadline_after(clock_->now(), options_.block_timeout) : TimePoint{};
+    if (pass_capacity_gate(room, block ? WhenFull::block : WhenFull::reject, subscriber,
+                           RoomWait{space_, *clock_, deadline})) {
+      room = Room::taken;
+    }
+  }
+  if (room == Room::taken) {
     ready_.notify_one();
     return true;
-  }
-  // Out of memory for the spill: dropped and counted, as for a full buffer under `drop`.
-  if (pushed == Push::full && options_.when_full == SlowSubscriber::block) {
-    const TimePoint deadline = detail::deadline_after(clock_->now(), options_.block_timeout);
-    for (;;) {
-      const std::uint32_t key = space_.prepare_wait();
-      pushed = buffer_.try_push_within(Message(message), options_.buffer);
-      if (pushed == Push::done) {
-        space_.cancel_wait();
-        ready_.notify_one();
-        return true;
-      }
-      if (pushed == Push::out_of_memory) {
-        space_.cancel_wait();
-        break;
-      }
-      const TimePoint now = clock_->now();
-      if (now >= deadline || closed_.load(std::memory_order_acquire)) {
-        space_.cancel_wait();
-        break;
-      }
-      space_.wait(key, std::min<Duration>(deadline - now, clock_->max_real_sleep()));
-    }
   }
   dropped_.fetch_add(1, std::memory_order_relaxed);
   return false;
@@ -68,6 +72,7 @@ bool SubscriptionState::offer(const Message& message) noexcept {
 
 void SubscriptionState::dispatch() noexcept {
   Message message;
+  IdleWait idle(WaitStrategy::park);
   while (!closed_.load(std::memory_order_acquire)) {
     if (buffer_.try_pop(message)) {
       space_.notify_one();
@@ -78,14 +83,16 @@ void SubscriptionState::dispatch() noexcept {
       }
       delivered_.fetch_add(1, std::memory_order_relaxed);
       message = Message();
+      idle = IdleWait(WaitStrategy::park);  // busy again: the next idle spell starts over
       continue;
     }
-    const std::uint32_t key = ready_.prepare_wait();
-    if (!buffer_.empty_guess() || closed_.load(std::memory_order_acquire)) {
-      ready_.cancel_wait();
-      continue;
-    }
-    ready_.wait(key, std::chrono::seconds(1));
+    auto work = [this]() noexcept {
+      return !buffer_.empty_guess() || closed_.load(std::memory_order_acquire);
+    };
+    if (idle.pause(work)) continue;
+    // Real time, not the broker's clock: every offer and the unsubscribe notify ready_; the
+    // second is only a backstop.
+    IdleWait::park(ready_, work, std::chrono::seconds(1));
   }
 }
 

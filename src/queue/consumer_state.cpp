@@ -2,8 +2,6 @@
 // Design notes: src/queue/queue_state.hpp.
 #include "switchyard/consumer.hpp"
 
-#include <sched.h>
-
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -12,24 +10,12 @@
 
 #include "queue/queue_state.hpp"
 #include "switchyard/detail/deadline.hpp"
+#include "sync/idle_wait.hpp"
 #include "util/time.hpp"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define SWITCHYARD_CPU_RELAX() _mm_pause()
-#else
-#define SWITCHYARD_CPU_RELAX() ((void)0)
-#endif
 
 namespace switchyard {
 
 namespace detail {
-
-namespace {
-constexpr std::uint32_t kSpinRounds = 16;
-constexpr int kSpinsPerRound = 64;
-constexpr std::uint32_t kYieldRounds = 16;
-}  // namespace
 
 ConsumerState::ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch,
                              WaitStrategy wait,
@@ -156,32 +142,17 @@ Delivery ConsumerState::install(std::uint32_t index, Entry&& entry, std::int64_t
   return delivery;
 }
 
-void ConsumerState::wait_for_work(TimePoint now, TimePoint deadline,
-                                  std::uint32_t& idle_rounds) noexcept {
-  ++idle_rounds;
-  if (wait_ == WaitStrategy::spin || idle_rounds < kSpinRounds) {
-    // Spin on the queue's lock-free "something is there" hint, not on the clock: a clock read
-    // costs tens of nanoseconds on a VM, a look at the hint a few when nothing changed.
-    for (int i = 0; i < kSpinsPerRound && !queue_->ready_hint(); ++i) SWITCHYARD_CPU_RELAX();
-    return;
-  }
-  if (wait_ == WaitStrategy::yield || idle_rounds < kSpinRounds + kYieldRounds) {
-    ::sched_yield();
-    return;
-  }
-  EventCount& ready = queue_->ready_event();
-  const std::uint32_t key = ready.prepare_wait();
-  if ((queue_->maybe_ready(now) && has_free_slot()) || closed() || queue_->closed_for_receive() ||
-      interrupted_.load(std::memory_order_acquire)) {
-    ready.cancel_wait();
-    return;
-  }
-  const TimePoint wake = std::min(deadline, queue_->next_wakeup());
-  if (wake <= now) {
-    ready.cancel_wait();
-    return;
-  }
-  ready.wait(key, std::min<Duration>(wake - now, queue_->clock()->max_real_sleep()));
+void ConsumerState::wait_for_work(TimePoint now, TimePoint deadline, IdleWait& idle) noexcept {
+  // Spin on the queue's lock-free "something is there" hint, not on the clock: a clock read
+  // costs tens of nanoseconds on a VM, a look at the hint a few when nothing changed.
+  if (idle.pause([this]() noexcept { return queue_->ready_hint(); })) return;
+  IdleWait::park(
+      queue_->ready_event(),
+      [&]() noexcept {
+        return (queue_->maybe_ready(now) && has_free_slot()) || closed() ||
+               queue_->closed_for_receive() || interrupted_.load(std::memory_order_acquire);
+      },
+      now, std::min(deadline, queue_->next_wakeup()), *queue_->clock());
 }
 
 Result<Delivery> ConsumerState::receive(Duration timeout) noexcept {
@@ -197,7 +168,7 @@ Result<Delivery> ConsumerState::receive(Duration timeout) noexcept {
   }
   TimePoint now = clock.now();
   const TimePoint deadline = deadline_after(now, timeout);
-  std::uint32_t idle_rounds = 0;
+  IdleWait idle(wait_);
   for (;;) {
     if (closed() || queue_->closed_for_receive()) return Result<Delivery>(Errc::closed);
     queue_->maybe_scan_visibility(now);
@@ -205,7 +176,7 @@ Result<Delivery> ConsumerState::receive(Duration timeout) noexcept {
     if (now >= deadline || interrupted_.load(std::memory_order_acquire)) {
       return Result<Delivery>(Errc::timed_out);
     }
-    wait_for_work(now, deadline, idle_rounds);
+    wait_for_work(now, deadline, idle);
     now = clock.now();
   }
 }

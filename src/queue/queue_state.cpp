@@ -2,6 +2,7 @@
 // Data structures and the threading story are in src/queue/queue_state.hpp.
 #include "queue/queue_state.hpp"
 #include "switchyard/detail/deadline.hpp"
+#include "sync/capacity_gate.hpp"
 #include "util/time.hpp"
 
 #include <algorithm>
@@ -128,20 +129,20 @@ Result<std::size_t> QueueState::accept_batch(std::span<Message> messages,
 }
 
 bool QueueState::try_reserve_capacity(std::uint64_t n) noexcept {
-  const auto capacity = static_cast<std::int64_t>(options_.capacity);
-  const std::uint64_t after = admitted_.fetch_add(n, std::memory_order_acq_rel) + n;
-  // As in reserve_capacity: the cached removed_seen_ first, the real removed_ only when that
-  // says there is no room.
-  if (static_cast<std::int64_t>(after - removed_seen_.load(std::memory_order_relaxed)) <=
-      capacity) {
-    return true;
-  }
-  const std::uint64_t removed = removed_.load(std::memory_order_acquire);
-  removed_seen_.store(removed, std::memory_order_relaxed);
-  if (static_cast<std::int64_t>(after - removed) <= capacity) return true;
-  admitted_.fetch_sub(n, std::memory_order_relaxed);
+  if (take_room(n) == Room::taken) return true;
   space_.notify_all();  // a blocked sender may have looked while our reservation stood
   return false;
+}
+
+Room QueueState::take_room_checked(std::uint64_t n, std::uint64_t after) noexcept {
+  // Acquire: pairs with the takers' release, so a cell counted free is free.
+  const std::uint64_t removed = removed_.load(std::memory_order_acquire);
+  removed_seen_.store(removed, std::memory_order_relaxed);
+  if (static_cast<std::int64_t>(after - removed) <= static_cast<std::int64_t>(options_.capacity)) {
+    return Room::taken;
+  }
+  admitted_.fetch_sub(n, std::memory_order_relaxed);
+  return Room::full;
 }
 
 Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& options,
@@ -260,65 +261,22 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
   return std::pair<std::size_t, MessageId>{recovered->size(), highest};
 }
 
-bool QueueState::reserve_capacity_slow(std::uint64_t before, TimePoint now) noexcept {
+bool QueueState::reserve_capacity_slow(TimePoint now) noexcept {
   const auto capacity = static_cast<std::int64_t>(options_.capacity);
+  auto room_hint = [&]() noexcept {
+    // Relaxed: a hint for the spin; the try decides.
+    return static_cast<std::int64_t>(admitted_.load(std::memory_order_relaxed) -
+                                     removed_.load(std::memory_order_relaxed)) < capacity;
+  };
+  auto drop = [&]() noexcept { return drop_oldest(now); };
+  auto closed = [this]() noexcept { return closed_for_send(); };
+  GatedBuffer queue{[this]() noexcept { return take_room(1); }, room_hint, drop, closed};
+  const WhenFull when_full = options_.overflow == Overflow::block    ? WhenFull::block
+                             : options_.overflow == Overflow::reject ? WhenFull::reject
+                                                                     : WhenFull::drop_oldest;
   const TimePoint deadline =
       TimePoint(Duration(saturating_add(ns(now), options_.send_timeout.count())));
-  // A blocked sender first yields for a while (a consumer on the other core usually makes
-  // room within microseconds), and only then sleeps: sleeping at once would cost a futex
-  // wake-up per message when producer and consumer run neck and neck.
-  constexpr int kYieldsBeforeSleep = 64;
-  int yields = 0;
-  for (bool first = true;; first = false) {
-    if (!first) {
-      before = admitted_.fetch_add(1, std::memory_order_acq_rel);
-      if (static_cast<std::int64_t>(before - removed_seen_.load(std::memory_order_relaxed)) <
-          capacity) {
-        return true;
-      }
-    }
-    // Acquire: pairs with the takers' release, so a cell counted free is free.
-    const std::uint64_t removed = removed_.load(std::memory_order_acquire);
-    removed_seen_.store(removed, std::memory_order_relaxed);
-    if (static_cast<std::int64_t>(before - removed) < capacity) return true;
-    admitted_.fetch_sub(1, std::memory_order_relaxed);
-    if (closed_for_send()) return false;
-    switch (options_.overflow) {
-      case Overflow::reject:
-        return false;
-      case Overflow::drop_oldest:
-        if (!drop_oldest(now)) return false;
-        continue;
-      case Overflow::block: {
-        if (yields++ < kYieldsBeforeSleep) {
-          std::this_thread::yield();
-          continue;
-        }
-        const std::uint32_t key = space_.prepare_wait();
-        const auto depth_now = static_cast<std::int64_t>(admitted_.load(std::memory_order_acquire) -
-                                                         removed_.load(std::memory_order_acquire));
-        if (depth_now < capacity || closed_for_send()) {
-          space_.cancel_wait();
-          continue;
-        }
-        const TimePoint t = clock_->now();
-        if (t >= deadline) {
-          space_.cancel_wait();
-          return false;
-        }
-        space_.wait(key, std::min<Duration>(deadline - t, clock_->max_real_sleep()));
-        now = clock_->now();
-        yields = 0;
-        if (now >= deadline) {
-          // One last look before giving up.
-          const auto last = static_cast<std::int64_t>(admitted_.load(std::memory_order_acquire) -
-                                                      removed_.load(std::memory_order_acquire));
-          if (last >= capacity) return false;
-        }
-        continue;
-      }
-    }
-  }
+  return pass_capacity_gate(Room::full, when_full, queue, RoomWait{space_, *clock_, deadline});
 }
 
 bool QueueState::drop_oldest(TimePoint now) noexcept {
@@ -466,7 +424,7 @@ QueueState::Take QueueState::try_take(Entry& out, TimePoint now) noexcept {
       out.deliveries = 0;
       out.message = std::move(message);
     }
-    // Release: pairs with reserve_capacity's acquire load, so a sender that sees the room also
+    // Release: pairs with take_room_checked's acquire load, so a sender that sees the room also
     // sees the cell free. Seq_cst: it is also the change a blocked sender waits for, so the
     // wake-up needs no fence of its own (event_count.hpp).
     removed_.fetch_add(1, std::memory_order_seq_cst);

@@ -110,7 +110,9 @@
 #include "switchyard/message.hpp"
 #include "switchyard/queue.hpp"
 #include "switchyard/wait_strategy.hpp"
+#include "sync/capacity_gate.hpp"
 #include "sync/event_count.hpp"
+#include "sync/idle_wait.hpp"
 #include "sync/mutex.hpp"
 #include "sync/spill_ring.hpp"
 
@@ -278,21 +280,29 @@ class QueueState final : public Destination, public std::enable_shared_from_this
 
   Result<SendReceipt> admit(Message&& message, const SendOptions& options, TimePoint now) noexcept;
   /// Reserves room for one message, as the overflow policy says (may block, drop the oldest
-  /// or refuse). The common case, room at once, is inline.
+  /// or refuse: sync/capacity_gate.hpp). The common case, room at once, is inline.
   bool reserve_capacity(TimePoint now) noexcept {
-    const std::uint64_t before = admitted_.fetch_add(1, std::memory_order_acq_rel);
-    // Relaxed: removed_seen_ is a hint; the slow path's acquire re-read of removed_ is what a
-    // refusal rests on.
-    if (static_cast<std::int64_t>(before - removed_seen_.load(std::memory_order_relaxed)) <
-        static_cast<std::int64_t>(options_.capacity)) {
-      return true;
-    }
-    return reserve_capacity_slow(before, now);
+    return take_room(1) == Room::taken || reserve_capacity_slow(now);
   }
-  /// The rest of reserve_capacity, from an admission `before` that the hint said was full.
-  bool reserve_capacity_slow(std::uint64_t before, TimePoint now) noexcept;
+  /// The rest of reserve_capacity, after a first try found no room: the capacity gate.
+  bool reserve_capacity_slow(TimePoint now) noexcept;
   /// Reserves room for `n` at once if it is there now; never waits or drops.
   bool try_reserve_capacity(std::uint64_t n) noexcept;
+  /// One try at the capacity for `n` messages: counts them in admitted_ and keeps them there
+  /// if they fit (Room::taken), else takes them back out (Room::full). Inline: the cached
+  /// removed_seen_ (never above removed_, so a fit by it is a fit) decides the common case.
+  Room take_room(std::uint64_t n) noexcept {
+    const std::uint64_t after = admitted_.fetch_add(n, std::memory_order_acq_rel) + n;
+    // Relaxed: removed_seen_ is a hint; take_room_checked's acquire re-read of removed_ is
+    // what a refusal rests on.
+    if (static_cast<std::int64_t>(after - removed_seen_.load(std::memory_order_relaxed)) <=
+        static_cast<std::int64_t>(options_.capacity)) {
+      return Room::taken;
+    }
+    return take_room_checked(n, after);
+  }
+  /// take_room's answer by the real removed_, for the `n` counted up to `after`.
+  Room take_room_checked(std::uint64_t n, std::uint64_t after) noexcept;
   /// Puts an admitted entry where takers find it; wakes them unless `wake` is false (the
   /// caller then calls ready_.notify_all() itself). False when out of memory: `entry` is left
   /// untouched and the caller gives the admission back.
@@ -476,7 +486,9 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
                    std::shared_ptr<ConsumerState> self) noexcept;
   /// The visibility deadline of a delivery made at `now` (which may lag real time by `lag`).
   std::int64_t visibility_deadline(TimePoint now, Duration lag) noexcept;
-  void wait_for_work(TimePoint now, TimePoint deadline, std::uint32_t& idle_rounds) noexcept;
+  /// One idle step of a receive that found nothing at `now`: spin, yield or park on the ready
+  /// event until `deadline` or the queue's next wake-up (sync/idle_wait.hpp).
+  void wait_for_work(TimePoint now, TimePoint deadline, IdleWait& idle) noexcept;
 
   const std::shared_ptr<QueueState> queue_;
   const std::uint32_t prefetch_;

@@ -4,14 +4,10 @@
 
 #include <algorithm>
 #include <string>
-#include <thread>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
 #include <utility>
 
 #include "switchyard/detail/deadline.hpp"
+#include "sync/idle_wait.hpp"
 #include "topic/topic_state.hpp"
 #include "util/time.hpp"
 
@@ -20,20 +16,6 @@ namespace switchyard {
 namespace detail {
 
 namespace {
-// Waiting for records: spin on the logs' ends for about a microsecond (an append in flight),
-// then yield (a producer sharing this core runs; under load the next append is usually
-// microseconds away), then park. A parked member costs itself a reschedule (~20 us here) and
-// the next appender one futex wake for all parked members (CoalescingEventCount).
-constexpr std::uint32_t kSpinRounds = 1;
-constexpr int kSpinsPerRound = 32;
-constexpr std::uint32_t kYieldRounds = 16;
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#endif
-}
-
 // The spare record storage of this thread (see PollBatch): a destroyed batch leaves its
 // vector here, the next poll on the thread starts from it.
 constexpr std::size_t kSpareRecords = 4096;
@@ -169,11 +151,48 @@ bool GroupConsumerState::read_once(std::size_t max, TimePoint now, PollBatch& ba
   return !records.empty() || !batch.missed().empty();
 }
 
+bool GroupConsumerState::closed() const noexcept {
+  return closed_.load(std::memory_order_acquire) || topic_->closed_for_receive();
+}
+
+void GroupConsumerState::reserve_records(PollBatch& batch, std::size_t max) {
+  auto& records = batch.mutable_records();
+  if (records.capacity() >= max) return;
+  if (!spare_gone && records.capacity() < spare.records.capacity()) records.swap(spare.records);
+  records.reserve(std::min<std::size_t>(max, kSpareRecords));
+}
+
+std::optional<Status> GroupConsumerState::poll_once(std::size_t max, TimePoint now,
+                                                    PollBatch& batch) {
+  sync();
+  const bool got = read_once(max, now, batch);
+  if (read_error_) {
+    // A damaged record (durable topics): report it when there is nothing else to return;
+    // the member stays before it (seek past it to skip).
+    Status error = std::exchange(read_error_, std::nullopt).value();
+    if (!got) return error;
+  }
+  if (got) return Status{};
+  return std::nullopt;
+}
+
+void GroupConsumerState::wait_for_records(TimePoint now, TimePoint deadline,
+                                          IdleWait& idle) noexcept {
+  // Spin on the log ends, not on the clock (a clock read costs more than many loads). A
+  // parked member costs the next appender one futex wake for all parked members
+  // (CoalescingEventCount).
+  if (idle.pause([this]() noexcept { return ready(); })) return;
+  IdleWait::park(
+      topic_->appended_event(),
+      [&]() noexcept {
+        return ready() || group_->generation() != seen_generation_ || closed() ||
+               wakeup_.load(std::memory_order_acquire);
+      },
+      now, deadline, *topic_->clock());
+}
+
 Status GroupConsumerState::poll(PollBatch& batch, std::size_t max, Duration timeout) noexcept {
   batch.clear();
-  auto closed = [&] {
-    return closed_.load(std::memory_order_acquire) || topic_->closed_for_receive();
-  };
   if (closed()) {
     return Status(Errc::closed, "group member of topic '" + topic_->name() +
                                     "' is closed (member closed, topic deleted, or broker "
@@ -188,46 +207,13 @@ Status GroupConsumerState::poll(PollBatch& batch, std::size_t max, Duration time
     sync();  // a zero-record poll still takes part in the group (learns its assignment)
     return {};
   }
-  auto& records = batch.mutable_records();
   try {
-    if (records.capacity() < max) {
-      if (!spare_gone && records.capacity() < spare.records.capacity()) {
-        records.swap(spare.records);
-      }
-      records.reserve(std::min<std::size_t>(max, kSpareRecords));
-    }
-    CoalescingEventCount& event = topic_->appended_event();
-    std::uint32_t idle_rounds = 0;
+    reserve_records(batch, max);
+    IdleWait idle(options_.wait);
     for (;;) {
-      sync();
-      const bool got = read_once(max, now, batch);
-      if (read_error_) {
-        // A damaged record (durable topics): report it when there is nothing else to return;
-        // the member stays before it (seek past it to skip).
-        Status error = std::exchange(read_error_, std::nullopt).value();
-        if (!got) return error;
-      }
-      if (got) return {};
+      if (auto done = poll_once(max, now, batch)) return *done;
       if (now >= deadline || wakeup_.exchange(false, std::memory_order_acquire)) return {};
-      ++idle_rounds;
-      if (idle_rounds <= kSpinRounds) {
-        // Spin on the log ends, not on the clock (a clock read costs more than many loads).
-        for (int i = 0; i < kSpinsPerRound && !ready(); ++i) cpu_relax();
-        now = clock.now();
-        continue;
-      }
-      if (idle_rounds <= kSpinRounds + kYieldRounds) {
-        std::this_thread::yield();
-        now = clock.now();
-        continue;
-      }
-      const auto key = event.prepare_wait();
-      if (ready() || group_->generation() != seen_generation_ || closed() ||
-          wakeup_.load(std::memory_order_acquire)) {
-        event.cancel_wait(key);
-      } else {
-        event.wait(key, std::min<Duration>(deadline - now, clock.max_real_sleep()));
-      }
+      wait_for_records(now, deadline, idle);
       if (closed()) return Status(Errc::closed, "topic '" + topic_->name() + "' closed");
       now = clock.now();
     }

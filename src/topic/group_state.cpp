@@ -2,6 +2,7 @@
 // Design: topic_state.hpp.
 #include <algorithm>
 
+#include "match/assignor.hpp"
 #include "topic/topic_state.hpp"
 #include "util/time.hpp"
 
@@ -90,33 +91,19 @@ void GroupState::leave(GroupConsumerState* member) noexcept {
 }
 
 void GroupState::reassign_locked() {
-  // Sticky: each member keeps what it owns up to its fair share; the rest go to members below
-  // their share, in join order. Shares differ by at most one partition.
-  const std::size_t n = members_.size();
-  std::vector<std::size_t> quota(n), count(n, 0);
-  for (std::size_t i = 0; i < n; ++i) quota[i] = partitions_ / n + (i < partitions_ % n ? 1 : 0);
-  auto index_of = [&](GroupConsumerState* m) REQUIRES(mutex_) -> std::size_t {
-    auto it = std::find(members_.begin(), members_.end(), m);
-    return it == members_.end() ? n : static_cast<std::size_t>(it - members_.begin());
-  };
-  std::vector<GroupConsumerState*> next(partitions_, nullptr);
+  // The sticky assignment (match/assignor.hpp) over the members' numbers in join order; a
+  // member that left is no longer in members_, so its partitions count as unowned.
+  std::vector<std::size_t> previous(partitions_, kUnassigned);
   for (std::uint32_t p = 0; p < partitions_; ++p) {
-    const std::size_t i = owner_[p] == nullptr ? n : index_of(owner_[p]);
-    if (i < n && count[i] < quota[i]) {
-      next[p] = owner_[p];
-      ++count[i];
-    }
+    if (owner_[p] == nullptr) continue;
+    auto it = std::find(members_.begin(), members_.end(), owner_[p]);
+    if (it != members_.end()) previous[p] = static_cast<std::size_t>(it - members_.begin());
   }
-  std::size_t cursor = 0;
-  for (std::uint32_t p = 0; p < partitions_ && n != 0; ++p) {
-    if (next[p] != nullptr) continue;
-    while (count[cursor] >= quota[cursor]) ++cursor;
-    next[p] = members_[cursor];
-    ++count[cursor];
-  }
+  const std::vector<std::size_t> next = assign_sticky(members_.size(), previous);
   for (std::uint32_t p = 0; p < partitions_; ++p) {
-    if (next[p] != owner_[p]) {
-      owner_[p] = next[p];
+    GroupConsumerState* owner = next[p] == kUnassigned ? nullptr : members_[next[p]];
+    if (owner != owner_[p]) {
+      owner_[p] = owner;
       owner_epoch_[p] = next_epoch_++;
     }
   }

@@ -83,6 +83,7 @@
 #include "switchyard/recovery.hpp"
 #include "switchyard/topic.hpp"
 #include "sync/coalescing_event_count.hpp"
+#include "sync/idle_wait.hpp"
 #include "sync/mutex.hpp"
 
 namespace switchyard::detail {
@@ -323,6 +324,14 @@ class GroupConsumerState {
   void sync() noexcept;
   bool read_once(std::size_t max, TimePoint now, PollBatch& batch);
   [[nodiscard]] bool ready() const noexcept;
+  /// The member or its topic is closed (the topic deleted, the broker stopped).
+  [[nodiscard]] bool closed() const noexcept;
+  /// The poll's steps: room for up to `max` records in `batch` (from the thread's spare); one
+  /// sync and read (the poll's result, or nullopt: nothing yet); one idle step, by
+  /// `options_.wait`, until records, a rebalance, a wakeup, closing or `deadline`.
+  void reserve_records(PollBatch& batch, std::size_t max);
+  std::optional<Status> poll_once(std::size_t max, TimePoint now, PollBatch& batch);
+  void wait_for_records(TimePoint now, TimePoint deadline, IdleWait& idle) noexcept;
 
   const std::shared_ptr<TopicState> topic_;
   const std::shared_ptr<GroupState> group_;

@@ -2,9 +2,13 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <latch>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "util/murmur2.hpp"
@@ -181,6 +185,34 @@ TEST_CASE("a payload over the topic's limit is refused") {
 }
 
 // --- consumer groups -------------------------------------------------------------------
+
+TEST_CASE("a group member waits by its wait strategy for records and until its timeout") {
+  for (auto strategy : {WaitStrategy::park, WaitStrategy::yield, WaitStrategy::spin}) {
+    Broker broker;  // the system clock: the waits below are real
+    broker.declare_topic("events", {.partitions = 2});
+    auto member =
+        broker.group_consumer("events", "g", {.start = Start::earliest, .wait = strategy});
+    const auto start = std::chrono::steady_clock::now();
+    auto none = member.poll(10, 20ms);
+    REQUIRE(none);
+    CHECK(none->empty());
+    CHECK(std::chrono::steady_clock::now() - start >= 20ms);
+    std::latch polling(1);
+    std::atomic<bool> sent{false};
+    std::thread sender([&] {
+      auto producer = broker.producer();
+      polling.wait();
+      sent.store(static_cast<bool>(producer.send("events", "late")));
+    });
+    polling.count_down();
+    auto got = member.poll(10, 20s);
+    sender.join();
+    REQUIRE(sent.load());
+    REQUIRE(got);
+    REQUIRE(got->size() == 1);
+    CHECK(std::chrono::steady_clock::now() - start < 10s);
+  }
+}
 
 TEST_CASE("every group sees every record") {
   ManualBroker t;
