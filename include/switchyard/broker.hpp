@@ -168,9 +168,6 @@ class Broker {
   /// name, then partition. @note threadsafe
   [[nodiscard]] RecoveryReport recovery_report() const;
 
-  /// @internal
-  [[nodiscard]] const std::shared_ptr<detail::BrokerCore>& core() const noexcept { return core_; }
-
  private:
   /// Loads the data directory's catalog and re-declares what it lists (broker_catalog.cpp).
   void open_catalog();

@@ -17,8 +17,9 @@
 namespace switchyard {
 
 namespace detail {
+class Access;
 class GroupConsumerState;
-}
+}  // namespace detail
 
 /// Where a NEW group starts reading each partition. Resolved once, when the group gets its
 /// first member; from then on the group's committed offsets say where it is (a later member's
@@ -99,11 +100,10 @@ class [[nodiscard]] PollBatch {
     return n;
   }
 
-  /// @internal Filled by the member.
-  std::vector<Record>& mutable_records() noexcept { return records_; }
-  std::vector<Missed>& mutable_missed() noexcept { return missed_; }
-
  private:
+  // The library's plumbing (a member fills the batch), reached only through detail::Access.
+  friend class detail::Access;
+
   std::vector<Record> records_;
   std::vector<Missed> missed_;
 };
@@ -124,7 +124,6 @@ class [[nodiscard]] PollBatch {
 class GroupConsumer {
  public:
   GroupConsumer() = default;
-  explicit GroupConsumer(std::shared_ptr<detail::GroupConsumerState> member) noexcept;
   GroupConsumer(GroupConsumer&&) noexcept;
   GroupConsumer& operator=(GroupConsumer&&) noexcept;
   ~GroupConsumer();
@@ -179,6 +178,10 @@ class GroupConsumer {
   explicit operator bool() const noexcept { return member_ != nullptr; }
 
  private:
+  // The library's plumbing, reached only through detail::Access (not installed).
+  friend class detail::Access;
+  explicit GroupConsumer(std::shared_ptr<detail::GroupConsumerState> member) noexcept;
+
   std::shared_ptr<detail::GroupConsumerState> member_;
 };
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "switchyard/detail/message_body.hpp"
+#include "util/access.hpp"
 
 namespace switchyard::detail {
 
@@ -24,7 +25,7 @@ Result<Message> from_stored(const StoredMessage& s, std::int64_t now_ns) {
                                               " has a key or group longer than 65535 bytes");
   }
   MessageBody* body = MessageBody::create(s.key, s.group, s.payload, !s.headers.empty());
-  Message message = Message::adopt(body);  // owns it from here (frees it on a throw)
+  Message message = Access::adopt(body);  // owns it from here (frees it on a throw)
   body->id = s.id;
   body->timestamp_ns = s.timestamp_ns;
   body->sent_ns = now_ns;

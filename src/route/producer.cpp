@@ -8,6 +8,7 @@
 #include "route/broker_core.hpp"
 #include "route/destination.hpp"
 #include "switchyard/detail/deadline.hpp"
+#include "util/access.hpp"
 
 namespace switchyard {
 
@@ -102,11 +103,11 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
         extras.expires_at_ns = detail::deadline_ns(body->sent_ns, options.ttl.count());
       }
     } catch (const std::bad_alloc&) {
-      Message::adopt(body);  // frees the body
+      detail::Access::adopt(body);  // frees the body
       return fail(Failure{Errc::out_of_memory, {}});
     }
   }
-  return Message::adopt(body);
+  return detail::Access::adopt(body);
 }
 
 detail::Destination* Producer::lookup(std::string_view name) noexcept {

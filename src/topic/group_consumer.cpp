@@ -13,6 +13,7 @@
 
 #include "switchyard/detail/deadline.hpp"
 #include "topic/topic_state.hpp"
+#include "util/access.hpp"
 #include "util/time.hpp"
 
 namespace switchyard {
@@ -141,7 +142,7 @@ bool GroupConsumerState::ready() const noexcept {
 bool GroupConsumerState::read_once(std::size_t max, TimePoint now, PollBatch& batch) {
   const std::size_t n = assignment_.size();
   if (n == 0) return false;
-  auto& records = batch.mutable_records();
+  auto& records = Access::records(batch);
   const std::size_t first = next_first_ % n;
   for (std::size_t i = 0; i < n && records.size() < max; ++i) {
     const std::uint32_t p = assignment_[(first + i) % n];
@@ -153,7 +154,7 @@ bool GroupConsumerState::read_once(std::size_t max, TimePoint now, PollBatch& ba
     if (read.missed != 0) {
       Missed m{p, from, read.missed};
       group_->count_missed(p, read.missed);
-      batch.mutable_missed().push_back(m);
+      Access::missed(batch).push_back(m);
       if (options_.on_missed) {
         try {
           options_.on_missed(m);
@@ -188,7 +189,7 @@ Status GroupConsumerState::poll(PollBatch& batch, std::size_t max, Duration time
     sync();  // a zero-record poll still takes part in the group (learns its assignment)
     return {};
   }
-  auto& records = batch.mutable_records();
+  auto& records = Access::records(batch);
   try {
     if (records.capacity() < max) {
       if (!spare_gone && records.capacity() < spare.records.capacity()) {
