@@ -98,7 +98,7 @@ class Message {
                                       " does not carry a " + typeid(T).name());
   }
   /// A `T` from this message: a copy of the carried object, or the payload decoded by
-  /// `Codec<T>` (for messages that came through bytes: a durable destination or a bridge).
+  /// `Codec<T>` (for a message sent as bytes, or read back from a durable destination).
   template <class T>
   [[nodiscard]] Result<T> get() const {
     if (const T* p = object_if<T>()) return *p;
