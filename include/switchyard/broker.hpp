@@ -40,8 +40,15 @@ struct BrokerOptions {
   /// Recovery policy: skip damaged records (and count them) instead of failing with
   /// `Errc::corrupt`.
   bool salvage = false;
-  /// @internal Test hook: the segment size of every durable log (0: each log's default), so
-  /// that fault tests roll segments and do not reserve 64 MiB per log thousands of times.
+  /// Tuning: the size of every segment file of the durable destinations — a queue's messages
+  /// and its settlements, each topic partition. 0: each log's own default (64 MiB for a queue's
+  /// messages, 1 MiB for its settlements; for a topic partition a quarter of its byte retention,
+  /// within 64 KiB to 64 MiB, and room for its largest record). Each segment is reserved on disk
+  /// in full when it is created: smaller segments cost less disk per destination and roll to a
+  /// new file more often. 0, or 104 bytes to 2^40: otherwise declaring a durable destination
+  /// fails (`Errc::invalid_argument`; `payload_too_large` for a queue below 104 bytes). A send
+  /// whose record (payload, key, group, headers and a few dozen bytes of framing) does not fit
+  /// in one segment fails with `Errc::payload_too_large`, whatever `max_payload` allows.
   std::uint64_t segment_bytes = 0;
 };
 
@@ -83,7 +90,7 @@ class Broker {
   /// Names of every destination.
   [[nodiscard]] std::vector<std::string> destinations() const;
 
-  // --- topics: Kafka-style partitioned logs and SNS-style fan-out (src/topic.cpp) -------
+  // --- topics: Kafka-style partitioned logs and SNS-style fan-out -------------------
 
   /// Declares a topic. Throws `Error` with `invalid_argument` (zero or more than 65536
   /// partitions, retention bounding neither records nor bytes, bad name) or `option_mismatch`
@@ -167,9 +174,6 @@ class Broker {
   /// `QueueStats`/`TopicStats` and `metrics()`. Fixed once a destination is open; sorted by
   /// name, then partition. @note threadsafe
   [[nodiscard]] RecoveryReport recovery_report() const;
-
-  /// @internal
-  [[nodiscard]] const std::shared_ptr<detail::BrokerCore>& core() const noexcept { return core_; }
 
  private:
   /// Loads the data directory's catalog and re-declares what it lists (broker_catalog.cpp).

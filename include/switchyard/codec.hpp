@@ -1,8 +1,9 @@
 // switchyard/codec.hpp — turning a typed payload into bytes, only where bytes are needed.
 //
 // In memory a message carries a C++ object by ownership and nobody serialises it. Bytes are
-// needed only at a durable destination or a bridge; there `Codec<T>` is used. Specialise it for
-// your own types:
+// needed only where a durable destination stores the message, and where `Message::encoded()`
+// or `Message::get<T>()` is asked for them; there `Codec<T>` is used. Specialise it for your
+// own types:
 //
 //   template <> struct switchyard::Codec<Order> {
 //     static void encode(const Order& order, std::string& out);

@@ -20,6 +20,7 @@
 namespace switchyard {
 
 namespace detail {
+class Access;
 class ConsumerState;
 struct PushWorkers;
 }
@@ -50,7 +51,6 @@ class Consumer {
   using Handler = std::function<void(Delivery&)>;
 
   Consumer() = default;
-  Consumer(std::shared_ptr<detail::ConsumerState> state, ConsumerOptions options);
   Consumer(Consumer&&) noexcept;
   Consumer& operator=(Consumer&&) noexcept;
   ~Consumer();
@@ -98,6 +98,10 @@ class Consumer {
   explicit operator bool() const noexcept { return state_ != nullptr; }
 
  private:
+  // The library's plumbing, reached only through detail::Access (not installed).
+  friend class detail::Access;
+  Consumer(std::shared_ptr<detail::ConsumerState> state, ConsumerOptions options);
+
   std::shared_ptr<detail::ConsumerState> state_;
   ConsumerOptions options_;
   [[nodiscard]] bool in_own_handler() const noexcept;

@@ -12,8 +12,11 @@
 namespace switchyard {
 
 namespace detail {
+class Access;
 class ConsumerState;
-}
+/// How a delivery is settled (defined with the consumer state, in src/).
+enum class Settle : std::uint8_t;
+}  // namespace detail
 
 /// A message delivered from a queue, held by its consumer until settled: `ack()` removes it,
 /// `nack()` gives it back (retried after the queue's backoff, dead-lettered after
@@ -74,7 +77,10 @@ class Delivery {
   /// Restarts the visibility timeout (SQS ChangeMessageVisibility to the queue's timeout).
   Status extend() noexcept;
 
-  /// @internal Built by the consumer.
+ private:
+  // The library's plumbing, reached only through detail::Access (not installed).
+  friend class detail::Access;
+  /// Built by the consumer that installed the message in its in-flight slot `slot`.
   Delivery(std::shared_ptr<detail::ConsumerState> owner, Message message, std::uint32_t slot,
            std::uint64_t generation, std::uint32_t attempt) noexcept
       : owner_(std::move(owner)),
@@ -82,10 +88,9 @@ class Delivery {
         generation_(generation),
         slot_(slot),
         attempt_(attempt) {}
-
- private:
-  friend class Consumer;  // ack_all settles without a wake-up per message
-  Status settle(int how, std::string_view why, bool wake = true) noexcept;
+  /// Settles as `how` says; without `wake`, the caller wakes the owner's receivers once after a
+  /// run of settles (Consumer::ack_all).
+  Status settle(detail::Settle how, std::string_view why, bool wake = true) noexcept;
 
   std::shared_ptr<detail::ConsumerState> owner_;
   Message message_;

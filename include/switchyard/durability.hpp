@@ -6,13 +6,17 @@
 //  * `Persisted` is what one send *reached* when its completion fired: the fact, never more than
 //    the promise.
 //
-// | Durability | a send is accepted once it is ... | survives                 | lost by |
-// |------------|-----------------------------------|--------------------------|--------------------|
-// | memory     | in the destination's memory       | nothing beyond the process | process
-// exit/crash | | none       | written into the mapped segment   | process crash, kill -9   | OS
-// crash, power loss | | batch      | written; completion after the group sync (every sync_interval
-// or sync_bytes) | after the completion: power loss | before it: as `none` | | always     | written
-// and synced before the send returns | OS crash, power loss | (a failed disk) |
+// What each level promises, for a message whose send was accepted:
+//  * `memory`: accepted once it is in the destination's memory. Nothing survives the process:
+//    lost when it exits or crashes.
+//  * `none`: accepted once it is written into the destination's memory-mapped segment (the page
+//    cache). Survives a process crash or kill -9; an OS crash or a power loss may lose it.
+//  * `batch`: accepted once written, as for `none`; its completion (`SendOptions::on_complete`,
+//    `Persisted::synced`) fires after the group sync that covers it. The storage flusher syncs
+//    as soon as 1 MiB is unsynced or the oldest unsynced record is 5 ms old (real time). After
+//    its completion a message survives a power loss; before it, as `none`.
+//  * `always`: written and synced before the send returns. Survives an OS crash and a power
+//    loss (not the loss of the disk itself).
 //
 // After a failed sync the destination refuses further sends with `Errc::io_error`; it never
 // retries a sync and reports success (the kernel may have dropped the pages it failed to write).
@@ -23,11 +27,11 @@
 
 namespace switchyard {
 
-/// The level a destination is declared with. See the table above for what each survives.
+/// The level a destination is declared with. See above for what each survives.
 enum class Durability : std::uint8_t {
   memory,  ///< no data directory involved: lost when the process ends (the default)
   none,    ///< written into the memory-mapped segment: survives a process crash, not power loss
-  batch,   ///< group commit: synced within `sync_interval` / `sync_bytes`; completion when synced
+  batch,   ///< group commit: synced within 5 ms or 1 MiB; completion once synced
   always,  ///< synced before the send returns
 };
 

@@ -11,8 +11,9 @@
 namespace switchyard {
 
 namespace detail {
+class Access;
 class ExchangeState;
-}
+}  // namespace detail
 
 enum class ExchangeType : std::uint8_t {
   direct,   ///< the routing key equals the binding key
@@ -58,8 +59,6 @@ struct ExchangeStats {
 class Exchange {
  public:
   Exchange() = default;
-  explicit Exchange(std::shared_ptr<detail::ExchangeState> state) noexcept
-      : state_(std::move(state)) {}
 
   [[nodiscard]] const std::string& name() const noexcept;
   [[nodiscard]] ExchangeType type() const noexcept;
@@ -67,6 +66,11 @@ class Exchange {
   explicit operator bool() const noexcept { return state_ != nullptr; }
 
  private:
+  // The library's plumbing, reached only through detail::Access (not installed).
+  friend class detail::Access;
+  explicit Exchange(std::shared_ptr<detail::ExchangeState> state) noexcept
+      : state_(std::move(state)) {}
+
   std::shared_ptr<detail::ExchangeState> state_;
 };
 

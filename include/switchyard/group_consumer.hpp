@@ -18,8 +18,9 @@
 namespace switchyard {
 
 namespace detail {
+class Access;
 class GroupConsumerState;
-}
+}  // namespace detail
 
 /// Where a NEW group starts reading each partition. Resolved once, when the group gets its
 /// first member; from then on the group's committed offsets say where it is (a later member's
@@ -103,11 +104,10 @@ class [[nodiscard]] PollBatch {
     return n;
   }
 
-  /// @internal Filled by the member.
-  std::vector<Record>& mutable_records() noexcept { return records_; }
-  std::vector<Missed>& mutable_missed() noexcept { return missed_; }
-
  private:
+  // The library's plumbing (a member fills the batch), reached only through detail::Access.
+  friend class detail::Access;
+
   std::vector<Record> records_;
   std::vector<Missed> missed_;
 };
@@ -128,7 +128,6 @@ class [[nodiscard]] PollBatch {
 class GroupConsumer {
  public:
   GroupConsumer() = default;
-  explicit GroupConsumer(std::shared_ptr<detail::GroupConsumerState> member) noexcept;
   GroupConsumer(GroupConsumer&&) noexcept;
   GroupConsumer& operator=(GroupConsumer&&) noexcept;
   ~GroupConsumer();
@@ -183,6 +182,10 @@ class GroupConsumer {
   explicit operator bool() const noexcept { return member_ != nullptr; }
 
  private:
+  // The library's plumbing, reached only through detail::Access (not installed).
+  friend class detail::Access;
+  explicit GroupConsumer(std::shared_ptr<detail::GroupConsumerState> member) noexcept;
+
   std::shared_ptr<detail::GroupConsumerState> member_;
 };
 

@@ -18,6 +18,10 @@
 
 namespace switchyard {
 
+namespace detail {
+class Access;
+}
+
 /// Unique within one broker, increasing per producer.
 using MessageId = std::uint64_t;
 
@@ -94,7 +98,7 @@ class Message {
                                       " does not carry a " + typeid(T).name());
   }
   /// A `T` from this message: a copy of the carried object, or the payload decoded by
-  /// `Codec<T>` (for messages that came through bytes: a durable destination or a bridge).
+  /// `Codec<T>` (for a message sent as bytes, or read back from a durable destination).
   template <class T>
   [[nodiscard]] Result<T> get() const {
     if (const T* p = object_if<T>()) return *p;
@@ -117,16 +121,18 @@ class Message {
     return out;
   }
 
-  /// @internal The shared body; for the library's own plumbing.
+ private:
+  // The library's plumbing, reached only through detail::Access (not installed).
+  friend class detail::Access;
+  /// The shared body (null for an empty message).
   [[nodiscard]] const detail::MessageBody* body() const noexcept { return body_; }
-  /// @internal Adopts a body whose reference the caller owns.
+  /// A message owning `body`'s reference, which the caller gives up.
   static Message adopt(detail::MessageBody* body) noexcept {
     Message m;
     m.body_ = body;
     return m;
   }
 
- private:
   detail::MessageBody* body_ = nullptr;
 };
 

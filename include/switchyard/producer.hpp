@@ -16,6 +16,7 @@
 namespace switchyard {
 
 namespace detail {
+class Access;
 class BrokerCore;
 class Destination;
 }  // namespace detail
@@ -31,7 +32,6 @@ class Destination;
 class Producer {
  public:
   Producer() = default;
-  explicit Producer(std::shared_ptr<detail::BrokerCore> core) noexcept : core_(std::move(core)) {}
 
   /// Sends `payload` (copied once into the message). Returns the message id; for a duplicate
   /// deduplication id, the id of the message first sent with it.
@@ -60,6 +60,10 @@ class Producer {
   explicit operator bool() const noexcept { return core_ != nullptr; }
 
  private:
+  // The library's plumbing, reached only through detail::Access (not installed).
+  friend class detail::Access;
+  explicit Producer(std::shared_ptr<detail::BrokerCore> core) noexcept : core_(std::move(core)) {}
+
   Result<MessageId> deliver(std::string_view destination, Message&& message,
                             const SendOptions& options) noexcept;
   /// `deliver` to `target`, the result of `lookup(destination)` (null: unknown destination).

@@ -17,8 +17,9 @@
 namespace switchyard {
 
 namespace detail {
+class Access;
 class SubscriptionState;
-}
+}  // namespace detail
 
 /// What a publish does when a subscriber's buffer is full.
 enum class SlowSubscriber : std::uint8_t {
@@ -54,7 +55,6 @@ class Subscription {
   using Handler = std::function<void(const Message&)>;
 
   Subscription() = default;
-  explicit Subscription(std::shared_ptr<detail::SubscriptionState> state) noexcept;
   Subscription(Subscription&&) noexcept;
   Subscription& operator=(Subscription&&) noexcept;
   ~Subscription();
@@ -72,6 +72,10 @@ class Subscription {
   [[nodiscard]] bool active() const noexcept;
 
  private:
+  // The library's plumbing, reached only through detail::Access (not installed).
+  friend class detail::Access;
+  explicit Subscription(std::shared_ptr<detail::SubscriptionState> state) noexcept;
+
   std::shared_ptr<detail::SubscriptionState> state_;
 };
 

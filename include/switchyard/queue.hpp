@@ -15,8 +15,9 @@
 namespace switchyard {
 
 namespace detail {
+class Access;
 class QueueState;
-}
+}  // namespace detail
 
 /// What a send does when the queue already holds `capacity` messages.
 enum class Overflow : std::uint8_t {
@@ -126,7 +127,6 @@ struct QueueStats {
 class Queue {
  public:
   Queue() = default;
-  explicit Queue(std::shared_ptr<detail::QueueState> state) noexcept : state_(std::move(state)) {}
 
   [[nodiscard]] const std::string& name() const noexcept;
   [[nodiscard]] const QueueOptions& options() const noexcept;
@@ -136,10 +136,11 @@ class Queue {
   [[nodiscard]] bool closed() const noexcept;
   explicit operator bool() const noexcept { return state_ != nullptr; }
 
-  /// @internal
-  [[nodiscard]] const std::shared_ptr<detail::QueueState>& state() const noexcept { return state_; }
-
  private:
+  // The library's plumbing, reached only through detail::Access (not installed).
+  friend class detail::Access;
+  explicit Queue(std::shared_ptr<detail::QueueState> state) noexcept : state_(std::move(state)) {}
+
   std::shared_ptr<detail::QueueState> state_;
 };
 

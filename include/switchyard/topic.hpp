@@ -17,8 +17,9 @@
 namespace switchyard {
 
 namespace detail {
+class Access;
 class TopicState;
-}
+}  // namespace detail
 
 /// How much of each partition's log is kept. A record leaves the log (oldest first) as soon as
 /// keeping it would break any of the three limits. A zero limit means "no limit of this kind",
@@ -116,7 +117,6 @@ struct TopicStats {
 class Topic {
  public:
   Topic() = default;
-  explicit Topic(std::shared_ptr<detail::TopicState> state) noexcept : state_(std::move(state)) {}
 
   [[nodiscard]] const std::string& name() const noexcept;
   [[nodiscard]] const TopicOptions& options() const noexcept;
@@ -130,10 +130,11 @@ class Topic {
   [[nodiscard]] bool closed() const noexcept;
   explicit operator bool() const noexcept { return state_ != nullptr; }
 
-  /// @internal
-  [[nodiscard]] const std::shared_ptr<detail::TopicState>& state() const noexcept { return state_; }
-
  private:
+  // The library's plumbing, reached only through detail::Access (not installed).
+  friend class detail::Access;
+  explicit Topic(std::shared_ptr<detail::TopicState> state) noexcept : state_(std::move(state)) {}
+
   std::shared_ptr<detail::TopicState> state_;
 };
 

@@ -8,6 +8,7 @@
 #include "route/broker_core.hpp"
 #include "storage/dir_lock.hpp"
 #include "switchyard/detail/deadline.hpp"
+#include "util/access.hpp"
 
 namespace switchyard {
 
@@ -41,7 +42,7 @@ std::vector<std::string> Broker::destinations() const {
 }
 
 Producer Broker::producer() const {
-  return Producer(core_);
+  return detail::Access::make<Producer>(core_);
 }
 
 bool Broker::shutdown(Shutdown mode, Duration timeout) {
@@ -74,14 +75,16 @@ const std::shared_ptr<Clock>& Broker::clock() const noexcept {
 
 Subscription Broker::subscribe(std::string_view channel, Subscription::Handler handler,
                                const SubscriberOptions& options) try {
-  return Subscription(core_->pubsub->subscribe(channel, false, std::move(handler), options));
+  return detail::Access::make<Subscription>(
+      core_->pubsub->subscribe(channel, false, std::move(handler), options));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("subscribing to channel", channel);
 }
 
 Subscription Broker::psubscribe(std::string_view pattern, Subscription::Handler handler,
                                 const SubscriberOptions& options) try {
-  return Subscription(core_->pubsub->subscribe(pattern, true, std::move(handler), options));
+  return detail::Access::make<Subscription>(
+      core_->pubsub->subscribe(pattern, true, std::move(handler), options));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("subscribing to pattern", pattern);
 }
@@ -91,7 +94,7 @@ std::size_t Broker::publish(std::string_view channel, std::string_view payload,
   auto* body = detail::MessageBody::create(
       channel, {}, {reinterpret_cast<const std::byte*>(payload.data()), payload.size()},
       !headers.empty());
-  Message message = Message::adopt(body);
+  Message message = detail::Access::adopt(body);
   body->id = core_->reserve_ids(1);
   const Stamp stamp = core_->clock()->stamp();
   body->timestamp_ns = stamp.wall.time_since_epoch().count();

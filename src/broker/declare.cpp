@@ -8,6 +8,7 @@
 #include "route/exchange_state.hpp"
 #include "switchyard/broker.hpp"
 #include "topic/topic_state.hpp"
+#include "util/access.hpp"
 
 namespace switchyard {
 
@@ -168,15 +169,15 @@ Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) 
       throw Error(Errc::option_mismatch,
                   "queue '" + std::string(name) + "' is already declared with different options");
     }
-    return Queue(existing);
+    return detail::Access::make<Queue>(existing);
   }
-  return Queue(std::static_pointer_cast<detail::QueueState>(destination));
+  return detail::Access::make<Queue>(std::static_pointer_cast<detail::QueueState>(destination));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("declaring queue", name);
 }
 
 Queue Broker::queue(std::string_view name) const {
-  return Queue(as_queue(core_->find(name), name));
+  return detail::Access::make<Queue>(as_queue(core_->find(name), name));
 }
 
 bool Broker::contains(std::string_view name) const {
@@ -234,16 +235,17 @@ Exchange Broker::declare_exchange(std::string_view name, ExchangeType type,
       throw Error(Errc::option_mismatch, "exchange '" + std::string(name) +
                                              "' is already declared with another type or options");
     }
-    return Exchange(existing);
+    return detail::Access::make<Exchange>(existing);
   }
   catalog_changed();
-  return Exchange(std::static_pointer_cast<detail::ExchangeState>(destination));
+  return detail::Access::make<Exchange>(
+      std::static_pointer_cast<detail::ExchangeState>(destination));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("declaring exchange", name);
 }
 
 Exchange Broker::exchange(std::string_view name) const {
-  return Exchange(as_exchange(core_->find(name), name));
+  return detail::Access::make<Exchange>(as_exchange(core_->find(name), name));
 }
 
 void Broker::delete_exchange(std::string_view name, DeleteOptions options) {
@@ -296,7 +298,7 @@ Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options)
   }
   auto state = std::make_shared<detail::ConsumerState>(std::move(queue), prefetch, options.wait,
                                                        core_->interceptors());
-  return Consumer(std::move(state), options);
+  return detail::Access::make<Consumer>(std::move(state), options);
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("a consumer of queue", name);
 }
@@ -335,16 +337,16 @@ Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) 
       throw Error(Errc::option_mismatch,
                   "topic '" + std::string(name) + "' is already declared with different options");
     }
-    return Topic(existing);
+    return detail::Access::make<Topic>(existing);
   }
   if (durable) catalog_changed();
-  return Topic(std::static_pointer_cast<detail::TopicState>(destination));
+  return detail::Access::make<Topic>(std::static_pointer_cast<detail::TopicState>(destination));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("declaring topic", name);
 }
 
 Topic Broker::topic(std::string_view name) const {
-  return Topic(as_topic(core_->find(name), name));
+  return detail::Access::make<Topic>(as_topic(core_->find(name), name));
 }
 
 void Broker::delete_topic(std::string_view name, DeleteOptions options) {
@@ -377,8 +379,8 @@ GroupConsumer Broker::group_consumer(std::string_view topic_name, std::string_vi
     throw Error(Errc::closed, "topic '" + std::string(topic_name) + "' is closed");
   }
   auto state = topic->group(group, options);
-  return GroupConsumer(std::make_shared<detail::GroupConsumerState>(std::move(topic), std::move(state),
-                                                             std::move(options)));
+  return detail::Access::make<GroupConsumer>(std::make_shared<detail::GroupConsumerState>(
+      std::move(topic), std::move(state), std::move(options)));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("a group consumer of topic", topic_name);
 }

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "switchyard/detail/message_body.hpp"
+#include "util/access.hpp"
 
 namespace switchyard::detail {
 

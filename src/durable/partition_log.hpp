@@ -1,8 +1,10 @@
 // src/durable/partition_log.hpp — one topic partition's log: the storage interface a
 // topic talks to, and the in-memory implementation.
 //
-// The interface (PartitionLog) is what a later mmap segment log will implement too: append,
-// read a batch from an offset, the two ends, retention, time look-up, stats.
+// The interface (PartitionLog) is what both implementations provide — MemoryPartitionLog
+// (memory_partition_log.cpp) and DurablePartitionLog (durable_partition_log.hpp, over a
+// SegmentLog): append, read a batch from an offset, the two ends, retention, time look-up,
+// stats.
 //
 // MemoryPartitionLog data structures
 // -------------------------

@@ -8,6 +8,7 @@
 #include "switchyard/detail/message_body.hpp"
 
 #include "storage/segment_format.hpp"
+#include "util/access.hpp"
 
 namespace switchyard::detail {
 
@@ -36,7 +37,7 @@ MessageFields fields_of(const StoredMessage& m) noexcept {
 }
 
 Result<MessageFields> fields_of(const Message& message, std::string& object_bytes) noexcept {
-  const MessageBody& body = *message.body();
+  const MessageBody& body = *Access::body(message);
   const Headers& headers = body.headers();
   MessageFields fields{.id = body.id,
                        .timestamp_ns = body.timestamp_ns,
@@ -128,7 +129,7 @@ Result<Message> to_message(const StoredMessage& s, std::int64_t mono_minus_wall_
   }
   const bool with_extras = !s.headers.empty() || s.deliver_after_ns != 0 || s.expires_at_ns != 0;
   MessageBody* body = MessageBody::create(s.key, s.group, s.payload, with_extras);
-  Message message = Message::adopt(body);  // owns it from here (frees it on a throw)
+  Message message = Access::adopt(body);  // owns it from here (frees it on a throw)
   body->id = s.id;
   body->timestamp_ns = s.timestamp_ns;
   body->sent_ns = saturating_add(s.timestamp_ns, mono_minus_wall_ns);  // TTLs count from the send

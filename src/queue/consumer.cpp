@@ -9,6 +9,7 @@
 #include <new>
 #include "queue/queue_state.hpp"
 #include "switchyard/detail/deadline.hpp"
+#include "util/access.hpp"
 
 namespace switchyard {
 
@@ -87,11 +88,10 @@ Status Consumer::ack_all(std::span<Delivery> deliveries) noexcept {
   Status first;
   detail::ConsumerState* last_owner = nullptr;
   for (Delivery& delivery : deliveries) {
-    detail::ConsumerState* owner = delivery.owner_.get();
+    detail::ConsumerState* owner = detail::Access::owner(delivery);
     // Settling without a wake-up, so the owner we leave must be woken now.
     if (last_owner != nullptr && owner != last_owner) last_owner->wake_receivers();
-    Status status = delivery.settle(static_cast<int>(detail::ConsumerState::Settle::ack), {},
-                                    /*wake=*/false);
+    Status status = detail::Access::settle(delivery, detail::Settle::ack, {}, /*wake=*/false);
     if (owner != nullptr) last_owner = owner;
     if (!status && first) first = std::move(status);
   }

@@ -11,6 +11,7 @@
 #include "queue/queue_state.hpp"
 #include "switchyard/detail/deadline.hpp"
 #include "sync/idle_wait.hpp"
+#include "util/access.hpp"
 #include "util/time.hpp"
 
 namespace switchyard {
@@ -131,7 +132,8 @@ Delivery ConsumerState::install(std::uint32_t index, Entry&& entry, std::int64_t
   slot.entry = std::move(entry);
   // Release: publishes entry and deadline to whoever wins the settle CAS on this state.
   slot.state.store(generation, std::memory_order_release);
-  Delivery delivery(std::move(self), std::move(message), index, generation, attempt);
+  Delivery delivery =
+      Access::make<Delivery>(std::move(self), std::move(message), index, generation, attempt);
   for (const auto& interceptor : interceptors_) {
     try {
       interceptor->on_receive(queue_->name(), delivery);

@@ -5,27 +5,25 @@
 
 namespace switchyard {
 
-Status Delivery::settle(int how, std::string_view why, bool wake) noexcept {
+Status Delivery::settle(detail::Settle how, std::string_view why, bool wake) noexcept {
   if (owner_ == nullptr) return Status(Errc::invalid_delivery, "empty delivery");
   // Relaxed: only a shortcut; racing settles all reach the slot's CAS, which one of them wins.
   if (settled_.load(std::memory_order_relaxed)) {
     return Status(Errc::stale_delivery, "delivery already settled by this handle");
   }
   settled_.store(true, std::memory_order_relaxed);
-  return owner_->settle(slot_, generation_, static_cast<detail::ConsumerState::Settle>(how), why,
-                        wake);
+  return owner_->settle(slot_, generation_, how, why, wake);
 }
 
 Status Delivery::ack() noexcept {
-  return settle(static_cast<int>(detail::ConsumerState::Settle::ack), {});
+  return settle(detail::Settle::ack, {});
 }
 Status Delivery::nack(bool requeue) noexcept {
-  return requeue ? settle(static_cast<int>(detail::ConsumerState::Settle::requeue), {})
-                 : settle(static_cast<int>(detail::ConsumerState::Settle::dead_letter),
-                          detail::reason::rejected);
+  return requeue ? settle(detail::Settle::requeue, {})
+                 : settle(detail::Settle::dead_letter, detail::reason::rejected);
 }
 Status Delivery::reject(std::string_view reason) noexcept {
-  return settle(static_cast<int>(detail::ConsumerState::Settle::dead_letter), reason);
+  return settle(detail::Settle::dead_letter, reason);
 }
 Status Delivery::extend() noexcept {
   if (owner_ == nullptr) return Status(Errc::invalid_delivery, "empty delivery");

@@ -3,6 +3,7 @@
 #include "queue/queue_state.hpp"
 #include "switchyard/detail/deadline.hpp"
 #include "sync/capacity_gate.hpp"
+#include "util/access.hpp"
 #include "util/time.hpp"
 
 #include <algorithm>
@@ -47,7 +48,7 @@ Result<SendReceipt> QueueState::accept(Message&& message, const SendOptions& opt
   if (closed_for_send()) return Result<SendReceipt>(Errc::closed);
   // The send's own stamp is "now" here: it was taken a moment ago, on the sending thread, and
   // saves a clock read per message.
-  const TimePoint now = TimePoint(Duration(message.body()->sent_ns));
+  const TimePoint now = TimePoint(Duration(Access::body(message)->sent_ns));
   if (message.payload().size() > options_.max_payload) {
     return Result<SendReceipt>(Errc::payload_too_large,
                                "payload of " + std::to_string(message.payload().size()) +
@@ -95,7 +96,7 @@ Result<std::size_t> QueueState::accept_batch(std::span<Message> messages,
   std::size_t taken = 0;
   bool out_of_memory = false;
   for (Message& message : messages) {
-    const MessageBody& body = *message.body();
+    const MessageBody& body = *Access::body(message);
     if (body.payload().size() > options_.max_payload) break;
     const std::int64_t now = body.sent_ns;
     std::int64_t visible_at = body.deliver_after_ns();
@@ -151,7 +152,7 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& opti
     rejected_full_.fetch_add(1, std::memory_order_relaxed);
     return Result<SendReceipt>(closed_for_send() ? Errc::closed : Errc::full);
   }
-  const detail::MessageBody& body = *message.body();
+  const detail::MessageBody& body = *Access::body(message);
   const MessageId id = body.id;
   // The common case, straight to the ring: a ring cell holds only the message, and its expiry
   // is worked out when it is taken, so nothing else is needed here.
@@ -237,7 +238,7 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
                                     std::to_string(r.seq) + ": " + restored.message());
     }
     Message message = std::move(*restored);
-    const MessageBody* body = message.body();
+    const MessageBody* body = Access::body(message);
     highest = std::max(highest, m.id);
     admitted_.fetch_add(1, std::memory_order_acq_rel);
     const std::int64_t expires = expiry_of(*body);
@@ -316,8 +317,8 @@ std::int64_t QueueState::expiry_of(const MessageBody& body) const noexcept {
 
 bool QueueState::place(Entry&& entry, std::int64_t visible_at_ns, std::int64_t now_ns,
                        bool wake) noexcept {
-  const bool slow =
-      visible_at_ns > now_ns || entry.deliveries != 0 || !ring_eligible(*entry.message.body());
+  const bool slow = visible_at_ns > now_ns || entry.deliveries != 0 ||
+                    !ring_eligible(*Access::body(entry.message));
   // The ring holds only the message: a first delivery's expiry is recomputed from the body.
   if (!slow) {
     if (!push_ring(std::move(entry.message), now_ns)) return false;
@@ -350,7 +351,7 @@ bool QueueState::place_ready_locked(Entry&& entry) noexcept {
   // Every insertion either completes or leaves `entry` where it was (the strong guarantee of
   // push_back / push_front with nothrow moves), so out of memory changes nothing.
   try {
-    const MessageBody& body = *entry.message.body();
+    const MessageBody& body = *Access::body(entry.message);
     if (body.group_size != 0) {
       Group& group = slow_.groups[std::string(body.group())];
       const bool returning = entry.deliveries != 0;
@@ -420,7 +421,7 @@ QueueState::Take QueueState::try_take(Entry& out, TimePoint now) noexcept {
       Message message;
       got = ring_.try_pop(message);
       if (!got) return Take::empty;
-      out.expires_at_ns = expiry_of(*message.body());
+      out.expires_at_ns = expiry_of(*Access::body(message));
       out.deliveries = 0;
       out.message = std::move(message);
     }
@@ -451,12 +452,12 @@ std::size_t QueueState::try_take_run(std::span<Entry> out, TimePoint now) noexce
     ring_.try_pop_run(out.size(), [&](Message&& message) noexcept {
       // The body was written on the sender's core: start fetching it now, so the misses of the
       // whole run overlap instead of queueing up behind each other below.
-      __builtin_prefetch(message.body());
+      __builtin_prefetch(Access::body(message));
       out[popped++].message = std::move(message);
     });
     if (popped == 0) return 0;
     for (std::size_t i = 0; i < popped; ++i) {
-      out[i].expires_at_ns = expiry_of(*out[i].message.body());
+      out[i].expires_at_ns = expiry_of(*Access::body(out[i].message));
       out[i].deliveries = 0;
       out[i].seq = 0;
     }
@@ -512,7 +513,7 @@ void QueueState::promote_due_locked(TimePoint now) {
     Entry& entry = slow_.delayed.top().entry;
     // A first delivery that may wait in the ring joins its tail now, behind what was sent
     // before it came due (queue_state.hpp, "Order at level 0"); the rest keep slow_'s rules.
-    const bool placed = entry.deliveries == 0 && ring_eligible(*entry.message.body())
+    const bool placed = entry.deliveries == 0 && ring_eligible(*Access::body(entry.message))
                             ? ring_.try_push(std::move(entry.message))
                             : place_ready_locked(std::move(entry));
     // Out of memory: it stays due at the top of the heap (untouched), for the next try.
@@ -543,7 +544,7 @@ void QueueState::release_group_locked(std::string_view name) {
 }
 
 void QueueState::release_group(const Entry& entry) noexcept {
-  const MessageBody& body = *entry.message.body();
+  const MessageBody& body = *Access::body(entry.message);
   if (body.group_size == 0) return;
   {
     MutexLock lock(slow_.mutex);
@@ -588,7 +589,7 @@ void QueueState::expire(Entry&& entry) noexcept {
 }
 
 void QueueState::dead_letter(Entry&& entry, std::string_view why) noexcept {
-  const MessageBody& body = *entry.message.body();
+  const MessageBody& body = *Access::body(entry.message);
   release_group(entry);  // the group goes on without its poison head
   // The source forgets the message only after the dead-letter queue has it (a crash in
   // between keeps it in both: at-least-once).
@@ -610,7 +611,7 @@ void QueueState::dead_letter(Entry&& entry, std::string_view why) noexcept {
                           .with(headers::death_attempts, std::to_string(entry.deliveries));
     MessageBody* derived = MessageBody::derive(body, std::move(headers));
     derived->sent_ns = ns(clock_->now());  // the dead-letter queue's TTL counts from now
-    Message dead = Message::adopt(derived);
+    Message dead = Access::adopt(derived);
     if (dead_letter_->accept_dead_letter(std::move(dead))) {
       dead_lettered_.fetch_add(1, std::memory_order_relaxed);
       return;
@@ -632,7 +633,7 @@ bool QueueState::accept_dead_letter(Message&& message) noexcept {
     return false;
   }
   const TimePoint now = clock_->now();
-  const std::int64_t expires = expiry_of(*message.body());
+  const std::int64_t expires = expiry_of(*Access::body(message));
   std::uint64_t seq = 0;
   if (journal_) {
     DeferredCompletion* none = nullptr;  // no on_complete: nobody to report to

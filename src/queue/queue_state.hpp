@@ -115,6 +115,7 @@
 #include "sync/idle_wait.hpp"
 #include "sync/mutex.hpp"
 #include "sync/spill_ring.hpp"
+#include "util/access.hpp"
 
 namespace switchyard {
 class Delivery;
@@ -209,7 +210,7 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   Status settled(const Entry& entry) noexcept;
   /// Whether `settled(entry)` has nothing to do (no group to release, no journal to write).
   [[nodiscard]] bool settle_is_trivial(const Entry& entry) const noexcept {
-    return journal_ == nullptr && entry.message.body()->group_size == 0;
+    return journal_ == nullptr && Access::body(entry.message)->group_size == 0;
   }
   /// An entry was just handed out for the `entry.deliveries`-th time. @note threadsafe
   void delivered(const Entry& entry) noexcept {
@@ -393,6 +394,10 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   std::vector<ConsumerState*> consumers_ GUARDED_BY(consumers_mutex_);
 };
 
+/// How a delivery is settled: acked, back to the queue, or dead-lettered (declared, opaque, in
+/// delivery.hpp).
+enum class Settle : std::uint8_t { ack, requeue, dead_letter };
+
 /// A consumer's in-flight window and its receive loop. Shared (shared_ptr) by the Consumer
 /// handle and every Delivery it handed out, so a late ack never touches freed memory.
 class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
@@ -408,7 +413,6 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   Result<std::size_t> receive(std::vector<Delivery>& out, std::size_t max,
                               Duration timeout) noexcept;
 
-  enum class Settle : std::uint8_t { ack, requeue, dead_letter };
   /// Settles the delivery holding slot `slot` at `generation`. Without `wake`, the caller
   /// promises one `wake_receivers()` after a run of settles. @note threadsafe
   Status settle(std::uint32_t slot, std::uint64_t generation, Settle how, std::string_view why,

@@ -8,6 +8,7 @@
 #include "route/destination.hpp"
 #include "route/send_completion.hpp"
 #include "switchyard/detail/deadline.hpp"
+#include "util/access.hpp"
 
 namespace switchyard {
 
@@ -104,11 +105,11 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
       extras.deliver_after_ns = deadline_of(body->sent_ns, options.delay);
       extras.expires_at_ns = deadline_of(body->sent_ns, options.ttl);
     } catch (const std::bad_alloc&) {
-      Message::adopt(body);  // frees the body
+      detail::Access::adopt(body);  // frees the body
       return fail(Failure{Errc::out_of_memory, {}});
     }
   }
-  return Message::adopt(body);
+  return detail::Access::adopt(body);
 }
 
 detail::Destination* Producer::lookup(std::string_view name) noexcept {

@@ -9,6 +9,7 @@
 #include "switchyard/detail/deadline.hpp"
 #include "sync/idle_wait.hpp"
 #include "topic/topic_state.hpp"
+#include "util/access.hpp"
 #include "util/time.hpp"
 
 namespace switchyard {
@@ -123,7 +124,7 @@ bool GroupConsumerState::ready() const noexcept {
 bool GroupConsumerState::read_once(std::size_t max, TimePoint now, PollBatch& batch) {
   const std::size_t n = assignment_.size();
   if (n == 0) return false;
-  auto& records = batch.mutable_records();
+  auto& records = Access::records(batch);
   const std::size_t first = next_first_ % n;
   for (std::size_t i = 0; i < n && records.size() < max; ++i) {
     const std::uint32_t p = assignment_[(first + i) % n];
@@ -135,7 +136,7 @@ bool GroupConsumerState::read_once(std::size_t max, TimePoint now, PollBatch& ba
     if (read.missed != 0) {
       Missed m{p, from, read.missed};
       group_->count_missed(p, read.missed);
-      batch.mutable_missed().push_back(m);
+      Access::missed(batch).push_back(m);
       if (options_.on_missed) {
         try {
           options_.on_missed(m);
@@ -156,7 +157,7 @@ bool GroupConsumerState::closed() const noexcept {
 }
 
 void GroupConsumerState::reserve_records(PollBatch& batch, std::size_t max) {
-  auto& records = batch.mutable_records();
+  auto& records = Access::records(batch);
   if (records.capacity() >= max) return;
   if (!spare_gone && records.capacity() < spare.records.capacity()) records.swap(spare.records);
   records.reserve(std::min<std::size_t>(max, kSpareRecords));

@@ -9,6 +9,7 @@
 #include "storage/file.hpp"
 #include "switchyard/broker.hpp"
 #include "topic/topic_state.hpp"
+#include "util/access.hpp"
 #include "util/murmur2.hpp"
 #include "util/time.hpp"
 
@@ -170,7 +171,7 @@ Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& opt
   // A memory log times a record by its send stamp (taken by the producer on this broker's
   // clock, like Kafka's CreateTime), so the append path reads no clock; a durable log ignores
   // the append time (it stamps records with the message's wall time).
-  const std::int64_t now_ns = durable() ? 0 : message.body()->sent_ns;
+  const std::int64_t now_ns = durable() ? 0 : Access::body(message)->sent_ns;
   return append_record(
       message.id(), message.payload().size(), message.key(), options, fan ? &copy : nullptr,
       [&](std::uint32_t partition, Completion done) noexcept {

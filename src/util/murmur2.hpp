@@ -1,7 +1,7 @@
 // src/util/murmur2.hpp — Kafka's murmur2 hash and its default key partitioner.
 //
-// A keyed record must land on the partition a Kafka client would choose, so that a topic can be
-// mirrored to a real cluster (the planned Kafka bridge) without reshuffling keys. This is the
+// A keyed record lands on the partition a Kafka client's default partitioner would choose for
+// the same key and partition count, so keys spread as they would in Kafka. This is the
 // 32-bit MurmurHash2 exactly as the Java client's `Utils.murmur2(byte[])` computes it:
 //
 //   seed 0x9747b28c, m = 0x5bd1e995, r = 24, h = seed ^ length;

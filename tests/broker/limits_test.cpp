@@ -244,3 +244,38 @@ TEST_CASE("a manual clock advanced past its range stops at TimePoint::max()") {
   clock.advance(kMostNegative);  // ignored: monotonic time never goes back
   CHECK(clock.now() == TimePoint::max());
 }
+
+TEST_CASE("a segment size outside 104 bytes to 2^40 makes declaring a durable destination fail") {
+  ScratchDir dir;
+  for (const std::uint64_t bytes : {std::uint64_t{87}, (std::uint64_t{1} << 40) + 1}) {
+    Broker broker({.data_dir = dir.path(), .segment_bytes = bytes});
+    CHECK(code_of([&] { broker.declare_queue("q", {.durability = Durability::none}); }) ==
+          Errc::invalid_argument);
+    CHECK(code_of([&] { broker.declare_topic("t", {.durability = Durability::none}); }) ==
+          Errc::invalid_argument);
+  }
+  {
+    // From 88 bytes a segment holds a record header, not yet a queue's settlement records.
+    ScratchDir own;
+    Broker broker({.data_dir = own.path(), .segment_bytes = 103});
+    CHECK(code_of([&] { broker.declare_queue("q", {.durability = Durability::none}); }) ==
+          Errc::payload_too_large);
+  }
+  ScratchDir fresh;
+  Broker smallest({.data_dir = fresh.path(), .segment_bytes = 104});
+  CHECK(smallest.declare_queue("q", {.durability = Durability::none}));
+  CHECK(smallest.declare_topic("t", {.durability = Durability::none}));
+}
+
+TEST_CASE("a message whose record does not fit in one segment is refused as too large") {
+  ScratchDir dir;
+  Broker broker({.data_dir = dir.path(), .segment_bytes = 4096});
+  broker.declare_queue("q", {.durability = Durability::none});
+  broker.declare_topic("t", {.durability = Durability::none});
+  auto producer = broker.producer();
+  const std::string big(4096, 'x');
+  for (const char* name : {"q", "t"}) {
+    CHECK(producer.send(name, big).code() == Errc::payload_too_large);
+    CHECK(producer.send(name, "small"));
+  }
+}

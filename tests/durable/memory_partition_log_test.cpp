@@ -12,11 +12,13 @@
 #include <vector>
 
 #include "switchyard/detail/message_body.hpp"
+#include "util/access.hpp"
 
 using switchyard::Message;
 using switchyard::Record;
 using switchyard::Retention;
 using switchyard::Timestamp;
+using switchyard::detail::Access;
 using switchyard::detail::MemoryPartitionLog;
 using switchyard::detail::MessageBody;
 using switchyard::detail::PartitionLog;
@@ -31,7 +33,7 @@ Message message(const std::string& payload, std::int64_t wall_ns = 0, std::strin
   MessageBody* body = MessageBody::create(
       key, {}, std::span(reinterpret_cast<const std::byte*>(payload.data()), payload.size()));
   body->timestamp_ns = wall_ns;
-  return Message::adopt(body);
+  return Access::adopt(body);
 }
 
 std::string text(const Record& r) {

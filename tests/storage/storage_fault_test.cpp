@@ -16,6 +16,7 @@
 #include "support/figures.hpp"
 #include "support/storage_support.hpp"
 #include "switchyard/detail/message_body.hpp"
+#include "util/access.hpp"
 
 using namespace switchyard;
 using namespace switchyard::detail;
@@ -444,7 +445,7 @@ TEST_CASE(
   REQUIRE(opened);
   PartitionLog& log = **opened;
   auto message = [](std::string_view payload) {
-    return Message::adopt(MessageBody::create("", "", bytes_of(payload)));
+    return Access::adopt(MessageBody::create("", "", bytes_of(payload)));
   };
   int completions = 0;
   REQUIRE(log.append(message("fine"), 0, [&](Status s) { completions += s ? 1 : 100; }));
