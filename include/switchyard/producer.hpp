@@ -16,7 +16,7 @@
 namespace switchyard {
 
 namespace detail {
-class BrokerCore;
+class Registry;
 class Destination;
 }  // namespace detail
 
@@ -31,7 +31,7 @@ class Destination;
 class Producer {
  public:
   Producer() = default;
-  explicit Producer(std::shared_ptr<detail::BrokerCore> core) noexcept : core_(std::move(core)) {}
+  explicit Producer(std::shared_ptr<detail::Registry> core) noexcept : core_(std::move(core)) {}
 
   /// Sends `payload` (copied once into the message). Returns the message id; for a duplicate
   /// deduplication id, the id of the message first sent with it.
@@ -89,7 +89,7 @@ class Producer {
   /// The destination named `name`, or null; valid until the next lookup (the cache holds it).
   detail::Destination* lookup(std::string_view name) noexcept;
 
-  std::shared_ptr<detail::BrokerCore> core_;
+  std::shared_ptr<detail::Registry> core_;
   // One-entry cache: most producers talk to one destination.
   std::string cached_name_;
   std::shared_ptr<detail::Destination> cached_;

@@ -31,10 +31,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "route/broker_core.hpp"
 #include "switchyard/pubsub.hpp"
 #include "sync/event_count.hpp"
 #include "sync/spill_ring.hpp"
+#include "util/string_hash.hpp"
 
 namespace switchyard::detail {
 

@@ -5,8 +5,8 @@
 #include <limits>
 
 #include "durable/stored_message.hpp"
-#include "route/broker_core.hpp"
 #include "route/destination.hpp"
+#include "route/registry.hpp"
 #include "switchyard/detail/deadline.hpp"
 
 namespace switchyard {
