@@ -115,11 +115,7 @@ Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) 
       inserted);
   if (inserted) catalog_changed();
   if (!inserted) {
-    if (destination->kind() != detail::DestinationKind::queue) {
-      throw Error(Errc::option_mismatch, "'" + std::string(name) + "' is already declared as a " +
-                                             detail::to_string(destination->kind()));
-    }
-    auto existing = std::static_pointer_cast<QueueState>(destination);
+    auto existing = detail::redeclared_as<QueueState>(destination, name);
     if (!(existing->options() == options)) {
       throw Error(Errc::option_mismatch,
                   "queue '" + std::string(name) + "' is already declared with different options");
@@ -178,11 +174,7 @@ Exchange Broker::declare_exchange(std::string_view name, ExchangeType type,
       [&] { return std::make_shared<ExchangeState>(std::string(name), type, options, alternate); },
       inserted);
   if (!inserted) {
-    if (destination->kind() != detail::DestinationKind::exchange) {
-      throw Error(Errc::option_mismatch, "'" + std::string(name) + "' is already declared as a " +
-                                             detail::to_string(destination->kind()));
-    }
-    auto existing = std::static_pointer_cast<ExchangeState>(destination);
+    auto existing = detail::redeclared_as<ExchangeState>(destination, name);
     if (existing->type() != type || !(existing->options() == options)) {
       throw Error(Errc::option_mismatch, "exchange '" + std::string(name) +
                                              "' is already declared with another type or options");
@@ -271,11 +263,7 @@ Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) 
       },
       inserted);
   if (!inserted) {
-    if (destination->kind() != detail::DestinationKind::topic) {
-      throw Error(Errc::option_mismatch, "'" + std::string(name) + "' is already declared as a " +
-                                             detail::to_string(destination->kind()));
-    }
-    auto existing = std::static_pointer_cast<TopicState>(destination);
+    auto existing = detail::redeclared_as<TopicState>(destination, name);
     if (!(existing->options() == options)) {
       throw Error(Errc::option_mismatch,
                   "topic '" + std::string(name) + "' is already declared with different options");

@@ -67,6 +67,18 @@ std::shared_ptr<State> as(const std::shared_ptr<Destination>& d, std::string_vie
   return std::static_pointer_cast<State>(d);
 }
 
+/// `existing`, found when declaring `name` as a State, as a State; throws `option_mismatch`
+/// ("'x' is already declared as a topic") when it is of another kind.
+template <class State>
+std::shared_ptr<State> redeclared_as(const std::shared_ptr<Destination>& existing,
+                                     std::string_view name) {
+  if (existing->kind() != KindOf<State>::kKind) {
+    throw Error(Errc::option_mismatch, "'" + std::string(name) + "' is already declared as a " +
+                                           to_string(existing->kind()));
+  }
+  return std::static_pointer_cast<State>(existing);
+}
+
 /// The State registered as `name`; throws as `as` does. @note threadsafe
 template <class State>
 std::shared_ptr<State> find_as(const Registry& registry, std::string_view name) {

@@ -12,7 +12,7 @@
 // (storage/segment_log.hpp) that all its logs register with — a queue's two journal logs, a
 // topic's partitions —, its thread syncing each log at that log's own interval. Not one per
 // broker: a Flusher syncs its logs one after another, and with 8 or 32 batch destinations
-// under load one shared thread delayed completions 3 to 10 times longer than a thread per
+// under load one shared thread delayed completions 2.5 to 8 times longer than a thread per
 // destination did (msync of one file does not overlap another's on the same thread).
 //
 // Threads: `open_queue`, `open_topic`, `remove` and `storage_dir` may be called from any thread

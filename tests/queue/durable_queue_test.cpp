@@ -177,14 +177,16 @@ std::size_t thread_count() {
 TEST_CASE("each batch queue and topic syncs all its logs on one thread - a send completes synced") {
   TempDir dir;
   Broker broker({.data_dir = dir.path});
-  const std::size_t before = thread_count();
   QueueOptions batch = kDurable;
   batch.durability = Durability::batch;
+  // Counted from the first one's on (a sanitizer may start a thread of its own with it).
+  broker.declare_queue("q0", batch);
+  const std::size_t before = thread_count();
   constexpr int kQueues = 5;
-  for (int i = 0; i < kQueues; ++i) broker.declare_queue("q" + std::to_string(i), batch);
+  for (int i = 1; i < kQueues; ++i) broker.declare_queue("q" + std::to_string(i), batch);
   broker.declare_topic("t", {.partitions = 3, .durability = Durability::batch});
   // One per destination, not per log (a journal has two logs, this topic three partitions).
-  CHECK(thread_count() == before + kQueues + 1);
+  CHECK(thread_count() == before + (kQueues - 1) + 1);
 
   // Every destination's send still completes only once its record is synced.
   auto producer = broker.producer();
