@@ -24,8 +24,10 @@
 namespace switchyard {
 
 namespace detail {
-class BrokerCore;
-}
+class PubSubHub;
+class Registry;
+class StorageContext;
+}  // namespace detail
 
 struct BrokerOptions {
   /// Source of time for every delay, timeout, TTL and retention; null: the system clock.
@@ -181,7 +183,9 @@ class Broker {
   /// Records a declaration (or its removal) in the catalog, if the broker has a data_dir.
   void catalog_changed();
 
-  std::shared_ptr<detail::BrokerCore> core_;
+  std::shared_ptr<detail::Registry> registry_;       // shared with every Producer
+  std::shared_ptr<detail::StorageContext> storage_;  // null: no data_dir, memory only
+  std::shared_ptr<detail::PubSubHub> pubsub_;
 };
 
 }  // namespace switchyard

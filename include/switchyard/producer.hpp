@@ -17,7 +17,7 @@ namespace switchyard {
 
 namespace detail {
 class Access;
-class BrokerCore;
+class Registry;
 class Destination;
 }  // namespace detail
 
@@ -62,7 +62,7 @@ class Producer {
  private:
   // The library's plumbing, reached only through detail::Access (not installed).
   friend class detail::Access;
-  explicit Producer(std::shared_ptr<detail::BrokerCore> core) noexcept : core_(std::move(core)) {}
+  explicit Producer(std::shared_ptr<detail::Registry> core) noexcept : core_(std::move(core)) {}
 
   Result<MessageId> deliver(std::string_view destination, Message&& message,
                             const SendOptions& options) noexcept;
@@ -93,7 +93,7 @@ class Producer {
   /// The destination named `name`, or null; valid until the next lookup (the cache holds it).
   detail::Destination* lookup(std::string_view name) noexcept;
 
-  std::shared_ptr<detail::BrokerCore> core_;
+  std::shared_ptr<detail::Registry> core_;
   // One-entry cache: most producers talk to one destination.
   std::string cached_name_;
   std::shared_ptr<detail::Destination> cached_;

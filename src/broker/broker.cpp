@@ -4,9 +4,10 @@
 
 #include <thread>
 
+#include "broker/lookup.hpp"
+#include "broker/storage_context.hpp"
 #include "pubsub/pubsub_hub.hpp"
-#include "route/broker_core.hpp"
-#include "storage/dir_lock.hpp"
+#include "route/registry.hpp"
 #include "switchyard/detail/deadline.hpp"
 #include "util/access.hpp"
 
@@ -15,18 +16,13 @@ namespace switchyard {
 Broker::Broker() : Broker(BrokerOptions{}) {}
 
 Broker::Broker(BrokerOptions options)
-    : core_(std::make_shared<detail::BrokerCore>(
+    : registry_(std::make_shared<detail::Registry>(
           options.clock ? std::move(options.clock) : SystemClock::instance(),
-          std::move(options.interceptors))) {
-  core_->pubsub = std::make_shared<detail::PubSubHub>(core_->clock());
+          std::move(options.interceptors))),
+      pubsub_(std::make_shared<detail::PubSubHub>(registry_->clock())) {
   if (!options.data_dir.empty()) {
-    auto lock = detail::DirLock::acquire(options.data_dir);
-    if (!lock) throw Error(lock.code(), lock.message());
-    core_->data_dir = options.data_dir;
-    core_->salvage = options.salvage;
-    core_->segment_bytes = options.segment_bytes;
-    core_->data_dir_lock = std::make_shared<detail::DirLock>(std::move(*lock));
-    core_->open_ids(options.data_dir);
+    storage_ = std::make_shared<detail::StorageContext>(options, registry_->clock());
+    registry_->open_ids(options.data_dir, storage_);
     open_catalog();
   }
 }
@@ -37,18 +33,18 @@ Broker::~Broker() {
 
 std::vector<std::string> Broker::destinations() const {
   std::vector<std::string> names;
-  for (const auto& d : core_->all()) names.push_back(d->name());
+  for (const auto& d : registry_->all()) names.push_back(d->name());
   return names;
 }
 
 Producer Broker::producer() const {
-  return detail::Access::make<Producer>(core_);
+  return detail::Access::make<Producer>(registry_);
 }
 
 bool Broker::shutdown(Shutdown mode, Duration timeout) {
-  if (core_->closed()) return true;
-  core_->close();
-  const auto destinations = core_->all();
+  if (registry_->closed()) return true;
+  registry_->close();
+  const auto destinations = registry_->all();
   bool drained = true;
   if (mode == Shutdown::drain) {
     for (const auto& d : destinations) d->close(true);
@@ -65,26 +61,24 @@ bool Broker::shutdown(Shutdown mode, Duration timeout) {
     }
   }
   for (const auto& d : destinations) d->close(false);
-  core_->pubsub->close();
+  pubsub_->close();
   return drained;
 }
 
 const std::shared_ptr<Clock>& Broker::clock() const noexcept {
-  return core_->clock();
+  return registry_->clock();
 }
 
 Subscription Broker::subscribe(std::string_view channel, Subscription::Handler handler,
                                const SubscriberOptions& options) try {
-  return detail::Access::make<Subscription>(
-      core_->pubsub->subscribe(channel, false, std::move(handler), options));
+  return detail::Access::make<Subscription>(pubsub_->subscribe(channel, false, std::move(handler), options));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("subscribing to channel", channel);
 }
 
 Subscription Broker::psubscribe(std::string_view pattern, Subscription::Handler handler,
                                 const SubscriberOptions& options) try {
-  return detail::Access::make<Subscription>(
-      core_->pubsub->subscribe(pattern, true, std::move(handler), options));
+  return detail::Access::make<Subscription>(pubsub_->subscribe(pattern, true, std::move(handler), options));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("subscribing to pattern", pattern);
 }
@@ -95,12 +89,12 @@ std::size_t Broker::publish(std::string_view channel, std::string_view payload,
       channel, {}, {reinterpret_cast<const std::byte*>(payload.data()), payload.size()},
       !headers.empty());
   Message message = detail::Access::adopt(body);
-  body->id = core_->reserve_ids(1);
-  const Stamp stamp = core_->clock()->stamp();
+  body->id = registry_->reserve_ids(1);
+  const Stamp stamp = registry_->clock()->stamp();
   body->timestamp_ns = stamp.wall.time_since_epoch().count();
   body->sent_ns = stamp.now.time_since_epoch().count();
   if (!headers.empty()) body->mutable_extras().headers = headers;
-  return core_->pubsub->publish(message);
+  return pubsub_->publish(message);
 }
 
 }  // namespace switchyard

@@ -1,10 +1,9 @@
 // The broker's catalog: which durable queues and topics, exchanges and bindings a data
 // directory holds, so a restarted broker declares them again before anyone uses it.
 //
-// Stored in an atomic, CRC-checked, fall-back-to-previous checkpoint file
-// (storage/checkpoint_file.hpp) whose records catalog_records.hpp encodes: one entry per
-// declaration, keyed "<kind>:<name>" (bindings: "binding:" + exchange, target, key and
-// arguments), its text a list of
+// Stored with the same atomic, CRC-checked, fall-back-to-previous checkpoint file that keeps
+// group offsets (offset_checkpoint.hpp): one entry per declaration, keyed "<kind>:<name>"
+// (bindings: "binding:" + exchange, target, key and arguments), its text a list of
 // `field=value` lines with values %-escaped. Only durable queues and topics are listed (a
 // memory-only destination is gone after a restart, as in RabbitMQ), every exchange, and the
 // bindings whose target is listed too.
@@ -12,16 +11,13 @@
 
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <string>
 
 #include "broker/catalog_records.hpp"
-#include "queue/queue_state.hpp"
-#include "route/broker_core.hpp"
-#include "route/exchange_state.hpp"
-#include "storage/checkpoint_file.hpp"
+#include "broker/lookup.hpp"
+#include "broker/storage_context.hpp"
 #include "switchyard/broker.hpp"
-#include "sync/mutex.hpp"
-#include "topic/topic_state.hpp"
 
 namespace switchyard {
 
@@ -191,126 +187,147 @@ bool persisted(const detail::Destination& d) {
     case detail::DestinationKind::queue:
       return static_cast<const detail::QueueState&>(d).durable();
     case detail::DestinationKind::topic:
-      return static_cast<const detail::TopicState&>(d).options().durability != Durability::memory;
+      return static_cast<const detail::TopicState&>(d).durable();
     case detail::DestinationKind::exchange:
       return true;
   }
   return false;
 }
 
-}  // namespace
-
-void Broker::open_catalog() {
-  detail::CatalogEntries entries;
-  auto opened = detail::open_catalog_file(core_->data_dir, entries);
-  if (!opened) throw Error(opened.code(), "data directory catalog: " + opened.message());
-  auto catalog = std::make_shared<detail::CheckpointFile>(std::move(*opened));
+/// What a catalog lists, by kind: (name, fields) of each declaration, and each binding's
+/// fields.
+struct Listed {
   std::vector<std::pair<std::string, Fields>> queues, topics, exchanges, bindings;
-  for (const auto& [id, text] : entries) {
+};
+
+Listed by_kind(const detail::CatalogEntries& catalog) {
+  Listed listed;
+  for (const auto& [id, text] : catalog) {
     const std::size_t colon = id.find(':');
     const std::string kind = id.substr(0, colon);
     const std::string name = colon == std::string::npos ? "" : id.substr(colon + 1);
-    auto& list = kind == "queue"      ? queues
-                 : kind == "topic"    ? topics
-                 : kind == "exchange" ? exchanges
-                                      : bindings;
+    auto& list = kind == "queue"      ? listed.queues
+                 : kind == "topic"    ? listed.topics
+                 : kind == "exchange" ? listed.exchanges
+                                      : listed.bindings;
     list.emplace_back(name, read(text));
   }
-  {
-    detail::MutexLock lock(core_->catalog_mutex);
-    core_->catalog = catalog;
-    core_->catalog_loading = true;
-  }
-  struct Loaded {
-    detail::BrokerCore& core;
-    ~Loaded() {
-      detail::MutexLock lock(core.catalog_mutex);
-      core.catalog_loading = false;
-    }
-  } loaded{*core_};
+  return listed;
+}
 
-  // Queues: a dead-letter queue before the queues that use it.
-  for (bool progress = true; progress && !queues.empty();) {
+/// Declares each entry of `list` once what it depends on (`depends_on(fields)`: a name, or
+/// empty for nothing) is declared — a dead-letter queue before the queues that use it, an
+/// alternate before its exchange —, in passes until one makes no progress. Leaves in `list`
+/// what could not be declared.
+template <class DependsOn, class Declare>
+void declare_in_order(Broker& broker, std::vector<std::pair<std::string, Fields>>& list,
+                      DependsOn&& depends_on, Declare&& declare) {
+  for (bool progress = true; progress && !list.empty();) {
     progress = false;
-    for (auto it = queues.begin(); it != queues.end();) {
-      QueueOptions options = decode_queue(it->second);
-      if (!options.dead_letter.empty() && !contains(options.dead_letter)) {
+    for (auto it = list.begin(); it != list.end();) {
+      const std::string dependency = depends_on(it->second);
+      if (!dependency.empty() && !broker.contains(dependency)) {
         ++it;
         continue;
       }
-      declare_queue(it->first, options);
-      it = queues.erase(it);
+      declare(it->first, it->second);
+      it = list.erase(it);
       progress = true;
     }
   }
-  for (const auto& [name, fields] : topics) declare_topic(name, decode_topic(fields));
-  for (bool progress = true; progress && !exchanges.empty();) {
-    progress = false;
-    for (auto it = exchanges.begin(); it != exchanges.end();) {
-      ExchangeOptions options;
-      options.unroutable = static_cast<Unroutable>(need_int(it->second, "unroutable"));
-      options.alternate = need(it->second, "alternate");
-      if (!options.alternate.empty() && !contains(options.alternate)) {
-        ++it;
-        continue;
-      }
-      declare_exchange(it->first, static_cast<ExchangeType>(need_int(it->second, "type")), options);
-      it = exchanges.erase(it);
-      progress = true;
-    }
-  }
+}
+
+void redeclare_queues(Broker& broker, std::vector<std::pair<std::string, Fields>>& queues) {
+  declare_in_order(
+      broker, queues, [](const Fields& f) { return need(f, "dead_letter"); },
+      [&](const std::string& name, const Fields& f) {
+        broker.declare_queue(name, decode_queue(f));
+      });
+}
+
+void redeclare_exchanges(Broker& broker, std::vector<std::pair<std::string, Fields>>& exchanges) {
+  declare_in_order(
+      broker, exchanges, [](const Fields& f) { return need(f, "alternate"); },
+      [&](const std::string& name, const Fields& f) {
+        ExchangeOptions options;
+        options.unroutable = static_cast<Unroutable>(need_int(f, "unroutable"));
+        options.alternate = need(f, "alternate");
+        broker.declare_exchange(name, static_cast<ExchangeType>(need_int(f, "type")), options);
+      });
+}
+
+/// Binds what the catalog lists, skipping a binding one of whose ends was not durable.
+void rebind(Broker& broker, const std::vector<std::pair<std::string, Fields>>& bindings) {
   for (const auto& [id, fields] : bindings) {
     const std::string& exchange = need(fields, "exchange");
     const std::string& target = need(fields, "target");
-    if (!contains(exchange) || !contains(target)) continue;  // an end was not durable
-    bind(exchange, target, need(fields, "key"),
-         BindOptions{.arguments = decode_headers(need(fields, "arguments"))});
+    if (!broker.contains(exchange) || !broker.contains(target)) continue;
+    broker.bind(exchange, target, need(fields, "key"),
+                BindOptions{.arguments = decode_headers(need(fields, "arguments"))});
   }
-  if (!queues.empty() || !exchanges.empty()) {
-    throw Error(Errc::corrupt,
-                "data directory catalog: " + std::to_string(queues.size() + exchanges.size()) +
-                    " declarations depend on destinations the catalog lacks");
+}
+
+/// Adds the catalog entries of `d` (a persisted destination): its declaration and, for an
+/// exchange, each of its bindings whose target is persisted too.
+void add_entries(detail::CatalogEntries& map, const detail::Destination& d) {
+  switch (d.kind()) {
+    case detail::DestinationKind::queue:
+      map[fmt::format("queue:{}", d.name())] =
+          encode_queue(static_cast<const detail::QueueState&>(d).options());
+      break;
+    case detail::DestinationKind::topic:
+      map[fmt::format("topic:{}", d.name())] =
+          encode_topic(static_cast<const detail::TopicState&>(d).options());
+      break;
+    case detail::DestinationKind::exchange: {
+      const auto& exchange = static_cast<const detail::ExchangeState&>(d);
+      map[fmt::format("exchange:{}", d.name())] =
+          write({{"type", num(static_cast<int>(exchange.type()))},
+                 {"unroutable", num(static_cast<int>(exchange.options().unroutable))},
+                 {"alternate", exchange.options().alternate}});
+      for (const auto& binding : exchange.bindings()) {
+        if (!persisted(*binding.target)) continue;
+        const std::string arguments = encode_headers(binding.arguments);
+        map[fmt::format("binding:{}={}={}={}", escape(d.name()), escape(binding.target->name()),
+                        escape(binding.key), escape(arguments))] =
+            write({{"exchange", d.name()},
+                   {"target", binding.target->name()},
+                   {"key", binding.key},
+                   {"arguments", arguments}});
+      }
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+void Broker::open_catalog() {
+  Listed listed = by_kind(storage_->open_catalog());
+  struct Loaded {
+    detail::StorageContext& storage;
+    ~Loaded() { storage.catalog_loaded(); }
+  } loaded{*storage_};
+  redeclare_queues(*this, listed.queues);
+  for (const auto& [name, fields] : listed.topics) declare_topic(name, decode_topic(fields));
+  redeclare_exchanges(*this, listed.exchanges);
+  rebind(*this, listed.bindings);
+  if (!listed.queues.empty() || !listed.exchanges.empty()) {
+    throw Error(Errc::corrupt, "data directory catalog: " +
+                                   std::to_string(listed.queues.size() + listed.exchanges.size()) +
+                                   " declarations depend on destinations the catalog lacks");
   }
 }
 
 void Broker::catalog_changed() {
-  detail::MutexLock lock(core_->catalog_mutex);
-  if (!core_->catalog || core_->catalog_loading) return;
-  detail::CatalogEntries map;
-  for (const auto& d : core_->all()) {
-    if (!persisted(*d)) continue;
-    switch (d->kind()) {
-      case detail::DestinationKind::queue:
-        map[fmt::format("queue:{}", d->name())] =
-            encode_queue(static_cast<const detail::QueueState&>(*d).options());
-        break;
-      case detail::DestinationKind::topic:
-        map[fmt::format("topic:{}", d->name())] =
-            encode_topic(static_cast<const detail::TopicState&>(*d).options());
-        break;
-      case detail::DestinationKind::exchange: {
-        const auto& exchange = static_cast<const detail::ExchangeState&>(*d);
-        map[fmt::format("exchange:{}", d->name())] =
-            write({{"type", num(static_cast<int>(exchange.type()))},
-                   {"unroutable", num(static_cast<int>(exchange.options().unroutable))},
-                   {"alternate", exchange.options().alternate}});
-        for (const auto& binding : exchange.bindings()) {
-          if (!persisted(*binding.target)) continue;
-          const std::string arguments = encode_headers(binding.arguments);
-          map[fmt::format("binding:{}={}={}={}", escape(d->name()), escape(binding.target->name()),
-                          escape(binding.key), escape(arguments))] =
-              write({{"exchange", d->name()},
-                     {"target", binding.target->name()},
-                     {"key", binding.key},
-                     {"arguments", arguments}});
-        }
-        break;
-      }
+  if (!storage_) return;
+  storage_->commit_catalog([&] {
+    detail::CatalogEntries map;
+    for (const auto& d : registry_->all()) {
+      if (persisted(*d)) add_entries(map, *d);
     }
-  }
-  if (auto committed = core_->catalog->commit(detail::encode_catalog(map)); !committed) {
-    throw Error(committed.code(), "data directory catalog: " + committed.message());
-  }
+    return map;
+  });
 }
 
 }  // namespace switchyard

@@ -3,9 +3,11 @@
 #include <cmath>
 #include <string>
 
+#include "broker/lookup.hpp"
+#include "broker/storage_context.hpp"
 #include "queue/queue_state.hpp"
-#include "route/broker_core.hpp"
 #include "route/exchange_state.hpp"
+#include "route/registry.hpp"
 #include "switchyard/broker.hpp"
 #include "topic/topic_state.hpp"
 #include "util/access.hpp"
@@ -14,13 +16,12 @@ namespace switchyard {
 
 namespace {
 
-void check_name(std::string_view name) {
-  if (name.empty()) throw Error(Errc::invalid_argument, "destination name must not be empty");
-  if (name.size() > 255) {
-    throw Error(Errc::invalid_argument, "destination name longer than 255 bytes: '" +
-                                            std::string(name.substr(0, 32)) + "...'");
-  }
-}
+using detail::as;
+using detail::check_name;
+using detail::ExchangeState;
+using detail::find_as;
+using detail::QueueState;
+using detail::TopicState;
 
 void check_options(std::string_view name, const QueueOptions& options) {
   auto bad = [&](const std::string& what) {
@@ -47,35 +48,15 @@ void check_options(std::string_view name, const QueueOptions& options) {
   if (options.dead_letter == name) bad("a queue cannot be its own dead-letter queue");
 }
 
-std::shared_ptr<detail::QueueState> as_queue(const std::shared_ptr<detail::Destination>& d,
-                                             std::string_view name) {
-  if (!d) throw Error(Errc::unknown_destination, "no queue named '" + std::string(name) + "'");
-  if (d->kind() != detail::DestinationKind::queue) {
-    throw Error(Errc::unknown_destination, "'" + std::string(name) + "' is a " +
-                                               detail::to_string(d->kind()) + ", not a queue");
-  }
-  return std::static_pointer_cast<detail::QueueState>(d);
-}
-
-std::shared_ptr<detail::ExchangeState> as_exchange(const std::shared_ptr<detail::Destination>& d,
-                                                   std::string_view name) {
-  if (!d) throw Error(Errc::unknown_destination, "no exchange named '" + std::string(name) + "'");
-  if (d->kind() != detail::DestinationKind::exchange) {
-    throw Error(Errc::unknown_destination, "'" + std::string(name) + "' is a " +
-                                               detail::to_string(d->kind()) + ", not an exchange");
-  }
-  return std::static_pointer_cast<detail::ExchangeState>(d);
-}
-
 /// Removes every exchange binding and topic subscription that points at `gone`.
-void unbind_everywhere(detail::BrokerCore& core, const detail::Destination& gone) {
-  for (const auto& d : core.all()) {
+void unbind_everywhere(const detail::Registry& registry, const detail::Destination& gone) {
+  for (const auto& d : registry.all()) {
     if (d->kind() == detail::DestinationKind::exchange) {
-      static_cast<detail::ExchangeState&>(*d).unbind_all(gone);
+      static_cast<ExchangeState&>(*d).unbind_all(gone);
     } else if (d->kind() == detail::DestinationKind::topic &&
                gone.kind() == detail::DestinationKind::queue) {
       try {
-        static_cast<detail::TopicState&>(*d).unsubscribe(gone.name());
+        static_cast<TopicState&>(*d).unsubscribe(gone.name());
       } catch (const Error&) {
         // Not subscribed to this topic.
       }
@@ -95,111 +76,81 @@ void check_topic_options(std::string_view name, const TopicOptions& options) {
   if (options.retention.age.count() < 0) bad("retention age must not be negative");
 }
 
-std::shared_ptr<detail::TopicState> as_topic(const std::shared_ptr<detail::Destination>& d,
-                                             std::string_view name) {
-  if (!d) throw Error(Errc::unknown_destination, "no topic named '" + std::string(name) + "'");
-  if (d->kind() != detail::DestinationKind::topic) {
-    throw Error(Errc::unknown_destination, "'" + std::string(name) + "' is a " +
-                                               detail::to_string(d->kind()) + ", not a topic");
-  }
-  return std::static_pointer_cast<detail::TopicState>(d);
-}
-
 }  // namespace
 
 Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) try {
   check_name(name);
   check_options(name, options);
-  std::shared_ptr<detail::QueueState> dead_letter;
+  std::shared_ptr<QueueState> dead_letter;
   if (!options.dead_letter.empty()) {
-    auto found = core_->find(options.dead_letter);
+    auto found = registry_->find(options.dead_letter);
     if (!found) {
       throw Error(Errc::unknown_destination, "queue '" + std::string(name) +
                                                  "': dead-letter queue '" + options.dead_letter +
                                                  "' is not declared (declare it first)");
     }
-    dead_letter = as_queue(found, options.dead_letter);
+    dead_letter = as<QueueState>(found, options.dead_letter);
   }
-  if (options.durability != Durability::memory && core_->data_dir.empty()) {
+  if (options.durability != Durability::memory && !storage_) {
     throw Error(Errc::invalid_argument, "queue '" + std::string(name) +
                                             "': a durable queue needs a broker with a data_dir");
   }
   bool inserted = false;
-  auto destination = core_->find_or_insert(
+  auto destination = registry_->find_or_insert(
       name,
       [&] {
         std::unique_ptr<detail::QueueJournal> journal;
         if (options.durability != Durability::memory) {
-          detail::QueueJournalOptions journal_options;
-          journal_options.log.durability = options.durability;
-          journal_options.log.salvage = core_->salvage;
-          if (core_->segment_bytes != 0) {
-            journal_options.log.segment_bytes = core_->segment_bytes;
-            journal_options.settlement_segment_bytes = core_->segment_bytes;
-          }
-          journal_options.log.clock = core_->clock();
-          journal_options.log.owner = detail::StorageOwner::of(
-              detail::OwnerKind::queue, detail::StreamRole::records, name, 0);
-          auto opened = detail::QueueJournal::open(
-              core_->storage_dir(detail::DestinationKind::queue, name), journal_options);
-          if (!opened) {
-            throw Error(opened.code(), "queue '" + std::string(name) + "': " + opened.message());
-          }
-          journal = std::move(*opened);
+          journal = storage_->open_queue(name, options.durability);
         }
-        auto queue = std::make_shared<detail::QueueState>(
-            std::string(name), options, core_->clock(), dead_letter, std::move(journal));
+        auto queue = std::make_shared<QueueState>(std::string(name), options, registry_->clock(),
+                                                  dead_letter, std::move(journal));
         auto recovered = queue->recover();
         if (!recovered) {
           throw Error(recovered.code(),
                       "queue '" + std::string(name) + "': " + recovered.message());
         }
-        core_->ensure_ids_above(recovered->second);
+        registry_->ensure_ids_above(recovered->second);
         return queue;
       },
       inserted);
   if (inserted) catalog_changed();
   if (!inserted) {
-    if (destination->kind() != detail::DestinationKind::queue) {
-      throw Error(Errc::option_mismatch, "'" + std::string(name) + "' is already declared as a " +
-                                             detail::to_string(destination->kind()));
-    }
-    auto existing = std::static_pointer_cast<detail::QueueState>(destination);
+    auto existing = detail::redeclared_as<QueueState>(destination, name);
     if (!(existing->options() == options)) {
       throw Error(Errc::option_mismatch,
                   "queue '" + std::string(name) + "' is already declared with different options");
     }
     return detail::Access::make<Queue>(existing);
   }
-  return detail::Access::make<Queue>(std::static_pointer_cast<detail::QueueState>(destination));
+  return detail::Access::make<Queue>(std::static_pointer_cast<QueueState>(destination));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("declaring queue", name);
 }
 
 Queue Broker::queue(std::string_view name) const {
-  return detail::Access::make<Queue>(as_queue(core_->find(name), name));
+  return detail::Access::make<Queue>(find_as<QueueState>(*registry_, name));
 }
 
 bool Broker::contains(std::string_view name) const {
-  return core_->find(name) != nullptr;
+  return registry_->find(name) != nullptr;
 }
 
 void Broker::delete_queue(std::string_view name, DeleteOptions options) {
-  auto gone = core_->erase(name, [&](detail::Destination& d) {
-    auto queue = as_queue(std::shared_ptr<detail::Destination>(std::shared_ptr<void>{}, &d), name);
-    if (options.if_unused && queue->consumer_count() != 0) {
+  auto gone = registry_->erase(name, [&](detail::Destination& d) {
+    auto& queue = as<QueueState>(&d, name);
+    if (options.if_unused && queue.consumer_count() != 0) {
       throw Error(Errc::in_use, "queue '" + std::string(name) + "' has consumers");
     }
-    if (options.if_empty && queue->depth() != 0) {
+    if (options.if_empty && queue.depth() != 0) {
       throw Error(Errc::in_use, "queue '" + std::string(name) + "' is not empty");
     }
   });
-  unbind_everywhere(*core_, *gone);
+  unbind_everywhere(*registry_, *gone);
   gone->close(false);
-  if (static_cast<detail::QueueState&>(*gone).durable()) {
+  if (static_cast<QueueState&>(*gone).durable()) {
     catalog_changed();
-    // Best effort: the catalog no longer lists it either way.
-    (void)detail::remove_tree(core_->storage_dir(detail::DestinationKind::queue, name));
+    storage_->remove(detail::DestinationKind::queue, name);
   }
 }
 
@@ -212,25 +163,19 @@ Exchange Broker::declare_exchange(std::string_view name, ExchangeType type,
       throw Error(Errc::invalid_argument, "exchange '" + std::string(name) +
                                               "': Unroutable::alternate needs another destination");
     }
-    alternate = core_->find(options.alternate);
+    alternate = registry_->find(options.alternate);
     if (!alternate) {
       throw Error(Errc::unknown_destination, "exchange '" + std::string(name) + "': alternate '" +
                                                  options.alternate + "' is not declared");
     }
   }
   bool inserted = false;
-  auto destination = core_->find_or_insert(
+  auto destination = registry_->find_or_insert(
       name,
-      [&] {
-        return std::make_shared<detail::ExchangeState>(std::string(name), type, options, alternate);
-      },
+      [&] { return std::make_shared<ExchangeState>(std::string(name), type, options, alternate); },
       inserted);
   if (!inserted) {
-    if (destination->kind() != detail::DestinationKind::exchange) {
-      throw Error(Errc::option_mismatch, "'" + std::string(name) + "' is already declared as a " +
-                                             detail::to_string(destination->kind()));
-    }
-    auto existing = std::static_pointer_cast<detail::ExchangeState>(destination);
+    auto existing = detail::redeclared_as<ExchangeState>(destination, name);
     if (existing->type() != type || !(existing->options() == options)) {
       throw Error(Errc::option_mismatch, "exchange '" + std::string(name) +
                                              "' is already declared with another type or options");
@@ -238,35 +183,30 @@ Exchange Broker::declare_exchange(std::string_view name, ExchangeType type,
     return detail::Access::make<Exchange>(existing);
   }
   catalog_changed();
-  return detail::Access::make<Exchange>(
-      std::static_pointer_cast<detail::ExchangeState>(destination));
+  return detail::Access::make<Exchange>(std::static_pointer_cast<ExchangeState>(destination));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("declaring exchange", name);
 }
 
 Exchange Broker::exchange(std::string_view name) const {
-  return detail::Access::make<Exchange>(as_exchange(core_->find(name), name));
+  return detail::Access::make<Exchange>(find_as<ExchangeState>(*registry_, name));
 }
 
 void Broker::delete_exchange(std::string_view name, DeleteOptions options) {
-  auto gone = core_->erase(name, [&](detail::Destination& d) {
-    if (d.kind() != detail::DestinationKind::exchange) {
-      throw Error(Errc::unknown_destination, "'" + std::string(name) + "' is a " +
-                                                 detail::to_string(d.kind()) + ", not an exchange");
-    }
-    if (options.if_unused && static_cast<detail::ExchangeState&>(d).binding_count() != 0) {
+  auto gone = registry_->erase(name, [&](detail::Destination& d) {
+    if (options.if_unused && as<ExchangeState>(&d, name).binding_count() != 0) {
       throw Error(Errc::in_use, "exchange '" + std::string(name) + "' has bindings");
     }
   });
-  unbind_everywhere(*core_, *gone);
+  unbind_everywhere(*registry_, *gone);
   gone->close(false);
   catalog_changed();
 }
 
 void Broker::bind(std::string_view exchange, std::string_view destination, std::string_view key,
                   const BindOptions& options) {
-  auto source = as_exchange(core_->find(exchange), exchange);
-  auto target = core_->find(destination);
+  auto source = find_as<ExchangeState>(*registry_, exchange);
+  auto target = registry_->find(destination);
   if (!target) {
     throw Error(Errc::unknown_destination, "cannot bind exchange '" + std::string(exchange) +
                                                "' to '" + std::string(destination) +
@@ -277,8 +217,8 @@ void Broker::bind(std::string_view exchange, std::string_view destination, std::
 }
 
 bool Broker::unbind(std::string_view exchange, std::string_view destination, std::string_view key) {
-  auto source = as_exchange(core_->find(exchange), exchange);
-  auto target = core_->find(destination);
+  auto source = find_as<ExchangeState>(*registry_, exchange);
+  auto target = registry_->find(destination);
   if (!target) return false;
   const bool removed = source->unbind(*target, key);
   if (removed) catalog_changed();
@@ -286,7 +226,7 @@ bool Broker::unbind(std::string_view exchange, std::string_view destination, std
 }
 
 Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options) try {
-  auto queue = as_queue(core_->find(name), name);
+  auto queue = find_as<QueueState>(*registry_, name);
   if (queue->closed_for_receive())
     throw Error(Errc::closed, "queue '" + std::string(name) + "' is closed");
   const std::uint32_t prefetch =
@@ -297,7 +237,7 @@ Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options)
                 "consumer of queue '" + std::string(name) + "': workers must be at least 1");
   }
   auto state = std::make_shared<detail::ConsumerState>(std::move(queue), prefetch, options.wait,
-                                                       core_->interceptors());
+                                                       registry_->interceptors());
   return detail::Access::make<Consumer>(std::move(state), options);
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("a consumer of queue", name);
@@ -307,32 +247,24 @@ Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) 
   check_name(name);
   check_topic_options(name, options);
   const bool durable = options.durability != Durability::memory;
-  if (durable && core_->data_dir.empty()) {
+  if (durable && !storage_) {
     throw Error(Errc::invalid_argument,
                 "topic '" + std::string(name) + "': durability '" +
                     std::string(to_string(options.durability)) +
                     "' needs a broker with a data_dir (BrokerOptions::data_dir)");
   }
   bool inserted = false;
-  auto destination = core_->find_or_insert(
+  auto destination = registry_->find_or_insert(
       name,
       [&] {
         detail::TopicStorage storage;
-        if (durable) {
-          storage.dir = core_->storage_dir(detail::DestinationKind::topic, name);
-          storage.salvage = core_->salvage;
-          storage.segment_bytes = core_->segment_bytes;
-        }
-        return std::make_shared<detail::TopicState>(std::string(name), options, core_->clock(),
-                                                    std::move(storage));
+        if (durable) storage = storage_->open_topic(name, options);
+        return std::make_shared<TopicState>(std::string(name), options, registry_->clock(),
+                                            std::move(storage));
       },
       inserted);
   if (!inserted) {
-    if (destination->kind() != detail::DestinationKind::topic) {
-      throw Error(Errc::option_mismatch, "'" + std::string(name) + "' is already declared as a " +
-                                             detail::to_string(destination->kind()));
-    }
-    auto existing = std::static_pointer_cast<detail::TopicState>(destination);
+    auto existing = detail::redeclared_as<TopicState>(destination, name);
     if (!(existing->options() == options)) {
       throw Error(Errc::option_mismatch,
                   "topic '" + std::string(name) + "' is already declared with different options");
@@ -340,22 +272,18 @@ Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) 
     return detail::Access::make<Topic>(existing);
   }
   if (durable) catalog_changed();
-  return detail::Access::make<Topic>(std::static_pointer_cast<detail::TopicState>(destination));
+  return detail::Access::make<Topic>(std::static_pointer_cast<TopicState>(destination));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("declaring topic", name);
 }
 
 Topic Broker::topic(std::string_view name) const {
-  return detail::Access::make<Topic>(as_topic(core_->find(name), name));
+  return detail::Access::make<Topic>(find_as<TopicState>(*registry_, name));
 }
 
 void Broker::delete_topic(std::string_view name, DeleteOptions options) {
-  auto gone = core_->erase(name, [&](detail::Destination& d) {
-    if (d.kind() != detail::DestinationKind::topic) {
-      throw Error(Errc::unknown_destination, "'" + std::string(name) + "' is a " +
-                                                 detail::to_string(d.kind()) + ", not a topic");
-    }
-    auto& topic = static_cast<detail::TopicState&>(d);
+  auto gone = registry_->erase(name, [&](detail::Destination& d) {
+    auto& topic = as<TopicState>(&d, name);
     if (options.if_unused && topic.has_members()) {
       throw Error(Errc::in_use, "topic '" + std::string(name) + "' has group members");
     }
@@ -364,16 +292,17 @@ void Broker::delete_topic(std::string_view name, DeleteOptions options) {
     }
   });
   gone->close(false);
-  auto& topic = static_cast<detail::TopicState&>(*gone);
+  auto& topic = static_cast<TopicState&>(*gone);
   if (topic.durable()) {
-    topic.destroy_storage();
+    topic.retire_storage();
+    storage_->remove(detail::DestinationKind::topic, name);
     catalog_changed();
   }
 }
 
 GroupConsumer Broker::group_consumer(std::string_view topic_name, std::string_view group,
                                      GroupConsumerOptions options) try {
-  auto topic = as_topic(core_->find(topic_name), topic_name);
+  auto topic = find_as<TopicState>(*registry_, topic_name);
   if (group.empty()) throw Error(Errc::invalid_argument, "group name must not be empty");
   if (topic->closed_for_receive()) {
     throw Error(Errc::closed, "topic '" + std::string(topic_name) + "' is closed");
@@ -387,16 +316,12 @@ GroupConsumer Broker::group_consumer(std::string_view topic_name, std::string_vi
 
 void Broker::subscribe_queue(std::string_view topic_name, std::string_view queue_name,
                              Headers filter) {
-  auto topic = as_topic(core_->find(topic_name), topic_name);
-  auto found = core_->find(queue_name);
-  if (!found || found->kind() != detail::DestinationKind::queue) {
-    throw Error(Errc::unknown_destination, "no queue named '" + std::string(queue_name) + "'");
-  }
-  topic->subscribe(std::static_pointer_cast<detail::QueueState>(found), std::move(filter));
+  auto topic = find_as<TopicState>(*registry_, topic_name);
+  topic->subscribe(find_as<QueueState>(*registry_, queue_name), std::move(filter));
 }
 
 void Broker::unsubscribe_queue(std::string_view topic_name, std::string_view queue_name) {
-  as_topic(core_->find(topic_name), topic_name)->unsubscribe(queue_name);
+  find_as<TopicState>(*registry_, topic_name)->unsubscribe(queue_name);
 }
 
 }  // namespace switchyard

@@ -3,14 +3,12 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "broker/lookup.hpp"
 #include "pubsub/pubsub_hub.hpp"
-#include "queue/queue_state.hpp"
-#include "route/broker_core.hpp"
-#include "route/exchange_state.hpp"
 #include "switchyard/broker.hpp"
-#include "topic/topic_state.hpp"
 
 namespace switchyard {
 
@@ -49,38 +47,63 @@ void family(std::string& out, const Family& f, const char* label_name,
   }
 }
 
-}  // namespace
+/// The families of one kind of destination: each call writes one family, a sample per
+/// destination (labelled with its name) of `field(its stats)`. The stats are read once.
+template <class State>
+class KindFamilies {
+ public:
+  using Stats = decltype(std::declval<const State&>().stats());
 
-std::string Broker::metrics() const {
-  std::vector<std::shared_ptr<detail::QueueState>> queues;
-  std::vector<std::shared_ptr<detail::ExchangeState>> exchanges;
-  std::vector<std::shared_ptr<detail::TopicState>> topics;
-  for (const auto& d : core_->all()) {
-    if (d->kind() == detail::DestinationKind::topic) {
-      topics.push_back(std::static_pointer_cast<detail::TopicState>(d));
+  KindFamilies(std::string& out, const char* label_name, std::vector<std::shared_ptr<State>> states)
+      : out_(out), label_name_(label_name), states_(std::move(states)) {
+    stats_.reserve(states_.size());
+    for (const auto& state : states_) stats_.push_back(state->stats());
+  }
+
+  template <class Field>
+  void operator()(const Family& f, Field field) {
+    std::vector<std::pair<std::string, double>> samples;
+    for (std::size_t i = 0; i < states_.size(); ++i) {
+      samples.emplace_back(states_[i]->name(), static_cast<double>(field(stats_[i])));
     }
-    if (d->kind() == detail::DestinationKind::queue) {
-      queues.push_back(std::static_pointer_cast<detail::QueueState>(d));
-    } else if (d->kind() == detail::DestinationKind::exchange) {
-      exchanges.push_back(std::static_pointer_cast<detail::ExchangeState>(d));
+    family(out_, f, label_name_, samples);
+  }
+
+  [[nodiscard]] const std::vector<std::shared_ptr<State>>& states() const noexcept {
+    return states_;
+  }
+  [[nodiscard]] const std::vector<Stats>& stats() const noexcept { return stats_; }
+
+ private:
+  std::string& out_;
+  const char* label_name_;
+  std::vector<std::shared_ptr<State>> states_;
+  std::vector<Stats> stats_;
+};
+
+/// One gauge per group: its lag over all partitions (no family when no topic has a group).
+void write_group_lag(std::string& out,
+                     const std::vector<std::shared_ptr<detail::TopicState>>& topics,
+                     const std::vector<TopicStats>& ts) {
+  bool any_group = false;
+  for (std::size_t i = 0; i < topics.size(); ++i) {
+    for (const GroupStats& g : ts[i].groups) {
+      if (!any_group) {
+        out +=
+            "# HELP switchyard_group_lag Records behind the log end, all partitions.\n"
+            "# TYPE switchyard_group_lag gauge\n";
+        any_group = true;
+      }
+      fmt::format_to(std::back_inserter(out),
+                     "switchyard_group_lag{{topic=\"{}\",group=\"{}\"}} {}\n",
+                     label(topics[i]->name()), label(g.name), g.lag);
     }
   }
-  auto by_name = [](const auto& a, const auto& b) { return a->name() < b->name(); };
-  std::sort(queues.begin(), queues.end(), by_name);
-  std::sort(exchanges.begin(), exchanges.end(), by_name);
-  std::sort(topics.begin(), topics.end(), by_name);
+}
 
-  std::string out;
-  std::vector<QueueStats> qs;
-  qs.reserve(queues.size());
-  for (const auto& q : queues) qs.push_back(q->stats());
-  auto queue_family = [&](const Family& f, auto field) {
-    std::vector<std::pair<std::string, double>> samples;
-    for (std::size_t i = 0; i < queues.size(); ++i) {
-      samples.emplace_back(queues[i]->name(), static_cast<double>(field(qs[i])));
-    }
-    family(out, f, "queue", samples);
-  };
+void write_queue_families(std::string& out, const detail::Registry& registry) {
+  KindFamilies<detail::QueueState> queue_family(out, "queue",
+                                                detail::all_of<detail::QueueState>(registry));
   queue_family({"switchyard_queue_depth", "gauge", "Ready and delayed messages."},
                [](const QueueStats& s) { return s.depth; });
   queue_family({"switchyard_queue_in_flight", "gauge", "Delivered, unacknowledged messages."},
@@ -126,16 +149,11 @@ std::string Broker::metrics() const {
   queue_family({"switchyard_queue_recovery_skipped_bytes_total", "counter",
                 "Bytes of damaged regions skipped (salvage) when the queue was opened."},
                [](const QueueStats& s) { return s.recovery_skipped_bytes; });
+}
 
-  std::vector<ExchangeStats> xs;
-  for (const auto& x : exchanges) xs.push_back(x->stats());
-  auto exchange_family = [&](const Family& f, auto field) {
-    std::vector<std::pair<std::string, double>> samples;
-    for (std::size_t i = 0; i < exchanges.size(); ++i) {
-      samples.emplace_back(exchanges[i]->name(), static_cast<double>(field(xs[i])));
-    }
-    family(out, f, "exchange", samples);
-  };
+void write_exchange_families(std::string& out, const detail::Registry& registry) {
+  KindFamilies<detail::ExchangeState> exchange_family(
+      out, "exchange", detail::all_of<detail::ExchangeState>(registry));
   exchange_family({"switchyard_exchange_routed_total", "counter", "Messages matching a binding."},
                   [](const ExchangeStats& s) { return s.routed; });
   exchange_family({"switchyard_exchange_deliveries_total", "counter", "Copies handed on."},
@@ -147,16 +165,12 @@ std::string Broker::metrics() const {
       [](const ExchangeStats& s) { return s.rejected; });
   exchange_family({"switchyard_exchange_bindings", "gauge", "Bindings."},
                   [](const ExchangeStats& s) { return s.bindings; });
+}
 
-  std::vector<TopicStats> ts;
-  for (const auto& t : topics) ts.push_back(t->stats());
-  auto topic_family = [&](const Family& f, auto field) {
-    std::vector<std::pair<std::string, double>> samples;
-    for (std::size_t i = 0; i < topics.size(); ++i) {
-      samples.emplace_back(topics[i]->name(), static_cast<double>(field(ts[i])));
-    }
-    family(out, f, "topic", samples);
-  };
+/// The topics' families, then every group's lag (labelled with topic and group).
+void write_topic_families(std::string& out, const detail::Registry& registry) {
+  KindFamilies<detail::TopicState> topic_family(out, "topic",
+                                                detail::all_of<detail::TopicState>(registry));
   topic_family({"switchyard_topic_appended_total", "counter", "Records appended."},
                [](const TopicStats& s) { return s.appended; });
   topic_family({"switchyard_topic_retained", "gauge", "Records in the logs now."},
@@ -185,26 +199,21 @@ std::string Broker::metrics() const {
   topic_family({"switchyard_topic_recovery_skipped_bytes_total", "counter",
                 "Bytes of damaged regions skipped (salvage) when the topic was opened."},
                [](const TopicStats& s) { return s.recovery_skipped_bytes; });
-  bool any_group = false;
-  for (std::size_t i = 0; i < topics.size(); ++i) {
-    for (const GroupStats& g : ts[i].groups) {
-      if (!any_group) {
-        out +=
-            "# HELP switchyard_group_lag Records behind the log end, all partitions.\n"
-            "# TYPE switchyard_group_lag gauge\n";
-        any_group = true;
-      }
-      fmt::format_to(std::back_inserter(out),
-                     "switchyard_group_lag{{topic=\"{}\",group=\"{}\"}} {}\n",
-                     label(topics[i]->name()), label(g.name), g.lag);
-    }
-  }
+  write_group_lag(out, topic_family.states(), topic_family.stats());
+}
 
+}  // namespace
+
+std::string Broker::metrics() const {
+  std::string out;
+  write_queue_families(out, *registry_);
+  write_exchange_families(out, *registry_);
+  write_topic_families(out, *registry_);
   fmt::format_to(std::back_inserter(out),
                  "# HELP switchyard_pubsub_subscriptions Live channel and pattern subscriptions.\n"
                  "# TYPE switchyard_pubsub_subscriptions gauge\n"
                  "switchyard_pubsub_subscriptions {}\n",
-                 core_->pubsub->subscriptions());
+                 pubsub_->subscriptions());
   return out;
 }
 

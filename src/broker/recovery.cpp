@@ -2,23 +2,19 @@
 #include <algorithm>
 #include <tuple>
 
-#include "queue/queue_state.hpp"
-#include "route/broker_core.hpp"
+#include "broker/lookup.hpp"
 #include "switchyard/broker.hpp"
-#include "topic/topic_state.hpp"
 
 namespace switchyard {
 
 RecoveryReport Broker::recovery_report() const {
   RecoveryReport report;
-  for (const auto& d : core_->all()) {
-    if (d->kind() == detail::DestinationKind::queue) {
-      const auto& queue = static_cast<const detail::QueueState&>(*d);
-      if (queue.durable()) report.streams.push_back(queue.recovery());
-    } else if (d->kind() == detail::DestinationKind::topic) {
-      const auto& partitions = static_cast<const detail::TopicState&>(*d).recovery();
-      report.streams.insert(report.streams.end(), partitions.begin(), partitions.end());
-    }
+  for (const auto& queue : detail::all_of<detail::QueueState>(*registry_)) {
+    if (queue->durable()) report.streams.push_back(queue->recovery());
+  }
+  for (const auto& topic : detail::all_of<detail::TopicState>(*registry_)) {
+    const auto& partitions = topic->recovery();
+    report.streams.insert(report.streams.end(), partitions.begin(), partitions.end());
   }
   std::sort(report.streams.begin(), report.streams.end(),
             [](const StreamRecovery& a, const StreamRecovery& b) {

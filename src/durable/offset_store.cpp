@@ -95,4 +95,42 @@ Status OffsetStore::commit(const OffsetMap& offsets) {
   return {};
 }
 
+Result<OffsetStore> OffsetStore::open_topic(const std::filesystem::path& dir,
+                                            std::string_view topic) {
+  return open(dir, "offsets", nullptr,
+              StorageOwner::of(OwnerKind::topic, StreamRole::offsets, topic, 0));
+}
+
+std::optional<std::uint64_t> OffsetStore::find(std::string_view group,
+                                               std::uint32_t partition) const {
+  auto it = offsets_.find(std::make_pair(std::string(group), partition));
+  if (it == offsets_.end()) return std::nullopt;
+  return it->second.offset;
+}
+
+std::vector<std::string> OffsetStore::groups() const {
+  std::vector<std::string> out;
+  for (const auto& [key, committed] : offsets_) {
+    if (out.empty() || out.back() != key.first) out.push_back(key.first);  // keys sort by group
+  }
+  return out;
+}
+
+std::vector<std::uint64_t> OffsetStore::groups_per_partition(std::uint32_t partitions) const {
+  std::vector<std::uint64_t> out(partitions, 0);
+  for (const auto& [key, committed] : offsets_) {
+    if (key.second < partitions) ++out[key.second];
+  }
+  return out;
+}
+
+Status OffsetStore::commit(const std::string& group,
+                           std::span<const std::pair<std::uint32_t, std::uint64_t>> offsets) {
+  OffsetMap next = offsets_;
+  for (const auto& [partition, offset] : offsets) {
+    next[std::make_pair(group, partition)].offset = offset;
+  }
+  return commit(next);
+}
+
 }  // namespace switchyard::detail

@@ -22,8 +22,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -71,14 +73,32 @@ class OffsetStore {
   /// silently). A file naming another owner than `owner`: `Errc::corrupt` at once.
   static Result<OffsetStore> open(const std::filesystem::path& dir, std::string name = "offsets",
                                   FaultInjector* faults = nullptr, StorageOwner owner = {});
+  /// The offsets of topic `topic` in `dir` (`<dir>/offsets`, owned by the topic).
+  static Result<OffsetStore> open_topic(const std::filesystem::path& dir, std::string_view topic);
 
   [[nodiscard]] const OffsetMap& offsets() const noexcept { return offsets_; }
   [[nodiscard]] const CheckpointRecovery& recovery() const noexcept { return file_.recovery(); }
   [[nodiscard]] std::uint64_t generation() const noexcept { return file_.generation(); }
 
+  /// The offset `group` committed for `partition`, if any.
+  [[nodiscard]] std::optional<std::uint64_t> find(std::string_view group,
+                                                  std::uint32_t partition) const;
+  /// Every group that committed an offset, once each, in name order.
+  [[nodiscard]] std::vector<std::string> groups() const;
+  /// How many groups committed an offset for each of partitions 0 .. `partitions` - 1.
+  [[nodiscard]] std::vector<std::uint64_t> groups_per_partition(std::uint32_t partitions) const;
+  /// Damaged generations loading skipped (one line each, naming the file).
+  [[nodiscard]] const std::vector<std::string>& damaged() const noexcept {
+    return file_.recovery().damaged;
+  }
+
   /// Replaces the stored offsets with `offsets`, atomically and durably (returns after the
   /// directory fsync). On failure the previous offsets stay in force.
   Status commit(const OffsetMap& offsets);
+  /// Stores `offsets` (partition, next offset) of `group` with every other group's; returns once
+  /// durable. On failure nothing changed.
+  Status commit(const std::string& group,
+                std::span<const std::pair<std::uint32_t, std::uint64_t>> offsets);
 
  private:
   OffsetStore(CheckpointFile file, OffsetMap offsets)

@@ -30,11 +30,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "route/broker_core.hpp"
 #include "switchyard/pubsub.hpp"
 #include "sync/event_count.hpp"
 #include "sync/mutex.hpp"
 #include "sync/spill_ring.hpp"
+#include "util/string_hash.hpp"
 
 namespace switchyard::detail {
 

@@ -26,10 +26,10 @@
 
 #include "match/headers_match.hpp"
 #include "match/topic_matcher.hpp"
-#include "route/broker_core.hpp"
 #include "route/destination.hpp"
 #include "switchyard/exchange.hpp"
 #include "sync/mutex.hpp"
+#include "util/string_hash.hpp"
 
 namespace switchyard::detail {
 

@@ -4,8 +4,8 @@
 #include <array>
 #include <limits>
 
-#include "route/broker_core.hpp"
 #include "route/destination.hpp"
+#include "route/registry.hpp"
 #include "route/send_completion.hpp"
 #include "switchyard/detail/deadline.hpp"
 #include "util/access.hpp"

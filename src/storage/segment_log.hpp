@@ -89,7 +89,9 @@ class BodyWriter {
 };
 
 /// One background thread that performs group commits for any number of logs with batch
-/// durability. Share one per broker; a log without one gets a private instance.
+/// durability, syncing them one after another, each at its own interval. The broker gives each
+/// batch destination one, shared by its logs (broker/storage_context.hpp says why not one per
+/// broker); a log without one gets a private instance.
 class Flusher {
  public:
   Flusher();

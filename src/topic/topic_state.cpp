@@ -4,9 +4,7 @@
 
 #include "durable/durable_partition_log.hpp"
 #include "queue/queue_state.hpp"
-#include "route/broker_core.hpp"
 #include "route/send_completion.hpp"
-#include "storage/file.hpp"
 #include "switchyard/broker.hpp"
 #include "topic/topic_state.hpp"
 #include "util/access.hpp"
@@ -19,14 +17,6 @@ namespace detail {
 
 namespace {
 
-/// Segment size of a durable topic's partitions: a quarter of the byte retention (so retention
-/// deletes in steps of a quarter), 64 KiB to 64 MiB, and always room for the largest record
-/// (max_payload plus a largest key and group and some headers).
-std::uint64_t segment_bytes_for(const TopicOptions& options) noexcept {
-  constexpr std::uint64_t kMin = 64 * 1024, kMax = 64ull << 20, kSlack = 192 * 1024;
-  const std::uint64_t quarter = options.retention.bytes == 0 ? kMax : options.retention.bytes / 4;
-  return std::max<std::uint64_t>(std::clamp(quarter, kMin, kMax), options.max_payload + kSlack);
-}
 
 bool matches(const Headers& filter, const Headers& headers) noexcept {
   return std::all_of(filter.begin(), filter.end(), [&](const Headers::value_type& e) {
@@ -42,65 +32,22 @@ TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<C
     : name_(std::move(name)),
       options_(options),
       clock_(std::move(clock)),
-      storage_dir_(durable() ? std::move(storage.dir) : std::filesystem::path{}) {
-  logs_.reserve(options_.partitions);
+      logs_(std::move(storage.partitions)),
+      recovery_(std::move(storage.recovery)) {
   if (!durable()) {
+    logs_.reserve(options_.partitions);
     for (std::uint32_t p = 0; p < options_.partitions; ++p) {
       logs_.push_back(std::make_unique<MemoryPartitionLog>(p, options_.retention));
     }
     return;
   }
-  auto fail = [&](const Failure& f) {
-    throw Error(f.code, "durable topic '" + name_ + "': " + f.message);
-  };
-  SegmentLogOptions log;
-  log.segment_bytes =
-      storage.segment_bytes != 0 ? storage.segment_bytes : segment_bytes_for(options_);
-  log.durability = options_.durability;
-  log.salvage = storage.salvage;
-  log.clock = clock_;
   accepts_fields_ = true;  // records are encoded into the log; no Message is kept
   defers_completion_ = options_.durability == Durability::batch;
-  if (options_.durability == Durability::batch) {
-    flusher_ = std::make_shared<Flusher>();
-    log.flusher = flusher_;
-  }
-  RetentionPolicy retention;
-  retention.max_records = options_.retention.records;
-  retention.max_bytes = options_.retention.bytes;
-  retention.max_age = options_.retention.age;
-  for (std::uint32_t p = 0; p < options_.partitions; ++p) {
-    std::string dir = std::to_string(p);
-    dir.insert(dir.begin(), 'p');  // (not "p" + ...: GCC 12 warns falsely, -Wrestrict)
-    log.owner = StorageOwner::of(OwnerKind::topic, StreamRole::records, name_, p);
-    auto opened = DurablePartitionLog::open(p, storage_dir_ / dir, log, retention, clock_);
-    if (!opened) fail(opened.failure());
-    const SegmentLog& stream = (*opened)->log();
-    StreamRecovery& r = recovery_.emplace_back();
-    r.kind = StreamRecovery::Kind::topic;
-    r.destination = name_;
-    r.partition = p;
-    add_recovery(r, stream.recovery_stats());
-    r.restored = stream.recovery_stats().records;
-    logs_.push_back(std::move(*opened));
-  }
-  auto checkpoint =
-      OffsetStore::open(storage_dir_ / "offsets", "offsets", nullptr,
-                        StorageOwner::of(OwnerKind::topic, StreamRole::offsets, name_, 0));
-  if (!checkpoint) fail(checkpoint.failure());
-  for (const auto& [key, committed] : checkpoint->offsets()) {
-    if (key.second < recovery_.size()) ++recovery_[key.second].committed_groups;
-  }
-  for (const std::string& damaged : checkpoint->recovery().damaged) {
-    recovery_.front().events.push_back(damaged + " (fell back to the previous generation)");
-  }
-  checkpoint_.emplace(std::move(*checkpoint));
+  checkpoint_ = std::move(storage.offsets);
   // A group known before the restart is known after it, with its committed positions.
-  for (const auto& [key, committed] : checkpoint_->offsets()) {
-    const std::string& group = key.first;
-    if (groups_.find(group) == groups_.end()) {
-      groups_.emplace(group, std::make_shared<GroupState>(*this, group, nullptr));
-    }
+  for (std::string& group : checkpoint_->groups()) {
+    auto state = std::make_shared<GroupState>(*this, group, nullptr);
+    groups_.emplace(std::move(group), std::move(state));
   }
 }
 
@@ -196,10 +143,7 @@ std::optional<std::uint64_t> TopicState::stored_offset(std::string_view group,
                                                        std::uint32_t partition) const {
   MutexLock lock(checkpoint_mutex_);
   if (!checkpoint_) return std::nullopt;
-  const auto& offsets = checkpoint_->offsets();
-  auto it = offsets.find(std::make_pair(std::string(group), partition));
-  if (it == offsets.end()) return std::nullopt;
-  return it->second.offset;
+  return checkpoint_->find(group, partition);
 }
 
 Status TopicState::store_commits(
@@ -209,11 +153,7 @@ Status TopicState::store_commits(
   MutexLock lock(checkpoint_mutex_);
   if (storage_destroyed_) return Status(Errc::closed, "topic '" + name_ + "' was deleted");
   try {
-    OffsetMap next = checkpoint_->offsets();
-    for (const auto& [partition, offset] : offsets) {
-      next[std::make_pair(group, partition)].offset = offset;
-    }
-    auto status = checkpoint_->commit(next);
+    auto status = checkpoint_->commit(group, offsets);
     if (!status) {
       return Status(Errc::io_error, "committing offsets of group '" + group + "' on topic '" +
                                         name_ + "': " + status.message());
@@ -224,14 +164,11 @@ Status TopicState::store_commits(
   }
 }
 
-void TopicState::destroy_storage() noexcept {
+void TopicState::retire_storage() noexcept {
   if (!durable()) return;
   for (auto& log : logs_) static_cast<DurablePartitionLog&>(*log).retire();
-  {
-    MutexLock lock(checkpoint_mutex_);
-    storage_destroyed_ = true;
-  }
-  (void)remove_tree(storage_dir_);  // best effort: a leftover is re-used on declare
+  MutexLock lock(checkpoint_mutex_);
+  storage_destroyed_ = true;
 }
 
 void TopicState::fan_out(const Message& message, const SendOptions& options) noexcept {

@@ -4,12 +4,13 @@
 // Data structures
 // ---------------
 //   TopicState
-//     logs_          one PartitionLog per partition, fixed at declare time: MemoryPartitionLog,
-//                    or for a durable topic a DurablePartitionLog over `<storage dir>/p<N>` (see
-//                    durable_partition_log.hpp).
+//     logs_          one PartitionLog per partition, fixed at declare time: a MemoryPartitionLog,
+//                    or for a durable topic the DurablePartitionLog over `<storage dir>/p<N>`
+//                    that the broker's storage context opened (see durable_partition_log.hpp).
 //     checkpoint_    durable topics: every group's committed offsets, in `<storage dir>/offsets`
-//                    (OffsetStore), under checkpoint_mutex_. A commit writes the whole
-//                    checkpoint durably before the new offsets are published to committed_[p].
+//                    (OffsetStore, opened by the storage context too), under checkpoint_mutex_. A
+//                    commit writes the whole checkpoint durably before the new offsets are
+//                    published to committed_[p].
 //     next_keyless_  round-robin counter for keyless records (relaxed fetch_add: spread, not
 //                    order, is all it promises).
 //     appended_      CoalescingEventCount: "a log end moved, an assignment changed, or
@@ -96,20 +97,22 @@ class QueueState;
 class GroupState;
 class GroupConsumerState;
 
-class Flusher;
-
-/// Where a durable topic keeps its data (unused for `Durability::memory`).
+/// What a durable topic keeps its data in, opened and recovered by the broker's storage context
+/// (broker/storage_context.hpp). Empty for `Durability::memory`.
 struct TopicStorage {
-  std::filesystem::path dir;        ///< the topic's own directory (BrokerCore::storage_dir)
-  bool salvage = false;             ///< recovery skips damaged records instead of failing
-  std::uint64_t segment_bytes = 0;  ///< BrokerOptions::segment_bytes (0: segment_bytes_for)
+  /// One DurablePartitionLog per partition, in partition order.
+  std::vector<std::unique_ptr<PartitionLog>> partitions;
+  /// Every group's committed offsets.
+  std::optional<OffsetStore> offsets;
+  /// What opening found, one entry per partition.
+  std::vector<StreamRecovery> recovery;
 };
 
 class TopicState final : public Destination, public std::enable_shared_from_this<TopicState> {
  public:
-  /// A durable topic (`options.durability != memory`) opens or recovers its partitions and
-  /// offsets under `storage.dir`; throws `Error` (`io_error`, `corrupt`, `disk_full`, ...)
-  /// naming the file when that fails.
+  /// A memory topic makes its partitions; a durable one (`options.durability != memory`) takes
+  /// the opened `storage` (`options.partitions` partition logs and the offsets), and knows every
+  /// group the offsets name.
   TopicState(std::string name, TopicOptions options, std::shared_ptr<Clock> clock,
              TopicStorage storage = {});
   ~TopicState() override;
@@ -154,8 +157,8 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   void unsubscribe(std::string_view queue);
 
   [[nodiscard]] TopicStats stats() const;
-  /// What recovery found, one entry per partition (durable topics; empty in memory). Written
-  /// by the constructor, fixed after.
+  /// What recovery found, one entry per partition (durable topics; empty in memory). Fixed at
+  /// construction.
   [[nodiscard]] const std::vector<StreamRecovery>& recovery() const noexcept { return recovery_; }
   [[nodiscard]] std::optional<GroupStats> group_stats(std::string_view group) const;
 
@@ -170,8 +173,9 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   /// Memory topics: nothing to do. Called under the group's mutex.
   Status store_commits(const std::string& group,
                        std::span<const std::pair<std::uint32_t, std::uint64_t>> offsets) noexcept;
-  /// After the topic left the registry: stop writing to its files, and remove its directory.
-  void destroy_storage() noexcept;
+  /// After the topic left the registry: stop writing to its files (appends and commits fail
+  /// with `closed`), so that the broker can remove its directory.
+  void retire_storage() noexcept;
   /// The message naming a partition out of range.
   [[nodiscard]] std::string partition_error(std::uint64_t partition) const;
 
@@ -194,8 +198,6 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   const std::string name_;
   const TopicOptions options_;
   const std::shared_ptr<Clock> clock_;
-  const std::filesystem::path storage_dir_;
-  std::shared_ptr<Flusher> flusher_;  // Durability::batch: one group-commit thread per topic
   std::vector<std::unique_ptr<PartitionLog>> logs_;
 
   mutable Mutex checkpoint_mutex_;

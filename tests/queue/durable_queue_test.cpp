@@ -167,6 +167,45 @@ TEST_CASE("durability levels report how far a send was carried") {
   CHECK(future.get() == Persisted::synced);
 }
 
+/// Threads of this process now (one entry per thread in /proc/self/task).
+std::size_t thread_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    ++n;
+  }
+  return n;
+}
+
+TEST_CASE("each batch queue and topic syncs all its logs on one thread - a send completes synced") {
+  TempDir dir;
+  Broker broker({.data_dir = dir.path});
+  QueueOptions batch = kDurable;
+  batch.durability = Durability::batch;
+  // Counted from the first one's on (a sanitizer may start a thread of its own with it).
+  broker.declare_queue("q0", batch);
+  const std::size_t before = thread_count();
+  constexpr int kQueues = 5;
+  for (int i = 1; i < kQueues; ++i) broker.declare_queue("q" + std::to_string(i), batch);
+  broker.declare_topic("t", {.partitions = 3, .durability = Durability::batch});
+  // One per destination, not per log (a journal has two logs, this topic three partitions).
+  CHECK(thread_count() == before + (kQueues - 1) + 1);
+
+  // Every destination's send still completes only once its record is synced.
+  auto producer = broker.producer();
+  std::vector<std::promise<Persisted>> synced(kQueues + 1);
+  for (int i = 0; i <= kQueues; ++i) {
+    const std::string to = i < kQueues ? "q" + std::to_string(i) : "t";
+    REQUIRE(producer.send(to, "x", {.on_complete = [&, i](const Result<SendReceipt>& r) {
+                            synced[i].set_value(r ? r->persisted : Persisted::memory);
+                          }}));
+  }
+  for (auto& promise : synced) {
+    auto future = promise.get_future();
+    REQUIRE(future.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    CHECK(future.get() == Persisted::synced);
+  }
+}
+
 TEST_CASE("deleting a durable queue removes it from disk and from the catalog") {
   TempDir dir;
   {

@@ -42,7 +42,7 @@ static_assert(
     !std::is_constructible_v<sy::Queue, std::shared_ptr<sy::detail::QueueState>> &&
         !std::is_constructible_v<sy::Topic, std::shared_ptr<sy::detail::TopicState>> &&
         !std::is_constructible_v<sy::Exchange, std::shared_ptr<sy::detail::ExchangeState>> &&
-        !std::is_constructible_v<sy::Producer, std::shared_ptr<sy::detail::BrokerCore>> &&
+        !std::is_constructible_v<sy::Producer, std::shared_ptr<sy::detail::Registry>> &&
         !std::is_constructible_v<sy::Consumer, std::shared_ptr<sy::detail::ConsumerState>,
                                  sy::ConsumerOptions> &&
         !std::is_constructible_v<sy::GroupConsumer,

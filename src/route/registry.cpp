@@ -1,20 +1,13 @@
-// The registry's message ids (the ids file) and the out-of-memory error every declare throws.
-// Design: broker_core.hpp.
-#include "route/broker_core.hpp"
+// The registry's message ids (the ids file). Design: registry.hpp.
+#include "route/registry.hpp"
+
+#include <cstring>
+#include <span>
 
 #include "storage/file.hpp"
+#include "util/crc32c.hpp"
 
-namespace switchyard {
-
-Error detail::out_of_memory_error(std::string_view what, std::string_view name) noexcept {
-  try {
-    return Error(Errc::out_of_memory, std::string(what) + " '" + std::string(name) + "'");
-  } catch (...) {
-    return Error(Errc::out_of_memory, {});  // the code is what a caller tests
-  }
-}
-
-namespace detail {
+namespace switchyard::detail {
 
 namespace {
 // The ids file: "SWID", the high-water mark (u64 little-endian), crc32c of the 12 bytes before.
@@ -32,7 +25,9 @@ std::uint64_t get_le(const std::byte* in, int bytes) noexcept {
 }
 }  // namespace
 
-void BrokerCore::open_ids(const std::filesystem::path& dir) {
+void Registry::open_ids(const std::filesystem::path& dir,
+                        std::shared_ptr<const void> data_dir_owner) {
+  data_dir_owner_ = std::move(data_dir_owner);
   id_file_ = dir / "ids";
   std::uint64_t mark = 1;
   std::error_code ec;
@@ -51,7 +46,7 @@ void BrokerCore::open_ids(const std::filesystem::path& dir) {
   id_limit_.store(mark, std::memory_order_release);
 }
 
-bool BrokerCore::extend_ids(std::uint64_t needed) noexcept {
+bool Registry::extend_ids(std::uint64_t needed) noexcept {
   MutexLock lock(id_mutex_);
   if (needed <= id_limit_.load(std::memory_order_relaxed)) return true;
   const std::uint64_t mark = needed + kIdReservation;
@@ -73,11 +68,9 @@ bool BrokerCore::extend_ids(std::uint64_t needed) noexcept {
   return true;
 }
 
-Failure BrokerCore::id_failure() const {
+Failure Registry::id_failure() const {
   MutexLock lock(id_mutex_);
   return id_failure_;
 }
 
-}  // namespace detail
-
-}  // namespace switchyard
+}  // namespace switchyard::detail
