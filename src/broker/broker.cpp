@@ -71,14 +71,16 @@ const std::shared_ptr<Clock>& Broker::clock() const noexcept {
 
 Subscription Broker::subscribe(std::string_view channel, Subscription::Handler handler,
                                const SubscriberOptions& options) try {
-  return detail::Access::make<Subscription>(pubsub_->subscribe(channel, false, std::move(handler), options));
+  return detail::Access::make<Subscription>(
+      pubsub_->subscribe(channel, false, std::move(handler), options));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("subscribing to channel", channel);
 }
 
 Subscription Broker::psubscribe(std::string_view pattern, Subscription::Handler handler,
                                 const SubscriberOptions& options) try {
-  return detail::Access::make<Subscription>(pubsub_->subscribe(pattern, true, std::move(handler), options));
+  return detail::Access::make<Subscription>(
+      pubsub_->subscribe(pattern, true, std::move(handler), options));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("subscribing to pattern", pattern);
 }

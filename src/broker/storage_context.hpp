@@ -28,13 +28,13 @@
 
 #include <string_view>
 
-#include "route/destination.hpp"
-#include "storage/dir_lock.hpp"
 #include "broker/catalog_records.hpp"
+#include "route/destination.hpp"
 #include "storage/checkpoint_file.hpp"
-#include "sync/mutex.hpp"
+#include "storage/dir_lock.hpp"
 #include "switchyard/broker.hpp"
 #include "switchyard/clock.hpp"
+#include "sync/mutex.hpp"
 
 namespace switchyard::detail {
 

@@ -229,12 +229,11 @@ Status SegmentLog::recover_segment(std::uint64_t base, bool last, TornTail& torn
   const std::span<const std::byte> bytes =
       map ? std::span<const std::byte>(map->bytes()) : std::span<const std::byte>();
 
-  auto scan = scan_segment(bytes, path, {.salvage = options_.salvage, .probe_after_damage = true},
-                           // Before the log is shared (as recover_segment itself): no lock held.
-                           [&](const RecordView& record, std::size_t position)
-                               NO_THREAD_SAFETY_ANALYSIS {
-                                 note_record_locked(seg, record, position);
-                               });
+  auto scan =
+      scan_segment(bytes, path, {.salvage = options_.salvage, .probe_after_damage = true},
+                   // Before the log is shared (as recover_segment itself): no lock held.
+                   [&](const RecordView& record, std::size_t position)
+                       NO_THREAD_SAFETY_ANALYSIS { note_record_locked(seg, record, position); });
   if (!scan) {
     // A last segment whose header never got written (killed while rolling) holds no record:
     // remove it; the previous segment becomes the active one again.

@@ -17,7 +17,6 @@ namespace detail {
 
 namespace {
 
-
 bool matches(const Headers& filter, const Headers& headers) noexcept {
   return std::all_of(filter.begin(), filter.end(), [&](const Headers::value_type& e) {
     return headers.find(e.first) == e.second;
