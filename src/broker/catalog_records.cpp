@@ -8,48 +8,17 @@
 
 namespace switchyard::detail {
 
-using catalog_record::kFixedSize;
-
 CheckpointRecords encode_catalog(const CatalogEntries& entries) {
-  std::size_t body = 0;
-  for (const auto& [key, text] : entries) body += kFixedSize + key.size() + text.size();
-  CheckpointRecords out{static_cast<std::uint32_t>(entries.size()), std::vector<std::byte>(body)};
-  std::byte* p = out.bytes.data();  // zeroed: the reserved bytes
-  for (const auto& [key, text] : entries) {
-    store<std::uint32_t>(p, static_cast<std::uint32_t>(key.size()));
-    store<std::uint32_t>(p + 4, static_cast<std::uint32_t>(text.size()));
-    p += kFixedSize;
-    if (!key.empty()) std::memcpy(p, key.data(), key.size());
-    p += key.size();
-    if (!text.empty()) std::memcpy(p, text.data(), text.size());
-    p += text.size();
-  }
-  return out;
+  CheckpointEntryWriter out;
+  for (const auto& [key, text] : entries) out.add({.name = key, .text = text});
+  return std::move(out).done();
 }
 
 Result<CatalogEntries> decode_catalog(const CheckpointImage& image) {
-  const std::span<const std::byte> body = image.records;
-  const std::size_t at = image.records_at;  // file offset of body[0], for messages
+  auto entries = decode_entries(image);
+  if (!entries) return entries.failure();
   CatalogEntries out;
-  std::size_t pos = 0;
-  for (std::uint32_t i = 0; i < image.record_count; ++i) {
-    if (body.size() - pos < kFixedSize) {
-      return image.corrupt(at + pos, "entry header past the body");
-    }
-    const auto key_size = load<std::uint32_t>(body.data() + pos);
-    const auto text_size = load<std::uint32_t>(body.data() + pos + 4);
-    pos += kFixedSize;
-    if (std::uint64_t{key_size} + text_size > body.size() - pos) {
-      return image.corrupt(at + pos - kFixedSize, "entry strings run past the body");
-    }
-    std::string key(reinterpret_cast<const char*>(body.data() + pos), key_size);
-    pos += key_size;
-    out[std::move(key)] = std::string(reinterpret_cast<const char*>(body.data() + pos), text_size);
-    pos += text_size;
-  }
-  if (pos != body.size()) {
-    return image.corrupt(at + pos, fmt::format("{} bytes after the last entry", body.size() - pos));
-  }
+  for (const CheckpointEntry& e : *entries) out[std::string(e.name)] = std::string(e.text);
   return out;
 }
 

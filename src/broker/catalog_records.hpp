@@ -3,21 +3,11 @@
 // atomic checkpoint file (storage/checkpoint_file.hpp) named `catalog` in the data directory,
 // owner kind catalog.
 //
-// Record (one per declaration, in key order; little-endian)
-//
-//    0                   4                   8
-//    +-------------------+-------------------+
-//    |  key length       |  text length      |  0
-//    +-------------------+-------------------+
-//    |  0 (16 bytes)                          |  8   reserved: written 0, ignored on read
-//    +---------------------------------------+
-//    |  key bytes, then text bytes            | 24
-//    +---------------------------------------+
-//
-//  key: "<kind>:<name>" (bindings: "binding:" + exchange, target, key, arguments); text: the
-//  declaration's `field=value` lines. The reserved bytes keep the layout of the files written
-//  before the catalog had a codec of its own (they went through the offset store's encoding,
-//  partition and offset 0), so every existing catalog reads unchanged.
+// Record: one CheckpointEntry (its layout: storage/checkpoint_file.hpp) per declaration, in key
+// order: name = "<kind>:<name>" (bindings: "binding:" + exchange, target, key, arguments), text =
+// the declaration's `field=value` lines; number and value are written 0 and ignored on read (so
+// every catalog written before the catalog had a codec of its own, through the offset store's
+// encoding with partition and offset 0, reads unchanged).
 #pragma once
 
 #include <filesystem>
@@ -34,10 +24,6 @@ namespace switchyard::detail {
 
 /// The catalog's declarations: key -> text.
 using CatalogEntries = std::map<std::string, std::string, std::less<>>;
-
-namespace catalog_record {
-inline constexpr std::size_t kFixedSize = 24;
-}  // namespace catalog_record
 
 /// The records of `entries`.
 CheckpointRecords encode_catalog(const CatalogEntries& entries);

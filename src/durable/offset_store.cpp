@@ -8,55 +8,23 @@
 
 namespace switchyard::detail {
 
-using offset_record::kFixedSize;
-
 CheckpointRecords encode_offsets(const OffsetMap& offsets) {
-  std::size_t body = 0;
-  for (const auto& [key, value] : offsets) {
-    body += kFixedSize + key.first.size() + value.metadata.size();
+  CheckpointEntryWriter out;
+  for (const auto& [key, committed] : offsets) {
+    out.add({.name = key.first,
+             .text = committed.metadata,
+             .number = key.second,
+             .value = committed.offset});
   }
-  CheckpointRecords out{static_cast<std::uint32_t>(offsets.size()), std::vector<std::byte>(body)};
-  std::byte* p = out.bytes.data();
-  for (const auto& [key, value] : offsets) {
-    store<std::uint32_t>(p, static_cast<std::uint32_t>(key.first.size()));
-    store<std::uint32_t>(p + 4, static_cast<std::uint32_t>(value.metadata.size()));
-    store<std::uint32_t>(p + 8, key.second);
-    store<std::uint64_t>(p + 16, value.offset);
-    p += kFixedSize;
-    if (!key.first.empty()) std::memcpy(p, key.first.data(), key.first.size());
-    p += key.first.size();
-    if (!value.metadata.empty()) std::memcpy(p, value.metadata.data(), value.metadata.size());
-    p += value.metadata.size();
-  }
-  return out;
+  return std::move(out).done();
 }
 
 Result<OffsetMap> decode_offsets(const CheckpointImage& image) {
-  const std::span<const std::byte> body = image.records;
-  const std::size_t at = image.records_at;  // file offset of body[0], for messages
+  auto entries = decode_entries(image);
+  if (!entries) return entries.failure();
   OffsetMap out;
-  std::size_t pos = 0;
-  for (std::uint32_t i = 0; i < image.record_count; ++i) {
-    if (body.size() - pos < kFixedSize) {
-      return image.corrupt(at + pos, "entry header past the body");
-    }
-    const std::byte* p = body.data() + pos;
-    const auto group_size = load<std::uint32_t>(p);
-    const auto meta_size = load<std::uint32_t>(p + 4);
-    const auto partition = load<std::uint32_t>(p + 8);
-    const auto offset = load<std::uint64_t>(p + 16);
-    pos += kFixedSize;
-    if (std::uint64_t{group_size} + meta_size > body.size() - pos) {
-      return image.corrupt(at + pos - kFixedSize, "entry strings run past the body");
-    }
-    std::string group(reinterpret_cast<const char*>(body.data() + pos), group_size);
-    pos += group_size;
-    std::string meta(reinterpret_cast<const char*>(body.data() + pos), meta_size);
-    pos += meta_size;
-    out[{std::move(group), partition}] = CommittedOffset{offset, std::move(meta)};
-  }
-  if (pos != body.size()) {
-    return image.corrupt(at + pos, fmt::format("{} bytes after the last entry", body.size() - pos));
+  for (const CheckpointEntry& e : *entries) {
+    out[{std::string(e.name), e.number}] = CommittedOffset{e.value, std::string(e.text)};
   }
   return out;
 }

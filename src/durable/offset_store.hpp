@@ -2,18 +2,9 @@
 // an atomic checkpoint file (storage/checkpoint_file.hpp: framing, CRC, generations, fall
 // back to the previous copy). This file owns the records.
 //
-// Record (one per (group, partition), in key order; little-endian)
-//
-//    0                   4                   8
-//    +-------------------+-------------------+
-//    |  group length     |  metadata length  |  0
-//    +-------------------+-------------------+
-//    |  partition (u32)  |  0                |  8
-//    +-------------------+-------------------+
-//    |  offset (u64): the next offset to read | 16
-//    +---------------------------------------+
-//    |  group bytes, then metadata bytes      | 24
-//    +---------------------------------------+
+// Record: one CheckpointEntry (its layout: storage/checkpoint_file.hpp) per (group, partition),
+// in key order: name = the group, text = the metadata, number = the partition, value = the
+// committed offset (the next offset to read).
 //
 // Threads: not thread-safe; the topic that owns it serialises commits (TopicState's
 // checkpoint_mutex_).
@@ -42,10 +33,6 @@ struct CommittedOffset {
 
 /// (group, partition) -> committed offset.
 using OffsetMap = std::map<std::pair<std::string, std::uint32_t>, CommittedOffset>;
-
-namespace offset_record {
-inline constexpr std::size_t kFixedSize = 24;
-}  // namespace offset_record
 
 /// The records of `offsets`.
 CheckpointRecords encode_offsets(const OffsetMap& offsets);

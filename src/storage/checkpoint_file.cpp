@@ -17,6 +17,55 @@ Failure CheckpointImage::corrupt(std::size_t file_offset, std::string_view what)
   return Failure{Errc::corrupt, fmt::format("{}: offset {}: {}", path, file_offset, what)};
 }
 
+void CheckpointEntryWriter::add(const CheckpointEntry& entry) {
+  using checkpoint_entry::kFixedSize;
+  std::vector<std::byte>& bytes = records_.bytes;
+  const std::size_t at = bytes.size();
+  bytes.resize(at + kFixedSize + entry.name.size() + entry.text.size());  // zeroed: reserved
+  std::byte* p = bytes.data() + at;
+  store<std::uint32_t>(p, static_cast<std::uint32_t>(entry.name.size()));
+  store<std::uint32_t>(p + 4, static_cast<std::uint32_t>(entry.text.size()));
+  store<std::uint32_t>(p + 8, entry.number);
+  store<std::uint64_t>(p + 16, entry.value);
+  p += kFixedSize;
+  if (!entry.name.empty()) std::memcpy(p, entry.name.data(), entry.name.size());
+  p += entry.name.size();
+  if (!entry.text.empty()) std::memcpy(p, entry.text.data(), entry.text.size());
+  ++records_.count;
+}
+
+Result<std::vector<CheckpointEntry>> decode_entries(const CheckpointImage& image) {
+  using checkpoint_entry::kFixedSize;
+  const std::span<const std::byte> body = image.records;
+  const std::size_t at = image.records_at;  // file offset of body[0], for messages
+  auto text = [&](std::size_t pos, std::uint32_t size) {
+    return std::string_view(reinterpret_cast<const char*>(body.data() + pos), size);
+  };
+  std::vector<CheckpointEntry> out;
+  out.reserve(std::min<std::size_t>(image.record_count, body.size() / kFixedSize));
+  std::size_t pos = 0;
+  for (std::uint32_t i = 0; i < image.record_count; ++i) {
+    if (body.size() - pos < kFixedSize)
+      return image.corrupt(at + pos, "entry header past the body");
+    const std::byte* p = body.data() + pos;
+    const auto name_size = load<std::uint32_t>(p);
+    const auto text_size = load<std::uint32_t>(p + 4);
+    CheckpointEntry entry{{}, {}, load<std::uint32_t>(p + 8), load<std::uint64_t>(p + 16)};
+    pos += kFixedSize;
+    if (std::uint64_t{name_size} + text_size > body.size() - pos) {
+      return image.corrupt(at + pos - kFixedSize, "entry strings run past the body");
+    }
+    entry.name = text(pos, name_size);
+    entry.text = text(pos + name_size, text_size);
+    pos += name_size + text_size;
+    out.push_back(entry);
+  }
+  if (pos != body.size()) {
+    return image.corrupt(at + pos, fmt::format("{} bytes after the last entry", body.size() - pos));
+  }
+  return out;
+}
+
 std::vector<std::byte> encode_checkpoint_file(const CheckpointRecords& records,
                                               std::uint64_t generation, const StorageOwner& owner) {
   const std::size_t body = records.bytes.size();

@@ -85,6 +85,41 @@ struct CheckpointImage {
   [[nodiscard]] Failure corrupt(std::size_t file_offset, std::string_view what) const;
 };
 
+/// The one entry layout both owners' records use (offsets, the catalog), little-endian:
+///
+///    0                   4                   8                  12                  16
+///    +-------------------+-------------------+-------------------+-------------------+
+///    |  name length      |  text length      |  number           |  0 (reserved)     |
+///    +-------------------+-------------------+-------------------+-------------------+
+///    |  value (u64)                          | 16, then the name bytes and the text bytes at 24
+///    +---------------------------------------+
+///
+/// What name, text, number and value mean is the owner's (offsets: group, metadata, partition,
+/// offset; the catalog: key, declaration, 0, 0).
+struct CheckpointEntry {
+  std::string_view name;
+  std::string_view text;
+  std::uint32_t number = 0;
+  std::uint64_t value = 0;
+};
+namespace checkpoint_entry {
+inline constexpr std::size_t kFixedSize = 24;
+}  // namespace checkpoint_entry
+
+/// Builds the records of a checkpoint, one entry at a time.
+class CheckpointEntryWriter {
+ public:
+  void add(const CheckpointEntry& entry);
+  [[nodiscard]] CheckpointRecords done() && { return std::move(records_); }
+
+ private:
+  CheckpointRecords records_;
+};
+
+/// The entries of a verified checkpoint, as views into its bytes (a fuzz target: never reads out
+/// of bounds, never throws). Failure: `Errc::corrupt` naming the file and the byte offset.
+Result<std::vector<CheckpointEntry>> decode_entries(const CheckpointImage& image);
+
 /// The bytes of a checkpoint file (the current version).
 std::vector<std::byte> encode_checkpoint_file(const CheckpointRecords& records,
                                               std::uint64_t generation,
