@@ -111,12 +111,15 @@ class Broker {
   /// `closed`.
   [[nodiscard]] GroupConsumer group_consumer(std::string_view topic, std::string_view group,
                                              GroupConsumerOptions options = {});
-  /// SNS-style subscription: every record appended to `topic` from now on whose headers hold
-  /// every name=value pair of `filter` is also sent to `queue` (the same Message: no payload
-  /// copy), with the queue's full semantics (acks, retries, dead letters) and its own
-  /// overflow policy — a copy the queue refuses is counted in `TopicStats::fan_out_failed`
-  /// and never fails the topic append. Idempotent; `option_mismatch` if already subscribed
-  /// with another filter; `unknown_destination` for an unknown topic or queue.
+  /// SNS-style subscription: every record appended to `topic` from now on whose headers pass
+  /// `filter` is also sent to `queue`. The filter has a binding filter's rules
+  /// (`BindOptions::arguments`: an optional `x-match`, `all` by default — every other
+  /// name=value pair must be among the record's headers; an invalid x-match is
+  /// `invalid_argument`). The queue gets the same Message (no payload copy), with its full
+  /// semantics (acks, retries, dead letters) and its own overflow policy — a copy the queue refuses
+  /// is counted in `TopicStats::fan_out_failed` and never fails the topic append. Idempotent;
+  /// `option_mismatch` if already subscribed with another filter; `unknown_destination` for an
+  /// unknown topic or queue.
   void subscribe_queue(std::string_view topic, std::string_view queue, Headers filter = {});
   /// Ends a subscription; `unknown_destination` if there is none.
   void unsubscribe_queue(std::string_view topic, std::string_view queue);

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "switchyard/error.hpp"
+#include "switchyard/headers.hpp"
 
 namespace switchyard::detail {
 
@@ -151,5 +152,36 @@ template <HeaderRange Headers>
 bool headers_match(const HeadersBinding& binding, const Headers& headers) noexcept {
   return headers_match(binding.mode, binding.arguments, headers);
 }
+
+/// A header filter: what a binding's arguments on a direct, topic or fanout exchange and a topic's
+/// queue subscription (`Broker::subscribe_queue`) both mean by one — SNS subscription filter
+/// policies, written with a headers exchange's rules (an optional `x-match`; `all` by default:
+/// every other name=value pair must be among the message's headers). Empty: matches every
+/// message. The one home of that rule, so a filter means the same wherever it is given.
+class HeaderFilter {
+ public:
+  HeaderFilter() = default;
+  /// `invalid_argument` (naming the value) for an x-match that is none of the four modes.
+  static Result<HeaderFilter> parse(const Headers& arguments) {
+    HeaderFilter filter;
+    if (arguments.empty()) return filter;
+    std::vector<HeaderArgument> raw;
+    raw.reserve(arguments.size());
+    for (const auto& [name, value] : arguments) raw.push_back({name, value});
+    auto binding = make_headers_binding(std::move(raw));
+    if (!binding) return Result<HeaderFilter>(binding.failure());
+    filter.binding_ = std::move(*binding);
+    filter.active_ = true;
+    return filter;
+  }
+
+  [[nodiscard]] bool matches(const Headers& headers) const noexcept {
+    return !active_ || headers_match(binding_, headers);
+  }
+
+ private:
+  HeadersBinding binding_;
+  bool active_ = false;
+};
 
 }  // namespace switchyard::detail

@@ -18,12 +18,6 @@ thread_local std::size_t routing_depth = 0;
 /// One scratch vector of targets per depth, reused: routing allocates nothing once warm.
 thread_local std::array<std::vector<Destination*>, kMaxRoutingDepth> routing_targets;
 
-std::vector<HeaderArgument> to_arguments(const Headers& headers) {
-  std::vector<HeaderArgument> out;
-  for (const auto& [name, value] : headers) out.push_back({name, value});
-  return out;
-}
-
 }  // namespace
 
 ExchangeState::ExchangeState(std::string name, ExchangeType type, ExchangeOptions options,
@@ -35,16 +29,11 @@ ExchangeState::ExchangeState(std::string name, ExchangeType type, ExchangeOption
 
 void ExchangeState::bind(std::shared_ptr<Destination> target, std::string_view key,
                          const BindOptions& options) {
-  Binding binding{std::move(target), std::string(key), options.arguments, {}, false};
-  if (!options.arguments.empty()) {
-    auto parsed = make_headers_binding(to_arguments(options.arguments));
-    if (!parsed) {
-      throw Error(Errc::invalid_argument,
-                  "binding on exchange '" + name_ + "': " + parsed.message());
-    }
-    binding.filter = std::move(*parsed);
-    binding.has_filter = true;
+  auto filter = HeaderFilter::parse(options.arguments);
+  if (!filter) {
+    throw Error(Errc::invalid_argument, "binding on exchange '" + name_ + "': " + filter.message());
   }
+  Binding binding{std::move(target), std::string(key), options.arguments, std::move(*filter)};
   MutexLock lock(mutex_);
   for (const Binding& b : bindings_) {
     if (b.target == binding.target && b.key == binding.key && b.arguments == binding.arguments) {
@@ -119,7 +108,7 @@ std::vector<ExchangeState::BindingView> ExchangeState::bindings() const {
 }
 
 bool ExchangeState::passes_filter(const Binding& binding, const Message& message) const noexcept {
-  return !binding.has_filter || headers_match(binding.filter, message.headers());
+  return binding.filter.matches(message.headers());
 }
 
 void ExchangeState::collect_locked(const Message& message, std::vector<Destination*>& out) const {

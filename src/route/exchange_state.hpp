@@ -69,8 +69,7 @@ class ExchangeState final : public Destination {
     std::shared_ptr<Destination> target;  // null: free slot
     std::string key;
     Headers arguments;
-    HeadersBinding filter;  // parsed `arguments`
-    bool has_filter = false;
+    HeaderFilter filter;  // parsed `arguments`
   };
 
   void collect_locked(const Message& message, std::vector<Destination*>& out) const

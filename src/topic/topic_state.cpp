@@ -17,11 +17,6 @@ namespace detail {
 
 namespace {
 
-bool matches(const Headers& filter, const Headers& headers) noexcept {
-  return std::all_of(filter.begin(), filter.end(), [&](const Headers::value_type& e) {
-    return headers.find(e.first) == e.second;
-  });
-}
 }  // namespace
 
 // --- TopicState ------------------------------------------------------------------------
@@ -181,7 +176,7 @@ void TopicState::fan_out(const Message& message, const SendOptions& options) noe
   std::optional<SendOptions> spare;
   const SendOptions* const forwarded = without_completion(options, spare);
   for (const Subscription& s : *subscriptions) {
-    if (!matches(s.filter, message.headers())) continue;
+    if (!s.filter.matches(message.headers())) continue;
     auto accepted = forwarded != nullptr ? s.queue->accept(Message(message), *forwarded)
                                          : Result<SendReceipt>(Errc::out_of_memory);
     if (accepted) {
@@ -231,17 +226,22 @@ bool TopicState::has_records() const noexcept {
 }
 
 void TopicState::subscribe(std::shared_ptr<QueueState> queue, Headers filter) {
+  auto parsed = HeaderFilter::parse(filter);
+  if (!parsed) {
+    throw Error(Errc::invalid_argument, "subscription of queue '" + queue->name() + "' to topic '" +
+                                            name_ + "': " + parsed.message());
+  }
   MutexLock lock(subscriptions_mutex_);
   auto next = std::make_shared<Subscriptions>();
   if (subscriptions_) *next = *subscriptions_;
   for (const Subscription& s : *next) {
     if (s.queue->name() != queue->name()) continue;
-    if (s.queue == queue && s.filter == filter) return;
+    if (s.queue == queue && s.arguments == filter) return;
     throw Error(Errc::option_mismatch, "queue '" + queue->name() +
                                            "' is already subscribed to topic '" + name_ +
                                            "' with another filter (unsubscribe first)");
   }
-  next->push_back(Subscription{std::move(queue), std::move(filter)});
+  next->push_back(Subscription{std::move(queue), std::move(filter), std::move(*parsed)});
   subscriptions_ = std::move(next);
   // Release: pairs with accept's acquire; a send that sees the flag finds the list.
   has_subscriptions_.store(true, std::memory_order_release);

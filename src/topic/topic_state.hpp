@@ -76,6 +76,7 @@
 
 #include "durable/offset_store.hpp"
 #include "durable/partition_log.hpp"
+#include "match/headers_match.hpp"
 #include "route/destination.hpp"
 #include "switchyard/clock.hpp"
 #include "switchyard/detail/cache_line.hpp"
@@ -182,7 +183,8 @@ class TopicState final : public Destination, public std::enable_shared_from_this
  private:
   struct Subscription {
     std::shared_ptr<QueueState> queue;
-    Headers filter;
+    Headers arguments;    // the filter as given (a re-subscribe must give the same)
+    HeaderFilter filter;  // parsed `arguments`
   };
   using Subscriptions = std::vector<Subscription>;
 

@@ -739,6 +739,27 @@ TEST_CASE("a subscription's header filter lets through only records with every g
   CHECK_THROWS_AS(t.broker.subscribe_queue("orders", "eu-created", {{"type", "Other"}}), Error);
 }
 
+TEST_CASE(
+    "a subscription's filter means what a binding filter means: x-match any - the same message "
+    "goes to both") {
+  ManualBroker t;
+  t.broker.declare_topic("orders");
+  t.broker.declare_queue("by-topic");
+  t.broker.declare_queue("by-exchange");
+  t.broker.declare_exchange("events", ExchangeType::fanout);
+  const Headers filter{{"x-match", "any"}, {"type", "OrderCreated"}, {"region", "eu"}};
+  t.broker.subscribe_queue("orders", "by-topic", filter);
+  t.broker.bind("events", "by-exchange", "", {.arguments = filter});
+  for (const char* region : {"eu", "us"}) {
+    const Headers headers{{"type", "OrderCancelled"}, {"region", region}};
+    REQUIRE(t.producer.send("orders", region, {.headers = headers}));
+    REQUIRE(t.producer.publish("events", "", region, {.headers = headers}));
+  }
+  CHECK(t.broker.queue("by-exchange").depth() == 1);  // region=eu matches one pair of "any"
+  CHECK(t.broker.queue("by-topic").depth() == 1);
+  CHECK_THROWS_AS(t.broker.subscribe_queue("orders", "by-topic", {{"x-match", "some"}}), Error);
+}
+
 TEST_CASE("a fanned-out copy has full queue semantics: nack - retry and dead letter") {
   ManualBroker t;
   t.broker.declare_topic("orders");
