@@ -74,7 +74,7 @@ template <class Buffer>
                     std::is_nothrow_invocable_r_v<bool, decltype((buffer.closed))>,
                 "the gate runs on noexcept paths: drop_oldest() and closed() must be noexcept");
   Room room = first;
-  IdleWait idle(WaitStrategy::park);
+  IdleWait idle(WaitStrategy::park, IdleWait::kForRoom);
   for (;; room = buffer.try_take()) {
     if (room != Room::full) return room == Room::taken;
     if (buffer.closed()) return false;
@@ -100,6 +100,7 @@ template <class Buffer>
         },
         now, wait.deadline, wait.clock);
     if (room != Room::full) return room == Room::taken;
+    idle.restart();
   }
 }
 

@@ -66,7 +66,23 @@ class IdleWait {
   static constexpr std::uint32_t kPausesPerRound = 64;
   static constexpr std::uint32_t kYieldRounds = 16;
 
-  explicit IdleWait(WaitStrategy strategy) noexcept : strategy_(strategy) {}
+  /// How many rounds of each phase `WaitStrategy::park` goes through before it parks.
+  struct Phases {
+    std::uint32_t spin_rounds;
+    std::uint32_t yield_rounds;
+  };
+  /// A waiter for work (consumers, group members, pub/sub threads): spin, then yield.
+  static constexpr Phases kForWork{kSpinRounds, kYieldRounds};
+  /// A sender held by a full buffer: yield at once and longer, and again after every park (a
+  /// consumer on the other core usually frees room within microseconds; spinning first, or
+  /// parking at once after the first sleep, cost queue_send_receive_ack_batch64 ~15%).
+  static constexpr Phases kForRoom{0, 64};
+
+  explicit IdleWait(WaitStrategy strategy, Phases phases = kForWork) noexcept
+      : strategy_(strategy), phases_(phases) {}
+
+  /// Starts over at the first phase (after a park that found nothing to take).
+  void restart() noexcept { rounds_ = 0; }
 
   /// One round of spinning (until `hint()` says work may be there, or the round ends) or one
   /// yield; true. False once the strategy says park: the caller then calls `park`. `hint` is a
@@ -76,11 +92,12 @@ class IdleWait {
     static_assert(std::is_nothrow_invocable_r_v<bool, Hint&>,
                   "pause runs on noexcept paths: hint() must be noexcept and return bool");
     ++rounds_;
-    if (strategy_ == WaitStrategy::spin || rounds_ <= kSpinRounds) {
+    if (strategy_ == WaitStrategy::spin || rounds_ <= phases_.spin_rounds) {
       for (std::uint32_t i = 0; i < kPausesPerRound && !hint(); ++i) cpu_relax();
       return true;
     }
-    if (strategy_ == WaitStrategy::yield || rounds_ <= kSpinRounds + kYieldRounds) {
+    if (strategy_ == WaitStrategy::yield ||
+        rounds_ <= phases_.spin_rounds + phases_.yield_rounds) {
       ::sched_yield();
       return true;
     }
@@ -121,6 +138,7 @@ class IdleWait {
 
  private:
   WaitStrategy strategy_;
+  Phases phases_;
   std::uint32_t rounds_ = 0;
 };
 
