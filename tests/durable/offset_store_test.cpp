@@ -63,6 +63,21 @@ TEST_CASE(
   CHECK(std::equal(again.begin(), again.end(), file.begin(), file.end()));
 }
 
+namespace {
+
+/// Commits `sample(1)` then `sample(2)` and returns the file holding the newer.
+std::filesystem::path commit_two_generations(const ScratchDir& dir) {
+  {
+    auto cp = OffsetStore::open(dir.path());
+    REQUIRE(cp);
+    REQUIRE(cp->commit(sample(1)));
+    REQUIRE(cp->commit(sample(2)));
+  }
+  return newest(dir.path());
+}
+
+}  // namespace
+
 TEST_CASE("a fresh checkpoint directory loads as empty") {
   ScratchDir dir;
   auto cp = OffsetStore::open(dir.path());
@@ -92,13 +107,7 @@ TEST_CASE("committed offsets survive a reopen and only two generations are kept"
 
 TEST_CASE("a damaged newest checkpoint falls back to the previous one and says so") {
   ScratchDir dir;
-  {
-    auto cp = OffsetStore::open(dir.path());
-    REQUIRE(cp);
-    REQUIRE(cp->commit(sample(1)));
-    REQUIRE(cp->commit(sample(2)));
-  }
-  const auto file = newest(dir.path());
+  const auto file = commit_two_generations(dir);
   auto bytes = test::read_all(file);
   bytes[40] ^= std::byte{0x04};
   test::write_all(file, bytes);
@@ -118,13 +127,7 @@ TEST_CASE("a damaged newest checkpoint falls back to the previous one and says s
 
 TEST_CASE("a truncated newest checkpoint (torn write) falls back to the previous one") {
   ScratchDir dir;
-  {
-    auto cp = OffsetStore::open(dir.path());
-    REQUIRE(cp);
-    REQUIRE(cp->commit(sample(1)));
-    REQUIRE(cp->commit(sample(2)));
-  }
-  const auto file = newest(dir.path());
+  const auto file = commit_two_generations(dir);
   std::filesystem::resize_file(file, 20);
   auto cp = OffsetStore::open(dir.path());
   REQUIRE(cp);

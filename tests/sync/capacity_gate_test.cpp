@@ -136,8 +136,12 @@ TEST_CASE("a blocked arrival gives up at its deadline") {
   CHECK_FALSE(b.space.has_waiters());
 }
 
-TEST_CASE("a parked arrival takes the room another thread frees") {
-  Bounded b(1, 1);
+namespace {
+
+/// An arrival blocked on a full `b` in its own thread; `settle` is what another thread then does
+/// to end the wait. Returns whether the arrival passed, after checking it ended promptly.
+template <class Settle>
+bool parked_arrival_after(Bounded& b, Settle settle) {
   static const SystemClock clock;
   std::latch entered(1);
   std::atomic<bool> passed{false};
@@ -148,28 +152,24 @@ TEST_CASE("a parked arrival takes the room another thread frees") {
   entered.wait();
   REQUIRE(parked_on(b));
   const auto start = Steady::now();
-  b.take_one();
+  settle();
   arrival.join();
-  CHECK(passed.load());
-  CHECK(b.used.load() == 1);
   CHECK(Steady::now() - start < kAtOnce);
+  return passed.load();
+}
+
+}  // namespace
+
+TEST_CASE("a parked arrival takes the room another thread frees") {
+  Bounded b(1, 1);
+  CHECK(parked_arrival_after(b, [&] { b.take_one(); }));
+  CHECK(b.used.load() == 1);
 }
 
 TEST_CASE("closing the buffer ends a parked arrival's wait with a refusal") {
   Bounded b(1, 1);
-  static const SystemClock clock;
-  std::latch entered(1);
-  std::atomic<bool> passed{true};
-  std::thread arrival([&] {
-    entered.count_down();
-    passed.store(pass(b, WhenFull::block, clock.now() + kLong));
-  });
-  entered.wait();
-  REQUIRE(parked_on(b));
-  const auto start = Steady::now();
-  b.closed.store(true, std::memory_order_seq_cst);
-  b.space.notify_all();
-  arrival.join();
-  CHECK_FALSE(passed.load());
-  CHECK(Steady::now() - start < kAtOnce);
+  CHECK_FALSE(parked_arrival_after(b, [&] {
+    b.closed.store(true, std::memory_order_seq_cst);
+    b.space.notify_all();
+  }));
 }
