@@ -42,16 +42,12 @@ struct BrokerOptions {
   /// Recovery policy: skip damaged records (and count them) instead of failing with
   /// `Errc::corrupt`.
   bool salvage = false;
-  /// Tuning: the size of every segment file of the durable destinations — a queue's messages
-  /// and its settlements, each topic partition. 0: each log's own default (64 MiB for a queue's
-  /// messages, 1 MiB for its settlements; for a topic partition a quarter of its byte retention,
-  /// within 64 KiB to 64 MiB, and room for its largest record). Each segment is reserved on disk
-  /// in full when it is created: smaller segments cost less disk per destination and roll to a
-  /// new file more often. 0, or 104 bytes to 2^40: otherwise declaring a durable destination
-  /// fails (`Errc::invalid_argument`; `payload_too_large` for a queue below 104 bytes). A send
-  /// whose record (payload, key, group, headers and a few dozen bytes of framing) does not fit
-  /// in one segment fails with `Errc::payload_too_large`, whatever `max_payload` allows.
-  std::uint64_t segment_bytes = 0;
+  /// Storage sizing and group commit of every durable destination (segment size, space
+  /// reservation, `flush_interval`, `flush_bytes`; switchyard/storage_options.hpp), unless the
+  /// destination's own `storage` sets a field. Zero fields: the defaults (64 MiB segments
+  /// reserved as they fill, synced every 5 ms or 1 MiB). Out-of-range values: the constructor
+  /// throws `Error(Errc::invalid_argument)`.
+  StorageOptions storage{};
 };
 
 /// How `Broker::shutdown` ends.

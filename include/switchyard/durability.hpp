@@ -13,8 +13,9 @@
 //    cache). Survives a process crash or kill -9; an OS crash or a power loss may lose it.
 //  * `batch`: accepted once written, as for `none`; its completion (`SendOptions::on_complete`,
 //    `Persisted::synced`) fires after the group sync that covers it. The storage flusher syncs
-//    as soon as 1 MiB is unsynced or the oldest unsynced record is 5 ms old (real time). After
-//    its completion a message survives a power loss; before it, as `none`.
+//    as soon as `flush_bytes` (default 1 MiB) are unsynced or the oldest unsynced record is
+//    `flush_interval` (default 5 ms, real time) old — `StorageOptions`, storage_options.hpp.
+//    After its completion a message survives a power loss; before it, as `none`.
 //  * `always`: written and synced before the send returns. Survives an OS crash and a power
 //    loss (not the loss of the disk itself).
 //
@@ -31,7 +32,7 @@ namespace switchyard {
 enum class Durability : std::uint8_t {
   memory,  ///< no data directory involved: lost when the process ends (the default)
   none,    ///< written into the memory-mapped segment: survives a process crash, not power loss
-  batch,   ///< group commit: synced within 5 ms or 1 MiB; completion once synced
+  batch,   ///< group commit: synced within flush_interval or flush_bytes; completion once synced
   always,  ///< synced before the send returns
 };
 

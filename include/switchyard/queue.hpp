@@ -11,6 +11,7 @@
 
 #include "switchyard/clock.hpp"
 #include "switchyard/durability.hpp"
+#include "switchyard/storage_options.hpp"
 
 namespace switchyard {
 
@@ -92,6 +93,9 @@ struct QueueOptions {
   /// `memory` (default), or a durable level: accepted messages, acknowledgements and attempt
   /// counts are kept under the broker's `data_dir` and survive a restart (see durability.hpp).
   Durability durability = Durability::memory;
+  /// Durable queues: segment size, space reservation and group commit of its journal; zero
+  /// fields take `BrokerOptions::storage`'s (switchyard/storage_options.hpp).
+  StorageOptions storage{};
 
   friend bool operator==(const QueueOptions&, const QueueOptions&) = default;
 };

@@ -18,6 +18,7 @@
 #include "switchyard/record.hpp"
 #include "switchyard/recovery.hpp"
 #include "switchyard/send_options.hpp"
+#include "switchyard/storage_options.hpp"
 #include "switchyard/topic.hpp"
 #include "switchyard/version.hpp"
 #include "switchyard/wait_strategy.hpp"

@@ -13,6 +13,7 @@
 
 #include "switchyard/clock.hpp"
 #include "switchyard/durability.hpp"
+#include "switchyard/storage_options.hpp"
 
 namespace switchyard {
 
@@ -54,6 +55,9 @@ struct TopicOptions {
   /// `memory` (default), or a durable level: partitions and committed offsets are kept under
   /// the broker's `data_dir` (see durability.hpp for what each level survives).
   Durability durability = Durability::memory;
+  /// Durable topics: segment size, space reservation and group commit of every partition's
+  /// log; zero fields take `BrokerOptions::storage`'s (switchyard/storage_options.hpp).
+  StorageOptions storage{};
   friend bool operator==(const TopicOptions&, const TopicOptions&) = default;
 };
 

@@ -8,6 +8,7 @@
 #include "broker/storage_context.hpp"
 #include "pubsub/pubsub_hub.hpp"
 #include "route/registry.hpp"
+#include "storage/segment_log.hpp"
 #include "switchyard/detail/deadline.hpp"
 #include "util/access.hpp"
 
@@ -20,6 +21,9 @@ Broker::Broker(BrokerOptions options)
           options.clock ? std::move(options.clock) : SystemClock::instance(),
           std::move(options.interceptors))),
       pubsub_(std::make_shared<detail::PubSubHub>(registry_->clock())) {
+  if (auto storage = detail::check_storage_options(options.storage); !storage) {
+    throw Error(storage.code(), "BrokerOptions: " + storage.message());
+  }
   if (!options.data_dir.empty()) {
     storage_ = std::make_shared<detail::StorageContext>(options, registry_->clock());
     registry_->open_ids(options.data_dir, storage_);

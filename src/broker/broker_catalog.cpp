@@ -101,6 +101,27 @@ std::int64_t need_int(const Fields& f, std::string_view name) {
 std::string num(std::int64_t v) {
   return std::to_string(v);
 }
+/// A field added after catalogs were first written: `otherwise` when an older catalog lacks it.
+std::int64_t int_or(const Fields& f, std::string_view name, std::int64_t otherwise) {
+  return f.contains(name) ? need_int(f, name) : otherwise;
+}
+
+/// A destination's storage options, as lines added to its own (`read` takes them in any order).
+std::string encode_storage(const StorageOptions& o) {
+  return write({{"segment_bytes", num(static_cast<std::int64_t>(o.segment_bytes))},
+                {"preallocate", num(static_cast<int>(o.preallocate))},
+                {"flush_interval", num(o.flush_interval.count())},
+                {"flush_bytes", num(static_cast<std::int64_t>(o.flush_bytes))}});
+}
+/// Absent fields (a catalog written before them) inherit, as they did then.
+StorageOptions decode_storage(const Fields& f) {
+  StorageOptions o;
+  o.segment_bytes = static_cast<std::uint64_t>(int_or(f, "segment_bytes", 0));
+  o.preallocate = static_cast<Preallocate>(int_or(f, "preallocate", 0));
+  o.flush_interval = Duration(int_or(f, "flush_interval", 0));
+  o.flush_bytes = static_cast<std::uint64_t>(int_or(f, "flush_bytes", 0));
+  return o;
+}
 
 std::string encode_headers(const Headers& headers) {
   Fields f;
@@ -139,7 +160,8 @@ std::string encode_queue(const QueueOptions& o) {
                 {"dedup_window", num(o.dedup_window.count())},
                 {"max_priority", num(o.max_priority)},
                 {"max_payload", num(static_cast<std::int64_t>(o.max_payload))},
-                {"durability", num(static_cast<int>(o.durability))}});
+                {"durability", num(static_cast<int>(o.durability))}}) +
+         encode_storage(o.storage);
 }
 QueueOptions decode_queue(const Fields& f) {
   QueueOptions o;
@@ -160,6 +182,7 @@ QueueOptions decode_queue(const Fields& f) {
   o.max_priority = static_cast<std::uint8_t>(need_int(f, "max_priority"));
   o.max_payload = static_cast<std::size_t>(need_int(f, "max_payload"));
   o.durability = static_cast<Durability>(need_int(f, "durability"));
+  o.storage = decode_storage(f);
   return o;
 }
 
@@ -169,7 +192,8 @@ std::string encode_topic(const TopicOptions& o) {
                 {"retention_bytes", num(static_cast<std::int64_t>(o.retention.bytes))},
                 {"retention_age", num(o.retention.age.count())},
                 {"max_payload", num(static_cast<std::int64_t>(o.max_payload))},
-                {"durability", num(static_cast<int>(o.durability))}});
+                {"durability", num(static_cast<int>(o.durability))}}) +
+         encode_storage(o.storage);
 }
 TopicOptions decode_topic(const Fields& f) {
   TopicOptions o;
@@ -179,6 +203,7 @@ TopicOptions decode_topic(const Fields& f) {
   o.retention.age = Duration(need_int(f, "retention_age"));
   o.max_payload = static_cast<std::size_t>(need_int(f, "max_payload"));
   o.durability = static_cast<Durability>(need_int(f, "durability"));
+  o.storage = decode_storage(f);
   return o;
 }
 

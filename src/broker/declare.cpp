@@ -8,6 +8,7 @@
 #include "queue/queue_state.hpp"
 #include "route/exchange_state.hpp"
 #include "route/registry.hpp"
+#include "storage/segment_log.hpp"
 #include "switchyard/broker.hpp"
 #include "topic/topic_state.hpp"
 #include "util/access.hpp"
@@ -46,6 +47,9 @@ void check_options(std::string_view name, const QueueOptions& options) {
   }
   if (backoff.max < backoff.initial) bad("retry_backoff.max must not be below .initial");
   if (options.dead_letter == name) bad("a queue cannot be its own dead-letter queue");
+  if (auto storage = detail::check_storage_options(options.storage); !storage) {
+    bad(storage.message());
+  }
 }
 
 /// Removes every exchange binding and topic subscription that points at `gone`.
@@ -74,6 +78,9 @@ void check_topic_options(std::string_view name, const TopicOptions& options) {
     bad("retention must bound records or bytes (both are 0: memory would be unbounded)");
   }
   if (options.retention.age.count() < 0) bad("retention age must not be negative");
+  if (auto storage = detail::check_storage_options(options.storage); !storage) {
+    bad(storage.message());
+  }
 }
 
 }  // namespace
@@ -101,7 +108,7 @@ Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) 
       [&] {
         std::unique_ptr<detail::QueueJournal> journal;
         if (options.durability != Durability::memory) {
-          journal = storage_->open_queue(name, options.durability);
+          journal = storage_->open_queue(name, options);
         }
         auto queue = std::make_shared<QueueState>(std::string(name), options, registry_->clock(),
                                                   dead_letter, std::move(journal));

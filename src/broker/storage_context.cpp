@@ -39,7 +39,7 @@ std::uint64_t segment_bytes_for(const TopicOptions& options) noexcept {
 StorageContext::StorageContext(const BrokerOptions& options, std::shared_ptr<Clock> clock)
     : data_dir_(options.data_dir),
       salvage_(options.salvage),
-      segment_bytes_(options.segment_bytes),
+      storage_(options.storage),
       clock_(std::move(clock)),
       lock_(lock_or_throw(options.data_dir)) {}
 
@@ -77,17 +77,19 @@ std::shared_ptr<Flusher> StorageContext::group_commit(Durability durability) {
 }
 
 std::unique_ptr<QueueJournal> StorageContext::open_queue(std::string_view name,
-                                                         Durability durability) {
+                                                         const QueueOptions& queue) {
   QueueJournalOptions options;
-  options.log.durability = durability;
+  options.log.durability = queue.durability;
   options.log.salvage = salvage_;
-  if (segment_bytes_ != 0) {
-    options.log.segment_bytes = segment_bytes_;
-    options.settlement_segment_bytes = segment_bytes_;
+  apply_storage_options(storage_, options.log);
+  apply_storage_options(queue.storage, options.log);
+  // A segment size set at either level applies to the settlements too (else their 1 MiB).
+  if (queue.storage.segment_bytes != 0 || storage_.segment_bytes != 0) {
+    options.settlement_segment_bytes = options.log.segment_bytes;
   }
   options.log.clock = clock_;
   options.log.owner = StorageOwner::of(OwnerKind::queue, StreamRole::records, name, 0);
-  options.log.flusher = group_commit(durability);
+  options.log.flusher = group_commit(queue.durability);
   auto opened = QueueJournal::open(storage_dir(DestinationKind::queue, name), options);
   if (!opened) {
     throw Error(opened.code(), "queue '" + std::string(name) + "': " + opened.message());
@@ -101,7 +103,9 @@ TopicStorage StorageContext::open_topic(std::string_view name, const TopicOption
   };
   const std::filesystem::path dir = storage_dir(DestinationKind::topic, name);
   SegmentLogOptions log;
-  log.segment_bytes = segment_bytes_ != 0 ? segment_bytes_ : segment_bytes_for(options);
+  log.segment_bytes = segment_bytes_for(options);
+  apply_storage_options(storage_, log);
+  apply_storage_options(options.storage, log);
   log.durability = options.durability;
   log.salvage = salvage_;
   log.clock = clock_;

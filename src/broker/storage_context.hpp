@@ -15,6 +15,9 @@
 // under load one shared thread delayed completions 2.5 to 8 times longer than a thread per
 // destination did (msync of one file does not overlap another's on the same thread).
 //
+// Sizing: a destination's `storage` fields that are set win over the broker's, the broker's
+// over each log's own defaults (`apply_storage_options`, storage/segment_log.hpp).
+//
 // Threads: `open_queue`, `open_topic`, `remove` and `storage_dir` may be called from any thread
 // (declares run under the registry's exclusive lock; opening different destinations does not
 // share state). The catalog is used under its own mutex.
@@ -64,9 +67,10 @@ class StorageContext {
   [[nodiscard]] std::filesystem::path storage_dir(DestinationKind kind,
                                                   std::string_view name) const;
 
-  /// Opens (creating or recovering) the journal of durable queue `name`. Throws `Error`
+  /// Opens (creating or recovering) the journal of durable queue `name`, sized by
+  /// `options.storage` over the broker's `BrokerOptions::storage`. Throws `Error`
   /// (`io_error`, `corrupt`, `disk_full`, ...) naming the queue and the file.
-  std::unique_ptr<QueueJournal> open_queue(std::string_view name, Durability durability);
+  std::unique_ptr<QueueJournal> open_queue(std::string_view name, const QueueOptions& options);
   /// Opens (creating or recovering) the partition logs and group offsets of durable topic
   /// `name`, with what recovery found. Throws `Error` naming the topic and the file.
   TopicStorage open_topic(std::string_view name, const TopicOptions& options);
@@ -96,7 +100,7 @@ class StorageContext {
 
   const std::filesystem::path data_dir_;
   const bool salvage_;                 // BrokerOptions::salvage
-  const std::uint64_t segment_bytes_;  // BrokerOptions::segment_bytes (a test hook; 0: defaults)
+  const StorageOptions storage_;       // BrokerOptions::storage: every destination's defaults
   const std::shared_ptr<Clock> clock_;
   DirLock lock_;
 

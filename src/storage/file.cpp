@@ -176,10 +176,16 @@ Status sync_directory(const std::filesystem::path& dir, FaultInjector* faults) {
   return fd->close(name, faults);
 }
 
-Status allocate(int fd, std::string_view path, std::uint64_t bytes, FaultInjector* faults) {
-  int err = inject(faults, {.call = FileCall::allocate, .path = path, .length = bytes});
-  if (err == 0) err = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
-  if (err != 0) return os_failure(err, path, fmt::format("reserving {} bytes", bytes));
+Status allocate(int fd, std::string_view path, std::uint64_t offset, std::uint64_t bytes,
+                FaultInjector* faults) {
+  int err =
+      inject(faults, {.call = FileCall::allocate, .path = path, .offset = offset, .length = bytes});
+  if (err == 0) {
+    err = ::posix_fallocate(fd, static_cast<off_t>(offset), static_cast<off_t>(bytes));
+  }
+  if (err != 0) {
+    return os_failure(err, path, fmt::format("reserving {} bytes at {}", bytes, offset));
+  }
   return {};
 }
 

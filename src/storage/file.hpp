@@ -21,7 +21,7 @@ namespace switchyard::detail {
 /// Every kind of system call the storage layer makes. Each one passes through `inject` first.
 enum class FileCall : std::uint8_t {
   open,            ///< open(2) of a file or directory
-  allocate,        ///< posix_fallocate: `length` bytes
+  allocate,        ///< posix_fallocate: `length` bytes at `offset`
   truncate,        ///< ftruncate to `length`
   map,             ///< mmap of `length` bytes
   msync,           ///< msync of [offset, offset + length)
@@ -63,7 +63,7 @@ class FaultInjector {
   /// errno with which `op` fails, or 0 to make the call. The default asks `on_allocate` for
   /// `allocate`, `on_sync` for msync / fdatasync / fsync / sync_directory, and lets the rest be.
   virtual int on_call(const FileOp& op) noexcept;
-  /// errno with which reserving `bytes` for `path` fails, or 0 to proceed.
+  /// errno with which reserving `bytes` more for `path` fails, or 0 to proceed.
   virtual int on_allocate(std::string_view /*path*/, std::uint64_t /*bytes*/) noexcept { return 0; }
   /// errno with which syncing `path` fails, or 0 to proceed.
   virtual int on_sync(std::string_view /*path*/) noexcept { return 0; }
@@ -135,8 +135,9 @@ class Mapping {
 /// fsync of a directory, so that file creations, renames and removals in it are durable.
 Status sync_directory(const std::filesystem::path& dir, FaultInjector* faults = nullptr);
 
-/// posix_fallocate of [0, bytes) (`Errc::disk_full` when the disk is).
-Status allocate(int fd, std::string_view path, std::uint64_t bytes,
+/// posix_fallocate of [offset, offset + bytes), extending the file to its end if it is
+/// shorter (`Errc::disk_full` when the disk is).
+Status allocate(int fd, std::string_view path, std::uint64_t offset, std::uint64_t bytes,
                 FaultInjector* faults = nullptr);
 /// fstat's size of the open file `fd` (`path` names it in the message).
 Result<std::size_t> file_size(int fd, std::string_view path, FaultInjector* faults = nullptr);

@@ -117,6 +117,47 @@ void Flusher::run() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sizing options
+
+std::uint64_t first_extent(std::uint64_t segment_bytes) noexcept {
+  constexpr std::uint64_t kSmallest = 4096, kLargest = 64 * 1024;
+  return std::min(segment_bytes, std::clamp(segment_bytes / 16, kSmallest, kLargest));
+}
+
+Status check_storage_options(const StorageOptions& options) {
+  using O = StorageOptions;
+  auto bad = [](std::string what) { return Failure{Errc::invalid_argument, std::move(what)}; };
+  if (options.segment_bytes != 0 && (options.segment_bytes < O::kMinSegmentBytes ||
+                                     options.segment_bytes > O::kMaxSegmentBytes)) {
+    return bad(fmt::format("storage.segment_bytes {} outside 0 (inherit) or [{}, 2^40]",
+                           options.segment_bytes, O::kMinSegmentBytes));
+  }
+  if (options.preallocate != Preallocate::inherit && options.preallocate != Preallocate::grow &&
+      options.preallocate != Preallocate::full) {
+    return bad(fmt::format("storage.preallocate {} is not a Preallocate value",
+                           static_cast<int>(options.preallocate)));
+  }
+  if (options.flush_interval.count() < 0 || options.flush_interval > O::kMaxFlushInterval) {
+    return bad(fmt::format("storage.flush_interval {} ns outside 0 (inherit) to 1 hour",
+                           options.flush_interval.count()));
+  }
+  if (options.flush_bytes > O::kMaxFlushBytes) {
+    return bad(
+        fmt::format("storage.flush_bytes {} outside 0 (inherit) to 2^40", options.flush_bytes));
+  }
+  return {};
+}
+
+void apply_storage_options(const StorageOptions& options, SegmentLogOptions& log) noexcept {
+  if (options.segment_bytes != 0) log.segment_bytes = options.segment_bytes;
+  if (options.preallocate != Preallocate::inherit) {
+    log.preallocate = options.preallocate == Preallocate::full;
+  }
+  if (options.flush_interval.count() != 0) log.sync_interval = options.flush_interval;
+  if (options.flush_bytes != 0) log.sync_bytes = options.flush_bytes;
+}
+
+// ---------------------------------------------------------------------------------------------
 // SegmentLog: opening and recovery
 
 void add_recovery(StreamRecovery& into, const RecoveryStats& stats) {
@@ -352,9 +393,15 @@ Status SegmentLog::open_active(Segment& segment, bool created) {
   };
   auto size = file_size(fd->get(), path, faults);
   if (!size) return undo(size.failure());
+  // The mapping covers all the segment may grow to; appends use only what is reserved: all of
+  // it when preallocating, else the first extent (or what the file already holds, reserved
+  // again so that a file with holes gets its blocks now, not on a page fault).
   const auto capacity = std::max<std::size_t>(options_.segment_bytes, *size);
-  if (auto reserved = allocate(fd->get(), path, capacity, faults); !reserved) {
-    return undo(reserved.failure());
+  const std::size_t reserved =
+      options_.preallocate ? capacity
+                           : std::max<std::size_t>(*size, first_extent(options_.segment_bytes));
+  if (auto allocated = allocate(fd->get(), path, 0, reserved, faults); !allocated) {
+    return undo(allocated.failure());
   }
   auto map = Mapping::map(fd->get(), capacity, true, path, faults);
   if (!map) return undo(map.failure());
@@ -381,6 +428,28 @@ Status SegmentLog::open_active(Segment& segment, bool created) {
     }
   }
   segment.writable = std::move(*map);
+  segment.reserved = reserved;
+  return {};
+}
+
+Status SegmentLog::grow_locked(Segment& active, std::size_t need) {
+  constexpr std::size_t kPage = 4096;
+  const std::size_t capacity = active.writable->size();
+  const std::size_t want = active.end_position + need;  // <= capacity: the caller rolled if not
+  const std::size_t doubled = std::max(want, std::min(capacity, active.reserved * 2));
+  const std::size_t target = std::min(capacity, (doubled + kPage - 1) / kPage * kPage);
+  const std::string path = active.path.string();
+  FaultInjector* const faults = options_.faults;
+  // The descriptor was closed after mmap (no descriptor stays open): open it again for the
+  // reservation. The mapping already covers the new part; the file grows under it.
+  auto fd = FileHandle::open(active.path, O_RDWR, 0644, faults);
+  if (!fd) return fd.failure();
+  if (auto allocated = allocate(fd->get(), path, active.reserved, target - active.reserved, faults);
+      !allocated) {
+    return allocated;
+  }
+  if (auto closed = fd->close(path, faults); !closed) return closed;
+  active.reserved = target;
   return {};
 }
 
@@ -419,6 +488,13 @@ Result<std::uint64_t> SegmentLog::append_in_place(std::size_t body_size, std::in
         return status.failure();
       }
       active = &segments_.back();
+    }
+    if (active->end_position + need > active->reserved) {
+      // Reserved before written: a failed reservation fails this append, writing nothing.
+      if (auto status = grow_locked(*active, need); !status) {
+        fire(to_fire);
+        return status.failure();
+      }
     }
     offset = active->end_offset;
     const std::size_t position = active->end_position;

@@ -2,10 +2,21 @@
 // of append-only, memory-mapped segment files. Byte layout: segment_format.hpp.
 //
 // Mapping policy (bounded memory, bounded descriptors)
-//   * The active segment (the last one) is fallocated to `segment_bytes` up front and mapped
-//     read-write; appends are memcpy into that mapping. A full disk is therefore an error when a
-//     segment is created (`Errc::disk_full`), never a SIGBUS in the middle of a copy; no mapping
-//     ever covers a file region that is not allocated.
+//   * The active segment (the last one) is mapped read-write over its whole `segment_bytes`
+//     (address space only); appends are memcpy into that mapping, always below `reserved`, the
+//     part of the file already fallocated. No byte is ever written past `reserved`, so a full
+//     disk is an error (`Errc::disk_full`) from the append that needed the space, never a SIGBUS
+//     in the middle of a copy (pages past the end of the file are mapped but never touched).
+//   * Reservation (`SegmentLogOptions::preallocate`): `false` (grow) fallocates a first extent
+//     (`first_extent(segment_bytes)`: a sixteenth, 4 KiB to 64 KiB) when the segment is created
+//     and doubles `reserved` — posix_fallocate of the file's next part, under the append lock —
+//     each time an append finds it full, up to `segment_bytes`; the file's size is its reserved
+//     size. `true` fallocates all of `segment_bytes` at creation. A failed reservation writes
+//     nothing: that append fails with `disk_full` and the next one tries again. The mapping does
+//     not move when the file grows, so a `ReadBatch`'s views stay valid. Recovery reads a
+//     segment of any size (what the file holds is what is scanned); reopening makes the last
+//     segment's capacity max(segment_bytes, its file size), so segments written with another
+//     `segment_bytes` or policy read and append as before.
 //   * Sealed segments are mapped read-only on demand, kept in an LRU of at most
 //     `max_read_mappings`, and unmapped when evicted. No file descriptor stays open: each is
 //     closed right after mmap. Thousands of segments hold at most max_read_mappings + 1
@@ -50,6 +61,7 @@
 #include "switchyard/durability.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/recovery.hpp"
+#include "switchyard/storage_options.hpp"
 #include "sync/mutex.hpp"
 
 namespace switchyard::detail {
@@ -118,8 +130,11 @@ class Flusher {
 };
 
 struct SegmentLogOptions {
-  /// Size every segment is fallocated to; a record that does not fit rolls to a new one.
+  /// Most bytes of a segment file; a record that does not fit rolls to a new one.
   std::uint64_t segment_bytes = 64ull << 20;
+  /// Reserve all of `segment_bytes` when a segment is created (true), or a first extent that
+  /// doubles as the segment fills (false). See "Mapping policy" above.
+  bool preallocate = false;
   Durability durability = Durability::none;
   /// batch: sync at least this often while records are unsynced (real time, not `clock`).
   std::chrono::nanoseconds sync_interval = std::chrono::milliseconds(5);
@@ -141,6 +156,19 @@ struct SegmentLogOptions {
   /// Test hook: injected failures of this log's storage calls (null: the installed injector).
   FaultInjector* faults = nullptr;
 };
+
+/// Space a new segment of a growing log (`preallocate` false) reserves first:
+/// segment_bytes / 16, within 4 KiB to 64 KiB, never more than the segment.
+[[nodiscard]] std::uint64_t first_extent(std::uint64_t segment_bytes) noexcept;
+
+/// The first of `options`' fields outside its limits (switchyard/storage_options.hpp), as
+/// `Errc::invalid_argument` naming the option and its value; success when all are in range.
+[[nodiscard]] Status check_storage_options(const StorageOptions& options);
+
+/// Sets in `log` the fields `options` sets (nonzero): segment size, preallocation, and the
+/// group commit's `sync_interval` / `sync_bytes`. `options` must have passed
+/// `check_storage_options`.
+void apply_storage_options(const StorageOptions& options, SegmentLogOptions& log) noexcept;
 
 /// What `SegmentLog::open` found and did.
 struct RecoveryStats {
@@ -273,6 +301,9 @@ class SegmentLog {
     std::size_t last_indexed = 0;
     std::vector<std::pair<std::size_t, std::size_t>> holes;  // salvage: skipped [from, to)
     std::shared_ptr<Mapping> writable;                       // active segment only
+    // Active segment only: bytes of the file fallocated (appends stay below), and the most
+    // it may grow to (the mapping's size: max(segment_bytes, the file's size at open)).
+    std::size_t reserved = 0;
   };
   using Pending = std::vector<std::pair<Completion, Status>>;
 
@@ -316,6 +347,10 @@ class SegmentLog {
                      std::size_t max_bytes, std::size_t& bytes) const;
 
   Status open_active(Segment& segment, bool created);
+  /// Reserves room for `need` more bytes in the active segment (doubling `reserved`, at
+  /// least to what `need` asks, at most to the mapping's size). `disk_full` / `io_error` if
+  /// the reservation fails; the segment is unchanged then.
+  Status grow_locked(Segment& active, std::size_t need) REQUIRES(mutex_);
   Status roll_locked(Pending& fire) REQUIRES(mutex_);
   Status sync_tail_locked(Pending& fire) REQUIRES(mutex_);
   void fail_locked(Failure failure, Pending& fire) REQUIRES(mutex_);

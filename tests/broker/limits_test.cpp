@@ -245,31 +245,35 @@ TEST_CASE("a manual clock advanced past its range stops at TimePoint::max()") {
   CHECK(clock.now() == TimePoint::max());
 }
 
-TEST_CASE("a segment size outside 104 bytes to 2^40 makes declaring a durable destination fail") {
+TEST_CASE(
+    "a segment size outside 104 bytes to 2^40 is refused at broker construction and at declare") {
   ScratchDir dir;
-  for (const std::uint64_t bytes : {std::uint64_t{87}, (std::uint64_t{1} << 40) + 1}) {
-    Broker broker({.data_dir = dir.path(), .segment_bytes = bytes});
-    CHECK(code_of([&] { broker.declare_queue("q", {.durability = Durability::none}); }) ==
-          Errc::invalid_argument);
-    CHECK(code_of([&] { broker.declare_topic("t", {.durability = Durability::none}); }) ==
-          Errc::invalid_argument);
-  }
-  {
-    // From 88 bytes a segment holds a record header, not yet a queue's settlement records.
-    ScratchDir own;
-    Broker broker({.data_dir = own.path(), .segment_bytes = 103});
-    CHECK(code_of([&] { broker.declare_queue("q", {.durability = Durability::none}); }) ==
-          Errc::payload_too_large);
+  for (const std::uint64_t bytes : {std::uint64_t{1}, std::uint64_t{87}, std::uint64_t{103},
+                                    (std::uint64_t{1} << 40) + 1, ~std::uint64_t{0}}) {
+    INFO("segment_bytes " << bytes);
+    CHECK(code_of([&] {
+            Broker broker({.data_dir = dir.path(), .storage = {.segment_bytes = bytes}});
+          }) == Errc::invalid_argument);
+    Broker broker({.data_dir = dir.path()});
+    const StorageOptions storage{.segment_bytes = bytes};
+    CHECK(code_of([&] {
+            broker.declare_queue("q", {.durability = Durability::none, .storage = storage});
+          }) == Errc::invalid_argument);
+    CHECK(code_of([&] {
+            broker.declare_topic("t", {.durability = Durability::none, .storage = storage});
+          }) == Errc::invalid_argument);
+    CHECK_FALSE(broker.contains("q"));
   }
   ScratchDir fresh;
-  Broker smallest({.data_dir = fresh.path(), .segment_bytes = 104});
+  Broker smallest({.data_dir = fresh.path(), .storage = {.segment_bytes = 104}});
   CHECK(smallest.declare_queue("q", {.durability = Durability::none}));
   CHECK(smallest.declare_topic("t", {.durability = Durability::none}));
+  Broker largest({.data_dir = dir.path(), .storage = {.segment_bytes = std::uint64_t{1} << 40}});
 }
 
 TEST_CASE("a message whose record does not fit in one segment is refused as too large") {
   ScratchDir dir;
-  Broker broker({.data_dir = dir.path(), .segment_bytes = 4096});
+  Broker broker({.data_dir = dir.path(), .storage = {.segment_bytes = 4096}});
   broker.declare_queue("q", {.durability = Durability::none});
   broker.declare_topic("t", {.durability = Durability::none});
   auto producer = broker.producer();

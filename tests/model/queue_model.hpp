@@ -300,7 +300,7 @@ class QueueRun {
     BrokerOptions bo{.clock = clock_};
     if (s_.durable) {
       bo.data_dir = dir_;
-      bo.segment_bytes = kSegmentBytes;
+      bo.storage.segment_bytes = kSegmentBytes;
     }
     broker_ = std::make_unique<Broker>(std::move(bo));
     if (s_.dlq) {

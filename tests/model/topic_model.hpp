@@ -268,7 +268,7 @@ class TopicRun {
     BrokerOptions bo{.clock = clock_};
     if (s_.durable) {
       bo.data_dir = dir_;
-      bo.segment_bytes = kSegmentBytes;
+      bo.storage.segment_bytes = kSegmentBytes;
     }
     broker_ = std::make_unique<Broker>(std::move(bo));
     topic_ = broker_->declare_topic("t", s_.options());

@@ -289,7 +289,7 @@ TEST_CASE(
     "twice, or after the broker died without closing") {
   TempDir dir;
   TempDir killed;  // a copy taken while the broker lives: what a kill -9 leaves behind
-  const BrokerOptions options{.data_dir = dir.path, .segment_bytes = 1 << 16};
+  const BrokerOptions options{.data_dir = dir.path, .storage = {.segment_bytes = 1 << 16}};
   MessageId highest = 0;
   auto send_and_settle = [&](Broker& broker) {
     broker.declare_queue("jobs", kDurable);
@@ -318,7 +318,7 @@ TEST_CASE(
                           std::filesystem::copy_options::recursive |
                               std::filesystem::copy_options::overwrite_existing);
   }
-  Broker broker({.data_dir = killed.path, .segment_bytes = 1 << 16});
+  Broker broker({.data_dir = killed.path, .storage = {.segment_bytes = 1 << 16}});
   send_and_settle(broker);
 }
 
@@ -326,8 +326,8 @@ TEST_CASE(
     "a send whose id block cannot be recorded fails with the write's error - never with "
     "an unrecorded id") {
   TempDir dir;
-  auto broker =
-      std::make_unique<Broker>(BrokerOptions{.data_dir = dir.path, .segment_bytes = 1 << 16});
+  auto broker = std::make_unique<Broker>(
+      BrokerOptions{.data_dir = dir.path, .storage = {.segment_bytes = 1 << 16}});
   broker->declare_queue("jobs", kDurable);
   // A directory where the ids file goes: the rename over it fails.
   std::filesystem::create_directories(dir.path / "ids" / "in-the-way");
@@ -342,7 +342,7 @@ TEST_CASE(
   REQUIRE(sent);
   producer = {};
   broker.reset();
-  Broker reopened({.data_dir = dir.path, .segment_bytes = 1 << 16});
+  Broker reopened({.data_dir = dir.path, .storage = {.segment_bytes = 1 << 16}});
   reopened.declare_queue("jobs", kDurable);
   auto after = reopened.producer().send("jobs", "job");
   REQUIRE(after);

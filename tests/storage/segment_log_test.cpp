@@ -8,6 +8,8 @@
 #include <set>
 #include <thread>
 
+#include <sys/stat.h>
+
 #include "storage/segment_log.hpp"
 #include "support/storage_support.hpp"
 
@@ -614,4 +616,138 @@ TEST_CASE("with durability none an explicit sync covers segments sealed since th
   REQUIRE(log->sync());
   CHECK(recorder.synced.size() == segments);
   CHECK(log->synced_offset() == 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sizing: a growing segment reserves space as it fills; the reservation comes before the write.
+
+namespace {
+
+struct FileUse {
+  std::uint64_t size = 0;       // st_size
+  std::uint64_t allocated = 0;  // st_blocks * 512
+};
+
+FileUse file_use(const std::filesystem::path& path) {
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return {static_cast<std::uint64_t>(st.st_size), static_cast<std::uint64_t>(st.st_blocks) * 512};
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a growing segment reserves a first extent and doubles it as it fills up to segment_bytes") {
+  ScratchDir dir;
+  SegmentLogOptions o = small_segments(1 << 20);
+  REQUIRE(first_extent(o.segment_bytes) == 64 * 1024);
+  auto log = open_log(dir.path(), o);
+  const auto first = test::segment_files(dir.path()).front();
+  CHECK(file_use(first).size == 64 * 1024);
+  CHECK(file_use(first).allocated >= 64 * 1024);  // reserved, not a hole
+  std::vector<std::uint64_t> sizes{file_use(first).size};
+  std::uint64_t n = 0;
+  while (log->segment_count() == 1) {
+    append_n(*log, n, 1, 1000);
+    ++n;
+    if (log->segment_count() == 1 && file_use(first).size != sizes.back()) {
+      sizes.push_back(file_use(first).size);
+    }
+  }
+  CHECK(sizes == std::vector<std::uint64_t>{64 << 10, 128 << 10, 256 << 10, 512 << 10, 1 << 20});
+  // The new segment starts small again.
+  CHECK(file_use(test::segment_files(dir.path()).back()).size == 64 * 1024);
+  log.reset();
+  log = open_log(dir.path(), o);
+  const auto records = read_all_records(*log);
+  REQUIRE(records.size() == n);
+  for (std::uint64_t i = 0; i < n; ++i) CHECK(records[i] == payload_for(i, 1000));
+  CHECK(log->recovery_stats().truncated_bytes == 0);
+  CHECK(log->recovery_stats().events.empty());
+}
+
+TEST_CASE("a record larger than the reserved space grows the segment to hold it at once") {
+  ScratchDir dir;
+  auto log = open_log(dir.path(), small_segments(1 << 20));
+  append_n(*log, 0, 1, 300 * 1024);
+  const auto file = test::segment_files(dir.path()).front();
+  CHECK(file_use(file).size >= 300 * 1024);
+  CHECK(file_use(file).size <= 512 * 1024);
+  append_n(*log, 1, 1, 40);
+  log.reset();
+  log = open_log(dir.path(), small_segments(1 << 20));
+  const auto records = read_all_records(*log);
+  REQUIRE(records.size() == 2);
+  CHECK(records[0] == payload_for(0, 300 * 1024));
+}
+
+TEST_CASE("a preallocated segment reserves all of segment_bytes when it is created") {
+  ScratchDir dir;
+  SegmentLogOptions o = small_segments(1 << 20);
+  o.preallocate = true;
+  auto log = open_log(dir.path(), o);
+  const auto file = test::segment_files(dir.path()).front();
+  CHECK(file_use(file).size == 1 << 20);
+  CHECK(file_use(file).allocated >= 1 << 20);
+}
+
+TEST_CASE(
+    "an injected fallocate failure while a segment grows is disk_full - nothing accepted is lost "
+    "- and recovery is clean") {
+  ScratchDir dir;
+  Faults faults;
+  SegmentLogOptions o = small_segments(1 << 20);
+  o.faults = &faults;
+  auto log = open_log(dir.path(), o);
+  const auto file = test::segment_files(dir.path()).front();
+  faults.fail_allocations = ENOSPC;  // from now on: the first extent is all there is
+  std::uint64_t accepted = 0;
+  Result<std::uint64_t> r = std::uint64_t{0};
+  for (int i = 0; i < 1000 && r; ++i) {
+    r = log->append(bytes_of(payload_for(accepted, 1000)), 1);
+    if (r) ++accepted;
+  }
+  REQUIRE_FALSE(r);
+  CHECK(r.code() == Errc::disk_full);
+  CHECK_THAT(r.message(), Catch::Contains("reserving"));
+  CHECK(accepted == (64 * 1024 - segment::kFileHeaderSize) / segment::record_footprint(1000));
+  CHECK(file_use(file).size == 64 * 1024);  // nothing was written past the reservation
+  CHECK(log->append(bytes_of(payload_for(accepted, 1000)), 1).code() == Errc::disk_full);
+  faults.fail_allocations = 0;  // space returns: the same append goes through, the log grows
+  for (int i = 0; i < 200; ++i) {
+    REQUIRE(log->append(bytes_of(payload_for(accepted, 1000)), 1));
+    ++accepted;
+  }
+  CHECK(file_use(file).size > 64 * 1024);
+  log.reset();
+  log = open_log(dir.path(), small_segments(1 << 20));
+  const auto records = read_all_records(*log);
+  REQUIRE(records.size() == accepted);
+  for (std::uint64_t i = 0; i < accepted; ++i) CHECK(records[i] == payload_for(i, 1000));
+  CHECK(log->recovery_stats().truncated_bytes == 0);
+  CHECK(log->recovery_stats().events.empty());
+}
+
+TEST_CASE(
+    "a log reopened with another segment size and policy reads every segment and appends after "
+    "them") {
+  ScratchDir dir;
+  std::uint64_t n = 0;
+  auto write = [&](std::uint64_t segment_bytes, bool preallocate, std::uint64_t records) {
+    SegmentLogOptions o = small_segments(segment_bytes);
+    o.preallocate = preallocate;
+    auto log = open_log(dir.path(), o);
+    REQUIRE(read_all_records(*log).size() == n);
+    append_n(*log, n, records, 500);
+    n += records;
+  };
+  write(64 * 1024, false, 300);  // 4 KiB first extent, several segments
+  write(1 << 20, true, 300);     // the last 64 KiB segment becomes 1 MiB (its capacity)
+  write(16 * 1024, false, 300);  // back to small segments after a large one
+  write(1 << 20, false, 10);
+  auto log = open_log(dir.path(), small_segments(8192));
+  const auto records = read_all_records(*log);
+  REQUIRE(records.size() == n);
+  for (std::uint64_t i = 0; i < n; ++i) CHECK(records[i] == payload_for(i, 500));
+  CHECK(log->recovery_stats().events.empty());
 }

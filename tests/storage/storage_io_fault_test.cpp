@@ -24,6 +24,7 @@
 #include "durable/queue_journal.hpp"
 #include "storage/file.hpp"
 #include "storage/segment_format.hpp"
+#include "storage/segment_log.hpp"
 #include "support/storage_support.hpp"
 #include "support/test_support.hpp"
 #include "switchyard/switchyard.hpp"
@@ -334,7 +335,7 @@ void broker_workload(const std::filesystem::path& dir, Durability level, Ledger&
   auto clock = std::make_shared<ManualClock>();
   int round = 0;
   auto run = [&] {
-    Broker broker({.clock = clock, .data_dir = dir, .segment_bytes = kSmallSegment});
+    Broker broker({.clock = clock, .data_dir = dir, .storage = {.segment_bytes = kSmallSegment}});
     broker.declare_queue("jobs", durable_queue(level));
     broker.declare_topic("events", durable_topic(level));
     auto producer = broker.producer();
@@ -417,8 +418,9 @@ void account_messages(const Ledger& ledger, const std::multiset<std::string>& go
 /// Opens `dir` with no faults and compares what it holds with what the workload was told.
 Verdict check_broker(const std::filesystem::path& dir, Durability level, const Ledger& ledger) {
   Verdict v;
-  Broker broker(
-      {.clock = std::make_shared<ManualClock>(), .data_dir = dir, .segment_bytes = kSmallSegment});
+  Broker broker({.clock = std::make_shared<ManualClock>(),
+                 .data_dir = dir,
+                 .storage = {.segment_bytes = kSmallSegment}});
   // Declared again: a declare whose catalog write failed left its data without an entry.
   broker.declare_queue("jobs", durable_queue(level));
   broker.declare_topic("events", durable_topic(level));
@@ -605,4 +607,143 @@ TEST_CASE(
       static_cast<unsigned long long>(total.ghosts), seconds);
   CHECK(errors >= faults / 2);  // most injected faults surface as typed errors
   CHECK(total.lost + total.resurrected + total.ghosts == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A segment that grows (StorageOptions::preallocate grow, the default): the space is reserved
+// before it is written, so a failed reservation while growing fails that append alone.
+
+TEST_CASE(
+    "a full disk while a durable queue's segment grows fails that send with disk_full at every "
+    "level - the queue resumes when space returns - and a reopen is clean and loses nothing") {
+  for (const Durability level : kStoredLevels) {
+    INFO("durability " << to_string(level));
+    ScratchDir dir;
+    std::vector<std::string> accepted;
+    int refused = 0;
+    {
+      Broker broker({.data_dir = dir.path()});
+      broker.declare_queue("jobs", durable_queue(level));
+      auto producer = broker.producer();
+      {
+        // The messages' first extent (64 KiB) holds ~60 of these; the next one needs more.
+        FailCall full(FileCall::allocate, ENOSPC, "messages");
+        Installed installed(full);
+        for (int i = 0; i < 200 && refused == 0; ++i) {
+          std::string payload = switchyard::test::payload_for(i, 1000);
+          auto sent = producer.send("jobs", payload);
+          if (sent) {
+            accepted.push_back(std::move(payload));
+          } else {
+            CHECK(sent.code() == Errc::disk_full);
+            ++refused;
+          }
+        }
+        CHECK(full.failed() >= 1);
+      }
+      REQUIRE(refused == 1);
+      CHECK(accepted.size() > 50);
+      for (int i = 0; i < 100; ++i) {  // space is back: the segment grows and takes them
+        std::string payload = switchyard::test::payload_for(1000 + i, 1000);
+        REQUIRE(producer.send("jobs", payload));
+        accepted.push_back(std::move(payload));
+      }
+    }
+    Broker broker({.data_dir = dir.path()});
+    CHECK_FALSE(broker.recovery_report().repaired());
+    auto consumer = broker.consumer("jobs");
+    std::size_t recovered = 0;
+    for (const auto& expected : accepted) {
+      auto d = consumer.receive();
+      REQUIRE(d);
+      CHECK(d->payload().as_string() == expected);
+      REQUIRE(d->ack());
+      ++recovered;
+    }
+    CHECK_FALSE(consumer.receive());
+    std::printf(
+        "figures: storage_grow_disk_full (%s): faults=%d accepted=%zu recovered=%zu lost=%zu\n",
+        std::string(to_string(level)).c_str(), refused, accepted.size(), recovered,
+        accepted.size() - recovered);
+  }
+}
+
+TEST_CASE(
+    "failing the nth storage call of a growing log for every n gives typed errors - the failed "
+    "append alone is missing - and recovery is clean") {
+  std::uint64_t faults = 0, accepted_total = 0, refused_total = 0;
+  for (const Durability level : {Durability::none, Durability::batch}) {
+    auto options = [&] {
+      SegmentLogOptions o;
+      o.segment_bytes = 64 * 1024;  // a 4 KiB first extent: grows 4 times, then rolls
+      o.durability = level;
+      return o;
+    };
+    auto run = [&](const std::filesystem::path& dir, std::vector<std::string>& accepted) {
+      auto log = SegmentLog::open(dir, options());
+      if (!log) {
+        CHECK((log.code() == Errc::io_error || log.code() == Errc::disk_full));
+        return 1;
+      }
+      int refused = 0;
+      for (int i = 0; i < 240; ++i) {
+        std::string payload = switchyard::test::payload_for(i, 500);
+        auto offset = (*log)->append(std::as_bytes(std::span(payload)), i);
+        if (offset) {
+          CHECK(*offset == accepted.size());
+          accepted.push_back(std::move(payload));
+        } else {
+          CHECK((offset.code() == Errc::io_error || offset.code() == Errc::disk_full));
+          ++refused;
+        }
+      }
+      return refused;
+    };
+    std::uint64_t calls = 0;
+    {
+      ScratchDir dir;
+      NthCall counter(0, 0);
+      std::vector<std::string> accepted;
+      {
+        Installed installed(counter);
+        REQUIRE(run(dir.path(), accepted) == 0);
+      }
+      calls = counter.calls();
+      REQUIRE(test::segment_files(dir.path()).size() >= 2);  // it grew, then rolled
+    }
+    for (const int err : {EIO, ENOSPC}) {
+      for (std::uint64_t n = 1; n <= calls; ++n) {
+        INFO(to_string(level) << ": call " << n << " of " << calls << " fails with errno " << err);
+        ScratchDir dir;
+        NthCall fault(n, err);
+        std::vector<std::string> accepted;
+        int refused = 0;
+        {
+          Installed installed(fault);
+          refused = run(dir.path(), accepted);
+        }
+        if (!fault.fired()) continue;
+        UNSCOPED_INFO("the failed call: " << fault.failed_call());
+        ++faults;
+        refused_total += static_cast<std::uint64_t>(refused);
+        accepted_total += accepted.size();
+        auto reopened = SegmentLog::open(dir.path(), options());
+        REQUIRE(reopened);
+        CHECK((*reopened)->recovery_stats().events.empty());
+        std::vector<std::string> recovered;
+        for (std::uint64_t from = 0;;) {
+          auto batch = (*reopened)->read(from, 100);
+          REQUIRE(batch);
+          if (batch->records.empty()) break;
+          for (const auto& r : batch->records) recovered.push_back(test::text_of(r.body));
+          from = batch->next_offset;
+        }
+        CHECK(recovered == accepted);
+      }
+    }
+  }
+  std::printf("figures: storage_grow_nth_call: faults=%llu accepted=%llu refused=%llu lost=0\n",
+              static_cast<unsigned long long>(faults),
+              static_cast<unsigned long long>(accepted_total),
+              static_cast<unsigned long long>(refused_total));
 }

@@ -311,7 +311,7 @@ constexpr std::uint64_t kSegment = 8192;  // two pages: rolls, and pages to tear
 void workload(const fs::path& dir, Durability level, std::mutex& m, Ledger& ledger) {
   auto clock = std::make_shared<ManualClock>();
   for (int round = 0; round < 2; ++round) {
-    Broker broker({.clock = clock, .data_dir = dir, .segment_bytes = kSegment});
+    Broker broker({.clock = clock, .data_dir = dir, .storage = {.segment_bytes = kSegment}});
     broker.declare_queue(
         "jobs", QueueOptions{.visibility_timeout = std::chrono::seconds(0), .durability = level});
     broker.declare_topic("events", TopicOptions{.partitions = 2, .durability = level});
@@ -374,7 +374,7 @@ bool recover(const Image& image, Durability level, bool salvage, Tally& t,
     broker.emplace(BrokerOptions{.clock = std::make_shared<ManualClock>(),
                                  .data_dir = image.dir,
                                  .salvage = salvage,
-                                 .segment_bytes = kSegment});
+                                 .storage = {.segment_bytes = kSegment}});
     broker->declare_queue(
         "jobs", QueueOptions{.visibility_timeout = std::chrono::seconds(0), .durability = level});
     broker->declare_topic("events", TopicOptions{.partitions = 2, .durability = level});
