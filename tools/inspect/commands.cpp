@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -82,6 +83,20 @@ std::vector<std::pair<std::string, fs::path>> streams_of(const StoredDestination
 
 Result<DataDirectory> open_data_directory(const fs::path& dir) {
   return DataDirectory::open(dir);
+}
+
+/// Every directory under `root` (and `root` itself) that holds segment files.
+std::vector<fs::path> stream_dirs(const fs::path& root) {
+  std::vector<fs::path> out;
+  if (!segments_of(root).empty()) out.push_back(root);
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (it->is_directory(ec) && !segments_of(it->path()).empty()) out.push_back(it->path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace
@@ -458,8 +473,17 @@ int cmd_stats(const fs::path& path, const Common& common) {
   } else {
     auto data = open_data_directory(path);
     if (!data) return fail(data.message());
+    std::set<fs::path> known;
     for (const auto& d : data->destinations()) {
-      for (auto& [label, dir] : streams_of(d)) streams.emplace_back(d.name, label, dir);
+      for (auto& [label, dir] : streams_of(d)) {
+        known.insert(dir);
+        streams.emplace_back(d.name, label, dir);
+      }
+    }
+    // Streams the catalog does not list (left behind, or written without a broker): shown
+    // by their directory, under destination "?".
+    for (const auto& dir : stream_dirs(path)) {
+      if (!known.contains(dir)) streams.emplace_back("?", shown_path(dir, path), dir);
     }
   }
   int status = kClean;
@@ -509,19 +533,6 @@ int cmd_stats(const fs::path& path, const Common& common) {
 // --- verify ----------------------------------------------------------------------------------
 
 namespace {
-
-std::vector<fs::path> stream_dirs(const fs::path& root) {
-  std::vector<fs::path> out;
-  if (!segments_of(root).empty()) out.push_back(root);
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(root, ec);
-       it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) break;
-    if (it->is_directory(ec) && !segments_of(it->path()).empty()) out.push_back(it->path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 /// What a checkpoint file holds, checked by its owner's codec: "catalog" or "offsets", or the
 /// damage.
