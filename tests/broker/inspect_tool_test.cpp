@@ -289,6 +289,9 @@ TEST_CASE("switchyard-inspect reports a corrupt segment with its file and offset
   const Run dump = inspect("dump " + first.string());
   CHECK(dump.status == 1);
   CHECK_THAT(dump.output, Catch::Contains("damage: offset 64"));
+  const Run dump_queue = inspect("dump " + dir.path().string() + " --destination emails");
+  CHECK(dump_queue.status == 1);
+  CHECK_THAT(dump_queue.output, Catch::Contains("damage: " + first.string() + ": offset 64: CRC"));
   const Run stats = inspect("stats " + dir.path().string());
   CHECK(stats.status == 1);
   CHECK_THAT(stats.output, Catch::Contains("refuse (corrupt) unless salvage"));

@@ -114,7 +114,7 @@ int cmd_list(const fs::path& dir, const Common& common) {
     Json j;
     j["name"] = json_text(d.name);
     j["kind"] = to_string(d.kind);
-    j["durability"] = d.durability;
+    j["durability"] = json_text(d.durability);
     j["partitions"] = d.partitions;
     std::uint64_t records = 0, bytes = 0;
     Json partitions = Json::array();
@@ -179,7 +179,7 @@ int cmd_catalog(const fs::path& dir, const Common& common) {
       fields[json_text(name)] = json_text(value);
       text += fmt::format("  {} = \"{}\"\n", readable(name), readable(value));
     }
-    Json j{{"kind", d.kind}};
+    Json j{{"kind", json_text(d.kind)}};
     if (d.kind != "binding") j["name"] = json_text(d.name);
     j["fields"] = std::move(fields);
     declarations.push_back(std::move(j));
@@ -323,7 +323,7 @@ int dump_file(const fs::path& file, const RecordFilter& filter, const Common& co
       scan->header.has_owner() ? scan->header.owner.describe() : "unrecorded (version 1)";
   if (common.json) {
     Json j{{"type", "segment"},
-           {"file", file.string()},
+           {"file", json_text(file.string())},
            {"format_version", scan->header.version},
            {"base_offset", scan->header.base_offset},
            {"created", format_time(scan->header.created_ns)},
@@ -368,33 +368,42 @@ int cmd_dump(const fs::path& path, const std::optional<std::string>& destination
                             d.name, d.partitions, *filter.partition));
   }
   std::uint64_t shown = 0;
+  std::vector<std::string> damage;
   for (std::uint32_t p = 0; p < d.partitions; ++p) {
     if (filter.partition && p != *filter.partition) continue;
     if (filter.limit && shown >= *filter.limit) break;
-    for_each_record(d.stream_dir(p), filter.from_offset, [&](const RecordView& r) {
-      if (filter.to_offset && r.offset >= *filter.to_offset) return false;
-      if (!in_range(filter, r.offset, r.timestamp_ns)) return true;
-      std::optional<std::uint32_t> partition;
-      if (d.kind == DestinationKind::topic) partition = p;
-      Shown s = show_record({.partition = partition,
-                             .offset = r.offset,
-                             .timestamp_ns = r.timestamp_ns,
-                             .attempts = {}},
-                            r.body, filter.payload);
-      if (filter.key && (!s.json.contains("key") || s.json["key"] != json_text(*filter.key))) {
-        return true;
-      }
-      print(common.json ? s.json.dump() + "\n" : s.line + "\n");
-      ++shown;
-      return !filter.limit || shown < *filter.limit;
-    });
+    auto found_damage =
+        for_each_record(d.stream_dir(p), filter.from_offset, [&](const RecordView& r) {
+          if (filter.to_offset && r.offset >= *filter.to_offset) return false;
+          if (!in_range(filter, r.offset, r.timestamp_ns)) return true;
+          std::optional<std::uint32_t> partition;
+          if (d.kind == DestinationKind::topic) partition = p;
+          Shown s = show_record({.partition = partition,
+                                 .offset = r.offset,
+                                 .timestamp_ns = r.timestamp_ns,
+                                 .attempts = {}},
+                                r.body, filter.payload);
+          if (filter.key && (!s.json.contains("key") || s.json["key"] != json_text(*filter.key))) {
+            return true;
+          }
+          print(common.json ? s.json.dump() + "\n" : s.line + "\n");
+          ++shown;
+          return !filter.limit || shown < *filter.limit;
+        });
+    damage.insert(damage.end(), found_damage.begin(), found_damage.end());
   }
   if (common.json) {
-    print_json_line({{"type", "summary"}, {"destination", json_text(d.name)}, {"shown", shown}});
+    Json lines = Json::array();
+    for (const auto& line : damage) lines.push_back(json_text(line));
+    print_json_line({{"type", "summary"},
+                     {"destination", json_text(d.name)},
+                     {"shown", shown},
+                     {"damage", lines}});
   } else {
+    for (const auto& line : damage) print("damage: " + line + "\n");
     print(fmt::format("{} record(s) shown\n", shown));
   }
-  return kClean;
+  return damage.empty() ? kClean : kDamaged;
 }
 
 // --- pending ---------------------------------------------------------------------------------
@@ -497,8 +506,8 @@ int cmd_stats(const fs::path& path, const Common& common) {
     if (!r.problems.empty() || !r.notes.empty()) status = kDamaged;
     Json j = report_json(r);
     j["destination"] = json_text(name);
-    j["stream"] = label;
-    j["directory"] = shown_path(dir, root);
+    j["stream"] = json_text(label);
+    j["directory"] = json_text(shown_path(dir, root));
     rows.push_back({name.empty() ? "-" : readable(name, false), label, str(r.segments),
                     str(r.records), str(r.bytes),
                     fmt::format("[{}, {})", r.first_offset, r.end_offset), str(r.torn_tail_bytes),

@@ -152,20 +152,26 @@ int main(int argc, char** argv) {
   }
   const fs::path where = path;
   const RecordFilter filter = filters.filter();
-  if (list->parsed()) return cmd_list(where, common);
-  if (catalog->parsed()) return cmd_catalog(where, common);
-  if (offsets->parsed()) return cmd_offsets(where, topic, group, common);
-  if (dump->parsed()) return cmd_dump(where, destination, filter, common);
-  if (pending->parsed()) return cmd_pending(where, queue, filter, salvage, common);
-  if (stats->parsed()) return cmd_stats(where, common);
-  if (verify->parsed()) return cmd_verify(where, common);
-  if (tail->parsed()) {
-    TailOptions options;
-    options.filter = filter;
-    options.from_start = filters.from_offset.has_value();
-    options.max_records = max_records;
-    options.interval_ms = interval_ms;
-    return cmd_tail(where, *destination, options, common);
+  // A command reports what it finds itself; anything thrown (out of memory, a bug) is still
+  // an error message and status 2, never an abort.
+  try {
+    if (list->parsed()) return cmd_list(where, common);
+    if (catalog->parsed()) return cmd_catalog(where, common);
+    if (offsets->parsed()) return cmd_offsets(where, topic, group, common);
+    if (dump->parsed()) return cmd_dump(where, destination, filter, common);
+    if (pending->parsed()) return cmd_pending(where, queue, filter, salvage, common);
+    if (stats->parsed()) return cmd_stats(where, common);
+    if (verify->parsed()) return cmd_verify(where, common);
+    if (tail->parsed()) {
+      TailOptions options;
+      options.filter = filter;
+      options.from_start = filters.from_offset.has_value();
+      options.max_records = max_records;
+      options.interval_ms = interval_ms;
+      return cmd_tail(where, *destination, options, common);
+    }
+  } catch (const std::exception& e) {
+    return fail(std::string("unexpected error: ") + e.what());
   }
   return kError;
 }

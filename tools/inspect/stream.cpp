@@ -97,11 +97,13 @@ StreamReport examine_stream(const fs::path& dir) {
   return report;
 }
 
-void for_each_record(const fs::path& dir, std::uint64_t from,
-                     const std::function<bool(const RecordView&)>& on_record) {
+std::vector<std::string> for_each_record(const fs::path& dir, std::uint64_t from,
+                                         const std::function<bool(const RecordView&)>& on_record) {
+  std::vector<std::string> damage;
   const auto files = segments_of(dir);
   for (std::size_t i = 0; i < files.size(); ++i) {
-    if (i + 1 < files.size()) {
+    const bool last = i + 1 == files.size();
+    if (!last) {
       std::uint64_t next_base = 0;
       if (segment::parse_file_name(files[i + 1].filename().string(), next_base) &&
           next_base <= from) {
@@ -109,15 +111,26 @@ void for_each_record(const fs::path& dir, std::uint64_t from,
       }
     }
     auto image = open_image(files[i]);
-    if (!image) continue;
+    if (!image) {
+      damage.push_back(image.message());
+      continue;
+    }
     bool more = true;
     // The strict reader: the first damaged record ends the segment's records.
-    (void)scan_segment(image->bytes(), files[i].string(), {.probe_after_damage = false},
-                       [&](const RecordView& r, std::size_t) {
-                         if (more && r.offset >= from) more = on_record(r);
-                       });
-    if (!more) return;
+    auto scan = scan_segment(image->bytes(), files[i].string(), {.probe_after_damage = false},
+                             [&](const RecordView& r, std::size_t) {
+                               if (more && r.offset >= from) more = on_record(r);
+                             });
+    if (!scan) {
+      damage.push_back(scan.message());
+    } else if (scan->damaged && more) {
+      damage.push_back(fmt::format("{}: offset {}: {}{}", files[i].string(), scan->damage_at,
+                                   scan->damage,
+                                   last ? " (a torn tail, or a record being written now)" : ""));
+    }
+    if (!more) break;
   }
+  return damage;
 }
 
 }  // namespace switchyard::inspect

@@ -48,8 +48,11 @@ StreamReport examine_stream(const fs::path& dir);
 
 /// Calls `on_record` with every valid record of the stream in `dir` whose offset is at least
 /// `from`, in offset order, until it returns false. Segments wholly below `from` are not read.
-/// Damage ends a segment's records (as in the strict reader); it is not reported here.
-void for_each_record(const fs::path& dir, std::uint64_t from,
-                     const std::function<bool(const detail::RecordView&)>& on_record);
+/// Damage ends a segment's records (as in the strict reader); returns one line per damaged
+/// segment read ("<file>: offset N: what"; in the last segment that may also be a record
+/// being written right now).
+std::vector<std::string> for_each_record(
+    const fs::path& dir, std::uint64_t from,
+    const std::function<bool(const detail::RecordView&)>& on_record);
 
 }  // namespace switchyard::inspect
