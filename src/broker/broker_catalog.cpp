@@ -23,7 +23,7 @@ namespace switchyard {
 
 namespace {
 
-using Fields = std::map<std::string, std::string, std::less<>>;
+using Fields = detail::CatalogFields;
 
 std::string escape(std::string_view value) {
   std::string out;
@@ -38,27 +38,6 @@ std::string escape(std::string_view value) {
   return out;
 }
 
-int hex_digit(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-std::string unescape(std::string_view value) {
-  std::string out;
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    if (value[i] == '%' && i + 2 < value.size() && hex_digit(value[i + 1]) >= 0 &&
-        hex_digit(value[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_digit(value[i + 1]) * 16 + hex_digit(value[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(value[i]);
-    }
-  }
-  return out;
-}
-
 std::string write(const Fields& fields) {
   std::string out;
   for (const auto& [name, value] : fields)
@@ -67,18 +46,7 @@ std::string write(const Fields& fields) {
 }
 
 Fields read(std::string_view text) {
-  Fields fields;
-  while (!text.empty()) {
-    const std::size_t end = text.find('\n');
-    const std::string_view line = text.substr(0, end);
-    const std::size_t eq = line.find('=');
-    if (eq != std::string_view::npos) {
-      fields.emplace(std::string(line.substr(0, eq)), unescape(line.substr(eq + 1)));
-    }
-    if (end == std::string_view::npos) break;
-    text.remove_prefix(end + 1);
-  }
-  return fields;
+  return detail::decode_catalog_fields(text);
 }
 
 /// The field's value, or throws `corrupt` naming it.

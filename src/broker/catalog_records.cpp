@@ -8,6 +8,31 @@
 
 namespace switchyard::detail {
 
+namespace {
+
+int hex_digit(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+std::string unescape(std::string_view value) {
+  std::string out;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '%' && i + 2 < value.size() && hex_digit(value[i + 1]) >= 0 &&
+        hex_digit(value[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_digit(value[i + 1]) * 16 + hex_digit(value[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(value[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 CheckpointRecords encode_catalog(const CatalogEntries& entries) {
   CheckpointEntryWriter out;
   for (const auto& [key, text] : entries) out.add({.name = key, .text = text});
@@ -20,6 +45,21 @@ Result<CatalogEntries> decode_catalog(const CheckpointImage& image) {
   CatalogEntries out;
   for (const CheckpointEntry& e : *entries) out[std::string(e.name)] = std::string(e.text);
   return out;
+}
+
+CatalogFields decode_catalog_fields(std::string_view text) {
+  CatalogFields fields;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    const std::string_view line = text.substr(0, end);
+    const std::size_t eq = line.find('=');
+    if (eq != std::string_view::npos) {
+      fields.emplace(std::string(line.substr(0, eq)), unescape(line.substr(eq + 1)));
+    }
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+  return fields;
 }
 
 Result<CheckpointFile> open_catalog_file(const std::filesystem::path& data_dir,

@@ -31,6 +31,12 @@ CheckpointRecords encode_catalog(const CatalogEntries& entries);
 /// never throws). Failure: `Errc::corrupt` naming the file and the byte offset.
 Result<CatalogEntries> decode_catalog(const CheckpointImage& image);
 
+/// A declaration's fields: field -> value.
+using CatalogFields = std::map<std::string, std::string, std::less<>>;
+/// The fields of a declaration's text: its `field=value` lines, each value %-unescaped (`%XX`,
+/// hex); a line without `=` is ignored. Never throws but for memory.
+CatalogFields decode_catalog_fields(std::string_view text);
+
 /// Opens the catalog checkpoint of `data_dir` (creating the directory), its declarations
 /// decoded into `entries` (empty when there is none yet). Failures as `CheckpointFile::open`.
 Result<CheckpointFile> open_catalog_file(const std::filesystem::path& data_dir,

@@ -45,8 +45,8 @@ StorageContext::StorageContext(const BrokerOptions& options, std::shared_ptr<Clo
 
 StorageContext::~StorageContext() = default;
 
-std::filesystem::path StorageContext::storage_dir(DestinationKind kind,
-                                                  std::string_view name) const {
+std::filesystem::path StorageContext::storage_dir(const std::filesystem::path& data_dir,
+                                                  DestinationKind kind, std::string_view name) {
   std::string file;
   for (unsigned char c : name) {
     const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -69,7 +69,7 @@ std::filesystem::path StorageContext::storage_dir(DestinationKind kind,
     file.push_back('~');
     for (int shift = 60; shift >= 0; shift -= 4) file.push_back(kHex[(hash >> shift) & 15]);
   }
-  return data_dir_ / (std::string(to_string(kind)) + "s") / file;
+  return data_dir / (std::string(to_string(kind)) + "s") / file;
 }
 
 std::shared_ptr<Flusher> StorageContext::group_commit(Durability durability) {

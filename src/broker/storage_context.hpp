@@ -65,7 +65,13 @@ class StorageContext {
   /// full name.
   static constexpr std::size_t kMaxStorageName = 200;
   [[nodiscard]] std::filesystem::path storage_dir(DestinationKind kind,
-                                                  std::string_view name) const;
+                                                  std::string_view name) const {
+    return storage_dir(data_dir_, kind, name);
+  }
+  /// The same, for any data directory (switchyard-inspect finds a destination's files by it).
+  [[nodiscard]] static std::filesystem::path storage_dir(const std::filesystem::path& data_dir,
+                                                         DestinationKind kind,
+                                                         std::string_view name);
 
   /// Opens (creating or recovering) the journal of durable queue `name`, sized by
   /// `options.storage` over the broker's `BrokerOptions::storage`. Throws `Error`
