@@ -173,7 +173,7 @@ BrokerOptions options_for(const std::filesystem::path& dir, std::shared_ptr<Cloc
   BrokerOptions o;
   o.data_dir = dir;
   o.clock = std::move(clock);
-  o.segment_bytes = 4096;  // small segments: small files, and the streams roll
+  o.storage.segment_bytes = 4096;  // small segments: small files, and the streams roll
   return o;
 }
 
