@@ -75,8 +75,9 @@ struct RequestOptions {
 /// empty producer); otherwise on the producer's reply thread — with the reply, at the timeout, or
 /// with `closed` at shutdown or when the producer goes away (then before its last copy's
 /// destructor returns, or, if that runs on the reply thread itself, as the thread ends). Must not
-/// throw (an exception is swallowed); it may send and request (but not a blocking `request`,
-/// which would wait for its own thread: that one returns `invalid_argument` there).
+/// throw (an exception is swallowed). It may send and request (not a blocking `request`, which
+/// would wait for its own thread: that one returns `invalid_argument` there) — through this
+/// producer only while no other thread uses it, as for any Producer.
 using ReplyHandler = std::function<void(Result<Message>)>;
 
 /// A requester's counters (exact each; not one atomic snapshot).

@@ -25,8 +25,9 @@ void unbind_everywhere(const Registry& registry, const Destination& gone) {
 }
 
 void remove_queue(Registry& registry, QueueState& queue) noexcept {
+  std::shared_ptr<Destination> gone;  // the registry's reference, dropped after the close
   try {
-    auto gone = registry.erase_if_same(queue.name(), queue);
+    gone = registry.erase_if_same(queue.name(), queue);
     if (gone) unbind_everywhere(registry, *gone);
   } catch (...) {
     // Out of memory while unbinding: the queue is closed below, and a binding left to it

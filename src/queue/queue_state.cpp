@@ -682,7 +682,6 @@ void QueueState::scan_visibility(TimePoint now) noexcept {
 void QueueState::register_consumer(ConsumerState* consumer) {
   MutexLock lock(consumers_mutex_);
   consumers_.push_back(consumer);
-  had_consumer_ = true;
   // Release: pairs with unused_since_ns()'s acquire (the expiry thread's look).
   unused_since_ns_.store(INT64_MAX, std::memory_order_release);
 }
@@ -703,7 +702,8 @@ void QueueState::unregister_consumer(ConsumerState* consumer) noexcept {
     }
   }
   if (!last) return;
-  // Outside the lock: retiring takes the registry's and the exchanges' locks.
+  // Outside the lock: retiring takes the registry's and the exchanges' locks. Only a queue that
+  // had a consumer gets here, as RabbitMQ's auto-delete wants.
   if (options_.auto_delete) {
     retire();  // RabbitMQ: "deleted when its last consumer is cancelled"
   } else if (options_.expires.count() > 0 && lifecycle_.unused) {

@@ -434,7 +434,6 @@ class QueueState final : public Destination, public std::enable_shared_from_this
 
   mutable SharedMutex consumers_mutex_;
   std::vector<ConsumerState*> consumers_ GUARDED_BY(consumers_mutex_);
-  bool had_consumer_ GUARDED_BY(consumers_mutex_) = false;  // for auto_delete
 
   // Lifetime: set once before sharing (set_lifecycle), then read-only.
   QueueLifecycle lifecycle_;
