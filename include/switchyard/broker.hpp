@@ -25,6 +25,7 @@ namespace switchyard {
 
 namespace detail {
 class PubSubHub;
+class QueueExpiry;
 class Registry;
 class StorageContext;
 }  // namespace detail
@@ -121,8 +122,13 @@ class Broker {
   void unsubscribe_queue(std::string_view topic, std::string_view queue);
 
   [[nodiscard]] Producer producer() const;
-  /// A consumer of queue `name`; throws `Error(Errc::unknown_destination)`.
+  /// A consumer of queue `name`; throws `Error(Errc::unknown_destination)`, or `Errc::locked`
+  /// for an exclusive queue (consume it through its owner handle, below).
   [[nodiscard]] Consumer consumer(std::string_view queue, const ConsumerOptions& options = {});
+  /// A consumer of the queue `queue` is a handle to. The one way to consume an exclusive queue:
+  /// through the handle that declared it (or a copy), which the consumer then keeps alive; any
+  /// other handle of an exclusive queue gets `Errc::locked`. `Errc::closed` for a deleted queue.
+  [[nodiscard]] Consumer consumer(const Queue& queue, const ConsumerOptions& options = {});
 
   // --- exchanges (RabbitMQ routing) --------------------------------------------------
   /// Declares an exchange. Throws `Error` with `option_mismatch` (same name, other type or
@@ -185,6 +191,7 @@ class Broker {
   std::shared_ptr<detail::Registry> registry_;       // shared with every Producer
   std::shared_ptr<detail::StorageContext> storage_;  // null: no data_dir, memory only
   std::shared_ptr<detail::PubSubHub> pubsub_;
+  std::shared_ptr<detail::QueueExpiry> expiry_;  // deletes queues unused for their `expires`
 };
 
 }  // namespace switchyard

@@ -42,7 +42,10 @@ enum class Errc : std::uint8_t {
   io_error,     ///< the operating system refused a read, write, map or sync
   disk_full,    ///< no space left (ENOSPC / EFBIG) — nothing was accepted
   corrupt,      ///< a checksum, length or magic number did not verify
-  locked,       ///< another live process holds the data directory
+  locked,       ///< held by another owner: the data directory by another live process, an
+                ///< exclusive queue by its declaring handle (RabbitMQ's RESOURCE_LOCKED)
+  // Request / reply.
+  remote_error,  ///< the responder failed (threw, or returned an error); the message says why
 };
 
 /// The stable name of an error code ("full", "unknown_destination", ...).
@@ -68,6 +71,7 @@ constexpr std::string_view to_string(Errc code) noexcept {
     case Errc::disk_full: return "disk_full";
     case Errc::corrupt: return "corrupt";
     case Errc::locked: return "locked";
+    case Errc::remote_error: return "remote_error";
   }
   return "unknown";
 }

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <span>
 #include <string>
@@ -11,6 +12,7 @@
 #include "switchyard/clock.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/message.hpp"
+#include "switchyard/request.hpp"
 #include "switchyard/send_options.hpp"
 
 namespace switchyard {
@@ -19,6 +21,7 @@ namespace detail {
 class Access;
 class Registry;
 class Destination;
+class Requester;
 }  // namespace detail
 
 /// Sends to any destination by name — a queue, a topic (the key picks the partition) or an
@@ -29,6 +32,10 @@ class Destination;
 ///
 /// Thread-compatible, not thread-safe: give each sending thread its own Producer (they are
 /// cheap: a pointer, a one-entry cache and a block of message ids).
+///
+/// Request / reply (switchyard/request.hpp): `request` sends a message with `reply_to` and
+/// `correlation_id` set and waits for its reply. A producer's first request makes its reply
+/// queue and reply thread, shared by its copies (made after that) and gone with the last.
 class Producer {
  public:
   Producer() = default;
@@ -56,6 +63,25 @@ class Producer {
   Result<std::size_t> send_batch(std::string_view destination,
                                  std::span<const std::string_view> payloads,
                                  const SendOptions& options = {}) noexcept;
+
+  // --- request / reply (RabbitMQ RPC; outcomes and threads: switchyard/request.hpp) -------
+  /// Sends a request and waits for its outcome: the reply, or `timed_out`, `remote_error`,
+  /// `unroutable`, `closed`, or the send's error. Blocks up to `options.timeout` by the broker's
+  /// clock. From a ReplyHandler of this producer: `invalid_argument` (it would wait for itself).
+  [[nodiscard]] Result<Message> request(std::string_view destination, std::string_view payload,
+                                        const RequestOptions& options = {}) noexcept;
+  /// Sends a request; `on_reply` is called exactly once with its outcome (which thread:
+  /// `ReplyHandler`). Does not wait for the reply.
+  void request(std::string_view destination, std::string_view payload,
+               const RequestOptions& options, ReplyHandler on_reply) noexcept;
+  /// The callback form, as a future (ready when `on_reply` would be called).
+  [[nodiscard]] std::future<Result<Message>> request_future(std::string_view destination,
+                                                            std::string_view payload,
+                                                            const RequestOptions& options = {});
+  /// This producer's request counters (all zero before its first request).
+  [[nodiscard]] RequestStats request_stats() const noexcept;
+  /// The name of this producer's reply queue; empty before its first request.
+  [[nodiscard]] std::string reply_queue() const;
 
   explicit operator bool() const noexcept { return core_ != nullptr; }
 
@@ -101,6 +127,8 @@ class Producer {
   // Message ids come from the broker in blocks, so a send touches no shared counter.
   std::uint64_t next_id_ = 0;
   std::uint64_t id_end_ = 0;
+  // Its reply queue and reply thread, made by the first request (src/broker/requester.hpp).
+  std::shared_ptr<detail::Requester> requester_;
 };
 
 template <class T>

@@ -97,6 +97,30 @@ struct QueueOptions {
   /// fields take `BrokerOptions::storage`'s (switchyard/storage_options.hpp).
   StorageOptions storage{};
 
+  // --- lifetime (RabbitMQ's queue properties) --------------------------------------------
+  // A queue these delete is deleted as by `Broker::delete_queue`: its consumers are told
+  // `closed`, its bindings and subscriptions removed, and the messages it still holds are
+  // discarded — not dead-lettered (RabbitMQ drops them too; it dead-letters none on expiry).
+
+  /// RabbitMQ's exclusive queue. Only its owner — the `Queue` handle `declare_queue` returned,
+  /// its copies, and consumers made from it with `Broker::consumer(const Queue&)` — may consume
+  /// it; `Broker::consumer(name)`, a re-declare and `delete_queue` fail with `Errc::locked`
+  /// (RabbitMQ's RESOURCE_LOCKED). Anyone may send to it, bind it and subscribe it (as in
+  /// RabbitMQ, where anyone may publish to it). It is deleted when its owner is gone: the last
+  /// of those handles and consumers (RabbitMQ: when the declaring connection closes). Only in
+  /// memory: with a durable level the declare fails with `invalid_argument` (RabbitMQ's
+  /// exclusive queues are transient).
+  bool exclusive = false;
+  /// RabbitMQ's auto-delete: the queue is deleted when its last consumer closes, once it has had
+  /// at least one (a queue that never had one stays). In-memory queues only for now (with a
+  /// durable level the declare fails with `invalid_argument`).
+  bool auto_delete = false;
+  /// RabbitMQ's `x-expires`: the queue is deleted once it has been unused this long by the
+  /// broker's clock — unused meaning no consumer and no re-declare (sends do not count, as in
+  /// RabbitMQ); 0: never. The broker's expiry thread deletes it within a millisecond of real
+  /// time on a `ManualClock` (at once on a real one). In-memory queues only for now.
+  Duration expires{0};
+
   friend bool operator==(const QueueOptions&, const QueueOptions&) = default;
 };
 
@@ -128,6 +152,9 @@ struct QueueStats {
 
 /// A handle to a declared queue. Cheap to copy; stays valid (and reports `closed`) after the
 /// queue is deleted. Thread-safe.
+///
+/// The handle `declare_queue` returns for an `exclusive` queue is its owner: it (and its copies)
+/// keeps the queue alive, and only it can make consumers of it (`Broker::consumer(queue)`).
 class Queue {
  public:
   Queue() = default;
@@ -138,14 +165,20 @@ class Queue {
   /// Ready + delayed messages (exact when no send or receive is in progress).
   [[nodiscard]] std::size_t depth() const noexcept;
   [[nodiscard]] bool closed() const noexcept;
+  /// Whether this handle owns its exclusive queue (false for every other queue and handle).
+  [[nodiscard]] bool owner() const noexcept { return owner_ != nullptr; }
   explicit operator bool() const noexcept { return state_ != nullptr; }
 
  private:
   // The library's plumbing, reached only through detail::Access (not installed).
   friend class detail::Access;
-  explicit Queue(std::shared_ptr<detail::QueueState> state) noexcept : state_(std::move(state)) {}
+  explicit Queue(std::shared_ptr<detail::QueueState> state,
+                 std::shared_ptr<const void> owner = nullptr) noexcept
+      : state_(std::move(state)), owner_(std::move(owner)) {}
 
   std::shared_ptr<detail::QueueState> state_;
+  /// An exclusive queue's owner token (its last copy going away deletes the queue); else null.
+  std::shared_ptr<const void> owner_;
 };
 
 }  // namespace switchyard

@@ -17,6 +17,7 @@
 #include "switchyard/queue.hpp"
 #include "switchyard/record.hpp"
 #include "switchyard/recovery.hpp"
+#include "switchyard/request.hpp"
 #include "switchyard/send_options.hpp"
 #include "switchyard/storage_options.hpp"
 #include "switchyard/topic.hpp"

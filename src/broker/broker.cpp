@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "broker/lookup.hpp"
+#include "broker/queue_lifetime.hpp"
 #include "broker/storage_context.hpp"
 #include "pubsub/pubsub_hub.hpp"
 #include "route/registry.hpp"
@@ -20,7 +21,8 @@ Broker::Broker(BrokerOptions options)
     : registry_(std::make_shared<detail::Registry>(
           options.clock ? std::move(options.clock) : SystemClock::instance(),
           std::move(options.interceptors))),
-      pubsub_(std::make_shared<detail::PubSubHub>(registry_->clock())) {
+      pubsub_(std::make_shared<detail::PubSubHub>(registry_->clock())),
+      expiry_(std::make_shared<detail::QueueExpiry>(registry_->clock())) {
   if (auto storage = detail::check_storage_options(options.storage); !storage) {
     throw Error(storage.code(), "BrokerOptions: " + storage.message());
   }
@@ -48,6 +50,7 @@ Producer Broker::producer() const {
 bool Broker::shutdown(Shutdown mode, Duration timeout) {
   if (registry_->closed()) return true;
   registry_->close();
+  expiry_->stop();  // nothing expires during or after a shutdown
   const auto destinations = registry_->all();
   bool drained = true;
   if (mode == Shutdown::drain) {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "broker/lookup.hpp"
+#include "broker/queue_lifetime.hpp"
 #include "broker/storage_context.hpp"
 #include "queue/queue_state.hpp"
 #include "route/exchange_state.hpp"
@@ -50,23 +51,23 @@ void check_options(std::string_view name, const QueueOptions& options) {
   if (auto storage = detail::check_storage_options(options.storage); !storage) {
     bad(storage.message());
   }
-}
-
-/// Removes every exchange binding and topic subscription that points at `gone`.
-void unbind_everywhere(const detail::Registry& registry, const detail::Destination& gone) {
-  for (const auto& d : registry.all()) {
-    if (d->kind() == detail::DestinationKind::exchange) {
-      static_cast<ExchangeState&>(*d).unbind_all(gone);
-    } else if (d->kind() == detail::DestinationKind::topic &&
-               gone.kind() == detail::DestinationKind::queue) {
-      try {
-        static_cast<TopicState&>(*d).unsubscribe(gone.name());
-      } catch (const Error&) {
-        // Not subscribed to this topic.
-      }
+  if (options.expires.count() < 0) bad("expires must not be negative");
+  if (options.durability != Durability::memory) {
+    // RabbitMQ: exclusive queues are transient. auto_delete and expires are not persisted in
+    // the catalog yet, so a durable queue would lose them on a restart: refused until they are.
+    if (options.exclusive) bad("an exclusive queue cannot be durable (it lives with its owner)");
+    if (options.auto_delete || options.expires.count() > 0) {
+      bad("auto_delete and expires are for in-memory queues (not kept by durable ones yet)");
     }
   }
 }
+
+[[noreturn]] void throw_exclusive(std::string_view name, std::string_view what) {
+  throw Error(Errc::locked, "queue '" + std::string(name) + "' is exclusive to the handle that " +
+                                "declared it: cannot " + std::string(what));
+}
+
+using detail::unbind_everywhere;
 
 void check_topic_options(std::string_view name, const TopicOptions& options) {
   auto bad = [&](const std::string& what) {
@@ -103,6 +104,7 @@ Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) 
                                             "': a durable queue needs a broker with a data_dir");
   }
   bool inserted = false;
+  std::shared_ptr<const void> owner;  // an exclusive queue's token, for the handle returned
   auto destination = registry_->find_or_insert(
       name,
       [&] {
@@ -118,19 +120,24 @@ Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) 
                       "queue '" + std::string(name) + "': " + recovered.message());
         }
         registry_->ensure_ids_above(recovered->second);
+        owner = detail::arm_lifetime(registry_, queue, expiry_);
         return queue;
       },
       inserted);
   if (inserted) catalog_changed();
   if (!inserted) {
     auto existing = detail::redeclared_as<QueueState>(destination, name);
+    // RabbitMQ: another connection's declare of an exclusive queue is RESOURCE_LOCKED.
+    if (existing->exclusive_owner() != nullptr) throw_exclusive(name, "declare it again");
     if (!(existing->options() == options)) {
       throw Error(Errc::option_mismatch,
                   "queue '" + std::string(name) + "' is already declared with different options");
     }
+    existing->touch();  // RabbitMQ: a re-declare is a use (x-expires starts over)
     return detail::Access::make<Queue>(existing);
   }
-  return detail::Access::make<Queue>(std::static_pointer_cast<QueueState>(destination));
+  return detail::Access::make<Queue>(std::static_pointer_cast<QueueState>(destination),
+                                     std::move(owner));
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("declaring queue", name);
 }
@@ -146,6 +153,7 @@ bool Broker::contains(std::string_view name) const {
 void Broker::delete_queue(std::string_view name, DeleteOptions options) {
   auto gone = registry_->erase(name, [&](detail::Destination& d) {
     auto& queue = as<QueueState>(&d, name);
+    if (queue.exclusive_owner() != nullptr) throw_exclusive(name, "delete it by name");
     if (options.if_unused && queue.consumer_count() != 0) {
       throw Error(Errc::in_use, "queue '" + std::string(name) + "' has consumers");
     }
@@ -232,9 +240,17 @@ bool Broker::unbind(std::string_view exchange, std::string_view destination, std
   return removed;
 }
 
-Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options) try {
-  auto queue = find_as<QueueState>(*registry_, name);
-  if (queue->closed_for_receive())
+namespace {
+
+/// A consumer of `queue` (reached as `name`), made for `owner` (an exclusive queue's token or
+/// null). The one place a Consumer is built.
+Consumer make_consumer(const detail::Registry& registry, std::shared_ptr<QueueState> queue,
+                       std::string_view name, const std::shared_ptr<const void>& owner,
+                       const ConsumerOptions& options) {
+  if (queue->exclusive_owner() != nullptr && queue->exclusive_owner() != owner.get()) {
+    throw_exclusive(name, "consume it through another handle");
+  }
+  if (queue->closed_for_receive() || queue->retiring())
     throw Error(Errc::closed, "queue '" + std::string(name) + "' is closed");
   const std::uint32_t prefetch =
       options.prefetch != 0 ? options.prefetch : queue->options().prefetch;
@@ -244,10 +260,25 @@ Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options)
                 "consumer of queue '" + std::string(name) + "': workers must be at least 1");
   }
   auto state = std::make_shared<detail::ConsumerState>(std::move(queue), prefetch, options.wait,
-                                                       registry_->interceptors());
+                                                       registry.interceptors());
+  if (owner) state->keep_owner(owner);
   return detail::Access::make<Consumer>(std::move(state), options);
+}
+
+}  // namespace
+
+Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options) try {
+  return make_consumer(*registry_, find_as<QueueState>(*registry_, name), name, nullptr, options);
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("a consumer of queue", name);
+}
+
+Consumer Broker::consumer(const Queue& queue, const ConsumerOptions& options) try {
+  const auto& state = detail::Access::state(queue);
+  if (!state) throw Error(Errc::invalid_argument, "consumer of an empty Queue handle");
+  return make_consumer(*registry_, state, state->name(), detail::Access::owner(queue), options);
+} catch (const std::bad_alloc&) {
+  throw detail::out_of_memory_error("a consumer of queue", queue.name());
 }
 
 Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) try {

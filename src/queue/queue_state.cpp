@@ -34,7 +34,8 @@ QueueState::QueueState(std::string name, QueueOptions options, std::shared_ptr<C
       clock_(std::move(clock)),
       dead_letter_(std::move(dead_letter)),
       journal_(std::move(journal)),
-      ring_(journal_ ? 2 : options_.capacity) {
+      ring_(journal_ ? 2 : options_.capacity),
+      unused_since_ns_(clock_->now().time_since_epoch().count()) {
   defers_completion_ = journal_ != nullptr && options_.durability == Durability::batch;
   slow_.levels.resize(static_cast<std::size_t>(options_.max_priority) + 1);
   slow_.redelivered_front.resize(slow_.levels.size());
@@ -681,15 +682,53 @@ void QueueState::scan_visibility(TimePoint now) noexcept {
 void QueueState::register_consumer(ConsumerState* consumer) {
   MutexLock lock(consumers_mutex_);
   consumers_.push_back(consumer);
+  // Release: pairs with unused_since_ns()'s acquire (the expiry thread's look).
+  unused_since_ns_.store(INT64_MAX, std::memory_order_release);
 }
 
 void QueueState::unregister_consumer(ConsumerState* consumer) noexcept {
+  bool last = false;
+  {
+    MutexLock lock(consumers_mutex_);
+    auto it = std::find(consumers_.begin(), consumers_.end(), consumer);
+    if (it == consumers_.end()) return;
+    consumers_.erase(it);
+    retired_acked_.fetch_add(consumer->acked(), std::memory_order_relaxed);
+    retired_nacked_.fetch_add(consumer->nacked(), std::memory_order_relaxed);
+    last = consumers_.empty();
+    if (last) {
+      // Release: as in register_consumer.
+      unused_since_ns_.store(clock_->now().time_since_epoch().count(), std::memory_order_release);
+    }
+  }
+  if (!last) return;
+  // Outside the lock: retiring takes the registry's and the exchanges' locks. Only a queue that
+  // had a consumer gets here, as RabbitMQ's auto-delete wants.
+  if (options_.auto_delete) {
+    retire();  // RabbitMQ: "deleted when its last consumer is cancelled"
+  } else if (options_.expires.count() > 0 && lifecycle_.unused) {
+    lifecycle_.unused(*this);
+  }
+}
+
+bool QueueState::expired(TimePoint now) const noexcept {
+  if (options_.expires.count() <= 0) return false;
+  const std::int64_t since = unused_since_ns();
+  return since != INT64_MAX &&
+         now.time_since_epoch().count() >= saturating_add(since, options_.expires.count());
+}
+
+void QueueState::touch() noexcept {
   MutexLock lock(consumers_mutex_);
-  auto it = std::find(consumers_.begin(), consumers_.end(), consumer);
-  if (it == consumers_.end()) return;
-  consumers_.erase(it);
-  retired_acked_.fetch_add(consumer->acked(), std::memory_order_relaxed);
-  retired_nacked_.fetch_add(consumer->nacked(), std::memory_order_relaxed);
+  if (!consumers_.empty()) return;
+  // Release: as in register_consumer.
+  unused_since_ns_.store(clock_->now().time_since_epoch().count(), std::memory_order_release);
+}
+
+void QueueState::retire() noexcept {
+  // Acq_rel: the one caller that flips it runs the hook; the others see it done.
+  if (retiring_.exchange(true, std::memory_order_acq_rel)) return;
+  if (lifecycle_.retire) lifecycle_.retire(*this);
 }
 
 // --- lifecycle and stats ---------------------------------------------------------------

@@ -78,6 +78,12 @@
 //   * Durable queues (a journal_) keep every entry in slow_ (an entry carries its journal seq,
 //     a ring cell only a message) and record each send, delivery and settlement in the
 //     journal (queue_journal.hpp) before it counts; a restart replays what was not settled.
+//   * Lifetime (exclusive, auto_delete, expires): the broker hands the queue, before it is
+//     shared, a `QueueLifecycle` — what to call to delete it (`retire`) and whom to tell that it
+//     lost its last consumer (`unused`, which starts its expiry). `retire` runs at most once
+//     (retiring_), on the thread that made the queue go — the one that closed its last
+//     consumer, dropped its exclusive owner, or the broker's expiry thread — with no lock of
+//     the queue held. unused_since_ns_ is written under consumers_mutex_, read lock-free.
 //   * Lock order: consumers_mutex_ before slow_.mutex before ring_'s spill mutex (a due
 //     message is pushed into ring_ under slow_.mutex; the spill mutex is innermost, it takes
 //     nothing else); a dead-letter queue's locks are taken
@@ -144,6 +150,16 @@ inline constexpr std::string_view out_of_memory = "out_of_memory";  // no memory
 }  // namespace reason
 
 class ConsumerState;
+class QueueState;
+
+/// What a queue with a lifetime (exclusive, auto_delete, expires) asks of the broker that made
+/// it (src/broker/queue_expiry.hpp implements it). Called with no lock of the queue held.
+struct QueueLifecycle {
+  /// Deletes `queue` as `Broker::delete_queue` would, if it is still registered. Must not throw.
+  std::function<void(QueueState& queue)> retire;
+  /// `queue` has just lost its last consumer: its `expires` starts counting. Must not throw.
+  std::function<void(QueueState& queue)> unused;
+};
 
 class QueueState final : public Destination, public std::enable_shared_from_this<QueueState> {
  public:
@@ -221,7 +237,33 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   void dead_letter(Entry&& entry, std::string_view why) noexcept;
 
   void register_consumer(ConsumerState* consumer);
+  /// Also where an `auto_delete` queue that lost its last consumer retires.
   void unregister_consumer(ConsumerState* consumer) noexcept;
+
+  // --- lifetime (exclusive, auto_delete, expires) --------------------------------------------
+  /// Sets what `retire` and the loss of the last consumer call, and the exclusive owner's
+  /// token (null: not exclusive). Once, before the queue is shared.
+  void set_lifecycle(QueueLifecycle lifecycle, const void* owner) noexcept {
+    lifecycle_ = std::move(lifecycle);
+    owner_ = owner;
+  }
+  /// The token of the handle that owns this exclusive queue; null for a queue that is not.
+  [[nodiscard]] const void* exclusive_owner() const noexcept { return owner_; }
+  /// Since when (monotonic ns) the queue has had no consumer and no re-declare; INT64_MAX while
+  /// it has a consumer. @note threadsafe
+  [[nodiscard]] std::int64_t unused_since_ns() const noexcept {
+    // Acquire: pairs with the release stores under consumers_mutex_.
+    return unused_since_ns_.load(std::memory_order_acquire);
+  }
+  /// Whether its `expires` has run out at `now` (never for expires = 0). @note threadsafe
+  [[nodiscard]] bool expired(TimePoint now) const noexcept;
+  /// A re-declare: its expiry starts over (RabbitMQ: a re-declare is a use). @note threadsafe
+  void touch() noexcept;
+  /// Has the broker delete this queue (lifecycle's `retire`); only the first call does
+  /// anything. Holds no lock of the queue when called. @note threadsafe
+  void retire() noexcept;
+  /// Whether `retire` was called. @note threadsafe
+  [[nodiscard]] bool retiring() const noexcept { return retiring_.load(std::memory_order_acquire); }
 
   EventCount& ready_event() noexcept { return ready_; }
 
@@ -392,6 +434,12 @@ class QueueState final : public Destination, public std::enable_shared_from_this
 
   mutable SharedMutex consumers_mutex_;
   std::vector<ConsumerState*> consumers_ GUARDED_BY(consumers_mutex_);
+
+  // Lifetime: set once before sharing (set_lifecycle), then read-only.
+  QueueLifecycle lifecycle_;
+  const void* owner_ = nullptr;
+  std::atomic<bool> retiring_{false};
+  std::atomic<std::int64_t> unused_since_ns_;  // INT64_MAX while a consumer is registered
 };
 
 /// How a delivery is settled: acked, back to the queue, or dead-lettered (declared, opaque, in
@@ -436,6 +484,9 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   void resume() noexcept { interrupted_.store(false, std::memory_order_release); }
 
   [[nodiscard]] const std::shared_ptr<QueueState>& queue() const noexcept { return queue_; }
+  /// Keeps `owner` (an exclusive queue's owner token) alive as long as this consumer. Once,
+  /// before the consumer is shared.
+  void keep_owner(std::shared_ptr<const void> owner) noexcept { owner_ = std::move(owner); }
   [[nodiscard]] std::size_t in_flight() const noexcept;
   /// Acks so far (a sum over the slots; exact once the settling threads are joined).
   [[nodiscard]] std::uint64_t acked() const noexcept;
@@ -509,6 +560,7 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   SpillRing<std::uint32_t> free_;
   std::atomic<bool> closed_{false};
   std::atomic<bool> interrupted_{false};
+  std::shared_ptr<const void> owner_;  // see keep_owner
   alignas(kCacheLine) std::atomic<std::uint64_t> nacked_{0};
 };
 

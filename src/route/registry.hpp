@@ -79,6 +79,18 @@ class Registry {
     return gone;
   }
 
+  /// Removes `name` if it still names `expected` (a queue deleting itself: auto-delete, expiry,
+  /// its exclusive owner gone); null if it names something else or nothing. @note threadsafe
+  std::shared_ptr<Destination> erase_if_same(std::string_view name, const Destination& expected) {
+    MutexLock lock(mutex_);
+    auto it = destinations_.find(name);
+    if (it == destinations_.end() || it->second.get() != &expected) return nullptr;
+    std::shared_ptr<Destination> gone = std::move(it->second);
+    destinations_.erase(it);
+    generation_.fetch_add(1, std::memory_order_release);
+    return gone;
+  }
+
   [[nodiscard]] std::vector<std::shared_ptr<Destination>> all() const {
     SharedLock lock(mutex_);
     std::vector<std::shared_ptr<Destination>> out;

@@ -18,6 +18,7 @@
 #include "switchyard/error.hpp"
 #include "switchyard/group_consumer.hpp"
 #include "switchyard/message.hpp"
+#include "switchyard/queue.hpp"
 #include "switchyard/record.hpp"
 
 namespace switchyard::detail {
@@ -49,6 +50,14 @@ class Access {
   /// once after a run of settles (ConsumerState::wake_receivers).
   static Status settle(Delivery& delivery, Settle how, std::string_view why, bool wake) noexcept {
     return delivery.settle(how, why, wake);
+  }
+
+  /// The state behind a queue handle, and its exclusive-owner token (null: not the owner).
+  [[nodiscard]] static const std::shared_ptr<QueueState>& state(const Queue& queue) noexcept {
+    return queue.state_;
+  }
+  [[nodiscard]] static const std::shared_ptr<const void>& owner(const Queue& queue) noexcept {
+    return queue.owner_;
   }
 
   /// The records and the gaps a poll fills into `batch`.
