@@ -10,6 +10,7 @@
 
 #include "switchyard/clock.hpp"
 #include "switchyard/error.hpp"
+#include "switchyard/export.hpp"
 #include "switchyard/message.hpp"
 #include "switchyard/send_options.hpp"
 
@@ -29,7 +30,7 @@ class Destination;
 ///
 /// Thread-compatible, not thread-safe: give each sending thread its own Producer (they are
 /// cheap: a pointer, a one-entry cache and a block of message ids).
-class Producer {
+class SWITCHYARD_EXPORT Producer {
  public:
   Producer() = default;
 

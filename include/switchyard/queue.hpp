@@ -11,6 +11,7 @@
 
 #include "switchyard/clock.hpp"
 #include "switchyard/durability.hpp"
+#include "switchyard/export.hpp"
 
 namespace switchyard {
 
@@ -124,7 +125,7 @@ struct QueueStats {
 
 /// A handle to a declared queue. Cheap to copy; stays valid (and reports `closed`) after the
 /// queue is deleted. Thread-safe.
-class Queue {
+class SWITCHYARD_EXPORT Queue {
  public:
   Queue() = default;
 
