@@ -15,8 +15,9 @@ set(CPACK_SOURCE_GENERATOR "")
 set(CPACK_DEBIAN_PACKAGE_NAME libswitchyard-dev)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
+# The summary line is CPACK_PACKAGE_DESCRIPTION_SUMMARY; this is the extended description.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-    "${PROJECT_DESCRIPTION}\n Queues, topics with consumer groups, exchanges and pub/sub in one\n process, in memory or on a data directory; with its headers, CMake package and\n pkg-config file.")
+    "Queues, topics with consumer groups, exchanges and pub/sub in one process, in memory\n or on a data directory; with its headers, CMake package and pkg-config file.")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # A shared build: a shlibs file for packages built against it, and the ldconfig trigger.
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
