@@ -106,8 +106,10 @@ function(installed_dependencies at definitions)
   endforeach()
   file(READ ${targets} text)
   string(REGEX MATCH "INTERFACE_LINK_LIBRARIES \"([^\"]*)\"" _ "${text}")
-  string(REGEX REPLACE "\\$<LINK_ONLY:([^>]*)>" "\\1" libraries "${CMAKE_MATCH_1}")
-  list(REMOVE_ITEM libraries Threads::Threads)
+  # A static library's private dependencies appear as $<LINK_ONLY:...> (escaped: \$<...>);
+  # the build-only ones (fmt, the warnings) as empty $<LINK_ONLY:>.
+  string(REGEX REPLACE "\\\\?\\$<LINK_ONLY:([^>]*)>" "\\1" libraries "${CMAKE_MATCH_1}")
+  list(REMOVE_ITEM libraries Threads::Threads "")
   if(libraries)
     message(FATAL_ERROR "switchyard::switchyard brings libraries a user does not need: "
                         "${libraries}")
