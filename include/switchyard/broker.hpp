@@ -12,6 +12,7 @@
 #include "switchyard/clock.hpp"
 #include "switchyard/consumer.hpp"
 #include "switchyard/exchange.hpp"
+#include "switchyard/export.hpp"
 #include "switchyard/group_consumer.hpp"
 #include "switchyard/headers.hpp"
 #include "switchyard/interceptor.hpp"
@@ -69,7 +70,7 @@ struct DeleteOptions {
 /// different options (or as another kind) throws `Error(Errc::option_mismatch)`.
 /// All members are thread-safe. Destroying the broker is `shutdown(Shutdown::stop)`;
 /// producers and consumers that outlive it get `Errc::closed`.
-class Broker {
+class SWITCHYARD_EXPORT Broker {
  public:
   Broker();
   explicit Broker(BrokerOptions options);

@@ -18,6 +18,7 @@
 #include <memory>
 
 #include "switchyard/detail/deadline.hpp"
+#include "switchyard/export.hpp"
 
 namespace switchyard {
 
@@ -33,7 +34,7 @@ struct Stamp {
 
 /// Source of time for a `Broker`. Implementations must be thread-safe: every method may be
 /// called from any thread at any time.
-class Clock {
+class SWITCHYARD_EXPORT Clock {
  public:
   virtual ~Clock() = default;
   /// Monotonic and wall-clock now together (what a send stamps on a message). The default
@@ -61,7 +62,7 @@ class Clock {
 
 /// The default clock: `steady_clock` for `now()`, `system_clock` for `wall_now()`, and
 /// `CLOCK_MONOTONIC_COARSE` (the kernel's time at the last scheduler tick) for `coarse_stamp()`.
-class SystemClock final : public Clock {
+class SWITCHYARD_EXPORT SystemClock final : public Clock {
  public:
   SystemClock() noexcept {
     timespec res{};

@@ -15,6 +15,7 @@
 #include "switchyard/clock.hpp"
 #include "switchyard/delivery.hpp"
 #include "switchyard/error.hpp"
+#include "switchyard/export.hpp"
 #include "switchyard/wait_strategy.hpp"
 
 namespace switchyard {
@@ -46,7 +47,7 @@ struct ConsumerOptions {
 ///
 /// Closing (or destroying) the consumer returns every message it still holds to the queue,
 /// with its attempt count kept. Move-only.
-class Consumer {
+class SWITCHYARD_EXPORT Consumer {
  public:
   using Handler = std::function<void(Delivery&)>;
 

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "switchyard/error.hpp"
+#include "switchyard/export.hpp"
 #include "switchyard/message.hpp"
 
 namespace switchyard {
@@ -33,7 +34,7 @@ enum class Settle : std::uint8_t;
 /// any number of threads at once; of concurrent settles exactly one wins and every other returns
 /// `Errc::stale_delivery`. Moving, assigning or destroying a Delivery must not overlap any other
 /// call on it.
-class Delivery {
+class SWITCHYARD_EXPORT Delivery {
  public:
   Delivery() noexcept = default;
   Delivery(Delivery&& other) noexcept

@@ -16,6 +16,8 @@
 #include <utility>
 #include <variant>
 
+#include "switchyard/export.hpp"
+
 namespace switchyard {
 
 /// Every way an operation can fail. Stable names: they appear in messages and in stats.
@@ -77,7 +79,7 @@ constexpr std::string_view to_string(Errc code) noexcept {
 }
 
 /// The exception thrown for misuse, and by `Result::value()` on a failed result.
-class Error : public std::runtime_error {
+class SWITCHYARD_EXPORT Error : public std::runtime_error {
  public:
   Error(Errc code, const std::string& message)
       : std::runtime_error(std::string(to_string(code)) + ": " + message), code_(code) {}

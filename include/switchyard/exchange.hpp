@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "switchyard/export.hpp"
 #include "switchyard/headers.hpp"
 
 namespace switchyard {
@@ -56,7 +57,7 @@ struct ExchangeStats {
 };
 
 /// A handle to a declared exchange. Cheap to copy; thread-safe.
-class Exchange {
+class SWITCHYARD_EXPORT Exchange {
  public:
   Exchange() = default;
 

@@ -12,6 +12,7 @@
 
 #include "switchyard/clock.hpp"
 #include "switchyard/error.hpp"
+#include "switchyard/export.hpp"
 #include "switchyard/record.hpp"
 #include "switchyard/wait_strategy.hpp"
 
@@ -67,7 +68,7 @@ struct GroupConsumerOptions {
 /// thread's one spare (up to 4096 records' worth), and the next poll on that thread starts
 /// from it — so a poll loop allocates nothing per poll once warm. `poll(batch, ...)` reuses a
 /// batch the caller keeps instead.
-class [[nodiscard]] PollBatch {
+class [[nodiscard]] SWITCHYARD_EXPORT PollBatch {
  public:
   using const_iterator = std::vector<Record>::const_iterator;
   using iterator = std::vector<Record>::iterator;
@@ -125,7 +126,7 @@ class [[nodiscard]] PollBatch {
 /// members on different threads freely). `wakeup()` alone may be called from any thread.
 /// Move-only. Deleting the topic or shutting the broker down makes polls return `closed`; the
 /// member never refers to freed memory.
-class GroupConsumer {
+class SWITCHYARD_EXPORT GroupConsumer {
  public:
   GroupConsumer() = default;
   GroupConsumer(GroupConsumer&&) noexcept;

@@ -11,6 +11,7 @@
 
 #include "switchyard/clock.hpp"
 #include "switchyard/error.hpp"
+#include "switchyard/export.hpp"
 #include "switchyard/message.hpp"
 #include "switchyard/request.hpp"
 #include "switchyard/send_options.hpp"
@@ -36,7 +37,7 @@ class Requester;
 /// Request / reply (switchyard/request.hpp): `request` sends a message with `reply_to` and
 /// `correlation_id` set and waits for its reply. A producer's first request makes its reply
 /// queue and reply thread, shared by its copies (made after that) and gone with the last.
-class Producer {
+class SWITCHYARD_EXPORT Producer {
  public:
   Producer() = default;
 

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "switchyard/clock.hpp"
+#include "switchyard/export.hpp"
 #include "switchyard/message.hpp"
 
 namespace switchyard {
@@ -49,7 +50,7 @@ struct SubscriptionStats {
 /// A live subscription. Its handler runs on the subscription's own thread, one message at a
 /// time, in publish order per publisher. `message.key()` is the channel the message was
 /// published on. Move-only; destroying it unsubscribes.
-class Subscription {
+class SWITCHYARD_EXPORT Subscription {
  public:
   /// Called with each message; exceptions are counted in `handler_errors` and swallowed.
   using Handler = std::function<void(const Message&)>;

@@ -11,6 +11,7 @@
 
 #include "switchyard/clock.hpp"
 #include "switchyard/durability.hpp"
+#include "switchyard/export.hpp"
 #include "switchyard/storage_options.hpp"
 
 namespace switchyard {
@@ -155,7 +156,7 @@ struct QueueStats {
 ///
 /// The handle `declare_queue` returns for an `exclusive` queue is its owner: it (and its copies)
 /// keeps the queue alive, and only it can make consumers of it (`Broker::consumer(queue)`).
-class Queue {
+class SWITCHYARD_EXPORT Queue {
  public:
   Queue() = default;
 

@@ -35,6 +35,7 @@
 #include "switchyard/clock.hpp"
 #include "switchyard/consumer.hpp"
 #include "switchyard/error.hpp"
+#include "switchyard/export.hpp"
 #include "switchyard/headers.hpp"
 #include "switchyard/message.hpp"
 
@@ -125,7 +126,7 @@ struct ResponderStats {
 /// responder stops the workers (a handler in progress finishes and its reply is sent first) and
 /// returns unanswered requests to the queue. Move-only; `close` and the destructor must not run
 /// in the handler.
-class Responder {
+class SWITCHYARD_EXPORT Responder {
  public:
   using Handler = std::function<Result<Reply>(const Delivery&)>;
 

@@ -13,6 +13,7 @@
 
 #include "switchyard/clock.hpp"
 #include "switchyard/durability.hpp"
+#include "switchyard/export.hpp"
 #include "switchyard/storage_options.hpp"
 
 namespace switchyard {
@@ -118,7 +119,7 @@ struct TopicStats {
 
 /// A handle to a declared topic. Cheap to copy; stays valid (and reports `closed`) after the
 /// topic is deleted. Thread-safe.
-class Topic {
+class SWITCHYARD_EXPORT Topic {
  public:
   Topic() = default;
 

@@ -50,10 +50,11 @@
 
 #include "switchyard/detail/cache_line.hpp"
 #include "switchyard/detail/ring.hpp"
+#include "switchyard/export.hpp"
 
 namespace switchyard::detail {
 
-class BlockPool {
+class SWITCHYARD_EXPORT BlockPool {
  public:
   /// Size classes (usable size of a glibc chunk, 16k + 8): every 16 bytes from 24 to 264, then
   /// every 64 up to 1032, then every 256 up to 4104; larger blocks go straight to operator new.
