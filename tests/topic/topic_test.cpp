@@ -773,7 +773,8 @@ TEST_CASE("a fanned-out copy has full queue semantics: nack - retry and dead let
   REQUIRE(second);
   CHECK(second->attempt() == 2);
   REQUIRE(second->nack());
-  auto dead = t.broker.consumer("dlq").receive();
+  auto dlq_consumer = t.broker.consumer("dlq");
+  auto dead = dlq_consumer.receive();
   REQUIRE(dead);
   CHECK(text(*dead) == "poison");
 }
