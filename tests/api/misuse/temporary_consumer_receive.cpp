@@ -1,6 +1,6 @@
 // Receiving from a temporary consumer: it closes at the end of the statement and takes its
 // delivery back, so the ack would be stale_delivery. It must not compile.
-// expect: use of deleted function.*Consumer::receive
+// expect: (use of deleted function.*Consumer::receive|call to deleted member function 'receive')
 #include <switchyard/switchyard.hpp>
 
 using namespace std::chrono_literals;
