@@ -1,6 +1,5 @@
 // Sending a C++ object without switchyard::object(...): one static_assert saying what to write.
-// expect: (static assertion failed|static_assert failed).*send takes
-// text.*switchyard::object\(std::move\(value\)\)
+// expect: (static assertion failed|static_assert failed).*write.*switchyard::object\(std::move
 #include <switchyard/switchyard.hpp>
 
 #include <string>
