@@ -20,6 +20,11 @@ namespace detail {
 class Access;
 class Registry;
 class Destination;
+/// A payload `Producer::send` has no overload for: not text, not bytes, not an `Object<T>`.
+template <class T>
+concept UnwrappedObject =
+    !std::is_convertible_v<T, std::string_view> &&
+    !std::is_convertible_v<T, std::span<const std::byte>> && !is_object_v<std::remove_cvref_t<T>>;
 }  // namespace detail
 
 /// Sends to any destination by name — a queue, a topic (the key picks the partition) or an
@@ -47,13 +52,9 @@ class Producer {
                          const SendOptions& options = {}) noexcept;
   /// Anything else as a payload — a C++ object not wrapped in `switchyard::object(...)` — is a
   /// compile error saying what to write (instead of a page of failed overloads).
-  template <class T>
-  requires(!std::is_convertible_v<T, std::string_view> &&
-           !std::is_convertible_v<T, std::span<const std::byte>> &&
-           !detail::is_object_v<std::remove_cvref_t<T>>)
-      Result<MessageId> send(std::string_view destination, T&& payload,
-                             const SendOptions& options = {})
-  noexcept {
+  template <detail::UnwrappedObject T>
+  Result<MessageId> send(std::string_view destination, T&& payload,
+                         const SendOptions& options = {}) noexcept {
     static_assert(detail::is_object_v<std::remove_cvref_t<T>>,
                   "send takes text (std::string_view), bytes (std::span<const std::byte>) or a "
                   "C++ object wrapped in switchyard::object: write "
