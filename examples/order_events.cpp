@@ -67,7 +67,14 @@ int main(int argc, char** argv) {
         handled.fetch_add(1);
         if (durable) std::this_thread::sleep_for(1ms);  // slow work: time to kill it mid-way
       }
-      if (!batch->empty()) (void)inventory.commit();  // after processing
+      if (!batch->empty()) {  // commit after processing
+        // not_owner: a rebalance moved a partition away; its new owner reads from the
+        // group's last commit, so those records are processed again, never lost.
+        auto committed = inventory.commit();
+        if (!committed && committed.code() != switchyard::Errc::not_owner) {
+          std::fprintf(stderr, "commit failed: %s\n", committed.message().c_str());
+        }
+      }
     }
     std::lock_guard lock(print_mutex);
     std::printf("inventory member %d owned partitions:", member);

@@ -33,16 +33,23 @@ int main() {
 
   auto producer = broker.producer();
   const char* kinds[] = {"user.signup", "user.login", "user.login", "user.logout"};
+  int refused = 0;
   for (int i = 0; i < 1000; ++i) {
     const char* kind = kinds[i % 4];
     const auto payload = fmt::format("{{\"user\": {}}}", i);
-    broker.publish(kind, payload);                       // ephemeral
-    (void)producer.publish("user-events", kind, payload);  // routed, acknowledged work
+    broker.publish(kind, payload);  // ephemeral
+    // routed, acknowledged work: a refusal (full, unroutable, ...) is reported only here
+    if (auto sent = producer.publish("user-events", kind, payload); !sent) {
+      fmt::print(stderr, "publish refused: {}\n", sent.message());
+      ++refused;
+    }
   }
 
   auto welcome = broker.consumer("welcome-emails");
   auto welcomes = welcome.receive(10'000, 0s);
-  for (auto& d : *welcomes) (void)d.ack();
+  for (auto& d : *welcomes) {
+    if (auto acked = d.ack(); !acked) fmt::print(stderr, "ack failed: {}\n", acked.message());
+  }
 
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while ((logins < 500 || audited < 1000) && std::chrono::steady_clock::now() < deadline) {
@@ -56,5 +63,5 @@ int main() {
   fmt::print("  routed   welcome-emails         {:>5} messages\n", welcomes->size());
   fmt::print("  routed   analytics              {:>5} messages waiting\n",
              broker.queue("analytics").depth());
-  return logins == 500 && audited == 1000 && welcomes->size() == 250 ? 0 : 1;
+  return refused == 0 && logins == 500 && audited == 1000 && welcomes->size() == 250 ? 0 : 1;
 }

@@ -59,14 +59,27 @@ class SWITCHYARD_EXPORT Consumer {
   /// Waits up to `timeout` for a delivery (0 or negative: does not wait; Duration::max():
   /// until one comes). `Errc::timed_out` when none came, `Errc::closed` once the consumer,
   /// its queue or the broker is closed. @note threadsafe
-  [[nodiscard]] Result<Delivery> receive(Duration timeout = Duration{0}) noexcept;
+  ///
+  /// Only on a consumer that outlives the statement (`&`): a temporary consumer —
+  /// `broker.consumer("q").receive(5s)` — closes at the end of the statement and takes its
+  /// deliveries back, so their `ack()` would be `stale_delivery` and the message redelivered
+  /// for ever. Those calls do not compile (the `&&` overloads are deleted); write
+  /// `auto consumer = broker.consumer("q"); auto delivery = consumer.receive(5s);` instead.
+  /// (A delivery that kept its consumer alive would instead hold messages in flight for as
+  /// long as any delivery lived: the compile error costs nothing and keeps close's meaning.)
+  [[nodiscard]] Result<Delivery> receive(Duration timeout = Duration{0}) & noexcept;
+  Result<Delivery> receive(Duration timeout = Duration{0}) && = delete;  // temporary: see above
   /// Long poll: waits up to `timeout` for the first delivery, then returns at once with it and
   /// whatever else is ready, at most `max` (bounded also by the prefetch window).
-  [[nodiscard]] Result<std::vector<Delivery>> receive(std::size_t max, Duration timeout) noexcept;
+  [[nodiscard]] Result<std::vector<Delivery>> receive(std::size_t max, Duration timeout) & noexcept;
+  Result<std::vector<Delivery>> receive(std::size_t max,
+                                        Duration timeout) && = delete;  // temporary: see above
   /// The same long poll into a vector the caller keeps: appends to `out` (whose capacity is
   /// reused, so a steady loop allocates nothing) and returns how many were appended.
   [[nodiscard]] Result<std::size_t> receive(std::vector<Delivery>& out, std::size_t max,
-                                            Duration timeout) noexcept;
+                                            Duration timeout) & noexcept;
+  Result<std::size_t> receive(std::vector<Delivery>& out, std::size_t max,
+                              Duration timeout) && = delete;  // temporary: see above
   /// Acknowledges every delivery in `deliveries` (SQS's DeleteMessageBatch, RabbitMQ's
   /// multiple ack): each is settled as by its own `ack()`, and waiting receives are woken once,
   /// not once per message. All are attempted; the result is the first failure, if any (a

@@ -140,12 +140,22 @@ class SWITCHYARD_EXPORT GroupConsumer {
   /// what earlier polls returned. Waits on the broker's clock: a few microseconds of spinning
   /// and yielding (the next append is usually that close under load), then parked in the
   /// kernel until an append, a rebalance, `wakeup()` or the timeout.
-  [[nodiscard]] Result<PollBatch> poll(std::size_t max, Duration timeout = Duration{0}) noexcept;
+  ///
+  /// Only on a member that outlives the statement (`&`): a temporary member —
+  /// `broker.group_consumer("t", "g").poll(10)` — leaves the group at the end of the
+  /// statement, so what it read can never be committed and is read again by the next member.
+  /// Those calls do not compile (the `&&` overloads are deleted); keep the member in a
+  /// variable: `auto member = broker.group_consumer("t", "g"); auto batch = member.poll(10);`.
+  [[nodiscard]] Result<PollBatch> poll(std::size_t max, Duration timeout = Duration{0}) & noexcept;
+  Result<PollBatch> poll(std::size_t max,
+                         Duration timeout = Duration{0}) && = delete;  // temporary: see above
   /// The same poll into a batch the caller keeps: clears `batch` (keeping its capacity) and
   /// fills it; returns what the other overload's failure would be (`closed`, `full` when out
   /// of memory with nothing read, a durable log's read error). For loops that want to reuse
   /// one batch explicitly.
-  Status poll(PollBatch& batch, std::size_t max, Duration timeout = Duration{0}) noexcept;
+  Status poll(PollBatch& batch, std::size_t max, Duration timeout = Duration{0}) & noexcept;
+  Status poll(PollBatch& batch, std::size_t max,
+              Duration timeout = Duration{0}) && = delete;  // temporary: see above
 
   /// Commits, for every partition this member owns, the position after the records polls have
   /// returned (Kafka's commitSync()). `not_owner`, naming them, if some of those partitions

@@ -163,6 +163,12 @@ struct Object {
                 "a message object is moved (or copied) in once");
   T value;
 };
+namespace detail {
+template <class T>
+inline constexpr bool is_object_v = false;
+template <class T>
+inline constexpr bool is_object_v<Object<T>> = true;
+}  // namespace detail
 template <class T>
 Object<std::decay_t<T>> object(T&& value) {
   return Object<std::decay_t<T>>{std::forward<T>(value)};

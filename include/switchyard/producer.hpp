@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "switchyard/clock.hpp"
 #include "switchyard/error.hpp"
@@ -23,6 +24,11 @@ class Access;
 class Registry;
 class Destination;
 class Requester;
+/// A payload `Producer::send` has no overload for: not text, not bytes, not an `Object<T>`.
+template <class T>
+concept UnwrappedObject =
+    !std::is_convertible_v<T, std::string_view> &&
+    !std::is_convertible_v<T, std::span<const std::byte>> && !is_object_v<std::remove_cvref_t<T>>;
 }  // namespace detail
 
 /// Sends to any destination by name — a queue, a topic (the key picks the partition) or an
@@ -52,6 +58,18 @@ class SWITCHYARD_EXPORT Producer {
   template <class T>
   Result<MessageId> send(std::string_view destination, Object<T> object,
                          const SendOptions& options = {}) noexcept;
+  /// Anything else as a payload — a C++ object not wrapped in `switchyard::object(...)` — is a
+  /// compile error saying what to write (instead of a page of failed overloads).
+  template <detail::UnwrappedObject T>
+  Result<MessageId> send(std::string_view destination, T&& payload,
+                         const SendOptions& options = {}) noexcept {
+    static_assert(detail::is_object_v<std::remove_cvref_t<T>>,
+                  "send takes text (std::string_view), bytes (std::span<const std::byte>) or a "
+                  "C++ object wrapped in switchyard::object: write "
+                  "producer.send(destination, switchyard::object(std::move(value)))");
+    (void)destination, (void)payload, (void)options;  // never reached: the assert fails
+    return Result<MessageId>(Errc::invalid_argument);
+  }
   /// Re-sends an existing message (shares its payload; a new id and timestamp are not given).
   Result<MessageId> forward(std::string_view destination, const Message& message,
                             const SendOptions& options = {}) noexcept;

@@ -1,10 +1,12 @@
 // switchyard/send_options.hpp — what a producer can say about one send, and what it gets back.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 
 #include "switchyard/clock.hpp"
 #include "switchyard/durability.hpp"
@@ -26,6 +28,30 @@ struct SendReceipt {
   Persisted persisted = Persisted::memory;
 };
 
+/// A message's priority level, 0 to 255, built from any integer: a level outside that range
+/// is clamped to its nearest end (as a level above a queue's `max_priority` counts as it) —
+/// never an error, never a narrowing conversion. Reads as its `std::uint8_t` level.
+class Priority {
+ public:
+  constexpr Priority() noexcept = default;
+  template <std::integral I>
+  constexpr Priority(I level) noexcept  // NOLINT: implicit by design (`.priority = 3`)
+      : level_(clamp(level)) {}
+  constexpr operator std::uint8_t() const noexcept { return level_; }  // NOLINT: a level
+  [[nodiscard]] constexpr std::uint8_t level() const noexcept { return level_; }
+
+ private:
+  static constexpr std::uint8_t kMax = 255;
+  template <std::integral I>
+  static constexpr std::uint8_t clamp(I level) noexcept {
+    if constexpr (std::is_signed_v<I>) {
+      if (level <= 0) return 0;
+    }
+    return static_cast<std::uintmax_t>(level) > kMax ? kMax : static_cast<std::uint8_t>(level);
+  }
+  std::uint8_t level_ = 0;
+};
+
 /// Per-send instructions. Every field is optional; defaults come from the destination.
 /// Views (`key`, `group`, `dedup_id`) need only live for the duration of the call.
 struct SendOptions {
@@ -35,9 +61,10 @@ struct SendOptions {
   /// `Errc::out_of_range`. Ignored by queues and exchanges.
   std::optional<std::uint32_t> partition{};
   Headers headers{};
-  /// Higher is delivered first (queues with `max_priority` > 0); any value, above the queue's
-  /// `max_priority` counts as it. FIFO within a level.
-  std::uint8_t priority = 0;
+  /// Higher is delivered first (queues with `max_priority` > 0); any integer (`.priority =
+  /// i % 3` needs no cast): above the queue's `max_priority` it counts as it, below 0 as 0.
+  /// FIFO within a level.
+  Priority priority{};
   /// Not delivered before this much time has passed (SQS DelaySeconds); 0: the queue's
   /// default. Up to Duration::max(), which means never (the deadline saturates); negative
   /// fails the send with `Errc::invalid_argument`.

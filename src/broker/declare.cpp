@@ -5,6 +5,7 @@
 
 #include "broker/lookup.hpp"
 #include "broker/queue_lifetime.hpp"
+#include "broker/option_difference.hpp"
 #include "broker/storage_context.hpp"
 #include "queue/queue_state.hpp"
 #include "route/exchange_state.hpp"
@@ -129,9 +130,9 @@ Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) 
     auto existing = detail::redeclared_as<QueueState>(destination, name);
     // RabbitMQ: another connection's declare of an exclusive queue is RESOURCE_LOCKED.
     if (existing->exclusive_owner() != nullptr) throw_exclusive(name, "declare it again");
-    if (!(existing->options() == options)) {
+    if (auto differs = detail::option_difference(existing->options(), options); !differs.empty()) {
       throw Error(Errc::option_mismatch,
-                  "queue '" + std::string(name) + "' is already declared with different options");
+                  "queue '" + std::string(name) + "' already declared with " + differs);
     }
     existing->touch();  // RabbitMQ: a re-declare is a use (x-expires starts over)
     return detail::Access::make<Queue>(existing);
@@ -191,9 +192,11 @@ Exchange Broker::declare_exchange(std::string_view name, ExchangeType type,
       inserted);
   if (!inserted) {
     auto existing = detail::redeclared_as<ExchangeState>(destination, name);
-    if (existing->type() != type || !(existing->options() == options)) {
-      throw Error(Errc::option_mismatch, "exchange '" + std::string(name) +
-                                             "' is already declared with another type or options");
+    if (auto differs =
+            detail::option_difference(existing->type(), existing->options(), type, options);
+        !differs.empty()) {
+      throw Error(Errc::option_mismatch,
+                  "exchange '" + std::string(name) + "' already declared with " + differs);
     }
     return detail::Access::make<Exchange>(existing);
   }
@@ -303,9 +306,9 @@ Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) 
       inserted);
   if (!inserted) {
     auto existing = detail::redeclared_as<TopicState>(destination, name);
-    if (!(existing->options() == options)) {
+    if (auto differs = detail::option_difference(existing->options(), options); !differs.empty()) {
       throw Error(Errc::option_mismatch,
-                  "topic '" + std::string(name) + "' is already declared with different options");
+                  "topic '" + std::string(name) + "' already declared with " + differs);
     }
     return detail::Access::make<Topic>(existing);
   }

@@ -55,12 +55,12 @@ Consumer::~Consumer() {
   join_workers();  // only non-empty when destroyed from our own handler
 }
 
-Result<Delivery> Consumer::receive(Duration timeout) noexcept {
+Result<Delivery> Consumer::receive(Duration timeout) & noexcept {
   if (!state_) return Result<Delivery>(Errc::closed, "consumer is empty (moved from)");
   return state_->receive(timeout);
 }
 
-Result<std::vector<Delivery>> Consumer::receive(std::size_t max, Duration timeout) noexcept {
+Result<std::vector<Delivery>> Consumer::receive(std::size_t max, Duration timeout) & noexcept {
   if (!state_) return Result<std::vector<Delivery>>(Errc::closed, "consumer is empty");
   try {
     std::vector<Delivery> out;
@@ -74,7 +74,7 @@ Result<std::vector<Delivery>> Consumer::receive(std::size_t max, Duration timeou
 }
 
 Result<std::size_t> Consumer::receive(std::vector<Delivery>& out, std::size_t max,
-                                      Duration timeout) noexcept {
+                                      Duration timeout) & noexcept {
   if (!state_) return Result<std::size_t>(Errc::closed, "consumer is empty (moved from)");
   try {
     out.reserve(out.size() + std::min<std::size_t>(max, 1024));

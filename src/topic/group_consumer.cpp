@@ -349,11 +349,11 @@ GroupConsumer::~GroupConsumer() {
   close();
 }
 
-Result<PollBatch> GroupConsumer::poll(std::size_t max, Duration timeout) noexcept {
+Result<PollBatch> GroupConsumer::poll(std::size_t max, Duration timeout) & noexcept {
   if (!member_) return Result<PollBatch>(empty_member());
   return member_->poll(max, timeout);
 }
-Status GroupConsumer::poll(PollBatch& batch, std::size_t max, Duration timeout) noexcept {
+Status GroupConsumer::poll(PollBatch& batch, std::size_t max, Duration timeout) & noexcept {
   if (!member_) {
     batch.clear();
     return Status(empty_member());

@@ -87,7 +87,8 @@ TEST_CASE("a delivery taken back by its consumer's close cannot be acked any mor
   c.close();
   CHECK(d->ack().code() == Errc::stale_delivery);
   CHECK(c.receive().code() == Errc::closed);
-  CHECK(t.broker.consumer("jobs").receive()->attempt() == 2);
+  auto jobs_consumer = t.broker.consumer("jobs");
+  CHECK(jobs_consumer.receive()->attempt() == 2);
 }
 
 TEST_CASE("receive after shutdown says closed - and so does send") {
@@ -134,7 +135,8 @@ TEST_CASE("a producer notices a queue deleted and declared again") {
   broker.delete_queue("jobs");
   broker.declare_queue("jobs");
   REQUIRE(producer.send("jobs", "new"));
-  auto d = broker.consumer("jobs").receive();
+  auto jobs_consumer = broker.consumer("jobs");
+  auto d = jobs_consumer.receive();
   REQUIRE(d);
   CHECK(text(*d) == "new");
 }

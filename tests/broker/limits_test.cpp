@@ -119,7 +119,8 @@ TEST_CASE("queue-wide delay, ttl, backoff and dedup window of Duration::max() me
   auto again = t.producer.send("q", "x", {.dedup_id = "once"});
   REQUIRE(again);
   CHECK(q.stats().deduplicated == 1);
-  CHECK(t.broker.consumer("delayed").receive().code() == Errc::timed_out);
+  auto delayed_consumer = t.broker.consumer("delayed");
+  CHECK(delayed_consumer.receive().code() == Errc::timed_out);
   auto c = t.broker.consumer("q");
   auto d = c.receive();
   REQUIRE(d);  // not expired

@@ -598,7 +598,7 @@ class QueueRun {
       // Dead letters from before this send come first (the DLQ is FIFO here: no TTLs).
       while (got && dlq_.count(got->id()) != 0) {
         if (auto f = check_dead_letter(*got)) return f;
-        (void)got->ack();
+        if (auto acked = got->ack(); !acked) return "dlq ack failed (" + code(acked.code()) + ")";
         got = dc.receive(Duration{0});
       }
       if (!got) return "drop_oldest: no dead letter in the dlq (" + code(got.code()) + ")";
@@ -608,7 +608,7 @@ class QueueRun {
                ", not an oldest ready one";
       dead_letter(*v, "overflow");
       if (auto f = check_dead_letter(*got)) return f;
-      (void)got->ack();
+      if (auto acked = got->ack(); !acked) return "dlq ack failed (" + code(acked.code()) + ")";
     }
     (void)dlq_before;
     msgs_[m.id] = m;

@@ -108,7 +108,8 @@ TEST_CASE("the catalog brings back durable queues - exchanges and bindings - not
   REQUIRE(producer.publish("events", "order.created", "o-1"));
   auto c = broker.consumer("jobs");
   REQUIRE(c.receive()->nack());  // max_deliveries 1: to the dead-letter queue
-  auto dead = broker.consumer("failed").receive();
+  auto failed_consumer = broker.consumer("failed");
+  auto dead = failed_consumer.receive();
   REQUIRE(dead);
   CHECK(text(*dead) == "o-1");
   CHECK(dead->headers().get(headers::death_reason) == "max_deliveries");
@@ -129,7 +130,8 @@ TEST_CASE("a dead letter moved between durable queues survives a restart exactly
   Broker broker({.data_dir = dir.path});
   CHECK(broker.queue("jobs").depth() == 0);
   CHECK(broker.queue("failed").depth() == 1);
-  auto dead = broker.consumer("failed").receive();
+  auto failed_consumer = broker.consumer("failed");
+  auto dead = failed_consumer.receive();
   REQUIRE(dead);
   CHECK(text(*dead) == "poison");
   CHECK(dead->headers().get(headers::death_reason) == "bad input");
@@ -228,7 +230,8 @@ TEST_CASE("a typed payload needs a codec to enter a durable queue") {
   CHECK(producer.send("objects", object(Tracked(1))).code() == Errc::wrong_type);
   std::int64_t n = 42;
   REQUIRE(producer.send("objects", object(n)));
-  auto d = broker.consumer("objects").receive();
+  auto objects_consumer = broker.consumer("objects");
+  auto d = objects_consumer.receive();
   REQUIRE(d);
   CHECK(*d->message().get<std::int64_t>() == 42);
 }

@@ -75,7 +75,8 @@ TEST_CASE("a rejected message goes straight to the dead-letter queue with its st
   auto d = c.receive();
   REQUIRE(d);
   REQUIRE(d->reject("schema mismatch"));
-  auto dead = t.broker.consumer("dlq").receive();
+  auto dlq_consumer = t.broker.consumer("dlq");
+  auto dead = dlq_consumer.receive();
   REQUIRE(dead);
   CHECK(text(*dead) == "bad");
   CHECK(dead->headers().get("type") == "Invoice");
@@ -93,7 +94,8 @@ TEST_CASE("nack without requeue dead-letters with reason rejected") {
   REQUIRE(t.producer.send("jobs", "x"));
   auto c = t.broker.consumer("jobs");
   REQUIRE(c.receive()->nack(false));
-  auto dead = t.broker.consumer("dlq").receive();
+  auto dlq_consumer = t.broker.consumer("dlq");
+  auto dead = dlq_consumer.receive();
   REQUIRE(dead);
   CHECK(dead->headers().get(headers::death_reason) == "rejected");
 }
@@ -270,7 +272,8 @@ TEST_CASE("an expired message is never delivered: dead-lettered or dropped by co
     REQUIRE(d);
     CHECK(text(*d) == "fresh");
     CHECK(c.receive().code() == Errc::timed_out);
-    auto dead = t.broker.consumer("expired").receive();
+    auto expired_consumer = t.broker.consumer("expired");
+    auto dead = expired_consumer.receive();
     REQUIRE(dead);
     CHECK(text(*dead) == "stale");
     CHECK(dead->headers().get(headers::death_reason) == "expired");
@@ -290,7 +293,8 @@ TEST_CASE("an expired message is never delivered: dead-lettered or dropped by co
     t.broker.declare_queue("short", {.ttl = 1min, .on_expiry = OnExpiry::drop});
     REQUIRE(t.producer.send("short", "x", {.ttl = 1h}));
     t.clock->advance(1min);
-    CHECK(t.broker.consumer("short").receive().code() == Errc::timed_out);
+    auto short_consumer = t.broker.consumer("short");
+    CHECK(short_consumer.receive().code() == Errc::timed_out);
   }
 }
 
@@ -427,7 +431,8 @@ TEST_CASE("a full queue drops its oldest message to the dead-letter queue under 
   auto q = t.broker.declare_queue(
       "small", {.capacity = 2, .overflow = Overflow::drop_oldest, .dead_letter = "dlq"});
   for (const char* p : {"a", "b", "c"}) REQUIRE(t.producer.send("small", p));
-  auto dead = t.broker.consumer("dlq").receive();
+  auto dlq_consumer = t.broker.consumer("dlq");
+  auto dead = dlq_consumer.receive();
   REQUIRE(dead);
   CHECK(text(*dead) == "a");
   CHECK(dead->headers().get(headers::death_reason) == "overflow");
@@ -595,7 +600,8 @@ TEST_CASE("a poison message holds only its own group until it is dead-lettered")
   auto a2 = c.receive();
   REQUIRE(a2);
   CHECK(text(*a2) == "a2");
-  auto dead = t.broker.consumer("dlq").receive();
+  auto dlq_consumer = t.broker.consumer("dlq");
+  auto dead = dlq_consumer.receive();
   REQUIRE(dead);
   CHECK(text(*dead) == "poison");
 }

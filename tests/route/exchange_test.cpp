@@ -20,7 +20,7 @@ std::vector<std::string> drain(Broker& broker, std::string_view queue) {
   std::vector<std::string> out;
   while (auto d = c.receive()) {
     out.push_back(text(*d));
-    (void)d->ack();
+    CHECK(d->ack());
   }
   return out;
 }

@@ -402,7 +402,8 @@ TEST_CASE(
       sent.emplace_back(*id, clock->wall_now());
       clock->advance(1ms);
     }
-    auto queued = b.broker.consumer("billing").receive();
+    auto billing_consumer = b.broker.consumer("billing");
+    auto queued = billing_consumer.receive();
     REQUIRE(queued);
     CHECK(queued->payload().as_string() == "order-1");
     CHECK(queued->id() == sent[1].first);

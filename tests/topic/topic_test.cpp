@@ -232,13 +232,13 @@ TEST_CASE("within a group each partition is owned by exactly one member - and me
       "events", "g",
       {.on_assigned = [&](auto ps) { a_assigned.insert(a_assigned.end(), ps.begin(), ps.end()); },
        .on_revoked = [&](auto ps) { a_revoked.insert(a_revoked.end(), ps.begin(), ps.end()); }});
-  (void)a.poll(10);
+  REQUIRE(a.poll(10));
   CHECK(a_assigned == std::vector<std::uint32_t>{0, 1, 2, 3});
   auto b = t.broker.group_consumer("events", "g", {.on_assigned = [&](auto ps) {
                                      b_assigned.insert(b_assigned.end(), ps.begin(), ps.end());
                                    }});
-  (void)a.poll(10);
-  (void)b.poll(10);
+  REQUIRE(a.poll(10));
+  REQUIRE(b.poll(10));
   CHECK(a.assignment().size() == 2);
   CHECK(b.assignment().size() == 2);
   CHECK(a_revoked == b_assigned);
@@ -331,8 +331,8 @@ TEST_CASE("commit and seek refuse a partition the member does not own - or offse
   t.broker.declare_topic("log", {.partitions = 2});
   auto a = t.broker.group_consumer("log", "g", {.start = Start::earliest});
   auto b = t.broker.group_consumer("log", "g", {.start = Start::earliest});
-  (void)a.poll(1);
-  (void)b.poll(1);
+  REQUIRE(a.poll(1));
+  REQUIRE(b.poll(1));
   REQUIRE(a.assignment() == std::vector<std::uint32_t>{0});
   REQUIRE(t.producer.send("log", "r", {.partition = 0}));
   auto not_mine = a.commit(1, 0);
@@ -365,7 +365,7 @@ TEST_CASE("a paused partition returns nothing until resumed") {
   ManualBroker t;
   t.broker.declare_topic("log", {.partitions = 2});
   auto c = t.broker.group_consumer("log", "g", {.start = Start::earliest});
-  (void)c.poll(1);
+  REQUIRE(c.poll(1));
   REQUIRE(c.pause(1));
   REQUIRE(t.producer.send("log", "p0", {.partition = 0}));
   REQUIRE(t.producer.send("log", "p1", {.partition = 1}));
@@ -430,7 +430,7 @@ TEST_CASE(
   REQUIRE(a.poll(100)->size() == 10);
   REQUIRE(a.commit(1, 2));
   auto b = t.broker.group_consumer("log", "g");
-  (void)b.poll(0);  // b now owns partition 1
+  REQUIRE(b.poll(0));  // b now owns partition 1
   REQUIRE(b.assignment() == std::vector<std::uint32_t>{1});
   auto lost = a.commit();  // a has not polled since: its view still includes partition 1
   CHECK(lost.code() == Errc::not_owner);
@@ -443,8 +443,8 @@ TEST_CASE("when a member leaves - the others take its partitions from the commit
   t.broker.declare_topic("log", {.partitions = 2});
   auto a = t.broker.group_consumer("log", "g", {.start = Start::earliest});
   auto b = t.broker.group_consumer("log", "g", {.start = Start::earliest});
-  (void)a.poll(0);
-  (void)b.poll(0);
+  REQUIRE(a.poll(0));
+  REQUIRE(b.poll(0));
   for (int i = 0; i < 4; ++i) {
     REQUIRE(t.producer.send("log", std::to_string(i),
                             {.partition = static_cast<std::uint32_t>(i % 2)}));
@@ -773,7 +773,8 @@ TEST_CASE("a fanned-out copy has full queue semantics: nack - retry and dead let
   REQUIRE(second);
   CHECK(second->attempt() == 2);
   REQUIRE(second->nack());
-  auto dead = t.broker.consumer("dlq").receive();
+  auto dlq_consumer = t.broker.consumer("dlq");
+  auto dead = dlq_consumer.receive();
   REQUIRE(dead);
   CHECK(text(*dead) == "poison");
 }
