@@ -175,7 +175,7 @@ TEST_CASE("a nacked delivery is seen by on_nack, and its redelivery arrives with
   auto second = consumer.receive();
   REQUIRE(second);
   REQUIRE(second->ack());
-  CHECK(t.recorder->hooks() == Hooks{"receive", "nack", "receive", "ack"});
+  REQUIRE(t.recorder->hooks() == Hooks{"receive", "nack", "receive", "ack"});
   const auto events = t.recorder->events();
   CHECK(events[1].id == *sent);
   CHECK(events[1].attempt == 1);
@@ -359,7 +359,7 @@ TEST_CASE(
   auto batch = member.poll(10, 0s);
   REQUIRE(batch);
   REQUIRE(batch->size() == 2);
-  CHECK(t.recorder->hooks() == Hooks{"poll", "poll"});
+  REQUIRE(t.recorder->hooks() == Hooks{"poll", "poll"});
   const auto events = t.recorder->events();
   CHECK(events[0].destination == "clicks");
   CHECK(events[0].id == *first);
