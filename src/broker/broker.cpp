@@ -18,7 +18,7 @@ Broker::Broker() : Broker(BrokerOptions{}) {}
 Broker::Broker(BrokerOptions options)
     : registry_(std::make_shared<detail::Registry>(
           options.clock ? std::move(options.clock) : SystemClock::instance(),
-          std::move(options.interceptors), std::move(options.log))),
+          std::move(options.interceptors), options.log)),  // the storage context copies it too
       pubsub_(std::make_shared<detail::PubSubHub>(registry_->clock(), registry_->hooks())) {
   if (!options.data_dir.empty()) {
     storage_ = std::make_shared<detail::StorageContext>(options, registry_->clock());

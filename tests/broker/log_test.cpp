@@ -3,12 +3,14 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "storage/file.hpp"
 #include "storage/segment_format.hpp"
 #include "support/storage_support.hpp"
 #include "support/test_support.hpp"
@@ -16,6 +18,7 @@
 
 using namespace switchyard;
 using namespace switchyard::test;
+using switchyard::test::Installed;
 using switchyard::test::read_all;
 using switchyard::test::ScratchDir;
 using switchyard::test::segment_files;
@@ -203,4 +206,38 @@ TEST_CASE("a sink that throws does not fail the operation that logs") {
   REQUIRE(delivery->reject());
   CHECK(calls.load() == 1);
   CHECK(broker.queue("jobs").stats().dropped == 1);
+}
+
+namespace {
+
+/// Fails every sync of a file whose path contains `part` with EIO.
+class FailingSync : public detail::FaultInjector {
+ public:
+  explicit FailingSync(std::string part) : part_(std::move(part)) {}
+  int on_sync(std::string_view path) noexcept override {
+    return path.find(part_) != std::string_view::npos ? EIO : 0;
+  }
+
+ private:
+  std::string part_;
+};
+
+}  // namespace
+
+TEST_CASE("a failed sync that makes a durable queue read-only is logged as a storage error") {
+  ScratchDir dir;
+  Lines lines;
+  Broker broker({.log = lines.sink(), .data_dir = dir.path()});
+  broker.declare_queue("jobs", {.durability = Durability::always});
+  FailingSync failing("queues/jobs/messages");
+  Installed installed(failing);
+  auto sent = broker.producer().send("jobs", "x");
+  CHECK(sent.code() == Errc::io_error);
+  INFO(sent.message());
+  CHECK(broker.producer().send("jobs", "y").code() == Errc::io_error);
+  const auto logged = lines.of("storage");
+  REQUIRE(logged.size() == 1);  // once, when the log turned read-only
+  CHECK(logged[0].level == LogLevel::error);
+  CHECK_THAT(logged[0].message,
+             Catch::StartsWith("queue 'jobs': ") && Catch::Contains("read-only"));
 }
