@@ -128,7 +128,8 @@ TopicStorage StorageContext::open_topic(std::string_view name, const TopicOption
     std::string partition_dir = std::to_string(p);
     partition_dir.insert(partition_dir.begin(), 'p');  // (not "p" + ...: GCC 12 warns falsely)
     log.owner = StorageOwner::of(OwnerKind::topic, StreamRole::records, name, p);
-    log.on_failure = failure_log("topic '" + std::string(name) + "' partition " + std::to_string(p));
+    log.on_failure =
+        failure_log("topic '" + std::string(name) + "' partition " + std::to_string(p));
     auto opened = DurablePartitionLog::open(p, dir / partition_dir, log, retention, clock_);
     if (!opened) fail(opened.failure());
     const SegmentLog& stream = (*opened)->log();
