@@ -598,12 +598,18 @@ void QueueState::expire(Entry&& entry) noexcept {
 void QueueState::log_drop(std::string_view why) noexcept {
   std::uint64_t n = 0;
   if (!hooks_->due(drop_log_, n)) return;
-  const bool no_queue = dead_letter_ == nullptr;
-  hooks_->log().log(LogLevel::warning, "queue",
-                    "queue '{}': {} message(s) dropped since the last report (latest: {}, {})",
-                    name_, n, why,
-                    no_queue ? std::string("no dead-letter queue")
-                             : "dead-letter queue '" + dead_letter_->name() + "' refused it");
+  // Only fmt builds strings here (inside the logger's try): this function must not throw.
+  if (dead_letter_ == nullptr) {
+    hooks_->log().log(LogLevel::warning, "queue",
+                      "queue '{}': {} message(s) dropped since the last report (latest: {}, no "
+                      "dead-letter queue)",
+                      name_, n, why);
+  } else {
+    hooks_->log().log(LogLevel::warning, "queue",
+                      "queue '{}': {} message(s) dropped since the last report (latest: {}, "
+                      "refused by dead-letter queue '{}')",
+                      name_, n, why, dead_letter_->name());
+  }
 }
 
 void QueueState::log_handler_error(std::string_view what) noexcept {

@@ -140,7 +140,7 @@ struct Traced {
 
 }  // namespace
 
-TEST_CASE("an acked delivery is seen once by on_receive and once by on_ack, with id and attempt") {
+TEST_CASE("an acked delivery is seen once by on_receive and once by on_ack with its id and attempt") {
   const bool durable = GENERATE(false, true);
   CAPTURE(durable);
   Traced t(durable);
@@ -161,7 +161,7 @@ TEST_CASE("an acked delivery is seen once by on_receive and once by on_ack, with
   CHECK(t.recorder->hooks() == Hooks{"receive", "ack"});
 }
 
-TEST_CASE("a nacked delivery is seen by on_nack, and its redelivery arrives with attempt 2") {
+TEST_CASE("a nacked delivery is seen by on_nack and its redelivery arrives with attempt 2") {
   const bool durable = GENERATE(false, true);
   CAPTURE(durable);
   Traced t(durable);
@@ -183,7 +183,7 @@ TEST_CASE("a nacked delivery is seen by on_nack, and its redelivery arrives with
 }
 
 TEST_CASE(
-    "a rejected delivery is seen by on_reject with its reason, then by on_dead_letter "
+    "a rejected delivery is seen by on_reject with its reason - then by on_dead_letter "
     "naming the dead-letter queue") {
   const bool durable = GENERATE(false, true);
   CAPTURE(durable);
@@ -208,7 +208,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "nack(false) is a reject with reason 'rejected'; without a dead-letter queue the "
+    "nack(false) is a reject with reason 'rejected' - without a dead-letter queue the "
     "dead letter names none") {
   Traced t(false);
   t.broker.declare_queue("jobs", t.queue());
@@ -223,7 +223,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a delivery not acked within its visibility timeout is seen by on_redelivery, then "
+    "a delivery not acked within its visibility timeout is seen by on_redelivery - then "
     "comes back with attempt 2") {
   const bool durable = GENERATE(false, true);
   CAPTURE(durable);
@@ -264,7 +264,7 @@ TEST_CASE("a consumer closed holding a delivery is seen by on_redelivery as cons
 }
 
 TEST_CASE(
-    "a delivery nacked at max_deliveries is seen by on_nack, then dead-lettered for "
+    "a delivery nacked at max_deliveries is seen by on_nack - then dead-lettered for "
     "max_deliveries") {
   const bool durable = GENERATE(false, true);
   CAPTURE(durable);
@@ -282,7 +282,7 @@ TEST_CASE(
   CHECK(t.recorder->only("dead_letter").detail == "max_deliveries->jobs.dlq");
 }
 
-TEST_CASE("an expired message is seen by on_expire, then dead-lettered as expired") {
+TEST_CASE("an expired message is seen by on_expire - then dead-lettered as expired") {
   const bool durable = GENERATE(false, true);
   CAPTURE(durable);
   Traced t(durable);
@@ -322,7 +322,7 @@ TEST_CASE("the oldest message dropped by Overflow::drop_oldest is seen by on_dea
 }
 
 TEST_CASE(
-    "a push consumer's handler that throws is seen as on_nack; one that returns, as "
+    "a push consumer's handler that throws is seen as on_nack and one that returns as "
     "on_ack") {
   Traced t(false);
   t.broker.declare_queue("jobs", t.queue());
@@ -345,8 +345,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a group poll is seen by on_poll once per record, with topic, group, partition and "
-    "offset") {
+    "a group poll is seen by on_poll once per record with the topic and group and the "
+    "record's partition and offset") {
   const bool durable = GENERATE(false, true);
   CAPTURE(durable);
   Traced t(durable);
@@ -372,7 +372,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a pub/sub delivery is seen by on_deliver once per subscription, before its handler; "
+    "a pub/sub delivery is seen by on_deliver once per subscription before its handler and "
     "a publish by on_send") {
   Traced t(false);
   std::atomic<int> handled{0};
@@ -421,7 +421,7 @@ class Thrower : public Interceptor {
 }  // namespace
 
 TEST_CASE(
-    "an interceptor that throws is logged, and the next interceptor and the message go "
+    "an interceptor that throws is logged - and the next interceptor and the message go "
     "on") {
   std::mutex mutex;
   std::vector<std::string> lines;

@@ -133,7 +133,7 @@ TEST_CASE("a pub/sub handler's exception is logged as an error with its what()")
   CHECK_THAT(logged[0].message, Catch::Contains("'news'") && Catch::Contains("bad news"));
 }
 
-TEST_CASE("dropped messages are logged at once, then at most once a second with the count") {
+TEST_CASE("dropped messages are logged at once and then at most once a second with the count") {
   auto clock = std::make_shared<ManualClock>();
   Lines lines;
   Broker broker({.clock = clock, .log = lines.sink()});

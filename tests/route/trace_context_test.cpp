@@ -14,7 +14,7 @@ namespace {
 constexpr std::string_view kExample = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 }  // namespace
 
-TEST_CASE("the spec's example traceparent parses into its trace id, parent id and flags") {
+TEST_CASE("the spec's example traceparent parses into its trace id and parent id and flags") {
   const auto parsed = TraceParent::parse(kExample);
   REQUIRE(parsed);
   CHECK(parsed->trace_id_hex() == "4bf92f3577b34da6a3ce929d0e0e4736");
@@ -36,7 +36,7 @@ TEST_CASE("valid traceparent values parse and format back (version 00)") {
   CHECK(parsed->to_string() == value);
 }
 
-TEST_CASE("a later version is parsed by version 00's fields, ignoring what follows a '-'") {
+TEST_CASE("a later version is parsed by version 00's fields and the rest after a '-' is ignored") {
   const std::string value = GENERATE(
       "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
       "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-will-be-like",
@@ -75,7 +75,7 @@ TEST_CASE("invalid traceparent values are refused") {
   CHECK_FALSE(TraceParent::parse(value));
 }
 
-TEST_CASE("a generated traceparent is valid, sampled, and new every time") {
+TEST_CASE("a generated traceparent is valid and sampled and new every time") {
   std::set<std::string> seen;
   for (int i = 0; i < 100; ++i) {
     const TraceParent made = TraceParent::generate();
@@ -111,7 +111,7 @@ TEST_CASE("the interceptor starts a trace on a message without traceparent") {
   CHECK(headers.get("other") == "kept");
 }
 
-TEST_CASE("the interceptor continues the trace a message carries, as a child span") {
+TEST_CASE("the interceptor continues the trace a message carries as a child span") {
   TraceContextInterceptor interceptor;
   Headers headers{{"traceparent", kExample}};
   interceptor.on_send("orders", headers);
