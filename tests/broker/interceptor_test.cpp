@@ -140,7 +140,8 @@ struct Traced {
 
 }  // namespace
 
-TEST_CASE("an acked delivery is seen once by on_receive and once by on_ack with its id and attempt") {
+TEST_CASE(
+    "an acked delivery is seen once by on_receive and once by on_ack with its id and attempt") {
   const bool durable = GENERATE(false, true);
   CAPTURE(durable);
   Traced t(durable);
