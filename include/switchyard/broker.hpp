@@ -16,6 +16,7 @@
 #include "switchyard/group_consumer.hpp"
 #include "switchyard/headers.hpp"
 #include "switchyard/interceptor.hpp"
+#include "switchyard/log.hpp"
 #include "switchyard/producer.hpp"
 #include "switchyard/pubsub.hpp"
 #include "switchyard/queue.hpp"
@@ -34,8 +35,13 @@ class StorageContext;
 struct BrokerOptions {
   /// Source of time for every delay, timeout, TTL and retention; null: the system clock.
   std::shared_ptr<Clock> clock{};
-  /// Hooks on every send and queue delivery, in order (tracing, correlation ids).
+  /// Hooks on every send, delivery, settlement, redelivery, dead letter and expiry, in order
+  /// (tracing, correlation ids): switchyard/interceptor.hpp.
   std::vector<std::shared_ptr<Interceptor>> interceptors{};
+  /// Where the broker logs what a service must hear (recovery repairs, I/O errors, dropped
+  /// messages, handler and interceptor exceptions); empty: silent. Threading and what is
+  /// logged: switchyard/log.hpp.
+  LogSink log{};
   /// Where durable destinations keep their data; empty: nothing is persisted. The broker takes
   /// an exclusive lock on it (a second live broker on the same directory fails with
   /// `Errc::locked`; a lock left by a dead process is taken over) and re-declares the durable

@@ -20,8 +20,8 @@ Broker::Broker() : Broker(BrokerOptions{}) {}
 Broker::Broker(BrokerOptions options)
     : registry_(std::make_shared<detail::Registry>(
           options.clock ? std::move(options.clock) : SystemClock::instance(),
-          std::move(options.interceptors))),
-      pubsub_(std::make_shared<detail::PubSubHub>(registry_->clock())),
+          std::move(options.interceptors), options.log)),  // the storage context copies it too
+      pubsub_(std::make_shared<detail::PubSubHub>(registry_->clock(), registry_->hooks())),
       expiry_(std::make_shared<detail::QueueExpiry>(registry_->clock())) {
   if (auto storage = detail::check_storage_options(options.storage); !storage) {
     throw Error(storage.code(), "BrokerOptions: " + storage.message());
@@ -94,15 +94,22 @@ Subscription Broker::psubscribe(std::string_view pattern, Subscription::Handler 
 
 std::size_t Broker::publish(std::string_view channel, std::string_view payload,
                             const Headers& headers) {
+  const detail::Hooks& hooks = *registry_->hooks();
+  Headers stamped;
+  if (hooks.intercepting()) [[unlikely]] {
+    stamped = headers;
+    hooks.each("on_send", [&](Interceptor& i) { i.on_send(channel, stamped); });
+  }
+  const Headers& sent = hooks.intercepting() ? stamped : headers;
   auto* body = detail::MessageBody::create(
       channel, {}, {reinterpret_cast<const std::byte*>(payload.data()), payload.size()},
-      !headers.empty());
+      !sent.empty());
   Message message = detail::Access::adopt(body);
   body->id = registry_->reserve_ids(1);
   const Stamp stamp = registry_->clock()->stamp();
   body->timestamp_ns = stamp.wall.time_since_epoch().count();
   body->sent_ns = stamp.now.time_since_epoch().count();
-  if (!headers.empty()) body->mutable_extras().headers = headers;
+  if (!sent.empty()) body->mutable_extras().headers = sent;
   return pubsub_->publish(message);
 }
 

@@ -4,8 +4,9 @@
 #include <string>
 
 #include "broker/lookup.hpp"
-#include "broker/queue_lifetime.hpp"
 #include "broker/option_difference.hpp"
+#include "broker/queue_lifetime.hpp"
+#include "broker/recovery.hpp"
 #include "broker/storage_context.hpp"
 #include "queue/queue_state.hpp"
 #include "route/exchange_state.hpp"
@@ -113,14 +114,16 @@ Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) 
         if (options.durability != Durability::memory) {
           journal = storage_->open_queue(name, options);
         }
-        auto queue = std::make_shared<QueueState>(std::string(name), options, registry_->clock(),
-                                                  dead_letter, std::move(journal));
+        auto queue =
+            std::make_shared<QueueState>(std::string(name), options, registry_->clock(),
+                                         dead_letter, std::move(journal), registry_->hooks());
         auto recovered = queue->recover();
         if (!recovered) {
           throw Error(recovered.code(),
                       "queue '" + std::string(name) + "': " + recovered.message());
         }
         registry_->ensure_ids_above(recovered->second);
+        if (queue->durable()) detail::log_recovery(*registry_->hooks(), queue->recovery());
         owner = detail::arm_lifetime(registry_, queue, expiry_);
         return queue;
       },
@@ -262,8 +265,7 @@ Consumer make_consumer(const detail::Registry& registry, std::shared_ptr<QueueSt
     throw Error(Errc::invalid_argument,
                 "consumer of queue '" + std::string(name) + "': workers must be at least 1");
   }
-  auto state = std::make_shared<detail::ConsumerState>(std::move(queue), prefetch, options.wait,
-                                                       registry.interceptors());
+  auto state = std::make_shared<detail::ConsumerState>(std::move(queue), prefetch, options.wait);
   if (owner) state->keep_owner(owner);
   return detail::Access::make<Consumer>(std::move(state), options);
 }
@@ -300,8 +302,12 @@ Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) 
       [&] {
         detail::TopicStorage storage;
         if (durable) storage = storage_->open_topic(name, options);
-        return std::make_shared<TopicState>(std::string(name), options, registry_->clock(),
-                                            std::move(storage));
+        auto topic = std::make_shared<TopicState>(std::string(name), options, registry_->clock(),
+                                                  std::move(storage), registry_->hooks());
+        for (const StreamRecovery& partition : topic->recovery()) {
+          detail::log_recovery(*registry_->hooks(), partition);
+        }
+        return topic;
       },
       inserted);
   if (!inserted) {

@@ -1,11 +1,44 @@
-// Broker::recovery_report — what opening each durable destination found (switchyard/recovery.hpp).
+// Broker::recovery_report — what opening each durable destination found (switchyard/recovery.hpp)
+// — and its repairs on the log (broker/recovery.hpp).
+#include "broker/recovery.hpp"
+
 #include <algorithm>
+#include <chrono>
 #include <tuple>
 
 #include "broker/lookup.hpp"
 #include "switchyard/broker.hpp"
 
 namespace switchyard {
+
+namespace detail {
+
+void log_recovery(const Hooks& hooks, const StreamRecovery& stream) noexcept {
+  if (!hooks.logging() || !stream.repaired()) return;
+  const Logger& log = hooks.log();
+  const bool queue = stream.kind == StreamRecovery::Kind::queue;
+  // "queue 'orders'" or "topic 'clicks' partition 3"
+  std::string what;
+  try {
+    what = queue
+               ? "queue '" + stream.destination + "'"
+               : "topic '" + stream.destination + "' partition " + std::to_string(stream.partition);
+  } catch (...) {
+    return;  // out of memory: the report still has it all
+  }
+  for (const std::string& event : stream.events) {
+    log.log(LogLevel::warning, "recovery", "{}: {}", what, event);
+  }
+  log.log(LogLevel::warning, "recovery",
+          "{} repaired: {} records in {} segments kept ({} restored); {} torn-tail bytes "
+          "truncated, {} half-created segments removed, {} damaged regions ({} bytes) skipped; "
+          "{} ms",
+          what, stream.records, stream.segments, stream.restored, stream.truncated_bytes,
+          stream.removed_segments, stream.corrupt_regions_skipped, stream.corrupt_bytes_skipped,
+          std::chrono::duration_cast<std::chrono::milliseconds>(stream.elapsed).count());
+}
+
+}  // namespace detail
 
 RecoveryReport Broker::recovery_report() const {
   RecoveryReport report;

@@ -41,7 +41,18 @@ StorageContext::StorageContext(const BrokerOptions& options, std::shared_ptr<Clo
       salvage_(options.salvage),
       storage_(options.storage),
       clock_(std::move(clock)),
+      log_(options.log),
       lock_(lock_or_throw(options.data_dir)) {}
+
+std::function<void(Status)> StorageContext::failure_log(std::string what) const {
+  if (!log_.enabled()) return {};
+  return [log = log_, what = std::move(what)](const Status& failure) {
+    log.log(LogLevel::error, "storage",
+            "{}: {}; its log is read-only from now on (sends fail with io_error, nothing "
+            "acknowledged after the failure)",
+            what, failure.message());
+  };
+}
 
 StorageContext::~StorageContext() = default;
 
@@ -90,6 +101,7 @@ std::unique_ptr<QueueJournal> StorageContext::open_queue(std::string_view name,
   options.log.clock = clock_;
   options.log.owner = StorageOwner::of(OwnerKind::queue, StreamRole::records, name, 0);
   options.log.flusher = group_commit(queue.durability);
+  options.log.on_failure = failure_log("queue '" + std::string(name) + "'");
   auto opened = QueueJournal::open(storage_dir(DestinationKind::queue, name), options);
   if (!opened) {
     throw Error(opened.code(), "queue '" + std::string(name) + "': " + opened.message());
@@ -120,6 +132,8 @@ TopicStorage StorageContext::open_topic(std::string_view name, const TopicOption
     std::string partition_dir = std::to_string(p);
     partition_dir.insert(partition_dir.begin(), 'p');  // (not "p" + ...: GCC 12 warns falsely)
     log.owner = StorageOwner::of(OwnerKind::topic, StreamRole::records, name, p);
+    log.on_failure =
+        failure_log("topic '" + std::string(name) + "' partition " + std::to_string(p));
     auto opened = DurablePartitionLog::open(p, dir / partition_dir, log, retention, clock_);
     if (!opened) fail(opened.failure());
     const SegmentLog& stream = (*opened)->log();

@@ -38,6 +38,7 @@
 #include "switchyard/broker.hpp"
 #include "switchyard/clock.hpp"
 #include "sync/mutex.hpp"
+#include "util/logger.hpp"
 
 namespace switchyard::detail {
 
@@ -102,12 +103,16 @@ class StorageContext {
  private:
   /// A new destination's group-commit thread (batch durability; null otherwise).
   static std::shared_ptr<Flusher> group_commit(Durability durability);
+  /// What a log of `what` (e.g. "queue 'jobs'") calls when a failed sync makes it read-only:
+  /// an error on the broker's log (empty without one).
+  [[nodiscard]] std::function<void(Status)> failure_log(std::string what) const;
   void write_catalog_locked(const CatalogEntries& catalog) REQUIRES(catalog_mutex_);
 
   const std::filesystem::path data_dir_;
   const bool salvage_;                 // BrokerOptions::salvage
   const StorageOptions storage_;       // BrokerOptions::storage: every destination's defaults
   const std::shared_ptr<Clock> clock_;
+  const Logger log_;  // BrokerOptions::log
   DirLock lock_;
 
   Mutex catalog_mutex_;

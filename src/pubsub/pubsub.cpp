@@ -12,13 +12,16 @@ namespace switchyard {
 
 namespace detail {
 
-SubscriptionState::SubscriptionState(std::string channel, bool pattern, Subscription::Handler handler,
-                       SubscriberOptions options, std::shared_ptr<Clock> clock)
+SubscriptionState::SubscriptionState(std::string channel, bool pattern,
+                                     Subscription::Handler handler, SubscriberOptions options,
+                                     std::shared_ptr<Clock> clock,
+                                     std::shared_ptr<const Hooks> hooks)
     : channel_(std::move(channel)),
       pattern_(pattern),
       handler_(std::move(handler)),
       options_(options),
       clock_(std::move(clock)),
+      hooks_(std::move(hooks)),
       buffer_(options.buffer) {}
 
 SubscriptionState::~SubscriptionState() {
@@ -67,7 +70,27 @@ bool SubscriptionState::offer(const Message& message) noexcept {
     return true;
   }
   dropped_.fetch_add(1, std::memory_order_relaxed);
+  if (hooks_->logging()) [[unlikely]]
+    note_drop();
   return false;
+}
+
+void SubscriptionState::note_drop() noexcept {
+  std::uint64_t n = 0;
+  if (!hooks_->due(drop_log_, n)) return;
+  hooks_->log().log(LogLevel::warning, "pubsub",
+                    "subscription to '{}': {} message(s) dropped, its buffer of {} full (since "
+                    "the last report; {} in all)",
+                    channel_, n, options_.buffer, dropped_.load(std::memory_order_relaxed));
+}
+
+void SubscriptionState::handler_failed(std::string_view what) noexcept {
+  std::uint64_t n = 0;
+  if (!hooks_->due(handler_log_, n)) return;
+  hooks_->log().log(LogLevel::error, "pubsub",
+                    "subscription to '{}': the handler threw: {} ({} exception(s) since the last "
+                    "report)",
+                    channel_, what, n);
 }
 
 void SubscriptionState::dispatch() noexcept {
@@ -76,10 +99,17 @@ void SubscriptionState::dispatch() noexcept {
   while (!closed_.load(std::memory_order_acquire)) {
     if (buffer_.try_pop(message)) {
       space_.notify_one();
+      if (hooks_->intercepting()) [[unlikely]] {
+        hooks_->each("on_deliver", [&](Interceptor& i) { i.on_deliver(message.key(), message); });
+      }
       try {
         handler_(message);
+      } catch (const std::exception& e) {
+        handler_errors_.fetch_add(1, std::memory_order_relaxed);
+        handler_failed(e.what());
       } catch (...) {
         handler_errors_.fetch_add(1, std::memory_order_relaxed);
+        handler_failed("an exception not derived from std::exception");
       }
       delivered_.fetch_add(1, std::memory_order_relaxed);
       message = Message();
@@ -130,8 +160,8 @@ std::shared_ptr<SubscriptionState> PubSubHub::subscribe(std::string_view channel
   if (options.block_timeout.count() < 0) {
     throw Error(Errc::invalid_argument, "subscriber block_timeout must not be negative");
   }
-  auto subscriber = std::make_shared<SubscriptionState>(std::string(channel), pattern, std::move(handler),
-                                                 options, clock_);
+  auto subscriber = std::make_shared<SubscriptionState>(
+      std::string(channel), pattern, std::move(handler), options, clock_, hooks_);
   {
     MutexLock lock(mutex_);
     if (closed_) throw Error(Errc::closed, "broker is shut down");

@@ -30,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "route/hooks.hpp"
 #include "switchyard/pubsub.hpp"
 #include "sync/event_count.hpp"
 #include "sync/mutex.hpp"
@@ -43,7 +44,8 @@ class PubSubHub;
 class SubscriptionState : public std::enable_shared_from_this<SubscriptionState> {
  public:
   SubscriptionState(std::string channel, bool pattern, Subscription::Handler handler,
-             SubscriberOptions options, std::shared_ptr<Clock> clock);
+                    SubscriberOptions options, std::shared_ptr<Clock> clock,
+                    std::shared_ptr<const Hooks> hooks = Hooks::none());
   ~SubscriptionState();
 
   /// Buffers `message` for the handler; false if dropped (full, or closed). @note threadsafe
@@ -59,12 +61,17 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
 
  private:
   void dispatch() noexcept;
+  /// Logs (throttled) a handler's exception, on the dispatch thread.
+  void handler_failed(std::string_view what) noexcept;
+  /// Logs (throttled) a message dropped for a full buffer.
+  void note_drop() noexcept;
 
   const std::string channel_;
   const bool pattern_;
   const Subscription::Handler handler_;
   const SubscriberOptions options_;
   const std::shared_ptr<Clock> clock_;
+  const std::shared_ptr<const Hooks> hooks_;
   SpillRing<Message> buffer_;
   EventCount ready_;
   EventCount space_;
@@ -75,11 +82,14 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
   alignas(kCacheLine) std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> handler_errors_{0};
   alignas(kCacheLine) std::atomic<std::uint64_t> dropped_{0};
+  LogThrottle drop_log_;     // publishers' drops, aggregated for the log
+  LogThrottle handler_log_;  // the handler's exceptions, aggregated for the log
 };
 
 class PubSubHub : public std::enable_shared_from_this<PubSubHub> {
  public:
-  explicit PubSubHub(std::shared_ptr<Clock> clock) : clock_(std::move(clock)) {}
+  PubSubHub(std::shared_ptr<Clock> clock, std::shared_ptr<const Hooks> hooks = Hooks::none())
+      : clock_(std::move(clock)), hooks_(std::move(hooks)) {}
 
   std::shared_ptr<SubscriptionState> subscribe(std::string_view channel, bool pattern,
                                         Subscription::Handler handler, SubscriberOptions options);
@@ -106,6 +116,7 @@ class PubSubHub : public std::enable_shared_from_this<PubSubHub> {
   }
 
   const std::shared_ptr<Clock> clock_;
+  const std::shared_ptr<const Hooks> hooks_;
   mutable Mutex mutex_;
   std::shared_ptr<const Snapshot> snapshot_ GUARDED_BY(mutex_) = std::make_shared<Snapshot>();
   bool closed_ GUARDED_BY(mutex_) = false;

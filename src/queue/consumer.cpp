@@ -126,6 +126,15 @@ void Consumer::run(Handler handler) {
           if (!delivery.settled()) (void)delivery.ack();
         } catch (...) {
           state->queue()->count_handler_error();
+          if (state->queue()->hooks().logging()) {
+            try {
+              throw;
+            } catch (const std::exception& e) {
+              state->queue()->log_handler_error(e.what());
+            } catch (...) {
+              state->queue()->log_handler_error("an exception not derived from std::exception");
+            }
+          }
           if (on_error) {
             try {
               on_error(delivery, std::current_exception());

@@ -19,12 +19,11 @@ namespace switchyard {
 namespace detail {
 
 ConsumerState::ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch,
-                             WaitStrategy wait,
-                             std::vector<std::shared_ptr<Interceptor>> interceptors)
+                             WaitStrategy wait)
     : queue_(std::move(queue)),
       prefetch_(prefetch),
       wait_(wait),
-      interceptors_(std::move(interceptors)),
+      interceptors_(queue_->hooks().interceptors()),
       base_shift_(static_cast<unsigned>(
           std::countr_zero(std::bit_ceil(std::clamp<std::uint32_t>(prefetch, 1, 256))))),
       free_(prefetch) {
@@ -134,12 +133,9 @@ Delivery ConsumerState::install(std::uint32_t index, Entry&& entry, std::int64_t
   slot.state.store(generation, std::memory_order_release);
   Delivery delivery =
       Access::make<Delivery>(std::move(self), std::move(message), index, generation, attempt);
-  for (const auto& interceptor : interceptors_) {
-    try {
-      interceptor->on_receive(queue_->name(), delivery);
-    } catch (...) {
-      // Interceptors must not throw; one that does is ignored (see interceptor.hpp).
-    }
+  if (!interceptors_.empty()) [[unlikely]] {
+    queue_->hooks().each_of(interceptors_, "on_receive",
+                            [&](Interceptor& i) { i.on_receive(queue_->name(), delivery); });
   }
   return delivery;
 }
@@ -217,6 +213,8 @@ Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Sett
     nacked_.fetch_add(1, std::memory_order_relaxed);
   }
   (void)free_.try_push(std::uint32_t{index});
+  if (!interceptors_.empty()) [[unlikely]]
+    intercept_settle(how, entry, why);
   if (how == Settle::ack && !queue_->settle_is_trivial(entry)) {
     Status outcome = queue_->settled(entry);  // a journal record, or a group to release
     if (wake) wake_receivers();
@@ -229,6 +227,28 @@ Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Sett
   }
   if (wake) wake_receivers();
   return {};
+}
+
+void ConsumerState::intercept_settle(Settle how, const Entry& entry,
+                                     std::string_view why) noexcept {
+  const std::string_view queue = queue_->name();
+  const Message& message = entry.message;
+  const std::uint32_t attempt = entry.deliveries;
+  const Hooks& hooks = queue_->hooks();
+  switch (how) {
+    case Settle::ack:
+      hooks.each_of(interceptors_, "on_ack",
+                    [&](Interceptor& i) { i.on_ack(queue, message, attempt); });
+      break;
+    case Settle::requeue:
+      hooks.each_of(interceptors_, "on_nack",
+                    [&](Interceptor& i) { i.on_nack(queue, message, attempt); });
+      break;
+    case Settle::dead_letter:
+      hooks.each_of(interceptors_, "on_reject",
+                    [&](Interceptor& i) { i.on_reject(queue, message, attempt, why); });
+      break;
+  }
 }
 
 Status ConsumerState::extend(std::uint32_t index, std::uint64_t generation) noexcept {
@@ -263,6 +283,13 @@ std::int64_t ConsumerState::reclaim(TimePoint now) noexcept {
     }
     Entry entry = std::move(slot.entry);
     (void)free_.try_push(std::uint32_t{i});
+    if (!interceptors_.empty()) [[unlikely]] {
+      const Redelivery why =
+          now == TimePoint::max() ? Redelivery::consumer_closed : Redelivery::visibility_timeout;
+      queue_->hooks().each_of(interceptors_, "on_redelivery", [&](Interceptor& i) {
+        i.on_redelivery(queue_->name(), entry.message, entry.deliveries, why);
+      });
+    }
     queue_->requeue(std::move(entry), queue_->clock()->now());
   }
   return earliest;

@@ -28,12 +28,13 @@ void fetch_min(std::atomic<std::int64_t>& target, std::int64_t value) noexcept {
 
 QueueState::QueueState(std::string name, QueueOptions options, std::shared_ptr<Clock> clock,
                        std::shared_ptr<QueueState> dead_letter,
-                       std::unique_ptr<QueueJournal> journal)
+                       std::unique_ptr<QueueJournal> journal, std::shared_ptr<const Hooks> hooks)
     : name_(std::move(name)),
       options_(std::move(options)),
       clock_(std::move(clock)),
       dead_letter_(std::move(dead_letter)),
       journal_(std::move(journal)),
+      hooks_(hooks ? std::move(hooks) : Hooks::none()),
       ring_(journal_ ? 2 : options_.capacity),
       unused_since_ns_(clock_->now().time_since_epoch().count()) {
   defers_completion_ = journal_ != nullptr && options_.durability == Durability::batch;
@@ -182,7 +183,7 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& opti
     receipt.persisted = persisted_on_return(options_.durability);
   }
   if (!place(Entry{std::move(message), expires, 0, seq}, visible_at, ns(now))) {
-    if (journal_) (void)journal_->record_drop(seq);  // appended, never queued: not to come back
+    if (journal_) journal_failed("a drop", journal_->record_drop(seq));  // never to come back
     auto refused = refuse_out_of_memory();
     if (deferred != nullptr) deferred->accepted(refused);
     return refused;
@@ -581,12 +582,53 @@ void QueueState::requeue(Entry&& entry, TimePoint now) noexcept {
 
 void QueueState::expire(Entry&& entry) noexcept {
   expired_.fetch_add(1, std::memory_order_relaxed);
+  if (hooks_->intercepting()) [[unlikely]] {
+    hooks_->each("on_expire",
+                 [&](Interceptor& i) { i.on_expire(name_, entry.message, entry.deliveries); });
+  }
   if (options_.on_expiry == OnExpiry::dead_letter) {
     dead_letter(std::move(entry), reason::expired);
     return;
   }
   release_group(entry);
-  if (journal_) (void)journal_->record_drop(entry.seq);
+  if (journal_) journal_failed("a drop", journal_->record_drop(entry.seq));
+  if (hooks_->logging()) [[unlikely]]
+    log_drop(reason::expired);
+}
+
+void QueueState::log_drop(std::string_view why) noexcept {
+  std::uint64_t n = 0;
+  if (!hooks_->due(drop_log_, n)) return;
+  // Only fmt builds strings here (inside the logger's try): this function must not throw.
+  if (dead_letter_ == nullptr) {
+    hooks_->log().log(LogLevel::warning, "queue",
+                      "queue '{}': {} message(s) dropped since the last report (latest: {}, no "
+                      "dead-letter queue)",
+                      name_, n, why);
+  } else {
+    hooks_->log().log(LogLevel::warning, "queue",
+                      "queue '{}': {} message(s) dropped since the last report (latest: {}, "
+                      "refused by dead-letter queue '{}')",
+                      name_, n, why, dead_letter_->name());
+  }
+}
+
+void QueueState::log_handler_error(std::string_view what) noexcept {
+  std::uint64_t n = 0;
+  if (!hooks_->due(handler_log_, n)) return;
+  hooks_->log().log(LogLevel::error, "consumer",
+                    "queue '{}': a push consumer's handler threw: {} ({} exception(s) since the "
+                    "last report)",
+                    name_, what, n);
+}
+
+void QueueState::log_journal_failure(std::string_view record, const Status& status) noexcept {
+  std::uint64_t n = 0;
+  if (!hooks_->due(journal_log_, n)) return;
+  hooks_->log().log(LogLevel::error, "queue",
+                    "queue '{}': could not record {} in the journal: {}: {} ({} failure(s) since "
+                    "the last report)",
+                    name_, record, to_string(status.code()), status.message(), n);
 }
 
 void QueueState::dead_letter(Entry&& entry, std::string_view why) noexcept {
@@ -595,32 +637,39 @@ void QueueState::dead_letter(Entry&& entry, std::string_view why) noexcept {
   // The source forgets the message only after the dead-letter queue has it (a crash in
   // between keeps it in both: at-least-once).
   struct Forget {
-    QueueJournal* journal;
+    QueueState* queue;
     std::uint64_t seq;
     ~Forget() {
-      if (journal != nullptr) (void)journal->record_dead_letter(seq);
+      if (queue->journal_) {
+        queue->journal_failed("a dead letter", queue->journal_->record_dead_letter(seq));
+      }
     }
-  } forget{journal_.get(), entry.seq};
-  if (!dead_letter_) {
-    dropped_.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  try {
-    Headers headers = body.headers()
-                          .with(headers::death_queue, name_)
-                          .with(headers::death_reason, why)
-                          .with(headers::death_attempts, std::to_string(entry.deliveries));
-    MessageBody* derived = MessageBody::derive(body, std::move(headers));
-    derived->sent_ns = ns(clock_->now());  // the dead-letter queue's TTL counts from now
-    Message dead = Access::adopt(derived);
-    if (dead_letter_->accept_dead_letter(std::move(dead))) {
-      dead_lettered_.fetch_add(1, std::memory_order_relaxed);
-      return;
+  } forget{this, entry.seq};
+  auto send = [&]() noexcept {
+    if (!dead_letter_) return false;
+    try {
+      Headers headers = body.headers()
+                            .with(headers::death_queue, name_)
+                            .with(headers::death_reason, why)
+                            .with(headers::death_attempts, std::to_string(entry.deliveries));
+      MessageBody* derived = MessageBody::derive(body, std::move(headers));
+      derived->sent_ns = ns(clock_->now());  // the dead-letter queue's TTL counts from now
+      Message dead = Access::adopt(derived);
+      return dead_letter_->accept_dead_letter(std::move(dead));
+    } catch (...) {
+      // Out of memory building the dead letter: counted as dropped, never silent.
+      return false;
     }
-  } catch (...) {
-    // Out of memory building the dead letter: counted as dropped below, never silent.
+  };
+  const bool sent = send();
+  (sent ? dead_lettered_ : dropped_).fetch_add(1, std::memory_order_relaxed);
+  if (hooks_->intercepting()) [[unlikely]] {
+    const std::string_view to = sent ? std::string_view(dead_letter_->name()) : std::string_view();
+    hooks_->each("on_dead_letter",
+                 [&](Interceptor& i) { i.on_dead_letter(name_, entry.message, why, to); });
   }
-  dropped_.fetch_add(1, std::memory_order_relaxed);
+  if (!sent && hooks_->logging()) [[unlikely]]
+    log_drop(why);
 }
 
 bool QueueState::accept_dead_letter(Message&& message) noexcept {
@@ -646,7 +695,7 @@ bool QueueState::accept_dead_letter(Message&& message) noexcept {
     seq = *appended;
   }
   if (!place(Entry{std::move(message), expires, 0, seq}, 0, ns(now))) {
-    if (journal_) (void)journal_->record_drop(seq);
+    if (journal_) journal_failed("a drop", journal_->record_drop(seq));
     admitted_.fetch_sub(1, std::memory_order_relaxed);
     return false;
   }

@@ -108,6 +108,7 @@
 
 #include "durable/queue_journal.hpp"
 #include "route/destination.hpp"
+#include "route/hooks.hpp"
 #include "route/send_completion.hpp"
 #include "switchyard/clock.hpp"
 #include "switchyard/detail/cache_line.hpp"
@@ -163,9 +164,12 @@ struct QueueLifecycle {
 
 class QueueState final : public Destination, public std::enable_shared_from_this<QueueState> {
  public:
+  /// `hooks`: the broker's interceptors and log (route/hooks.hpp), told of every settlement,
+  /// redelivery, expiry and dead letter, and of drops and journal errors nobody else hears.
   QueueState(std::string name, QueueOptions options, std::shared_ptr<Clock> clock,
              std::shared_ptr<QueueState> dead_letter,
-             std::unique_ptr<QueueJournal> journal = nullptr);
+             std::unique_ptr<QueueJournal> journal = nullptr,
+             std::shared_ptr<const Hooks> hooks = Hooks::none());
 
   /// Durable queues: puts back every message the journal holds unsettled, with its attempt
   /// count. Returns how many, and the highest message id seen (ids continue above it).
@@ -180,6 +184,7 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   [[nodiscard]] const std::string& name() const noexcept override { return name_; }
   [[nodiscard]] const QueueOptions& options() const noexcept { return options_; }
   [[nodiscard]] const std::shared_ptr<Clock>& clock() const noexcept { return clock_; }
+  [[nodiscard]] const Hooks& hooks() const noexcept { return *hooks_; }
   [[nodiscard]] const std::shared_ptr<QueueState>& dead_letter_queue() const noexcept {
     return dead_letter_;
   }
@@ -231,7 +236,9 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   /// An entry was just handed out for the `entry.deliveries`-th time. @note threadsafe
   void delivered(const Entry& entry) noexcept {
     // A failure here loses only the attempt count's increment (the message stays unsettled).
-    if (journal_) (void)journal_->record_delivery(entry.seq, entry.deliveries);
+    if (journal_)
+      journal_failed("a delivery's attempt count",
+                     journal_->record_delivery(entry.seq, entry.deliveries));
   }
   /// Sends the entry to the dead-letter queue (or drops and counts it). @note threadsafe
   void dead_letter(Entry&& entry, std::string_view why) noexcept;
@@ -289,6 +296,15 @@ class QueueState final : public Destination, public std::enable_shared_from_this
 
   // Counters bumped by consumers.
   void count_handler_error() noexcept { handler_errors_.fetch_add(1, std::memory_order_relaxed); }
+  /// A push consumer's handler threw `what` (counted by count_handler_error): logged,
+  /// throttled. @note threadsafe
+  void log_handler_error(std::string_view what) noexcept;
+  /// Logs (throttled) a journal record that could not be written and that no caller hears
+  /// of; nothing when `status` is ok. @note threadsafe
+  void journal_failed(std::string_view record, const Status& status) noexcept {
+    if (!status) [[unlikely]]
+      log_journal_failure(record, status);
+  }
   void count_redelivered() noexcept { redelivered_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
@@ -385,6 +401,9 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   void refresh_slow_hints_locked() noexcept REQUIRES(slow_.mutex);
   bool drop_oldest(TimePoint now) noexcept;
   void expire(Entry&& entry) noexcept;
+  /// A message left the queue for nobody (`why`): logged, throttled.
+  void log_drop(std::string_view why) noexcept;
+  void log_journal_failure(std::string_view record, const Status& status) noexcept;
   /// When a message expires here: its own TTL or the queue's (counted from its send).
   std::int64_t expiry_of(const MessageBody& body) const noexcept;
 
@@ -393,6 +412,7 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   const std::shared_ptr<Clock> clock_;
   const std::shared_ptr<QueueState> dead_letter_;
   const std::unique_ptr<QueueJournal> journal_;
+  const std::shared_ptr<const Hooks> hooks_;
   StreamRecovery recovery_;
 
   /// Gives back one admission that found no memory, and says so.
@@ -431,6 +451,9 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   std::atomic<std::uint64_t> redelivered_{0};
   std::atomic<std::uint64_t> retired_acked_{0};  // acks of consumers that have closed
   std::atomic<std::uint64_t> retired_nacked_{0};
+  LogThrottle drop_log_;     // messages dropped, aggregated for the log
+  LogThrottle handler_log_;  // push handlers' exceptions, aggregated for the log
+  LogThrottle journal_log_;  // journal records that failed, aggregated for the log
 
   mutable SharedMutex consumers_mutex_;
   std::vector<ConsumerState*> consumers_ GUARDED_BY(consumers_mutex_);
@@ -450,8 +473,8 @@ enum class Settle : std::uint8_t { ack, requeue, dead_letter };
 /// handle and every Delivery it handed out, so a late ack never touches freed memory.
 class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
  public:
-  ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch, WaitStrategy wait,
-                std::vector<std::shared_ptr<Interceptor>> interceptors = {});
+  /// Runs the queue's interceptors (a copy of the list is kept beside the hot fields).
+  ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch, WaitStrategy wait);
   ~ConsumerState();
 
   /// Waits up to `timeout` for one delivery. @note threadsafe
@@ -539,6 +562,8 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   /// visibility deadline (kept in the slot; INT64_MAX for none).
   Delivery install(std::uint32_t index, Entry&& entry, std::int64_t deadline_ns,
                    std::shared_ptr<ConsumerState> self) noexcept;
+  /// Tells the interceptors of a settlement (`on_ack`, `on_nack`, `on_reject`).
+  void intercept_settle(Settle how, const Entry& entry, std::string_view why) noexcept;
   /// The visibility deadline of a delivery made at `now` (which may lag real time by `lag`).
   std::int64_t visibility_deadline(TimePoint now, Duration lag) noexcept;
   /// One idle step of a receive that found nothing at `now`: spin, yield or park on the ready

@@ -96,8 +96,12 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
           interceptor->on_send(destination, extras.headers);
         } catch (const std::bad_alloc&) {
           throw;
+        } catch (const std::exception& e) {
+          // Interceptors must not throw; one that does is logged and ignored (interceptor.hpp).
+          core_->hooks()->interceptor_failed("on_send", e.what());
         } catch (...) {
-          // Interceptors must not throw; one that does is ignored (see interceptor.hpp).
+          core_->hooks()->interceptor_failed("on_send",
+                                             "an exception not derived from std::exception");
         }
       }
       extras.object = object;

@@ -1,7 +1,8 @@
 // src/route/registry.hpp — the registry of destinations that producers, consumers and the
 // Broker handle share: name → destination, its generation and closed flag, the broker's clock
-// and interceptors, and the message ids producers reserve. (Where durable destinations keep
-// their files is the storage context's business: broker/storage_context.hpp.)
+// and hooks (interceptors and log: route/hooks.hpp), and the message ids producers reserve.
+// (Where durable destinations keep their files is the storage context's business:
+// broker/storage_context.hpp.)
 //
 // Threading: the registry is a map under a shared_mutex (declare/delete take it exclusively,
 // look-ups shared). `generation_` rises on every delete, so a producer's cache of name →
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "route/destination.hpp"
+#include "route/hooks.hpp"
 #include "switchyard/clock.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/interceptor.hpp"
@@ -32,14 +34,18 @@ namespace switchyard::detail {
 
 class Registry {
  public:
-  Registry(std::shared_ptr<Clock> clock, std::vector<std::shared_ptr<Interceptor>> interceptors)
-      : clock_(std::move(clock)), interceptors_(std::move(interceptors)) {}
+  Registry(std::shared_ptr<Clock> clock, std::vector<std::shared_ptr<Interceptor>> interceptors,
+           LogSink log = {})
+      : clock_(std::move(clock)),
+        hooks_(std::make_shared<const Hooks>(clock_, std::move(interceptors), std::move(log))) {}
 
   [[nodiscard]] const std::shared_ptr<Clock>& clock() const noexcept { return clock_; }
   /// Fixed at construction; read without a lock.
   [[nodiscard]] const std::vector<std::shared_ptr<Interceptor>>& interceptors() const noexcept {
-    return interceptors_;
+    return hooks_->interceptors();
   }
+  /// The interceptors and the log, shared with every destination. Fixed at construction.
+  [[nodiscard]] const std::shared_ptr<const Hooks>& hooks() const noexcept { return hooks_; }
 
   /// The destination called `name`, or null. @note threadsafe
   [[nodiscard]] std::shared_ptr<Destination> find(std::string_view name) const {
@@ -144,7 +150,7 @@ class Registry {
   // (whose files its lock covers).
   std::shared_ptr<const void> data_dir_owner_;
   const std::shared_ptr<Clock> clock_;
-  const std::vector<std::shared_ptr<Interceptor>> interceptors_;
+  const std::shared_ptr<const Hooks> hooks_;
   mutable SharedMutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Destination>, StringHash, std::equal_to<>>
       destinations_ GUARDED_BY(mutex_);

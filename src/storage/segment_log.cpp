@@ -639,6 +639,10 @@ Status SegmentLog::roll_locked(Pending& to_fire) {
 }
 
 void SegmentLog::fail_locked(Failure failure, Pending& to_fire) {
+  // Told once, after the lock is released, with the pending completions.
+  if (options_.on_failure && !failed_.load(std::memory_order_relaxed)) {
+    to_fire.emplace_back(options_.on_failure, Status(failure));
+  }
   failure_ = failure;
   failed_.store(true, std::memory_order_release);  // pairs with the acquire in read_only()
   for (auto& [offset, done] : waiting_) to_fire.emplace_back(std::move(done), Status(failure));

@@ -153,6 +153,9 @@ struct SegmentLogOptions {
   std::shared_ptr<Flusher> flusher;
   /// Wall clock for segment creation stamps and retention by age.
   std::shared_ptr<const Clock> clock;
+  /// Called once, with the failure, when a failed sync turns the log read-only (on the thread
+  /// that found it, after the log's lock is released): the broker logs it.
+  Completion on_failure;
   /// Test hook: injected failures of this log's storage calls (null: the installed injector).
   FaultInjector* faults = nullptr;
 };

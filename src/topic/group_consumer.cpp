@@ -53,7 +53,7 @@ GroupConsumerState::~GroupConsumerState() {
 
 void GroupConsumerState::close() noexcept {
   if (closed_.exchange(true, std::memory_order_acq_rel)) return;
-  if (options_.auto_commit && dirty_) (void)commit();
+  if (options_.auto_commit && dirty_) auto_commit();
   if (joined_) group_->leave(this);
   joined_ = false;
 }
@@ -173,8 +173,25 @@ std::optional<Status> GroupConsumerState::poll_once(std::size_t max, TimePoint n
     Status error = std::exchange(read_error_, std::nullopt).value();
     if (!got) return error;
   }
-  if (got) return Status{};
-  return std::nullopt;
+  if (!got) return std::nullopt;
+  const Hooks& hooks = topic_->hooks();
+  if (hooks.intercepting()) [[unlikely]] {
+    for (const Record& record : batch) {
+      hooks.each("on_poll",
+                 [&](Interceptor& i) { i.on_poll(topic_->name(), group_->name(), record); });
+    }
+  }
+  return Status{};
+}
+
+void GroupConsumerState::auto_commit() noexcept {
+  const Status committed = commit();
+  if (committed) return;
+  // Losing partitions to a rebalance is expected (Kafka warns too); anything else is an error.
+  const LogLevel level = committed.code() == Errc::not_owner ? LogLevel::warning : LogLevel::error;
+  topic_->hooks().log().log(level, "topic", "topic '{}', group '{}': auto-commit failed: {}: {}",
+                            topic_->name(), group_->name(), to_string(committed.code()),
+                            committed.message());
 }
 
 void GroupConsumerState::wait_for_records(TimePoint now, TimePoint deadline,
@@ -199,7 +216,7 @@ Status GroupConsumerState::poll(PollBatch& batch, std::size_t max, Duration time
                                     "' is closed (member closed, topic deleted, or broker "
                                     "stopped)");
   }
-  if (options_.auto_commit && dirty_) (void)commit();
+  if (options_.auto_commit && dirty_) auto_commit();
   const Clock& clock = *topic_->clock();
   TimePoint now = clock.now();
   const TimePoint deadline = detail::deadline_after(now, timeout);

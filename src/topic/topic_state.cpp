@@ -22,10 +22,11 @@ namespace {
 // --- TopicState ------------------------------------------------------------------------
 
 TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<Clock> clock,
-                       TopicStorage storage)
+                       TopicStorage storage, std::shared_ptr<const Hooks> hooks)
     : name_(std::move(name)),
       options_(options),
       clock_(std::move(clock)),
+      hooks_(hooks ? std::move(hooks) : Hooks::none()),
       logs_(std::move(storage.partitions)),
       recovery_(std::move(storage.recovery)) {
   if (!durable()) {

@@ -78,6 +78,7 @@
 #include "durable/partition_log.hpp"
 #include "match/headers_match.hpp"
 #include "route/destination.hpp"
+#include "route/hooks.hpp"
 #include "switchyard/clock.hpp"
 #include "switchyard/detail/cache_line.hpp"
 #include "switchyard/group_consumer.hpp"
@@ -114,14 +115,16 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   /// A memory topic makes its partitions; a durable one (`options.durability != memory`) takes
   /// the opened `storage` (`options.partitions` partition logs and the offsets), and knows every
   /// group the offsets name.
+  /// `hooks`: the broker's interceptors and log, run by its group members' polls.
   TopicState(std::string name, TopicOptions options, std::shared_ptr<Clock> clock,
-             TopicStorage storage = {});
+             TopicStorage storage = {}, std::shared_ptr<const Hooks> hooks = Hooks::none());
   ~TopicState() override;
 
   [[nodiscard]] DestinationKind kind() const noexcept override { return DestinationKind::topic; }
   [[nodiscard]] const std::string& name() const noexcept override { return name_; }
   [[nodiscard]] const TopicOptions& options() const noexcept { return options_; }
   [[nodiscard]] const std::shared_ptr<Clock>& clock() const noexcept { return clock_; }
+  [[nodiscard]] const Hooks& hooks() const noexcept { return *hooks_; }
   [[nodiscard]] std::uint32_t partitions() const noexcept { return options_.partitions; }
   [[nodiscard]] PartitionLog& log(std::uint32_t partition) const noexcept {
     return *logs_[partition];
@@ -200,6 +203,7 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   const std::string name_;
   const TopicOptions options_;
   const std::shared_ptr<Clock> clock_;
+  const std::shared_ptr<const Hooks> hooks_;
   std::vector<std::unique_ptr<PartitionLog>> logs_;
 
   mutable Mutex checkpoint_mutex_;
@@ -336,6 +340,8 @@ class GroupConsumerState {
   void reserve_records(PollBatch& batch, std::size_t max);
   std::optional<Status> poll_once(std::size_t max, TimePoint now, PollBatch& batch);
   void wait_for_records(TimePoint now, TimePoint deadline, IdleWait& idle) noexcept;
+  /// An auto-commit (at poll or close), whose Status nobody sees: a failure is logged.
+  void auto_commit() noexcept;
 
   const std::shared_ptr<TopicState> topic_;
   const std::shared_ptr<GroupState> group_;
