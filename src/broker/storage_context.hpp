@@ -32,6 +32,7 @@
 #include "route/destination.hpp"
 #include "storage/checkpoint_file.hpp"
 #include "storage/dir_lock.hpp"
+#include "storage/storage_counters.hpp"
 #include "switchyard/broker.hpp"
 #include "switchyard/clock.hpp"
 #include "sync/mutex.hpp"
@@ -52,6 +53,9 @@ class StorageContext {
   StorageContext& operator=(const StorageContext&) = delete;
 
   [[nodiscard]] const std::filesystem::path& data_dir() const noexcept { return data_dir_; }
+  /// What every segment log this context opened did (`Broker::stats().storage`).
+  /// @note threadsafe, lock-free
+  [[nodiscard]] StorageStats storage_stats() const noexcept { return counters_->stats(); }
 
   /// Each durable destination's own directory under data_dir: `<data_dir>/<kind>s/<file>`,
   /// `file` being the name with every byte outside [A-Za-z0-9_-] written as %XX (so "a/../b"
@@ -98,6 +102,8 @@ class StorageContext {
   const bool salvage_;                 // BrokerOptions::salvage
   const std::uint64_t segment_bytes_;  // BrokerOptions::segment_bytes (a test hook; 0: defaults)
   const std::shared_ptr<Clock> clock_;
+  // The counters of every log opened here (each log holds a share).
+  const std::shared_ptr<StorageCounters> counters_ = std::make_shared<StorageCounters>();
   DirLock lock_;
 
   Mutex catalog_mutex_;

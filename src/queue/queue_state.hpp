@@ -116,6 +116,8 @@
 #include "sync/mutex.hpp"
 #include "sync/spill_ring.hpp"
 #include "util/access.hpp"
+#include "util/latency_recorder.hpp"
+#include "util/time.hpp"
 
 namespace switchyard {
 class Delivery;
@@ -213,7 +215,10 @@ class QueueState final : public Destination, public std::enable_shared_from_this
     return journal_ == nullptr && Access::body(entry.message)->group_size == 0;
   }
   /// An entry was just handed out for the `entry.deliveries`-th time. @note threadsafe
-  void delivered(const Entry& entry) noexcept {
+  /// A delivery of `entry` was made at `now` (monotonic): counts its age and, on a durable
+  /// queue, journals the attempt. @note threadsafe
+  void delivered(const Entry& entry, TimePoint now) noexcept {
+    delivery_age_.record(ns(now) - Access::body(entry.message)->sent_ns);
     // A failure here loses only the attempt count's increment (the message stays unsettled).
     if (journal_) (void)journal_->record_delivery(entry.seq, entry.deliveries);
   }
@@ -389,6 +394,9 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   std::atomic<std::uint64_t> redelivered_{0};
   std::atomic<std::uint64_t> retired_acked_{0};  // acks of consumers that have closed
   std::atomic<std::uint64_t> retired_nacked_{0};
+  // Message age at delivery, recorded by every consumer's receive (their own line: consumers
+  // write it on every delivery, senders never).
+  alignas(kCacheLine) LatencyRecorder delivery_age_;
 
   mutable SharedMutex consumers_mutex_;
   std::vector<ConsumerState*> consumers_ GUARDED_BY(consumers_mutex_);
@@ -485,8 +493,8 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   std::size_t try_receive_run(TimePoint now, Duration lag, std::vector<Delivery>& out,
                               std::size_t max) noexcept;
   /// Puts a taken entry into free slot `index` and returns its Delivery. `deadline_ns`: the
-  /// visibility deadline (kept in the slot; INT64_MAX for none).
-  Delivery install(std::uint32_t index, Entry&& entry, std::int64_t deadline_ns,
+  /// visibility deadline (kept in the slot; INT64_MAX for none); `now`: when it was taken.
+  Delivery install(std::uint32_t index, Entry&& entry, std::int64_t deadline_ns, TimePoint now,
                    std::shared_ptr<ConsumerState> self) noexcept;
   /// The visibility deadline of a delivery made at `now` (which may lag real time by `lag`).
   std::int64_t visibility_deadline(TimePoint now, Duration lag) noexcept;
