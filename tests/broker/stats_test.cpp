@@ -129,11 +129,9 @@ TEST_CASE("a redelivery is counted again, at its age since the send") {
   CHECK(age.counts[bucket_with_bound(2'500'000'000)] == 1);
 }
 
-/// Opens a latch once, at the latest when it goes out of scope (so a failed REQUIRE does not
-/// leave a handler waiting on it forever).
+/// A latch opened once (opening it again does nothing).
 class Gate {
  public:
-  ~Gate() { open(); }
   void open() {
     if (!open_.exchange(true)) latch_.count_down();
   }
@@ -150,7 +148,7 @@ TEST_CASE("a message dropped by a full subscriber buffer is counted for that sub
   std::atomic<int> slow_calls{0};
   std::atomic<int> fast_calls{0};
   auto fast = t.broker.psubscribe("n*", [&](const Message&) { fast_calls.fetch_add(1); });
-  Gate release;  // destroyed before `slow`: its handler is let go before the unsubscribe
+  Gate release;  // outlives `slow`, whose handler waits on it
   auto slow = t.broker.subscribe("news",
                                  [&](const Message&) {
                                    if (slow_calls.fetch_add(1) == 0) {
@@ -159,6 +157,12 @@ TEST_CASE("a message dropped by a full subscriber buffer is counted for that sub
                                    }
                                  },
                                  {.buffer = 1});
+  // Opens `release` first on the way out, so a failed REQUIRE does not leave the handler
+  // waiting while `slow`'s unsubscribe joins it.
+  struct OpenOnExit {
+    Gate& gate;
+    ~OpenOnExit() { gate.open(); }
+  } open_on_exit{release};
 
   REQUIRE(t.broker.publish("news", "first") == 2);
   entered.wait();  // the slow handler holds "first"; its buffer is empty
