@@ -21,6 +21,7 @@
 #include "switchyard/pubsub.hpp"
 #include "switchyard/queue.hpp"
 #include "switchyard/recovery.hpp"
+#include "switchyard/stats.hpp"
 #include "switchyard/topic.hpp"
 
 namespace switchyard {
@@ -176,9 +177,17 @@ class SWITCHYARD_EXPORT Broker {
 
   [[nodiscard]] const std::shared_ptr<Clock>& clock() const noexcept;
 
-  /// Every destination's counters in the Prometheus text exposition format (version 0.0.4),
-  /// ready to serve on a /metrics endpoint. Each value is exact; the set is not one atomic
-  /// snapshot.
+  /// Every queue, topic (with its partitions and groups), exchange and pub/sub subscription,
+  /// and the storage's counters, as one tree of plain structs (see stats.hpp; `to_json` gives
+  /// its JSON form). Each value is exact; the tree is not one atomic snapshot. Takes each
+  /// destination's stats in turn (what `Queue::stats()` and the others cost). @note threadsafe
+  [[nodiscard]] BrokerStats stats() const;
+
+  /// `stats()` in the Prometheus text exposition format (version 0.0.4), ready to serve on a
+  /// /metrics endpoint: one family per counter, labelled by destination (`queue`, `topic`,
+  /// `exchange`; `partition`, `group`; `subscription` with `channel` or `pattern`), the ages
+  /// and sync latencies as histograms in seconds. Each value is exact; the set is not one
+  /// atomic snapshot. @note threadsafe
   [[nodiscard]] std::string metrics() const;
 
   /// What recovery found in every durable destination open now: per queue, and per topic

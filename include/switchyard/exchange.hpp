@@ -49,6 +49,7 @@ struct BindOptions {
 };
 
 struct ExchangeStats {
+  std::string name;
   std::uint64_t routed = 0;      ///< messages that matched at least one binding
   std::uint64_t deliveries = 0;  ///< copies handed to destinations (one message, many copies)
   std::uint64_t unroutable = 0;  ///< messages no binding matched (whatever the policy did)

@@ -12,6 +12,7 @@
 #include "switchyard/clock.hpp"
 #include "switchyard/durability.hpp"
 #include "switchyard/export.hpp"
+#include "switchyard/histogram.hpp"
 #include "switchyard/storage_options.hpp"
 
 namespace switchyard {
@@ -128,6 +129,7 @@ struct QueueOptions {
 /// A snapshot of a queue's counters. Each counter is exact; the snapshot as a whole is not
 /// atomic (counters are read one after another while traffic flows).
 struct QueueStats {
+  std::string name;
   std::size_t depth = 0;        ///< ready + delayed messages
   std::size_t in_flight = 0;    ///< delivered, not yet acknowledged
   std::size_t consumers = 0;
@@ -149,6 +151,12 @@ struct QueueStats {
   std::uint64_t recovery_removed_segments = 0;  ///< half-created segments removed
   std::uint64_t recovery_skipped_regions = 0;   ///< damaged regions skipped (salvage)
   std::uint64_t recovery_skipped_bytes = 0;     ///< bytes in those regions
+  /// How old each message was when it was delivered: from its send (or its dead-lettering,
+  /// for a dead letter) to the receive that took it, by the broker's clock, redeliveries
+  /// included. Exact with a `ManualClock`; with the system clock, to within its coarse tick
+  /// (the send is stamped by the coarse clock). A recovered message's age counts from its
+  /// original send.
+  LatencyHistogram delivery_age;
 };
 
 /// A handle to a declared queue. Cheap to copy; stays valid (and reports `closed`) after the

@@ -95,6 +95,7 @@ struct GroupStats {
 
 /// A snapshot of a topic. Each counter is exact; the snapshot as a whole is not atomic.
 struct TopicStats {
+  std::string name;
   std::uint64_t appended = 0;        ///< records appended, all partitions
   std::uint64_t appended_bytes = 0;  ///< key + payload bytes appended, all partitions
   std::uint64_t retained = 0;        ///< records in the logs now

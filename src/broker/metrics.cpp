@@ -1,14 +1,15 @@
-// Broker::metrics — the Prometheus text exposition of every destination's counters.
+// Broker::metrics — `Broker::stats()` in the Prometheus text exposition format (0.0.4): the
+// same snapshot as the JSON form, so the two never disagree.
 #include <fmt/format.h>
 
-#include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <string>
-#include <utility>
+#include <string_view>
 #include <vector>
 
-#include "broker/lookup.hpp"
-#include "pubsub/pubsub_hub.hpp"
 #include "switchyard/broker.hpp"
+#include "switchyard/stats.hpp"
 
 namespace switchyard {
 
@@ -31,79 +32,76 @@ std::string label(std::string_view value) {
 
 struct Family {
   const char* name;
-  const char* type;  // counter or gauge
+  const char* type;  // counter, gauge or histogram
   const char* help;
 };
 
-/// Writes one family: HELP, TYPE, then a sample per (label, value).
-void family(std::string& out, const Family& f, const char* label_name,
-            const std::vector<std::pair<std::string, double>>& samples) {
-  if (samples.empty()) return;
-  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name,
-                 f.type);
-  for (const auto& [who, value] : samples) {
-    fmt::format_to(std::back_inserter(out), "{}{{{}=\"{}\"}} {}\n", f.name, label_name, label(who),
-                   value);
-  }
-}
-
-/// The families of one kind of destination: each call writes one family, a sample per
-/// destination (labelled with its name) of `field(its stats)`. The stats are read once.
-template <class State>
-class KindFamilies {
- public:
-  using Stats = decltype(std::declval<const State&>().stats());
-
-  KindFamilies(std::string& out, const char* label_name, std::vector<std::shared_ptr<State>> states)
-      : out_(out), label_name_(label_name), states_(std::move(states)) {
-    stats_.reserve(states_.size());
-    for (const auto& state : states_) stats_.push_back(state->stats());
-  }
-
-  template <class Field>
-  void operator()(const Family& f, Field field) {
-    std::vector<std::pair<std::string, double>> samples;
-    for (std::size_t i = 0; i < states_.size(); ++i) {
-      samples.emplace_back(states_[i]->name(), static_cast<double>(field(stats_[i])));
-    }
-    family(out_, f, label_name_, samples);
-  }
-
-  [[nodiscard]] const std::vector<std::shared_ptr<State>>& states() const noexcept {
-    return states_;
-  }
-  [[nodiscard]] const std::vector<Stats>& stats() const noexcept { return stats_; }
-
- private:
-  std::string& out_;
-  const char* label_name_;
-  std::vector<std::shared_ptr<State>> states_;
-  std::vector<Stats> stats_;
+/// One sample: its labels, written already (`queue="jobs",partition="0"`), and its value.
+struct Sample {
+  std::string labels;
+  std::uint64_t value;
 };
 
-/// One gauge per group: its lag over all partitions (no family when no topic has a group).
-void write_group_lag(std::string& out,
-                     const std::vector<std::shared_ptr<detail::TopicState>>& topics,
-                     const std::vector<TopicStats>& ts) {
-  bool any_group = false;
-  for (std::size_t i = 0; i < topics.size(); ++i) {
-    for (const GroupStats& g : ts[i].groups) {
-      if (!any_group) {
-        out +=
-            "# HELP switchyard_group_lag Records behind the log end, all partitions.\n"
-            "# TYPE switchyard_group_lag gauge\n";
-        any_group = true;
-      }
-      fmt::format_to(std::back_inserter(out),
-                     "switchyard_group_lag{{topic=\"{}\",group=\"{}\"}} {}\n",
-                     label(topics[i]->name()), label(g.name), g.lag);
-    }
+void header(std::string& out, const Family& f) {
+  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name,
+                 f.type);
+}
+
+/// Writes one family: HELP, TYPE, then each sample (nothing when there is none).
+void family(std::string& out, const Family& f, const std::vector<Sample>& samples) {
+  if (samples.empty()) return;
+  header(out, f);
+  for (const auto& [labels, value] : samples) {
+    fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", f.name, labels, value);
   }
 }
 
-void write_queue_families(std::string& out, const detail::Registry& registry) {
-  KindFamilies<detail::QueueState> queue_family(out, "queue",
-                                                detail::all_of<detail::QueueState>(registry));
+/// `name="value"`, escaped.
+std::string one_label(std::string_view name, std::string_view value) {
+  return fmt::format("{}=\"{}\"", name, label(value));
+}
+
+/// Writes one family with a sample per element of `all`, labelled `label_name` = its name.
+template <class Stats, class Field>
+void per_destination(std::string& out, const char* label_name, const std::vector<Stats>& all,
+                     const Family& f, Field field) {
+  std::vector<Sample> samples;
+  samples.reserve(all.size());
+  for (const Stats& s : all) {
+    samples.push_back({one_label(label_name, s.name), static_cast<std::uint64_t>(field(s))});
+  }
+  family(out, f, samples);
+}
+
+/// A histogram family: per (labels, histogram), cumulative `_bucket`s by `le` in seconds, then
+/// `_sum` (seconds) and `_count`.
+void histogram(std::string& out, const Family& f,
+               const std::vector<std::pair<std::string, LatencyHistogram>>& series) {
+  if (series.empty()) return;
+  header(out, f);
+  auto bucket = [&](const std::string& labels, std::string_view le, std::uint64_t count) {
+    fmt::format_to(std::back_inserter(out), "{}_bucket{{{}{}le=\"{}\"}} {}\n", f.name, labels,
+                   labels.empty() ? "" : ",", le, count);
+  };
+  for (const auto& [labels, h] : series) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < LatencyHistogram::kBoundsNs.size(); ++i) {
+      cumulative += h.counts[i];
+      bucket(labels, fmt::format("{}", static_cast<double>(LatencyHistogram::kBoundsNs[i]) / 1e9),
+             cumulative);
+    }
+    cumulative += h.counts.back();
+    bucket(labels, "+Inf", cumulative);
+    const std::string braces = labels.empty() ? std::string() : "{" + labels + "}";
+    fmt::format_to(std::back_inserter(out), "{}_sum{} {}\n{}_count{} {}\n", f.name, braces,
+                   static_cast<double>(h.sum_ns) / 1e9, f.name, braces, cumulative);
+  }
+}
+
+void write_queue_families(std::string& out, const std::vector<QueueStats>& queues) {
+  auto queue_family = [&](const Family& f, auto field) {
+    per_destination(out, "queue", queues, f, field);
+  };
   queue_family({"switchyard_queue_depth", "gauge", "Ready and delayed messages."},
                [](const QueueStats& s) { return s.depth; });
   queue_family({"switchyard_queue_in_flight", "gauge", "Delivered, unacknowledged messages."},
@@ -149,11 +147,18 @@ void write_queue_families(std::string& out, const detail::Registry& registry) {
   queue_family({"switchyard_queue_recovery_skipped_bytes_total", "counter",
                 "Bytes of damaged regions skipped (salvage) when the queue was opened."},
                [](const QueueStats& s) { return s.recovery_skipped_bytes; });
+  std::vector<std::pair<std::string, LatencyHistogram>> ages;
+  for (const QueueStats& q : queues) ages.emplace_back(one_label("queue", q.name), q.delivery_age);
+  histogram(out,
+            {"switchyard_queue_delivery_age_seconds", "histogram",
+             "Message age at delivery: from the send to the receive that took it."},
+            ages);
 }
 
-void write_exchange_families(std::string& out, const detail::Registry& registry) {
-  KindFamilies<detail::ExchangeState> exchange_family(
-      out, "exchange", detail::all_of<detail::ExchangeState>(registry));
+void write_exchange_families(std::string& out, const std::vector<ExchangeStats>& exchanges) {
+  auto exchange_family = [&](const Family& f, auto field) {
+    per_destination(out, "exchange", exchanges, f, field);
+  };
   exchange_family({"switchyard_exchange_routed_total", "counter", "Messages matching a binding."},
                   [](const ExchangeStats& s) { return s.routed; });
   exchange_family({"switchyard_exchange_deliveries_total", "counter", "Copies handed on."},
@@ -167,10 +172,12 @@ void write_exchange_families(std::string& out, const detail::Registry& registry)
                   [](const ExchangeStats& s) { return s.bindings; });
 }
 
-/// The topics' families, then every group's lag (labelled with topic and group).
-void write_topic_families(std::string& out, const detail::Registry& registry) {
-  KindFamilies<detail::TopicState> topic_family(out, "topic",
-                                                detail::all_of<detail::TopicState>(registry));
+/// The topics' families, their partitions' offsets, then every group's lag (in total and per
+/// partition), committed offsets and members.
+void write_topic_families(std::string& out, const std::vector<TopicStats>& topics) {
+  auto topic_family = [&](const Family& f, auto field) {
+    per_destination(out, "topic", topics, f, field);
+  };
   topic_family({"switchyard_topic_appended_total", "counter", "Records appended."},
                [](const TopicStats& s) { return s.appended; });
   topic_family({"switchyard_topic_retained", "gauge", "Records in the logs now."},
@@ -199,21 +206,120 @@ void write_topic_families(std::string& out, const detail::Registry& registry) {
   topic_family({"switchyard_topic_recovery_skipped_bytes_total", "counter",
                 "Bytes of damaged regions skipped (salvage) when the topic was opened."},
                [](const TopicStats& s) { return s.recovery_skipped_bytes; });
-  write_group_lag(out, topic_family.states(), topic_family.stats());
+
+  std::vector<Sample> start, end, group_lag, members, partition_lag, committed;
+  for (const TopicStats& t : topics) {
+    const std::string topic = one_label("topic", t.name);
+    for (const PartitionStats& p : t.partitions) {
+      const std::string labels = fmt::format("{},partition=\"{}\"", topic, p.partition);
+      start.push_back({labels, p.start_offset});
+      end.push_back({labels, p.end_offset});
+    }
+    for (const GroupStats& g : t.groups) {
+      const std::string group = topic + "," + one_label("group", g.name);
+      group_lag.push_back({group, g.lag});
+      members.push_back({group, g.members});
+      for (const GroupPartitionStats& p : g.partitions) {
+        const std::string labels = fmt::format("{},partition=\"{}\"", group, p.partition);
+        partition_lag.push_back({labels, p.lag});
+        committed.push_back({labels, p.committed});
+      }
+    }
+  }
+  family(out,
+         {"switchyard_topic_partition_start_offset", "gauge",
+          "Offset of the oldest retained record (the log end when empty)."},
+         start);
+  family(out,
+         {"switchyard_topic_partition_end_offset", "gauge",
+          "Offset the next record will get (the log end)."},
+         end);
+  family(out, {"switchyard_group_lag", "gauge", "Records behind the log end, all partitions."},
+         group_lag);
+  family(out, {"switchyard_group_members", "gauge", "Members of the consumer group."}, members);
+  family(out,
+         {"switchyard_group_partition_lag", "gauge", "Records behind the log end, one partition."},
+         partition_lag);
+  family(out,
+         {"switchyard_group_partition_committed_offset", "gauge",
+          "Next offset the group reads after a restart or rebalance."},
+         committed);
+}
+
+void write_subscription_families(std::string& out,
+                                 const std::vector<SubscriptionEntry>& subscriptions) {
+  std::vector<Sample> delivered, dropped, errors, buffered;
+  for (const SubscriptionEntry& s : subscriptions) {
+    const std::string labels = fmt::format("subscription=\"{}\",{}", s.id,
+                                           one_label(s.pattern ? "pattern" : "channel", s.channel));
+    delivered.push_back({labels, s.stats.delivered});
+    dropped.push_back({labels, s.stats.dropped});
+    errors.push_back({labels, s.stats.handler_errors});
+    buffered.push_back({labels, s.stats.buffered});
+  }
+  family(out,
+         {"switchyard_subscription_delivered_total", "counter", "Pub/sub handler calls completed."},
+         delivered);
+  family(out,
+         {"switchyard_subscription_dropped_total", "counter",
+          "Pub/sub messages lost to a full subscriber buffer."},
+         dropped);
+  family(out,
+         {"switchyard_subscription_handler_errors_total", "counter",
+          "Pub/sub handler calls that threw."},
+         errors);
+  family(out,
+         {"switchyard_subscription_buffered", "gauge", "Pub/sub messages waiting for the handler."},
+         buffered);
+  fmt::format_to(std::back_inserter(out),
+                 "# HELP switchyard_pubsub_subscriptions Live channel and pattern subscriptions.\n"
+                 "# TYPE switchyard_pubsub_subscriptions gauge\n"
+                 "switchyard_pubsub_subscriptions {}\n",
+                 subscriptions.size());
+}
+
+void write_storage_families(std::string& out, const StorageStats& s) {
+  auto scalar = [&](const Family& f, std::uint64_t value) {
+    header(out, f);
+    fmt::format_to(std::back_inserter(out), "{} {}\n", f.name, value);
+  };
+  scalar({"switchyard_storage_written_bytes_total", "counter",
+          "Record bytes appended to the segment logs."},
+         s.bytes_written);
+  scalar({"switchyard_storage_written_records_total", "counter",
+          "Records appended to the segment logs."},
+         s.records_written);
+  scalar({"switchyard_storage_syncs_total", "counter", "Syncs of segment ranges, failed included."},
+         s.syncs);
+  scalar({"switchyard_storage_sync_failures_total", "counter",
+          "Failed syncs (their log is read-only)."},
+         s.sync_failures);
+  histogram(out, {"switchyard_storage_sync_seconds", "histogram", "How long each sync took."},
+            {{std::string(), s.sync_latency}});
+  scalar({"switchyard_storage_segments", "gauge", "Segment files open, all logs."}, s.segments);
+  scalar({"switchyard_storage_segments_created_total", "counter", "Segment files created."},
+         s.segments_created);
+  scalar({"switchyard_storage_segments_deleted_total", "counter",
+          "Segment files deleted by retention or acknowledgement."},
+         s.segments_deleted);
+  scalar(
+      {"switchyard_storage_logs_recovered_total", "counter", "Segment logs opened and recovered."},
+      s.logs_recovered);
+  scalar({"switchyard_storage_recovery_events_total", "counter",
+          "Repairs made by recovery (truncations, removals, skips)."},
+         s.recovery_events);
 }
 
 }  // namespace
 
 std::string Broker::metrics() const {
+  const BrokerStats s = stats();
   std::string out;
-  write_queue_families(out, *registry_);
-  write_exchange_families(out, *registry_);
-  write_topic_families(out, *registry_);
-  fmt::format_to(std::back_inserter(out),
-                 "# HELP switchyard_pubsub_subscriptions Live channel and pattern subscriptions.\n"
-                 "# TYPE switchyard_pubsub_subscriptions gauge\n"
-                 "switchyard_pubsub_subscriptions {}\n",
-                 pubsub_->subscriptions());
+  write_queue_families(out, s.queues);
+  write_exchange_families(out, s.exchanges);
+  write_topic_families(out, s.topics);
+  write_subscription_families(out, s.subscriptions);
+  write_storage_families(out, s.storage);
   return out;
 }
 

@@ -102,6 +102,7 @@ std::unique_ptr<QueueJournal> StorageContext::open_queue(std::string_view name,
   options.log.owner = StorageOwner::of(OwnerKind::queue, StreamRole::records, name, 0);
   options.log.flusher = group_commit(queue.durability);
   options.log.on_failure = failure_log("queue '" + std::string(name) + "'");
+  options.log.counters = counters_;
   auto opened = QueueJournal::open(storage_dir(DestinationKind::queue, name), options);
   if (!opened) {
     throw Error(opened.code(), "queue '" + std::string(name) + "': " + opened.message());
@@ -122,6 +123,7 @@ TopicStorage StorageContext::open_topic(std::string_view name, const TopicOption
   log.salvage = salvage_;
   log.clock = clock_;
   log.flusher = group_commit(options.durability);
+  log.counters = counters_;
   RetentionPolicy retention;
   retention.max_records = options.retention.records;
   retention.max_bytes = options.retention.bytes;

@@ -35,6 +35,7 @@
 #include "route/destination.hpp"
 #include "storage/checkpoint_file.hpp"
 #include "storage/dir_lock.hpp"
+#include "storage/storage_counters.hpp"
 #include "switchyard/broker.hpp"
 #include "switchyard/clock.hpp"
 #include "sync/mutex.hpp"
@@ -56,6 +57,9 @@ class StorageContext {
   StorageContext& operator=(const StorageContext&) = delete;
 
   [[nodiscard]] const std::filesystem::path& data_dir() const noexcept { return data_dir_; }
+  /// What every segment log this context opened did (`Broker::stats().storage`).
+  /// @note threadsafe, lock-free
+  [[nodiscard]] StorageStats storage_stats() const noexcept { return counters_->stats(); }
 
   /// Each durable destination's own directory under data_dir: `<data_dir>/<kind>s/<file>`,
   /// `file` being the name with every byte outside [A-Za-z0-9_-] written as %XX (so "a/../b"
@@ -113,6 +117,8 @@ class StorageContext {
   const StorageOptions storage_;       // BrokerOptions::storage: every destination's defaults
   const std::shared_ptr<Clock> clock_;
   const Logger log_;  // BrokerOptions::log
+  // The counters of every log opened here (each log holds a share).
+  const std::shared_ptr<StorageCounters> counters_ = std::make_shared<StorageCounters>();
   DirLock lock_;
 
   Mutex catalog_mutex_;

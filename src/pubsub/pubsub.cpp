@@ -12,11 +12,12 @@ namespace switchyard {
 
 namespace detail {
 
-SubscriptionState::SubscriptionState(std::string channel, bool pattern,
+SubscriptionState::SubscriptionState(std::uint64_t id, std::string channel, bool pattern,
                                      Subscription::Handler handler, SubscriberOptions options,
                                      std::shared_ptr<Clock> clock,
                                      std::shared_ptr<const Hooks> hooks)
-    : channel_(std::move(channel)),
+    : id_(id),
+      channel_(std::move(channel)),
       pattern_(pattern),
       handler_(std::move(handler)),
       options_(options),
@@ -160,11 +161,12 @@ std::shared_ptr<SubscriptionState> PubSubHub::subscribe(std::string_view channel
   if (options.block_timeout.count() < 0) {
     throw Error(Errc::invalid_argument, "subscriber block_timeout must not be negative");
   }
-  auto subscriber = std::make_shared<SubscriptionState>(
-      std::string(channel), pattern, std::move(handler), options, clock_, hooks_);
+  std::shared_ptr<SubscriptionState> subscriber;
   {
     MutexLock lock(mutex_);
     if (closed_) throw Error(Errc::closed, "broker is shut down");
+    subscriber = std::make_shared<SubscriptionState>(last_id_ + 1, std::string(channel), pattern,
+                                                     std::move(handler), options, clock_, hooks_);
     auto next = std::make_shared<Snapshot>(*snapshot_);
     if (pattern) {
       next->patterns.push_back(subscriber);
@@ -172,6 +174,7 @@ std::shared_ptr<SubscriptionState> PubSubHub::subscribe(std::string_view channel
       next->channels[std::string(channel)].push_back(subscriber);
     }
     snapshot_ = std::move(next);
+    ++last_id_;  // only once the subscription is listed: ids are never skipped
   }
   subscriber->start(weak_from_this());
   return subscriber;
@@ -230,6 +233,20 @@ std::size_t PubSubHub::subscriptions() const {
   std::size_t n = current->patterns.size();
   for (const auto& [channel, list] : current->channels) n += list.size();
   return n;
+}
+
+std::vector<SubscriptionEntry> PubSubHub::stats() const {
+  const auto current = snapshot();
+  std::vector<SubscriptionEntry> out;
+  auto add = [&](const SubscriptionState& s) {
+    out.push_back({s.id(), s.channel(), s.is_pattern(), s.stats()});
+  };
+  for (const auto& [channel, list] : current->channels) {
+    for (const auto& s : list) add(*s);
+  }
+  for (const auto& s : current->patterns) add(*s);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
 }
 
 }  // namespace detail

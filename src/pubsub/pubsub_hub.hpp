@@ -32,6 +32,7 @@
 
 #include "route/hooks.hpp"
 #include "switchyard/pubsub.hpp"
+#include "switchyard/stats.hpp"
 #include "sync/event_count.hpp"
 #include "sync/mutex.hpp"
 #include "sync/spill_ring.hpp"
@@ -43,9 +44,9 @@ class PubSubHub;
 
 class SubscriptionState : public std::enable_shared_from_this<SubscriptionState> {
  public:
-  SubscriptionState(std::string channel, bool pattern, Subscription::Handler handler,
-                    SubscriberOptions options, std::shared_ptr<Clock> clock,
-                    std::shared_ptr<const Hooks> hooks = Hooks::none());
+  SubscriptionState(std::uint64_t id, std::string channel, bool pattern,
+                    Subscription::Handler handler, SubscriberOptions options,
+                    std::shared_ptr<Clock> clock, std::shared_ptr<const Hooks> hooks = Hooks::none());
   ~SubscriptionState();
 
   /// Buffers `message` for the handler; false if dropped (full, or closed). @note threadsafe
@@ -54,6 +55,8 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
   void start(std::weak_ptr<PubSubHub> hub);
   void unsubscribe() noexcept;
 
+  /// The broker-wide id, from 1 in subscribe order (`SubscriptionEntry::id`).
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
   [[nodiscard]] const std::string& channel() const noexcept { return channel_; }
   [[nodiscard]] bool is_pattern() const noexcept { return pattern_; }
   [[nodiscard]] bool active() const noexcept { return !closed_.load(std::memory_order_acquire); }
@@ -66,6 +69,7 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
   /// Logs (throttled) a message dropped for a full buffer.
   void note_drop() noexcept;
 
+  const std::uint64_t id_;
   const std::string channel_;
   const bool pattern_;
   const Subscription::Handler handler_;
@@ -101,6 +105,8 @@ class PubSubHub : public std::enable_shared_from_this<PubSubHub> {
   void close() noexcept;
 
   [[nodiscard]] std::size_t subscriptions() const;
+  /// Every live subscription with its counters, by id. @note threadsafe
+  [[nodiscard]] std::vector<SubscriptionEntry> stats() const;
 
  private:
   struct Snapshot {
@@ -120,6 +126,7 @@ class PubSubHub : public std::enable_shared_from_this<PubSubHub> {
   mutable Mutex mutex_;
   std::shared_ptr<const Snapshot> snapshot_ GUARDED_BY(mutex_) = std::make_shared<Snapshot>();
   bool closed_ GUARDED_BY(mutex_) = false;
+  std::uint64_t last_id_ GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace switchyard::detail

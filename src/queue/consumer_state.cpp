@@ -78,7 +78,7 @@ bool ConsumerState::try_receive_one(TimePoint now, Duration lag, Delivery& out) 
     (void)free_.try_push(std::uint32_t{index});
     return false;
   }
-  out = install(index, std::move(entry), visibility_deadline(now, lag), shared_from_this());
+  out = install(index, std::move(entry), visibility_deadline(now, lag), now, shared_from_this());
   return true;
 }
 
@@ -100,7 +100,7 @@ std::size_t ConsumerState::try_receive_run(TimePoint now, Duration lag, std::vec
         slots == 0 ? 0 : queue_->try_take_run(std::span<Entry>(entries.data(), slots), now);
     for (std::size_t i = taken; i < slots; ++i) (void)free_.try_push(std::uint32_t{indices[i]});
     for (std::size_t i = 0; i < taken; ++i) {
-      out.push_back(install(indices[i], std::move(entries[i]), deadline, self));
+      out.push_back(install(indices[i], std::move(entries[i]), deadline, now, self));
     }
     received += taken;
     if (taken == 0) break;
@@ -118,10 +118,10 @@ std::int64_t ConsumerState::visibility_deadline(TimePoint now, Duration lag) noe
 }
 
 Delivery ConsumerState::install(std::uint32_t index, Entry&& entry, std::int64_t deadline_ns,
-                                std::shared_ptr<ConsumerState> self) noexcept {
+                                TimePoint now, std::shared_ptr<ConsumerState> self) noexcept {
   ++entry.deliveries;
   if (entry.deliveries > 1) queue_->count_redelivered();
-  queue_->delivered(entry);
+  queue_->delivered(entry, now);
   Slot& slot = this->slot(index);
   // The slot is free (even) and ours alone until the release store below.
   const std::uint64_t generation = slot.state.load(std::memory_order_relaxed) + 1;

@@ -809,6 +809,7 @@ std::size_t QueueState::consumer_count() const {
 
 QueueStats QueueState::stats() const {
   QueueStats s;
+  s.name = name();
   s.depth = depth();
   {
     SharedLock lock(consumers_mutex_);
@@ -836,6 +837,7 @@ QueueStats QueueState::stats() const {
   s.recovery_removed_segments = recovery_.removed_segments;
   s.recovery_skipped_regions = recovery_.corrupt_regions_skipped;
   s.recovery_skipped_bytes = recovery_.corrupt_bytes_skipped;
+  s.delivery_age = delivery_age_.snapshot();
   return s;
 }
 

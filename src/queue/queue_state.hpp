@@ -123,6 +123,8 @@
 #include "sync/mutex.hpp"
 #include "sync/spill_ring.hpp"
 #include "util/access.hpp"
+#include "util/latency_recorder.hpp"
+#include "util/time.hpp"
 
 namespace switchyard {
 class Delivery;
@@ -234,7 +236,10 @@ class QueueState final : public Destination, public std::enable_shared_from_this
     return journal_ == nullptr && Access::body(entry.message)->group_size == 0;
   }
   /// An entry was just handed out for the `entry.deliveries`-th time. @note threadsafe
-  void delivered(const Entry& entry) noexcept {
+  /// A delivery of `entry` was made at `now` (monotonic): counts its age and, on a durable
+  /// queue, journals the attempt. @note threadsafe
+  void delivered(const Entry& entry, TimePoint now) noexcept {
+    delivery_age_.record(ns(now) - Access::body(entry.message)->sent_ns);
     // A failure here loses only the attempt count's increment (the message stays unsettled).
     if (journal_)
       journal_failed("a delivery's attempt count",
@@ -454,6 +459,9 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   LogThrottle drop_log_;     // messages dropped, aggregated for the log
   LogThrottle handler_log_;  // push handlers' exceptions, aggregated for the log
   LogThrottle journal_log_;  // journal records that failed, aggregated for the log
+  // Message age at delivery, recorded by every consumer's receive (their own line: consumers
+  // write it on every delivery, senders never).
+  alignas(kCacheLine) LatencyRecorder delivery_age_;
 
   mutable SharedMutex consumers_mutex_;
   std::vector<ConsumerState*> consumers_ GUARDED_BY(consumers_mutex_);
@@ -559,8 +567,8 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   std::size_t try_receive_run(TimePoint now, Duration lag, std::vector<Delivery>& out,
                               std::size_t max) noexcept;
   /// Puts a taken entry into free slot `index` and returns its Delivery. `deadline_ns`: the
-  /// visibility deadline (kept in the slot; INT64_MAX for none).
-  Delivery install(std::uint32_t index, Entry&& entry, std::int64_t deadline_ns,
+  /// visibility deadline (kept in the slot; INT64_MAX for none); `now`: when it was taken.
+  Delivery install(std::uint32_t index, Entry&& entry, std::int64_t deadline_ns, TimePoint now,
                    std::shared_ptr<ConsumerState> self) noexcept;
   /// Tells the interceptors of a settlement (`on_ack`, `on_nack`, `on_reject`).
   void intercept_settle(Settle how, const Entry& entry, std::string_view why) noexcept;

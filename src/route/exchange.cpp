@@ -205,8 +205,11 @@ void ExchangeState::close(bool /*drain*/) noexcept {
 }
 
 ExchangeStats ExchangeState::stats() const {
-  return {routed_.load(std::memory_order_relaxed), deliveries_.load(std::memory_order_relaxed),
-          unroutable_.load(std::memory_order_relaxed), rejected_.load(std::memory_order_relaxed),
+  return {name(),
+          routed_.load(std::memory_order_relaxed),
+          deliveries_.load(std::memory_order_relaxed),
+          unroutable_.load(std::memory_order_relaxed),
+          rejected_.load(std::memory_order_relaxed),
           binding_count()};
 }
 

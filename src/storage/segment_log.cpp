@@ -173,7 +173,18 @@ void add_recovery(StreamRecovery& into, const RecoveryStats& stats) {
 }
 
 SegmentLog::SegmentLog(std::filesystem::path dir, SegmentLogOptions options)
-    : dir_(std::move(dir)), options_(std::move(options)) {}
+    : dir_(std::move(dir)), options_(std::move(options)), counters_(options_.counters.get()) {}
+
+int SegmentLog::sync_range(const Mapping& map, std::size_t from, std::size_t to) const noexcept {
+  if (counters_ == nullptr) return map.sync(from, to);
+  // Real time, not the broker's clock: this is how long the disk took.
+  const auto start = std::chrono::steady_clock::now();
+  const int err = map.sync(from, to);
+  counters_->sync_latency.record((std::chrono::steady_clock::now() - start).count());
+  counters_->add(counters_->syncs, 1);
+  if (err != 0) counters_->add(counters_->sync_failures, 1);
+  return err;
+}
 
 Result<std::unique_ptr<SegmentLog>> SegmentLog::open(const std::filesystem::path& dir, SegmentLogOptions options) {
   if (options.segment_bytes < segment::kFileHeaderSize + segment::record_footprint(0) ||
@@ -192,6 +203,10 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::open(const std::filesystem::path
   // A log that failed to open has nothing to sync: its destructor must not look for a segment.
   if (auto status = log->recover(); !status) return status.failure();
   log->opened_ = true;
+  if (StorageCounters* counters = log->counters_) {
+    counters->add(counters->logs_recovered, 1);
+    counters->add(counters->recovery_events, log->recovery_.events.size());
+  }
   if (log->options_.durability == Durability::batch) {
     log->flusher_ = log->options_.flusher;
     log->flusher_->add(log.get());
@@ -201,6 +216,11 @@ Result<std::unique_ptr<SegmentLog>> SegmentLog::open(const std::filesystem::path
 
 SegmentLog::~SegmentLog() {
   if (flusher_) flusher_->remove(this);
+  // This log's segments leave the broker-wide gauge (0 if recovery never published a count).
+  if (counters_) {
+    counters_->segments.fetch_sub(segment_count_.load(std::memory_order_relaxed),
+                                  std::memory_order_relaxed);
+  }
   if (!opened_) return;  // recovery failed: no active segment, nothing appended
   if (options_.durability == Durability::batch || options_.durability == Durability::always) {
     (void)sync();  // fires every pending completion, with success or the sync's failure
@@ -356,7 +376,7 @@ Status SegmentLog::open_recovered_tail(const TornTail& torn) {
   if (torn.to > torn.from) {
     std::memset(active.writable->data() + torn.from, 0, torn.to - torn.from);
     if (options_.durability != Durability::none) {
-      if (int err = active.writable->sync(torn.from, torn.to); err != 0) {
+      if (int err = sync_range(*active.writable, torn.from, torn.to); err != 0) {
         return os_failure(err, active.path.string(), "sync of the truncated tail");
       }
     }
@@ -421,11 +441,12 @@ Status SegmentLog::open_active(Segment& segment, bool created) {
                          {segment::kVersion, segment.base_offset,
                           options_.clock->wall_now().time_since_epoch().count(), options_.owner});
     if (options_.durability != Durability::none) {
-      if (int err = (*map)->sync(0, segment::kFileHeaderSize); err != 0) {
+      if (int err = sync_range(**map, 0, segment::kFileHeaderSize); err != 0) {
         return undo(os_failure(err, path, "sync of the new segment header"));
       }
       if (auto status = sync_directory(dir_, faults); !status) return undo(status.failure());
     }
+    if (counters_) counters_->add(counters_->segments_created, 1);
   }
   segment.writable = std::move(*map);
   segment.reserved = reserved;
@@ -507,6 +528,10 @@ Result<std::uint64_t> SegmentLog::append_in_place(std::size_t body_size, std::in
     // Release: a reader that acquires end_offset_ sees the record's bytes (in-process readers
     // also pass through mutex_, which orders the same way).
     end_offset_.store(offset + 1, std::memory_order_release);
+    if (counters_) {
+      counters_->add(counters_->bytes_written, need);
+      counters_->add(counters_->records_written, 1);
+    }
     if (options_.durability != Durability::none) {
       // batch: the sync that covers the record fires `done`. always: this call does, below,
       // once its own sync() says how it went; a completion in waiting_ would also be fired by
@@ -572,7 +597,7 @@ Status SegmentLog::sync() noexcept {
   }
   int err = 0;
   for (const auto& range : sealed) {
-    if (err == 0) err = range.map->sync(range.from, range.to);
+    if (err == 0) err = sync_range(*range.map, range.from, range.to);
     if (err != 0) {
       map = range.map;
       from = range.from;
@@ -580,7 +605,7 @@ Status SegmentLog::sync() noexcept {
       break;
     }
   }
-  if (err == 0) err = map->sync(from, to);
+  if (err == 0) err = sync_range(*map, from, to);
   Status result;
   {
     MutexLock lock(mutex_);
@@ -602,7 +627,7 @@ Status SegmentLog::sync() noexcept {
 Status SegmentLog::sync_tail_locked(Pending& to_fire) {
   Segment& active = segments_.back();
   if (active.end_position > synced_position_) {
-    const int err = active.writable->sync(synced_position_, active.end_position);
+    const int err = sync_range(*active.writable, synced_position_, active.end_position);
     if (err != 0) {
       Failure failure{Errc::io_error, os_failure(err, active.path.string(),
                                                  fmt::format("sync of bytes [{}, {})",
@@ -825,7 +850,9 @@ Status SegmentLog::delete_front_locked(std::size_t count) {
     const Segment& seg = segments_.front();
     std::erase_if(read_cache_, [&](const auto& e) { return e.first == seg.base_offset; });
     removed = remove_file(seg.path, options_.faults);
-    if (removed) segments_.pop_front();
+    if (!removed) break;
+    segments_.pop_front();
+    if (counters_) counters_->add(counters_->segments_deleted, 1);
   }
   // The segments that did go are gone from the index too, whatever failed after them.
   set_segment_count_locked();

@@ -57,6 +57,7 @@
 
 #include "storage/file.hpp"
 #include "storage/segment_format.hpp"
+#include "storage/storage_counters.hpp"
 #include "switchyard/clock.hpp"
 #include "switchyard/durability.hpp"
 #include "switchyard/error.hpp"
@@ -158,6 +159,9 @@ struct SegmentLogOptions {
   Completion on_failure;
   /// Test hook: injected failures of this log's storage calls (null: the installed injector).
   FaultInjector* faults = nullptr;
+  /// Where this log counts its appends, syncs, segments and recovery (the broker's storage
+  /// counters, shared by all its logs); null: nothing is counted.
+  std::shared_ptr<StorageCounters> counters;
 };
 
 /// Space a new segment of a growing log (`preallocate` false) reserves first:
@@ -358,8 +362,14 @@ class SegmentLog {
   Status sync_tail_locked(Pending& fire) REQUIRES(mutex_);
   void fail_locked(Failure failure, Pending& fire) REQUIRES(mutex_);
   void set_segment_count_locked() noexcept REQUIRES(mutex_) {
+    // Relaxed: mutex_'s holder is the only writer.
+    const std::size_t before = segment_count_.load(std::memory_order_relaxed);
     segment_count_.store(segments_.size(), std::memory_order_release);
+    // The broker-wide gauge moves by the difference (modulo 2^64: a decrease wraps back).
+    if (counters_) counters_->add(counters_->segments, segments_.size() - before);
   }
+  /// `map.sync(from, to)`, timed and counted in the storage counters; 0 or the errno.
+  int sync_range(const Mapping& map, std::size_t from, std::size_t to) const noexcept;
   void collect_synced_locked(std::uint64_t synced, Pending& fire) REQUIRES(mutex_);
   static void fire(Pending& pending) noexcept;
   Result<std::shared_ptr<const Mapping>> mapping_locked(const Segment& segment) const
@@ -371,6 +381,7 @@ class SegmentLog {
 
   const std::filesystem::path dir_;
   const SegmentLogOptions options_;
+  StorageCounters* const counters_;  // options_.counters.get(); null: nothing counted
   RecoveryStats recovery_;
 
   mutable Mutex mutex_;

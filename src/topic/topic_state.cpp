@@ -271,6 +271,7 @@ void TopicState::unsubscribe(std::string_view queue) {
 
 TopicStats TopicState::stats() const {
   TopicStats s;
+  s.name = name_;
   const std::int64_t now = ns(clock_->now());
   for (const auto& log : logs_) {
     log->expire(now);

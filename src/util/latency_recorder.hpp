@@ -1,0 +1,56 @@
+// src/util/latency_recorder.hpp — the lock-free counters behind a LatencyHistogram.
+//
+// Data structure: one relaxed atomic counter per bucket of `LatencyHistogram::kBoundsNs`, and
+// the sum. No count of its own: `snapshot()` derives it from the buckets, so count and buckets
+// never disagree (Prometheus requires `_count` = the +Inf bucket).
+//
+// Threads: `record` may be called from any number of threads at once (wait-free: a branchless
+// search over 21 bounds and two relaxed fetch_adds); `snapshot` from any thread, concurrently
+// with `record`. Relaxed everywhere: the counters order nothing else, and each is exact on its
+// own; a snapshot taken while records run may see an observation's bucket before its sum.
+// Writers on different threads share the recorder's cache lines: put a recorder where its
+// writers already share a line (a queue's delivery counters), not in a per-thread hot loop.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+
+#include "switchyard/histogram.hpp"
+
+namespace switchyard::detail {
+
+class LatencyRecorder {
+ public:
+  /// Counts one observation of `ns` nanoseconds (a negative one — a clock step — as 0).
+  /// @note threadsafe, wait-free
+  void record(std::int64_t ns) noexcept {
+    const std::uint64_t value = ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
+    buckets_[bucket_of(value)].fetch_add(1, std::memory_order_relaxed);
+    sum_ns_.fetch_add(value, std::memory_order_relaxed);
+  }
+
+  /// The counts so far. @note threadsafe; not one atomic reading (see the header comment)
+  [[nodiscard]] LatencyHistogram snapshot() const noexcept {
+    LatencyHistogram h;
+    for (std::size_t i = 0; i < h.counts.size(); ++i) {
+      h.counts[i] = buckets_[i].load(std::memory_order_relaxed);
+    }
+    h.sum_ns = sum_ns_.load(std::memory_order_relaxed);
+    return h;
+  }
+
+  /// The bucket an observation of `ns` falls in: the number of bounds below it.
+  [[nodiscard]] static std::size_t bucket_of(std::uint64_t ns) noexcept {
+    std::size_t i = 0;
+    for (std::uint64_t bound : LatencyHistogram::kBoundsNs) i += ns > bound ? 1 : 0;
+    return i;
+  }
+
+ private:
+  std::atomic<std::uint64_t> buckets_[LatencyHistogram::kBuckets] = {};
+  // Wraps after 584 years of summed latency; Prometheus' _sum is a float anyway.
+  std::atomic<std::uint64_t> sum_ns_{0};
+};
+
+}  // namespace switchyard::detail
