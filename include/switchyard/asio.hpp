@@ -44,9 +44,10 @@
 // `operation_aborted` and nothing taken (a message is never lost to a cancel: a cancel
 // that comes after the message was taken completes the operation with the message).
 //
-// Building more operations (`async_request`, ...): `detail::initiate_waiting` drives any
-// "try once without blocking, else wait on this fd" source; and an API that already reports
-// through a callback needs none of it — see docs/async.md, "Adding an operation".
+// Building more operations: `async_from_callback` turns any API that reports once through a
+// callback taking `Result<T>` into a completion-token operation (so `async_request` over a
+// callback form of `Producer::request` is a few lines; docs/async.md, "Adding an operation");
+// `detail::initiate_waiting` drives any "try once without blocking, else wait on an fd" source.
 #pragma once
 
 #include <poll.h>
@@ -70,8 +71,10 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/system_executor.hpp>
@@ -216,13 +219,15 @@ class WaitingOp : public std::enable_shared_from_this<WaitingOp<Source, Handler>
   using Strand = boost::asio::strand<boost::asio::any_io_executor>;
 
   WaitingOp(Source source, Duration timeout, const boost::asio::any_io_executor& io,
-            Handler handler, std::optional<Cancellation> cancellation)
+            Handler handler, std::shared_ptr<const Cancellation> cancellation)
       : source_(std::move(source)),
         deadline_(switchyard::detail::deadline_after(source_.clock().now(), timeout)),
         strand_(boost::asio::make_strand(io)),
         descriptor_(strand_),
         timer_(strand_),
         handler_(std::move(handler)),
+        work_(boost::asio::prefer(boost::asio::get_associated_executor(handler_, strand_),
+                                  boost::asio::execution::outstanding_work.tracked)),
         cancellation_(std::move(cancellation)) {}
   WaitingOp(const WaitingOp&) = delete;
   WaitingOp& operator=(const WaitingOp&) = delete;
@@ -319,8 +324,7 @@ class WaitingOp : public std::enable_shared_from_this<WaitingOp<Source, Handler>
       // Off the reactor first (epoll keeps a dup registered while the original is open).
       ::close(descriptor_.release());
     }
-    auto executor = boost::asio::get_associated_executor(handler_, strand_);
-    boost::asio::dispatch(executor,
+    boost::asio::dispatch(work_,
                           [handler = std::move(handler_), ec, value = std::move(value)]() mutable {
                             handler(ec, std::move(value));
                           });
@@ -332,7 +336,12 @@ class WaitingOp : public std::enable_shared_from_this<WaitingOp<Source, Handler>
   boost::asio::posix::stream_descriptor descriptor_;
   boost::asio::steady_timer timer_;
   Handler handler_;
-  std::optional<Cancellation> cancellation_;
+  /// The handler's executor, kept from running out of work while the operation is pending.
+  std::decay_t<decltype(boost::asio::prefer(
+      std::declval<boost::asio::associated_executor_t<Handler, Strand>>(),
+      boost::asio::execution::outstanding_work.tracked))>
+      work_;
+  std::shared_ptr<const Cancellation> cancellation_;
   std::uint64_t cancel_id_ = 0;
   bool cancelled_ = false;
   bool done_ = false;
@@ -347,11 +356,11 @@ struct AssociatedExecutor {};
 /// copies only.
 template <class Io, class Source, class Token>
 auto initiate_waiting(Io io, Source source, Duration timeout,
-                      std::optional<Cancellation> cancellation, Token&& token) {
+                      std::shared_ptr<const Cancellation> cancellation, Token&& token) {
   using Value = typename Source::Value;
   return boost::asio::async_initiate<Token, void(boost::system::error_code, Value)>(
       [](auto handler, Io io, Source source, Duration timeout,
-         std::optional<Cancellation> cancellation) {
+         std::shared_ptr<const Cancellation> cancellation) {
         using Handler = decltype(handler);
         boost::asio::any_io_executor executor;
         if constexpr (std::is_same_v<Io, AssociatedExecutor>) {
@@ -371,7 +380,62 @@ auto initiate_waiting(Io io, Source source, Duration timeout,
       token, std::move(io), std::move(source), timeout, std::move(cancellation));
 }
 
+/// What `async_from_callback` hands the callback API: called once with the `Result<T>`.
+/// Copyable (std::function-friendly); later calls are ignored. @note threadsafe
+template <class T, class Handler, class WorkExecutor>
+class CallbackCompletion {
+ public:
+  CallbackCompletion(Handler handler, WorkExecutor work)
+      : state_(std::make_shared<State>(std::move(handler), std::move(work))) {}
+  void operator()(Result<T> result) const {
+    std::unique_lock<std::mutex> lock(state_->mutex);
+    if (!state_->handler) return;
+    Handler handler = std::move(*state_->handler);
+    state_->handler.reset();
+    lock.unlock();
+    // Posted, never run inside the callback: it may come from the initiating call itself
+    // (an immediate failure) or from a library thread.
+    boost::asio::post(state_->work,
+                      [handler = std::move(handler), result = std::move(result)]() mutable {
+                        if (result) {
+                          handler(boost::system::error_code{}, std::move(*result));
+                        } else {
+                          handler(make_error_code(result.code()), T{});
+                        }
+                      });
+  }
+
+ private:
+  struct State {
+    State(Handler h, WorkExecutor w) : handler(std::move(h)), work(std::move(w)) {}
+    std::mutex mutex;
+    std::optional<Handler> handler;
+    WorkExecutor work;  // keeps the handler's executor from running out of work meanwhile
+  };
+  std::shared_ptr<State> state_;
+};
+
 }  // namespace detail
+
+/// Adapts an operation that reports once through a callback taking `Result<T>` to any
+/// completion token, with signature `void(error_code, T)`: `start(complete)` starts it and
+/// hands it `complete`, a copyable callable the operation calls once, from any thread. The
+/// handler then runs through its associated executor (posted, never inside `start` or the
+/// callback). The building block of operations over callback APIs (an `async_request` over
+/// `Producer::request`'s callback form is this and nothing else; see docs/async.md).
+template <class T, class Start, class Token>
+auto async_from_callback(Start start, Token&& token) {
+  return boost::asio::async_initiate<Token, void(boost::system::error_code, T)>(
+      [](auto handler, Start start) {
+        using Handler = decltype(handler);
+        auto work = boost::asio::prefer(
+            boost::asio::get_associated_executor(handler, boost::asio::system_executor()),
+            boost::asio::execution::outstanding_work.tracked);
+        start(detail::CallbackCompletion<T, Handler, decltype(work)>(std::move(handler),
+                                                                     std::move(work)));
+      },
+      token, std::move(start));
+}
 
 /// Receives one delivery from `consumer`, waiting up to `timeout` by the broker's clock
 /// (Duration::max(): until one comes). Completes with `(error_code, Delivery)`: no error and
@@ -380,23 +444,23 @@ auto initiate_waiting(Io io, Source source, Duration timeout,
 template <class Executor, class Token>
 auto async_receive(const Executor& executor, Consumer& consumer, Duration timeout, Token&& token) {
   return detail::initiate_waiting(boost::asio::any_io_executor(executor),
-                                  detail::ReceiveSource{&consumer}, timeout, std::nullopt,
+                                  detail::ReceiveSource{&consumer}, timeout, nullptr,
                                   std::forward<Token>(token));
 }
 /// The same, cancelled by `cancellation.cancel()` while pending.
 template <class Executor, class Token>
 auto async_receive(const Executor& executor, Consumer& consumer, Duration timeout,
                    const Cancellation& cancellation, Token&& token) {
-  return detail::initiate_waiting(boost::asio::any_io_executor(executor),
-                                  detail::ReceiveSource{&consumer}, timeout, cancellation,
-                                  std::forward<Token>(token));
+  return detail::initiate_waiting(
+      boost::asio::any_io_executor(executor), detail::ReceiveSource{&consumer}, timeout,
+      std::make_shared<const Cancellation>(cancellation), std::forward<Token>(token));
 }
 /// The same on the handler's associated executor (a coroutine's with `use_awaitable`, or one
 /// given by `bind_executor`); a token without one does not compile (use the overloads above).
 template <class Token>
 auto async_receive(Consumer& consumer, Duration timeout, Token&& token) {
   return detail::initiate_waiting(detail::AssociatedExecutor{}, detail::ReceiveSource{&consumer},
-                                  timeout, std::nullopt, std::forward<Token>(token));
+                                  timeout, nullptr, std::forward<Token>(token));
 }
 
 /// Polls up to `max` records from `member`, waiting up to `timeout` by the broker's clock.
@@ -407,20 +471,20 @@ template <class Executor, class Token>
 auto async_poll(const Executor& executor, GroupConsumer& member, std::size_t max, Duration timeout,
                 Token&& token) {
   return detail::initiate_waiting(boost::asio::any_io_executor(executor),
-                                  detail::PollSource{&member, max}, timeout, std::nullopt,
+                                  detail::PollSource{&member, max}, timeout, nullptr,
                                   std::forward<Token>(token));
 }
 template <class Executor, class Token>
 auto async_poll(const Executor& executor, GroupConsumer& member, std::size_t max, Duration timeout,
                 const Cancellation& cancellation, Token&& token) {
-  return detail::initiate_waiting(boost::asio::any_io_executor(executor),
-                                  detail::PollSource{&member, max}, timeout, cancellation,
-                                  std::forward<Token>(token));
+  return detail::initiate_waiting(
+      boost::asio::any_io_executor(executor), detail::PollSource{&member, max}, timeout,
+      std::make_shared<const Cancellation>(cancellation), std::forward<Token>(token));
 }
 template <class Token>
 auto async_poll(GroupConsumer& member, std::size_t max, Duration timeout, Token&& token) {
   return detail::initiate_waiting(detail::AssociatedExecutor{}, detail::PollSource{&member, max},
-                                  timeout, std::nullopt, std::forward<Token>(token));
+                                  timeout, nullptr, std::forward<Token>(token));
 }
 
 }  // namespace switchyard::asio

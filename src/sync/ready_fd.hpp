@@ -137,8 +137,9 @@ class ReadyFdSet {
   void fire(Unregister&& unregister) noexcept {
     MutexLock lock(mutex_);
     for (ReadyFd* fd : fds_) {
-      // Acq_rel: acquire pairs with the arm's exchange (its drain came before this write);
-      // release orders this write before a later arm's drain... which re-checks anyway.
+      // Acq_rel: acquire pairs with the arm's exchange (its drain comes before this write);
+      // release pairs with the next arm's exchange (this notify's change is then visible to
+      // that arm's re-check).
       if (fd->armed_.exchange(false, std::memory_order_acq_rel)) {
         fd->signal();
         unregister();

@@ -177,6 +177,9 @@ TEST_CASE("an epoll loop on a ready fd receives every message two producer threa
   Epoll loop(*fd);
   std::latch start(3);
   std::atomic<int> refused{0};
+  std::atomic<int> sent{0};
+  std::atomic<int> received{0};
+  std::atomic<bool> stalled{false};
   std::vector<std::thread> producers;
   for (int p = 0; p < 2; ++p) {
     producers.emplace_back([&, p] {
@@ -185,20 +188,28 @@ TEST_CASE("an epoll loop on a ready fd receives every message two producer threa
       for (int i = 0; i < kPerProducer; ++i) {
         // Payload: producer and sequence, to check the sum and per-producer order.
         if (!producer.send("jobs", std::to_string(p * 1'000'000 + i))) refused.fetch_add(1);
+        // Each message received before the next is sent: the loop keeps finding the queue empty and
+        // going back to epoll_wait, and each send must wake it.
+        const int ahead = sent.fetch_add(1) + 1;
+        if (!eventually([&] { return received.load() >= ahead || stalled.load(); })) return;
+        if (stalled.load()) return;
       }
     });
   }
   start.arrive_and_wait();
   long long sum = 0;
-  int received = 0;
   int last[2] = {-1, -1};
   bool in_order = true;
   std::vector<Delivery> batch;
   batch.reserve(256);
   while (received < 2 * kPerProducer && refused.load() == 0) {
     // A lost wake-up would leave the loop here until the bound, and fail.
-    INFO("received " << received << " of " << 2 * kPerProducer);
-    REQUIRE(loop.wait(20s));
+    INFO("received " << received.load() << " of " << 2 * kPerProducer);
+    if (!loop.wait(20s)) {
+      stalled.store(true);
+      for (auto& t : producers) t.join();
+      FAIL("the ready fd did not turn readable after a send");
+    }
     for (;;) {
       batch.clear();
       auto got = consumer.receive(batch, 256, 0s);
@@ -212,7 +223,7 @@ TEST_CASE("an epoll loop on a ready fd receives every message two producer threa
         in_order = in_order && seq == last[producer] + 1;
         last[producer] = seq;
         sum += seq;
-        ++received;
+        received.fetch_add(1);
       }
       REQUIRE(consumer.ack_all(batch));
     }
