@@ -103,6 +103,26 @@ class SWITCHYARD_EXPORT Consumer {
   /// closes when the last worker ends (the handlers' deliveries are settled first).
   void close() noexcept;
 
+  /// A file descriptor for event loops (epoll, poll, libuv, Boost.Asio — see docs/async.md and
+  /// switchyard/asio.hpp): readable when a `receive(0s)` would not block — a message is ready,
+  /// or the consumer, its queue or the broker is closed. Level-triggered: it stays readable
+  /// until a receive returns `timed_out`; that receive clears it (never `read` it yourself).
+  /// It may be readable when nothing is there (a competing consumer took the message, a slot
+  /// was freed): the `receive(0s)` then returns `timed_out`, and clears it. So: when it is
+  /// readable, receive with timeout 0 until `timed_out`, then wait again. A new fd is readable.
+  /// Time alone does not signal it (a delay ending, a visibility timeout taking a delivery
+  /// back): wait no longer than `ready_timeout()`. Created on the first call (an eventfd;
+  /// nobody pays for it before), owned by the consumer, valid until it is destroyed (remove
+  /// it from your loop first); `io_error` if the kernel refuses one. Linux only. @note threadsafe
+  [[nodiscard]] Result<int> ready_fd() noexcept;
+  /// How long an event loop may wait on `ready_fd()` before it calls `receive(0s)` anyway (as
+  /// curl_multi_timeout): until the queue's next timed event, at most the clock's
+  /// `max_real_sleep()`; `Duration::max()` when only a send, a settle or a close can make a
+  /// message ready. Real time. @note threadsafe
+  [[nodiscard]] Duration ready_timeout() const noexcept;
+  /// The broker's clock, by which this consumer's timeouts run. @note threadsafe
+  [[nodiscard]] const Clock& clock() const noexcept;
+
   /// Whether push workers run and no stop was asked for. Not to be called while `run` or
   /// `stop` runs on another thread.
   [[nodiscard]] bool running() const noexcept;

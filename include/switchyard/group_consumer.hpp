@@ -188,6 +188,24 @@ class SWITCHYARD_EXPORT GroupConsumer {
   /// first. Later polls return `closed`. Idempotent.
   void close() noexcept;
 
+  /// A file descriptor for event loops (epoll, poll, libuv, Boost.Asio — see docs/async.md and
+  /// switchyard/asio.hpp): readable when a `poll(max, 0s)` would not block with nothing — an
+  /// owned partition has records or a gap, the assignment changed, `wakeup()` was called, or
+  /// the member, its topic or the broker is closed. Level-triggered: it stays readable until
+  /// a poll returns an empty batch; that poll clears it (never `read` it yourself). It may be
+  /// readable when there is nothing (an append to a partition another member owns): the poll
+  /// returns an empty batch, and clears it. So: when it is readable, poll with timeout 0 until
+  /// the batch is empty, then wait again. A new fd is readable. Created on the first call (an
+  /// eventfd; nobody pays for it before), valid until the member is destroyed (remove it from
+  /// your loop first); `io_error` if the kernel refuses one. Linux only. @note threadsafe
+  [[nodiscard]] Result<int> ready_fd() noexcept;
+  /// How long an event loop may wait on `ready_fd()` before it polls anyway: the clock's
+  /// `max_real_sleep()` (`Duration::max()` on the system clock; a manual clock moves without
+  /// a notify). Real time.
+  [[nodiscard]] Duration ready_timeout() const noexcept;
+  /// The broker's clock, by which this member's timeouts run.
+  [[nodiscard]] const Clock& clock() const noexcept;
+
   [[nodiscard]] const std::string& topic_name() const noexcept;
   [[nodiscard]] const std::string& group_name() const noexcept;
   explicit operator bool() const noexcept { return member_ != nullptr; }

@@ -206,6 +206,19 @@ std::size_t Consumer::in_flight() const noexcept {
   return state_ ? state_->in_flight() : 0;
 }
 
+Result<int> Consumer::ready_fd() noexcept {
+  if (!state_) return Result<int>(Errc::closed, "consumer is empty (moved from)");
+  return state_->ready_fd();
+}
+
+Duration Consumer::ready_timeout() const noexcept {
+  return state_ ? state_->ready_timeout() : Duration::max();
+}
+
+const Clock& Consumer::clock() const noexcept {
+  return state_ ? *state_->queue()->clock() : *SystemClock::instance();
+}
+
 const std::string& Consumer::queue_name() const noexcept {
   return state_->queue()->name();
 }

@@ -167,12 +167,24 @@ Result<Delivery> ConsumerState::receive(Duration timeout) noexcept {
   TimePoint now = clock.now();
   const TimePoint deadline = deadline_after(now, timeout);
   IdleWait idle(wait_);
+  bool armed = false;
   for (;;) {
-    if (closed() || queue_->closed_for_receive()) return Result<Delivery>(Errc::closed);
+    if (closed() || queue_->closed_for_receive()) {
+      // Closed while we armed the fd: leave it readable, as the close's notify may have
+      // come before our registration.
+      if (armed) ready_fd_.load(std::memory_order_acquire)->signal();
+      return Result<Delivery>(Errc::closed);
+    }
     queue_->maybe_scan_visibility(now);
     if (try_receive_one(now, Duration{0}, delivery)) return delivery;
     if (now >= deadline || interrupted_.load(std::memory_order_acquire)) {
-      return Result<Delivery>(Errc::timed_out);
+      // Acquire: pairs with ready_fd()'s release (the fd is attached).
+      ReadyFd* fd = ready_fd_.load(std::memory_order_acquire);
+      if (fd == nullptr || armed) return Result<Delivery>(Errc::timed_out);
+      // Found nothing: clear the readiness fd and arm it, then look once more (ready_fd.hpp).
+      ReadyFdArm<EventCount>::arm(queue_->ready_event(), *fd);
+      armed = true;
+      continue;
     }
     wait_for_work(now, deadline, idle);
     now = clock.now();
@@ -302,6 +314,40 @@ void ConsumerState::close() noexcept {
   queue_->unregister_consumer(this);
   reclaim(TimePoint::max());
   queue_->ready_event().notify_all();
+  MutexLock lock(ready_fd_mutex_);
+  // Readable for good from here: every later receive reports `closed`.
+  if (ready_fd_owner_) ReadyFdArm<EventCount>::detach(queue_->ready_event(), *ready_fd_owner_);
+}
+
+Result<int> ConsumerState::ready_fd() noexcept {
+  // Acquire: pairs with the release below.
+  if (ReadyFd* fd = ready_fd_.load(std::memory_order_acquire)) return fd->fd();
+  MutexLock lock(ready_fd_mutex_);
+  if (ready_fd_owner_) return ready_fd_owner_->fd();
+  auto made = ReadyFd::create();  // readable: a first receive finds what is there
+  if (!made) return Result<int>(made.failure());
+  try {
+    queue_->ready_event().ready_fds().attach(**made);
+  } catch (...) {
+    return Result<int>(Errc::out_of_memory);
+  }
+  ready_fd_owner_ = std::move(*made);
+  // A close that ran before the attach found no fd to detach: detach it here.
+  if (closed()) ReadyFdArm<EventCount>::detach(queue_->ready_event(), *ready_fd_owner_);
+  // Release: pairs with receive's acquire load (the attach above is complete).
+  ready_fd_.store(ready_fd_owner_.get(), std::memory_order_release);
+  return ready_fd_owner_->fd();
+}
+
+Duration ConsumerState::ready_timeout() const noexcept {
+  const Clock& clock = *queue_->clock();
+  Duration timeout = clock.max_real_sleep();
+  const TimePoint wake = queue_->next_wakeup();
+  if (wake != TimePoint::max()) {
+    const TimePoint now = clock.now();
+    timeout = std::min<Duration>(timeout, wake > now ? wake - now : Duration{0});
+  }
+  return timeout;
 }
 
 void ConsumerState::interrupt() noexcept {

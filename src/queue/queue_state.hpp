@@ -121,6 +121,7 @@
 #include "sync/event_count.hpp"
 #include "sync/idle_wait.hpp"
 #include "sync/mutex.hpp"
+#include "sync/ready_fd.hpp"
 #include "sync/spill_ring.hpp"
 #include "util/access.hpp"
 #include "util/latency_recorder.hpp"
@@ -508,6 +509,14 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   /// TimePoint::max()). Returns the earliest deadline still held. @note threadsafe
   std::int64_t reclaim(TimePoint now) noexcept;
 
+  /// The readiness fd (Consumer::ready_fd), created and attached to the queue's ready event on
+  /// the first call; `io_error` if the kernel refuses an eventfd. @note threadsafe
+  Result<int> ready_fd() noexcept;
+  /// How long an event loop may wait on the fd before it must receive anyway: until the
+  /// queue's next timed wake-up (a delay ending, a visibility timeout), at most the clock's
+  /// max_real_sleep(); Duration::max() when only a notify can make a message ready.
+  [[nodiscard]] Duration ready_timeout() const noexcept;
+
   /// Refuses further receives and returns everything held to the queue. Idempotent.
   void close() noexcept;
   /// Makes blocked receives return (used by a push consumer's stop). @note threadsafe
@@ -595,6 +604,12 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   std::atomic<bool> interrupted_{false};
   std::shared_ptr<const void> owner_;  // see keep_owner
   alignas(kCacheLine) std::atomic<std::uint64_t> nacked_{0};
+  // The readiness fd, made on first ask (sync/ready_fd.hpp). ready_fd_ is null until then, so
+  // a receive that finds nothing pays one acquire load for it; it is published (release) under
+  // ready_fd_mutex_ once attached, and never changes after.
+  Mutex ready_fd_mutex_;
+  std::unique_ptr<ReadyFd> ready_fd_owner_ GUARDED_BY(ready_fd_mutex_);
+  std::atomic<ReadyFd*> ready_fd_{nullptr};
 };
 
 }  // namespace switchyard::detail

@@ -43,6 +43,7 @@
 #include "switchyard/detail/cache_line.hpp"
 #include "sync/event_count.hpp"  // SWITCHYARD_TSAN
 #include "sync/futex.hpp"
+#include "sync/ready_fd.hpp"
 
 namespace switchyard::detail {
 
@@ -75,6 +76,11 @@ class CoalescingEventCount {
   void cancel_wait(Key key) noexcept {
     leave(key.round);
   }
+  /// The readiness fds this event also signals (sync/ready_fd.hpp): an armed one is a
+  /// registered waiter, so a notify finds it and writes it; nobody else pays for them.
+  ReadyFdSet& ready_fds() noexcept {
+    return ready_fds_;
+  }
   /// Sleeps until a notify after `prepare_wait`, or `timeout` passes. @note threadsafe
   void wait(Key key, std::chrono::nanoseconds timeout) noexcept {
     futex_wait(wake_, key.wake, timeout);
@@ -93,6 +99,9 @@ class CoalescingEventCount {
         // Release: pairs with prepare_wait's acquire load of wake_.
         wake_.fetch_add(1, std::memory_order_release);
         futex_wake(wake_, INT_MAX);
+        // The CAS above dropped every registration, an armed fd's too: nothing to unregister.
+        if (ready_fds_.any()) [[unlikely]]
+          ready_fds_.fire([]() noexcept {});
         return;
       }
     }
@@ -126,6 +135,7 @@ class CoalescingEventCount {
 
   alignas(kCacheLine) std::atomic<std::uint64_t> state_{0};
   std::atomic<std::uint32_t> wake_{0};
+  ReadyFdSet ready_fds_;
 };
 
 }  // namespace switchyard::detail

@@ -36,6 +36,7 @@
 
 #include "switchyard/detail/cache_line.hpp"
 #include "sync/futex.hpp"
+#include "sync/ready_fd.hpp"
 
 #if defined(__SANITIZE_THREAD__)
 #define SWITCHYARD_TSAN 1
@@ -84,6 +85,11 @@ class EventCount {
   void notify_one_after_seq_cst_rmw() noexcept {
     if (!no_waiters_after_seq_cst_rmw()) wake(1);
   }
+  /// The readiness fds this event also signals (sync/ready_fd.hpp): an armed one counts as a
+  /// waiter, so a notify finds it and `wake` writes it; nobody else pays for them.
+  ReadyFdSet& ready_fds() noexcept {
+    return ready_fds_;
+  }
   /// Whether anyone is registered (a hint). @note threadsafe
   [[nodiscard]] bool has_waiters() const noexcept {
     return waiters_.load(std::memory_order_relaxed) != 0;
@@ -103,6 +109,10 @@ class EventCount {
   void wake(int count) noexcept {
     epoch_.fetch_add(1, std::memory_order_release);
     futex_wake(epoch_, count);
+    if (ready_fds_.any()) [[unlikely]] {
+      // Each armed fd was one registered waiter: it leaves here, as a sleeper leaves in wait.
+      ready_fds_.fire([this]() noexcept { waiters_.fetch_sub(1, std::memory_order_relaxed); });
+    }
   }
 
   bool no_waiters_after_seq_cst_rmw() noexcept {
@@ -115,6 +125,7 @@ class EventCount {
 
   alignas(kCacheLine) std::atomic<std::uint32_t> epoch_{0};
   std::atomic<std::uint32_t> waiters_{0};
+  ReadyFdSet ready_fds_;
 };
 
 }  // namespace switchyard::detail

@@ -56,6 +56,33 @@ void GroupConsumerState::close() noexcept {
   if (options_.auto_commit && dirty_) auto_commit();
   if (joined_) group_->leave(this);
   joined_ = false;
+  MutexLock lock(ready_fd_mutex_);
+  // Readable for good from here: every later poll reports `closed`.
+  if (ready_fd_owner_) {
+    ReadyFdArm<CoalescingEventCount>::detach(topic_->appended_event(), *ready_fd_owner_);
+  }
+}
+
+Result<int> GroupConsumerState::ready_fd() noexcept {
+  // Acquire: pairs with the release below.
+  if (ReadyFd* fd = ready_fd_.load(std::memory_order_acquire)) return fd->fd();
+  MutexLock lock(ready_fd_mutex_);
+  if (ready_fd_owner_) return ready_fd_owner_->fd();
+  auto made = ReadyFd::create();  // readable: a first poll finds what is there
+  if (!made) return Result<int>(made.failure());
+  try {
+    topic_->appended_event().ready_fds().attach(**made);
+  } catch (...) {
+    return Result<int>(Errc::out_of_memory);
+  }
+  ready_fd_owner_ = std::move(*made);
+  // A close that ran before the attach found no fd to detach: detach it here.
+  if (closed_.load(std::memory_order_acquire)) {
+    ReadyFdArm<CoalescingEventCount>::detach(topic_->appended_event(), *ready_fd_owner_);
+  }
+  // Release: pairs with poll's acquire load (the attach above is complete).
+  ready_fd_.store(ready_fd_owner_.get(), std::memory_order_release);
+  return ready_fd_owner_->fd();
 }
 
 void GroupConsumerState::wakeup() noexcept {
@@ -228,9 +255,22 @@ Status GroupConsumerState::poll(PollBatch& batch, std::size_t max, Duration time
   try {
     reserve_records(batch, max);
     IdleWait idle(options_.wait);
+    bool armed = false;
     for (;;) {
       if (auto done = poll_once(max, now, batch)) return *done;
-      if (now >= deadline || wakeup_.exchange(false, std::memory_order_acquire)) return {};
+      if (now >= deadline || wakeup_.exchange(false, std::memory_order_acquire)) {
+        // Acquire: pairs with ready_fd()'s release (the fd is attached).
+        ReadyFd* fd = ready_fd_.load(std::memory_order_acquire);
+        if (fd == nullptr || armed) return {};
+        // Found nothing: clear the readiness fd and arm it, then look once more (ready_fd.hpp).
+        ReadyFdArm<CoalescingEventCount>::arm(topic_->appended_event(), *fd);
+        armed = true;
+        if (closed()) {
+          fd->signal();  // the close's notify may have come before the registration
+          return Status(Errc::closed, "topic '" + topic_->name() + "' closed");
+        }
+        continue;
+      }
       wait_for_records(now, deadline, idle);
       if (closed()) return Status(Errc::closed, "topic '" + topic_->name() + "' closed");
       now = clock.now();
@@ -409,6 +449,15 @@ void GroupConsumer::wakeup() noexcept {
 }
 void GroupConsumer::close() noexcept {
   if (member_) member_->close();
+}
+Result<int> GroupConsumer::ready_fd() noexcept {
+  return member_ ? member_->ready_fd() : Result<int>(empty_member());
+}
+Duration GroupConsumer::ready_timeout() const noexcept {
+  return member_ ? member_->topic().clock()->max_real_sleep() : Duration::max();
+}
+const Clock& GroupConsumer::clock() const noexcept {
+  return member_ ? *member_->topic().clock() : *SystemClock::instance();
 }
 const std::string& GroupConsumer::topic_name() const noexcept {
   return member_->topic().name();

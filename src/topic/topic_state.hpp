@@ -321,6 +321,9 @@ class GroupConsumerState {
   [[nodiscard]] Result<std::uint64_t> committed(std::uint32_t partition) const noexcept;
   void wakeup() noexcept;
   void close() noexcept;
+  /// The readiness fd (GroupConsumer::ready_fd), made and attached to the topic's append
+  /// event on the first call. @note threadsafe
+  Result<int> ready_fd() noexcept;
 
   [[nodiscard]] const TopicState& topic() const noexcept { return *topic_; }
   [[nodiscard]] const GroupState& group() const noexcept { return *group_; }
@@ -358,6 +361,11 @@ class GroupConsumerState {
   bool joined_ = false;
   std::atomic<bool> closed_{false};
   std::atomic<bool> wakeup_{false};
+  // The readiness fd, made on first ask (sync/ready_fd.hpp); published (release) under
+  // ready_fd_mutex_ once attached, never changed after.
+  Mutex ready_fd_mutex_;
+  std::unique_ptr<ReadyFd> ready_fd_owner_ GUARDED_BY(ready_fd_mutex_);
+  std::atomic<ReadyFd*> ready_fd_{nullptr};
 };
 
 }  // namespace switchyard::detail
