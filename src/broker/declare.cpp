@@ -250,8 +250,7 @@ namespace {
 
 /// A consumer of `queue` (reached as `name`), made for `owner` (an exclusive queue's token or
 /// null). The one place a Consumer is built.
-Consumer make_consumer(const detail::Registry& registry, std::shared_ptr<QueueState> queue,
-                       std::string_view name, const std::shared_ptr<const void>& owner,
+Consumer make_consumer(std::shared_ptr<QueueState> queue, std::string_view name, const std::shared_ptr<const void>& owner,
                        const ConsumerOptions& options) {
   if (queue->exclusive_owner() != nullptr && queue->exclusive_owner() != owner.get()) {
     throw_exclusive(name, "consume it through another handle");
@@ -273,7 +272,7 @@ Consumer make_consumer(const detail::Registry& registry, std::shared_ptr<QueueSt
 }  // namespace
 
 Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options) try {
-  return make_consumer(*registry_, find_as<QueueState>(*registry_, name), name, nullptr, options);
+  return make_consumer(find_as<QueueState>(*registry_, name), name, nullptr, options);
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("a consumer of queue", name);
 }
@@ -281,7 +280,7 @@ Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options)
 Consumer Broker::consumer(const Queue& queue, const ConsumerOptions& options) try {
   const auto& state = detail::Access::state(queue);
   if (!state) throw Error(Errc::invalid_argument, "consumer of an empty Queue handle");
-  return make_consumer(*registry_, state, state->name(), detail::Access::owner(queue), options);
+  return make_consumer(state, state->name(), detail::Access::owner(queue), options);
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("a consumer of queue", queue.name());
 }

@@ -64,7 +64,7 @@ Result<std::shared_ptr<Requester>> Requester::open(
     // A user declared this name: take the next one.
   }
   core->consumer = std::make_shared<ConsumerState>(core->queue, options.prefetch,
-                                                   WaitStrategy::park, registry->interceptors());
+                                                   WaitStrategy::park);
   core->consumer->keep_owner(std::move(owner));
   std::shared_ptr<Requester> requester(new Requester(core));
   try {

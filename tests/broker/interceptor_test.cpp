@@ -203,7 +203,8 @@ TEST_CASE(
   CHECK(dead.destination == "jobs");
   CHECK(dead.id == *sent);
   CHECK(dead.detail == "bad payload->jobs.dlq");
-  auto letter = t.broker.consumer("jobs.dlq").receive();
+  auto dead_letters = t.broker.consumer("jobs.dlq");
+  auto letter = dead_letters.receive();
   REQUIRE(letter);
   CHECK(letter->headers().get("x-death-reason") == "bad payload");
 }

@@ -168,7 +168,8 @@ TEST_CASE("messages expiring under OnExpiry::drop are logged as dropped") {
   broker.declare_queue("jobs", {.ttl = std::chrono::seconds(1), .on_expiry = OnExpiry::drop});
   REQUIRE(broker.producer().send("jobs", "x"));
   clock->advance(std::chrono::seconds(2));
-  CHECK(broker.consumer("jobs").receive().code() == Errc::timed_out);
+  auto jobs = broker.consumer("jobs");
+  CHECK(jobs.receive().code() == Errc::timed_out);
   REQUIRE(lines.of("queue").size() == 1);
   CHECK_THAT(lines.of("queue")[0].message, Catch::Contains("latest: expired"));
 }

@@ -293,7 +293,7 @@ TEST_CASE("the storage counts bytes, records, syncs and segments of every durabl
 
 TEST_CASE("the storage counts segments deleted by retention and keeps the open count exact") {
   ScratchDir dir;
-  Broker broker({.data_dir = dir.path(), .segment_bytes = 4096});
+  Broker broker({.data_dir = dir.path(), .storage = {.segment_bytes = 4096}});
   broker.declare_topic(
       "events", {.partitions = 1, .retention = {.records = 20}, .durability = Durability::none});
   auto producer = broker.producer();
