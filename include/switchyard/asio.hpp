@@ -1,5 +1,6 @@
 // switchyard/asio.hpp — Boost.Asio completion-token operations on consumers and group members:
-// `async_receive`, `async_poll` (callbacks, `use_future`, `use_awaitable`, any token).
+// `async_receive`, `async_poll`, `async_request` (callbacks, `use_future`, `use_awaitable`, any
+// token).
 //
 // Optional and header-only: not included by switchyard.hpp, it needs Boost (Asio, System;
 // 1.74 or later; C++20 coroutines for `use_awaitable`). Nothing in the library depends on it.
@@ -10,6 +11,8 @@
 //       [](boost::system::error_code ec, switchyard::Delivery d) { ... });
 //   auto f = switchyard::asio::async_receive(io.get_executor(), consumer, 5s, use_future);
 //   Delivery d = co_await switchyard::asio::async_receive(consumer, 5s, use_awaitable);
+//   Message reply = co_await switchyard::asio::async_request(producer, "rpc", "ping",
+//                                                            {.timeout = 5s}, use_awaitable);
 //
 // How an operation runs (no thread per operation, no thread at all): it tries a
 // non-blocking `receive(0s)` / `poll(max, 0s)`; when that finds nothing (which clears and arms
@@ -84,6 +87,9 @@
 #include "switchyard/delivery.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/group_consumer.hpp"
+#include "switchyard/message.hpp"
+#include "switchyard/producer.hpp"
+#include "switchyard/request.hpp"
 
 namespace switchyard {
 namespace asio {
@@ -485,6 +491,26 @@ template <class Token>
 auto async_poll(GroupConsumer& member, std::size_t max, Duration timeout, Token&& token) {
   return detail::initiate_waiting(detail::AssociatedExecutor{}, detail::PollSource{&member, max},
                                   timeout, nullptr, std::forward<Token>(token));
+}
+
+/// Sends a request (switchyard/request.hpp) and completes with its outcome:
+/// `void(error_code, Message)` — no error and the reply; or `Errc::timed_out` (no reply within
+/// `options.timeout`), `Errc::remote_error` (the responder threw or returned an error),
+/// `Errc::unroutable` (no such destination), `Errc::closed` (the producer's last copy went, or
+/// the broker shut down) — the outcomes of `Producer::request`, as error codes. Built on its
+/// callback form with `async_from_callback`: the handler runs through its associated executor,
+/// never inside this call; the work it needs is done by the producer's reply thread, so no
+/// I/O executor is needed. `producer` must be alive when the operation is initiated (with
+/// `use_awaitable`: when it is awaited); destination and payload are copied.
+template <class Token>
+auto async_request(Producer& producer, std::string_view destination, std::string_view payload,
+                   const RequestOptions& options, Token&& token) {
+  return async_from_callback<Message>(
+      [&producer, destination = std::string(destination), payload = std::string(payload),
+       options](auto complete) {
+        producer.request(destination, payload, options, ReplyHandler(std::move(complete)));
+      },
+      std::forward<Token>(token));
 }
 
 }  // namespace switchyard::asio

@@ -441,3 +441,62 @@ TEST_CASE(
   REQUIRE(run_until(io, [&] { return from_coroutine.has_value(); }));
   CHECK(*from_coroutine == "echo: three");
 }
+
+TEST_CASE("async_request completes with the reply, by callback, future and coroutine") {
+  Broker broker;
+  broker.declare_queue("rpc");
+  Responder responder(broker, "rpc",
+                      [](const Delivery& d) -> Result<Reply> { return Reply{"re:" + text(d)}; });
+  auto producer = broker.producer();
+  net::io_context io;
+
+  std::optional<error_code> callback_ec;
+  std::string callback_reply;
+  switchyard::asio::async_request(producer, "rpc", "one", {.timeout = 10s},
+                                  net::bind_executor(io, [&](error_code ec, Message reply) {
+                                    callback_reply = std::string(reply.payload().as_string());
+                                    callback_ec = ec;
+                                  }));
+  REQUIRE(run_until(io, [&] { return callback_ec.has_value(); }));
+  CHECK_FALSE(*callback_ec);
+  CHECK(callback_reply == "re:one");
+
+  auto future =
+      switchyard::asio::async_request(producer, "rpc", "two", {.timeout = 10s}, net::use_future);
+  REQUIRE(future.wait_for(20s) == std::future_status::ready);
+  CHECK(future.get().payload().as_string() == "re:two");
+
+  std::optional<std::string> awaited;
+  std::exception_ptr failure;
+  net::co_spawn(
+      io,
+      [&]() -> net::awaitable<void> {
+        Message reply = co_await switchyard::asio::async_request(
+            producer, "rpc", "three", {.timeout = 10s}, net::use_awaitable);
+        awaited = std::string(reply.payload().as_string());
+      },
+      [&](std::exception_ptr e) { failure = e; });
+  REQUIRE(run_until(io, [&] { return awaited.has_value() || failure; }));
+  if (failure) std::rethrow_exception(failure);
+  CHECK(*awaited == "re:three");
+}
+
+TEST_CASE("async_request reports the request's failures as error codes") {
+  Broker broker;
+  broker.declare_queue("rpc");
+  Responder responder(broker, "rpc", [](const Delivery&) -> Result<Reply> {
+    throw std::runtime_error("no stock");
+  });
+  auto producer = broker.producer();
+  net::io_context io;
+  std::optional<error_code> failed, unroutable;
+  switchyard::asio::async_request(
+      producer, "rpc", "x", {.timeout = 10s},
+      net::bind_executor(io, [&](error_code ec, Message) { failed = ec; }));
+  switchyard::asio::async_request(
+      producer, "nope", "x", {.timeout = 10s},
+      net::bind_executor(io, [&](error_code ec, Message) { unroutable = ec; }));
+  REQUIRE(run_until(io, [&] { return failed.has_value() && unroutable.has_value(); }));
+  CHECK(*failed == Errc::remote_error);
+  CHECK(*unroutable == Errc::unroutable);
+}
