@@ -181,12 +181,14 @@ TEST_CASE("a pub/sub subscriber's full buffer logs its drops") {
   auto subscription = broker.subscribe(
       "news", [&](const Message&) { (void)eventually([&] { return release.load(); }); },
       {.buffer = 1});
-  // The handler holds the first; the buffer holds at most one more: one of three is dropped.
+  // The handler holds the first message it takes and the buffer is bounded: of 100 publishes
+  // some are dropped, however the handler thread is scheduled (with 3, a handler that had
+  // already taken the first left room for the other two).
   std::size_t buffered = 0;
-  for (int i = 0; i < 3; ++i) buffered += broker.publish("news", "x");
+  for (int i = 0; i < 100; ++i) buffered += broker.publish("news", "x");
   release.store(true);
-  CHECK(buffered < 3);
-  REQUIRE(lines.of("pubsub").size() == 1);
+  CHECK(buffered < 100);
+  REQUIRE_FALSE(lines.of("pubsub").empty());
   CHECK(lines.of("pubsub")[0].level == LogLevel::warning);
   CHECK_THAT(lines.of("pubsub")[0].message,
              Catch::Contains("'news'") && Catch::Contains("dropped"));
