@@ -41,9 +41,17 @@ bool run_until(net::io_context& io, Done done, std::chrono::seconds limit = 20s)
   return true;
 }
 
+/// Where an async_receive's completion lands; `handler()` is that completion.
 struct Outcome {
   std::optional<error_code> ec;
   Delivery delivery;
+
+  auto handler() {
+    return [this](error_code e, Delivery d) {
+      ec = e;
+      delivery = std::move(d);
+    };
+  }
 };
 
 }  // namespace
@@ -58,10 +66,7 @@ TEST_CASE(
   REQUIRE(producer.send("jobs", "ready"));
   net::io_context io;
   Outcome out;
-  switchyard::asio::async_receive(io.get_executor(), consumer, 5s, [&](error_code ec, Delivery d) {
-    out.ec = ec;
-    out.delivery = std::move(d);
-  });
+  switchyard::asio::async_receive(io.get_executor(), consumer, 5s, out.handler());
   CHECK_FALSE(out.ec.has_value());  // not completed inline
   REQUIRE(run_until(io, [&] { return out.ec.has_value(); }));
   CHECK_FALSE(*out.ec);
@@ -76,10 +81,7 @@ TEST_CASE("a pending async_receive completes when another thread sends") {
   net::io_context io;
   Outcome out;
   switchyard::asio::async_receive(io.get_executor(), consumer, Duration::max(),
-                                  [&](error_code ec, Delivery d) {
-                                    out.ec = ec;
-                                    out.delivery = std::move(d);
-                                  });
+                                  out.handler());
   io.run_for(5ms);  // the operation is waiting on the fd now (or soon: no matter)
   REQUIRE_FALSE(out.ec.has_value());
   std::atomic<bool> sent{false};
@@ -98,10 +100,7 @@ TEST_CASE("async_receive times out by the broker's clock with Errc::timed_out") 
   auto consumer = mb.broker.consumer("jobs");
   net::io_context io;
   Outcome out;
-  switchyard::asio::async_receive(io.get_executor(), consumer, 10s, [&](error_code ec, Delivery d) {
-    out.ec = ec;
-    out.delivery = std::move(d);
-  });
+  switchyard::asio::async_receive(io.get_executor(), consumer, 10s, out.handler());
   io.run_for(5ms);
   REQUIRE_FALSE(out.ec.has_value());  // 10 s of the manual clock have not passed
   mb.clock->advance(10s);
@@ -121,10 +120,7 @@ TEST_CASE("a delayed message completes a pending async_receive when it comes due
   REQUIRE(mb.producer.send("later", "due", delayed));
   net::io_context io;
   Outcome out;
-  switchyard::asio::async_receive(io.get_executor(), consumer, 60s, [&](error_code ec, Delivery d) {
-    out.ec = ec;
-    out.delivery = std::move(d);
-  });
+  switchyard::asio::async_receive(io.get_executor(), consumer, 60s, out.handler());
   io.run_for(5ms);
   REQUIRE_FALSE(out.ec.has_value());
   mb.clock->advance(5s);  // no notify: the operation's timer looks again
@@ -204,10 +200,7 @@ TEST_CASE(
   switchyard::asio::Cancellation cancel;
   Outcome out;
   switchyard::asio::async_receive(io.get_executor(), consumer, Duration::max(), cancel,
-                                  [&](error_code ec, Delivery d) {
-                                    out.ec = ec;
-                                    out.delivery = std::move(d);
-                                  });
+                                  out.handler());
   io.run_for(5ms);
   REQUIRE_FALSE(out.ec.has_value());
   cancel.cancel();
@@ -231,10 +224,7 @@ TEST_CASE(
   net::io_context io;
   Outcome out;
   switchyard::asio::async_receive(io.get_executor(), consumer, Duration::max(),
-                                  [&](error_code ec, Delivery d) {
-                                    out.ec = ec;
-                                    out.delivery = std::move(d);
-                                  });
+                                  out.handler());
   io.run_for(5ms);
   REQUIRE_FALSE(out.ec.has_value());
   std::thread closer;
