@@ -58,4 +58,11 @@ inline constexpr std::uint64_t kMemoryMessages = 1'000'000;
 // roundtrip_parked: round trips per run (one iteration; p50_ns and p99_ns are taken over them).
 inline constexpr std::uint64_t kRoundTrips = 50'000;
 
+// pubsub_fanout4: 64-byte messages published on one channel with kFanout subscribers.
+/// Messages published per iteration (each is delivered kFanout times).
+inline constexpr std::uint64_t kPubsubMessages = 50'000;
+/// Messages per iteration of the Redis peers of the queue families (a round trip per command
+/// in the single-op family: a smaller count keeps the run short; rates compare all the same).
+inline constexpr std::uint64_t kRedisQueueMessages = 20'000;
+
 }  // namespace switchyard_bench

@@ -45,13 +45,22 @@ FAMILIES = [
            what="one paced item at a time, busy-polling consumer; p50 one-way latency",
            extra=["p99_ns"]),
     Family("queue_send_receive_ack", "items_per_second",
-           ["zmq_pushpull", "mutex_deque", "owned_copy_floor"],
-           {"zmq_pushpull": ("min", 5.0)}, zero_allocs=True, ceiling="owned_copy_floor",
+           ["zmq_pushpull", "mutex_deque", "owned_copy_floor", "redis_streams"],
+           {"zmq_pushpull": ("min", 5.0), "owned_copy_floor": ("min", 0.6)}, zero_allocs=True,
+           ceiling="owned_copy_floor",
+           # redis_streams: XADD, XREADGROUP COUNT 1, XACK, a round trip each (no target).
            what="64-byte messages through a Queue: send -> receive -> ack, one at a time"),
     Family("queue_send_receive_ack_batch64", "items_per_second",
-           ["zmq_pushpull", "owned_copy_floor"],
-           {"zmq_pushpull": ("min", 20.0)}, ceiling="owned_copy_floor",
+           ["zmq_pushpull", "owned_copy_floor", "redis_streams"],
+           {"zmq_pushpull": ("min", 20.0), "owned_copy_floor": ("min", 0.7)},
+           ceiling="owned_copy_floor",
            what="the same in batches of 64"),
+    Family("queue_send_receive_ack_object", "items_per_second", ["owned_copy_floor"],
+           {"owned_copy_floor": ("min", 1.0)}, ceiling="owned_copy_floor",
+           what="a 64-byte C++ object moved in (switchyard::object), read in place, acked"),
+    Family("pubsub_fanout4", "items_per_second", ["redis_pubsub"], {},
+           what="64-byte messages published on a channel with 4 subscribers (Redis PUBLISH/"
+                "SUBSCRIBE semantics, nothing dropped); counts deliveries"),
     Family("topic_fanout4", "items_per_second", ["zmq_pubsub"],
            {"zmq_pubsub": ("min", 5.0)},
            what="64-byte records to a topic read by 4 subscribers; counts deliveries"),
@@ -69,10 +78,31 @@ FAMILIES = [
            {"mutex_deque": ("max", 2.0)},
            what="1,000,000 64-byte messages resident in one queue; RSS growth per message",
            extra=["heap_bytes_per_message"]),
+    Family("kafka_produce_consume_64", "items_per_second", ["librdkafka"],
+           {"librdkafka": ("min", 0.9)},
+           what="64-byte records to a Kafka topic on the in-process mock cluster, consumed by one "
+                "group member, end to end (switchyard::kafka vs librdkafka used directly)"),
+    Family("kafka_produce_consume_1k", "items_per_second", ["librdkafka"],
+           {"librdkafka": ("min", 0.9)},
+           what="1 KiB records, as kafka_produce_consume_64"),
     Family("roundtrip_parked", "p50_ns", ["zmq_pair", "eventcount_ring"],
            {"zmq_pair": ("max", 1.2)},
            what="ping-pong with parked (futex) consumers; p50 round trip", extra=["p99_ns"]),
 ]
+
+# durable_queue_send_receive_ack (issue 17 §2, benchmarks/durable_queue.hpp): one family per
+# payload x durability x producers; the targets hold against every peer (so: the best of them).
+DURABLE_PEERS = ["sqlite_wal", "lmdb", "rocksdb"]
+for _payload in (64, 1024):
+    for _level, _target in (("none", {1: 20.0, 4: 20.0}), ("batch", {1: 10.0, 4: 10.0}),
+                            ("always", {1: 1.0, 4: 3.0})):
+        for _producers in (1, 4):
+            FAMILIES.append(Family(
+                f"durable_queue_send_receive_ack_{_payload}B_{_level}_{_producers}p",
+                "items_per_second", DURABLE_PEERS,
+                {p: ("min", _target[_producers]) for p in DURABLE_PEERS},
+                what=f"durable job queue, {_payload} B, durability {_level}, {_producers} "
+                     "producer(s), 1 consumer: send, receive with a lease, ack"))
 
 
 def split_name(run_name):
@@ -105,7 +135,7 @@ def load_medians(results):
 def fmt_value(metric, value):
     if value is None:
         return "-"
-    if metric.endswith("_ns"):
+    if metric.endswith("_ns") or metric == "ns_per_op":
         return f"{value:,.0f} ns"
     if metric.endswith("bytes_per_message"):
         return f"{value:,.1f} B"
@@ -113,6 +143,8 @@ def fmt_value(metric, value):
         return f"{value / 1e9:,.2f} GB/s"
     if value >= 1e6:
         return f"{value / 1e6:,.2f} M/s"
+    if value < 1e3:
+        return f"{value:,.0f} /s"
     return f"{value / 1e3:,.1f} k/s"
 
 
@@ -173,3 +205,85 @@ def fmt_target(target):
 def advantage(ratio, higher):
     """How many times better switchyard is than the peer (> 1: better)."""
     return ratio if higher else 1.0 / ratio
+
+
+# ---------------------------------------------------------------- growth curves (issue 17 §3)
+
+@dataclass
+class Curve:
+    """A family run at several sizes (`growth_<axis>/<impl>/<N>`, benchmarks/growth.cpp)."""
+    name: str
+    axis: str              # what N counts
+    metric: str            # counter plotted against N
+    complexity: str        # by design
+    flat: bool             # O(1) by design: largest / smallest point must be within 1.5x
+    peer: str = ""         # a second implementation drawn beside switchyard
+    note: str = ""
+
+
+FLAT_LIMIT = 1.5
+
+CURVES = [
+    Curve("growth_backlog", "messages queued", "ns_per_op", "O(1)", True,
+          note="send + receive + ack, one thread, CPU time"),
+    Curve("growth_destinations", "queues and topics declared (each)", "ns_per_op", "O(1)", True,
+          note="one send to 64 of the N queues in turn"),
+    Curve("growth_bindings", "topic-exchange bindings", "ns_per_op", "O(words of the key)", True,
+          note="one send; bind_ns (each bind) is O(N) today"),
+    Curve("growth_payload", "payload bytes", "bytes_per_second", "O(bytes)", False,
+          peer="memcpy", note="target: >= 0.5x memcpy's bandwidth at 1 MiB"),
+    Curve("growth_consumers", "consumer threads (2 cores)", "items_per_second", "O(1)", False,
+          note="total throughput; target: >= 0.5x of one consumer at every point"),
+    Curve("growth_rebalance", "members = partitions", "ns_per_op", "O(M + P) per join", False,
+          note="mean time of one join (a rebalance) while M members join"),
+    Curve("growth_recovery", "unacked messages in the log", "ns_per_op", "O(N)", False,
+          note="opening the broker; ns_per_message beside it"),
+    Curve("growth_metrics", "queues declared", "ns_per_op", "O(N)", False,
+          note="broker.metrics(), the Prometheus text"),
+]
+
+
+def curve_points(results, curve, impl="switchyard"):
+    """[(N, {counters})] of `curve` for `impl`, the median aggregate where there are
+    repetitions, sorted by N; points that reported an error are left out."""
+    points, singles = {}, {}
+    prefix = f"{curve.name}/{impl}/"
+    for b in results.get("benchmarks", []):
+        name = b.get("run_name", b["name"])
+        if not name.startswith(prefix) or b.get("error_occurred"):
+            continue
+        n = int(name[len(prefix):].split("/")[0])
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                points[n] = b
+        else:
+            singles.setdefault(n, b)
+    for n, b in singles.items():
+        points.setdefault(n, b)
+    return sorted(points.items())
+
+
+def evaluate_curve(results, curve):
+    """(points, verdict): the verdict says whether the curve meets its target."""
+    points = curve_points(results, curve)
+    values = [(n, b.get(curve.metric)) for n, b in points if b.get(curve.metric)]
+    if len(values) < 2:
+        return values, "pending"
+    first, last = values[0][1], values[-1][1]
+    if curve.name == "growth_payload":
+        peer = dict((n, b.get(curve.metric)) for n, b in curve_points(results, curve, "memcpy"))
+        top = values[-1][0]
+        if not peer.get(top):
+            return values, "no memcpy result"
+        ratio = last / peer[top]
+        return values, f"{ratio:.2f}x memcpy at {top} B: {'met' if ratio >= 0.5 else 'MISSED'}"
+    if curve.name == "growth_consumers":
+        worst = min(v for _, v in values) / first
+        return values, f"worst {worst:.2f}x of one consumer: {'met' if worst >= 0.5 else 'MISSED'}"
+    spread = max(v for _, v in values) / min(v for _, v in values)
+    if curve.flat:
+        return values, (f"spread {spread:.2f}x (<= {FLAT_LIMIT}x): "
+                        f"{'met' if spread <= FLAT_LIMIT else 'MISSED'}")
+    growth = last / first
+    span = values[-1][0] / max(values[0][0], 1)
+    return values, f"{curve.complexity}: x{growth:,.0f} over a x{span:,.0f} range"

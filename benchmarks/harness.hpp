@@ -183,6 +183,10 @@ class LatencySamples {
     if (samples_.size() < samples_.capacity()) samples_.push_back(ns < 0 ? 0 : ns);
   }
   [[nodiscard]] std::size_t size() const noexcept { return samples_.size(); }
+  /// Sample `i` in the order added (until a quantile reorders them).
+  [[nodiscard]] std::int64_t at(std::size_t i) const noexcept { return samples_[i]; }
+  /// Forgets the samples, keeping the reserved room.
+  void clear() noexcept { samples_.clear(); }
   /// The q-quantile (0 < q < 1), nearest rank. Reorders the samples.
   double quantile(double q) {
     if (samples_.empty()) return 0;

@@ -161,6 +161,9 @@ void queue_send_receive_ack_batch64_floor(benchmark::State& state) {
 SWITCHYARD_BENCHMARK("queue_send_receive_ack/owned_copy_floor", queue_send_receive_ack_floor);
 SWITCHYARD_BENCHMARK("queue_send_receive_ack_batch64/owned_copy_floor",
                      queue_send_receive_ack_batch64_floor);
+// The same floor as the ceiling of the typed-object family (queue_object.cpp).
+SWITCHYARD_BENCHMARK("queue_send_receive_ack_object/owned_copy_floor",
+                     queue_send_receive_ack_floor);
 
 }  // namespace
 }  // namespace switchyard_bench

@@ -1,6 +1,7 @@
 // The email-notification flow in one process: producers send, a pool of workers "sends the
 // email" (some sends fail for a while, some addresses bounce for ever), failed sends are retried
-// with backoff, and after 3 attempts a message goes to the dead-letter queue.
+// with backoff, and after 3 attempts a message is dead-lettered the RabbitMQ way: through the
+// topic exchange `notifications-dlx` with routing key `email.failed`, bound to `email-failed`.
 //
 //   build/release/examples/email_notifications [messages]
 #include <switchyard/switchyard.hpp>
@@ -34,12 +35,15 @@ int main(int argc, char** argv) {
   const int producers = 2;
 
   switchyard::Broker broker;
+  broker.declare_exchange("notifications-dlx", switchyard::ExchangeType::topic);
   broker.declare_queue("email-failed");
+  broker.bind("notifications-dlx", "email-failed", "*.failed");
   auto emails = broker.declare_queue(
       "email-notifications",
       {.capacity = 8192,
        .max_deliveries = 3,
-       .dead_letter = "email-failed",
+       .dead_letter = "notifications-dlx",  // x-dead-letter-exchange
+       .dead_letter_routing_key = "email.failed",  // x-dead-letter-routing-key
        .prefetch = 64,
        .retry_backoff = {.initial = 1ms, .multiplier = 2.0, .max = 50ms}});
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 
 #include "switchyard/clock.hpp"
 #include "switchyard/consumer.hpp"
+#include "switchyard/destination.hpp"
 #include "switchyard/exchange.hpp"
 #include "switchyard/export.hpp"
 #include "switchyard/group_consumer.hpp"
@@ -23,6 +25,7 @@
 #include "switchyard/recovery.hpp"
 #include "switchyard/stats.hpp"
 #include "switchyard/topic.hpp"
+#include "switchyard/transaction.hpp"
 
 namespace switchyard {
 
@@ -71,6 +74,31 @@ struct DeleteOptions {
   bool if_empty = false;   ///< refuse (`Errc::in_use`) while the queue holds messages
 };
 
+/// What `Broker::move_messages` moves, where, and how fast (SQS StartMessageMoveTask).
+struct MessageMoveOptions {
+  /// The queue to move to; empty: each message back to the queue it was dead-lettered from
+  /// (its `x-death-queue` header — SQS's default destination, "the source queue").
+  std::string destination{};
+  /// Which messages: those it returns true for; empty: all. Runs under the source queue's
+  /// lock: it must not call into the broker. Must not throw.
+  std::function<bool(const Message&)> filter{};
+  /// SQS's MaxNumberOfMessagesPerSecond: at most this many a second, by the broker's clock
+  /// (moved in runs of this size, one each second); 0: no limit.
+  std::uint32_t max_per_second = 0;
+  /// At most this many in all; 0: as many as the source holds when the move starts.
+  std::size_t max_messages = 0;
+};
+
+/// What `Broker::move_messages` did.
+struct MessageMoveResult {
+  std::uint64_t moved = 0;
+  /// Left in the source: their destination refused them (full, closed, too large), or there
+  /// was none (no `x-death-queue`, or it names no queue now). Each is tried once per move.
+  std::uint64_t failed = 0;
+  /// Why the first failure failed.
+  std::string first_failure{};
+};
+
 /// One broker: a namespace of destinations (queues, topics, exchanges share one namespace).
 ///
 /// Declares are idempotent: declaring an existing name with equal options returns it; with
@@ -94,8 +122,25 @@ class SWITCHYARD_EXPORT Broker {
   [[nodiscard]] bool contains(std::string_view name) const;
   /// Deletes a queue: its consumers are told `closed`, its messages discarded.
   void delete_queue(std::string_view name, DeleteOptions options = {});
-  /// Names of every destination.
-  [[nodiscard]] std::vector<std::string> destinations() const;
+  /// Every declared queue, topic and exchange with its kind (RabbitMQ's `list_queues` and
+  /// `list_exchanges`, Kafka's `listTopics`, in one list), sorted by name. A snapshot: a
+  /// declare or delete while it runs may or may not be in it. @note threadsafe
+  [[nodiscard]] std::vector<DestinationInfo> destinations() const;
+
+  /// Redrive (SQS StartMessageMoveTask): moves ready messages of the queue `source` (typically a
+  /// dead-letter queue) to `options.destination`, or each back to the queue it died in, all or
+  /// those `options.filter` picks, at most `max_per_second`, in the source's delivery order;
+  /// delayed and in-flight messages stay. A moved message keeps its id, payload and headers
+  /// (x-death-* included), starts at attempt 1 and counts its TTL from the move; a message the
+  /// destination refuses stays in the source, where it was. Blocks the calling thread for the
+  /// pacing (SQS runs the task in the background: run this on a thread of your own for that).
+  /// Between two durable queues a move is crash-safe: after a kill at any moment each message
+  /// is in exactly one of them (the journal of the destination names the source's record; the
+  /// reopen finishes a move cut short). Into an in-memory queue a moved message is as durable
+  /// as that queue. Errors: `unknown_destination` (no such source or destination queue),
+  /// `invalid_argument` (the destination is the source), `closed`. @note threadsafe
+  Result<MessageMoveResult> move_messages(std::string_view source,
+                                          const MessageMoveOptions& options = {});
 
   // --- topics: Kafka-style partitioned logs and SNS-style fan-out -------------------
 
@@ -130,6 +175,9 @@ class SWITCHYARD_EXPORT Broker {
   void unsubscribe_queue(std::string_view topic, std::string_view queue);
 
   [[nodiscard]] Producer producer() const;
+  /// A new transaction: sends, acks and offset commits applied together by its `commit`, or
+  /// not at all (switchyard/transaction.hpp). @note threadsafe
+  [[nodiscard]] Transaction begin();
   /// A consumer of queue `name`; throws `Error(Errc::unknown_destination)`, or `Errc::locked`
   /// for an exclusive queue (consume it through its owner handle, below).
   [[nodiscard]] Consumer consumer(std::string_view queue, const ConsumerOptions& options = {});

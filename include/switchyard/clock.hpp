@@ -32,8 +32,39 @@ struct Stamp {
   Timestamp wall;
 };
 
+/// One broker call about to sleep, as `Clock::wait_begins` shows it to a clock that runs
+/// virtual time (switchyard/testing/virtual_clock.hpp). It lives on the sleeping thread's stack
+/// from `wait_begins` to `wait_ends`; the clock may call `notify` and `notified` in between,
+/// from any thread, never after `wait_ends` has returned.
+struct BlockedWait {
+  /// When the call looks again by itself: its timeout, or the next timed event it waits for (a
+  /// delay ending, a visibility timeout, an expiry). `TimePoint::max()`: only a notify ends it.
+  TimePoint wake;
+  /// The event it sleeps on, and its registration there (opaque to the clock).
+  void* event;
+  std::uint64_t key;
+  /// Ends the sleep at once (notifies `event`: every sleeper of it wakes and looks again).
+  void (*notify)(void* event) noexcept;
+  /// Whether the sleep has already been ended by a notify: the thread is about to run again.
+  bool (*notified)(const BlockedWait& wait) noexcept;
+};
+
 /// Source of time for a `Broker`. Implementations must be thread-safe: every method may be
 /// called from any thread at any time.
+///
+/// Virtual time (the hooks at the end). A clock whose time moves by itself when the broker is
+/// idle — a test's `VirtualClock` — needs to know two things: which threads belong to the
+/// flow, and when each of them sleeps in the broker until when. The broker tells every clock:
+///  * every sleep of a blocked broker call (receive, poll, a send held by a full buffer, a
+///    pub/sub dispatch thread with nothing to do, the queue-expiry thread, a test recorder's
+///    await) goes through `detail::IdleWait::park`, which calls `wait_begins` after the
+///    sleeper registered on its event and checked its condition one last time, and `wait_ends`
+///    when it wakes (see src/sync/idle_wait.hpp);
+///  * every thread the broker starts that may block on it (push workers, pub/sub dispatch
+///    threads, a requester's reply thread, the queue-expiry thread) is announced by
+///    `thread_starting` on the starting thread before it exists, then calls `thread_begins`
+///    first and `thread_ends` last (or the starter calls `thread_ends` if the start failed).
+/// Real clocks ignore all of it (the defaults are empty), so it costs a virtual call per sleep.
 class SWITCHYARD_EXPORT Clock {
  public:
   virtual ~Clock() = default;
@@ -58,6 +89,19 @@ class SWITCHYARD_EXPORT Clock {
   /// Real clocks say "as long as you like"; a manual clock says "briefly", because its time
   /// moves by `advance()` from another thread, not by sleeping.
   [[nodiscard]] virtual Duration max_real_sleep() const noexcept { return Duration::max(); }
+
+  /// A broker call is about to sleep (see the class comment). Must not block for long, must
+  /// not call into the broker; may call `wait.notify` (also for this very sleep, which then
+  /// returns at once). @note threadsafe
+  virtual void wait_begins(BlockedWait& wait) const noexcept { (void)wait; }
+  /// The sleep that `wait_begins(wait)` announced is over. @note threadsafe
+  virtual void wait_ends(BlockedWait& wait) const noexcept { (void)wait; }
+  /// A broker thread that may block is about to be started by the calling thread.
+  virtual void thread_starting() const noexcept {}
+  /// First call on that thread. @note threadsafe
+  virtual void thread_begins() const noexcept {}
+  /// Last call on that thread (or on the starter, when the start failed). @note threadsafe
+  virtual void thread_ends() const noexcept {}
 };
 
 /// The default clock: `steady_clock` for `now()`, `system_clock` for `wall_now()`, and

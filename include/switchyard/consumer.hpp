@@ -33,6 +33,9 @@ struct ConsumerOptions {
   /// Most unacknowledged deliveries held at once, at most 2^20; 0: the queue's `prefetch`.
   std::uint32_t prefetch = 0;
   WaitStrategy wait = WaitStrategy::park;
+  /// RabbitMQ's consumer tag: how `Queue::peek` names the holder of an in-flight message;
+  /// empty: the broker makes one ("consumer-<n>", unique in the process).
+  std::string tag{};
   /// Told about every exception a push handler throws (the message is nacked either way, and
   /// counted in `QueueStats::handler_errors`). Runs on the worker thread; must not throw.
   std::function<void(const Delivery&, std::exception_ptr)> on_error{};
@@ -129,6 +132,8 @@ class SWITCHYARD_EXPORT Consumer {
   /// Unacknowledged deliveries held now (exact when no receive or settle is in progress).
   [[nodiscard]] std::size_t in_flight() const noexcept;
   [[nodiscard]] const std::string& queue_name() const noexcept;
+  /// Its tag (`ConsumerOptions::tag`, or the one the broker made): `PeekedMessage::holder`.
+  [[nodiscard]] const std::string& tag() const noexcept;
   explicit operator bool() const noexcept { return state_ != nullptr; }
 
  private:

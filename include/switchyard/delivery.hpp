@@ -77,6 +77,13 @@ class SWITCHYARD_EXPORT Delivery {
   Status reject(std::string_view reason = "rejected") noexcept;
   /// Restarts the visibility timeout (SQS ChangeMessageVisibility to the queue's timeout).
   Status extend() noexcept;
+  /// SQS ChangeMessageVisibility: the message becomes visible again `timeout` from now (by the
+  /// broker's clock) unless settled first — on any queue, one with `visibility_timeout = 0`
+  /// included. 0 makes it visible now: it is taken back as an expired visibility timeout takes
+  /// it (attempt + 1 on its next delivery, the queue's backoff and `max_deliveries` apply).
+  /// `invalid_argument` for a negative timeout, or one that would keep it invisible past 12
+  /// hours after this delivery's receive (SQS's maximum); `stale_delivery` once settled.
+  Status change_visibility(Duration timeout) noexcept;
 
  private:
   // The library's plumbing, reached only through detail::Access (not installed).

@@ -41,6 +41,10 @@ enum class Persisted : std::uint8_t {
   memory,   ///< held in memory only
   written,  ///< in the mapped file (the page cache): survives a process crash
   synced,   ///< on stable storage: survives power loss
+  /// Acknowledged by a cluster the topic lives on (a remote topic, switchyard/transport.hpp:
+  /// Kafka's acks=all — on every in-sync replica): survives this process and the loss of a
+  /// broker of that cluster, as the cluster's replication promises.
+  replicated,
 };
 
 /// What a destination of level `d` reports for a send once its completion fires.
@@ -79,6 +83,8 @@ constexpr std::string_view to_string(Persisted p) noexcept {
       return "written";
     case Persisted::synced:
       return "synced";
+    case Persisted::replicated:
+      return "replicated";
   }
   return "unknown";
 }

@@ -25,10 +25,10 @@ namespace switchyard {
 enum class Errc : std::uint8_t {
   ok = 0,
   // Outcomes of the hot path: expected under load, never a bug.
-  full,             ///< destination at capacity and its overflow policy says reject
-  closed,           ///< destination, consumer or broker is closed or shut down
-  timed_out,        ///< a blocking call ran out of time
-  out_of_memory,    ///< an allocation failed, nothing was accepted (no message: none is built)
+  full,           ///< destination at capacity and its overflow policy says reject
+  closed,         ///< destination, consumer or broker is closed or shut down
+  timed_out,      ///< a blocking call ran out of time
+  out_of_memory,  ///< an allocation failed, nothing was accepted (no message: none is built)
   // Misuse: the caller asked for something that cannot be.
   unknown_destination,  ///< no queue, topic or exchange of that name
   option_mismatch,      ///< re-declare with options different from the first declare
@@ -42,13 +42,15 @@ enum class Errc : std::uint8_t {
   wrong_type,           ///< a typed payload read as a type it does not hold
   in_use,               ///< delete of a destination that still has consumers or bindings
   // Storage faults: fallible I/O.
-  io_error,     ///< the operating system refused a read, write, map or sync
-  disk_full,    ///< no space left (ENOSPC / EFBIG) — nothing was accepted
-  corrupt,      ///< a checksum, length or magic number did not verify
-  locked,       ///< held by another owner: the data directory by another live process, an
-                ///< exclusive queue by its declaring handle (RabbitMQ's RESOURCE_LOCKED)
+  io_error,   ///< the operating system refused a read, write, map or sync
+  disk_full,  ///< no space left (ENOSPC / EFBIG) — nothing was accepted
+  corrupt,    ///< a checksum, length or magic number did not verify
+  locked,     ///< held by another owner: the data directory by another live process, an
+              ///< exclusive queue by its declaring handle (RabbitMQ's RESOURCE_LOCKED)
   // Request / reply.
   remote_error,  ///< the responder failed (threw, or returned an error); the message says why
+  // Remote topics (switchyard/transport.hpp).
+  unauthorized,  ///< the cluster refused this client (authentication or an ACL); never retried
 };
 
 /// The stable name of an error code ("full", "unknown_destination", ...).
@@ -75,6 +77,8 @@ constexpr std::string_view to_string(Errc code) noexcept {
     case Errc::corrupt: return "corrupt";
     case Errc::locked: return "locked";
     case Errc::remote_error: return "remote_error";
+    case Errc::unauthorized:
+      return "unauthorized";
   }
   return "unknown";
 }

@@ -20,7 +20,7 @@ namespace switchyard {
 
 namespace detail {
 class Access;
-class GroupConsumerState;
+class GroupMember;
 }  // namespace detail
 
 /// Where a NEW group starts reading each partition. Resolved once, when the group gets its
@@ -213,9 +213,10 @@ class SWITCHYARD_EXPORT GroupConsumer {
  private:
   // The library's plumbing, reached only through detail::Access (not installed).
   friend class detail::Access;
-  explicit GroupConsumer(std::shared_ptr<detail::GroupConsumerState> member) noexcept;
+  explicit GroupConsumer(std::shared_ptr<detail::GroupMember> member) noexcept;
 
-  std::shared_ptr<detail::GroupConsumerState> member_;
+  // A member of a group of this process or of a transport's (src/topic/group_member.hpp).
+  std::shared_ptr<detail::GroupMember> member_;
 };
 
 }  // namespace switchyard

@@ -99,6 +99,11 @@ inline constexpr std::string_view death_queue = "x-death-queue";
 inline constexpr std::string_view death_reason = "x-death-reason";
 /// On a dead letter: how many times it had been delivered.
 inline constexpr std::string_view death_attempts = "x-death-attempts";
+/// On a message moved (Broker::move_messages) from one durable queue to another: the queue it
+/// came from and its place in that queue's journal — how recovery finishes a move a crash cut
+/// short, so the message ends up in exactly one of the two.
+inline constexpr std::string_view moved_from = "x-moved-from";
+inline constexpr std::string_view moved_seq = "x-moved-seq";
 }  // namespace headers
 
 }  // namespace switchyard

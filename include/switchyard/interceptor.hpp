@@ -1,6 +1,6 @@
 // switchyard/interceptor.hpp — hooks on every path a message takes, for tracing and
-// correlation ids: send, receive, poll, pub/sub delivery, settlement, redelivery, dead letter,
-// expiry.
+// correlation ids: send, receive, poll, pub/sub delivery and drop, settlement, redelivery, dead
+// letter, expiry.
 #pragma once
 
 #include <cstdint>
@@ -65,6 +65,13 @@ class Interceptor {
   /// On a pub/sub subscription's dispatch thread, just before its handler is called.
   /// `channel` is the channel published on (also for a pattern subscription).
   virtual void on_deliver(std::string_view channel, const Message& message) {
+    (void)channel;
+    (void)message;
+  }
+  /// A pub/sub subscription dropped a message published on `channel`: its buffer was full
+  /// (`SlowSubscriber::drop`, or `block` past its timeout) or out of memory. On the publisher's
+  /// thread; the subscription's handler never sees it (counted in its `dropped`).
+  virtual void on_drop(std::string_view channel, const Message& message) {
     (void)channel;
     (void)message;
   }

@@ -68,10 +68,18 @@ class Message {
   explicit operator bool() const noexcept { return body_ != nullptr; }
 
   [[nodiscard]] MessageId id() const noexcept { return body_->id; }
-  /// Wall-clock time the message was sent.
+  /// The message's timestamp: the one its producer set (`SendOptions::timestamp`, AMQP's
+  /// `timestamp` property, Kafka's CreateTime), else the wall-clock time it was sent. Kept
+  /// through dead-lettering, forwarding and durable storage. Delays, TTLs and retention count
+  /// from the send, never from a producer-set timestamp.
   [[nodiscard]] Timestamp timestamp() const noexcept {
-    return Timestamp(Duration(body_->timestamp_ns));
+    const std::int64_t created = body_->created_ns();
+    return Timestamp(Duration(created != 0 ? created : body_->timestamp_ns));
   }
+  /// The id its producer set (`SendOptions::message_id`, AMQP's `message-id` property), or
+  /// empty. Opaque to the broker (not unique, not deduplicated: that is `dedup_id`); kept
+  /// through dead-lettering, forwarding and durable storage. `id()` is the broker's own.
+  [[nodiscard]] std::string_view message_id() const noexcept { return body_->message_id(); }
   /// Partitioning / routing key (may be empty).
   [[nodiscard]] std::string_view key() const noexcept { return body_->key(); }
   /// Message group (SQS FIFO `MessageGroupId`); empty when ungrouped.

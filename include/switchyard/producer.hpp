@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "switchyard/clock.hpp"
 #include "switchyard/error.hpp"
@@ -115,12 +116,13 @@ class SWITCHYARD_EXPORT Producer {
   Result<MessageId> deliver_to(detail::Destination* target, std::string_view destination,
                                Message&& message, const SendOptions& options) noexcept;
   /// Whether a send passes what every send checks before building anything: key and group at
-  /// most 65535 bytes, a payload below 4 GiB, no negative delay or ttl. Inline: every send.
+  /// most 65535 bytes (a message id too), a payload below 4 GiB, no negative delay or ttl. Inline:
+  /// every send.
   static bool valid(std::span<const std::byte> payload, const SendOptions& options) noexcept {
     constexpr std::size_t kMaxShort = 65535;
     return options.key.size() <= kMaxShort && options.group.size() <= kMaxShort &&
-           payload.size() <= 0xFFFF'FFFFull && options.delay.count() >= 0 &&
-           options.ttl.count() >= 0;
+           options.message_id.size() <= kMaxShort && payload.size() <= 0xFFFF'FFFFull &&
+           options.delay.count() >= 0 && options.ttl.count() >= 0;
   }
   /// Why `valid` said no (out of line: the cold path).
   static Failure refusal(std::span<const std::byte> payload, const SendOptions& options);
@@ -130,7 +132,7 @@ class SWITCHYARD_EXPORT Producer {
                        const SendOptions& options, void* object, const detail::ObjectOps* ops,
                        const Stamp& stamp, MessageId id) noexcept;
   /// The next id of this producer's block (a new block from the broker when it runs out).
-  MessageId next_id() noexcept { return next_id_ != id_end_ ? next_id_++ : next_id_block(); }
+  MessageId next_id() noexcept { return ids_.next != ids_.end ? ids_.next++ : next_id_block(); }
   MessageId next_id_block() noexcept;
   [[nodiscard]] Failure id_refusal() const noexcept;  // why next_id() gave 0
   /// The stamp for messages sent now (see make).
@@ -143,9 +145,28 @@ class SWITCHYARD_EXPORT Producer {
   std::string cached_name_;
   std::shared_ptr<detail::Destination> cached_;
   std::uint64_t cached_generation_ = 0;
-  // Message ids come from the broker in blocks, so a send touches no shared counter.
-  std::uint64_t next_id_ = 0;
-  std::uint64_t id_end_ = 0;
+  // Message ids come from the broker in blocks, so a send touches no shared counter. A block
+  // is one producer's: a copy starts without one (and takes its own at its first send), a move
+  // takes it along — two producers never hand out the same id.
+  struct IdBlock {
+    std::uint64_t next = 0;
+    std::uint64_t end = 0;
+    IdBlock() = default;
+    IdBlock(const IdBlock&) noexcept {}
+    IdBlock(IdBlock&& other) noexcept
+        : next(std::exchange(other.next, 0)), end(std::exchange(other.end, 0)) {}
+    IdBlock& operator=(const IdBlock& other) noexcept {
+      if (this != &other) next = end = 0;
+      return *this;
+    }
+    IdBlock& operator=(IdBlock&& other) noexcept {
+      next = std::exchange(other.next, 0);
+      end = std::exchange(other.end, 0);
+      return *this;
+    }
+    ~IdBlock() = default;
+  };
+  IdBlock ids_;
   // Its reply queue and reply thread, made by the first request (src/broker/requester.hpp).
   std::shared_ptr<detail::Requester> requester_;
 };

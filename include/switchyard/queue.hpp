@@ -2,17 +2,20 @@
 // its statistics, and the handle the broker gives out.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "switchyard/clock.hpp"
 #include "switchyard/durability.hpp"
 #include "switchyard/export.hpp"
 #include "switchyard/histogram.hpp"
+#include "switchyard/message.hpp"
 #include "switchyard/storage_options.hpp"
 
 namespace switchyard {
@@ -35,8 +38,19 @@ enum class OnExpiry : std::uint8_t {
   drop,         ///< dropped and counted in `QueueStats::expired`
 };
 
-/// Delay before a nacked (or timed-out) message is offered again: `initial`, multiplied by
-/// `multiplier` for each further attempt, never more than `max`. Zero `initial`: at once.
+/// Delay before a nacked (or timed-out) message is offered again: the one retry policy of a
+/// queue. Its shapes, each a setting of the same fields:
+///   * exponential (the default): `initial`, times `multiplier` for each further attempt;
+///   * fixed: `multiplier = 1` (every retry waits `initial`);
+///   * fixed steps (linear): `multiplier = 1`, `increment = step` (initial, initial + step, …);
+///   * a list of delays: `delays = {1s, 5s, 30s}` — the n-th retry waits `delays[n-1]`, and every
+///     retry past the list's end waits its last delay (`initial`, `multiplier` and `increment`
+///     are then unused);
+/// never more than `max`. Then `jitter` (AWS's "full jitter", scaled) takes a random fraction
+/// off: the delay is drawn uniformly from [d·(1 − jitter), d], so retries of many messages that
+/// failed together spread out instead of coming back at once. The draw is a hash of the message
+/// id and the attempt — no shared random state, and the same message retries at the same times
+/// in a replay. Zero delay (zero `initial`, no list): at once.
 /// Declaring a queue with a backoff outside these ranges fails with `Errc::invalid_argument`.
 struct Backoff {
   /// 0 (at once) to Duration::max(); ≤ `max`.
@@ -45,13 +59,38 @@ struct Backoff {
   double multiplier = 2.0;
   /// `initial` to Duration::max() (a deadline past the clock's range saturates: never).
   Duration max = std::chrono::minutes(5);
+  /// Added after each multiplication: 0 to Duration::max().
+  Duration increment{0};
+  /// Explicit delays by attempt (at most 1024, each 0 to `max`); empty: the formula above.
+  std::vector<Duration> delays{};
+  /// Fraction of each delay that may be taken off at random: 0 (none, the default) to 1.
+  double jitter = 0.0;
 
-  /// The delay before delivery number `attempt + 1`, after `attempt` failed deliveries (≥ 1).
-  [[nodiscard]] Duration after(std::uint32_t attempt) const noexcept {
-    if (initial.count() <= 0 || attempt == 0) return Duration{0};
-    double d = static_cast<double>(initial.count());
-    for (std::uint32_t i = 1; i < attempt && d < static_cast<double>(max.count()); ++i) d *= multiplier;
-    return d >= static_cast<double>(max.count()) ? max : Duration(static_cast<std::int64_t>(d));
+  /// The delay before delivery number `attempt + 1`, after `attempt` failed deliveries (≥ 1),
+  /// of the message `id` (the jitter's seed).
+  [[nodiscard]] Duration after(std::uint32_t attempt, std::uint64_t id = 0) const noexcept {
+    if (attempt == 0) return Duration{0};
+    const double cap = static_cast<double>(max.count());
+    double d = 0;
+    if (!delays.empty()) {
+      d = static_cast<double>(delays[std::min<std::size_t>(attempt, delays.size()) - 1].count());
+    } else {
+      if (initial.count() <= 0 && increment.count() <= 0) return Duration{0};
+      d = static_cast<double>(initial.count());
+      for (std::uint32_t i = 1; i < attempt && d < cap; ++i)
+        d = d * multiplier + static_cast<double>(increment.count());
+    }
+    if (d >= cap) d = cap;
+    if (jitter > 0 && d > 0) {
+      // splitmix64 of (id, attempt): a uniform draw in [0, 1) without shared state.
+      std::uint64_t z = id * 0x9E3779B97F4A7C15ull + attempt + 0x9E3779B97F4A7C15ull;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      z ^= z >> 31;
+      const double u = static_cast<double>(z >> 11) * 0x1.0p-53;
+      d -= d * std::min(jitter, 1.0) * u;
+    }
+    return d >= cap ? max : Duration(static_cast<std::int64_t>(d));
   }
   friend bool operator==(const Backoff&, const Backoff&) = default;
 };
@@ -71,8 +110,17 @@ struct QueueOptions {
   Duration send_timeout = std::chrono::seconds(5);
   /// Deliveries before a message is dead-lettered (reason "max_deliveries"); 0: unlimited.
   std::uint32_t max_deliveries = 0;
-  /// Name of the queue that receives dead letters; empty: dead letters are dropped and counted.
+  /// Where dead letters go: a queue, or an exchange (RabbitMQ's `x-dead-letter-exchange`),
+  /// declared before this queue; empty: dead letters are dropped and counted. Through an
+  /// exchange a dead letter is routed as a publish with `dead_letter_routing_key` would be, to
+  /// every queue (or topic, or exchange) its bindings match; one the exchange cannot route is
+  /// dropped (RabbitMQ's rule), counted in the exchange's `unroutable`. A dead letter never
+  /// waits for room: a full queue refuses it (whatever its `overflow`), and it is then dropped
+  /// and counted in `dropped`.
   std::string dead_letter{};
+  /// RabbitMQ's `x-dead-letter-routing-key`: the routing key (`Message::key()`) a dead letter
+  /// carries; empty: the message's own key. At most 255 bytes (an AMQP short string).
+  std::string dead_letter_routing_key{};
   /// Default for each consumer: most unacknowledged deliveries it may hold. 1 to 2^20. A
   /// limit: a consumer's in-flight slots are created as it holds more.
   std::uint32_t prefetch = 256;
@@ -92,6 +140,17 @@ struct QueueOptions {
   std::uint8_t max_priority = 9;
   /// Largest payload accepted, in bytes.
   std::size_t max_payload = 16 * 1024 * 1024;
+  /// RabbitMQ's `x-max-length-bytes`: most payload bytes the queue holds ready or delayed (as
+  /// `capacity` counts messages, in-flight ones excluded); 0: no byte limit. A send that would
+  /// pass it meets the queue's `overflow` policy, as one past `capacity` does (block, reject
+  /// with `Errc::full`, or drop the oldest — RabbitMQ's reject-publish and drop-head); a
+  /// payload larger than the limit by itself is refused with `Errc::payload_too_large`.
+  std::size_t max_length_bytes = 0;
+  /// RabbitMQ's `x-single-active-consumer`: only one consumer receives at a time — the first
+  /// registered of those still open; the others wait (their receives time out empty) until it
+  /// closes, then the next registered takes over, and the messages it held come back first, so
+  /// the queue is consumed in order by one consumer at a time.
+  bool single_active_consumer = false;
   /// `memory` (default), or a durable level: accepted messages, acknowledgements and attempt
   /// counts are kept under the broker's `data_dir` and survive a restart (see durability.hpp).
   Durability durability = Durability::memory;
@@ -143,6 +202,10 @@ struct QueueStats {
   std::uint64_t expired = 0;
   std::uint64_t dropped = 0;    ///< dropped by policy (no dead-letter queue configured)
   std::uint64_t rejected_full = 0;
+  std::uint64_t purged = 0;  ///< removed by `Queue::purge`
+  /// Payload bytes of the ready + delayed messages (kept for a queue with `max_length_bytes`;
+  /// 0 for one without).
+  std::uint64_t bytes = 0;
   std::uint64_t handler_errors = 0;
   // What recovery found when a durable queue was opened (0 for an in-memory queue); the
   // details, with file and offset, are in `Broker::recovery_report()`.
@@ -157,6 +220,33 @@ struct QueueStats {
   /// (the send is stamped by the coarse clock). A recovered message's age counts from its
   /// original send.
   LatencyHistogram delivery_age;
+};
+
+/// Where a message is in its queue, as `Queue::peek` sees it.
+enum class MessageState : std::uint8_t {
+  ready,      ///< deliverable now
+  delayed,    ///< waiting out a delay or a retry backoff
+  in_flight,  ///< delivered, not yet settled (held by a consumer, under its lease)
+};
+
+/// One message of a queue, seen without taking it: what RabbitMQ's management UI and Redis's
+/// XPENDING (id, consumer, idle time, delivery count) show.
+struct PeekedMessage {
+  MessageState state = MessageState::ready;
+  MessageId id = 0;
+  /// Deliveries so far (0: never delivered); in flight, the attempt of the current delivery.
+  std::uint32_t attempt = 0;
+  /// Since its send (for a dead letter: its dead-lettering), by the broker's clock.
+  Duration age{0};
+  /// Delayed: when it becomes ready. In flight: its lease — the visibility deadline after
+  /// which it is taken back (TimePoint::max(): none, it is held until its consumer closes).
+  /// Ready: the peek's time.
+  TimePoint visible_at{};
+  /// In flight: the tag of the consumer holding it (`Consumer::tag()`); empty otherwise.
+  std::string holder{};
+  /// Ready and delayed: the message (shared with the queue, not copied). In flight: empty — a
+  /// peek reads a held delivery's id, attempt and lease, never its message.
+  Message message{};
 };
 
 /// A handle to a declared queue. Cheap to copy; stays valid (and reports `closed`) after the
@@ -174,6 +264,22 @@ class SWITCHYARD_EXPORT Queue {
   /// Ready + delayed messages (exact when no send or receive is in progress).
   [[nodiscard]] std::size_t depth() const noexcept;
   [[nodiscard]] bool closed() const noexcept;
+  /// RabbitMQ's queue.purge (SQS PurgeQueue): removes every message the queue holds ready or
+  /// delayed — not those in flight, which their consumers still settle — and returns how
+  /// many. Purged messages are discarded, not dead-lettered; on a durable queue the removal
+  /// is journaled, so they do not come back after a restart. Sends during the purge may land
+  /// before or after it. @note threadsafe
+  std::size_t purge() noexcept;
+  /// Up to `max` of the queue's messages without taking them: the ready ones in about the order
+  /// they would be delivered (priority, then groups, then FIFO), then the delayed ones by due
+  /// time, then the in-flight ones consumer by consumer. Takes nothing, changes no attempt
+  /// count, starts no lease. Each entry is exact; the list is not one atomic snapshot while
+  /// messages move (a message may be seen twice or not at all as it changes state). Costs a
+  /// walk of the queue under its slow-path lock: for inspection and tools, not for a hot loop.
+  /// An in-memory queue's lock-free ring is moved behind that lock by the first peek (its
+  /// order kept), so a peek costs the next receives their run fast path until it drains.
+  /// @note threadsafe
+  [[nodiscard]] std::vector<PeekedMessage> peek(std::size_t max = 100) const;
   /// Whether this handle owns its exclusive queue (false for every other queue and handle).
   [[nodiscard]] bool owner() const noexcept { return owner_ != nullptr; }
   explicit operator bool() const noexcept { return state_ != nullptr; }

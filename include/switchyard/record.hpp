@@ -23,8 +23,11 @@ struct Record {
   [[nodiscard]] std::string_view key() const noexcept { return message.key(); }
   [[nodiscard]] const Headers& headers() const noexcept { return message.headers(); }
   [[nodiscard]] Payload payload() const noexcept { return message.payload(); }
-  /// Wall-clock time the producer sent it (Kafka's CreateTime).
+  /// Kafka's CreateTime: the producer's `SendOptions::timestamp`, else the send's wall-clock
+  /// time (`Message::timestamp()`).
   [[nodiscard]] Timestamp timestamp() const noexcept { return message.timestamp(); }
+  /// The producer-set message id (`Message::message_id()`); empty for none.
+  [[nodiscard]] std::string_view message_id() const noexcept { return message.message_id(); }
 };
 
 /// Records `[from, from + count)` of `partition` left the log (retention by count, bytes or

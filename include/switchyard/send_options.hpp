@@ -74,8 +74,16 @@ struct SendOptions {
   Duration ttl{0};
   /// Message group (SQS FIFO MessageGroupId): in order, one in flight per group.
   std::string_view group{};
-  /// Deduplication id (SQS FIFO): a repeat within the queue's window is not enqueued again.
+  /// Deduplication id (SQS FIFO; Kafka's idempotent producer): a repeat within the queue's or
+  /// topic's `dedup_window` is acknowledged with the first send's receipt (`duplicate` set)
+  /// and not enqueued or appended again.
   std::string_view dedup_id{};
+  /// The application's own id for the message (AMQP's `message-id` property), carried as
+  /// `Message::message_id()`; up to 65535 bytes (longer fails with `invalid_argument`).
+  std::string_view message_id{};
+  /// The message's timestamp as its producer means it (AMQP's `timestamp`, Kafka's
+  /// CreateTime), returned by `Message::timestamp()`; unset: the send's wall-clock time.
+  std::optional<Timestamp> timestamp{};
   /// Called once the send is complete (Kafka's send(...).then): with the receipt, or the error.
   /// Runs on the sending thread, except at a `Durability::batch` destination, where it runs on
   /// the storage flusher's thread once the record is synced (`receipt.persisted == synced`).

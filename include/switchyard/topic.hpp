@@ -18,9 +18,11 @@
 
 namespace switchyard {
 
+class Transport;
+
 namespace detail {
 class Access;
-class TopicState;
+class TopicBase;
 }  // namespace detail
 
 /// How much of each partition's log is kept. A record leaves the log (oldest first) as soon as
@@ -45,6 +47,29 @@ struct Retention {
   friend bool operator==(const Retention&, const Retention&) = default;
 };
 
+/// What a topic does with old records (Kafka's `cleanup.policy`).
+///  * `delete_records` ("delete", the default): records leave by `Retention` only.
+///  * `compact` ("compact"): log compaction. The topic keeps at least the latest record of
+///    every key; older records of a key are removed in the background (sealed storage only:
+///    the newest records, the memory log's open chunk or a durable log's active segment, are
+///    never compacted, so a key may show several records until they age into sealed storage).
+///    A *tombstone* — a record with an empty payload and the `kTombstoneHeader` header —
+///    deletes its key: compaction removes the key's older records at once and the tombstone
+///    itself `delete_retention` after it was appended (so a reader that is behind still sees
+///    it). `Retention` does not apply (its `records` and `bytes` may both be 0); memory is
+///    bounded by the number of keys. Every record needs a key (a keyless send fails with
+///    `Errc::invalid_argument`, as Kafka refuses one).
+///  * `compact_delete` ("compact,delete"): both — compaction, and `Retention` on what is left.
+/// Offsets never change: compaction leaves holes that readers (polls, `seek`, committed
+/// offsets) step over; a group's position inside a hole reads the next record after it.
+enum class Cleanup : std::uint8_t { delete_records, compact, compact_delete };
+
+/// The header that marks a record with an empty payload as a tombstone of its key on a
+/// compacted topic (its value is ignored): `send(topic, "", {.key = k, .headers =
+/// {{kTombstoneHeader, ""}}})`. Kafka's tombstone is a null value; switchyard payloads are
+/// never null, so the mark says it. A record with a payload is never a tombstone.
+inline constexpr std::string_view kTombstoneHeader = "x-tombstone";
+
 /// Everything a topic is declared with. Re-declaring with different options fails with
 /// `Errc::option_mismatch`; with equal options it is a no-op.
 struct TopicOptions {
@@ -59,6 +84,21 @@ struct TopicOptions {
   /// Durable topics: segment size, space reservation and group commit of every partition's
   /// log; zero fields take `BrokerOptions::storage`'s (switchyard/storage_options.hpp).
   StorageOptions storage{};
+  /// Idempotent sends: how long a send's `dedup_id` is remembered (as a queue's
+  /// `dedup_window`; SQS FIFO: 5 minutes). A send whose id was seen within it is not appended
+  /// again: it is acknowledged with the first send's receipt (id, partition, offset) and
+  /// `duplicate` set — Kafka's idempotent producer, by a producer-supplied id. Remembered in
+  /// memory (a restart forgets the ids, as a queue's). 0 to Duration::max().
+  Duration dedup_window = std::chrono::minutes(5);
+  /// `delete_records` (retention only), `compact` or `compact_delete`: see `Cleanup`.
+  Cleanup cleanup = Cleanup::delete_records;
+  /// Compacted topics: how long a tombstone stays readable after its append before compaction
+  /// removes it (Kafka's `delete.retention.ms`, default one day); 0 to Duration::max().
+  Duration delete_retention = std::chrono::hours(24);
+  /// Where the topic lives: null, in this process; a transport (`switchyard::kafka::connect`,
+  /// switchyard/transport.hpp), on it — sends go there, group members join its groups. What
+  /// the transport cannot carry of these options is `invalid_argument` at declare.
+  std::shared_ptr<Transport> transport{};
   friend bool operator==(const TopicOptions&, const TopicOptions&) = default;
 };
 
@@ -70,6 +110,8 @@ struct PartitionStats {
   std::uint64_t appended = 0;        ///< records ever appended (= end_offset)
   std::uint64_t bytes = 0;           ///< key + payload bytes retained now
   std::uint64_t appended_bytes = 0;  ///< key + payload bytes ever appended
+  /// Records compaction removed from this partition (0 unless the topic is compacted).
+  std::uint64_t compacted_away = 0;
 };
 
 /// One consumer group's progress on one partition.
@@ -102,6 +144,7 @@ struct TopicStats {
   std::uint64_t bytes = 0;           ///< key + payload bytes in the logs now
   std::uint64_t missed = 0;          ///< records missed, all groups
   std::uint64_t fanned_out = 0;      ///< copies accepted by subscribed queues
+  std::uint64_t deduplicated = 0;    ///< sends not appended: their dedup_id was seen
   /// Copies a subscribed queue refused (full under `Overflow::reject` or after its
   /// `send_timeout` under `Overflow::block`, closed, payload too large). The topic append
   /// itself succeeded; the copy is lost for that queue only, and counted here.
@@ -114,6 +157,8 @@ struct TopicStats {
   std::uint64_t recovery_removed_segments = 0;  ///< half-created segments removed
   std::uint64_t recovery_skipped_regions = 0;   ///< damaged regions skipped (salvage)
   std::uint64_t recovery_skipped_bytes = 0;     ///< bytes in those regions
+  std::uint64_t compactions = 0;     ///< compaction passes that removed records (all partitions)
+  std::uint64_t compacted_away = 0;  ///< records compaction removed (all partitions)
   std::vector<PartitionStats> partitions;
   std::vector<GroupStats> groups;  ///< by group name
 };
@@ -139,9 +184,10 @@ class SWITCHYARD_EXPORT Topic {
  private:
   // The library's plumbing, reached only through detail::Access (not installed).
   friend class detail::Access;
-  explicit Topic(std::shared_ptr<detail::TopicState> state) noexcept : state_(std::move(state)) {}
+  explicit Topic(std::shared_ptr<detail::TopicBase> state) noexcept : state_(std::move(state)) {}
 
-  std::shared_ptr<detail::TopicState> state_;
+  // A topic of this process (detail::TopicState) or of a transport (detail::RemoteTopic).
+  std::shared_ptr<detail::TopicBase> state_;
 };
 
 }  // namespace switchyard

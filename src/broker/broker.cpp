@@ -2,11 +2,13 @@
 // Declare, look-up and delete: declare.cpp; the catalog: broker_catalog.cpp; metrics: metrics.cpp.
 #include "switchyard/broker.hpp"
 
+#include <algorithm>
 #include <thread>
 
 #include "broker/lookup.hpp"
 #include "broker/queue_lifetime.hpp"
 #include "broker/storage_context.hpp"
+#include "broker/transaction_log.hpp"
 #include "pubsub/pubsub_hub.hpp"
 #include "route/registry.hpp"
 #include "storage/segment_log.hpp"
@@ -30,6 +32,8 @@ Broker::Broker(BrokerOptions options)
     storage_ = std::make_shared<detail::StorageContext>(options, registry_->clock());
     registry_->open_ids(options.data_dir, storage_);
     open_catalog();
+    // After every durable destination is open: an interrupted commit's sends, applied again.
+    detail::finish_transaction_recovery(registry_, storage_->transactions());
   }
 }
 
@@ -37,10 +41,12 @@ Broker::~Broker() {
   shutdown(Shutdown::stop);
 }
 
-std::vector<std::string> Broker::destinations() const {
-  std::vector<std::string> names;
-  for (const auto& d : registry_->all()) names.push_back(d->name());
-  return names;
+std::vector<DestinationInfo> Broker::destinations() const {
+  std::vector<DestinationInfo> listed;
+  for (const auto& d : registry_->all()) listed.push_back({d->name(), d->kind()});
+  std::sort(listed.begin(), listed.end(),
+            [](const DestinationInfo& a, const DestinationInfo& b) { return a.name < b.name; });
+  return listed;
 }
 
 Producer Broker::producer() const {

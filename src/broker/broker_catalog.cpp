@@ -9,6 +9,7 @@
 // bindings whose target is listed too.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include "broker/catalog_records.hpp"
 #include "broker/lookup.hpp"
 #include "broker/storage_context.hpp"
+#include "queue/message_move.hpp"
 #include "switchyard/broker.hpp"
 
 namespace switchyard {
@@ -91,6 +93,32 @@ StorageOptions decode_storage(const Fields& f) {
   return o;
 }
 
+/// A list of delays as nanosecond counts, comma-separated ("" for none).
+std::string encode_delays(const std::vector<Duration>& delays) {
+  std::string out;
+  for (const Duration d : delays) {
+    if (!out.empty()) out.push_back(',');
+    out.append(num(d.count()));
+  }
+  return out;
+}
+std::vector<Duration> decode_delays(const std::string& text) {
+  std::vector<Duration> delays;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    char* end = nullptr;
+    const long long value = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0') {
+      throw Error(Errc::corrupt, "catalog field 'backoff_delays' is not a list of numbers");
+    }
+    delays.emplace_back(value);
+    start = comma + 1;
+  }
+  return delays;
+}
+
 std::string encode_headers(const Headers& headers) {
   Fields f;
   std::size_t i = 0;
@@ -116,6 +144,7 @@ std::string encode_queue(const QueueOptions& o) {
                 {"send_timeout", num(o.send_timeout.count())},
                 {"max_deliveries", num(o.max_deliveries)},
                 {"dead_letter", o.dead_letter},
+                {"dead_letter_routing_key", o.dead_letter_routing_key},
                 {"prefetch", num(o.prefetch)},
                 {"visibility_timeout", num(o.visibility_timeout.count())},
                 {"backoff_initial", num(o.retry_backoff.initial.count())},
@@ -128,7 +157,13 @@ std::string encode_queue(const QueueOptions& o) {
                 {"dedup_window", num(o.dedup_window.count())},
                 {"max_priority", num(o.max_priority)},
                 {"max_payload", num(static_cast<std::int64_t>(o.max_payload))},
-                {"durability", num(static_cast<int>(o.durability))}}) +
+                {"durability", num(static_cast<int>(o.durability))},
+                {"max_length_bytes", num(static_cast<std::int64_t>(o.max_length_bytes))},
+                {"single_active_consumer", num(o.single_active_consumer ? 1 : 0)},
+                {"backoff_increment", num(o.retry_backoff.increment.count())},
+                {"backoff_delays", encode_delays(o.retry_backoff.delays)},
+                {"backoff_jitter_millionths",
+                 num(static_cast<std::int64_t>(std::llround(o.retry_backoff.jitter * 1e6)))}}) +
          encode_storage(o.storage);
 }
 QueueOptions decode_queue(const Fields& f) {
@@ -138,6 +173,9 @@ QueueOptions decode_queue(const Fields& f) {
   o.send_timeout = Duration(need_int(f, "send_timeout"));
   o.max_deliveries = static_cast<std::uint32_t>(need_int(f, "max_deliveries"));
   o.dead_letter = need(f, "dead_letter");
+  // Added after catalogs were first written: absent, the message's own key (as then).
+  if (auto it = f.find("dead_letter_routing_key"); it != f.end())
+    o.dead_letter_routing_key = it->second;
   o.prefetch = static_cast<std::uint32_t>(need_int(f, "prefetch"));
   o.visibility_timeout = Duration(need_int(f, "visibility_timeout"));
   o.retry_backoff.initial = Duration(need_int(f, "backoff_initial"));
@@ -151,6 +189,14 @@ QueueOptions decode_queue(const Fields& f) {
   o.max_payload = static_cast<std::size_t>(need_int(f, "max_payload"));
   o.durability = static_cast<Durability>(need_int(f, "durability"));
   o.storage = decode_storage(f);
+  // Fields added after catalogs were first written: absent, they keep their defaults.
+  o.max_length_bytes = static_cast<std::size_t>(int_or(f, "max_length_bytes", 0));
+  o.single_active_consumer = int_or(f, "single_active_consumer", 0) != 0;
+  o.retry_backoff.increment = Duration(int_or(f, "backoff_increment", 0));
+  if (auto it = f.find("backoff_delays"); it != f.end()) {
+    o.retry_backoff.delays = decode_delays(it->second);
+  }
+  o.retry_backoff.jitter = static_cast<double>(int_or(f, "backoff_jitter_millionths", 0)) / 1e6;
   return o;
 }
 
@@ -160,7 +206,10 @@ std::string encode_topic(const TopicOptions& o) {
                 {"retention_bytes", num(static_cast<std::int64_t>(o.retention.bytes))},
                 {"retention_age", num(o.retention.age.count())},
                 {"max_payload", num(static_cast<std::int64_t>(o.max_payload))},
-                {"durability", num(static_cast<int>(o.durability))}}) +
+                {"durability", num(static_cast<int>(o.durability))},
+                {"dedup_window", num(o.dedup_window.count())},
+                {"cleanup", num(static_cast<int>(o.cleanup))},
+                {"delete_retention", num(o.delete_retention.count())}}) +
          encode_storage(o.storage);
 }
 TopicOptions decode_topic(const Fields& f) {
@@ -171,7 +220,13 @@ TopicOptions decode_topic(const Fields& f) {
   o.retention.age = Duration(need_int(f, "retention_age"));
   o.max_payload = static_cast<std::size_t>(need_int(f, "max_payload"));
   o.durability = static_cast<Durability>(need_int(f, "durability"));
+  // Added after catalogs were first written: absent, the default.
+  o.dedup_window = Duration(int_or(f, "dedup_window", TopicOptions{}.dedup_window.count()));
   o.storage = decode_storage(f);
+  // Catalogs written before compaction have neither field: the defaults.
+  o.cleanup = static_cast<Cleanup>(int_or(f, "cleanup", 0));
+  o.delete_retention =
+      Duration(int_or(f, "delete_retention", TopicOptions{}.delete_retention.count()));
   return o;
 }
 
@@ -183,6 +238,8 @@ bool persisted(const detail::Destination& d) {
       return static_cast<const detail::TopicState&>(d).durable();
     case detail::DestinationKind::exchange:
       return true;
+    case detail::DestinationKind::remote_topic:
+      return false;  // its transport keeps it; a restart declares it again
   }
   return false;
 }
@@ -290,6 +347,8 @@ void add_entries(detail::CatalogEntries& map, const detail::Destination& d) {
       }
       break;
     }
+    case detail::DestinationKind::remote_topic:
+      break;  // never persisted (see persisted())
   }
 }
 
@@ -301,10 +360,17 @@ void Broker::open_catalog() {
     detail::StorageContext& storage;
     ~Loaded() { storage.catalog_loaded(); }
   } loaded{*storage_};
-  redeclare_queues(*this, listed.queues);
   for (const auto& [name, fields] : listed.topics) declare_topic(name, decode_topic(fields));
-  redeclare_exchanges(*this, listed.exchanges);
+  // Queues and exchanges may depend on each other (a queue dead-letters to an exchange, an
+  // exchange's alternate is a queue): passes over both until one declares nothing more.
+  for (std::size_t left = SIZE_MAX; listed.queues.size() + listed.exchanges.size() < left;) {
+    left = listed.queues.size() + listed.exchanges.size();
+    redeclare_queues(*this, listed.queues);
+    redeclare_exchanges(*this, listed.exchanges);
+  }
   rebind(*this, listed.bindings);
+  // Moves between durable queues that a crash cut short end in exactly one queue.
+  (void)detail::finish_moves(*registry_);
   if (!listed.queues.empty() || !listed.exchanges.empty()) {
     throw Error(Errc::corrupt, "data directory catalog: " +
                                    std::to_string(listed.queues.size() + listed.exchanges.size()) +

@@ -8,12 +8,14 @@
 #include "broker/queue_lifetime.hpp"
 #include "broker/recovery.hpp"
 #include "broker/storage_context.hpp"
+#include "queue/message_move.hpp"
 #include "queue/queue_state.hpp"
 #include "route/exchange_state.hpp"
 #include "route/registry.hpp"
 #include "storage/segment_log.hpp"
 #include "switchyard/broker.hpp"
 #include "topic/topic_state.hpp"
+#include "transport/remote_topic.hpp"
 #include "util/access.hpp"
 
 namespace switchyard {
@@ -49,7 +51,18 @@ void check_options(std::string_view name, const QueueOptions& options) {
     bad("retry_backoff.initial and .max must not be negative");
   }
   if (backoff.max < backoff.initial) bad("retry_backoff.max must not be below .initial");
+  if (backoff.increment.count() < 0) bad("retry_backoff.increment must not be negative");
+  if (backoff.delays.size() > 1024) bad("retry_backoff.delays holds at most 1024 delays");
+  for (const Duration delay : backoff.delays) {
+    if (delay.count() < 0 || delay > backoff.max) {
+      bad("retry_backoff.delays must each be 0 to retry_backoff.max");
+    }
+  }
+  if (!(backoff.jitter >= 0.0 && backoff.jitter <= 1.0)) bad("retry_backoff.jitter must be 0 to 1");
   if (options.dead_letter == name) bad("a queue cannot be its own dead-letter queue");
+  if (options.dead_letter_routing_key.size() > 255) {
+    bad("dead_letter_routing_key longer than 255 bytes (an AMQP short string)");
+  }
   if (auto storage = detail::check_storage_options(options.storage); !storage) {
     bad(storage.message());
   }
@@ -77,10 +90,19 @@ void check_topic_options(std::string_view name, const TopicOptions& options) {
   };
   if (options.partitions == 0) bad("partitions must be at least 1");
   if (options.partitions > detail::kMaxPartitions) bad("partitions above 65536");
-  if (options.retention.records == 0 && options.retention.bytes == 0) {
+  if (options.cleanup != Cleanup::delete_records && options.cleanup != Cleanup::compact &&
+      options.cleanup != Cleanup::compact_delete) {
+    bad("cleanup " + std::to_string(static_cast<int>(options.cleanup)) +
+        " is none of delete_records, compact, compact_delete");
+  }
+  if (options.delete_retention.count() < 0) bad("delete_retention must not be negative");
+  // A compacted topic is bounded by its keys; retention does not apply to `compact`.
+  if (options.cleanup != Cleanup::compact && options.retention.records == 0 &&
+      options.retention.bytes == 0) {
     bad("retention must bound records or bytes (both are 0: memory would be unbounded)");
   }
   if (options.retention.age.count() < 0) bad("retention age must not be negative");
+  if (options.dedup_window.count() < 0) bad("dedup_window must not be negative");
   if (auto storage = detail::check_storage_options(options.storage); !storage) {
     bad(storage.message());
   }
@@ -91,15 +113,23 @@ void check_topic_options(std::string_view name, const TopicOptions& options) {
 Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) try {
   check_name(name);
   check_options(name, options);
-  std::shared_ptr<QueueState> dead_letter;
+  std::shared_ptr<detail::Destination> dead_letter;
   if (!options.dead_letter.empty()) {
-    auto found = registry_->find(options.dead_letter);
-    if (!found) {
-      throw Error(Errc::unknown_destination, "queue '" + std::string(name) +
-                                                 "': dead-letter queue '" + options.dead_letter +
-                                                 "' is not declared (declare it first)");
+    // RabbitMQ's x-dead-letter-exchange, or a queue directly (SQS's redrive policy).
+    dead_letter = registry_->find(options.dead_letter);
+    if (!dead_letter) {
+      throw Error(Errc::unknown_destination,
+                  "queue '" + std::string(name) + "': dead-letter destination '" +
+                      options.dead_letter +
+                      "' is not declared (declare the queue or exchange first)");
     }
-    dead_letter = as<QueueState>(found, options.dead_letter);
+    if (dead_letter->kind() == detail::DestinationKind::topic) {
+      throw Error(Errc::invalid_argument,
+                  "queue '" + std::string(name) + "': dead-letter destination '" +
+                      options.dead_letter +
+                      "' is a topic; dead letters go to a queue or an "
+                      "exchange (bind the topic to an exchange to dead-letter into it)");
+    }
   }
   if (options.durability != Durability::memory && !storage_) {
     throw Error(Errc::invalid_argument, "queue '" + std::string(name) +
@@ -171,6 +201,16 @@ void Broker::delete_queue(std::string_view name, DeleteOptions options) {
     catalog_changed();
     storage_->remove(detail::DestinationKind::queue, name);
   }
+}
+
+Result<MessageMoveResult> Broker::move_messages(std::string_view source,
+                                                const MessageMoveOptions& options) {
+  auto found = registry_->find(source);
+  if (!found || found->kind() != detail::DestinationKind::queue) {
+    return Result<MessageMoveResult>(Errc::unknown_destination,
+                                     "move: no queue named '" + std::string(source) + "'");
+  }
+  return detail::move_messages(*registry_, std::static_pointer_cast<QueueState>(found), options);
 }
 
 Exchange Broker::declare_exchange(std::string_view name, ExchangeType type,
@@ -264,7 +304,8 @@ Consumer make_consumer(std::shared_ptr<QueueState> queue, std::string_view name,
     throw Error(Errc::invalid_argument,
                 "consumer of queue '" + std::string(name) + "': workers must be at least 1");
   }
-  auto state = std::make_shared<detail::ConsumerState>(std::move(queue), prefetch, options.wait);
+  auto state = std::make_shared<detail::ConsumerState>(std::move(queue), prefetch, options.wait,
+                                                       options.tag);
   if (owner) state->keep_owner(owner);
   return detail::Access::make<Consumer>(std::move(state), options);
 }
@@ -285,9 +326,54 @@ Consumer Broker::consumer(const Queue& queue, const ConsumerOptions& options) tr
   throw detail::out_of_memory_error("a consumer of queue", queue.name());
 }
 
+namespace {
+
+/// declare_topic for a topic that lives on `options.transport` (transport/remote_topic.hpp).
+Topic declare_remote_topic(detail::Registry& registry, std::string_view name,
+                           const TopicOptions& options) {
+  // Opened before the registry's lock is taken (it talks to the cluster); a racing declare of
+  // the same name keeps the first one registered, and this one is closed unused.
+  std::shared_ptr<detail::Destination> opened;
+  if (!registry.find(name))
+    opened = detail::Access::open_topic(*options.transport, name, options, registry.clock(),
+                                        registry.hooks());
+  bool inserted = false;
+  auto destination = registry.find_or_insert(
+      name,
+      [&]() -> std::shared_ptr<detail::Destination> {
+        if (!opened)
+          opened = detail::Access::open_topic(*options.transport, name, options, registry.clock(),
+                                              registry.hooks());
+        return opened;
+      },
+      inserted);
+  if (!inserted && opened) opened->close(false);
+  auto existing = detail::redeclared_as<detail::RemoteTopic>(destination, name);
+  if (!inserted) {
+    if (auto differs = detail::option_difference(existing->options(), options); !differs.empty()) {
+      throw Error(Errc::option_mismatch,
+                  "topic '" + std::string(name) + "' already declared with " + differs);
+    }
+  }
+  return detail::Access::make<Topic>(std::move(existing));
+}
+
+/// The topic registered as `name`, of this process or remote; throws as `find_as`.
+std::shared_ptr<detail::TopicBase> find_topic(const detail::Registry& registry,
+                                              std::string_view name) {
+  auto d = registry.find(name);
+  if (d && d->kind() == detail::DestinationKind::remote_topic) {
+    return std::static_pointer_cast<detail::RemoteTopic>(d);
+  }
+  return detail::as<TopicState>(d, name);
+}
+
+}  // namespace
+
 Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) try {
   check_name(name);
   check_topic_options(name, options);
+  if (options.transport) return declare_remote_topic(*registry_, name, options);
   const bool durable = options.durability != Durability::memory;
   if (durable && !storage_) {
     throw Error(Errc::invalid_argument,
@@ -324,11 +410,17 @@ Topic Broker::declare_topic(std::string_view name, const TopicOptions& options) 
 }
 
 Topic Broker::topic(std::string_view name) const {
-  return detail::Access::make<Topic>(find_as<TopicState>(*registry_, name));
+  return detail::Access::make<Topic>(find_topic(*registry_, name));
 }
 
 void Broker::delete_topic(std::string_view name, DeleteOptions options) {
   auto gone = registry_->erase(name, [&](detail::Destination& d) {
+    if (d.kind() == detail::DestinationKind::remote_topic) {
+      if (options.if_unused && static_cast<detail::RemoteTopic&>(d).has_members()) {
+        throw Error(Errc::in_use, "topic '" + std::string(name) + "' has group members");
+      }
+      return;  // if_empty: the records are the cluster's; deleting here forgets the name only
+    }
     auto& topic = as<TopicState>(&d, name);
     if (options.if_unused && topic.has_members()) {
       throw Error(Errc::in_use, "topic '" + std::string(name) + "' has group members");
@@ -337,6 +429,10 @@ void Broker::delete_topic(std::string_view name, DeleteOptions options) {
       throw Error(Errc::in_use, "topic '" + std::string(name) + "' holds records");
     }
   });
+  if (gone->kind() == detail::DestinationKind::remote_topic) {
+    gone->close(true);  // hands the cluster what was accepted; the remote topic stays
+    return;
+  }
   gone->close(false);
   auto& topic = static_cast<TopicState&>(*gone);
   if (topic.durable()) {
@@ -348,8 +444,13 @@ void Broker::delete_topic(std::string_view name, DeleteOptions options) {
 
 GroupConsumer Broker::group_consumer(std::string_view topic_name, std::string_view group,
                                      GroupConsumerOptions options) try {
-  auto topic = find_as<TopicState>(*registry_, topic_name);
   if (group.empty()) throw Error(Errc::invalid_argument, "group name must not be empty");
+  if (auto d = registry_->find(topic_name);
+      d && d->kind() == detail::DestinationKind::remote_topic) {
+    auto& remote = static_cast<detail::RemoteTopic&>(*d);
+    return detail::Access::make<GroupConsumer>(remote.join(group, std::move(options)));
+  }
+  auto topic = find_as<TopicState>(*registry_, topic_name);
   if (topic->closed_for_receive()) {
     throw Error(Errc::closed, "topic '" + std::string(topic_name) + "' is closed");
   }

@@ -15,6 +15,7 @@
 #include "route/registry.hpp"
 #include "switchyard/error.hpp"
 #include "topic/topic_state.hpp"
+#include "transport/remote_topic.hpp"
 
 namespace switchyard::detail {
 
@@ -32,10 +33,20 @@ struct KindOf<TopicState> {
   static constexpr const char* kNoun = "a topic";
 };
 template <>
+struct KindOf<RemoteTopic> {
+  static constexpr DestinationKind kKind = DestinationKind::remote_topic;
+  static constexpr const char* kNoun = "a remote topic";
+};
+template <>
 struct KindOf<ExchangeState> {
   static constexpr DestinationKind kKind = DestinationKind::exchange;
   static constexpr const char* kNoun = "an exchange";
 };
+
+/// "a queue", "a topic", "an exchange": a kind as a message names it.
+inline std::string with_article(DestinationKind kind) {
+  return std::string(kind == DestinationKind::exchange ? "an " : "a ") + to_string(kind);
+}
 
 /// Throws `invalid_argument` unless `name` may name a destination (1 to 255 bytes).
 inline void check_name(std::string_view name) {
@@ -55,8 +66,8 @@ State& as(Destination* d, std::string_view name) {
                                                " named '" + std::string(name) + "'");
   }
   if (d->kind() != KindOf<State>::kKind) {
-    throw Error(Errc::unknown_destination, "'" + std::string(name) + "' is a " +
-                                               to_string(d->kind()) + ", not " +
+    throw Error(Errc::unknown_destination, "'" + std::string(name) + "' is " +
+                                               with_article(d->kind()) + ", not " +
                                                KindOf<State>::kNoun);
   }
   return static_cast<State&>(*d);
@@ -73,8 +84,8 @@ template <class State>
 std::shared_ptr<State> redeclared_as(const std::shared_ptr<Destination>& existing,
                                      std::string_view name) {
   if (existing->kind() != KindOf<State>::kKind) {
-    throw Error(Errc::option_mismatch, "'" + std::string(name) + "' is already declared as a " +
-                                           to_string(existing->kind()));
+    throw Error(Errc::option_mismatch, "'" + std::string(name) + "' is already declared as " +
+                                           with_article(existing->kind()));
   }
   return std::static_pointer_cast<State>(existing);
 }

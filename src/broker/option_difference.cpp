@@ -4,6 +4,9 @@
 #include <cstdint>
 #include <string_view>
 #include <utility>
+#include <vector>
+
+#include "switchyard/transport.hpp"
 
 namespace switchyard::detail {
 
@@ -34,9 +37,9 @@ constexpr std::size_t field_count() {
                 "src/broker/option_difference.cpp (and update this count), or " \
                 "re-declaring would ignore it")
 
-SWITCHYARD_OPTION_FIELDS(QueueOptions, 19);
-SWITCHYARD_OPTION_FIELDS(Backoff, 3);
-SWITCHYARD_OPTION_FIELDS(TopicOptions, 5);
+SWITCHYARD_OPTION_FIELDS(QueueOptions, 22);
+SWITCHYARD_OPTION_FIELDS(Backoff, 6);
+SWITCHYARD_OPTION_FIELDS(TopicOptions, 9);
 SWITCHYARD_OPTION_FIELDS(StorageOptions, 4);
 SWITCHYARD_OPTION_FIELDS(Retention, 3);
 SWITCHYARD_OPTION_FIELDS(ExchangeOptions, 2);
@@ -80,6 +83,15 @@ std::string show(Duration v) {
   }
   return "0s";
 }
+/// A list of delays as a user would write it: "[1s, 5s, 30s]".
+std::string show(const std::vector<Duration>& v) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i != 0) out.append(", ");
+    out.append(show(v[i]));
+  }
+  return out + "]";
+}
 std::string show(Durability v) {
   return std::string(to_string(v));
 }
@@ -114,6 +126,17 @@ std::string show(OnExpiry v) {
   }
   return std::to_string(static_cast<unsigned>(v));
 }
+std::string show(Cleanup v) {
+  switch (v) {
+    case Cleanup::delete_records:
+      return "delete_records";
+    case Cleanup::compact:
+      return "compact";
+    case Cleanup::compact_delete:
+      return "compact_delete";
+  }
+  return "?";
+}
 std::string show(Unroutable v) {
   switch (v) {
     case Unroutable::drop:
@@ -139,6 +162,10 @@ std::string show(ExchangeType v) {
   return std::to_string(static_cast<unsigned>(v));
 }
 
+std::string show(const std::shared_ptr<Transport>& v) {
+  return v ? std::string(v->name()) : std::string("this process");
+}
+
 /// Visits option pairs in order and keeps the first that differs.
 struct FirstDifference {
   std::string found;
@@ -156,6 +183,9 @@ void compare(const Backoff& a, const Backoff& b, FirstDifference& f) {
   f("retry_backoff.initial", a.initial, b.initial);
   f("retry_backoff.multiplier", a.multiplier, b.multiplier);
   f("retry_backoff.max", a.max, b.max);
+  f("retry_backoff.increment", a.increment, b.increment);
+  f("retry_backoff.delays", a.delays, b.delays);
+  f("retry_backoff.jitter", a.jitter, b.jitter);
 }
 
 void compare(const StorageOptions& a, const StorageOptions& b, FirstDifference& f) {
@@ -171,6 +201,7 @@ void compare(const QueueOptions& a, const QueueOptions& b, FirstDifference& f) {
   f("send_timeout", a.send_timeout, b.send_timeout);
   f("max_deliveries", a.max_deliveries, b.max_deliveries);
   f("dead_letter", a.dead_letter, b.dead_letter);
+  f("dead_letter_routing_key", a.dead_letter_routing_key, b.dead_letter_routing_key);
   f("prefetch", a.prefetch, b.prefetch);
   f("visibility_timeout", a.visibility_timeout, b.visibility_timeout);
   compare(a.retry_backoff, b.retry_backoff, f);
@@ -180,6 +211,8 @@ void compare(const QueueOptions& a, const QueueOptions& b, FirstDifference& f) {
   f("dedup_window", a.dedup_window, b.dedup_window);
   f("max_priority", a.max_priority, b.max_priority);
   f("max_payload", a.max_payload, b.max_payload);
+  f("max_length_bytes", a.max_length_bytes, b.max_length_bytes);
+  f("single_active_consumer", a.single_active_consumer, b.single_active_consumer);
   f("durability", a.durability, b.durability);
   compare(a.storage, b.storage, f);
   f("exclusive", a.exclusive, b.exclusive);
@@ -199,6 +232,10 @@ void compare(const TopicOptions& a, const TopicOptions& b, FirstDifference& f) {
   f("max_payload", a.max_payload, b.max_payload);
   f("durability", a.durability, b.durability);
   compare(a.storage, b.storage, f);
+  f("dedup_window", a.dedup_window, b.dedup_window);
+  f("cleanup", a.cleanup, b.cleanup);
+  f("delete_retention", a.delete_retention, b.delete_retention);
+  f("transport", a.transport, b.transport);
 }
 
 void compare(const ExchangeOptions& a, const ExchangeOptions& b, FirstDifference& f) {

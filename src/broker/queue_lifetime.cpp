@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "route/exchange_state.hpp"
+#include "sync/broker_thread.hpp"
 #include "sync/idle_wait.hpp"
 #include "topic/topic_state.hpp"
 
@@ -40,7 +41,7 @@ void QueueExpiry::watch(const std::shared_ptr<QueueState>& queue) {
   MutexLock lock(mutex_);
   if (stopped_) return;  // shut down: nothing expires any more
   watched_.push_back(queue);
-  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  if (!thread_.joinable()) thread_ = start_thread(clock_, [this] { run(); });
   changed();
 }
 

@@ -8,6 +8,7 @@
 #include "broker/queue_lifetime.hpp"
 #include "switchyard/detail/deadline.hpp"
 #include "switchyard/producer.hpp"
+#include "sync/broker_thread.hpp"
 #include "util/access.hpp"
 
 namespace switchyard {
@@ -68,7 +69,7 @@ Result<std::shared_ptr<Requester>> Requester::open(
   core->consumer->keep_owner(std::move(owner));
   std::shared_ptr<Requester> requester(new Requester(core));
   try {
-    requester->thread_ = std::thread([core] { core->run(); });
+    requester->thread_ = start_thread(core->queue->clock(), [core] { core->run(); });
   } catch (const std::system_error& e) {
     core->consumer->close();
     return Result<std::shared_ptr<Requester>>(Errc::io_error,

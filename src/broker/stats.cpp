@@ -26,6 +26,9 @@ BrokerStats Broker::stats() const {
   for (const auto& t : detail::all_of<detail::TopicState>(*registry_)) {
     s.topics.push_back(t->stats());
   }
+  for (const auto& t : detail::all_of<detail::RemoteTopic>(*registry_)) {
+    s.topics.push_back(t->stats());  // this process's view of a topic a transport holds
+  }
   for (const auto& e : detail::all_of<detail::ExchangeState>(*registry_)) {
     s.exchanges.push_back(e->stats());
   }

@@ -3,6 +3,8 @@
 // storage_context.hpp.
 #include "broker/storage_context.hpp"
 
+#include "broker/transaction_log.hpp"
+
 #include <algorithm>
 #include <span>
 #include <string>
@@ -42,7 +44,14 @@ StorageContext::StorageContext(const BrokerOptions& options, std::shared_ptr<Clo
       storage_(options.storage),
       clock_(std::move(clock)),
       log_(options.log),
-      lock_(lock_or_throw(options.data_dir)) {}
+      lock_(lock_or_throw(options.data_dir)) {
+  SegmentLogOptions log;
+  log.salvage = salvage_;
+  log.clock = clock_;
+  log.counters = counters_;
+  log.on_failure = failure_log("the transaction log");
+  transactions_ = TransactionLog::open(data_dir_, std::move(log));
+}
 
 std::function<void(Status)> StorageContext::failure_log(std::string what) const {
   if (!log_.enabled()) return {};
@@ -107,6 +116,11 @@ std::unique_ptr<QueueJournal> StorageContext::open_queue(std::string_view name,
   if (!opened) {
     throw Error(opened.code(), "queue '" + std::string(name) + "': " + opened.message());
   }
+  // A transaction a crash interrupted acks its messages before the queue replays the journal.
+  if (auto applied = transactions_->recover_queue(name, **opened); !applied) {
+    throw Error(applied.code(), "queue '" + std::string(name) +
+                                    "': applying an interrupted transaction: " + applied.message());
+  }
   return std::move(*opened);
 }
 
@@ -124,10 +138,12 @@ TopicStorage StorageContext::open_topic(std::string_view name, const TopicOption
   log.clock = clock_;
   log.flusher = group_commit(options.durability);
   log.counters = counters_;
-  RetentionPolicy retention;
-  retention.max_records = options.retention.records;
-  retention.max_bytes = options.retention.bytes;
-  retention.max_age = options.retention.age;
+  RetentionPolicy retention;  // none for Cleanup::compact: compaction alone bounds the log
+  if (options.cleanup != Cleanup::compact) {
+    retention.max_records = options.retention.records;
+    retention.max_bytes = options.retention.bytes;
+    retention.max_age = options.retention.age;
+  }
   TopicStorage storage;
   storage.partitions.reserve(options.partitions);
   for (std::uint32_t p = 0; p < options.partitions; ++p) {
@@ -157,6 +173,10 @@ TopicStorage StorageContext::open_topic(std::string_view name, const TopicOption
     storage.recovery.front().events.push_back(damaged + " (fell back to the previous generation)");
   }
   storage.offsets.emplace(std::move(*offsets));
+  // A transaction a crash interrupted commits its offsets before the topic loads them.
+  if (auto applied = transactions_->recover_topic(name, storage); !applied) {
+    fail(Failure{applied.code(), "applying an interrupted transaction: " + applied.message()});
+  }
   return storage;
 }
 

@@ -7,6 +7,9 @@
 //   <data_dir>/catalog-*.ckpt  the catalog of declarations (broker_catalog.cpp)
 //   <data_dir>/queues/<name>   a durable queue's journal (durable/queue_journal.hpp)
 //   <data_dir>/topics/<name>   a durable topic's partitions p<N> and its group offsets
+//   <data_dir>/transactions    the transaction log (broker/transaction_log.hpp): opened
+//                              first, it applies an interrupted commit's parts as each
+//                              destination's storage opens
 //
 // Group commit: each destination declared with `Durability::batch` gets one Flusher
 // (storage/segment_log.hpp) that all its logs register with — a queue's two journal logs, a
@@ -45,6 +48,7 @@ namespace switchyard::detail {
 
 class Flusher;
 class QueueJournal;
+class TransactionLog;
 struct TopicStorage;
 
 class StorageContext {
@@ -89,6 +93,9 @@ class StorageContext {
   /// next declare of that name, and the catalog no longer lists it either way).
   void remove(DestinationKind kind, std::string_view name) noexcept;
 
+  /// The broker's transaction log (opened with the context; never null). @note threadsafe
+  [[nodiscard]] TransactionLog& transactions() const noexcept { return *transactions_; }
+
   /// The catalog of declarations: opens it (throws `Error` when it is unreadable) and holds
   /// commits back until `catalog_loaded` (recovery declares what it lists and must not rewrite
   /// it half-way). Called once, by the Broker's constructor.
@@ -120,6 +127,7 @@ class StorageContext {
   // The counters of every log opened here (each log holds a share).
   const std::shared_ptr<StorageCounters> counters_ = std::make_shared<StorageCounters>();
   DirLock lock_;
+  std::unique_ptr<TransactionLog> transactions_;  // set by the constructor
 
   Mutex catalog_mutex_;
   std::unique_ptr<CheckpointFile> catalog_ GUARDED_BY(catalog_mutex_);

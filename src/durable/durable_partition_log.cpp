@@ -5,6 +5,7 @@
 #include <chrono>
 #include <limits>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "switchyard/detail/message_body.hpp"
@@ -109,7 +110,10 @@ PartitionLog::Read DurablePartitionLog::read(std::uint64_t from, std::size_t max
       result.status = Status(batch.failure());
       break;
     }
-    if (batch->records.empty()) break;
+    if (batch->records.empty()) {
+      pos = std::max(pos, batch->next_offset);  // past holes compaction left at the end
+      break;
+    }
     for (const RecordView& view : batch->records) {
       auto stored = decode_stored_message(view.body);
       Result<Message> message =
@@ -143,7 +147,53 @@ PartitionStats DurablePartitionLog::stats() const {
   s.appended = s.end_offset;
   s.bytes = log_->size_bytes();
   s.appended_bytes = appended_bytes_.load(std::memory_order_relaxed);
+  s.compacted_away = compacted_away_.load(std::memory_order_relaxed);
   return s;
+}
+
+Result<std::uint64_t> DurablePartitionLog::compact(std::int64_t /*now_ns*/,
+                                                   std::int64_t delete_retention_ns) noexcept try {
+  MutexLock lock(retention_mutex_);
+  if (retired_.load(std::memory_order_acquire)) return std::uint64_t{0};
+  const std::int64_t wall_now = clock_->wall_now().time_since_epoch().count();
+  // The latest offset of every key, over everything stored now. Records appended after this
+  // scan are kept whatever they hold (offset >= scanned_end).
+  std::unordered_map<std::string, std::uint64_t> latest;
+  std::uint64_t from = log_->start_offset();
+  const std::uint64_t scanned_end = log_->end_offset();
+  while (from < scanned_end) {
+    auto batch = log_->read(from, 1024, kReadBytes);
+    if (!batch) return Result<std::uint64_t>(batch.failure());
+    if (batch->records.empty()) break;
+    for (const RecordView& view : batch->records) {
+      if (view.offset >= scanned_end) break;
+      auto stored = decode_stored_message(view.body);
+      if (!stored) return Result<std::uint64_t>(stored.failure());
+      if (!stored->key.empty()) latest[std::move(stored->key)] = view.offset;
+    }
+    from = batch->next_offset;
+  }
+  Status failed;
+  auto keep = [&](const RecordView& view) {
+    if (view.offset >= scanned_end) return true;
+    auto stored = decode_stored_message(view.body);
+    if (!stored) {
+      if (failed) failed = Status(stored.failure());
+      return true;
+    }
+    if (stored->key.empty()) return true;
+    auto it = latest.find(stored->key);
+    if (it == latest.end() || it->second != view.offset) return false;
+    return !(is_tombstone(stored->payload.size(), stored->headers) &&
+             deadline_ns(view.timestamp_ns, delete_retention_ns) <= wall_now);
+  };
+  auto pass = log_->compact(keep);
+  if (!pass) return Result<std::uint64_t>(pass.failure());
+  if (!failed) return Result<std::uint64_t>(failed.failure());
+  compacted_away_.fetch_add(pass->records_removed, std::memory_order_relaxed);
+  return pass->records_removed;
+} catch (const std::bad_alloc&) {
+  return Result<std::uint64_t>(Errc::out_of_memory);
 }
 
 void DurablePartitionLog::retire() noexcept {

@@ -69,6 +69,12 @@ class DurablePartitionLog final : public PartitionLog {
   void expire(std::int64_t now_ns) noexcept override;
   [[nodiscard]] std::uint64_t offset_for_time(Timestamp time) const override;
   [[nodiscard]] PartitionStats stats() const override;
+  /// Reads the whole log once (the latest offset of each key), then has the segment log
+  /// rewrite its sealed segments (`SegmentLog::compact`: atomic, recovery-safe swaps).
+  /// Tombstone age is by the records' wall timestamps against the clock's wall time; `now_ns`
+  /// is not used. Serialised with retention (retention_mutex_).
+  Result<std::uint64_t> compact(std::int64_t now_ns,
+                                std::int64_t delete_retention_ns) noexcept override;
 
   /// No more appends (`closed`) nor retention; see the file comment. @note threadsafe
   void retire() noexcept;
@@ -89,6 +95,7 @@ class DurablePartitionLog final : public PartitionLog {
   std::atomic<std::int64_t> next_age_check_ns_{0};  // monotonic
   std::atomic<std::uint64_t> appended_bytes_{0};    // key + payload, since open
   std::atomic<bool> retired_{false};                // release in retire, acquire in readers
+  std::atomic<std::uint64_t> compacted_away_{0};    // records compaction removed, since open
 };
 
 }  // namespace switchyard::detail

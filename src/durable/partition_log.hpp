@@ -47,6 +47,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "storage/segment_log.hpp"
@@ -102,7 +103,28 @@ class PartitionLog {
   /// none (Kafka's offsetsForTimes).
   [[nodiscard]] virtual std::uint64_t offset_for_time(Timestamp time) const = 0;
   [[nodiscard]] virtual PartitionStats stats() const = 0;
+
+  /// One pass of log compaction (topics with `Cleanup::compact`; see switchyard/topic.hpp):
+  /// over sealed storage, removes every record whose key has a later record in the log, and
+  /// every tombstone (`is_tombstone`) appended `delete_retention_ns` or longer before `now_ns`
+  /// (monotonic; a durable log reads its clock's wall time instead, as its record times are
+  /// wall times). Offsets never change; reads step over the holes. Returns the records removed.
+  /// Failures: `out_of_memory`; a durable log also `io_error`, `disk_full`, `corrupt` (the
+  /// log is as before the pass). @note threadsafe; one pass at a time per log.
+  virtual Result<std::uint64_t> compact(std::int64_t now_ns,
+                                        std::int64_t delete_retention_ns) noexcept = 0;
 };
+
+/// True if a record with this payload size and these headers is a tombstone of its key: an
+/// empty payload marked with `kTombstoneHeader`.
+template <class HeaderList>
+bool is_tombstone(std::size_t payload_size, const HeaderList& headers) noexcept {
+  if (payload_size != 0) return false;
+  for (const auto& header : headers) {
+    if (std::string_view(header.first) == kTombstoneHeader) return true;
+  }
+  return false;
+}
 
 /// The in-memory log (see the file comment).
 class MemoryPartitionLog final : public PartitionLog {
@@ -124,6 +146,9 @@ class MemoryPartitionLog final : public PartitionLog {
   void expire(std::int64_t now_ns) noexcept override;
   [[nodiscard]] std::uint64_t offset_for_time(Timestamp time) const override;
   [[nodiscard]] PartitionStats stats() const override;
+  /// Holds the append lock for the pass (appends to this partition wait; reads do not).
+  Result<std::uint64_t> compact(std::int64_t now_ns,
+                                std::int64_t delete_retention_ns) noexcept override;
 
   /// Records per chunk for these limits (a quarter of the record limit, 1 to 1024).
   static std::uint32_t chunk_capacity(const Retention& retention) noexcept;
@@ -146,6 +171,12 @@ class MemoryPartitionLog final : public PartitionLog {
     // chunk holds at least one). Readers bound an open chunk by end_offset_ instead, so an
     // append writes no line of the chunk but its slot.
     alignas(kCacheLine) std::atomic<std::uint32_t> sealed_count{0};
+    // A chunk compaction built (sealed from birth; written before it enters the directory,
+    // read-only after): slot i holds the record at offsets[i] (ascending, holes between);
+    // the chunk covers [base, cover_end).
+    bool compacted = false;
+    std::vector<std::uint64_t> offsets;
+    std::uint64_t cover_end = 0;
   };
 
   /// The chunk holding `offset`, pinned; null if it has left the directory.
@@ -155,8 +186,14 @@ class MemoryPartitionLog final : public PartitionLog {
   /// Reads chunks_ without directory_mutex_: every writer of chunks_ holds append_mutex_ as
   /// well, so the appender's own reads need no directory lock. The analysis has no "written
   /// under both, read under either", hence the exemption.
-  const Slot& slot_locked(std::uint64_t offset) const noexcept
+  /// The record at `offset`, or null in a hole compaction left.
+  const Slot* slot_locked(std::uint64_t offset) const noexcept
       REQUIRES(append_mutex_) NO_THREAD_SAFETY_ANALYSIS;
+  /// The first offset at or after `offset` that holds a record (end_offset_ if none).
+  std::uint64_t next_present_locked(std::uint64_t offset) const noexcept
+      REQUIRES(append_mutex_) NO_THREAD_SAFETY_ANALYSIS;
+  /// One past the last offset `chunk` covers.
+  std::uint64_t chunk_end_locked(const Chunk& chunk) const noexcept REQUIRES(append_mutex_);
 
   const std::uint32_t partition_;
   const Retention retention_;
@@ -171,6 +208,8 @@ class MemoryPartitionLog final : public PartitionLog {
   bool tail_sealed_ GUARDED_BY(append_mutex_) = false;
   std::uint64_t retained_bytes_ GUARDED_BY(append_mutex_) = 0;
   std::uint64_t appended_bytes_ GUARDED_BY(append_mutex_) = 0;
+  std::uint64_t retained_records_ GUARDED_BY(append_mutex_) = 0;  // present, not holes
+  std::uint64_t compacted_away_ GUARDED_BY(append_mutex_) = 0;
   // The newest record's time (monotonic ns).
   std::int64_t last_appended_ns_ GUARDED_BY(append_mutex_) = INT64_MIN;
 

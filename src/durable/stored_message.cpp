@@ -33,7 +33,9 @@ MessageFields fields_of(const StoredMessage& m) noexcept {
           .headers = m.headers,
           .payload = m.payload,
           .deliver_after_ns = m.deliver_after_ns,
-          .expires_at_ns = m.expires_at_ns};
+          .expires_at_ns = m.expires_at_ns,
+          .created_ns = m.created_ns,
+          .message_id = m.message_id};
 }
 
 Result<MessageFields> fields_of(const Message& message, std::string& object_bytes) noexcept {
@@ -48,7 +50,9 @@ Result<MessageFields> fields_of(const Message& message, std::string& object_byte
                        .headers = std::span(headers.begin(), headers.end()),
                        .payload = body.payload(),
                        .deliver_after_ns = body.deliver_after_ns(),
-                       .expires_at_ns = body.expires_at_ns()};
+                       .expires_at_ns = body.expires_at_ns(),
+                       .created_ns = body.created_ns(),
+                       .message_id = body.message_id()};
   if (!message.has_object()) return fields;
   // An object payload is stored through its Codec: the one case that encodes to a buffer.
   try {
@@ -67,9 +71,17 @@ Result<MessageFields> fields_of(const Message& message, std::string& object_byte
   return fields;
 }
 
+namespace {
+/// Whether `m` needs body version 2 (a producer-set timestamp or message id).
+bool has_origin(const MessageFields& m) noexcept {
+  return m.created_ns != 0 || !m.message_id.empty();
+}
+}  // namespace
+
 std::size_t encoded_size(const MessageFields& m) noexcept {
   std::size_t n = stored_message::kFixedSize + m.key.size() + m.group.size() + m.payload.size();
   for (const auto& [name, value] : m.headers) n += 8 + name.size() + value.size();
+  if (has_origin(m)) n += stored_message::kTrailerFixedSize + m.message_id.size();
   return n;
 }
 
@@ -82,7 +94,8 @@ void encode_into(const MessageFields& m, std::span<std::byte> out) noexcept {
   store<std::int64_t>(p + 16, moved(m.deliver_after_ns, wall_minus_mono));
   store<std::int64_t>(p + 24, moved(m.expires_at_ns, wall_minus_mono));
   store<std::uint8_t>(p + 32, m.priority);
-  store<std::uint8_t>(p + 33, stored_message::kBodyVersion);
+  store<std::uint8_t>(p + 33, has_origin(m) ? stored_message::kBodyVersionWithOrigin
+                                            : stored_message::kBodyVersion);
   store<std::uint16_t>(p + 34, static_cast<std::uint16_t>(m.headers.size()));
   store<std::uint32_t>(p + 36, static_cast<std::uint32_t>(m.key.size()));
   store<std::uint32_t>(p + 40, static_cast<std::uint32_t>(m.group.size()));
@@ -102,6 +115,12 @@ void encode_into(const MessageFields& m, std::span<std::byte> out) noexcept {
     put(value.data(), value.size());
   }
   put(m.payload.data(), m.payload.size());
+  if (has_origin(m)) {
+    store<std::int64_t>(p, m.created_ns);
+    store<std::uint32_t>(p + 8, static_cast<std::uint32_t>(m.message_id.size()));
+    p += stored_message::kTrailerFixedSize;
+    put(m.message_id.data(), m.message_id.size());
+  }
 }
 
 void encode(const MessageFields& fields, std::vector<std::byte>& out) {
@@ -127,7 +146,8 @@ Result<Message> to_message(const StoredMessage& s, std::int64_t mono_minus_wall_
     return Result<Message>(Errc::corrupt, "stored message " + std::to_string(s.id) +
                                               " has a key or group longer than 65535 bytes");
   }
-  const bool with_extras = !s.headers.empty() || s.deliver_after_ns != 0 || s.expires_at_ns != 0;
+  const bool with_extras = !s.headers.empty() || s.deliver_after_ns != 0 || s.expires_at_ns != 0 ||
+                           s.created_ns != 0 || !s.message_id.empty();
   MessageBody* body = MessageBody::create(s.key, s.group, s.payload, with_extras);
   Message message = Access::adopt(body);  // owns it from here (frees it on a throw)
   body->id = s.id;
@@ -139,6 +159,8 @@ Result<Message> to_message(const StoredMessage& s, std::int64_t mono_minus_wall_
     extras.headers = Headers(s.headers);
     extras.deliver_after_ns = moved(s.deliver_after_ns, mono_minus_wall_ns);
     extras.expires_at_ns = moved(s.expires_at_ns, mono_minus_wall_ns);
+    extras.created_ns = s.created_ns;  // wall clock, as the producer set it: not moved
+    extras.message_id = s.message_id;
   }
   return message;
 }
@@ -150,10 +172,13 @@ Result<StoredMessage> decode_stored_message(std::span<const std::byte> body) {
                                               body.size(), stored_message::kFixedSize)};
   }
   const std::byte* p = body.data();
-  if (load<std::uint8_t>(p + 33) != stored_message::kBodyVersion) {
-    return Failure{Errc::corrupt,
-                   fmt::format("message body version {} (this build reads {})",
-                               load<std::uint8_t>(p + 33), stored_message::kBodyVersion)};
+  const auto version = load<std::uint8_t>(p + 33);
+  if (version != stored_message::kBodyVersion &&
+      version != stored_message::kBodyVersionWithOrigin) {
+    return Failure{
+        Errc::corrupt,
+        fmt::format("message body version {} (this build reads {} and {})", version,
+                    stored_message::kBodyVersion, stored_message::kBodyVersionWithOrigin)};
   }
   StoredMessage m;
   m.id = load<std::uint64_t>(p + 0);
@@ -197,6 +222,13 @@ Result<StoredMessage> decode_stored_message(std::span<const std::byte> body) {
     }
   }
   if (const auto* at = take(payload_size, "payload")) m.payload.assign(at, at + payload_size);
+  if (version == stored_message::kBodyVersionWithOrigin) {
+    if (const auto* trailer = take(stored_message::kTrailerFixedSize, "created and message id")) {
+      m.created_ns = load<std::int64_t>(trailer);
+      const auto id_size = load<std::uint32_t>(trailer + 8);
+      if (const auto* at = take(id_size, "message id")) m.message_id = text(at, id_size);
+    }
+  }
   if (bad.empty() && pos != body.size()) {
     bad = fmt::format("{} trailing bytes after the payload", body.size() - pos);
   }

@@ -1,6 +1,6 @@
 // src/durable/stored_message.hpp — a message as a durable queue or topic stores it.
 //
-// The record body of every durable destination (format version 1, little-endian):
+// The record body of every durable destination (body versions 1 and 2, little-endian):
 //
 //    0                   4                   8
 //    +---------+---------+-------------------+
@@ -20,6 +20,19 @@
 //    |  headers: per header u32 name length, u32 value length, name, value
 //    |  payload
 //    +---------------------------------------+
+//    version 2 only (a producer-set timestamp or message id), after the payload:
+//    +---------------------------------------+
+//    |  created (i64, wall ns, 0=none)        |  producer-set timestamp (AMQP timestamp,
+//    +-------------------+-------------------+  Kafka CreateTime)
+//    |  message id length (u32)               |
+//    +---------------------------------------+
+//    |  message id                            |  producer-set (AMQP message-id)
+//    +---------------------------------------+
+//
+// A message without either is written as version 1, byte for byte as before version 2 existed,
+// so most records (and every file written before) stay version 1 and every build reads them;
+// this build reads both; a version above 2 is `corrupt` ("message body version N"), so an
+// older build refuses a version-2 record with a typed error, never misreads it.
 //
 // The one codec between a `Message` and its stored form, for durable queues and topics alike:
 //   * to a record: `fields_of(Message)` (or the producer's `MessageFields`, for a message that
@@ -57,13 +70,20 @@ struct StoredMessage {
   std::vector<std::byte> payload;
   std::int64_t deliver_after_ns = 0;  ///< wall clock; 0 = deliver at once
   std::int64_t expires_at_ns = 0;     ///< wall clock; 0 = never expires
+  std::int64_t created_ns = 0;        ///< producer-set timestamp, wall clock; 0 = none
+  std::string message_id;             ///< producer-set message id; empty = none
 
   friend bool operator==(const StoredMessage&, const StoredMessage&) = default;
 };
 
 namespace stored_message {
+/// A body without a producer-set timestamp or message id.
 inline constexpr std::uint8_t kBodyVersion = 1;
+/// A body with the version-2 trailer (created, message id) after its payload.
+inline constexpr std::uint8_t kBodyVersionWithOrigin = 2;
 inline constexpr std::size_t kFixedSize = 48;
+/// The trailer's fixed part: created (i64), message id length (u32).
+inline constexpr std::size_t kTrailerFixedSize = 12;
 }  // namespace stored_message
 
 /// `message` as fields to encode. Its deadlines are wall-clock already: `sent_ns` is

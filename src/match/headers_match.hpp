@@ -1,4 +1,5 @@
-// src/match/headers_match.hpp — RabbitMQ headers-exchange matching.
+// src/match/headers_match.hpp — RabbitMQ headers-exchange matching, and `HeaderFilter`, the
+// one filter of bindings and topic subscriptions (with SNS filter policies).
 //
 // A headers exchange ignores the routing key and routes on message headers. Each binding has
 // arguments (name -> value) and an `x-match` mode; a message matches the binding when
@@ -39,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "match/filter_policy.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/headers.hpp"
 
@@ -153,21 +155,38 @@ bool headers_match(const HeadersBinding& binding, const Headers& headers) noexce
   return headers_match(binding.mode, binding.arguments, headers);
 }
 
+/// The argument whose value is an SNS filter policy (JSON; match/filter_policy.hpp).
+inline constexpr std::string_view kXFilterPolicy = "x-filter-policy";
+
 /// A header filter: what a binding's arguments on a direct, topic or fanout exchange and a topic's
-/// queue subscription (`Broker::subscribe_queue`) both mean by one — SNS subscription filter
-/// policies, written with a headers exchange's rules (an optional `x-match`; `all` by default:
-/// every other name=value pair must be among the message's headers). Empty: matches every
-/// message. The one home of that rule, so a filter means the same wherever it is given.
+/// queue subscription (`Broker::subscribe_queue`) both mean by one. Two forms, which may be
+/// combined (a message must pass both):
+///   * name=value pairs with a headers exchange's rules (an optional `x-match`; `all` by
+///     default: every other name=value pair must be among the message's headers);
+///   * `x-filter-policy`: an SNS subscription filter policy with its operators (prefix,
+///     anything-but, numeric ranges, exists, ...; see match/filter_policy.hpp).
+/// Empty: matches every message. The one home of that rule, so a filter means the same
+/// wherever it is given.
 class HeaderFilter {
  public:
   HeaderFilter() = default;
-  /// `invalid_argument` (naming the value) for an x-match that is none of the four modes.
+  /// `invalid_argument` (naming the value) for an x-match that is none of the four modes, or
+  /// for a malformed filter policy (naming what and where).
   static Result<HeaderFilter> parse(const Headers& arguments) {
     HeaderFilter filter;
     if (arguments.empty()) return filter;
     std::vector<HeaderArgument> raw;
     raw.reserve(arguments.size());
-    for (const auto& [name, value] : arguments) raw.push_back({name, value});
+    for (const auto& [name, value] : arguments) {
+      if (name == kXFilterPolicy) {
+        auto policy = FilterPolicy::parse(value);
+        if (!policy) return Result<HeaderFilter>(policy.failure());
+        filter.policy_ = std::move(*policy);
+        continue;
+      }
+      raw.push_back({name, value});
+    }
+    if (raw.empty()) return filter;
     auto binding = make_headers_binding(std::move(raw));
     if (!binding) return Result<HeaderFilter>(binding.failure());
     filter.binding_ = std::move(*binding);
@@ -176,12 +195,14 @@ class HeaderFilter {
   }
 
   [[nodiscard]] bool matches(const Headers& headers) const noexcept {
-    return !active_ || headers_match(binding_, headers);
+    return (!active_ || headers_match(binding_, headers)) &&
+           (!policy_ || policy_->matches(headers));
   }
 
  private:
   HeadersBinding binding_;
   bool active_ = false;
+  std::optional<FilterPolicy> policy_;
 };
 
 }  // namespace switchyard::detail

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "match/glob.hpp"
+#include "sync/broker_thread.hpp"
 #include "sync/capacity_gate.hpp"
 #include "sync/idle_wait.hpp"
 
@@ -34,7 +35,7 @@ SubscriptionState::~SubscriptionState() {
 void SubscriptionState::start(std::weak_ptr<PubSubHub> hub) {
   MutexLock lock(lifecycle_);
   hub_ = std::move(hub);
-  thread_ = std::thread([self = shared_from_this()] { self->dispatch(); });
+  thread_ = start_thread(clock_, [self = shared_from_this()] { self->dispatch(); });
 }
 
 bool SubscriptionState::offer(const Message& message) noexcept {
@@ -71,6 +72,9 @@ bool SubscriptionState::offer(const Message& message) noexcept {
     return true;
   }
   dropped_.fetch_add(1, std::memory_order_relaxed);
+  if (hooks_->intercepting()) [[unlikely]] {
+    hooks_->each("on_drop", [&](Interceptor& i) { i.on_drop(message.key(), message); });
+  }
   if (hooks_->logging()) [[unlikely]]
     note_drop();
   return false;
@@ -121,9 +125,9 @@ void SubscriptionState::dispatch() noexcept {
       return !buffer_.empty_guess() || closed_.load(std::memory_order_acquire);
     };
     if (idle.pause(work)) continue;
-    // Real time, not the broker's clock: every offer and the unsubscribe notify ready_; the
-    // second is only a backstop.
-    IdleWait::park(ready_, work, std::chrono::seconds(1));
+    // No deadline: every offer and the unsubscribe notify ready_; a second of real time is
+    // only a backstop. Through the clock, so virtual time sees this thread idle.
+    IdleWait::park(ready_, work, clock_->now(), TimePoint::max(), *clock_, std::chrono::seconds(1));
   }
 }
 

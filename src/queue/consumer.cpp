@@ -9,6 +9,7 @@
 #include <new>
 #include "queue/queue_state.hpp"
 #include "switchyard/detail/deadline.hpp"
+#include "sync/broker_thread.hpp"
 #include "util/access.hpp"
 
 namespace switchyard {
@@ -87,15 +88,23 @@ Result<std::size_t> Consumer::receive(std::vector<Delivery>& out, std::size_t ma
 Status Consumer::ack_all(std::span<Delivery> deliveries) noexcept {
   Status first;
   detail::ConsumerState* last_owner = nullptr;
+  // The freed slots of last_owner, given back in runs (one claim of its free list per run).
+  detail::FreedSlots freed;
   for (Delivery& delivery : deliveries) {
     detail::ConsumerState* owner = detail::Access::owner(delivery);
-    // Settling without a wake-up, so the owner we leave must be woken now.
-    if (last_owner != nullptr && owner != last_owner) last_owner->wake_receivers();
-    Status status = detail::Access::settle(delivery, detail::Settle::ack, {}, /*wake=*/false);
+    // Settling without a wake-up, so the owner we leave gets its slots back and is woken now.
+    if (last_owner != nullptr && owner != last_owner) {
+      last_owner->free_slots(freed);
+      last_owner->wake_receivers();
+    }
+    Status status = detail::Access::ack_into(delivery, freed);
     if (owner != nullptr) last_owner = owner;
     if (!status && first) first = std::move(status);
   }
-  if (last_owner != nullptr) last_owner->wake_receivers();
+  if (last_owner != nullptr) {
+    last_owner->free_slots(freed);
+    last_owner->wake_receivers();
+  }
   return first;
 }
 
@@ -110,12 +119,14 @@ void Consumer::run(Handler handler) {
   // Relaxed: the thread starts below synchronize-with this thread.
   control_->live.store(workers, std::memory_order_relaxed);
   for (std::size_t i = 0; i < workers; ++i) {
-    workers_.emplace_back([state = state_, control = control_, handler = shared_handler,
-                           on_error = options_.on_error] {
+    auto worker = [state = state_, control = control_, handler = shared_handler,
+                   on_error = options_.on_error] {
       detail::t_worker_of = control.get();
       // Acquire pairs with stop()'s release store.
       while (!control->stopping.load(std::memory_order_acquire)) {
-        auto received = state->receive(std::chrono::milliseconds(200));
+        // stop() interrupts the receive; the timeout is only a backstop, long so that a
+        // virtual clock (switchyard/testing) does not step through idle workers' timeouts.
+        auto received = state->receive(std::chrono::hours(1));
         if (!received) {
           if (received.code() == Errc::closed) break;
           continue;
@@ -154,7 +165,8 @@ void Consumer::run(Handler handler) {
           state->resume();
         }
       }
-    });
+    };
+    workers_.push_back(detail::start_thread(state_->queue()->clock(), std::move(worker)));
   }
 }
 
@@ -217,6 +229,10 @@ Duration Consumer::ready_timeout() const noexcept {
 
 const Clock& Consumer::clock() const noexcept {
   return state_ ? *state_->queue()->clock() : *SystemClock::instance();
+}
+
+const std::string& Consumer::tag() const noexcept {
+  return state_->tag();
 }
 
 const std::string& Consumer::queue_name() const noexcept {

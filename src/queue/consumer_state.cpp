@@ -7,6 +7,7 @@
 #include <bit>
 #include <limits>
 #include <new>
+#include <string>
 
 #include "queue/queue_state.hpp"
 #include "switchyard/detail/deadline.hpp"
@@ -18,11 +19,23 @@ namespace switchyard {
 
 namespace detail {
 
+namespace {
+
+/// "consumer-<n>", n unique in the process (a tag nobody gave).
+std::string next_tag() {
+  static std::atomic<std::uint64_t> made{0};
+  // Relaxed: only uniqueness is needed.
+  return "consumer-" + std::to_string(made.fetch_add(1, std::memory_order_relaxed) + 1);
+}
+
+}  // namespace
+
 ConsumerState::ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch,
-                             WaitStrategy wait)
+                             WaitStrategy wait, std::string tag)
     : queue_(std::move(queue)),
       prefetch_(prefetch),
       wait_(wait),
+      tag_(tag.empty() ? next_tag() : std::move(tag)),
       interceptors_(queue_->hooks().interceptors()),
       base_shift_(static_cast<unsigned>(
           std::countr_zero(std::bit_ceil(std::clamp<std::uint32_t>(prefetch, 1, 256))))),
@@ -70,7 +83,7 @@ bool ConsumerState::new_slot(std::uint32_t& index) noexcept {
 }
 
 bool ConsumerState::try_receive_one(TimePoint now, Duration lag, Delivery& out) noexcept {
-  if (!queue_->maybe_ready(now)) return false;
+  if (!queue_->maybe_ready(now) || !queue_->may_receive(this)) return false;
   std::uint32_t index = 0;
   if (!free_.try_pop(index) && !new_slot(index)) return false;  // at the prefetch limit
   Entry entry;
@@ -91,7 +104,8 @@ std::size_t ConsumerState::try_receive_run(TimePoint now, Duration lag, std::vec
   const std::shared_ptr<ConsumerState> self = shared_from_this();
   const std::int64_t deadline = visibility_deadline(now, lag);
   std::size_t received = 0;
-  while (received < max && queue_->maybe_ready(now)) {
+  LatencyRecorder::Tally ages;  // the run's delivery ages, added to the queue's once
+  while (received < max && queue_->maybe_ready(now) && queue_->may_receive(this)) {
     const std::size_t want = std::min(kRun, max - received);
     std::size_t slots = 0;
     free_.try_pop_run(want, [&](std::uint32_t&& index) noexcept { indices[slots++] = index; });
@@ -100,11 +114,12 @@ std::size_t ConsumerState::try_receive_run(TimePoint now, Duration lag, std::vec
         slots == 0 ? 0 : queue_->try_take_run(std::span<Entry>(entries.data(), slots), now);
     for (std::size_t i = taken; i < slots; ++i) (void)free_.try_push(std::uint32_t{indices[i]});
     for (std::size_t i = 0; i < taken; ++i) {
-      out.push_back(install(indices[i], std::move(entries[i]), deadline, now, self));
+      out.push_back(install(indices[i], std::move(entries[i]), deadline, now, self, &ages));
     }
     received += taken;
     if (taken == 0) break;
   }
+  if (received != 0) queue_->count_delivery_ages(ages);
   return received;
 }
 
@@ -118,15 +133,21 @@ std::int64_t ConsumerState::visibility_deadline(TimePoint now, Duration lag) noe
 }
 
 Delivery ConsumerState::install(std::uint32_t index, Entry&& entry, std::int64_t deadline_ns,
-                                TimePoint now, std::shared_ptr<ConsumerState> self) noexcept {
+                                TimePoint now, std::shared_ptr<ConsumerState> self,
+                                LatencyRecorder::Tally* ages) noexcept {
   ++entry.deliveries;
   if (entry.deliveries > 1) queue_->count_redelivered();
-  queue_->delivered(entry, now);
+  queue_->delivered(entry, now, ages);
   Slot& slot = this->slot(index);
   // The slot is free (even) and ours alone until the release store below.
   const std::uint64_t generation = slot.state.load(std::memory_order_relaxed) + 1;
   slot.deadline_ns.store(deadline_ns, std::memory_order_relaxed);
   const std::uint32_t attempt = entry.deliveries;
+  // Release: a peek that acquires these and then sees `state` unchanged read this delivery's.
+  slot.id.store(entry.message.id(), std::memory_order_release);
+  slot.sent_ns.store(Access::body(entry.message)->sent_ns, std::memory_order_release);
+  slot.received_ns.store(ns(now), std::memory_order_release);
+  slot.attempt.store(attempt, std::memory_order_release);
   Message message = entry.message;
   slot.entry = std::move(entry);
   // Release: publishes entry and deadline to whoever wins the settle CAS on this state.
@@ -143,12 +164,15 @@ Delivery ConsumerState::install(std::uint32_t index, Entry&& entry, std::int64_t
 void ConsumerState::wait_for_work(TimePoint now, TimePoint deadline, IdleWait& idle) noexcept {
   // Spin on the queue's lock-free "something is there" hint, not on the clock: a clock read
   // costs tens of nanoseconds on a VM, a look at the hint a few when nothing changed.
-  if (idle.pause([this]() noexcept { return queue_->ready_hint(); })) return;
+  // A consumer that is not its queue's single active one waits for the election's notify.
+  if (idle.pause([this]() noexcept { return queue_->ready_hint() && queue_->may_receive(this); }))
+    return;
   IdleWait::park(
       queue_->ready_event(),
       [&]() noexcept {
-        return (queue_->maybe_ready(now) && has_free_slot()) || closed() ||
-               queue_->closed_for_receive() || interrupted_.load(std::memory_order_acquire);
+        return (queue_->maybe_ready(now) && has_free_slot() && queue_->may_receive(this)) ||
+               closed() || queue_->closed_for_receive() ||
+               interrupted_.load(std::memory_order_acquire);
       },
       now, std::min(deadline, queue_->next_wakeup()), *queue_->clock());
 }
@@ -205,8 +229,16 @@ Result<std::size_t> ConsumerState::receive(std::vector<Delivery>& out, std::size
   return taken;
 }
 
+void ConsumerState::free_slots(FreedSlots& freed) noexcept {
+  std::size_t pushed = free_.try_push_run(freed.indices, freed.size);
+  // Short only when the spill found no memory: as a single settle's push, the index is lost
+  // to the window (it shrinks by one), never handed out twice.
+  (void)pushed;
+  freed.size = 0;
+}
+
 Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Settle how,
-                             std::string_view why, bool wake) noexcept {
+                             std::string_view why, bool wake, FreedSlots* freed) noexcept {
   Slot& slot = this->slot(index);
   std::uint64_t expected = generation;
   // Acq_rel: acquire pairs with the receive's release (we read the entry next); release
@@ -224,7 +256,12 @@ Status ConsumerState::settle(std::uint32_t index, std::uint64_t generation, Sett
   } else {
     nacked_.fetch_add(1, std::memory_order_relaxed);
   }
-  (void)free_.try_push(std::uint32_t{index});
+  if (freed != nullptr) {
+    freed->indices[freed->size++] = index;
+    if (freed->size == FreedSlots::kMax) free_slots(*freed);
+  } else {
+    (void)free_.try_push(std::uint32_t{index});
+  }
   if (!interceptors_.empty()) [[unlikely]]
     intercept_settle(how, entry, why);
   if (how == Settle::ack && !queue_->settle_is_trivial(entry)) {
@@ -293,18 +330,85 @@ std::int64_t ConsumerState::reclaim(TimePoint now) noexcept {
                                             std::memory_order_relaxed)) {
       continue;  // settled meanwhile
     }
-    Entry entry = std::move(slot.entry);
-    (void)free_.try_push(std::uint32_t{i});
-    if (!interceptors_.empty()) [[unlikely]] {
-      const Redelivery why =
-          now == TimePoint::max() ? Redelivery::consumer_closed : Redelivery::visibility_timeout;
-      queue_->hooks().each_of(interceptors_, "on_redelivery", [&](Interceptor& i) {
-        i.on_redelivery(queue_->name(), entry.message, entry.deliveries, why);
-      });
-    }
-    queue_->requeue(std::move(entry), queue_->clock()->now());
+    take_back(
+        i, now == TimePoint::max() ? Redelivery::consumer_closed : Redelivery::visibility_timeout);
   }
   return earliest;
+}
+
+void ConsumerState::take_back(std::uint32_t index, Redelivery why) noexcept {
+  Entry entry = std::move(slot(index).entry);
+  (void)free_.try_push(std::uint32_t{index});
+  if (!interceptors_.empty()) [[unlikely]] {
+    queue_->hooks().each_of(interceptors_, "on_redelivery", [&](Interceptor& i) {
+      i.on_redelivery(queue_->name(), entry.message, entry.deliveries, why);
+    });
+  }
+  queue_->requeue(std::move(entry), queue_->clock()->now());
+}
+
+Status ConsumerState::change_visibility(std::uint32_t index, std::uint64_t generation,
+                                        Duration timeout) noexcept {
+  if (timeout.count() < 0) {
+    return Status(Errc::invalid_argument, "change_visibility: negative timeout");
+  }
+  Slot& slot = this->slot(index);
+  if (timeout.count() == 0) {
+    // SQS: "a visibility timeout of 0 ... makes the message visible immediately". Taken back
+    // exactly as an expired visibility timeout would take it (the queue's retry rules apply).
+    std::uint64_t expected = generation;
+    // Acq_rel: as in settle (we read the entry next; the index is seen free after our move).
+    if (!slot.state.compare_exchange_strong(expected, generation + 1, std::memory_order_acq_rel,
+                                            std::memory_order_relaxed)) {
+      return Status(Errc::stale_delivery, "delivery was already settled or taken back");
+    }
+    take_back(index, Redelivery::visibility_timeout);
+    wake_receivers();
+    return {};
+  }
+  // Acquire: pairs with install's release (received_ns is this delivery's).
+  if (slot.state.load(std::memory_order_acquire) != generation) {
+    return Status(Errc::stale_delivery, "delivery was already settled or taken back");
+  }
+  const std::int64_t now = ns(queue_->clock()->now());
+  const std::int64_t deadline = deadline_ns(now, timeout.count());
+  // SQS: "you can continue to call ChangeMessageVisibility to extend the visibility timeout to
+  // the maximum allowed time [12 hours from the receive]. If you try to extend the visibility
+  // timeout beyond the maximum, your request is rejected."
+  const std::int64_t limit =
+      deadline_ns(slot.received_ns.load(std::memory_order_acquire), kMaxVisibility.count());
+  if (deadline > limit) {
+    return Status(Errc::invalid_argument,
+                  "change_visibility: the message would stay invisible past 12 hours after its "
+                  "receive (SQS's maximum)");
+  }
+  slot.deadline_ns.store(deadline, std::memory_order_relaxed);
+  queue_->note_earlier_deadline(deadline);
+  return {};
+}
+
+void ConsumerState::held(std::vector<HeldView>& out, std::size_t max) const {
+  // Acquire: as in reclaim.
+  const std::uint32_t used = slots_used_.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < used && out.size() < max; ++i) {
+    const Slot& slot = this->slot(i);
+    // A seqlock read: the fields are stored (release) before the odd state that owns them, and
+    // loaded (acquire) between two loads of the state; if a later install's values were read,
+    // its state (and the settle's before it) is visible to the second load, which then differs.
+    for (int tries = 0; tries < 4; ++tries) {
+      const std::uint64_t before = slot.state.load(std::memory_order_acquire);
+      if ((before & 1) == 0) break;
+      HeldView view{slot.id.load(std::memory_order_acquire),
+                    slot.attempt.load(std::memory_order_acquire),
+                    slot.sent_ns.load(std::memory_order_acquire),
+                    slot.received_ns.load(std::memory_order_acquire),
+                    slot.deadline_ns.load(std::memory_order_acquire)};
+      if (slot.state.load(std::memory_order_acquire) == before) {
+        out.push_back(view);
+        break;
+      }
+    }
+  }
 }
 
 void ConsumerState::close() noexcept {
@@ -313,6 +417,8 @@ void ConsumerState::close() noexcept {
   // progress finishes before we go on (it holds the registry lock).
   queue_->unregister_consumer(this);
   reclaim(TimePoint::max());
+  // Single active consumer: the successor takes over only now, behind what we put back.
+  queue_->elect_active_consumer();
   queue_->ready_event().notify_all();
   MutexLock lock(ready_fd_mutex_);
   // Readable for good from here: every later receive reports `closed`.

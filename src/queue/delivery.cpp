@@ -15,6 +15,20 @@ Status Delivery::settle(detail::Settle how, std::string_view why, bool wake) noe
   return owner_->settle(slot_, generation_, how, why, wake);
 }
 
+namespace detail {
+Status Access::ack_into(Delivery& delivery, FreedSlots& freed) noexcept {
+  // Delivery::settle's checks, then the owner's settle keeping the slot in `freed`.
+  if (delivery.owner_ == nullptr) return Status(Errc::invalid_delivery, "empty delivery");
+  // Relaxed: as in Delivery::settle.
+  if (delivery.settled_.load(std::memory_order_relaxed)) {
+    return Status(Errc::stale_delivery, "delivery already settled by this handle");
+  }
+  delivery.settled_.store(true, std::memory_order_relaxed);
+  return delivery.owner_->settle(delivery.slot_, delivery.generation_, Settle::ack, {},
+                                 /*wake=*/false, &freed);
+}
+}  // namespace detail
+
 Status Delivery::ack() noexcept {
   return settle(detail::Settle::ack, {});
 }
@@ -31,6 +45,17 @@ Status Delivery::extend() noexcept {
     return Status(Errc::stale_delivery, "delivery already settled by this handle");
   }
   return owner_->extend(slot_, generation_);
+}
+
+Status Delivery::change_visibility(Duration timeout) noexcept {
+  if (owner_ == nullptr) return Status(Errc::invalid_delivery, "empty delivery");
+  if (settled_.load(std::memory_order_relaxed)) {
+    return Status(Errc::stale_delivery, "delivery already settled by this handle");
+  }
+  const Status changed = owner_->change_visibility(slot_, generation_, timeout);
+  // A take-back (0) settles the slot: later calls through this handle are stale.
+  if (changed && timeout.count() == 0) settled_.store(true, std::memory_order_relaxed);
+  return changed;
 }
 
 }  // namespace switchyard

@@ -20,5 +20,11 @@ std::size_t Queue::depth() const noexcept {
 bool Queue::closed() const noexcept {
   return state_->closed_for_send();
 }
+std::size_t Queue::purge() noexcept {
+  return state_->purge();
+}
+std::vector<PeekedMessage> Queue::peek(std::size_t max) const {
+  return state_->peek(max);
+}
 
 }  // namespace switchyard

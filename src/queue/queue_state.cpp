@@ -7,6 +7,7 @@
 #include "util/time.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -15,6 +16,12 @@
 namespace switchyard::detail {
 
 namespace {
+
+/// Set while this thread hands a dead letter on (QueueState::dead_letter): every queue the
+/// dead letter reaches — the dead-letter queue, or the queues an exchange routes it to — refuses
+/// it when full instead of waiting or dropping its oldest, so settling a delivery never blocks
+/// and a queue that dead-letters into itself through an exchange cannot recurse.
+thread_local bool dead_lettering = false;
 
 /// Lowers `target` to `value` if `value` is smaller.
 void fetch_min(std::atomic<std::int64_t>& target, std::int64_t value) noexcept {
@@ -27,7 +34,7 @@ void fetch_min(std::atomic<std::int64_t>& target, std::int64_t value) noexcept {
 }  // namespace
 
 QueueState::QueueState(std::string name, QueueOptions options, std::shared_ptr<Clock> clock,
-                       std::shared_ptr<QueueState> dead_letter,
+                       std::shared_ptr<Destination> dead_letter,
                        std::unique_ptr<QueueJournal> journal, std::shared_ptr<const Hooks> hooks)
     : name_(std::move(name)),
       options_(std::move(options)),
@@ -59,28 +66,26 @@ Result<SendReceipt> QueueState::accept(Message&& message, const SendOptions& opt
   }
   if (!options.dedup_id.empty()) {
     MutexLock lock(slow_.mutex);
-    auto& order = slow_.dedup_order;
-    while (!order.empty() && order.front().first <= ns(now)) {
-      auto it = slow_.dedup.find(order.front().second);
-      if (it != slow_.dedup.end() && it->second.first <= ns(now)) slow_.dedup.erase(it);
-      order.pop_front();
+    std::pair<MessageId*, bool> seen;
+    try {
+      seen = slow_.dedup.remember(options.dedup_id, message.id(), ns(now),
+                                  saturating_add(ns(now), options_.dedup_window.count()));
+    } catch (const std::bad_alloc&) {
+      return Result<SendReceipt>(Errc::out_of_memory);
     }
-    auto [it, inserted] = slow_.dedup.try_emplace(
-        std::string(options.dedup_id), saturating_add(ns(now), options_.dedup_window.count()),
-        message.id());
+    auto [first, inserted] = seen;
     if (!inserted) {
       deduplicated_.fetch_add(1, std::memory_order_relaxed);
-      const SendReceipt duplicate{it->second.second, true};
+      const SendReceipt duplicate{*first, true};
       if (defers_completion()) report_now(options, duplicate);  // nothing more to sync
       return duplicate;
     }
-    order.emplace_back(it->second.first, it->first);
   }
   auto result = admit(std::move(message), options, now);
   if (!result && !options.dedup_id.empty()) {
     // Not accepted, so not seen: a retry of the same id must get in.
     MutexLock lock(slow_.mutex);
-    slow_.dedup.erase(std::string(options.dedup_id));
+    slow_.dedup.forget(options.dedup_id);
   }
   return result;
 }
@@ -88,7 +93,8 @@ Result<SendReceipt> QueueState::accept(Message&& message, const SendOptions& opt
 Result<std::size_t> QueueState::accept_batch(std::span<Message> messages,
                                              const SendOptions& options) noexcept {
   if (messages.empty()) return std::size_t{0};
-  if (!options.dedup_id.empty() || journal_ || !try_reserve_capacity(messages.size())) {
+  if (!options.dedup_id.empty() || journal_ || options_.max_length_bytes != 0 ||
+      !try_reserve_capacity(messages.size())) {
     return Destination::accept_batch(messages, options);
   }
   if (closed_for_send()) {
@@ -97,7 +103,29 @@ Result<std::size_t> QueueState::accept_batch(std::span<Message> messages,
   }
   std::size_t taken = 0;
   bool out_of_memory = false;
-  for (Message& message : messages) {
+  // The common run — no queue delay; ready, ring-eligible messages of one send stamp (what
+  // Producer::send_batch makes) — goes into the ring with one claim of its cells.
+  if (options_.delay.count() <= 0) {
+    const std::int64_t now = Access::body(messages.front())->sent_ns;
+    std::size_t run = 0;
+    while (run < messages.size()) {
+      const MessageBody& body = *Access::body(messages[run]);
+      if (body.sent_ns != now || body.deliver_after_ns() != 0 || !ring_eligible(body) ||
+          body.payload().size() > options_.max_payload) {
+        break;
+      }
+      ++run;
+    }
+    if (run != 0) {
+      // As push_ring: the delayed messages due by now go ahead of the run.
+      // Acquire: pairs with refresh_slow_hints_locked's release.
+      if (next_due_ns_.load(std::memory_order_acquire) <= now) [[unlikely]]
+        promote_due(now);
+      taken = ring_.try_push_run(messages.data(), run);
+      out_of_memory = taken < run;
+    }
+  }
+  for (Message& message : messages.subspan(out_of_memory ? messages.size() : taken)) {
     const MessageBody& body = *Access::body(message);
     if (body.payload().size() > options_.max_payload) break;
     const std::int64_t now = body.sent_ns;
@@ -156,10 +184,15 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& opti
   }
   const detail::MessageBody& body = *Access::body(message);
   const MessageId id = body.id;
+  const std::uint64_t bytes = options_.max_length_bytes != 0 ? body.payload().size() : 0;
+  if (options_.max_length_bytes != 0) [[unlikely]] {
+    if (auto refused = admit_bytes(bytes, now); !refused) return refused;
+  }
   // The common case, straight to the ring: a ring cell holds only the message, and its expiry
   // is worked out when it is taken, so nothing else is needed here.
   if (options_.delay.count() <= 0 && body.deliver_after_ns() == 0 && ring_eligible(body)) {
     if (!push_ring(std::move(message), ns(now))) [[unlikely]] {
+      remove_bytes(bytes);
       return refuse_out_of_memory();
     }
     ready_.notify_all();
@@ -177,6 +210,7 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& opti
     auto appended = journal_append(message, options, deferred);
     if (!appended) {
       admitted_.fetch_sub(1, std::memory_order_relaxed);  // give the reservation back
+      remove_bytes(bytes);
       return Result<SendReceipt>(appended.failure());
     }
     seq = *appended;
@@ -184,6 +218,7 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& opti
   }
   if (!place(Entry{std::move(message), expires, 0, seq}, visible_at, ns(now))) {
     if (journal_) journal_failed("a drop", journal_->record_drop(seq));  // never to come back
+    remove_bytes(bytes);
     auto refused = refuse_out_of_memory();
     if (deferred != nullptr) deferred->accepted(refused);
     return refused;
@@ -196,6 +231,47 @@ Result<SendReceipt> QueueState::refuse_out_of_memory() noexcept {
   admitted_.fetch_sub(1, std::memory_order_relaxed);  // give the reservation back
   space_.notify_all();  // a blocked sender may have looked while it stood
   return Result<SendReceipt>(Errc::out_of_memory);
+}
+
+Result<SendReceipt> QueueState::admit_bytes(std::uint64_t bytes, TimePoint now) noexcept {
+  if (bytes > options_.max_length_bytes) {
+    admitted_.fetch_sub(1, std::memory_order_relaxed);  // give the reservation back
+    space_.notify_all();
+    return Result<SendReceipt>(Errc::payload_too_large,
+                               "payload of " + std::to_string(bytes) + " bytes exceeds queue '" +
+                                   name_ + "' max_length_bytes of " +
+                                   std::to_string(options_.max_length_bytes));
+  }
+  if (reserve_bytes(bytes, now)) return SendReceipt{};
+  admitted_.fetch_sub(1, std::memory_order_relaxed);  // give the reservation back
+  space_.notify_all();
+  rejected_full_.fetch_add(1, std::memory_order_relaxed);
+  return Result<SendReceipt>(closed_for_send() ? Errc::closed : Errc::full);
+}
+
+bool QueueState::reserve_bytes(std::uint64_t n, TimePoint now) noexcept {
+  const std::uint64_t limit = options_.max_length_bytes;
+  // As take_room: count them in, keep them if they fit, else take them back out.
+  auto try_take = [this, n, limit]() noexcept {
+    const std::uint64_t after = bytes_.fetch_add(n, std::memory_order_acq_rel) + n;
+    if (after <= limit) return Room::taken;
+    bytes_.fetch_sub(n, std::memory_order_acq_rel);
+    return Room::full;
+  };
+  if (dead_lettering) return try_take() == Room::taken;  // never waits nor drops (see above)
+  auto room_hint = [this, n, limit]() noexcept {
+    // Relaxed: a hint for the spin; the try decides.
+    return bytes_.load(std::memory_order_relaxed) + n <= limit;
+  };
+  auto drop = [&]() noexcept { return drop_oldest(now); };
+  auto closed = [this]() noexcept { return closed_for_send(); };
+  GatedBuffer buffer{try_take, room_hint, drop, closed};
+  const WhenFull when_full = options_.overflow == Overflow::block    ? WhenFull::block
+                             : options_.overflow == Overflow::reject ? WhenFull::reject
+                                                                     : WhenFull::drop_oldest;
+  const TimePoint deadline =
+      TimePoint(Duration(saturating_add(ns(now), options_.send_timeout.count())));
+  return pass_capacity_gate(try_take(), when_full, buffer, RoomWait{space_, *clock_, deadline});
 }
 
 Result<std::uint64_t> QueueState::journal_append(Message& message, const SendOptions& options,
@@ -243,11 +319,21 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
     const MessageBody* body = Access::body(message);
     highest = std::max(highest, m.id);
     admitted_.fetch_add(1, std::memory_order_acq_rel);
+    add_bytes(body->payload().size());
     const std::int64_t expires = expiry_of(*body);
     std::int64_t visible_at = body->deliver_after_ns();
     if (r.attempts == 0 && options_.delay.count() > 0) {
       // The queue's default delay holds back a first delivery after a restart too.
       visible_at = std::max(visible_at, saturating_add(body->sent_ns, options_.delay.count()));
+    }
+    if (const std::string_view from = body->headers().get(headers::moved_from); !from.empty()) {
+      // Perhaps a move a crash cut short: the broker's open settles the source's copy.
+      const std::string_view seq_text = body->headers().get(headers::moved_seq);
+      std::uint64_t seq = 0;
+      if (std::from_chars(seq_text.data(), seq_text.data() + seq_text.size(), seq).ec ==
+          std::errc()) {
+        moved_in_.push_back({std::string(from), seq, m.id});
+      }
     }
     if (!place(Entry{std::move(message), expires, r.attempts, r.seq}, visible_at,
                stamp.now.time_since_epoch().count())) {
@@ -265,6 +351,7 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
 }
 
 bool QueueState::reserve_capacity_slow(TimePoint now) noexcept {
+  if (dead_lettering) return false;  // a dead letter never waits for room (see above)
   const auto capacity = static_cast<std::int64_t>(options_.capacity);
   auto room_hint = [&]() noexcept {
     // Relaxed: a hint for the spin; the try decides.
@@ -284,7 +371,21 @@ bool QueueState::reserve_capacity_slow(TimePoint now) noexcept {
 
 bool QueueState::drop_oldest(TimePoint now) noexcept {
   Entry oldest;
-  bool got = ring_.try_pop(oldest.message);
+  bool got = false;
+  if (!journal_ && slow_ready_.load(std::memory_order_acquire) != 0) {
+    // First deliveries a peek lifted out of ring_ are older than its head (queue_state.hpp).
+    MutexLock lock(slow_.mutex);
+    auto& level = slow_.levels[0];
+    const std::size_t front = slow_.redelivered_front[0];
+    if (level.size() > front) {
+      oldest = std::move(level[front]);
+      level.erase(level.begin() + static_cast<std::ptrdiff_t>(front));
+      --slow_.level_items;
+      refresh_slow_hints_locked();
+      got = true;
+    }
+  }
+  if (!got) got = ring_.try_pop(oldest.message);
   if (!got) {
     MutexLock lock(slow_.mutex);
     for (std::size_t p = 0; p < slow_.levels.size(); ++p) {
@@ -303,6 +404,7 @@ bool QueueState::drop_oldest(TimePoint now) noexcept {
   if (!got) return false;
   removed_.fetch_add(1, std::memory_order_release);
   overflow_removed_.fetch_add(1, std::memory_order_relaxed);
+  remove_bytes(Access::body(oldest.message)->payload().size());
   (void)now;
   dead_letter(std::move(oldest), reason::overflow);
   return true;
@@ -432,6 +534,7 @@ QueueState::Take QueueState::try_take(Entry& out, TimePoint now) noexcept {
     // wake-up needs no fence of its own (event_count.hpp).
     removed_.fetch_add(1, std::memory_order_seq_cst);
     if (options_.overflow == Overflow::block) space_.notify_one_after_seq_cst_rmw();
+    remove_bytes(Access::body(out.message)->payload().size());
     if (out.expires_at_ns != 0 && ns(now) >= out.expires_at_ns) {
       expire(std::move(out));
       continue;
@@ -466,6 +569,12 @@ std::size_t QueueState::try_take_run(std::span<Entry> out, TimePoint now) noexce
     // Seq_cst: as in try_take, one count for the whole run.
     removed_.fetch_add(popped, std::memory_order_seq_cst);
     if (options_.overflow == Overflow::block) space_.notify_all_after_seq_cst_rmw();
+    if (options_.max_length_bytes != 0) [[unlikely]] {
+      std::uint64_t bytes = 0;
+      for (std::size_t i = 0; i < popped; ++i)
+        bytes += Access::body(out[i].message)->payload().size();
+      remove_bytes(bytes);
+    }
     // Expired ones go to their dead-letter queue; the rest close up.
     std::size_t kept = 0;
     for (std::size_t i = 0; i < popped; ++i) {
@@ -569,13 +678,16 @@ void QueueState::requeue(Entry&& entry, TimePoint now) noexcept {
   }
   requeued_.fetch_add(1, std::memory_order_relaxed);
   admitted_.fetch_add(1, std::memory_order_acq_rel);
-  const Duration backoff = options_.retry_backoff.after(entry.deliveries);
+  const std::uint64_t bytes = Access::body(entry.message)->payload().size();
+  add_bytes(bytes);  // it was counted in before: no limit check on the way back
+  const Duration backoff = options_.retry_backoff.after(entry.deliveries, entry.message.id());
   const std::int64_t visible_at =
       backoff.count() > 0 ? saturating_add(ns(now), backoff.count()) : 0;
   if (!place(std::move(entry), visible_at, ns(now))) {
     // No memory to queue it again: dead-lettered (or dropped and counted), never lost unseen.
     admitted_.fetch_sub(1, std::memory_order_relaxed);
     requeued_.fetch_sub(1, std::memory_order_relaxed);
+    remove_bytes(bytes);
     dead_letter(std::move(entry), reason::out_of_memory);
   }
 }
@@ -608,8 +720,8 @@ void QueueState::log_drop(std::string_view why) noexcept {
   } else {
     hooks_->log().log(LogLevel::warning, "queue",
                       "queue '{}': {} message(s) dropped since the last report (latest: {}, "
-                      "refused by dead-letter queue '{}')",
-                      name_, n, why, dead_letter_->name());
+                      "refused by dead-letter {} '{}')",
+                      name_, n, why, to_string(dead_letter_->kind()), dead_letter_->name());
   }
 }
 
@@ -647,15 +759,36 @@ void QueueState::dead_letter(Entry&& entry, std::string_view why) noexcept {
   } forget{this, entry.seq};
   auto send = [&]() noexcept {
     if (!dead_letter_) return false;
+    // RabbitMQ: "Messages in such cycles (i.e. messages that reach the same queue twice) will
+    // be dropped if there was no rejections in the entire cycle." A dead letter keeps its last
+    // death only, so: one that died here before, by the broker's own hand, and dies here again
+    // so, is dropped (a queue that dead-letters into itself through an exchange would else
+    // loop — with drop_oldest, for ever).
+    auto automatic = [](std::string_view r) {
+      return r == reason::expired || r == reason::overflow || r == reason::max_deliveries ||
+             r == reason::out_of_memory;
+    };
+    if (automatic(why) && body.headers().get(headers::death_queue) == name_ &&
+        automatic(body.headers().get(headers::death_reason))) {
+      return false;
+    }
     try {
       Headers headers = body.headers()
                             .with(headers::death_queue, name_)
                             .with(headers::death_reason, why)
                             .with(headers::death_attempts, std::to_string(entry.deliveries));
-      MessageBody* derived = MessageBody::derive(body, std::move(headers));
+      const std::string_view key = options_.dead_letter_routing_key.empty()
+                                       ? body.key()
+                                       : std::string_view(options_.dead_letter_routing_key);
+      MessageBody* derived = MessageBody::derive(body, std::move(headers), key);
       derived->sent_ns = ns(clock_->now());  // the dead-letter queue's TTL counts from now
       Message dead = Access::adopt(derived);
-      return dead_letter_->accept_dead_letter(std::move(dead));
+      struct Guard {
+        bool outer = dead_lettering;
+        Guard() { dead_lettering = true; }
+        ~Guard() { dead_lettering = outer; }
+      } guard;
+      return static_cast<bool>(dead_letter_->accept(std::move(dead), SendOptions{}));
     } catch (...) {
       // Out of memory building the dead letter: counted as dropped, never silent.
       return false;
@@ -672,34 +805,260 @@ void QueueState::dead_letter(Entry&& entry, std::string_view why) noexcept {
     log_drop(why);
 }
 
-bool QueueState::accept_dead_letter(Message&& message) noexcept {
-  if (closed_for_send()) return false;
-  // Never block the thread that is settling a delivery: a full dead-letter queue refuses.
-  const auto capacity = static_cast<std::int64_t>(options_.capacity);
-  const std::uint64_t before = admitted_.fetch_add(1, std::memory_order_acq_rel);
-  if (static_cast<std::int64_t>(before - removed_.load(std::memory_order_acquire)) >= capacity) {
+// --- peek and extract (inspection, message moves) ---------------------------------------
+
+void QueueState::lift_ring_locked(Entry& orphan) {
+  Message message;
+  while (ring_.try_pop(message)) {
+    const std::int64_t expires = expiry_of(*Access::body(message));
+    Entry entry{std::move(message), expires, 0, 0};
+    try {
+      slow_.levels[0].push_back(std::move(entry));  // strong guarantee: untouched on a throw
+      ++slow_.level_items;
+    } catch (const std::bad_alloc&) {
+      // Out of order at ring_'s tail rather than lost; dead-lettered if even that fails.
+      if (!ring_.try_push(std::move(entry.message))) orphan = std::move(entry);
+      return;
+    }
+  }
+}
+
+void QueueState::dead_letter_orphan(Entry& orphan) noexcept {
+  if (Access::body(orphan.message) == nullptr) return;
+  removed_.fetch_add(1, std::memory_order_release);  // it leaves the queue
+  remove_bytes(Access::body(orphan.message)->payload().size());
+  dead_letter(std::move(orphan), reason::out_of_memory);
+}
+
+std::vector<PeekedMessage> QueueState::peek(std::size_t max) {
+  std::vector<PeekedMessage> out;
+  const TimePoint now = clock_->now();
+  auto add = [&](const Entry& entry, MessageState state, std::int64_t visible_at) {
+    const MessageBody& body = *Access::body(entry.message);
+    out.push_back(PeekedMessage{state,
+                                body.id,
+                                entry.deliveries,
+                                Duration(std::max<std::int64_t>(0, ns(now) - body.sent_ns)),
+                                TimePoint(Duration(visible_at)),
+                                {},
+                                entry.message});
+  };
+  Entry orphan;  // message null: none
+  {
+    MutexLock lock(slow_.mutex);
+    lift_ring_locked(orphan);
+    refresh_slow_hints_locked();
+    // Ready, in the order take_slow_locked takes them: higher levels, groups, level 0.
+    auto level = [&](std::size_t p) REQUIRES(slow_.mutex) {
+      for (const Entry& e : slow_.levels[p]) {
+        if (out.size() >= max) return;
+        add(e, MessageState::ready, ns(now));
+      }
+    };
+    for (std::size_t p = slow_.levels.size() - 1; p > 0; --p) level(p);
+    for (const auto& [name, group] : slow_.groups) {
+      for (const Entry& e : group.entries) {
+        if (out.size() >= max) break;
+        add(e, MessageState::ready, ns(now));
+      }
+    }
+    level(0);
+    // Delayed, by due time (the heap's order is not its storage order).
+    std::vector<const Delayed*> delayed;
+    struct Peek : std::priority_queue<Delayed, std::vector<Delayed>, std::greater<>> {
+      static const std::vector<Delayed>& items(const priority_queue& q) { return q.*(&Peek::c); }
+    };
+    for (const Delayed& d : Peek::items(slow_.delayed)) delayed.push_back(&d);
+    std::sort(delayed.begin(), delayed.end(),
+              [](const Delayed* a, const Delayed* b) { return *b > *a; });
+    for (const Delayed* d : delayed) {
+      if (out.size() >= max) break;
+      add(d->entry, MessageState::delayed, d->visible_at_ns);
+    }
+  }
+  dead_letter_orphan(orphan);
+  if (out.size() < max) {
+    std::vector<ConsumerState::HeldView> held;
+    SharedLock lock(consumers_mutex_);
+    for (const ConsumerState* consumer : consumers_) {
+      held.clear();
+      consumer->held(held, max - out.size());
+      for (const ConsumerState::HeldView& h : held) {
+        out.push_back(PeekedMessage{MessageState::in_flight,
+                                    h.id,
+                                    h.attempt,
+                                    Duration(std::max<std::int64_t>(0, ns(now) - h.sent_ns)),
+                                    TimePoint(Duration(h.deadline_ns)),
+                                    consumer->tag(),
+                                    {}});
+      }
+    }
+  }
+  return out;
+}
+
+void QueueState::extract(const std::function<bool(const Entry&)>& take, std::size_t max,
+                         std::vector<Entry>& out) {
+  Entry orphan;  // message null: none
+  std::size_t taken = 0;
+  std::uint64_t taken_bytes = 0;
+  {
+    MutexLock lock(slow_.mutex);
+    lift_ring_locked(orphan);
+    // From one deque, in order; `front`: how many at its head are redeliveries (or null).
+    auto from = [&](std::deque<Entry>& entries, std::size_t* front) {
+      for (std::size_t i = 0; i < entries.size() && taken < max;) {
+        if (!take(entries[i])) {
+          ++i;
+          continue;
+        }
+        const std::uint64_t bytes = Access::body(entries[i].message)->payload().size();
+        out.push_back(std::move(entries[i]));  // may throw: then the entry is still in place
+        taken_bytes += bytes;
+        entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(i));  // nothrow moves
+        if (front != nullptr && i < *front) --*front;
+        ++taken;
+      }
+    };
+    try {
+      for (std::size_t p = slow_.levels.size() - 1; p > 0; --p) {
+        const std::size_t before = taken;
+        from(slow_.levels[p], &slow_.redelivered_front[p]);
+        slow_.level_items -= taken - before;
+      }
+      for (auto& [name, group] : slow_.groups) from(group.entries, nullptr);
+      const std::size_t before = taken;
+      from(slow_.levels[0], &slow_.redelivered_front[0]);
+      slow_.level_items -= taken - before;
+    } catch (const std::bad_alloc&) {
+      // Out of memory for `out`: what was extracted so far is the answer.
+      std::size_t items = 0;
+      for (const auto& level : slow_.levels) items += level.size();
+      slow_.level_items = items;
+    }
+    refresh_slow_hints_locked();
+  }
+  if (taken != 0) {
+    // Seq_cst: as in try_take (blocked senders wait for this change).
+    removed_.fetch_add(taken, std::memory_order_seq_cst);
+    remove_bytes(taken_bytes);
+    if (options_.overflow == Overflow::block) space_.notify_all_after_seq_cst_rmw();
+  }
+  dead_letter_orphan(orphan);
+}
+
+void QueueState::restore(std::span<Entry> entries) noexcept {
+  if (entries.empty()) return;
+  admitted_.fetch_add(entries.size(), std::memory_order_acq_rel);
+  if (options_.max_length_bytes != 0) [[unlikely]] {
+    // They were counted in before: no limit check on the way back.
+    for (const Entry& entry : entries) add_bytes(Access::body(entry.message)->payload().size());
+  }
+  std::size_t placed = 0;
+  {
+    MutexLock lock(slow_.mutex);
+    // Back where they were taken from: at the head of their level's first deliveries, in
+    // order (a group's at its tail).
+    std::vector<std::size_t> at(slow_.levels.size(), 0);
+    for (; placed < entries.size(); ++placed) {
+      Entry& entry = entries[placed];
+      const MessageBody& body = *Access::body(entry.message);
+      if (body.group_size != 0) {
+        if (!place_ready_locked(std::move(entry))) break;
+        continue;
+      }
+      const std::size_t level = std::min<std::size_t>(body.priority, options_.max_priority);
+      auto& list = slow_.levels[level];
+      try {
+        list.insert(
+            list.begin() + static_cast<std::ptrdiff_t>(slow_.redelivered_front[level] + at[level]),
+            std::move(entry));  // nothrow moves: on bad_alloc, no effect
+      } catch (const std::bad_alloc&) {
+        break;
+      }
+      ++at[level];
+      ++slow_.level_items;
+    }
+    refresh_slow_hints_locked();
+  }
+  ready_.notify_all();
+  // No memory for the rest: dead-lettered (or dropped and counted), never lost unseen.
+  for (std::size_t i = placed; i < entries.size(); ++i) {
     admitted_.fetch_sub(1, std::memory_order_relaxed);
-    rejected_full_.fetch_add(1, std::memory_order_relaxed);
+    remove_bytes(Access::body(entries[i].message)->payload().size());
+    dead_letter(std::move(entries[i]), reason::out_of_memory);
+  }
+}
+
+bool QueueState::forget(std::uint64_t seq, MessageId id) noexcept {
+  std::vector<Entry> found;
+  try {
+    extract([&](const Entry& e) { return e.seq == seq && e.message.id() == id; }, 1, found);
+  } catch (...) {
     return false;
   }
-  const TimePoint now = clock_->now();
-  const std::int64_t expires = expiry_of(*Access::body(message));
+  if (found.empty()) return false;
+  // It left for the queue that holds its copy: settled here as a dead letter is (it was not
+  // in flight, so its group, if any, is not held by it).
+  if (journal_) journal_failed("a move", journal_->record_dead_letter(seq));
+  return true;
+}
+
+Status QueueState::accept_moved(Message&& message, const std::function<Status()>& commit) noexcept {
+  if (closed_for_send()) return Status(Errc::closed, "queue '" + name_ + "' is closed");
+  if (message.payload().size() > options_.max_payload) {
+    return Status(Errc::payload_too_large, "payload exceeds queue '" + name_ + "' limit");
+  }
+  if (!try_reserve_capacity(1)) {
+    rejected_full_.fetch_add(1, std::memory_order_relaxed);
+    return Status(Errc::full, "queue '" + name_ + "' is full");
+  }
+  const std::uint64_t bytes = message.payload().size();
+  if (options_.max_length_bytes != 0) [[unlikely]] {
+    // As its count: refused, never waited for, when the bytes would pass the limit.
+    if (bytes_.fetch_add(bytes, std::memory_order_acq_rel) + bytes > options_.max_length_bytes) {
+      bytes_.fetch_sub(bytes, std::memory_order_acq_rel);
+      admitted_.fetch_sub(1, std::memory_order_relaxed);
+      space_.notify_all();
+      rejected_full_.fetch_add(1, std::memory_order_relaxed);
+      return Status(Errc::full, "queue '" + name_ + "' is over its max_length_bytes");
+    }
+  }
   std::uint64_t seq = 0;
   if (journal_) {
     DeferredCompletion* none = nullptr;  // no on_complete: nobody to report to
     auto appended = journal_append(message, SendOptions{}, none);
     if (!appended) {
       admitted_.fetch_sub(1, std::memory_order_relaxed);
-      return false;
+      remove_bytes(bytes);
+      space_.notify_all();
+      return Status(appended.failure());
     }
     seq = *appended;
   }
-  if (!place(Entry{std::move(message), expires, 0, seq}, 0, ns(now))) {
+  // The commit point is the source's record: until it is written nobody may see this copy.
+  Status committed = Status(Errc::out_of_memory);
+  try {
+    committed = commit();
+  } catch (...) {
+  }
+  if (!committed) {
     if (journal_) journal_failed("a drop", journal_->record_drop(seq));
     admitted_.fetch_sub(1, std::memory_order_relaxed);
-    return false;
+    remove_bytes(bytes);
+    space_.notify_all();
+    return committed;
   }
-  return true;
+  const std::int64_t now = ns(clock_->now());
+  const std::int64_t expires = expiry_of(*Access::body(message));
+  Entry entry{std::move(message), expires, 0, seq};
+  if (!place(std::move(entry), 0, now)) {
+    // The source has let go of it: dead-lettered (or dropped and counted), never lost unseen.
+    admitted_.fetch_sub(1, std::memory_order_relaxed);
+    remove_bytes(bytes);
+    dead_letter(std::move(entry), reason::out_of_memory);
+  }
+  return {};
 }
 
 // --- visibility ------------------------------------------------------------------------
@@ -709,8 +1068,14 @@ void QueueState::note_delivery_deadline(std::int64_t deadline_ns) noexcept {
     fetch_min(next_scan_ns_, deadline_ns);
 }
 
+void QueueState::note_earlier_deadline(std::int64_t deadline_ns) noexcept {
+  fetch_min(next_scan_ns_, deadline_ns);
+  ready_.notify_all();  // a receive parked until the old next wake-up must look again
+}
+
 void QueueState::scan_visibility(TimePoint now) noexcept {
-  if (options_.visibility_timeout.count() <= 0) return;
+  // A queue without a visibility timeout has a deadline only where change_visibility set one
+  // (next_scan_ns_ stays "never" otherwise).
   std::int64_t due = next_scan_ns_.load(std::memory_order_relaxed);
   if (ns(now) < due) return;
   // Claim the scan: exactly one thread moves the due time from `due` to "never".
@@ -731,6 +1096,10 @@ void QueueState::scan_visibility(TimePoint now) noexcept {
 void QueueState::register_consumer(ConsumerState* consumer) {
   MutexLock lock(consumers_mutex_);
   consumers_.push_back(consumer);
+  // RabbitMQ: "the first consumer registered becomes the single active consumer".
+  // Release: pairs with may_receive's acquire.
+  if (options_.single_active_consumer && active_.load(std::memory_order_relaxed) == nullptr)
+    active_.store(consumer, std::memory_order_release);
   // Release: pairs with unused_since_ns()'s acquire (the expiry thread's look).
   unused_since_ns_.store(INT64_MAX, std::memory_order_release);
 }
@@ -742,6 +1111,10 @@ void QueueState::unregister_consumer(ConsumerState* consumer) noexcept {
     auto it = std::find(consumers_.begin(), consumers_.end(), consumer);
     if (it == consumers_.end()) return;
     consumers_.erase(it);
+    // The successor is elected once the closing consumer has put back what it held
+    // (elect_active_consumer), so it meets those messages first. Release: as in register.
+    if (active_.load(std::memory_order_relaxed) == consumer)
+      active_.store(nullptr, std::memory_order_release);
     retired_acked_.fetch_add(consumer->acked(), std::memory_order_relaxed);
     retired_nacked_.fetch_add(consumer->nacked(), std::memory_order_relaxed);
     last = consumers_.empty();
@@ -758,6 +1131,107 @@ void QueueState::unregister_consumer(ConsumerState* consumer) noexcept {
   } else if (options_.expires.count() > 0 && lifecycle_.unused) {
     lifecycle_.unused(*this);
   }
+}
+
+void QueueState::elect_active_consumer() noexcept {
+  if (!options_.single_active_consumer) return;
+  {
+    MutexLock lock(consumers_mutex_);
+    if (active_.load(std::memory_order_relaxed) != nullptr || consumers_.empty()) return;
+    // RabbitMQ: "the next consumer registered takes over". Release: as in register.
+    active_.store(consumers_.front(), std::memory_order_release);
+  }
+  ready_.notify_all();  // the successor may be parked with messages ready
+}
+
+std::size_t QueueState::purge() noexcept {
+  // Where slow_'s entries wait between leaving it (under its mutex) and being dropped.
+  std::vector<std::deque<Entry>> levels;
+  std::vector<std::deque<Entry>> grouped;
+  decltype(slow_.delayed) delayed;
+  try {
+    levels.resize(static_cast<std::size_t>(options_.max_priority) + 1);  // slow_.levels' size
+  } catch (const std::bad_alloc&) {
+    return 0;  // out of memory: nothing purged
+  }
+  std::size_t purged = 0;
+  std::uint64_t bytes = 0;
+  auto count = [&](const Message& message) noexcept {
+    ++purged;
+    bytes += Access::body(message)->payload().size();
+  };
+  Message message;
+  while (ring_.try_pop(message)) {
+    count(message);
+    message = Message();
+  }
+  // slow_'s entries leave under its mutex; their journal records (and their destruction) wait
+  // until it is released.
+  {
+    MutexLock lock(slow_.mutex);
+    for (std::size_t p = 0; p < slow_.levels.size(); ++p) {
+      levels[p].swap(slow_.levels[p]);
+      slow_.redelivered_front[p] = 0;
+    }
+    slow_.level_items = 0;
+    try {
+      grouped.reserve(slow_.groups.size());
+    } catch (const std::bad_alloc&) {
+      // Without room to hold them aside, groups are emptied in place below.
+    }
+    for (auto it = slow_.groups.begin(); it != slow_.groups.end();) {
+      Group& group = it->second;
+      if (grouped.size() < grouped.capacity()) {
+        grouped.emplace_back().swap(group.entries);
+      } else {
+        for (Entry& entry : group.entries) {
+          if (journal_) journal_failed("a purge", journal_->record_drop(entry.seq));
+          count(entry.message);
+        }
+        group.entries.clear();
+      }
+      group.queued = false;
+      // A group whose head is in flight stays, busy, until that delivery is settled.
+      it = group.busy ? std::next(it) : slow_.groups.erase(it);
+    }
+    slow_.ready_groups.clear();
+    // Delayed first deliveries go; retries waiting out their backoff are deliveries under way
+    // (a group's may be its busy head), as in-flight ones are: they stay.
+    decltype(slow_.delayed) waiting;
+    waiting.swap(slow_.delayed);
+    for (; !waiting.empty(); waiting.pop()) {
+      Delayed& top = const_cast<Delayed&>(waiting.top());
+      try {
+        if (top.entry.deliveries == 0) {
+          delayed.push(std::move(top));
+        } else {
+          slow_.delayed.push(std::move(top));
+        }
+      } catch (const std::bad_alloc&) {
+        // No memory to keep it aside: purged with the rest (counted, journaled).
+        if (journal_) journal_failed("a purge", journal_->record_drop(top.entry.seq));
+        count(top.entry.message);
+      }
+    }
+    refresh_slow_hints_locked();
+  }
+  auto drop = [&](const Entry& entry) noexcept {
+    if (journal_) journal_failed("a purge", journal_->record_drop(entry.seq));
+    count(entry.message);
+  };
+  for (const auto& level : levels)
+    for (const Entry& entry : level) drop(entry);
+  for (const auto& group : grouped)
+    for (const Entry& entry : group) drop(entry);
+  for (; !delayed.empty(); delayed.pop()) drop(delayed.top().entry);
+  if (purged != 0) {
+    purged_.fetch_add(purged, std::memory_order_relaxed);
+    // Release: as every take's (a sender that sees the room sees the cells free).
+    removed_.fetch_add(purged, std::memory_order_seq_cst);
+    remove_bytes(bytes);
+    space_.notify_all();
+  }
+  return purged;
 }
 
 bool QueueState::expired(TimePoint now) const noexcept {
@@ -826,7 +1300,9 @@ QueueStats QueueState::stats() const {
   s.enqueued = load(admitted_) - load(requeued_);
   s.deduplicated = load(deduplicated_);
   s.expired = load(expired_);
-  s.delivered = load(removed_) - s.expired - load(overflow_removed_);
+  s.purged = load(purged_);
+  s.delivered = load(removed_) - s.expired - load(overflow_removed_) - s.purged;
+  s.bytes = load(bytes_);
   s.redelivered = load(redelivered_);
   s.dead_lettered = load(dead_lettered_);
   s.dropped = load(dropped_);

@@ -20,10 +20,16 @@
 //               delayed        min-heap by visible time (delay, retry backoff);
 //               groups         message group → FIFO + "one in flight" flag; ready_groups lists
 //                              groups whose head may be delivered now;
-//               dedup          deduplication id → expiry, with an expiry-ordered index.
+//               dedup          deduplication ids seen within the window (util/dedup_window.hpp,
+//                              the mechanism topics use too).
 //     admitted_ / removed_  monotonic counters on their own cache lines; depth = difference.
 //                           Producers (and requeues) bump admitted_, takers bump removed_.
-//     consumers_  registry of ConsumerState, for the visibility-timeout scan and close.
+//     consumers_  registry of ConsumerState, for the visibility-timeout scan and close, in
+//                 registration order; active_ (single_active_consumer) is the one of them that
+//                 may receive: the first registered, chosen under consumers_mutex_.
+//     bytes_      payload bytes admitted and not yet removed (kept only with a
+//                 max_length_bytes: reserved by the sender as admitted_ is, given back by
+//                 whoever bumps removed_).
 //
 //   ConsumerState
 //     chunks_   up to `prefetch` in-flight slots, created as the window fills: chunk k holds
@@ -56,6 +62,11 @@
 //     before the due time were pushed before the promotion (a receive or send promotes it).
 //   Groups, priorities above 0 (max_priority > 0) and durable queues keep everything in slow_,
 //   whose levels and heap keep those orders.
+//   One exception: a peek or an extract (Queue::peek, a message move) lifts ring_'s whole
+//   content to the tail of slow_.levels[0] under slow_.mutex (lift_ring_locked). Those first
+//   deliveries were ahead of every message still to come into ring_, so levels[0] is then
+//   redelivered_front[0] redeliveries, then lifted first deliveries, then ring_ — FIFO holds,
+//   and drop_oldest takes a lifted one before ring_'s head.
 //
 // Threading story
 // ---------------
@@ -78,6 +89,12 @@
 //   * Durable queues (a journal_) keep every entry in slow_ (an entry carries its journal seq,
 //     a ring cell only a message) and record each send, delivery and settlement in the
 //     journal (queue_journal.hpp) before it counts; a restart replays what was not settled.
+//   * Single active consumer: active_ is written under consumers_mutex_ (register picks the
+//     first consumer, a closing active consumer clears it, and after putting back what it held
+//     elects the next registered), read lock-free (acquire) by every receive, which finds
+//     nothing while it is not the active one. An election notifies ready_.
+//   * Purge: pops the ring and empties slow_'s levels, groups and delay heap (under its mutex),
+//     counting each as removed, then journals the drops outside the lock.
 //   * Lifetime (exclusive, auto_delete, expires): the broker hands the queue, before it is
 //     shared, a `QueueLifecycle` — what to call to delete it (`retire`) and whom to tell that it
 //     lost its last consumer (`unused`, which starts its expiry). `retire` runs at most once
@@ -98,6 +115,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <span>
 #include <string>
@@ -124,6 +142,7 @@
 #include "sync/ready_fd.hpp"
 #include "sync/spill_ring.hpp"
 #include "util/access.hpp"
+#include "util/dedup_window.hpp"
 #include "util/latency_recorder.hpp"
 #include "util/time.hpp"
 
@@ -169,8 +188,9 @@ class QueueState final : public Destination, public std::enable_shared_from_this
  public:
   /// `hooks`: the broker's interceptors and log (route/hooks.hpp), told of every settlement,
   /// redelivery, expiry and dead letter, and of drops and journal errors nobody else hears.
+  /// `dead_letter`: where dead letters go (a queue, or an exchange that routes them), or null.
   QueueState(std::string name, QueueOptions options, std::shared_ptr<Clock> clock,
-             std::shared_ptr<QueueState> dead_letter,
+             std::shared_ptr<Destination> dead_letter,
              std::unique_ptr<QueueJournal> journal = nullptr,
              std::shared_ptr<const Hooks> hooks = Hooks::none());
 
@@ -188,7 +208,8 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   [[nodiscard]] const QueueOptions& options() const noexcept { return options_; }
   [[nodiscard]] const std::shared_ptr<Clock>& clock() const noexcept { return clock_; }
   [[nodiscard]] const Hooks& hooks() const noexcept { return *hooks_; }
-  [[nodiscard]] const std::shared_ptr<QueueState>& dead_letter_queue() const noexcept {
+  /// Where dead letters go: a queue or an exchange (null: nowhere, they are dropped).
+  [[nodiscard]] const std::shared_ptr<Destination>& dead_letter_destination() const noexcept {
     return dead_letter_;
   }
 
@@ -236,20 +257,44 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   [[nodiscard]] bool settle_is_trivial(const Entry& entry) const noexcept {
     return journal_ == nullptr && Access::body(entry.message)->group_size == 0;
   }
-  /// An entry was just handed out for the `entry.deliveries`-th time. @note threadsafe
-  /// A delivery of `entry` was made at `now` (monotonic): counts its age and, on a durable
-  /// queue, journals the attempt. @note threadsafe
-  void delivered(const Entry& entry, TimePoint now) noexcept {
-    delivery_age_.record(ns(now) - Access::body(entry.message)->sent_ns);
+  /// A delivery of `entry` was made at `now` (monotonic): counts its age (into `tally` when
+  /// given — the caller then adds it with `count_delivery_ages` — else straight into the
+  /// queue's recorder) and, on a durable queue, journals the attempt. @note threadsafe
+  void delivered(const Entry& entry, TimePoint now,
+                 LatencyRecorder::Tally* tally = nullptr) noexcept {
+    const std::int64_t age = ns(now) - Access::body(entry.message)->sent_ns;
+    if (tally != nullptr) {
+      tally->record(age);
+    } else {
+      delivery_age_.record(age);
+    }
     // A failure here loses only the attempt count's increment (the message stays unsettled).
     if (journal_)
       journal_failed("a delivery's attempt count",
                      journal_->record_delivery(entry.seq, entry.deliveries));
   }
-  /// Sends the entry to the dead-letter queue (or drops and counts it). @note threadsafe
+  /// Adds the delivery ages a run of receives counted on its stack. @note threadsafe
+  void count_delivery_ages(const LatencyRecorder::Tally& tally) noexcept {
+    delivery_age_.add(tally);
+  }
+  /// Sends the entry to the dead-letter queue or exchange (or drops and counts it): as a
+  /// derived message carrying x-death-* headers and `dead_letter_routing_key`. Never waits for
+  /// room (see `DeadLettering`). @note threadsafe
   void dead_letter(Entry&& entry, std::string_view why) noexcept;
 
   void register_consumer(ConsumerState* consumer);
+  /// single_active_consumer: makes the first registered consumer the active one if none is, and
+  /// wakes the waiting receivers. Called by a closing active consumer once it has put back what
+  /// it held (so its successor sees those messages first). @note threadsafe
+  void elect_active_consumer() noexcept;
+  /// Whether `consumer` may receive now: always, unless the queue has a single active
+  /// consumer and it is another. @note threadsafe, lock-free
+  [[nodiscard]] bool may_receive(const ConsumerState* consumer) const noexcept {
+    // Acquire: pairs with the release stores under consumers_mutex_.
+    return !options_.single_active_consumer || active_.load(std::memory_order_acquire) == consumer;
+  }
+  /// `Queue::purge`: removes every ready and delayed message; how many. @note threadsafe
+  std::size_t purge() noexcept;
   /// Also where an `auto_delete` queue that lost its last consumer retires.
   void unregister_consumer(ConsumerState* consumer) noexcept;
 
@@ -292,13 +337,49 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   }
 
   [[nodiscard]] QueueStats stats() const;
+  /// Queue::peek: up to `max` ready, then delayed, then in-flight messages. @note threadsafe
+  [[nodiscard]] std::vector<PeekedMessage> peek(std::size_t max);
+  /// Takes out of the queue, in delivery order, up to `max` ready messages for which `take`
+  /// returns true (never delayed or in-flight ones), as receives would take them (depth goes
+  /// down) but delivered to nobody: the caller gives each back (`restore`) or settles it on a
+  /// durable queue (`forget`). `take` runs under the slow-path lock: it must not call into
+  /// this queue. @note threadsafe
+  void extract(const std::function<bool(const Entry&)>& take, std::size_t max,
+               std::vector<Entry>& out);
+  /// Extracted entries come back, in order, ahead of the first deliveries of their level (a
+  /// group's at the group's tail). One that finds no memory is dead-lettered (reason
+  /// out_of_memory), never lost unseen. @note threadsafe
+  void restore(std::span<Entry> entries) noexcept;
+  /// Recovery of a move cut short: if the entry with journal seq `seq` holds message `id`, it
+  /// left this queue before the crash (its copy is in another queue): out of the queue and
+  /// settled in the journal. Before the queue is used. @note threadsafe
+  bool forget(std::uint64_t seq, MessageId id) noexcept;
+  /// A message moved here from another queue (Broker::move_messages), in two steps so a crash
+  /// leaves it in exactly one queue: it is admitted (never waiting for room: a full queue
+  /// refuses) and, on a durable queue, written to the journal; then `commit` runs (the source
+  /// settles its copy); only then may consumers see it. If `commit` fails, it is dropped from
+  /// the journal and the failure returned. @note threadsafe
+  Status accept_moved(Message&& message, const std::function<Status()>& commit) noexcept;
+  /// A move into this queue that a crash may have cut short: the source queue's name, the
+  /// message's seq in the source's journal and its id (from the x-moved-* headers of what
+  /// `recover` restored; durable queues).
+  struct MovedIn {
+    std::string source;
+    std::uint64_t seq = 0;
+    MessageId id = 0;
+  };
+  /// What `recover` found moved in; taken once, by the broker's open (message_move.hpp).
+  std::vector<MovedIn> take_moved_in() noexcept { return std::move(moved_in_); }
+  /// The journal (durable queues; null otherwise).
+  [[nodiscard]] QueueJournal* journal() const noexcept { return journal_.get(); }
   [[nodiscard]] std::size_t depth() const noexcept;
   [[nodiscard]] std::size_t consumer_count() const;
 
-  /// Takes a dead letter from another queue; never blocks (a full queue refuses).
-  bool accept_dead_letter(Message&& message) noexcept;
   /// A delivery with this visibility deadline was just made. @note threadsafe
   void note_delivery_deadline(std::int64_t deadline_ns) noexcept;
+  /// A held delivery's deadline moved to `deadline_ns`, perhaps ahead of every other one
+  /// (change_visibility): the next scan comes no later. @note threadsafe
+  void note_earlier_deadline(std::int64_t deadline_ns) noexcept;
 
   // Counters bumped by consumers.
   void count_handler_error() noexcept { handler_errors_.fetch_add(1, std::memory_order_relaxed); }
@@ -339,8 +420,7 @@ class QueueState final : public Destination, public std::enable_shared_from_this
     std::uint64_t delayed_sequence GUARDED_BY(mutex) = 0;
     std::unordered_map<std::string, Group> groups GUARDED_BY(mutex);
     std::deque<std::string> ready_groups GUARDED_BY(mutex);
-    std::unordered_map<std::string, std::pair<std::int64_t, MessageId>> dedup GUARDED_BY(mutex);
-    std::deque<std::pair<std::int64_t, std::string>> dedup_order GUARDED_BY(mutex);
+    DedupWindow<MessageId> dedup GUARDED_BY(mutex);
   };
 
   Result<SendReceipt> admit(Message&& message, const SendOptions& options, TimePoint now) noexcept;
@@ -405,7 +485,30 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   Result<std::uint64_t> journal_append(Message& message, const SendOptions& options,
                                        DeferredCompletion*& deferred) noexcept;
   void refresh_slow_hints_locked() noexcept REQUIRES(slow_.mutex);
+  /// Moves every message of ring_ (ring and spill, in order) to the tail of slow_.levels[0],
+  /// as first deliveries (behind the redeliveries there, ahead of everything sent later, so
+  /// FIFO holds): what a peek or an extract must see under the mutex. Stops at the first
+  /// message that finds no memory: it goes back to ring_'s tail or, failing that, to `orphan`
+  /// for the caller to dead-letter once the mutex is released (null message: none).
+  void lift_ring_locked(Entry& orphan) REQUIRES(slow_.mutex);
+  /// Dead-letters `orphan` (reason out_of_memory) if it holds one; no lock held.
+  void dead_letter_orphan(Entry& orphan) noexcept;
   bool drop_oldest(TimePoint now) noexcept;
+  /// max_length_bytes: reserves `n` payload bytes as the overflow policy says (may block until
+  /// the send timeout, drop the oldest, or refuse). @note threadsafe
+  bool reserve_bytes(std::uint64_t n, TimePoint now) noexcept;
+  /// Counts `n` removed payload bytes back (max_length_bytes queues; nothing otherwise).
+  void remove_bytes(std::uint64_t n) noexcept {
+    if (options_.max_length_bytes != 0) [[unlikely]] {
+      bytes_.fetch_sub(n, std::memory_order_acq_rel);
+      if (options_.overflow == Overflow::block) space_.notify_all();
+    }
+  }
+  /// Counts `n` admitted payload bytes without a limit check (requeues, dead letters, recovery).
+  void add_bytes(std::uint64_t n) noexcept {
+    if (options_.max_length_bytes != 0) [[unlikely]]
+      bytes_.fetch_add(n, std::memory_order_acq_rel);
+  }
   void expire(Entry&& entry) noexcept;
   /// A message left the queue for nobody (`why`): logged, throttled.
   void log_drop(std::string_view why) noexcept;
@@ -416,13 +519,17 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   const std::string name_;
   const QueueOptions options_;
   const std::shared_ptr<Clock> clock_;
-  const std::shared_ptr<QueueState> dead_letter_;
+  const std::shared_ptr<Destination> dead_letter_;
   const std::unique_ptr<QueueJournal> journal_;
   const std::shared_ptr<const Hooks> hooks_;
   StreamRecovery recovery_;
+  std::vector<MovedIn> moved_in_;  // written by recover, before the queue is shared
 
   /// Gives back one admission that found no memory, and says so.
   Result<SendReceipt> refuse_out_of_memory() noexcept;
+  /// max_length_bytes: the byte reservation of an admitted send (`reserve_bytes`); on a
+  /// refusal, gives its count reservation back and says why (an ok receipt: room taken).
+  Result<SendReceipt> admit_bytes(std::uint64_t bytes, TimePoint now) noexcept;
 
   SpillRing<Message> ring_;
   Slow slow_;
@@ -453,6 +560,9 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> rejected_full_{0};
   std::atomic<std::uint64_t> overflow_removed_{0};
+  std::atomic<std::uint64_t> purged_{0};
+  // max_length_bytes: payload bytes admitted and not removed (see the top of this file).
+  std::atomic<std::uint64_t> bytes_{0};
   std::atomic<std::uint64_t> handler_errors_{0};
   std::atomic<std::uint64_t> redelivered_{0};
   std::atomic<std::uint64_t> retired_acked_{0};  // acks of consumers that have closed
@@ -466,6 +576,9 @@ class QueueState final : public Destination, public std::enable_shared_from_this
 
   mutable SharedMutex consumers_mutex_;
   std::vector<ConsumerState*> consumers_ GUARDED_BY(consumers_mutex_);
+  /// single_active_consumer: the consumer that may receive (null: none yet, or a hand-over in
+  /// progress). Written under consumers_mutex_, read lock-free.
+  std::atomic<const ConsumerState*> active_{nullptr};
 
   // Lifetime: set once before sharing (set_lifecycle), then read-only.
   QueueLifecycle lifecycle_;
@@ -478,12 +591,23 @@ class QueueState final : public Destination, public std::enable_shared_from_this
 /// delivery.hpp).
 enum class Settle : std::uint8_t { ack, requeue, dead_letter };
 
+/// The in-flight slots a run of settles freed (Consumer::ack_all), given back to their
+/// consumer's free list with one claim instead of one per settle (ConsumerState::free_slots).
+/// On the settling thread's stack; not threadsafe.
+struct FreedSlots {
+  static constexpr std::size_t kMax = 64;
+  std::uint32_t indices[kMax];
+  std::size_t size = 0;
+};
+
 /// A consumer's in-flight window and its receive loop. Shared (shared_ptr) by the Consumer
 /// handle and every Delivery it handed out, so a late ack never touches freed memory.
 class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
  public:
   /// Runs the queue's interceptors (a copy of the list is kept beside the hot fields).
-  ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch, WaitStrategy wait);
+  /// `tag`: how a peek names it; empty: "consumer-<n>", n unique in the process.
+  ConsumerState(std::shared_ptr<QueueState> queue, std::uint32_t prefetch, WaitStrategy wait,
+                std::string tag = {});
   ~ConsumerState();
 
   /// Waits up to `timeout` for one delivery. @note threadsafe
@@ -495,8 +619,13 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
 
   /// Settles the delivery holding slot `slot` at `generation`. Without `wake`, the caller
   /// promises one `wake_receivers()` after a run of settles. @note threadsafe
+  /// With `freed`, the slot goes into it (given back when it fills, or by the caller's
+  /// free_slots) instead of straight back to the free list.
   Status settle(std::uint32_t slot, std::uint64_t generation, Settle how, std::string_view why,
-                bool wake = true) noexcept;
+                bool wake = true, FreedSlots* freed = nullptr) noexcept;
+  /// Gives the slots of `freed` back to the free list in one run and empties it; the caller
+  /// then calls wake_receivers(). @note threadsafe
+  void free_slots(FreedSlots& freed) noexcept;
   /// A receive waiting at its prefetch limit may go on: call after freeing a slot. What such
   /// a receive checks before it sleeps is free_.size_guess(), and the push that freed the slot
   /// claimed its cell with a seq_cst CAS (or, spilled, a seq_cst exchange), so no fence is
@@ -504,6 +633,25 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   void wake_receivers() noexcept { queue_->ready_event().notify_all_after_seq_cst_rmw(); }
   /// Restarts the visibility timeout of a held delivery. @note threadsafe
   Status extend(std::uint32_t slot, std::uint64_t generation) noexcept;
+  /// SQS ChangeMessageVisibility: the held delivery becomes visible `timeout` from now; 0 takes
+  /// it back now, as its visibility timeout would. `invalid_argument` for a negative timeout or
+  /// a deadline past kMaxVisibility after the delivery was received. @note threadsafe
+  Status change_visibility(std::uint32_t slot, std::uint64_t generation, Duration timeout) noexcept;
+  /// SQS's bound on a message's visibility: 12 hours from its receive.
+  static constexpr Duration kMaxVisibility = std::chrono::hours(12);
+
+  /// One held delivery as `peek` sees it.
+  struct HeldView {
+    MessageId id = 0;
+    std::uint32_t attempt = 0;
+    std::int64_t sent_ns = 0;      // its send (or dead-lettering), monotonic
+    std::int64_t received_ns = 0;  // the receive that took it
+    std::int64_t deadline_ns = 0;  // visibility deadline; INT64_MAX: none
+  };
+  /// Appends every delivery held now, by a consistent read of each slot (a slot settled or
+  /// refilled while read is skipped or read again), up to `max` in all. Lock-free; exact when
+  /// no receive or settle runs meanwhile. @note threadsafe
+  void held(std::vector<HeldView>& out, std::size_t max) const;
 
   /// Takes back every held delivery whose deadline is at or before `now` (all when `now` is
   /// TimePoint::max()). Returns the earliest deadline still held. @note threadsafe
@@ -524,6 +672,7 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   void resume() noexcept { interrupted_.store(false, std::memory_order_release); }
 
   [[nodiscard]] const std::shared_ptr<QueueState>& queue() const noexcept { return queue_; }
+  [[nodiscard]] const std::string& tag() const noexcept { return tag_; }
   /// Keeps `owner` (an exclusive queue's owner token) alive as long as this consumer. Once,
   /// before the consumer is shared.
   void keep_owner(std::shared_ptr<const void> owner) noexcept { owner_ = std::move(owner); }
@@ -540,6 +689,14 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
     std::atomic<std::uint64_t> state{0};       // even: free; odd: held
     std::atomic<std::int64_t> deadline_ns{0};  // visibility deadline (monotonic)
     Entry entry;                               // valid while held
+    // What `held` (a peek) reads of the delivery without touching `entry`: written by install
+    // before its release store of `state`, with release stores of their own, so a reader that
+    // loads them with acquire and then sees `state` unchanged knows they belong to that state
+    // (a seqlock read; see held()).
+    std::atomic<std::uint64_t> id{0};
+    std::atomic<std::int64_t> sent_ns{0};
+    std::atomic<std::int64_t> received_ns{0};
+    std::atomic<std::uint32_t> attempt{0};
     // Acks of deliveries made from this slot. Written only by the winner of a settle CAS,
     // before it frees the slot (so no RMW is needed: the next writer comes after us through
     // free_ and state); read by stats.
@@ -577,8 +734,13 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
                               std::size_t max) noexcept;
   /// Puts a taken entry into free slot `index` and returns its Delivery. `deadline_ns`: the
   /// visibility deadline (kept in the slot; INT64_MAX for none); `now`: when it was taken.
+  /// `ages`: where the delivery's age is counted (null: the queue's recorder at once).
   Delivery install(std::uint32_t index, Entry&& entry, std::int64_t deadline_ns, TimePoint now,
-                   std::shared_ptr<ConsumerState> self) noexcept;
+                   std::shared_ptr<ConsumerState> self,
+                   LatencyRecorder::Tally* ages = nullptr) noexcept;
+  /// Hands the entry of slot `index`, whose settle CAS the caller just won, back to the queue
+  /// as a visibility timeout (`why`) does: the slot is freed, the interceptors told.
+  void take_back(std::uint32_t index, Redelivery why) noexcept;
   /// Tells the interceptors of a settlement (`on_ack`, `on_nack`, `on_reject`).
   void intercept_settle(Settle how, const Entry& entry, std::string_view why) noexcept;
   /// The visibility deadline of a delivery made at `now` (which may lag real time by `lag`).
@@ -590,6 +752,7 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   const std::shared_ptr<QueueState> queue_;
   const std::uint32_t prefetch_;
   const WaitStrategy wait_;
+  const std::string tag_;
   const std::vector<std::shared_ptr<Interceptor>> interceptors_;
   // 2^32 slots at base 1 need chunks 0..32.
   static constexpr std::size_t kMaxChunks = 33;

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 
+#include "switchyard/destination.hpp"
 #include "switchyard/error.hpp"
 #include "switchyard/message.hpp"
 #include "switchyard/send_options.hpp"
@@ -13,19 +14,8 @@
 
 namespace switchyard::detail {
 
-enum class DestinationKind : std::uint8_t { queue, topic, exchange };
-
-constexpr const char* to_string(DestinationKind kind) noexcept {
-  switch (kind) {
-    case DestinationKind::queue:
-      return "queue";
-    case DestinationKind::topic:
-      return "topic";
-    case DestinationKind::exchange:
-      return "exchange";
-  }
-  return "destination";
-}
+/// The public kind (switchyard/destination.hpp), one enum for the library and its users.
+using DestinationKind = ::switchyard::DestinationKind;
 
 /// A queue, topic or exchange as the broker's registry and producers see it.
 class Destination {

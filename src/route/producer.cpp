@@ -23,6 +23,10 @@ std::span<const std::byte> as_bytes(std::string_view s) noexcept {
 std::int64_t deadline_of(std::int64_t sent_ns, Duration after) noexcept {
   return after.count() > 0 ? detail::deadline_ns(sent_ns, after.count()) : 0;
 }
+/// The producer-set timestamp of a send, wall ns; 0 for none.
+std::int64_t created_of(const SendOptions& options) noexcept {
+  return options.timestamp ? options.timestamp->time_since_epoch().count() : 0;
+}
 }  // namespace
 
 Stamp Producer::send_stamp() const noexcept {
@@ -43,6 +47,9 @@ Failure Producer::refusal(std::span<const std::byte> payload, const SendOptions&
   if (options.group.size() > kMaxShort) {
     return {Errc::invalid_argument, "group longer than 65535 bytes"};
   }
+  if (options.message_id.size() > kMaxShort) {
+    return {Errc::invalid_argument, "message_id longer than 65535 bytes"};
+  }
   if (payload.size() > std::numeric_limits<std::uint32_t>::max()) {
     return {Errc::payload_too_large, "payload above 4 GiB"};
   }
@@ -56,10 +63,10 @@ Failure Producer::id_refusal() const noexcept try {
 }
 
 MessageId Producer::next_id_block() noexcept {
-  next_id_ = core_->reserve_ids(kIdBlock);
-  if (next_id_ == 0) return id_end_ = 0;  // not recorded: make / send refuse id 0
-  id_end_ = next_id_ + kIdBlock;
-  return next_id_++;
+  ids_.next = core_->reserve_ids(kIdBlock);
+  if (ids_.next == 0) return ids_.end = 0;  // not recorded: make / send refuse id 0
+  ids_.end = ids_.next + kIdBlock;
+  return ids_.next++;
 }
 
 Result<Message> Producer::make(std::string_view destination, std::span<const std::byte> payload,
@@ -76,7 +83,8 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
   const auto& interceptors = core_->interceptors();
   const bool with_extras = !options.headers.empty() || object != nullptr ||
                            options.delay.count() > 0 || options.ttl.count() > 0 ||
-                           !interceptors.empty();
+                           !interceptors.empty() || !options.message_id.empty() ||
+                           options.timestamp.has_value();
   detail::MessageBody* body = nullptr;
   try {
     body = detail::MessageBody::create(options.key, options.group, payload, with_extras);
@@ -108,6 +116,8 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
       extras.object_ops = ops;
       extras.deliver_after_ns = deadline_of(body->sent_ns, options.delay);
       extras.expires_at_ns = deadline_of(body->sent_ns, options.ttl);
+      extras.created_ns = created_of(options);
+      extras.message_id = options.message_id;
     } catch (const std::bad_alloc&) {
       detail::Access::adopt(body);  // frees the body
       return fail(Failure{Errc::out_of_memory, {}});
@@ -172,7 +182,9 @@ Result<MessageId> Producer::send(std::string_view destination, std::span<const s
         .headers = std::span(options.headers.begin(), options.headers.end()),
         .payload = payload,
         .deliver_after_ns = deadline_of(sent_ns, options.delay),
-        .expires_at_ns = deadline_of(sent_ns, options.ttl)};
+        .expires_at_ns = deadline_of(sent_ns, options.ttl),
+        .created_ns = created_of(options),
+        .message_id = options.message_id};
     if (auto receipt = target->accept_fields(fields, options)) {
       detail::report_send(target, options, *receipt);
       if (!*receipt) return Result<MessageId>(receipt->failure());

@@ -265,43 +265,52 @@ Result<std::vector<std::filesystem::directory_entry>> list_directory(
   return out;
 }
 
+Status write_file(const std::filesystem::path& path, std::span<const std::byte> bytes,
+                  FaultInjector* faults) {
+  const std::string name = path.string();
+  auto fd = FileHandle::open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, faults);
+  if (!fd) return fd.failure();
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = injected(faults, {.call = FileCall::write,
+                                        .path = name,
+                                        .offset = done,
+                                        .length = bytes.size() - done}) != 0
+                          ? -1
+                          : ::write(fd->get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return os_failure(errno, name, fmt::format("write at offset {}", done));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (injected(faults, {.call = FileCall::fsync, .path = name}) != 0 || ::fsync(fd->get()) != 0) {
+    return os_failure(errno, name, "fsync");
+  }
+  return fd->close(name, faults);
+}
+
+Status rename_file(const std::filesystem::path& from, const std::filesystem::path& to,
+                   FaultInjector* faults) {
+  const std::string from_name = from.string();
+  const std::string to_name = to.string();
+  if (injected(faults, {.call = FileCall::rename, .path = from_name, .to = to_name}) != 0 ||
+      ::rename(from.c_str(), to.c_str()) != 0) {
+    return os_failure(errno, to_name, "rename from " + from.filename().string());
+  }
+  return {};
+}
+
 Status write_file_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes,
                              FaultInjector* faults) {
   auto tmp = path;
   tmp += ".tmp";
-  const std::string tmp_name = tmp.string();
   auto fail = [&](Failure failure) -> Status {
     (void)::unlink(tmp.c_str());  // best effort: a leftover .tmp is ignored and overwritten
     return failure;
   };
-  {
-    auto fd = FileHandle::open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644, faults);
-    if (!fd) return fd.failure();
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      const ssize_t n = injected(faults, {.call = FileCall::write,
-                                          .path = tmp_name,
-                                          .offset = done,
-                                          .length = bytes.size() - done}) != 0
-                            ? -1
-                            : ::write(fd->get(), bytes.data() + done, bytes.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return fail(os_failure(errno, tmp_name, fmt::format("write at offset {}", done)));
-      }
-      done += static_cast<std::size_t>(n);
-    }
-    if (injected(faults, {.call = FileCall::fsync, .path = tmp_name}) != 0 ||
-        ::fsync(fd->get()) != 0) {
-      return fail(os_failure(errno, tmp_name, "fsync"));
-    }
-    if (auto closed = fd->close(tmp_name, faults); !closed) return fail(closed.failure());
-  }
-  const std::string name = path.string();
-  if (injected(faults, {.call = FileCall::rename, .path = tmp_name, .to = name}) != 0 ||
-      ::rename(tmp.c_str(), path.c_str()) != 0) {
-    return fail(os_failure(errno, name, "rename from " + tmp.filename().string()));
-  }
+  if (auto written = write_file(tmp, bytes, faults); !written) return fail(written.failure());
+  if (auto renamed = rename_file(tmp, path, faults); !renamed) return fail(renamed.failure());
   return sync_directory(path.parent_path().empty() ? "." : path.parent_path(), faults);
 }
 

@@ -153,6 +153,12 @@ Status make_directories(const std::filesystem::path& dir, FaultInjector* faults 
 Result<std::vector<std::filesystem::directory_entry>> list_directory(
     const std::filesystem::path& dir, FaultInjector* faults = nullptr);
 
+/// Creates (or truncates) `path`, writes `bytes` and fsyncs it. Not atomic: see below.
+Status write_file(const std::filesystem::path& path, std::span<const std::byte> bytes,
+                  FaultInjector* faults = nullptr);
+/// rename(2) of `from` to `to` (replacing `to`); durable after a `sync_directory`.
+Status rename_file(const std::filesystem::path& from, const std::filesystem::path& to,
+                   FaultInjector* faults = nullptr);
 /// Writes `bytes` to `path` atomically: write `path`.tmp, fsync, rename over `path`, fsync
 /// the directory.
 Status write_file_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes,

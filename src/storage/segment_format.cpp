@@ -35,11 +35,16 @@ void write_segment_header(std::span<std::byte> out, const SegmentHeader& header)
   std::memcpy(out.data() + kMagicOffset, kMagic, sizeof kMagic);
   store<std::uint16_t>(out.data() + kVersionOffset, header.version);
   store<std::uint16_t>(out.data() + kHeaderSizeOffset, static_cast<std::uint16_t>(kFileHeaderSize));
-  store<std::uint32_t>(out.data() + kFlagsOffset, 0);
+  store<std::uint32_t>(out.data() + kFlagsOffset, header.compacted() ? kFlagCompacted : 0);
   store<std::uint64_t>(out.data() + kBaseOffsetOffset, header.base_offset);
   store<std::int64_t>(out.data() + kCreatedOffset, header.created_ns);
   if (header.has_owner()) write_owner(out.subspan(kOwnerOffset, owner_block::kSize), header.owner);
-  store<std::uint32_t>(out.data() + kHeaderCrcOffset, crc32c(out.first(kHeaderCrcOffset)));
+  std::uint32_t crc = crc32c(out.first(kHeaderCrcOffset));
+  if (header.compacted()) {
+    store<std::uint32_t>(out.data() + kSpanOffset, header.compacted_span);
+    crc = crc32c(out.subspan(kSpanOffset, 4), crc);
+  }
+  store<std::uint32_t>(out.data() + kHeaderCrcOffset, crc);
 }
 
 Result<SegmentHeader> read_segment_header(std::span<const std::byte> file, std::string_view path) {
@@ -54,7 +59,10 @@ Result<SegmentHeader> read_segment_header(std::span<const std::byte> file, std::
                                               path)};
   }
   const auto stored_crc = load<std::uint32_t>(file.data() + kHeaderCrcOffset);
-  if (crc32c(file.first(kHeaderCrcOffset)) != stored_crc) {
+  const auto flags = load<std::uint32_t>(file.data() + kFlagsOffset);
+  std::uint32_t crc = crc32c(file.first(kHeaderCrcOffset));
+  if ((flags & kFlagCompacted) != 0) crc = crc32c(file.subspan(kSpanOffset, 4), crc);
+  if (crc != stored_crc) {
     return Failure{Errc::corrupt,
                    fmt::format("{}: offset {}: file header CRC mismatch", path, kHeaderCrcOffset)};
   }
@@ -75,6 +83,13 @@ Result<SegmentHeader> read_segment_header(std::span<const std::byte> file, std::
   h.base_offset = load<std::uint64_t>(file.data() + kBaseOffsetOffset);
   h.created_ns = load<std::int64_t>(file.data() + kCreatedOffset);
   if (h.has_owner()) h.owner = read_owner(file.subspan(kOwnerOffset, owner_block::kSize));
+  if ((flags & kFlagCompacted) != 0) {
+    h.compacted_span = load<std::uint32_t>(file.data() + kSpanOffset);
+    if (h.compacted_span == 0) {
+      return Failure{Errc::corrupt, fmt::format("{}: offset {}: compacted segment with span 0",
+                                                path, kSpanOffset)};
+    }
+  }
   return h;
 }
 
@@ -161,6 +176,8 @@ Result<SegmentScan> scan_segment(
   while (pos < scan.data_end) {
     std::uint64_t max_offset = scan.next_offset;
     if (resync) max_offset += (pos - scan.valid_end) / kRecordHeaderSize + 1;
+    // A compacted segment's offsets strictly increase but may skip (the records removed).
+    if (scan.header.compacted()) max_offset = UINT64_MAX - 1;
     std::string failed = check_record(file, pos, scan.next_offset, max_offset);
     if (failed.empty()) {
       const std::byte* p = file.data() + pos;
@@ -188,7 +205,9 @@ Result<SegmentScan> scan_segment(
     std::size_t next = 0;
     for (std::size_t q = pos + kAlignment; q + kRecordHeaderSize <= scan.data_end;
          q += kAlignment) {
-      const std::uint64_t bound = scan.next_offset + (q - scan.valid_end) / kRecordHeaderSize + 1;
+      const std::uint64_t bound =
+          scan.header.compacted() ? UINT64_MAX - 1
+                                  : scan.next_offset + (q - scan.valid_end) / kRecordHeaderSize + 1;
       if (check_record(file, q, scan.next_offset, bound).empty()) {
         next = q;
         break;

@@ -12,7 +12,7 @@
 //    +---------+---------+---------+---------+
 //    |  magic "SWYDSEG\0" (8 bytes)           |  0
 //    +---------+---------+-------------------+
-//    | version | hdr size|  flags (0)        |  8
+//    | version | hdr size|  flags            |  8   bit 0: compacted (see below); others 0
 //    +---------+---------+-------------------+
 //    |  base offset (u64)                     | 16   offset of the first record in this file
 //    +---------------------------------------+
@@ -20,14 +20,22 @@
 //    +---------------------------------------+
 //    |  owner block (24 bytes)                | 32   whose stream this is: storage_owner.hpp
 //    +-------------------+-------------------+
-//    |  header CRC-32C   |  reserved (0)     | 56   CRC over bytes [0, 56)
-//    +-------------------+-------------------+ 64
+//    |  header CRC-32C   |  span (u32)       | 56   CRC over bytes [0, 56) (compacted:
+//    +-------------------+-------------------+ 64   [0, 56) then [60, 64))
 //
 //    Version 2 added the owner block (destination kind, name length and hash, partition,
-//    role); version 1 had zeros there. `SegmentLog::open` refuses a version 2 segment whose owner is
-//    not the stream's (`Errc::corrupt`, even in salvage mode: a file from another stream is
-//    not damage to skip). A version 1 segment is still read, without that check; new
-//    segments are written as version 2.
+//    role); version 1 had zeros there. `SegmentLog::open` refuses a version 2 segment whose owner
+//    is not the stream's (`Errc::corrupt`, even in salvage mode: a file from another stream is not
+//    damage to skip). A version 1 segment is still read, without that check; new segments are
+//    written as version 2.
+//
+//    Compacted segments (flag bit 0; written by `SegmentLog::compact` for topics with
+//    `Cleanup::compact`): the segment covers offsets [base, base + span) but holds only some
+//    of them — record offsets strictly increase and may skip (the holes are the records
+//    compaction removed); the next segment starts at base + span. `span` (u32 at 60, 0 in a
+//    segment that is not compacted) is covered by the header CRC, which for a compacted
+//    segment extends over bytes [60, 64) after [0, 56). A segment without the flag reads
+//    exactly as before (offsets in strict sequence, bytes [60, 64) zero and unchecked).
 //
 // Record (kRecordHeaderSize = 24 bytes + body, padded with zeros to a multiple of 8)
 //
@@ -103,6 +111,9 @@ inline constexpr std::size_t kBaseOffsetOffset = 16;
 inline constexpr std::size_t kCreatedOffset = 24;
 inline constexpr std::size_t kOwnerOffset = 32;
 inline constexpr std::size_t kHeaderCrcOffset = 56;
+inline constexpr std::size_t kSpanOffset = 60;
+/// `flags` bit of a compacted segment (offsets may skip; `span` says what it covers).
+inline constexpr std::uint32_t kFlagCompacted = 1;
 
 // Record header fields.
 inline constexpr std::size_t kRecordHeaderSize = 24;
@@ -155,6 +166,10 @@ struct SegmentHeader {
   std::uint64_t base_offset = 0;
   std::int64_t created_ns = 0;
   StorageOwner owner;  ///< version 2 on; a version 1 header reads as "no owner"
+  /// Compacted segments: the offsets covered, [base_offset, base_offset + span); 0: not
+  /// compacted (offsets in strict sequence).
+  std::uint32_t compacted_span = 0;
+  [[nodiscard]] bool compacted() const noexcept { return compacted_span != 0; }
   /// True if the header names its owner (version 2 on), so the identity check applies.
   [[nodiscard]] bool has_owner() const noexcept { return version >= segment::kOwnerVersion; }
 };

@@ -246,13 +246,32 @@ void SegmentLog::note_record_locked(Segment& segment, const RecordView& record, 
 Status SegmentLog::recover() {
   const auto started = std::chrono::steady_clock::now();
   if (auto made = make_directories(dir_, options_.faults); !made) return made;
+  if (auto finished = finish_compaction(); !finished) return finished;
   auto bases = segment_bases();
   if (!bases) return bases.failure();
   TornTail torn;  // of the last segment, zeroed once it is mapped for writing
+  bool removed_covered = false;
   for (std::size_t i = 0; i < bases->size(); ++i) {
-    if (auto status = recover_segment((*bases)[i], i + 1 == bases->size(), torn); !status) {
+    const std::uint64_t base = (*bases)[i];
+    if (!segments_.empty() && base < segments_.back().end_offset &&
+        base > segments_.back().base_offset && segments_.back().compacted) {
+      // A segment the compacted one before it replaced: a compaction stopped between its
+      // swap and the removal of the segments it merged (SegmentLog::compact, step 4).
+      const auto path = dir_ / segment::file_name(base);
+      if (auto removed = remove_file(path, options_.faults); !removed) return removed;
+      recovery_.events.push_back(
+          fmt::format("{}: removed a segment compaction had replaced "
+                      "(covered by {})",
+                      path.string(), segments_.back().path.string()));
+      removed_covered = true;
+      continue;
+    }
+    if (auto status = recover_segment(base, i + 1 == bases->size(), torn); !status) {
       return status;
     }
+  }
+  if (removed_covered && options_.durability != Durability::none) {
+    if (auto synced = sync_directory(dir_, options_.faults); !synced) return synced;
   }
   if (auto status = open_recovered_tail(torn); !status) return status;
   publish_recovered();
@@ -330,6 +349,10 @@ Status SegmentLog::recover_segment(std::uint64_t base, bool last, TornTail& torn
   }
   report_salvage(*scan, path, base, previous_end, last);
   recovery_.records += scan->records;
+  if (scan->header.compacted()) {
+    seg.compacted = true;
+    seg.end_offset = std::max(seg.end_offset, base + scan->header.compacted_span);
+  }
   segments_.push_back(std::move(seg));
   return {};
 }
@@ -838,6 +861,210 @@ Result<std::uint64_t> SegmentLog::offset_for_timestamp(std::int64_t timestamp_ns
     }
     from = batch->next_offset;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compaction (the protocol: segment_log.hpp, `compact`)
+
+namespace {
+constexpr std::string_view kCleanedSuffix = ".cleaned";
+constexpr std::string_view kSwapSuffix = ".swap";
+}  // namespace
+
+Status SegmentLog::finish_compaction() {
+  auto entries = list_directory(dir_, options_.faults);
+  if (!entries) return entries.failure();
+  bool changed = false;
+  for (const auto& entry : *entries) {
+    const std::string name = entry.path().filename().string();
+    std::uint64_t base = 0;
+    if (name.ends_with(kCleanedSuffix) &&
+        segment::parse_file_name(name.substr(0, name.size() - kCleanedSuffix.size()), base)) {
+      if (auto removed = remove_file(entry.path(), options_.faults); !removed) return removed;
+      recovery_.events.push_back(
+          fmt::format("{}: removed an unfinished compaction output", entry.path().string()));
+      changed = true;
+    } else if (name.ends_with(kSwapSuffix) &&
+               segment::parse_file_name(name.substr(0, name.size() - kSwapSuffix.size()), base)) {
+      const auto target = dir_ / segment::file_name(base);
+      if (auto renamed = rename_file(entry.path(), target, options_.faults); !renamed) {
+        return renamed;
+      }
+      recovery_.events.push_back(
+          fmt::format("{}: finished a compaction's swap (from {})", target.string(), name));
+      changed = true;
+    }
+  }
+  if (changed && options_.durability != Durability::none) {
+    return sync_directory(dir_, options_.faults);
+  }
+  return {};
+}
+
+struct SegmentLog::CompactGroup {
+  std::uint64_t base = 0;  // offsets covered: [base, end)
+  std::uint64_t end = 0;
+  std::vector<std::uint64_t> bases;  // the sealed segments it replaces
+  std::vector<std::byte> image;      // the compacted segment file, header first
+  std::uint64_t bytes_before = 0;
+  std::uint64_t records_removed = 0;
+};
+
+Result<CompactionStats> SegmentLog::compact(const KeepRecord& keep) {
+  MutexLock one(compact_mutex_);
+  struct Source {
+    std::uint64_t base, end;
+    std::size_t end_position;
+    std::shared_ptr<const Mapping> map;
+  };
+  std::vector<Source> sealed;
+  {
+    MutexLock lock(mutex_);
+    if (failure_) return Failure{Errc::io_error, dir_.string() + ": read-only after a failed sync"};
+    for (std::size_t i = 0; i + 1 < segments_.size(); ++i) {
+      auto map = mapping_locked(segments_[i]);
+      if (!map) return map.failure();
+      sealed.push_back({segments_[i].base_offset, segments_[i].end_offset,
+                        segments_[i].end_position, std::move(*map)});
+    }
+  }
+  CompactionStats stats;
+  CompactGroup group;
+  auto flush = [&]() -> Status {
+    if (group.bases.empty()) return {};
+    Status status;
+    if (group.bases.size() > 1 || group.records_removed > 0) status = swap_in(group, stats);
+    group = CompactGroup{};
+    return status;
+  };
+  for (const Source& source : sealed) {
+    std::vector<RecordView> kept;
+    std::size_t kept_bytes = 0;
+    std::uint64_t removed = 0;
+    auto scan = scan_segment(source.map->bytes().first(source.end_position), source.map->path(),
+                             {.salvage = options_.salvage, .probe_after_damage = false},
+                             [&](const RecordView& record, std::size_t) {
+                               if (keep(record)) {
+                                 kept.push_back(record);
+                                 kept_bytes += segment::record_footprint(record.body.size());
+                               } else {
+                                 ++removed;
+                               }
+                             });
+    if (!scan) return scan.failure();
+    if (scan->damaged && !options_.salvage) {
+      return Failure{Errc::corrupt, fmt::format("{}: offset {}: {} (compaction read)",
+                                                source.map->path(), scan->damage_at, scan->damage)};
+    }
+    const bool fits = group.image.size() + kept_bytes <= options_.segment_bytes &&
+                      source.end - group.base < (std::uint64_t{1} << 32);
+    if (!group.bases.empty() && !fits) {
+      if (auto status = flush(); !status) return status.failure();
+    }
+    if (group.bases.empty()) {
+      group.base = source.base;
+      group.image.assign(segment::kFileHeaderSize, std::byte{0});
+    }
+    for (const RecordView& record : kept) {
+      const std::size_t at = group.image.size();
+      group.image.resize(at + segment::record_footprint(record.body.size()));
+      write_record(std::span(group.image).subspan(at), record.offset, record.timestamp_ns,
+                   record.body);
+    }
+    group.end = source.end;
+    group.bases.push_back(source.base);
+    group.bytes_before += source.end_position - segment::kFileHeaderSize;
+    group.records_removed += removed;
+  }
+  if (auto status = flush(); !status) return status.failure();
+  return stats;
+}
+
+Status SegmentLog::swap_in(const CompactGroup& group, CompactionStats& stats) {
+  FaultInjector* const faults = options_.faults;
+  const bool sync = options_.durability != Durability::none;
+  const auto final_path = dir_ / segment::file_name(group.base);
+  auto cleaned = final_path;
+  cleaned += kCleanedSuffix;
+  auto swap = final_path;
+  swap += kSwapSuffix;
+
+  // 1. The compacted segment, complete and synced under a name recovery deletes.
+  std::vector<std::byte> image = group.image;
+  SegmentHeader header;
+  header.base_offset = group.base;
+  header.created_ns = options_.clock->wall_now().time_since_epoch().count();
+  header.owner = options_.owner;
+  header.compacted_span = static_cast<std::uint32_t>(group.end - group.base);
+  write_segment_header(image, header);
+  if (auto written = write_file(cleaned, image, faults); !written) {
+    (void)remove_file(cleaned, faults);
+    return written;
+  }
+  // 2. The commit point: from here on recovery finishes the swap.
+  if (auto renamed = rename_file(cleaned, swap, faults); !renamed) {
+    (void)remove_file(cleaned, faults);
+    return renamed;
+  }
+  if (sync) {
+    if (auto synced = sync_directory(dir_, faults); !synced) return synced;
+  }
+  // The new segment's index, built before it is published.
+  Segment seg;
+  seg.base_offset = group.base;
+  seg.path = final_path;
+  seg.compacted = true;
+  auto scan =
+      scan_segment(image, swap.string(), {.salvage = false, .probe_after_damage = false},
+                   // `seg` is this thread's until it is published below.
+                   [&](const RecordView& record, std::size_t position)
+                       NO_THREAD_SAFETY_ANALYSIS { note_record_locked(seg, record, position); });
+  if (!scan) return scan.failure();
+  seg.end_offset = group.end;
+  // 3. Swap, under the lock: no reader opens a file by this name meanwhile.
+  {
+    MutexLock lock(mutex_);
+    auto first = std::find_if(segments_.begin(), segments_.end(),
+                              [&](const Segment& s) { return s.base_offset == group.base; });
+    const auto index = static_cast<std::size_t>(first - segments_.begin());
+    bool present = first != segments_.end() && index + group.bases.size() < segments_.size();
+    for (std::size_t k = 0; present && k < group.bases.size(); ++k) {
+      present = segments_[index + k].base_offset == group.bases[k];
+    }
+    if (!present) {
+      // Retention removed part of the group since the pass began: drop this output (the swap
+      // file is what recovery would finish, so it goes before the lock is released).
+      (void)remove_file(swap, faults);
+      return {};
+    }
+    if (auto renamed = rename_file(swap, final_path, faults); !renamed) return renamed;
+    std::erase_if(read_cache_, [&](const auto& e) {
+      return std::find(group.bases.begin(), group.bases.end(), e.first) != group.bases.end();
+    });
+    segments_.erase(segments_.begin() + static_cast<std::ptrdiff_t>(index) + 1,
+                    segments_.begin() + static_cast<std::ptrdiff_t>(index + group.bases.size()));
+    segments_[index] = std::move(seg);
+    set_segment_count_locked();
+  }
+  // 4. The merged segments go; recovery removes them too if this is cut short.
+  if (sync) {
+    if (auto synced = sync_directory(dir_, faults); !synced) return synced;
+  }
+  for (std::size_t k = 1; k < group.bases.size(); ++k) {
+    if (auto removed = remove_file(dir_ / segment::file_name(group.bases[k]), faults); !removed) {
+      return removed;
+    }
+    if (counters_) counters_->add(counters_->segments_deleted, 1);
+  }
+  if (sync) {
+    if (auto synced = sync_directory(dir_, faults); !synced) return synced;
+  }
+  stats.segments_rewritten += group.bases.size();
+  stats.segments_written += 1;
+  stats.records_removed += group.records_removed;
+  stats.bytes_before += group.bytes_before;
+  stats.bytes_after += image.size() - segment::kFileHeaderSize;
+  return {};
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -201,6 +201,19 @@ struct RetentionPolicy {
   std::chrono::nanoseconds max_age{0};  ///< a segment goes when its newest record is older
 };
 
+/// Decides, for one record of a sealed segment, whether `SegmentLog::compact` keeps it. Called
+/// without the log's lock, on the compacting thread; must not call into the log.
+using KeepRecord = std::function<bool(const RecordView&)>;
+
+/// What one `SegmentLog::compact` pass did.
+struct CompactionStats {
+  std::size_t segments_rewritten = 0;  ///< sealed segments replaced
+  std::size_t segments_written = 0;    ///< compacted segments that replaced them
+  std::uint64_t records_removed = 0;
+  std::uint64_t bytes_before = 0;  ///< stored bytes of the replaced segments
+  std::uint64_t bytes_after = 0;   ///< stored bytes of the compacted ones
+};
+
 /// Records read from a log. Views point into mappings the batch keeps alive.
 struct ReadBatch {
   std::vector<RecordView> records;
@@ -260,6 +273,24 @@ class SegmentLog {
   /// Deletes whole sealed segments per `policy` (age measured against `clock->wall_now()`).
   /// Returns the number of segments deleted.
   Result<std::size_t> apply_retention(const RetentionPolicy& policy) EXCLUDES(mutex_);
+  /// Log compaction (Kafka's cleaner, for topics with `Cleanup::compact`): rewrites the sealed
+  /// segments (never the active one) keeping only the records `keep` accepts, each at its
+  /// offset — offsets never change; readers step over the holes. Consecutive sealed segments
+  /// are merged while the result fits one segment. Each group is swapped in atomically and
+  /// recovery-safe (a crash at any point leaves the old segments or the new one, never a mix):
+  ///   1. write `<base>.seg.cleaned` (a compacted segment: header flag, span) and fsync it;
+  ///   2. rename it to `<base>.seg.swap`, fsync the directory — the commit point;
+  ///   3. under the log's lock: rename the swap file over `<base>.seg` and replace the group in
+  ///      the index (readers that pinned the old mappings keep reading them);
+  ///   4. fsync the directory; unlink the group's other segments; fsync the directory.
+  /// Recovery (`open`) deletes `*.cleaned`, finishes step 3 for a `*.swap`, and removes the
+  /// segments a compacted segment's span covers (step 4 cut short). Durability `none` skips
+  /// the syncs (a kill -9 keeps the page cache; a power cut promises nothing there).
+  /// At most one pass at a time (compact_mutex_); appends and reads go on meanwhile (the lock
+  /// is held for step 3 only). Errors: `io_error` / `disk_full` (the old segments stay; the
+  /// half-written file is removed), `corrupt` (a record failed its check).
+  Result<CompactionStats> compact(const KeepRecord& keep) EXCLUDES(mutex_, compact_mutex_);
+
   /// Deletes every sealed segment whose records all lie below `offset` (acknowledged queue
   /// prefix). Returns the number of segments deleted.
   Result<std::size_t> truncate_prefix(std::uint64_t offset) EXCLUDES(mutex_);
@@ -311,6 +342,8 @@ class SegmentLog {
     // Active segment only: bytes of the file fallocated (appends stay below), and the most
     // it may grow to (the mapping's size: max(segment_bytes, the file's size at open)).
     std::size_t reserved = 0;
+    // A compacted segment (segment_format.hpp): offsets may skip; end_offset is its span's end.
+    bool compacted = false;
   };
   using Pending = std::vector<std::pair<Completion, Status>>;
 
@@ -377,6 +410,11 @@ class SegmentLog {
   void note_record_locked(Segment& segment, const RecordView& record, std::size_t position)
       REQUIRES(mutex_);
   Status delete_front_locked(std::size_t count) REQUIRES(mutex_);
+  /// Recovery: deletes `*.cleaned`, renames `*.swap` over their segments (compact, step 3).
+  Status finish_compaction() NO_THREAD_SAFETY_ANALYSIS;
+  struct CompactGroup;
+  /// Writes, commits and swaps in one group of compacted segments (compact, steps 1-4).
+  Status swap_in(const CompactGroup& group, CompactionStats& stats) EXCLUDES(mutex_);
   bool sync_due(std::chrono::steady_clock::time_point now) const noexcept;
 
   const std::filesystem::path dir_;
@@ -399,7 +437,8 @@ class SegmentLog {
   std::vector<UnsyncedRange> unsynced_sealed_ GUARDED_BY(mutex_);
   std::optional<Failure> failure_ GUARDED_BY(mutex_);
 
-  Mutex sync_mutex_;  // one sync at a time (flusher and always-appenders)
+  Mutex sync_mutex_;     // one sync at a time (flusher and always-appenders)
+  Mutex compact_mutex_;  // one compaction pass at a time
   std::atomic<std::uint64_t> start_offset_{0};
   std::atomic<std::uint64_t> end_offset_{0};
   std::atomic<std::uint64_t> synced_offset_{0};

@@ -86,6 +86,18 @@ class CoalescingEventCount {
     futex_wait(wake_, key.wake, timeout);
     leave(key.round);
   }
+  /// Whether a notify came after `prepare_wait` returned `key`. @note threadsafe
+  [[nodiscard]] bool notified(Key key) const noexcept {
+    // Acquire: as prepare_wait's load of wake_.
+    return wake_.load(std::memory_order_acquire) != key.wake;
+  }
+  /// A key as the opaque integer of a `BlockedWait`, and back.
+  static std::uint64_t key_bits(Key key) noexcept {
+    return (static_cast<std::uint64_t>(key.round) << 32) | key.wake;
+  }
+  static Key key_of(std::uint64_t bits) noexcept {
+    return Key{static_cast<std::uint32_t>(bits >> 32), static_cast<std::uint32_t>(bits)};
+  }
   /// Wakes every registered waiter; one fence and one load when nobody is registered (even if
   /// waiters woken by an earlier notify have not run yet). @note threadsafe
   void notify_all() noexcept {

@@ -90,6 +90,19 @@ class EventCount {
   ReadyFdSet& ready_fds() noexcept {
     return ready_fds_;
   }
+  /// Whether a notify came after `prepare_wait` returned `key` (the sleeper on it is about to
+  /// run). @note threadsafe
+  [[nodiscard]] bool notified(std::uint32_t key) const noexcept {
+    // Acquire: as prepare_wait's load of epoch_.
+    return epoch_.load(std::memory_order_acquire) != key;
+  }
+  /// A key as the opaque integer of a `BlockedWait`, and back.
+  static std::uint64_t key_bits(std::uint32_t key) noexcept {
+    return key;
+  }
+  static std::uint32_t key_of(std::uint64_t bits) noexcept {
+    return static_cast<std::uint32_t>(bits);
+  }
   /// Whether anyone is registered (a hint). @note threadsafe
   [[nodiscard]] bool has_waiters() const noexcept {
     return waiters_.load(std::memory_order_relaxed) != 0;

@@ -30,6 +30,8 @@
 //          work may be waiting for this core; yielding lets it run without paying a sleep.
 //   park   the event count's futex sleep until a notify, the deadline, or the clock's
 //          `max_real_sleep()` (a manual clock moves by `advance()`, not by sleeping).
+// Under a clock that runs virtual time the spin and yield phases are still real time (they end by
+// rounds, not by the clock), so `WaitStrategy::spin` and `yield` never count as blocked there.
 // `WaitStrategy::spin` never leaves the first phase, `yield` never the second; both still
 // return at the deadline because the caller checks it every round.
 #pragma once
@@ -127,13 +129,32 @@ class IdleWait {
   }
 
   /// `park` until `wake` by `clock` (read as `now` by the caller), sleeping no longer than the
-  /// clock's `max_real_sleep()` at a time.
+  /// clock's `max_real_sleep()` nor `longest` of real time at a time. Tells the clock about the
+  /// sleep (`Clock::wait_begins` / `wait_ends`, once registered and `done()` is false), so a
+  /// clock that runs virtual time knows that this thread is blocked, until when, and how to wake
+  /// it: that is the whole of virtual time's view of the broker.
   template <class Event, class Done>
-  static void park(Event& event, Done&& done, TimePoint now, TimePoint wake,
-                   const Clock& clock) noexcept {
-    const Duration timeout =
-        wake > now ? std::min<Duration>(wake - now, clock.max_real_sleep()) : Duration{0};
-    park(event, done, timeout);
+  static void park(Event& event, Done&& done, TimePoint now, TimePoint wake, const Clock& clock,
+                   Duration longest = Duration::max()) noexcept {
+    static_assert(std::is_nothrow_invocable_r_v<bool, Done&>,
+                  "park runs on noexcept paths: done() must be noexcept and return bool");
+    const auto key = event.prepare_wait();
+    if (wake <= now || done()) {
+      if constexpr (requires { event.cancel_wait(key); }) {
+        event.cancel_wait(key);
+      } else {
+        event.cancel_wait();
+      }
+      return;
+    }
+    BlockedWait blocked{wake, &event, Event::key_bits(key),
+                        [](void* e) noexcept { static_cast<Event*>(e)->notify_all(); },
+                        [](const BlockedWait& w) noexcept {
+                          return static_cast<const Event*>(w.event)->notified(Event::key_of(w.key));
+                        }};
+    clock.wait_begins(blocked);
+    event.wait(key, std::min({wake - now, clock.max_real_sleep(), longest}));
+    clock.wait_ends(blocked);
   }
 
  private:

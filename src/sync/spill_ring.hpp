@@ -82,6 +82,21 @@ class SpillRing {
     return spill(std::move(item), SIZE_MAX) == Push::done;
   }
 
+  /// Moves `items[0..n)` in at the back, in order: while nothing is spilled, as many as fit
+  /// into the ring with one claim, the rest one by one as try_push would (ring or spill).
+  /// Returns how many; fewer than `n` only when out of memory (`items[k..n)` untouched).
+  /// @note threadsafe; lock-free while nothing is spilled
+  std::size_t try_push_run(T* items, std::size_t n) noexcept {
+    std::size_t pushed = 0;
+    // Acquire: as in try_push (rule (1) holds for every item of the run: each goes to the
+    // ring only while spilled_ reads 0 — the run's claim is one such read for all of them).
+    if (spilled_.load(std::memory_order_acquire) == 0) pushed = ring_.try_push_run(items, n);
+    for (; pushed < n; ++pushed) {
+      if (!try_push(std::move(items[pushed]))) break;
+    }
+    return pushed;
+  }
+
   enum class Push : std::uint8_t { done, full, out_of_memory };
   /// Like try_push, for an owner that keeps no count of its own: `full` when the ring is full
   /// (a ring of at most `limit` cells holds at most that) and spilling would hold `limit` or

@@ -85,6 +85,10 @@ Result<int> GroupConsumerState::ready_fd() noexcept {
   return ready_fd_owner_->fd();
 }
 
+const std::string& GroupConsumerState::group_name() const noexcept {
+  return group_->name();
+}
+
 void GroupConsumerState::wakeup() noexcept {
   // Release: pairs with the poll's acquire exchange.
   wakeup_.store(true, std::memory_order_release);
@@ -392,7 +396,7 @@ Failure empty_member() {
 }
 }  // namespace
 
-GroupConsumer::GroupConsumer(std::shared_ptr<detail::GroupConsumerState> member) noexcept
+GroupConsumer::GroupConsumer(std::shared_ptr<detail::GroupMember> member) noexcept
     : member_(std::move(member)) {}
 GroupConsumer::GroupConsumer(GroupConsumer&&) noexcept = default;
 GroupConsumer& GroupConsumer::operator=(GroupConsumer&& other) noexcept {
@@ -454,16 +458,16 @@ Result<int> GroupConsumer::ready_fd() noexcept {
   return member_ ? member_->ready_fd() : Result<int>(empty_member());
 }
 Duration GroupConsumer::ready_timeout() const noexcept {
-  return member_ ? member_->topic().clock()->max_real_sleep() : Duration::max();
+  return member_ ? member_->clock().max_real_sleep() : Duration::max();
 }
 const Clock& GroupConsumer::clock() const noexcept {
-  return member_ ? *member_->topic().clock() : *SystemClock::instance();
+  return member_ ? member_->clock() : *SystemClock::instance();
 }
 const std::string& GroupConsumer::topic_name() const noexcept {
-  return member_->topic().name();
+  return member_->topic_name();
 }
 const std::string& GroupConsumer::group_name() const noexcept {
-  return member_->group().name();
+  return member_->group_name();
 }
 
 }  // namespace switchyard

@@ -1,7 +1,7 @@
 // The Topic handle. The state behind it: topic_state.hpp.
 #include "switchyard/topic.hpp"
 
-#include "topic/topic_state.hpp"
+#include "topic/topic_base.hpp"
 #include "util/murmur2.hpp"
 
 namespace switchyard {

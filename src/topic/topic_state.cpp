@@ -6,6 +6,7 @@
 #include "queue/queue_state.hpp"
 #include "route/send_completion.hpp"
 #include "switchyard/broker.hpp"
+#include "switchyard/detail/deadline.hpp"
 #include "topic/topic_state.hpp"
 #include "util/access.hpp"
 #include "util/murmur2.hpp"
@@ -30,23 +31,73 @@ TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<C
       logs_(std::move(storage.partitions)),
       recovery_(std::move(storage.recovery)) {
   if (!durable()) {
+    // Cleanup::compact: no retention; compaction alone bounds the log.
+    const Retention retention =
+        options_.cleanup == Cleanup::compact ? Retention{0, 0, Duration(0)} : options_.retention;
     logs_.reserve(options_.partitions);
     for (std::uint32_t p = 0; p < options_.partitions; ++p) {
-      logs_.push_back(std::make_unique<MemoryPartitionLog>(p, options_.retention));
+      logs_.push_back(std::make_unique<MemoryPartitionLog>(p, retention));
     }
-    return;
+  } else {
+    accepts_fields_ = true;  // records are encoded into the log; no Message is kept
+    defers_completion_ = options_.durability == Durability::batch;
+    checkpoint_ = std::move(storage.offsets);
+    // A group known before the restart is known after it, with its committed positions.
+    for (std::string& group : checkpoint_->groups()) {
+      auto state = std::make_shared<GroupState>(*this, group, nullptr);
+      groups_.emplace(std::move(group), std::move(state));
+    }
   }
-  accepts_fields_ = true;  // records are encoded into the log; no Message is kept
-  defers_completion_ = options_.durability == Durability::batch;
-  checkpoint_ = std::move(storage.offsets);
-  // A group known before the restart is known after it, with its committed positions.
-  for (std::string& group : checkpoint_->groups()) {
-    auto state = std::make_shared<GroupState>(*this, group, nullptr);
-    groups_.emplace(std::move(group), std::move(state));
+  if (compacted()) compactor_ = std::thread([this] { run_compactor(); });
+}
+
+TopicState::~TopicState() {
+  if (compactor_.joinable()) {
+    {
+      MutexLock lock(compactor_mutex_);
+      compactor_stop_ = true;
+    }
+    compactor_cv_.notify_all();
+    compactor_.join();
   }
 }
 
-TopicState::~TopicState() = default;
+void TopicState::run_compactor() {
+  for (;;) {
+    {
+      MutexLock lock(compactor_mutex_);
+      const auto deadline = std::chrono::steady_clock::now() + kCompactionInterval;
+      while (!compactor_stop_ &&
+             compactor_cv_.wait_until(compactor_mutex_, deadline) != std::cv_status::timeout) {
+      }
+      if (compactor_stop_) return;
+    }
+    // A failed pass leaves the log as it was; the next interval tries again.
+    (void)compact_now();
+  }
+}
+
+Result<std::uint64_t> TopicState::compact_now() noexcept {
+  if (!compacted()) return std::uint64_t{0};
+  const std::int64_t now = ns(clock_->now());
+  const std::int64_t delete_retention = options_.delete_retention.count();
+  std::uint64_t removed = 0;
+  Status first_failure;
+  for (std::uint32_t p = 0; p < options_.partitions; ++p) {
+    auto pass = logs_[p]->compact(now, delete_retention);
+    if (!pass) {
+      if (first_failure) {
+        first_failure = Status(pass.code(), "topic '" + name_ + "' partition " + std::to_string(p) +
+                                                ": compaction: " + pass.message());
+      }
+      continue;
+    }
+    if (*pass > 0) compactions_.fetch_add(1, std::memory_order_relaxed);
+    removed += *pass;
+  }
+  if (!first_failure) return Result<std::uint64_t>(first_failure.failure());
+  return removed;
+}
 
 std::string TopicState::partition_error(std::uint64_t partition) const {
   return "partition " + std::to_string(partition) + " of topic '" + name_ + "' does not exist (" +
@@ -57,6 +108,41 @@ template <class Append>
 Result<SendReceipt> TopicState::append_record(MessageId id, std::size_t payload_size,
                                               std::string_view key, const SendOptions& options,
                                               const Message* fan_copy, Append&& append) noexcept {
+  if (options.dedup_id.empty()) [[likely]]
+    return append_new(id, payload_size, key, options, fan_copy, std::forward<Append>(append));
+  // The queue's mechanism (util/dedup_window.hpp), keyed by the producer's id: SQS FIFO's
+  // "messages with the same deduplication id sent within the interval are accepted
+  // successfully but not delivered", here not appended.
+  MutexLock lock(dedup_mutex_);
+  const std::int64_t now = clock_->now().time_since_epoch().count();
+  std::pair<SendReceipt*, bool> seen;
+  try {
+    seen = dedup_.remember(options.dedup_id, SendReceipt{}, now,
+                           saturating_add(now, options_.dedup_window.count()));
+  } catch (const std::bad_alloc&) {
+    return Result<SendReceipt>(Errc::out_of_memory);
+  }
+  if (!seen.second) {
+    deduplicated_.fetch_add(1, std::memory_order_relaxed);
+    SendReceipt duplicate = *seen.first;
+    duplicate.duplicate = true;
+    if (defers_completion()) report_now(options, duplicate);  // nothing more to sync
+    return duplicate;
+  }
+  auto appended =
+      append_new(id, payload_size, key, options, fan_copy, std::forward<Append>(append));
+  if (appended) {
+    *seen.first = *appended;  // what a duplicate will be told
+  } else {
+    dedup_.forget(options.dedup_id);  // not appended, so not seen: a retry must get in
+  }
+  return appended;
+}
+
+template <class Append>
+Result<SendReceipt> TopicState::append_new(MessageId id, std::size_t payload_size,
+                                           std::string_view key, const SendOptions& options,
+                                           const Message* fan_copy, Append&& append) noexcept {
   if (closed_for_send())
     return Result<SendReceipt>(Errc::closed, "topic '" + name_ + "' is closed");
   if (payload_size > options_.max_payload) {
@@ -64,6 +150,11 @@ Result<SendReceipt> TopicState::append_record(MessageId id, std::size_t payload_
                                "payload of " + std::to_string(payload_size) +
                                    " bytes exceeds topic '" + name_ + "' limit of " +
                                    std::to_string(options_.max_payload));
+  }
+  if (key.empty() && options_.cleanup != Cleanup::delete_records) {
+    // Kafka: "Compacted topic cannot accept message without key".
+    return Result<SendReceipt>(Errc::invalid_argument,
+                               "topic '" + name_ + "' is compacted: every record needs a key");
   }
   std::uint32_t partition = 0;
   if (options.partition) {
@@ -280,6 +371,7 @@ TopicStats TopicState::stats() const {
     s.appended_bytes += p.appended_bytes;
     s.retained += p.end_offset - p.start_offset;
     s.bytes += p.bytes;
+    s.compacted_away += p.compacted_away;
     s.partitions.push_back(p);
   }
   {
@@ -289,7 +381,9 @@ TopicStats TopicState::stats() const {
       s.missed += s.groups.back().missed;
     }
   }
+  s.compactions = compactions_.load(std::memory_order_relaxed);
   s.fanned_out = fanned_out_.load(std::memory_order_relaxed);
+  s.deduplicated = deduplicated_.load(std::memory_order_relaxed);
   s.fan_out_failed = fan_out_failed_.load(std::memory_order_relaxed);
   for (const StreamRecovery& r : recovery_) {
     s.recovered += r.records;

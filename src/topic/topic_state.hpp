@@ -71,6 +71,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -88,6 +89,9 @@
 #include "sync/coalescing_event_count.hpp"
 #include "sync/idle_wait.hpp"
 #include "sync/mutex.hpp"
+#include "topic/group_member.hpp"
+#include "topic/topic_base.hpp"
+#include "util/dedup_window.hpp"
 
 namespace switchyard::detail {
 
@@ -110,7 +114,7 @@ struct TopicStorage {
   std::vector<StreamRecovery> recovery;
 };
 
-class TopicState final : public Destination, public std::enable_shared_from_this<TopicState> {
+class TopicState final : public TopicBase, public std::enable_shared_from_this<TopicState> {
  public:
   /// A memory topic makes its partitions; a durable one (`options.durability != memory`) takes
   /// the opened `storage` (`options.partitions` partition logs and the offsets), and knows every
@@ -122,10 +126,10 @@ class TopicState final : public Destination, public std::enable_shared_from_this
 
   [[nodiscard]] DestinationKind kind() const noexcept override { return DestinationKind::topic; }
   [[nodiscard]] const std::string& name() const noexcept override { return name_; }
-  [[nodiscard]] const TopicOptions& options() const noexcept { return options_; }
+  [[nodiscard]] const TopicOptions& options() const noexcept override { return options_; }
   [[nodiscard]] const std::shared_ptr<Clock>& clock() const noexcept { return clock_; }
   [[nodiscard]] const Hooks& hooks() const noexcept { return *hooks_; }
-  [[nodiscard]] std::uint32_t partitions() const noexcept { return options_.partitions; }
+  [[nodiscard]] std::uint32_t partitions() const noexcept override { return options_.partitions; }
   [[nodiscard]] PartitionLog& log(std::uint32_t partition) const noexcept {
     return *logs_[partition];
   }
@@ -140,7 +144,7 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   void close(bool drain) noexcept override;
   /// A topic holds a log, not a backlog: nothing to drain.
   [[nodiscard]] bool idle() const noexcept override { return true; }
-  [[nodiscard]] bool closed_for_send() const noexcept {
+  [[nodiscard]] bool closed_for_send() const noexcept override {
     return send_closed_.load(std::memory_order_acquire);
   }
   [[nodiscard]] bool closed_for_receive() const noexcept {
@@ -160,11 +164,11 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   /// Throws unknown_destination when `queue` is not subscribed.
   void unsubscribe(std::string_view queue);
 
-  [[nodiscard]] TopicStats stats() const;
+  [[nodiscard]] TopicStats stats() const override;
   /// What recovery found, one entry per partition (durable topics; empty in memory). Fixed at
   /// construction.
   [[nodiscard]] const std::vector<StreamRecovery>& recovery() const noexcept { return recovery_; }
-  [[nodiscard]] std::optional<GroupStats> group_stats(std::string_view group) const;
+  [[nodiscard]] std::optional<GroupStats> group_stats(std::string_view group) const override;
 
   CoalescingEventCount& appended_event() noexcept { return appended_; }
 
@@ -183,6 +187,15 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   /// The message naming a partition out of range.
   [[nodiscard]] std::string partition_error(std::uint64_t partition) const;
 
+  /// Compacted topics (`Cleanup::compact`, `compact_delete`): one compaction pass over every
+  /// partition whose log end moved since its last pass, now, on the calling thread (the
+  /// compactor thread runs the same every `kCompactionInterval`). Returns the records removed;
+  /// the first partition's failure (the others are still compacted). 0 for other topics.
+  /// @note threadsafe (passes of one partition are serialised by its log)
+  Result<std::uint64_t> compact_now() noexcept;
+  /// How often the compactor thread looks at the partitions (real time, as the flusher's).
+  static constexpr std::chrono::milliseconds kCompactionInterval{1000};
+
  private:
   struct Subscription {
     std::shared_ptr<QueueState> queue;
@@ -195,10 +208,17 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   /// The body of accept / accept_fields: picks the partition, calls
   /// `append(partition, done) -> Result<offset>`, then wakes readers and fans `*fan_copy` out
   /// (if not null) to the subscribed queues.
+  /// With a `dedup_id`, under dedup_mutex_: a duplicate within the window gets the first
+  /// send's receipt and appends nothing.
   template <class Append>
   Result<SendReceipt> append_record(MessageId id, std::size_t payload_size, std::string_view key,
                                     const SendOptions& options, const Message* fan_copy,
                                     Append&& append) noexcept;
+  /// append_record's body, for a record that is not a duplicate.
+  template <class Append>
+  Result<SendReceipt> append_new(MessageId id, std::size_t payload_size, std::string_view key,
+                                 const SendOptions& options, const Message* fan_copy,
+                                 Append&& append) noexcept;
 
   const std::string name_;
   const TopicOptions options_;
@@ -217,6 +237,12 @@ class TopicState final : public Destination, public std::enable_shared_from_this
   alignas(kCacheLine) std::atomic<bool> send_closed_{false};
   std::atomic<bool> receive_closed_{false};
   std::atomic<bool> has_subscriptions_{false};
+  // Idempotent sends: the dedup ids seen within the window, and the first receipt of each.
+  // Held across the append of a send with a dedup id (so a concurrent duplicate waits for the
+  // first's receipt); taken by no other path. Lock order: before the partition logs' locks.
+  Mutex dedup_mutex_;
+  DedupWindow<SendReceipt> dedup_ GUARDED_BY(dedup_mutex_);
+  std::atomic<std::uint64_t> deduplicated_{0};
   // Written by keyless appends to a multi-partition topic only.
   alignas(kCacheLine) std::atomic<std::uint64_t> next_keyless_{0};
   CoalescingEventCount appended_;  // (its own line)
@@ -229,6 +255,19 @@ class TopicState final : public Destination, public std::enable_shared_from_this
 
   alignas(kCacheLine) std::atomic<std::uint64_t> fanned_out_{0};
   std::atomic<std::uint64_t> fan_out_failed_{0};
+
+  // Compaction (compacted topics only). The compactor thread waits on compactor_cv_ for the
+  // interval or the stop (a timed wait, as the Flusher's: it is no consumer's wait); passes
+  // run without compactor_mutex_.
+  [[nodiscard]] bool compacted() const noexcept {
+    return options_.cleanup != Cleanup::delete_records;
+  }
+  void run_compactor() EXCLUDES(compactor_mutex_);
+  std::atomic<std::uint64_t> compactions_{0};  // relaxed: a counter
+  Mutex compactor_mutex_;
+  CondVar compactor_cv_;
+  bool compactor_stop_ GUARDED_BY(compactor_mutex_) = false;
+  std::thread compactor_;
 };
 
 class GroupState {
@@ -300,33 +339,36 @@ class GroupState {
 };
 
 /// The state behind a GroupConsumer. One thread at a time, except `wakeup`.
-class GroupConsumerState {
+class GroupConsumerState final : public GroupMember {
  public:
   GroupConsumerState(std::shared_ptr<TopicState> topic, std::shared_ptr<GroupState> group,
               GroupConsumerOptions options);
-  ~GroupConsumerState();
+  ~GroupConsumerState() override;
   GroupConsumerState(const GroupConsumerState&) = delete;
   GroupConsumerState& operator=(const GroupConsumerState&) = delete;
 
-  Result<PollBatch> poll(std::size_t max, Duration timeout) noexcept;
+  Result<PollBatch> poll(std::size_t max, Duration timeout) noexcept override;
   /// Clears `batch` (keeping its capacity) and fills it.
-  Status poll(PollBatch& batch, std::size_t max, Duration timeout) noexcept;
-  Status commit() noexcept;
-  Status commit(std::uint32_t partition, std::uint64_t offset) noexcept;
-  Status seek(std::uint32_t partition, std::uint64_t offset) noexcept;
-  Status set_paused(std::uint32_t partition, bool paused) noexcept;
-  [[nodiscard]] std::vector<std::uint32_t> assignment() const;
-  [[nodiscard]] Result<std::uint64_t> position(std::uint32_t partition) const noexcept;
-  [[nodiscard]] Result<std::uint64_t> lag(std::uint32_t partition) const noexcept;
-  [[nodiscard]] Result<std::uint64_t> committed(std::uint32_t partition) const noexcept;
-  void wakeup() noexcept;
-  void close() noexcept;
+  Status poll(PollBatch& batch, std::size_t max, Duration timeout) noexcept override;
+  Status commit() noexcept override;
+  Status commit(std::uint32_t partition, std::uint64_t offset) noexcept override;
+  Status seek(std::uint32_t partition, std::uint64_t offset) noexcept override;
+  Status set_paused(std::uint32_t partition, bool paused) noexcept override;
+  [[nodiscard]] std::vector<std::uint32_t> assignment() const override;
+  [[nodiscard]] Result<std::uint64_t> position(std::uint32_t partition) const noexcept override;
+  [[nodiscard]] Result<std::uint64_t> lag(std::uint32_t partition) const noexcept override;
+  [[nodiscard]] Result<std::uint64_t> committed(std::uint32_t partition) const noexcept override;
+  void wakeup() noexcept override;
+  void close() noexcept override;
   /// The readiness fd (GroupConsumer::ready_fd), made and attached to the topic's append
   /// event on the first call. @note threadsafe
-  Result<int> ready_fd() noexcept;
+  Result<int> ready_fd() noexcept override;
 
   [[nodiscard]] const TopicState& topic() const noexcept { return *topic_; }
   [[nodiscard]] const GroupState& group() const noexcept { return *group_; }
+  [[nodiscard]] const Clock& clock() const noexcept override { return *topic_->clock(); }
+  [[nodiscard]] const std::string& topic_name() const noexcept override { return topic_->name(); }
+  [[nodiscard]] const std::string& group_name() const noexcept override;
 
  private:
   Status check_partition(std::uint32_t partition) const;

@@ -18,10 +18,15 @@
 #include "switchyard/error.hpp"
 #include "switchyard/group_consumer.hpp"
 #include "switchyard/message.hpp"
+#include "switchyard/producer.hpp"
 #include "switchyard/queue.hpp"
 #include "switchyard/record.hpp"
+#include "switchyard/topic.hpp"
+#include "switchyard/transport.hpp"
 
 namespace switchyard::detail {
+
+struct FreedSlots;  // src/queue/queue_state.hpp
 
 class Access {
  public:
@@ -33,6 +38,14 @@ class Access {
   [[nodiscard]] static Handle make(Args&&... args) noexcept(
       noexcept(Handle(std::forward<Args>(args)...))) {
     return Handle(std::forward<Args>(args)...);
+  }
+
+  /// `transport.open_topic(...)`: a topic declared on a transport (switchyard/transport.hpp).
+  static std::shared_ptr<RemoteTopic> open_topic(Transport& transport, std::string_view name,
+                                                 const TopicOptions& options,
+                                                 std::shared_ptr<Clock> clock,
+                                                 std::shared_ptr<const Hooks> hooks) {
+    return transport.open_topic(name, options, std::move(clock), std::move(hooks));
   }
 
   /// The body `message` shares (null for an empty message); valid while `message` lives.
@@ -51,13 +64,36 @@ class Access {
   static Status settle(Delivery& delivery, Settle how, std::string_view why, bool wake) noexcept {
     return delivery.settle(how, why, wake);
   }
+  /// Acks `delivery` without a wake-up, its slot kept in `freed` for the caller to give back
+  /// (ConsumerState::free_slots) before it wakes the owner's receivers. In delivery.cpp.
+  static Status ack_into(Delivery& delivery, FreedSlots& freed) noexcept;
 
+  /// The state behind a topic handle: a TopicState when its kind() is `topic`, a remote topic's
+  /// otherwise.
+  [[nodiscard]] static const std::shared_ptr<TopicBase>& state(const Topic& topic) noexcept {
+    return topic.state_;
+  }
   /// The state behind a queue handle, and its exclusive-owner token (null: not the owner).
   [[nodiscard]] static const std::shared_ptr<QueueState>& state(const Queue& queue) noexcept {
     return queue.state_;
   }
   [[nodiscard]] static const std::shared_ptr<const void>& owner(const Queue& queue) noexcept {
     return queue.owner_;
+  }
+
+  /// A producer's next message id, a message built with it, and its delivery: a send in
+  /// parts, for a transaction that logs the id before the message is delivered
+  /// (broker/transaction.cpp). As Producer::send's own steps.
+  [[nodiscard]] static MessageId next_id(Producer& producer) noexcept { return producer.next_id(); }
+  [[nodiscard]] static Result<Message> make(Producer& producer, std::string_view destination,
+                                            std::span<const std::byte> payload,
+                                            const SendOptions& options, MessageId id) noexcept {
+    return producer.make(destination, payload, options, nullptr, nullptr, producer.send_stamp(),
+                         id);
+  }
+  static Result<MessageId> deliver(Producer& producer, std::string_view destination,
+                                   Message&& message, const SendOptions& options) noexcept {
+    return producer.deliver(destination, std::move(message), options);
   }
 
   /// The records and the gaps a poll fills into `batch`.

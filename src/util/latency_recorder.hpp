@@ -30,6 +30,28 @@ class LatencyRecorder {
     sum_ns_.fetch_add(value, std::memory_order_relaxed);
   }
 
+  /// Observations counted by one thread on its stack, for one `add` (a run of deliveries
+  /// pays a fetch_add per bucket it touched, not two per observation). Not threadsafe.
+  class Tally {
+   public:
+    void record(std::int64_t ns) noexcept {
+      const std::uint64_t value = ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
+      ++counts_[bucket_of(value)];
+      sum_ns_ += value;
+    }
+
+   private:
+    friend class LatencyRecorder;
+    std::uint64_t counts_[LatencyHistogram::kBuckets] = {};
+    std::uint64_t sum_ns_ = 0;
+  };
+  /// Counts every observation of `tally` (relaxed, as `record`). @note threadsafe, wait-free
+  void add(const Tally& tally) noexcept {
+    for (std::size_t i = 0; i < LatencyHistogram::kBuckets; ++i) {
+      if (tally.counts_[i] != 0) buckets_[i].fetch_add(tally.counts_[i], std::memory_order_relaxed);
+    }
+    if (tally.sum_ns_ != 0) sum_ns_.fetch_add(tally.sum_ns_, std::memory_order_relaxed);
+  }
   /// The counts so far. @note threadsafe; not one atomic reading (see the header comment)
   [[nodiscard]] LatencyHistogram snapshot() const noexcept {
     LatencyHistogram h;

@@ -28,6 +28,8 @@ struct MessageFields {
   std::span<const std::byte> payload;
   std::int64_t deliver_after_ns = 0;  ///< monotonic, as `sent_ns`; 0 = at once
   std::int64_t expires_at_ns = 0;     ///< monotonic, as `sent_ns`; 0 = never
+  std::int64_t created_ns = 0;        ///< producer-set timestamp, wall clock; 0 = none
+  std::string_view message_id;        ///< producer-set message id; empty = none
 };
 
 }  // namespace switchyard::detail

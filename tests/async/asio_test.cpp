@@ -80,8 +80,7 @@ TEST_CASE("a pending async_receive completes when another thread sends") {
   auto consumer = broker.consumer("jobs");
   net::io_context io;
   Outcome out;
-  switchyard::asio::async_receive(io.get_executor(), consumer, Duration::max(),
-                                  out.handler());
+  switchyard::asio::async_receive(io.get_executor(), consumer, Duration::max(), out.handler());
   io.run_for(5ms);  // the operation is waiting on the fd now (or soon: no matter)
   REQUIRE_FALSE(out.ec.has_value());
   std::atomic<bool> sent{false};
@@ -223,8 +222,7 @@ TEST_CASE(
   auto consumer = broker.consumer("jobs");
   net::io_context io;
   Outcome out;
-  switchyard::asio::async_receive(io.get_executor(), consumer, Duration::max(),
-                                  out.handler());
+  switchyard::asio::async_receive(io.get_executor(), consumer, Duration::max(), out.handler());
   io.run_for(5ms);
   REQUIRE_FALSE(out.ec.has_value());
   std::thread closer;

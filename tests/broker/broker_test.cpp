@@ -1,6 +1,7 @@
 // Broker lifecycle and bad input: every misuse is a typed error naming what was wrong.
 #include <catch2/catch.hpp>
 
+#include <set>
 #include <string>
 
 #include "support/test_support.hpp"
@@ -141,6 +142,30 @@ TEST_CASE("a producer notices a queue deleted and declared again") {
   CHECK(text(*d) == "new");
 }
 
+TEST_CASE("a copied or moved producer never sends an id the original also sends") {
+  Broker broker;
+  broker.declare_queue("jobs");
+  auto original = broker.producer();
+  auto first = original.send("jobs", "before the copy");  // the original holds a block now
+  REQUIRE(first);
+  Producer copy = original;  // one per thread is how producers are shared
+  Producer assigned = broker.producer();
+  REQUIRE(assigned.send("jobs", "own block"));
+  assigned = original;
+  std::set<MessageId> ids{*first};
+  for (Producer* p : {&original, &copy, &assigned}) {
+    for (int i = 0; i < 3; ++i) {
+      auto id = p->send("jobs", "x");
+      REQUIRE(id);
+      CHECK(ids.insert(*id).second);
+    }
+  }
+  Producer moved = std::move(original);
+  auto id = moved.send("jobs", "after the move");
+  REQUIRE(id);
+  CHECK(ids.insert(*id).second);
+}
+
 TEST_CASE("the manual clock's wall time jumps without moving timeouts") {
   ManualBroker t;
   t.broker.declare_queue("later");
@@ -163,4 +188,19 @@ TEST_CASE("deleting a queue removes its topic subscriptions") {
   CHECK(broker.topic("orders").stats().subscriptions == 0);
   CHECK(broker.producer().send("orders", "x"));
   CHECK(broker.topic("orders").stats().fan_out_failed == 0);
+}
+
+TEST_CASE("destinations lists every queue topic and exchange with its kind - sorted by name") {
+  Broker broker;
+  CHECK(broker.destinations().empty());
+  broker.declare_queue("orders");
+  broker.declare_topic("events");
+  broker.declare_exchange("routing", ExchangeType::direct);
+  const std::vector<DestinationInfo> expected{{"events", DestinationKind::topic},
+                                              {"orders", DestinationKind::queue},
+                                              {"routing", DestinationKind::exchange}};
+  CHECK(broker.destinations() == expected);
+  CHECK(std::string(to_string(DestinationKind::exchange)) == "exchange");
+  broker.delete_queue("orders");
+  CHECK(broker.destinations().size() == 2);
 }

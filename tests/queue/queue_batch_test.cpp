@@ -158,6 +158,51 @@ TEST_CASE("ack_all acks every delivery and reports one already settled") {
   CHECK(q.stats().acked == 3);
 }
 
+TEST_CASE("ack_all of more deliveries than one run, from two consumers, gives every slot back") {
+  ManualBroker t;
+  auto q = t.broker.declare_queue("q", {.prefetch = 100});
+  for (int i = 0; i < 300; ++i) REQUIRE(t.producer.send("q", std::to_string(i)));
+  auto a = t.broker.consumer("q");
+  auto b = t.broker.consumer("q");
+  std::vector<Delivery> out;
+  out.reserve(200);
+  // Each fills its window (100 > one run of freed slots); a's deliveries, then b's.
+  REQUIRE(a.receive(out, 100, 0s));
+  REQUIRE(b.receive(out, 100, 0s));
+  REQUIRE(out.size() == 200);
+  CHECK(a.in_flight() == 100);
+  CHECK(b.in_flight() == 100);
+  CHECK(a.ack_all(out));
+  CHECK(a.in_flight() == 0);
+  CHECK(b.in_flight() == 0);
+  CHECK(q.stats().acked == 200);
+  // Every slot is free again: a whole window's worth can be received by each.
+  std::vector<Delivery> again;
+  again.reserve(100);
+  REQUIRE(a.receive(again, 100, 0s));
+  CHECK(again.size() == 100);
+  CHECK(text(again.front()) == "200");
+  CHECK(a.ack_all(again));
+}
+
+TEST_CASE("a batch receive counts every delivery's age in the queue's histogram") {
+  ManualBroker t;
+  auto q = t.broker.declare_queue("q", {.prefetch = 200});
+  for (int i = 0; i < 150; ++i) REQUIRE(t.producer.send("q", std::to_string(i)));
+  t.clock->advance(1ms);
+  auto consumer = t.broker.consumer("q");
+  std::vector<Delivery> out;
+  out.reserve(150);
+  REQUIRE(consumer.receive(out, 150, 0s));
+  REQUIRE(out.size() == 150);
+  const LatencyHistogram ages = q.stats().delivery_age;
+  CHECK(ages.count() == 150);
+  // Every age is at least the millisecond that passed (the buckets at or below 500 us are empty).
+  for (std::size_t i = 0; i < 5; ++i) CHECK(ages.counts[i] == 0);
+  CHECK(ages.sum_ns >= 150 * 1'000'000ull);
+  CHECK(consumer.ack_all(out));
+}
+
 TEST_CASE("send_batch into a queue without room for all takes what fits, in order") {
   ManualBroker t;
   t.broker.declare_queue("q", {.capacity = 3, .overflow = Overflow::reject});

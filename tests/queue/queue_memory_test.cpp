@@ -382,6 +382,28 @@ TEST_CASE("a spill ring pops a backlog larger than its ring in push order") {
   CHECK(ring.spilled_guess() == 0);
 }
 
+TEST_CASE("a spill ring's push runs fill its ring, spill the rest and pop in push order") {
+  detail::SpillRing<std::uint32_t> ring(1'000'000);
+  constexpr std::uint32_t kItems = 20'000;
+  std::uint32_t next_in = 0, next_out = 0;
+  // Runs of 1 to 61 pushed, fewer popped, so runs land across the ring/spill boundary, then
+  // while the spill is non-empty, and the backlog crosses the ring size several times.
+  while (next_out < kItems) {
+    std::uint32_t run[61];
+    const std::size_t n = std::min<std::size_t>(1 + next_in % 61, kItems - next_in);
+    for (std::size_t k = 0; k < n; ++k) run[k] = next_in + static_cast<std::uint32_t>(k);
+    REQUIRE(ring.try_push_run(run, n) == n);
+    next_in += static_cast<std::uint32_t>(n);
+    for (int k = 0; k < 20; ++k) {
+      std::uint32_t v = 0;
+      if (!ring.try_pop(v)) break;
+      REQUIRE(v == next_out++);
+    }
+  }
+  CHECK(ring.size_guess() == 0);
+  CHECK(ring.spilled_guess() == 0);
+}
+
 TEST_CASE("a spill ring with a limit refuses at the limit, past its ring") {
   detail::SpillRing<std::uint32_t> ring(5000);
   using Push = detail::SpillRing<std::uint32_t>::Push;

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -57,8 +58,9 @@ using Run = std::array<std::uint64_t, 7>;
 /// Producers push numbered items through a small ring (many wrap-arounds, full and empty
 /// edges) while consumers take them with `take(consumer, ring, run)` -> how many went into
 /// `run`. Checks every item arrived exactly once and, per producer, in order at each consumer.
+/// With `push_runs`, the odd-numbered producers push in runs of 1 to 7 (try_push_run).
 template <class Take>
-void hand_off_under_contention(int producers, int consumers, Take take) {
+void hand_off_under_contention(int producers, int consumers, Take take, bool push_runs = false) {
 #ifdef SWITCHYARD_SANITIZER_BUILD
   constexpr std::uint64_t kPerProducer = 50'000;
 #else
@@ -72,6 +74,22 @@ void hand_off_under_contention(int producers, int consumers, Take take) {
   std::vector<std::thread> threads;
   for (int p = 0; p < producers; ++p) {
     threads.emplace_back([&, p] {
+      if (push_runs && p % 2 == 1) {
+        std::array<std::uint64_t, 7> batch{};
+        for (std::uint64_t i = 1; i <= kPerProducer;) {
+          const std::size_t n =
+              std::min<std::uint64_t>(1 + (i % batch.size()), kPerProducer - i + 1);
+          for (std::size_t k = 0; k < n; ++k)
+            batch[k] = (static_cast<std::uint64_t>(p) << 32) | (i + k);
+          for (std::size_t done = 0; done < n;) {
+            const std::size_t pushed = ring.try_push_run(batch.data() + done, n - done);
+            if (pushed == 0) std::this_thread::yield();
+            done += pushed;
+          }
+          i += n;
+        }
+        return;
+      }
       for (std::uint64_t i = 1; i <= kPerProducer; ++i) {
         const std::uint64_t item = (static_cast<std::uint64_t>(p) << 32) | i;
         while (!ring.try_push(std::uint64_t{item})) std::this_thread::yield();
@@ -145,4 +163,43 @@ TEST_CASE("a ring pops a run of published items in order, never more than asked 
   REQUIRE(ring.try_push(7));  // the cells went back to the producers
   REQUIRE(pop_run(ring, out, 1) == 1);
   CHECK(out[0] == 7);
+}
+
+TEST_CASE("ring push runs, pop runs and single ends together hand every item over exactly once") {
+  // Producers 1 and 3 push in runs of 1 to 7, 0 and 2 one at a time; consumer 0 pops one at a
+  // time, consumer 1 in runs of up to 7.
+  hand_off_under_contention(
+      4, 2,
+      [](int c, Ring<std::uint64_t>& ring, Run& run) {
+        if (c == 0) return ring.try_pop(run[0]) ? std::size_t{1} : std::size_t{0};
+        return pop_run(ring, run, run.size());
+      },
+      /*push_runs=*/true);
+}
+
+TEST_CASE("a ring pushes a run into the free cells at its tail, in order, never more than free") {
+  Ring<std::unique_ptr<int>> ring(8);
+  std::array<std::unique_ptr<int>, 12> in;
+  for (int i = 0; i < 12; ++i) in[static_cast<std::size_t>(i)] = std::make_unique<int>(i);
+  CHECK(ring.try_push_run(in.data(), 0) == 0);
+  REQUIRE(ring.try_push_run(in.data(), 3) == 3);
+  // 5 cells left: a run of 9 takes 5 of them, and the 4 it could not place stay with us.
+  REQUIRE(ring.try_push_run(in.data() + 3, 9) == 5);
+  for (std::size_t i = 8; i < 12; ++i) {
+    REQUIRE(in[i] != nullptr);
+    CHECK(*in[i] == static_cast<int>(i));
+  }
+  CHECK(ring.try_push_run(in.data() + 8, 4) == 0);  // full
+  for (int i = 0; i < 8; ++i) {
+    std::unique_ptr<int> out;
+    REQUIRE(ring.try_pop(out));
+    CHECK(*out == i);
+  }
+  // Across the wrap-around.
+  REQUIRE(ring.try_push_run(in.data() + 8, 4) == 4);
+  for (int i = 8; i < 12; ++i) {
+    std::unique_ptr<int> out;
+    REQUIRE(ring.try_pop(out));
+    CHECK(*out == i);
+  }
 }

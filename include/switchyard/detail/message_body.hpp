@@ -60,6 +60,8 @@ struct MessageExtras {
   MessageBody* origin = nullptr;      // derived body: whose payload and object it shows
   std::int64_t deliver_after_ns = 0;  // monotonic; 0: at once
   std::int64_t expires_at_ns = 0;     // monotonic; 0: never
+  std::int64_t created_ns = 0;        // producer-set timestamp (wall ns); 0: none
+  std::string message_id;             // producer-set message id (AMQP message-id); empty: none
 };
 
 struct MessageBody {
@@ -117,6 +119,16 @@ struct MessageBody {
     const MessageExtras* e = extras();
     return e != nullptr ? e->deliver_after_ns : 0;
   }
+  /// The producer-set timestamp (wall ns), 0 for none; a derived body shows its original's.
+  [[nodiscard]] std::int64_t created_ns() const noexcept {
+    const MessageExtras* e = content().extras();
+    return e != nullptr ? e->created_ns : 0;
+  }
+  /// The producer-set message id, empty for none; a derived body shows its original's.
+  [[nodiscard]] std::string_view message_id() const noexcept {
+    const MessageExtras* e = content().extras();
+    return e != nullptr ? std::string_view(e->message_id) : std::string_view();
+  }
   [[nodiscard]] std::int64_t expires_at_ns() const noexcept {
     const MessageExtras* e = extras();
     return e != nullptr ? e->expires_at_ns : 0;
@@ -153,7 +165,12 @@ struct MessageBody {
   /// A body with the same id, timestamps, key, group, priority and content as `original`, and
   /// `new_headers`. Shares the original's payload (no copy).
   static MessageBody* derive(const MessageBody& original, Headers new_headers) {
-    MessageBody* body = create(original.key(), original.group(), {}, true);
+    return derive(original, std::move(new_headers), original.key());
+  }
+  /// As above, with `new_key` (at most 65535 bytes) for its key (a dead letter's routing key).
+  static MessageBody* derive(const MessageBody& original, Headers new_headers,
+                             std::string_view new_key) {
+    MessageBody* body = create(new_key, original.group(), {}, true);
     body->priority = original.priority;
     body->id = original.id;
     body->timestamp_ns = original.timestamp_ns;

@@ -118,6 +118,45 @@ class Ring {
   /// Moves `item` in at the tail. False (and `item` untouched) if full. @note threadsafe, lockfree
   bool try_push(T&& item) noexcept { return try_emplace(std::move(item)); }
 
+  /// Moves up to `n` items from `items[0..n)` in at the tail, in order, with one CAS on tail_
+  /// for the whole run, and returns how many (the free cells seen at the tail, at most `n`;
+  /// 0: full). The items not pushed are untouched. The producers' mirror of try_pop_run.
+  /// @note threadsafe, lockfree
+  std::size_t try_push_run(T* items, std::size_t n) noexcept {
+    if (n == 0) return 0;
+    std::uint64_t pos = tail_.load(std::memory_order_relaxed);
+    for (;;) {
+      // Acquire (each look): pairs with the consumers' release of turn == p (the cell of
+      // position p is empty), so our writes below come after their moves out.
+      const std::uint64_t turn = slots_[pos & mask_].turn.load(std::memory_order_acquire);
+      const auto lag = static_cast<std::int64_t>(turn - pos);
+      if (lag < 0) return 0;  // the tail cell still holds last lap's item: full
+      if (lag > 0) {          // another producer took `pos`; catch up
+        pos = tail_.load(std::memory_order_relaxed);
+        continue;
+      }
+      // Count the empty cells waiting at the tail. A cell's turn names its lap, so a match
+      // can only be the empty cell of that exact position.
+      std::size_t run = 1;
+      while (run < n && run <= mask_ &&
+             slots_[(pos + run) & mask_].turn.load(std::memory_order_acquire) == pos + run) {
+        ++run;
+      }
+      // Seq_cst on success: as in try_emplace (EventCount waiters read size_guess()).
+      if (tail_.compare_exchange_weak(pos, pos + run, std::memory_order_seq_cst,
+                                      std::memory_order_relaxed)) {
+        for (std::size_t i = 0; i < run; ++i) {
+          Slot& slot = slots_[(pos + i) & mask_];
+          new (slot.item()) T(std::move(items[i]));
+          // Release: publishes the item to the consumer that acquires turn == pos + i + 1.
+          slot.turn.store(pos + i + 1, std::memory_order_release);
+        }
+        return run;
+      }
+      // Lost the race: `pos` now holds the current tail; look again from there.
+    }
+  }
+
   /// Moves the head item into `out`. False if empty. @note threadsafe, lockfree
   bool try_pop(T& out) noexcept {
     std::uint64_t pos = head_.load(std::memory_order_relaxed);

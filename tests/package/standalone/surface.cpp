@@ -40,13 +40,12 @@ static_assert(!std::is_constructible_v<sy::Delivery, std::shared_ptr<sy::detail:
               "a Delivery is built by its consumer only");
 static_assert(
     !std::is_constructible_v<sy::Queue, std::shared_ptr<sy::detail::QueueState>> &&
-        !std::is_constructible_v<sy::Topic, std::shared_ptr<sy::detail::TopicState>> &&
+        !std::is_constructible_v<sy::Topic, std::shared_ptr<sy::detail::TopicBase>> &&
         !std::is_constructible_v<sy::Exchange, std::shared_ptr<sy::detail::ExchangeState>> &&
         !std::is_constructible_v<sy::Producer, std::shared_ptr<sy::detail::Registry>> &&
         !std::is_constructible_v<sy::Consumer, std::shared_ptr<sy::detail::ConsumerState>,
                                  sy::ConsumerOptions> &&
-        !std::is_constructible_v<sy::GroupConsumer,
-                                 std::shared_ptr<sy::detail::GroupConsumerState>> &&
+        !std::is_constructible_v<sy::GroupConsumer, std::shared_ptr<sy::detail::GroupMember>> &&
         !std::is_constructible_v<sy::Subscription, std::shared_ptr<sy::detail::SubscriptionState>>,
     "handles come from the Broker only");
 // What a user does reach stays reachable.

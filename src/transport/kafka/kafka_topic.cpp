@@ -1,0 +1,400 @@
+// A topic on a Kafka cluster: produce, delivery reports, declare-time checks. Design:
+// kafka_topic.hpp.
+#include "transport/kafka/kafka_topic.hpp"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "route/send_completion.hpp"
+#include "transport/kafka/kafka_client.hpp"
+#include "transport/kafka/kafka_member.hpp"
+#include "util/murmur2.hpp"
+
+namespace switchyard::detail::kafka {
+
+namespace {
+
+/// The options of `TopicOptions` Kafka cannot carry, as the error a declare throws.
+void check_carried(std::string_view name, const TopicOptions& options) {
+  auto refuse = [&](const std::string& what) {
+    throw Error(Errc::invalid_argument,
+                "topic '" + std::string(name) + "' on transport kafka: " + what);
+  };
+  if (options.durability != Durability::memory) {
+    refuse("durability '" + std::string(to_string(options.durability)) +
+           "' is local storage; a Kafka topic's durability is the cluster's replication (declare "
+           "it with Durability::memory)");
+  }
+  if (options.retention.records != Retention{}.records) {
+    refuse("retention.records is not carried (Kafka retains by bytes and age only)");
+  }
+}
+
+std::int64_t kafka_retention_ms(Duration age) noexcept {
+  if (age.count() == 0 || age == Duration::max()) return -1;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(age).count();
+}
+
+}  // namespace
+
+struct KafkaTopic::Pending {
+  std::function<void(const Result<SendReceipt>&)> on_complete;
+  std::uint64_t id = 0;
+};
+
+KafkaTopic::KafkaTopic(std::shared_ptr<const KafkaTransport> transport, std::string name,
+                       TopicOptions options, std::shared_ptr<Clock> clock,
+                       std::shared_ptr<const Hooks> hooks)
+    : transport_(std::move(transport)),
+      name_(std::move(name)),
+      options_(std::move(options)),
+      hooks_(std::move(hooks)),
+      clock_(std::move(clock)) {
+  check_carried(name_, options_);
+  accepts_fields_ = true;     // produced straight from the producer's arguments
+  defers_completion_ = true;  // completed by the delivery report
+  Conf conf = make_conf(transport_->options(), Role::producer);
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaTopic::on_delivery);
+  rd_kafka_conf_set_opaque(conf.get(), this);
+  char error[512];
+  producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error, sizeof error);
+  if (producer_ == nullptr) {
+    throw Error(Errc::invalid_argument, "topic '" + name_ + "' on kafka: " + error);
+  }
+  (void)conf.release();  // rd_kafka_new owns it now
+  try {
+    const std::optional<int> found = remote_partitions();
+    if (!found) {
+      create_remote_topic();
+    } else if (*found != static_cast<int>(options_.partitions)) {
+      throw Error(Errc::option_mismatch, "topic '" + name_ + "' exists on kafka with " +
+                                             std::to_string(*found) + " partitions, asked for " +
+                                             std::to_string(options_.partitions));
+    }
+    topic_ = rd_kafka_topic_new(producer_, name_.c_str(), nullptr);
+    if (topic_ == nullptr) {
+      throw Error(Errc::invalid_argument,
+                  "topic '" + name_ + "' on kafka: " + rd_kafka_err2str(rd_kafka_last_error()));
+    }
+    delivery_thread_ = std::thread([this] { delivery_loop(); });
+  } catch (...) {
+    if (topic_ != nullptr) rd_kafka_topic_destroy(topic_);
+    rd_kafka_destroy(producer_);
+    throw;
+  }
+}
+
+KafkaTopic::~KafkaTopic() {
+  close(false);
+  rd_kafka_topic_destroy(topic_);
+  rd_kafka_destroy(producer_);
+}
+
+std::optional<int> KafkaTopic::remote_partitions() {
+  const rd_kafka_metadata_t* metadata = nullptr;
+  // All topics: asking for one by name would have a broker auto-create it.
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(producer_, 1, nullptr, &metadata,
+                                                    millis(transport_->options().request_timeout));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const Failure f = failure_of(err, "topic '" + name_ + "': kafka metadata");
+    throw Error(f.code, f.message);
+  }
+  std::optional<int> found;
+  for (int i = 0; i < metadata->topic_cnt; ++i) {
+    if (name_ == metadata->topics[i].topic && metadata->topics[i].err == 0) {
+      found = metadata->topics[i].partition_cnt;
+    }
+  }
+  rd_kafka_metadata_destroy(metadata);
+  return found;
+}
+
+void KafkaTopic::create_remote_topic() {
+  char error[512];
+  rd_kafka_NewTopic_t* topic =
+      rd_kafka_NewTopic_new(name_.c_str(), static_cast<int>(options_.partitions),
+                            transport_->options().replication_factor, error, sizeof error);
+  if (topic == nullptr) throw Error(Errc::invalid_argument, "topic '" + name_ + "': " + error);
+  const std::string bytes =
+      options_.retention.bytes == 0 ? "-1" : std::to_string(options_.retention.bytes);
+  (void)rd_kafka_NewTopic_set_config(topic, "retention.bytes", bytes.c_str());
+  (void)rd_kafka_NewTopic_set_config(
+      topic, "retention.ms", std::to_string(kafka_retention_ms(options_.retention.age)).c_str());
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(producer_);
+  rd_kafka_CreateTopics(producer_, &topic, 1, nullptr, queue);
+  rd_kafka_event_t* event =
+      rd_kafka_queue_poll(queue, millis(transport_->options().request_timeout));
+  rd_kafka_NewTopic_destroy(topic);
+  std::optional<Failure> failed;
+  if (event == nullptr) {
+    failed = Failure{Errc::timed_out, "topic '" + name_ + "': kafka did not answer CreateTopics"};
+  } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    failed = failure_of(rd_kafka_event_error(event), "topic '" + name_ + "': CreateTopics");
+  } else {
+    const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event);
+    std::size_t n = 0;
+    const rd_kafka_topic_result_t** topics = rd_kafka_CreateTopics_result_topics(result, &n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(topics[i]);
+      // Created by someone else meanwhile: the partition check of a re-declare covers it.
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        failed = failure_of(err, "topic '" + name_ + "': CreateTopics");
+      }
+    }
+  }
+  if (event != nullptr) rd_kafka_event_destroy(event);
+  rd_kafka_queue_destroy(queue);
+  if (failed) throw Error(failed->code, failed->message);
+}
+
+// --- the producer side ----------------------------------------------------------------
+
+Result<SendReceipt> KafkaTopic::accept(Message&& message, const SendOptions& options) noexcept {
+  if (!message) return Result<SendReceipt>(Errc::invalid_argument, "empty message");
+  std::string object_bytes;
+  std::span<const std::byte> payload = message.payload().bytes();
+  if (message.has_object()) {
+    try {
+      auto encoded = message.encoded();
+      if (!encoded) return Result<SendReceipt>(encoded.failure());
+      object_bytes = std::move(*encoded);
+    } catch (...) {
+      return Result<SendReceipt>(Errc::out_of_memory, "encoding an object payload for kafka");
+    }
+    payload = std::as_bytes(std::span(object_bytes.data(), object_bytes.size()));
+  }
+  const Headers& headers = message.headers();
+  MessageFields fields;
+  fields.id = message.id();
+  fields.timestamp_ns = message.timestamp().time_since_epoch().count();
+  fields.key = message.key();
+  fields.headers = std::span(headers.begin(), headers.end());
+  fields.payload = payload;
+  return produce(fields, options);
+}
+
+std::optional<Result<SendReceipt>> KafkaTopic::accept_fields(const MessageFields& fields,
+                                                             const SendOptions& options) noexcept {
+  return produce(fields, options);
+}
+
+Result<SendReceipt> KafkaTopic::produce(const MessageFields& fields,
+                                        const SendOptions& options) noexcept {
+  if (closed_for_send()) {
+    return Result<SendReceipt>(Errc::closed, "topic '" + name_ + "' is closed");
+  }
+  if (fields.payload.size() > options_.max_payload) {
+    return Result<SendReceipt>(Errc::payload_too_large,
+                               "payload of " + std::to_string(fields.payload.size()) +
+                                   " bytes over topic '" + name_ + "''s max_payload");
+  }
+  std::uint32_t partition = 0;
+  if (options.partition) {
+    if (*options.partition >= options_.partitions) {
+      return Result<SendReceipt>(
+          Errc::out_of_range, "partition " + std::to_string(*options.partition) + " of topic '" +
+                                  name_ + "' (it has " + std::to_string(options_.partitions) + ")");
+    }
+    partition = *options.partition;
+  } else if (!fields.key.empty()) {
+    partition = kafka_partition(fields.key, options_.partitions);  // = the Java client's
+  } else if (options_.partitions > 1) {
+    // Spread, not order: relaxed.
+    partition = static_cast<std::uint32_t>(next_keyless_.fetch_add(1, std::memory_order_relaxed) %
+                                           options_.partitions);
+  }
+  Pending* pending = nullptr;
+  rd_kafka_headers_t* headers = nullptr;
+  try {
+    if (options.on_complete) pending = new Pending{options.on_complete, fields.id};
+  } catch (...) {
+    return Result<SendReceipt>(Errc::out_of_memory, "a send's completion");
+  }
+  const auto deadline = std::chrono::steady_clock::now() + transport_->options().send_timeout;
+  for (;;) {
+    if (!fields.headers.empty()) {
+      headers = rd_kafka_headers_new(fields.headers.size());
+      for (const auto& [k, v] : fields.headers) {
+        (void)rd_kafka_header_add(headers, k.data(), static_cast<ssize_t>(k.size()), v.data(),
+                                  static_cast<ssize_t>(v.size()));
+      }
+    }
+#if defined(__clang__)
+    // librdkafka's RD_KAFKA_V_* macros type-check with GNU statement expressions.
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wgnu-statement-expression"
+#endif
+    const rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer_, RD_KAFKA_V_RKT(topic_), RD_KAFKA_V_PARTITION(static_cast<int32_t>(partition)),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE(const_cast<std::byte*>(fields.payload.data()), fields.payload.size()),
+        RD_KAFKA_V_KEY(fields.key.data(), fields.key.size()),
+        RD_KAFKA_V_TIMESTAMP(fields.timestamp_ns / 1'000'000), RD_KAFKA_V_HEADERS(headers),
+        RD_KAFKA_V_OPAQUE(pending), RD_KAFKA_V_END);
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;  // the headers are librdkafka's now
+    if (headers != nullptr) rd_kafka_headers_destroy(headers);
+    headers = nullptr;
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && transport_->options().overflow == Overflow::block &&
+        wait_for_room(deadline)) {
+      continue;
+    }
+    delete pending;
+    failed_.fetch_add(1, std::memory_order_relaxed);
+    return Result<SendReceipt>(failure_of(err, "producing to kafka topic '" + name_ + "'"));
+  }
+  produced_.fetch_add(1, std::memory_order_relaxed);
+  in_flight_bytes_.fetch_add(static_cast<std::int64_t>(fields.payload.size() + fields.key.size()),
+                             std::memory_order_relaxed);
+  // The offset comes with the delivery report (on_complete).
+  return SendReceipt{.id = fields.id, .partition = partition, .persisted = Persisted::memory};
+}
+
+bool KafkaTopic::wait_for_room(std::chrono::steady_clock::time_point deadline) noexcept {
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= deadline || closed_for_send()) return false;
+  // A bounded wait: a delivery notifies room_ when it sees a waiter; one it could not see (it
+  // read waiters_ just before our increment) costs at most this slice.
+  const auto until = std::min(deadline, now + std::chrono::milliseconds(10));
+  waiters_.fetch_add(1, std::memory_order_acq_rel);
+  {
+    MutexLock lock(room_mutex_);
+    (void)room_.wait_until(room_mutex_, until);
+  }
+  waiters_.fetch_sub(1, std::memory_order_acq_rel);
+  return !closed_for_send();
+}
+
+void KafkaTopic::on_delivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* message, void* opaque) {
+  static_cast<KafkaTopic*>(opaque)->delivered(*message);
+}
+
+void KafkaTopic::delivered(const rd_kafka_message_t& message) noexcept {
+  in_flight_bytes_.fetch_sub(static_cast<std::int64_t>(message.len + message.key_len),
+                             std::memory_order_relaxed);
+  if (message.err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    delivered_.fetch_add(1, std::memory_order_relaxed);
+    delivered_bytes_.fetch_add(message.len + message.key_len, std::memory_order_relaxed);
+  } else {
+    failed_.fetch_add(1, std::memory_order_relaxed);
+    if (hooks_->logging()) {
+      hooks_->log().log(LogLevel::warning, "kafka", "topic '{}': a record was not delivered: {}",
+                        name_, rd_kafka_err2str(message.err));
+    }
+  }
+  auto* pending = static_cast<Pending*>(message._private);
+  if (pending == nullptr) return;
+  try {
+    if (message.err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      pending->on_complete(Result<SendReceipt>(
+          SendReceipt{.id = pending->id,
+                      .partition = static_cast<std::uint32_t>(message.partition),
+                      .offset = static_cast<std::uint64_t>(message.offset),
+                      .persisted = Persisted::replicated}));
+    } else {
+      pending->on_complete(Result<SendReceipt>(
+          failure_of(message.err, "delivering to kafka topic '" + name_ + "'")));
+    }
+  } catch (...) {
+    // on_complete must not throw (send_options.hpp); the delivery loop goes on.
+  }
+  delete pending;
+}
+
+void KafkaTopic::delivery_loop() noexcept {
+  while (!stop_.load(std::memory_order_acquire)) {
+    const int served = rd_kafka_poll(producer_, 100);
+    // Acquire: pairs with a waiter's increment (see wait_for_room).
+    if (served > 0 && waiters_.load(std::memory_order_acquire) > 0) room_.notify_all();
+  }
+}
+
+void KafkaTopic::close(bool drain) noexcept {
+  if (send_closed_.exchange(true, std::memory_order_acq_rel)) return;
+  receive_closed_.store(true, std::memory_order_release);
+  room_.notify_all();
+  stop_.store(true, std::memory_order_release);
+  if (delivery_thread_.joinable()) delivery_thread_.join();
+  if (producer_ == nullptr) return;
+  if (drain) {
+    const rd_kafka_resp_err_t err =
+        rd_kafka_flush(producer_, millis(transport_->options().delivery_timeout));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && hooks_->logging()) {
+      hooks_->log().log(LogLevel::error, "kafka", "topic '{}': flush at close: {} ({} left)", name_,
+                        rd_kafka_err2str(err), rd_kafka_outq_len(producer_));
+    }
+  }
+  // What is left (a stop, or a flush that timed out) completes with `closed`.
+  (void)rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  (void)rd_kafka_flush(producer_, 1000);
+}
+
+bool KafkaTopic::idle() const noexcept {
+  return rd_kafka_outq_len(producer_) == 0;
+}
+
+TopicStats KafkaTopic::stats() const {
+  TopicStats s;
+  s.name = name_;
+  // This process's view: records it produced that the cluster acknowledged.
+  s.appended = delivered_.load(std::memory_order_relaxed);
+  s.appended_bytes = delivered_bytes_.load(std::memory_order_relaxed);
+  return s;
+}
+
+std::optional<GroupStats> KafkaTopic::group_stats(std::string_view /*group*/) const {
+  return std::nullopt;  // a remote group's progress is the cluster's (GroupConsumer::lag)
+}
+
+std::shared_ptr<GroupMember> KafkaTopic::join(std::string_view group,
+                                              GroupConsumerOptions options) {
+  if (closed_for_receive()) throw Error(Errc::closed, "topic '" + name_ + "' is closed");
+  auto member =
+      std::make_shared<KafkaMember>(shared_from_this(), std::string(group), std::move(options));
+  members_.fetch_add(1, std::memory_order_relaxed);
+  return member;
+}
+
+// --- the transport --------------------------------------------------------------------
+
+KafkaTransport::KafkaTransport(switchyard::kafka::KafkaOptions options)
+    : options_(std::move(options)) {
+  if (options_.bootstrap_servers.empty()) {
+    throw Error(Errc::invalid_argument, "kafka: bootstrap_servers is empty");
+  }
+  if (options_.overflow == Overflow::drop_oldest) {
+    throw Error(Errc::invalid_argument,
+                "kafka: Overflow::drop_oldest is not carried (a buffered record cannot be "
+                "dropped); use block or reject");
+  }
+  if (options_.assignor != "range" && options_.assignor != "roundrobin") {
+    throw Error(Errc::invalid_argument, "kafka: assignor '" + options_.assignor +
+                                            "' (range or roundrobin: librdkafka 2.0.2's "
+                                            "cooperative-sticky aborts)");
+  }
+  // Every property must be one librdkafka knows: refuse it now, not at the first declare.
+  (void)make_conf(options_, Role::producer);
+  (void)make_conf(options_, Role::consumer);
+}
+
+std::shared_ptr<RemoteTopic> KafkaTransport::open_topic(std::string_view name,
+                                                        const TopicOptions& options,
+                                                        std::shared_ptr<Clock> clock,
+                                                        std::shared_ptr<const Hooks> hooks) {
+  return std::make_shared<KafkaTopic>(shared_from_this(), std::string(name), options,
+                                      std::move(clock), std::move(hooks));
+}
+
+}  // namespace switchyard::detail::kafka
+
+namespace switchyard::kafka {
+
+std::shared_ptr<Transport> connect(KafkaOptions options) {
+  return std::make_shared<detail::kafka::KafkaTransport>(std::move(options));
+}
+
+}  // namespace switchyard::kafka

@@ -1,0 +1,84 @@
+// Delivery::change_visibility, SQS's ChangeMessageVisibility. SQS's rules, from its API
+// reference, quoted where a test pins one:
+//   "Changes the visibility timeout of a specified message in a queue to a new value ... the
+//    new timeout ... begin[s] to count from the time that you make the ChangeMessageVisibility
+//    call."
+//   "[Setting] VisibilityTimeout to 0 ... the message is immediately visible to other consumers"
+//   "The maximum is 12 hours" and "If you try to extend the visibility timeout beyond the
+//    maximum, your request is rejected."
+#include <catch2/catch.hpp>
+
+#include "support/test_support.hpp"
+
+using namespace switchyard;
+using namespace switchyard::test;
+
+TEST_CASE("change_visibility(0) makes a held message visible at once, as attempt 2") {
+  ManualBroker m;
+  m.broker.declare_queue("q", {.visibility_timeout = 30s});
+  REQUIRE(m.producer.send("q", "x"));
+  auto a = m.broker.consumer("q");
+  auto b = m.broker.consumer("q");
+  auto held = a.receive(0s);
+  REQUIRE(held);
+  CHECK(b.receive(0s).code() == Errc::timed_out);
+  REQUIRE(held->change_visibility(0s));  // "immediately visible to other consumers"
+  auto again = b.receive(0s);
+  REQUIRE(again);
+  CHECK(again->attempt() == 2);
+  CHECK(held->ack().code() == Errc::stale_delivery);
+  REQUIRE(again->ack());
+}
+
+TEST_CASE("change_visibility counts the new timeout from the call, shorter or longer") {
+  ManualBroker m;
+  m.broker.declare_queue("q", {.visibility_timeout = 30s});
+  REQUIRE(m.producer.send("q", "x"));
+  auto consumer = m.broker.consumer("q");
+  auto held = consumer.receive(0s);
+  REQUIRE(held);
+  m.clock->advance(20s);
+  REQUIRE(held->change_visibility(5s));  // "begins to count from the time of the call"
+  m.clock->advance(4s);
+  CHECK(consumer.receive(0s).code() == Errc::timed_out);
+  m.clock->advance(1s);
+  auto back = consumer.receive(0s);  // 25 s after the receive: before the queue's 30 s
+  REQUIRE(back);
+  CHECK(back->attempt() == 2);
+
+  REQUIRE(back->change_visibility(2h));  // longer than the queue's timeout
+  m.clock->advance(1h);
+  CHECK(consumer.receive(0s).code() == Errc::timed_out);
+  REQUIRE(back->ack());
+}
+
+TEST_CASE("change_visibility works on a queue without a visibility timeout (RabbitMQ mode)") {
+  ManualBroker m;
+  m.broker.declare_queue("q", {.visibility_timeout = 0s});
+  REQUIRE(m.producer.send("q", "x"));
+  auto consumer = m.broker.consumer("q");
+  auto held = consumer.receive(0s);
+  REQUIRE(held);
+  REQUIRE(held->change_visibility(10s));
+  m.clock->advance(10s);
+  auto back = consumer.receive(0s);
+  REQUIRE(back);
+  CHECK(back->attempt() == 2);
+}
+
+TEST_CASE("change_visibility is bounded by 12 hours from the receive, and a negative one is refused") {
+  ManualBroker m;
+  m.broker.declare_queue("q");
+  REQUIRE(m.producer.send("q", "x"));
+  auto consumer = m.broker.consumer("q");
+  auto held = consumer.receive(0s);
+  REQUIRE(held);
+  REQUIRE(held->change_visibility(12h));
+  m.clock->advance(1h);
+  // "If you try to extend the visibility timeout beyond the maximum, your request is rejected."
+  CHECK(held->change_visibility(12h).code() == Errc::invalid_argument);
+  REQUIRE(held->change_visibility(11h));
+  CHECK(held->change_visibility(-1s).code() == Errc::invalid_argument);
+  REQUIRE(held->ack());
+  CHECK(held->change_visibility(1s).code() == Errc::stale_delivery);
+}

@@ -1,0 +1,223 @@
+// A topic that lives on Kafka (librdkafka's mock cluster, in this process): produce, consume
+// in a group, commit, and the typed errors at declare. The behaviours every transport shares
+// are in tests/transport/conformance/; the faults in kafka_fault_test.cpp.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <set>
+#include <string>
+
+#include <librdkafka/rdkafka.h>
+
+#include <atomic>
+
+#include "support/kafka_cluster.hpp"
+#include "switchyard/switchyard.hpp"
+#include "switchyard/transport.hpp"
+
+using namespace switchyard;
+using namespace std::chrono_literals;
+using switchyard::test::MockKafka;
+
+namespace {
+
+/// Polls `member` until `n` records came back or `budget` ran out (then the test fails with
+/// what it got).
+std::vector<Record> poll_until(GroupConsumer& member, std::size_t n,
+                               std::chrono::seconds budget = 30s) {
+  std::vector<Record> got;
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  while (got.size() < n && std::chrono::steady_clock::now() < deadline) {
+    auto batch = member.poll(1000, 200ms);
+    REQUIRE(batch);
+    for (const Record& r : *batch) got.push_back(r);
+  }
+  INFO("polled " << got.size() << " of " << n << " records");
+  REQUIRE(got.size() >= n);
+  return got;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a record sent to a Kafka topic comes back with its key, headers, timestamp and "
+    "payload, and its completion names the partition, the offset and replicated") {
+  MockKafka kafka;
+  kafka.cluster.create_topic("orders", 3);
+  Broker broker;
+  broker.declare_topic("orders", {.partitions = 3, .transport = kafka.transport});
+  auto producer = broker.producer();
+  std::promise<Result<SendReceipt>> completed;
+  REQUIRE(producer.send(
+      "orders", "hello",
+      {.key = "order-7",
+       .headers = {{"trace", "abc"}},
+       .on_complete = [&](const Result<SendReceipt>& r) { completed.set_value(r); }}));
+  auto done = completed.get_future();
+  REQUIRE(done.wait_for(30s) == std::future_status::ready);
+  const Result<SendReceipt> receipt = done.get();
+  REQUIRE(receipt);
+  CHECK(receipt->persisted == Persisted::replicated);
+  CHECK(receipt->offset == 0);
+  CHECK(receipt->partition == broker.topic("orders").partition_for("order-7"));
+
+  auto member = broker.group_consumer("orders", "billing", {.start = Start::earliest});
+  const auto records = poll_until(member, 1);
+  const Record& r = records.front();
+  CHECK(r.key() == "order-7");
+  CHECK(r.payload().as_string() == "hello");
+  CHECK(r.headers().get("trace") == "abc");
+  CHECK(r.partition == receipt->partition);
+  CHECK(r.offset == 0);
+  const auto age = std::chrono::system_clock::now() - r.timestamp();
+  CHECK(age < 60s);
+  CHECK(age > -60s);
+  REQUIRE(member.commit());
+  CHECK(member.committed(r.partition).value() == 1);
+  CHECK(member.lag(r.partition).value() == 0);
+}
+
+TEST_CASE("what Kafka cannot carry is a typed error at declare and at join") {
+  MockKafka kafka;
+  Broker broker;
+  auto declare = [&](TopicOptions o) {
+    o.transport = kafka.transport;
+    broker.declare_topic("t", o);
+  };
+  auto code_of = [](auto&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return e.code();
+    }
+    return Errc::ok;
+  };
+  CHECK(code_of([&] { declare({.durability = Durability::always}); }) == Errc::invalid_argument);
+  CHECK(code_of([&] { declare({.retention = {.records = 10}}); }) == Errc::invalid_argument);
+  kafka.cluster.create_topic("t", 2);
+  declare({.partitions = 2});
+  CHECK(code_of([&] { declare({.partitions = 3}); }) == Errc::option_mismatch);
+  CHECK(code_of([&] { broker.declare_topic("t", {.partitions = 2}); }) == Errc::option_mismatch);
+  CHECK(code_of([&] { broker.subscribe_queue("t", "q"); }) != Errc::ok);
+  CHECK(code_of([&] {
+          (void)broker.group_consumer("t", "g", {.start = Start::offset, .offset = 3});
+        }) == Errc::invalid_argument);
+  CHECK(code_of([&] { (void)kafka::connect({}); }) == Errc::invalid_argument);
+  CHECK(code_of([&] {
+          (void)kafka::connect(
+              {.bootstrap_servers = "x:1", .properties = {{"no.such.property", "1"}}});
+        }) == Errc::invalid_argument);
+  CHECK(code_of([&] {
+          (void)kafka::connect({.bootstrap_servers = "x:1", .overflow = Overflow::drop_oldest});
+        }) == Errc::invalid_argument);
+  CHECK(kafka.transport->capabilities().has(Capability::seek));
+  CHECK_FALSE(kafka.transport->capabilities().has(Capability::queue_subscriptions));
+}
+
+TEST_CASE("a topic that exists on the cluster with another partition count is option_mismatch") {
+  MockKafka kafka;
+  kafka.cluster.create_topic("existing", 4);
+  Broker broker;
+  try {
+    broker.declare_topic("existing", {.partitions = 2, .transport = kafka.transport});
+    FAIL("declared");
+  } catch (const Error& e) {
+    CHECK(e.code() == Errc::option_mismatch);
+  }
+  CHECK(broker.declare_topic("existing", {.partitions = 4, .transport = kafka.transport})
+            .partitions() == 4);
+}
+
+TEST_CASE("a key lands on the partition Kafka's own partitioner picks for it") {
+  MockKafka kafka;
+  kafka.cluster.create_topic("keys", 7);
+  Broker broker;
+  Topic topic = broker.declare_topic("keys", {.partitions = 7, .transport = kafka.transport});
+  // librdkafka's murmur2_random partitioner is the Java client's default for keyed records.
+  char error[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  REQUIRE(rd_kafka_conf_set(conf, "bootstrap.servers", kafka.cluster.bootstrap_servers().c_str(),
+                            error, sizeof error) == RD_KAFKA_CONF_OK);
+  REQUIRE(rd_kafka_conf_set(conf, "partitioner", "murmur2_random", error, sizeof error) ==
+          RD_KAFKA_CONF_OK);
+  rd_kafka_t* raw = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
+  REQUIRE(raw != nullptr);
+  constexpr int kKeys = 300;
+  for (int i = 0; i < kKeys; ++i) {
+    const std::string key = "customer-" + std::to_string(i * 7919);
+    REQUIRE(rd_kafka_producev(
+                raw, RD_KAFKA_V_TOPIC("keys"), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(const_cast<char*>("v"), 1),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  REQUIRE(rd_kafka_flush(raw, 30'000) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_destroy(raw);
+  // And switchyard's producer puts the same keys where its partition_for says.
+  auto producer = broker.producer();
+  std::atomic<int> mismatched{0}, completed{0};
+  for (int i = 0; i < kKeys; ++i) {
+    const std::string key = "customer-" + std::to_string(i * 7919);
+    const std::uint32_t expected = topic.partition_for(key);
+    REQUIRE(producer.send("keys", "s", {.key = key, .on_complete = [&, expected](const auto& r) {
+                                          if (!r || r->partition != expected) ++mismatched;
+                                          ++completed;
+                                        }}));
+  }
+  auto member = broker.group_consumer("keys", "g", {.start = Start::earliest});
+  const auto records = poll_until(member, 2 * kKeys);
+  int wrong = 0;
+  for (const Record& r : records) {
+    if (r.partition != topic.partition_for(r.key())) ++wrong;
+  }
+  CHECK(wrong == 0);
+  CHECK(completed.load() == kKeys);
+  CHECK(mismatched.load() == 0);
+}
+
+TEST_CASE(
+    "rebalance callbacks fire at the member's next poll, and with auto_commit what a "
+    "member polled is committed before its partitions move") {
+  MockKafka kafka;
+  kafka.cluster.create_topic("moves", 2);
+  Broker broker;
+  broker.declare_topic("moves", {.partitions = 2, .transport = kafka.transport});
+  auto producer = broker.producer();
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(producer.send("moves", std::to_string(i), {.partition = std::uint32_t(i % 2)}));
+  }
+  std::vector<std::uint32_t> assigned_a, revoked_a, assigned_b;
+  auto a = broker.group_consumer(
+      "moves", "g",
+      {.start = Start::earliest,
+       .auto_commit = true,
+       .on_assigned = [&](auto ps) { assigned_a.insert(assigned_a.end(), ps.begin(), ps.end()); },
+       .on_revoked = [&](auto ps) { revoked_a.insert(revoked_a.end(), ps.begin(), ps.end()); }});
+  CHECK(assigned_a.empty());  // nothing before a poll
+  (void)poll_until(a, 100);
+  CHECK(assigned_a.size() == 2);
+  // b joins; both poll (one thread drives both: members are thread-compatible) until b owns a
+  // partition. a's next poll (or its revoke) commits what it read; b reads none of it again.
+  auto b = broker.group_consumer("moves", "g",
+                                 {.start = Start::earliest, .on_assigned = [&](auto ps) {
+                                    assigned_b.insert(assigned_b.end(), ps.begin(), ps.end());
+                                  }});
+  std::size_t b_read = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while ((b.assignment().empty() || a.assignment().empty()) &&
+         std::chrono::steady_clock::now() < deadline) {
+    auto from_a = a.poll(100, 50ms);
+    REQUIRE(from_a);
+    auto from_b = b.poll(100, 50ms);
+    REQUIRE(from_b);
+    b_read += from_b->size();
+  }
+  REQUIRE_FALSE(b.assignment().empty());
+  CHECK(revoked_a.size() == 2);  // eager: everything is revoked, then re-shared
+  CHECK(assigned_b.size() == 1);
+  auto more = b.poll(100, 500ms);
+  REQUIRE(more);
+  CHECK(b_read + more->size() == 0);
+}
