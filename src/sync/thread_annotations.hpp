@@ -2,8 +2,8 @@
 //
 // The macros wrap clang's thread-safety attributes
 // (https://clang.llvm.org/docs/ThreadSafetyAnalysis.html); under any other compiler they expand
-// to nothing. `cmake --preset thread-safety && cmake --build --preset thread-safety` compiles
-// the library with clang and `-Wthread-safety -Werror` (docs/architecture.md).
+// to nothing. The `asan` preset compiles with clang and `-Wthread-safety` (an error there, as
+// every warning of our own targets: docs/architecture.md).
 //
 //   CAPABILITY(name)        on a lock type (sync/mutex.hpp: Mutex, SharedMutex).
 //   SCOPED_CAPABILITY       on an RAII type that holds a lock for its lifetime (MutexLock, ...).

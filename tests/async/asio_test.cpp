@@ -7,7 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/co_spawn.hpp>  // co_spawn, awaitable, use_awaitable: under BOOST_ASIO_HAS_CO_AWAIT
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -150,6 +150,10 @@ TEST_CASE("async_receive with use_future gives the delivery, or throws the error
   }
 }
 
+// Boost 1.74's Asio enables co_await under g++ (C++20 coroutines) but under clang only with the
+// Coroutines TS and <experimental/coroutine>, which libstdc++ lacks: the asan preset (clang)
+// builds this file without the coroutine cases; release and tsan (g++) run them.
+#if defined(BOOST_ASIO_HAS_CO_AWAIT)
 TEST_CASE("async_receive and async_poll with use_awaitable in a coroutine") {
   Broker broker;
   broker.declare_queue("jobs");
@@ -188,6 +192,7 @@ TEST_CASE("async_receive and async_poll with use_awaitable in a coroutine") {
   if (failure) std::rethrow_exception(failure);
   CHECK(*result == "job after 2 records");
 }
+#endif  // BOOST_ASIO_HAS_CO_AWAIT
 
 TEST_CASE(
     "a Cancellation aborts a pending async_receive with operation_aborted and takes "
@@ -419,6 +424,7 @@ TEST_CASE(
   REQUIRE(f.wait_for(20s) == std::future_status::ready);
   CHECK(f.get() == "echo: two");
 
+#if defined(BOOST_ASIO_HAS_CO_AWAIT)
   std::optional<std::string> from_coroutine;
   net::co_spawn(
       io,
@@ -428,6 +434,7 @@ TEST_CASE(
       net::detached);
   REQUIRE(run_until(io, [&] { return from_coroutine.has_value(); }));
   CHECK(*from_coroutine == "echo: three");
+#endif
 }
 
 TEST_CASE("async_request completes with the reply, by callback, future and coroutine") {
@@ -454,6 +461,7 @@ TEST_CASE("async_request completes with the reply, by callback, future and corou
   REQUIRE(future.wait_for(20s) == std::future_status::ready);
   CHECK(future.get().payload().as_string() == "re:two");
 
+#if defined(BOOST_ASIO_HAS_CO_AWAIT)
   std::optional<std::string> awaited;
   std::exception_ptr failure;
   net::co_spawn(
@@ -467,6 +475,7 @@ TEST_CASE("async_request completes with the reply, by callback, future and corou
   REQUIRE(run_until(io, [&] { return awaited.has_value() || failure; }));
   if (failure) std::rethrow_exception(failure);
   CHECK(*awaited == "re:three");
+#endif
 }
 
 TEST_CASE("async_request reports the request's failures as error codes") {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,11 @@ inline kafka::KafkaOptions mock_kafka_options(const kafka::MockCluster& cluster)
                   {"producer.linger.ms", "2"},
                   {"producer.retry.backoff.ms", "50"}};
   o.request_timeout = std::chrono::seconds(10);
+  // SWITCHYARD_KAFKA_DEBUG=cgrp,consumer (librdkafka's `debug`): the members' group protocol on
+  // stderr, for a test that fails to join or to fetch.
+  if (const char* debug = std::getenv("SWITCHYARD_KAFKA_DEBUG")) {
+    o.properties.emplace("consumer.debug", debug);
+  }
   return o;
 }
 

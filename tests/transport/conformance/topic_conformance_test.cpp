@@ -33,7 +33,6 @@ namespace {
 // --- the transports under test ----------------------------------------------------------
 
 struct MemoryTopics {
-  static constexpr const char* kName = "memory";
   static constexpr bool kRestarts = false;  // nothing survives the broker
   Capabilities capabilities() const { return kLocalCapabilities; }
   std::unique_ptr<Broker> broker = std::make_unique<Broker>();
@@ -44,7 +43,6 @@ struct MemoryTopics {
 };
 
 struct DurableTopics {
-  static constexpr const char* kName = "durable";
   static constexpr bool kRestarts = true;
   Capabilities capabilities() const { return kLocalCapabilities; }
   test::ScratchDir dir;
@@ -63,7 +61,6 @@ struct DurableTopics {
 
 #ifdef SWITCHYARD_CONFORMANCE_KAFKA
 struct KafkaTopics {
-  static constexpr const char* kName = "kafka";
   static constexpr bool kRestarts = true;  // the cluster keeps records and commits
   Capabilities capabilities() const { return kafka.transport->capabilities(); }
   test::MockKafka kafka;
