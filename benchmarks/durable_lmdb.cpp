@@ -14,10 +14,7 @@
 // meta page synced at every commit).
 #include <lmdb.h>
 
-#include <condition_variable>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "durable_queue.hpp"
 
@@ -39,32 +36,17 @@ class LmdbStore {
     check(mdb_dbi_open(txn, "leased", MDB_CREATE | MDB_INTEGERKEY, &leased_), "dbi_open leased");
     check(mdb_txn_commit(txn), "commit");
     if (level == DurableLevel::batch) {
-      syncer_ = std::thread([this] {
-        std::unique_lock lock(stop_mutex_);
-        while (!stop_cv_.wait_for(lock, kDurableSyncInterval, [this] { return stop_; })) {
-          check(mdb_env_sync(env_, 1), "env_sync");
-        }
-      });
+      syncer_.start([this] { check(mdb_env_sync(env_, 1), "env_sync"); });
     }
   }
   ~LmdbStore() {
-    if (syncer_.joinable()) {
-      {
-        const std::lock_guard lock(stop_mutex_);
-        stop_ = true;
-      }
-      stop_cv_.notify_one();
-      syncer_.join();
-    }
+    syncer_.stop();
     if (env_ != nullptr) mdb_env_close(env_);
   }
   LmdbStore(const LmdbStore&) = delete;
   LmdbStore& operator=(const LmdbStore&) = delete;
 
-  [[nodiscard]] std::string error() const {
-    const std::lock_guard lock(error_mutex_);
-    return error_;
-  }
+  [[nodiscard]] std::string error() const { return error_.get(); }
 
   class Sender {
    public:
@@ -146,8 +128,7 @@ class LmdbStore {
  private:
   bool check(int rc, const char* what) {
     if (rc == MDB_SUCCESS) return true;
-    const std::lock_guard lock(error_mutex_);
-    if (error_.empty()) error_ = std::string(what) + ": " + mdb_strerror(rc);
+    error_.note(std::string(what) + ": " + mdb_strerror(rc));
     return false;
   }
 
@@ -155,12 +136,8 @@ class LmdbStore {
   MDB_dbi ready_ = 0;
   MDB_dbi leased_ = 0;
   std::atomic<std::uint64_t> next_{0};
-  std::thread syncer_;
-  std::mutex stop_mutex_;
-  std::condition_variable stop_cv_;
-  bool stop_ = false;
-  mutable std::mutex error_mutex_;
-  std::string error_;
+  PeriodicSync syncer_;
+  FirstError error_;
 };
 
 [[maybe_unused]] const bool registered = register_durable_queue<LmdbStore>("lmdb");

@@ -10,11 +10,12 @@
 //   ack      the message and its lease are removed for good, at the same durability.
 //
 // Levels, and what each peer is configured with for it:
-//   | level  | switchyard          | SQLite (WAL)        | LMDB                       | RocksDB |
-//   | none   | Durability::none    | synchronous=OFF     | MDB_NOSYNC                 | WAL,
-//   sync=false              | | batch  | Durability::batch   | synchronous=NORMAL  | MDB_NOSYNC +
-//   env_sync/5 ms | WAL, sync=false + SyncWAL/5 ms| | always | Durability::always  |
-//   synchronous=FULL    | default (sync per commit)  | WAL, sync=true (group commit)|
+//   none    switchyard Durability::none; SQLite (WAL) synchronous=OFF; LMDB MDB_NOSYNC;
+//           RocksDB WAL with sync=false
+//   batch   switchyard Durability::batch; SQLite synchronous=NORMAL; LMDB MDB_NOSYNC and
+//           mdb_env_sync every 5 ms; RocksDB sync=false and SyncWAL every 5 ms (PeriodicSync)
+//   always  switchyard Durability::always; SQLite synchronous=FULL; LMDB's default (a sync per
+//           commit); RocksDB sync=true (its group commit)
 //
 // Shape: `producers` threads send kDurableMessages(level) messages in total (payload bytes
 // each; the first 8 bytes are the message's index, the rest a fill), one consumer thread
@@ -26,21 +27,24 @@
 // A side is a type with
 //   Store(const std::filesystem::path& dir, DurableLevel level, std::size_t payload)
 //   std::string error() const;                    // empty while healthy
-//   Sender sender();          bool Sender::send(std::span<const std::byte>)   (any thread, one
-//   each) Receiver receiver();      std::optional<std::uint64_t> Receiver::receive_and_ack()
-//                             (the index received and acked; nullopt: none ready or failed)
-//   void finish();                                // waits for outstanding completions (may be
-//   empty)
+//   Sender sender();        bool Sender::send(std::span<const std::byte>)  (any thread, one each)
+//   Receiver receiver();    std::optional<std::uint64_t> Receiver::receive_and_ack()
+//                           (the index received and acked; nullopt: none ready or failed)
+//   void finish();          waits for outstanding completions (may be empty)
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -78,6 +82,56 @@ inline std::uint64_t durable_messages(DurableLevel level) noexcept {
 inline constexpr auto kDurableSyncInterval = std::chrono::milliseconds(5);
 /// Lease (visibility timeout) of a received message: far longer than an iteration.
 inline constexpr std::int64_t kDurableLeaseNs = 30'000'000'000;
+
+/// The first failure a side met, from any of its threads: what its error() reports.
+class FirstError {
+ public:
+  void note(std::string what) {
+    const std::lock_guard lock(mutex_);
+    if (error_.empty()) error_ = std::move(what);
+  }
+  [[nodiscard]] std::string get() const {
+    const std::lock_guard lock(mutex_);
+    return error_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::string error_;
+};
+
+/// The batch level of a peer without a group sync of its own (LMDB's mdb_env_sync, RocksDB's
+/// SyncWAL): a thread that calls `sync` every kDurableSyncInterval from start() until stop()
+/// (or destruction). A store stops it before it closes what `sync` uses.
+class PeriodicSync {
+ public:
+  PeriodicSync() = default;
+  PeriodicSync(const PeriodicSync&) = delete;
+  PeriodicSync& operator=(const PeriodicSync&) = delete;
+  ~PeriodicSync() { stop(); }
+
+  void start(std::function<void()> sync) {
+    thread_ = std::thread([this, sync = std::move(sync)] {
+      std::unique_lock lock(mutex_);
+      while (!stopped_.wait_for(lock, kDurableSyncInterval, [this] { return stop_; })) sync();
+    });
+  }
+  void stop() {
+    if (!thread_.joinable()) return;
+    {
+      const std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    stopped_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable stopped_;
+  bool stop_ = false;
+};
 
 /// The benchmark name: durable_queue_send_receive_ack_<payload>B_<level>_<producers>p/<side>.
 inline std::string durable_family(std::size_t payload, DurableLevel level, int producers) {

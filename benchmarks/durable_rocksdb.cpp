@@ -18,12 +18,9 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 
 #include "durable_queue.hpp"
 
@@ -53,24 +50,10 @@ class RocksStore {
     if (!check(rocksdb::DB::Open(options, dir.string(), families, &handles, &db), "open")) return;
     db_.reset(db);
     handles_ = handles;
-    if (level == DurableLevel::batch) {
-      syncer_ = std::thread([this] {
-        std::unique_lock lock(stop_mutex_);
-        while (!stop_cv_.wait_for(lock, kDurableSyncInterval, [this] { return stop_; })) {
-          check(db_->SyncWAL(), "SyncWAL");
-        }
-      });
-    }
+    if (level == DurableLevel::batch) syncer_.start([this] { check(db_->SyncWAL(), "SyncWAL"); });
   }
   ~RocksStore() {
-    if (syncer_.joinable()) {
-      {
-        const std::lock_guard lock(stop_mutex_);
-        stop_ = true;
-      }
-      stop_cv_.notify_one();
-      syncer_.join();
-    }
+    syncer_.stop();
     for (auto* handle : handles_) {
       if (db_) check(db_->DestroyColumnFamilyHandle(handle), "close family");
     }
@@ -79,10 +62,7 @@ class RocksStore {
   RocksStore(const RocksStore&) = delete;
   RocksStore& operator=(const RocksStore&) = delete;
 
-  [[nodiscard]] std::string error() const {
-    const std::lock_guard lock(error_mutex_);
-    return error_;
-  }
+  [[nodiscard]] std::string error() const { return error_.get(); }
 
   class Sender {
    public:
@@ -164,8 +144,7 @@ class RocksStore {
   rocksdb::ColumnFamilyHandle* leased() const { return handles_[2]; }
   bool check(const rocksdb::Status& status, const char* what) {
     if (status.ok()) return true;
-    const std::lock_guard lock(error_mutex_);
-    if (error_.empty()) error_ = std::string(what) + ": " + status.ToString();
+    error_.note(std::string(what) + ": " + status.ToString());
     return false;
   }
 
@@ -173,12 +152,8 @@ class RocksStore {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::WriteOptions write_;
   std::atomic<std::uint64_t> next_{0};
-  std::thread syncer_;
-  std::mutex stop_mutex_;
-  std::condition_variable stop_cv_;
-  bool stop_ = false;
-  mutable std::mutex error_mutex_;
-  std::string error_;
+  PeriodicSync syncer_;
+  FirstError error_;
 };
 
 [[maybe_unused]] const bool registered = register_durable_queue<RocksStore>("rocksdb");

@@ -14,7 +14,6 @@
 // none / batch / always.
 #include <sqlite3.h>
 
-#include <mutex>
 #include <string>
 
 #include "durable_queue.hpp"
@@ -33,10 +32,7 @@ class SqliteStore {
         "DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, payload BLOB NOT NULL)");
   }
 
-  [[nodiscard]] std::string error() const {
-    const std::lock_guard lock(error_mutex_);
-    return error_;
-  }
+  [[nodiscard]] std::string error() const { return error_.get(); }
 
   /// One connection (one thread's), configured for the store's level.
   class Connection {
@@ -173,15 +169,11 @@ class SqliteStore {
   void finish() {}
 
  private:
-  void fail(std::string message) {
-    const std::lock_guard lock(error_mutex_);
-    if (error_.empty()) error_ = std::move(message);
-  }
+  void fail(std::string message) { error_.note(std::move(message)); }
 
   std::string path_;
   DurableLevel level_;
-  mutable std::mutex error_mutex_;
-  std::string error_;
+  FirstError error_;
 };
 
 [[maybe_unused]] const bool registered = register_durable_queue<SqliteStore>("sqlite_wal");

@@ -6,7 +6,6 @@
 #include <switchyard/switchyard.hpp>
 
 #include <atomic>
-#include <mutex>
 #include <string>
 
 #include "durable_queue.hpp"
@@ -39,10 +38,7 @@ class SwitchyardStore {
                                    .durability = durability_of(level)});
   }
 
-  [[nodiscard]] std::string error() const {
-    const std::lock_guard lock(error_mutex_);
-    return error_;
-  }
+  [[nodiscard]] std::string error() const { return error_.get(); }
 
   class Sender {
    public:
@@ -107,17 +103,13 @@ class SwitchyardStore {
   }
 
  private:
-  void fail(std::string message) {
-    const std::lock_guard lock(error_mutex_);
-    if (error_.empty()) error_ = std::move(message);
-  }
+  void fail(std::string message) { error_.note(std::move(message)); }
 
   DurableLevel level_;
   switchyard::Broker broker_;
   std::atomic<std::uint64_t> sent_{0};
   std::atomic<std::uint64_t> completed_{0};
-  mutable std::mutex error_mutex_;
-  std::string error_;
+  FirstError error_;
 };
 
 [[maybe_unused]] const bool registered = register_durable_queue<SwitchyardStore>("switchyard");
