@@ -14,5 +14,6 @@
 #pragma once
 
 #include "switchyard/testing/dispatcher.hpp"
+#include "switchyard/testing/faults.hpp"
 #include "switchyard/testing/recorder.hpp"
 #include "switchyard/testing/virtual_clock.hpp"

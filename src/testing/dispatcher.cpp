@@ -93,6 +93,8 @@ Injection draw(std::vector<ActiveFault>& faults, const QueueSource& s, std::mt19
       case FaultKind::crash_before_ack:
         out.crash = true;
         break;
+      case FaultKind::fail_send:  // refused by inject
+        break;
     }
   }
   return out;
@@ -260,6 +262,11 @@ std::size_t Dispatcher::run_for(Duration d) {
 void Dispatcher::inject(Fault fault) {
   if (!(fault.probability >= 0.0 && fault.probability <= 1.0)) {
     throw Error(Errc::invalid_argument, "a fault's probability is between 0 and 1");
+  }
+  if (fault.kind == FaultKind::fail_send) {
+    // Sends are the code under test's, not the dispatcher's: they fail in the interceptor chain.
+    throw Error(Errc::invalid_argument,
+                "fail_send is a SendFaults fault (an interceptor in BrokerOptions::interceptors)");
   }
   state_->faults.push_back(ActiveFault{std::move(fault), 0});
 }

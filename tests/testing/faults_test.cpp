@@ -111,3 +111,98 @@ TEST_CASE("a fault with a probability outside [0, 1] is refused", "[faults]") {
   Fixture f;
   CHECK_THROWS_AS(f.dispatcher.inject(Fault{.probability = 1.5}), Error);
 }
+
+namespace {
+
+/// A broker whose sends pass a SendFaults (after the recorder, as the header advises).
+struct SendFixture {
+  explicit SendFixture(std::uint64_t seed = 0)
+      : faults(std::make_shared<testing::SendFaults>(seed)),
+        broker(BrokerOptions{.clock = clock, .interceptors = {recorder, faults}}) {}
+  std::shared_ptr<testing::VirtualClock> clock = std::make_shared<testing::VirtualClock>();
+  std::shared_ptr<testing::Recorder> recorder = std::make_shared<testing::Recorder>(clock);
+  std::shared_ptr<testing::SendFaults> faults;
+  Broker broker;
+};
+
+}  // namespace
+
+TEST_CASE("every third send to a queue fails with the fault's error and is not enqueued",
+          "[faults][fail_send]") {
+  SendFixture f;
+  auto orders = f.broker.declare_queue("orders");
+  auto audit = f.broker.declare_queue("audit");
+  f.faults->inject(Fault{.kind = FaultKind::fail_send, .queue = "orders", .every = 3});
+  auto producer = f.broker.producer();
+  std::vector<Errc> codes;
+  for (int i = 1; i <= 6; ++i) {
+    codes.push_back(producer.send("orders", "o-" + std::to_string(i)).code());
+    REQUIRE(producer.send("audit", "a"));  // another destination: untouched
+  }
+  CHECK(codes == std::vector<Errc>{Errc::ok, Errc::ok, Errc::full, Errc::ok, Errc::ok, Errc::full});
+  CHECK(orders.depth() == 4);
+  CHECK(audit.depth() == 6);
+  CHECK(f.faults->faults_injected() == 2);
+  auto failed = producer.send("orders", "o-7");
+  REQUIRE(failed);  // the 7th is not a multiple of 3
+  // The failure reads like a destination's refusal: a code and a message saying it was injected.
+  f.faults->inject(Fault{.kind = FaultKind::fail_send, .every = 1, .error = Errc::io_error});
+  auto refused = producer.send("audit", "a");
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error() == Errc::io_error);
+  CHECK(refused.error().message.find("fault injected") != std::string::npos);
+  CHECK(audit.depth() == 6);
+}
+
+TEST_CASE("a handler that forwards gets its message again when the forward send fails",
+          "[faults][fail_send]") {
+  SendFixture f;
+  f.broker.declare_queue("orders", QueueOptions{.retry_backoff = Backoff{.initial = 1s}});
+  auto invoices = f.broker.declare_queue("invoices");
+  testing::Dispatcher dispatcher(f.broker, f.clock);
+  auto producer = f.broker.producer();
+  std::vector<std::uint32_t> attempts;
+  dispatcher.consume("orders", [&](Delivery& d) {
+    attempts.push_back(d.attempt());
+    producer.send("invoices", d.message().payload().as_string()).value();  // throws: nack
+  });
+  f.faults->inject(
+      Fault{.kind = FaultKind::fail_send, .queue = "invoices", .every = 1, .at_most = 1});
+  REQUIRE(producer.send("orders", "order-1"));
+  dispatcher.run_for(1min);
+  CHECK(attempts == std::vector<std::uint32_t>{1, 2});
+  CHECK(invoices.depth() == 1);
+  CHECK(f.recorder->count(EventKind::nacked, "orders") == 1);
+  CHECK(f.recorder->consumed("orders").size() == 1);
+}
+
+TEST_CASE("random send failures with one seed fail the same sends twice", "[faults][fail_send]") {
+  auto run = [](std::uint64_t seed) {
+    SendFixture f(seed);
+    auto q = f.broker.declare_queue("q");
+    f.faults->inject(Fault{.kind = FaultKind::fail_send, .probability = 0.3});
+    auto producer = f.broker.producer();
+    std::vector<int> failed;
+    for (int i = 0; i < 50; ++i) {
+      if (!producer.send("q", std::to_string(i))) failed.push_back(i);
+    }
+    CHECK(q.depth() == 50 - failed.size());
+    CHECK(f.faults->faults_injected() == failed.size());
+    return failed;
+  };
+  const auto first = run(5);
+  CHECK_FALSE(first.empty());
+  CHECK(first.size() < 50);
+  CHECK(run(5) == first);
+  CHECK(run(6) != first);
+}
+
+TEST_CASE("send faults and delivery faults go where they apply", "[faults][fail_send]") {
+  auto faults = std::make_shared<testing::SendFaults>();
+  CHECK_THROWS_AS(faults->inject(Fault{.kind = FaultKind::lose_ack, .every = 1}), Error);
+  CHECK_THROWS_AS(
+      faults->inject(Fault{.kind = FaultKind::fail_send, .every = 1, .error = Errc::ok}), Error);
+  CHECK_THROWS_AS(faults->inject(Fault{.kind = FaultKind::fail_send, .probability = -0.1}), Error);
+  Fixture f;
+  CHECK_THROWS_AS(f.dispatcher.inject(Fault{.kind = FaultKind::fail_send, .every = 1}), Error);
+}

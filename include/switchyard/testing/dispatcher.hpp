@@ -67,7 +67,8 @@ class SWITCHYARD_EXPORT Dispatcher {
   void subscribe(std::string_view channel, std::function<void(const Message&)> handler);
 
   /// Injects `fault` into the deliveries of the queue handlers (switchyard/testing/faults.hpp).
-  /// Throws `Error(invalid_argument)` for a probability outside [0, 1].
+  /// Throws `Error(invalid_argument)` for a probability outside [0, 1], or a `fail_send` (give
+  /// that to a `SendFaults`).
   void inject(Fault fault);
   /// How many faults have been injected so far.
   [[nodiscard]] std::uint64_t faults_injected() const noexcept;
