@@ -1,6 +1,6 @@
 // switchyard/interceptor.hpp — hooks on every path a message takes, for tracing and
 // correlation ids: send, receive, poll, pub/sub delivery and drop, settlement, redelivery, dead
-// letter, expiry; and one that may refuse a send (fault injection in tests).
+// letter, expiry, group commit; and one that may refuse a send (fault injection in tests).
 #pragma once
 
 #include <cstdint>
@@ -135,6 +135,18 @@ class Interceptor {
     (void)message;
     (void)reason;
     (void)dead_letter_queue;
+  }
+
+  /// A member of consumer group `group` committed `offset` (the next offset to read) for
+  /// `partition` of `topic` (an explicit commit, auto-commit, or the member's commits on close),
+  /// once it is stored. Only an offset that changed (or, for a durable topic, was not stored
+  /// yet) is reported; a commit refused (`not_owner`) is not. Runs under the group's lock.
+  virtual void on_commit(std::string_view topic, std::string_view group, std::uint32_t partition,
+                         std::uint64_t offset) {
+    (void)topic;
+    (void)group;
+    (void)partition;
+    (void)offset;
   }
 };
 

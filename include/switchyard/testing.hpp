@@ -4,7 +4,8 @@
 //  * testing/virtual_clock.hpp — `VirtualClock`: time jumps to the next deadline when every
 //    thread of the test is blocked on the broker; `advance` that waits for the flow.
 //  * testing/recorder.hpp — `Recorder`: every send, delivery, settlement, redelivery, dead
-//    letter, expiry, drop and pub/sub delivery, with virtual time; queries and bounded awaits.
+//    letter, expiry, drop, pub/sub delivery and group commit, with virtual time; queries and
+//    bounded awaits.
 //  * testing/dispatcher.hpp — `Dispatcher`: queue consumers, group members and pub/sub handlers
 //    run on the test's thread, one step at a time (`step`, `run_until_idle`, `run_for`), with a
 //    seed for reproducible random interleavings.
