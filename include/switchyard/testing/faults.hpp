@@ -15,6 +15,21 @@
 //   crash_before_ack    the consumer dies after the handler ran, before the ack: the consumer is
 //                       closed (its held deliveries go back at once, attempt + 1, `on_redelivery`
 //                       consumer_closed) and a new one takes its place.
+//   delay               the delivery reaches the handler `Fault::delay` of virtual time late (a
+//                       slow link to that consumer): the delivery is in flight meanwhile (its
+//                       visibility timeout runs: past it, the queue takes it back at its next
+//                       receive — another consumer's — and the late handler's ack fails as
+//                       stale), and that consumer gets nothing else until it arrived — its
+//                       stream stays in order; the queue's other consumers go on.
+//                       `Dispatcher::run_for` moves time to it; `step` at the current time does
+//                       not.
+//   reorder             the delivery is swapped with the next one its consumer receives (when one
+//                       is ready at once): the handler sees the second first. Only where the queue
+//                       promises no order: never on a `single_active_consumer` queue (it promises
+//                       the queue's order), and never two deliveries of one message group (SQS
+//                       FIFO promises order within a group; the queue already holds a group's next
+//                       message back while one is in flight, so a swap is always across groups or
+//                       ungrouped messages). The swapped-in delivery gets no delay or reorder.
 //   fail_send           a producer's send to the destination fails with `Fault::error`: it returns
 //                       `Result<MessageId>` holding that `Failure`, as a refusing destination's
 //                       would, and nothing is enqueued (the recorder still shows the `sent`
@@ -47,6 +62,8 @@ enum class FaultKind : std::uint8_t {
   duplicate_delivery,
   lose_ack,
   crash_before_ack,
+  delay,
+  reorder,
   fail_send,
 };
 
@@ -62,6 +79,8 @@ struct Fault {
   double probability = 0.0;
   /// At most this many injections of this fault.
   std::uint32_t at_most = UINT32_MAX;
+  /// `delay`: how late the delivery reaches its handler, in virtual time; above 0.
+  Duration delay{};
   /// `fail_send`: the code the failed send returns; not `Errc::ok`. `full` is what a queue at
   /// capacity under `Overflow::reject` returns; `io_error` / `disk_full` what a durable one may.
   Errc error = Errc::full;
