@@ -151,10 +151,10 @@ std::vector<Event> Recorder::committed(std::string_view topic, std::string_view 
 Awaited Recorder::await_committed(std::string_view topic, std::string_view group,
                                   std::uint32_t partition, std::uint64_t offset,
                                   Duration timeout) const {
-  const std::string what = "a commit of offset " + std::to_string(offset) + " or later on '" +
-                           std::string(topic) + "' partition " + std::to_string(partition) +
-                           (group.empty() ? std::string(" (any group)")
-                                          : " by group '" + std::string(group) + "'");
+  const std::string what =
+      "a commit of offset " + std::to_string(offset) + " or later on '" + std::string(topic) +
+      "' partition " + std::to_string(partition) +
+      (group.empty() ? std::string(" (any group)") : " by group '" + std::string(group) + "'");
   return await(
       what,
       [&](const std::vector<Event>& events) {

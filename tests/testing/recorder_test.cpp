@@ -133,7 +133,7 @@ TEST_CASE("a group's commits are recorded with topic, group, partition and offse
   REQUIRE(batch);
   REQUIRE(batch->size() == 2);
   REQUIRE(analytics.commit());
-  REQUIRE(analytics.commit());  // nothing moved: no second event
+  REQUIRE(analytics.commit());   // nothing moved: no second event
   REQUIRE(billing.poll(1, 0s));  // joins, takes c0
   REQUIRE(billing.commit());
 
@@ -153,17 +153,17 @@ TEST_CASE("a group's commits are recorded with topic, group, partition and offse
   REQUIRE(f.recorder->await_committed("clicks", "analytics", 0, 2, 0s));
 }
 
-TEST_CASE("a dispatcher's group member commits after each record, and an await for a commit "
-          "that never comes fails in virtual time",
-          "[recorder][commit]") {
+TEST_CASE(
+    "a dispatcher's group member commits after each record, and an await for a commit "
+    "that never comes fails in virtual time",
+    "[recorder][commit]") {
   Fixture f;
   f.broker.declare_topic("orders", TopicOptions{.partitions = 1});
   testing::Dispatcher dispatcher(f.broker, f.clock);
   std::vector<std::string> seen;
   // A group member joins at the latest offset: it is registered before the sends.
-  dispatcher.consume("orders", "shipping", [&](const Record& r) {
-    seen.emplace_back(r.message.payload().as_string());
-  });
+  dispatcher.consume("orders", "shipping",
+                     [&](const Record& r) { seen.emplace_back(r.message.payload().as_string()); });
   auto producer = f.broker.producer();
   for (const char* o : {"o1", "o2", "o3"}) REQUIRE(producer.send("orders", o));
   dispatcher.run_until_idle();
