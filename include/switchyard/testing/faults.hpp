@@ -34,8 +34,8 @@
 //                       `Result<MessageId>` holding that `Failure`, as a refusing destination's
 //                       would, and nothing is enqueued (the recorder still shows the `sent`
 //                       event: `on_send` runs before a destination refuses, as for a real one).
-// Restarting a durable broker needs no fault: destroy the `Broker` and open it again on the same
-// `data_dir` (see docs/testing.md).
+// Restarting a durable broker needs no fault: `DurableSandbox::restart`
+// (switchyard/testing/durable_sandbox.hpp).
 //
 // Why `fail_send` is an interceptor (`SendFaults`) and not a dispatcher fault: sends are made by
 // the code under test, on any thread, through `Producer`; the one place every producer send
