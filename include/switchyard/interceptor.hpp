@@ -142,6 +142,8 @@ class Interceptor {
   /// `partition` of `topic` (an explicit commit, auto-commit, or the member's commits on close),
   /// once it is stored. Only an offset that changed (or, for a durable topic, was not stored
   /// yet) is reported; a commit refused (`not_owner`) is not. Runs under the group's lock.
+  /// In-process topics only: a remote topic's commits (switchyard/transport.hpp) go to its
+  /// cluster and are not reported.
   virtual void on_commit(std::string_view topic, std::string_view group, std::uint32_t partition,
                          std::uint64_t offset) {
     (void)topic;
