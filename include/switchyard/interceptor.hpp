@@ -1,11 +1,12 @@
 // switchyard/interceptor.hpp — hooks on every path a message takes, for tracing and
 // correlation ids: send, receive, poll, pub/sub delivery and drop, settlement, redelivery, dead
-// letter, expiry.
+// letter, expiry, group commit; and one that may refuse a send (fault injection in tests).
 #pragma once
 
 #include <cstdint>
 #include <string_view>
 
+#include "switchyard/error.hpp"
 #include "switchyard/headers.hpp"
 #include "switchyard/message.hpp"
 #include "switchyard/record.hpp"
@@ -49,6 +50,17 @@ class Interceptor {
   virtual void on_send(std::string_view destination, Headers& headers) {
     (void)destination;
     (void)headers;
+  }
+  /// After every interceptor's `on_send`, before the message is built: a failure with a code
+  /// other than `Errc::ok` refuses the send — the producer's send (`send`, `send_batch`, a typed
+  /// send) returns it and nothing is enqueued, as when a destination refuses one. (A
+  /// transaction builds its messages at commit, through the same path.) For fault injection in
+  /// tests (switchyard/testing/faults.hpp, `SendFaults`); the default admits every send. An
+  /// exception from it is logged and the send admitted.
+  virtual Failure refuse_send(std::string_view destination, const Headers& headers) {
+    (void)destination;
+    (void)headers;
+    return {};
   }
 
   /// After a queue delivery is handed to a consumer, before the caller sees it.
@@ -124,6 +136,20 @@ class Interceptor {
     (void)message;
     (void)reason;
     (void)dead_letter_queue;
+  }
+
+  /// A member of consumer group `group` committed `offset` (the next offset to read) for
+  /// `partition` of `topic` (an explicit commit, auto-commit, or the member's commits on close),
+  /// once it is stored. Only an offset that changed (or, for a durable topic, was not stored
+  /// yet) is reported; a commit refused (`not_owner`) is not. Runs under the group's lock.
+  /// In-process topics only: a remote topic's commits (switchyard/transport.hpp) go to its
+  /// cluster and are not reported.
+  virtual void on_commit(std::string_view topic, std::string_view group, std::uint32_t partition,
+                         std::uint64_t offset) {
+    (void)topic;
+    (void)group;
+    (void)partition;
+    (void)offset;
   }
 };
 

@@ -99,17 +99,28 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
     try {
       detail::MessageExtras& extras = body->mutable_extras();
       extras.headers = options.headers;
-      for (const auto& interceptor : interceptors) {
+      // Interceptors must not throw; one that does is logged and ignored (interceptor.hpp).
+      auto guarded = [&](const char* hook, auto&& call) {
         try {
-          interceptor->on_send(destination, extras.headers);
+          call();
         } catch (const std::bad_alloc&) {
           throw;
         } catch (const std::exception& e) {
-          // Interceptors must not throw; one that does is logged and ignored (interceptor.hpp).
-          core_->hooks()->interceptor_failed("on_send", e.what());
+          core_->hooks()->interceptor_failed(hook, e.what());
         } catch (...) {
-          core_->hooks()->interceptor_failed("on_send",
-                                             "an exception not derived from std::exception");
+          core_->hooks()->interceptor_failed(hook, "an exception not derived from std::exception");
+        }
+      };
+      for (const auto& interceptor : interceptors) {
+        guarded("on_send", [&] { interceptor->on_send(destination, extras.headers); });
+      }
+      for (const auto& interceptor : interceptors) {
+        Failure refused;
+        guarded("refuse_send",
+                [&] { refused = interceptor->refuse_send(destination, extras.headers); });
+        if (refused.code != Errc::ok) {
+          detail::Access::adopt(body);  // frees the body (no object in it yet)
+          return fail(std::move(refused));
         }
       }
       extras.object = object;

@@ -51,6 +51,8 @@ std::string_view to_string(EventKind kind) noexcept {
       return "expired";
     case EventKind::dead_lettered:
       return "dead_lettered";
+    case EventKind::committed:
+      return "committed";
   }
   return "unknown";
 }
@@ -133,6 +135,36 @@ std::size_t Recorder::count(EventKind kind, std::string_view destination) const 
   return static_cast<std::size_t>(
       std::count_if(state_->events.begin(), state_->events.end(),
                     [&](const Event& e) { return State::matches(e, kind, destination); }));
+}
+
+std::vector<Event> Recorder::committed(std::string_view topic, std::string_view group) const {
+  MutexLock lock(state_->mutex);
+  std::vector<Event> out;
+  for (const Event& e : state_->events) {
+    if (State::matches(e, EventKind::committed, topic) && (group.empty() || e.group == group)) {
+      out.push_back(e);
+    }
+  }
+  return out;
+}
+
+Awaited Recorder::await_committed(std::string_view topic, std::string_view group,
+                                  std::uint32_t partition, std::uint64_t offset,
+                                  Duration timeout) const {
+  const std::string what =
+      "a commit of offset " + std::to_string(offset) + " or later on '" + std::string(topic) +
+      "' partition " + std::to_string(partition) +
+      (group.empty() ? std::string(" (any group)") : " by group '" + std::string(group) + "'");
+  return await(
+      what,
+      [&](const std::vector<Event>& events) {
+        return std::any_of(events.begin(), events.end(), [&](const Event& e) {
+          return State::matches(e, EventKind::committed, topic) &&
+                 (group.empty() || e.group == group) && e.partition == partition &&
+                 e.offset >= offset;
+        });
+      },
+      timeout);
 }
 
 std::vector<Event> Recorder::journey(MessageId id) const {
@@ -231,10 +263,30 @@ Event of(EventKind kind, std::string_view destination, const Message& message,
 void Recorder::on_receive(std::string_view queue, const Delivery& delivery) {
   add(of(EventKind::received, queue, delivery.message(), delivery.attempt()));
 }
+namespace {
+std::string position(std::string_view group, std::uint32_t partition, std::uint64_t offset) {
+  return std::string(group) + "/" + std::to_string(partition) + "@" + std::to_string(offset);
+}
+}  // namespace
+
 void Recorder::on_poll(std::string_view topic, std::string_view group, const Record& record) {
-  add(of(EventKind::polled, topic, record.message, 0,
-         std::string(group) + "/" + std::to_string(record.partition) + "@" +
-             std::to_string(record.offset)));
+  Event e = of(EventKind::polled, topic, record.message, 0,
+               position(group, record.partition, record.offset));
+  e.group = group;
+  e.partition = record.partition;
+  e.offset = record.offset;
+  add(std::move(e));
+}
+void Recorder::on_commit(std::string_view topic, std::string_view group, std::uint32_t partition,
+                         std::uint64_t offset) {
+  Event e;
+  e.kind = EventKind::committed;
+  e.destination = topic;
+  e.detail = position(group, partition, offset);
+  e.group = group;
+  e.partition = partition;
+  e.offset = offset;
+  add(std::move(e));
 }
 void Recorder::on_deliver(std::string_view channel, const Message& message) {
   add(of(EventKind::delivered, channel, message));

@@ -159,6 +159,14 @@ Status GroupState::commit(const GroupConsumerState* member, std::span<const Comm
     // Release: pairs with committed()'s acquire in stats and lag.
     committed_[partition].store(offset, std::memory_order_release);
   }
+  const Hooks& hooks = topic_.hooks();
+  if (hooks.intercepting()) [[unlikely]] {
+    // Under the lock, so the interceptors see a partition's commits in the order they took.
+    for (const auto& [partition, offset] : changes) {
+      hooks.each("on_commit",
+                 [&](Interceptor& i) { i.on_commit(topic_.name(), name_, partition, offset); });
+    }
+  }
   return {};
 }
 

@@ -119,3 +119,63 @@ TEST_CASE("a pub/sub message dropped by a full subscription has its own event", 
         20);
   sub.unsubscribe();
 }
+
+TEST_CASE("a group's commits are recorded with topic, group, partition and offset, once each",
+          "[recorder][commit]") {
+  Fixture f;
+  f.broker.declare_topic("clicks", TopicOptions{.partitions = 1});
+  auto analytics = f.broker.group_consumer("clicks", "analytics", {.start = Start::earliest});
+  auto billing = f.broker.group_consumer("clicks", "billing", {.start = Start::earliest});
+  auto producer = f.broker.producer();
+  REQUIRE(producer.send("clicks", "c0"));
+  REQUIRE(producer.send("clicks", "c1"));
+  auto batch = analytics.poll(10, 0s);
+  REQUIRE(batch);
+  REQUIRE(batch->size() == 2);
+  REQUIRE(analytics.commit());
+  REQUIRE(analytics.commit());   // nothing moved: no second event
+  REQUIRE(billing.poll(1, 0s));  // joins, takes c0
+  REQUIRE(billing.commit());
+
+  auto commits = f.recorder->committed("clicks", "analytics");
+  REQUIRE(commits.size() == 1);
+  CHECK(commits[0].group == "analytics");
+  CHECK(commits[0].partition == 0);
+  CHECK(commits[0].offset == 2);
+  CHECK(commits[0].detail == "analytics/0@2");
+  CHECK(f.recorder->committed("clicks").size() == 2);
+  CHECK(f.recorder->committed("clicks", "billing").at(0).offset == 1);
+  // After the polls in the trace: a commit follows what it commits.
+  const auto events = f.recorder->events();
+  CHECK(events.back().kind == EventKind::committed);
+  CHECK(f.recorder->events(EventKind::polled, "clicks").at(1).offset == 1);
+  CHECK_THAT(f.recorder->trace(), Catch::Contains("committed clicks (analytics/0@2)"));
+  REQUIRE(f.recorder->await_committed("clicks", "analytics", 0, 2, 0s));
+}
+
+TEST_CASE(
+    "a dispatcher's group member commits after each record, and an await for a commit "
+    "that never comes fails in virtual time",
+    "[recorder][commit]") {
+  Fixture f;
+  f.broker.declare_topic("orders", TopicOptions{.partitions = 1});
+  testing::Dispatcher dispatcher(f.broker, f.clock);
+  std::vector<std::string> seen;
+  // A group member joins at the latest offset: it is registered before the sends.
+  dispatcher.consume("orders", "shipping",
+                     [&](const Record& r) { seen.emplace_back(r.message.payload().as_string()); });
+  auto producer = f.broker.producer();
+  for (const char* o : {"o1", "o2", "o3"}) REQUIRE(producer.send("orders", o));
+  dispatcher.run_until_idle();
+  REQUIRE(seen.size() == 3);
+  std::vector<std::uint64_t> offsets;
+  for (const auto& e : f.recorder->committed("orders", "shipping")) offsets.push_back(e.offset);
+  CHECK(offsets == std::vector<std::uint64_t>{1, 2, 3});
+
+  const TimePoint start = f.clock->now();
+  auto awaited = f.recorder->await_committed("orders", "shipping", 0, 4, 1min);
+  CHECK_FALSE(awaited);
+  CHECK(f.clock->now() - start == 1min);
+  CHECK_THAT(awaited.message, Catch::Contains("a commit of offset 4 or later on 'orders'"));
+  CHECK_THAT(awaited.message, Catch::Contains("committed orders (shipping/0@3)"));
+}

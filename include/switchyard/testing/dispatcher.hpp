@@ -66,8 +66,10 @@ class SWITCHYARD_EXPORT Dispatcher {
   /// A pub/sub subscription to `channel` whose handler runs in `step`.
   void subscribe(std::string_view channel, std::function<void(const Message&)> handler);
 
-  /// Injects `fault` into the deliveries of the queue handlers (switchyard/testing/faults.hpp).
-  /// Throws `Error(invalid_argument)` for a probability outside [0, 1].
+  /// Injects `fault` into the deliveries of the queue handlers (switchyard/testing/faults.hpp):
+  /// duplicate_delivery, lose_ack, crash_before_ack, delay, reorder.
+  /// Throws `Error(invalid_argument)` for a probability outside [0, 1], or a `fail_send` (give
+  /// that to a `SendFaults`), or a `delay` fault without a delay above 0.
   void inject(Fault fault);
   /// How many faults have been injected so far.
   [[nodiscard]] std::uint64_t faults_injected() const noexcept;
@@ -77,8 +79,9 @@ class SWITCHYARD_EXPORT Dispatcher {
   /// Steps until no handler has work at the current time, at most `max_steps`; returns the
   /// number of steps.
   std::size_t run_until_idle(std::size_t max_steps = 1'000'000);
-  /// `run_until_idle`, then moves time to the next timed event of a queue (at most to
-  /// `now + d`) and again, until time is `now + d` and nothing is ready. Returns the steps.
+  /// `run_until_idle`, then moves time to the next timed event of a queue or of a delay fault
+  /// (at most to `now + d`) and again, until time is `now + d` and nothing is ready. Returns
+  /// the steps.
   std::size_t run_for(Duration d);
   /// Steps taken so far.
   [[nodiscard]] std::uint64_t steps() const noexcept;

@@ -4,7 +4,8 @@
 //
 // MassTransit's test harness (Sent / Consumed / Published) and Spring's OutputDestination, over
 // our interceptor hooks (switchyard/interceptor.hpp): a `Recorder` *is* an `Interceptor`. Give
-// it to `BrokerOptions::interceptors` and to nothing else:
+// it to `BrokerOptions::interceptors` and to nothing else (it records group commits too:
+// `committed(topic, group)`):
 //
 //   auto clock = std::make_shared<testing::VirtualClock>();
 //   auto recorder = std::make_shared<testing::Recorder>(clock);
@@ -51,6 +52,7 @@ enum class EventKind : std::uint8_t {
   redelivered,    ///< on_redelivery
   expired,        ///< on_expire
   dead_lettered,  ///< on_dead_letter
+  committed,      ///< on_commit: a group member committed an offset of a topic's partition
 };
 [[nodiscard]] SWITCHYARD_EXPORT std::string_view to_string(EventKind kind) noexcept;
 
@@ -67,10 +69,16 @@ struct Event {
   Headers headers;
   std::uint32_t attempt = 0;  ///< queue events: 1 for a first delivery
   /// `dead_lettered`: the dead-letter queue (empty: dropped); `rejected`: the reason;
-  /// `redelivered`: "visibility_timeout" / "consumer_closed"; `polled`: "group/partition@offset".
+  /// `redelivered`: "visibility_timeout" / "consumer_closed"; `polled` and `committed`:
+  /// "group/partition@offset".
   std::string detail;
   std::string reason;  ///< `dead_lettered`: the `x-death-reason`
   TimePoint at{};      ///< the clock's time when it was recorded
+  /// `polled` and `committed`: the group, the partition, and the record's offset (`polled`) or
+  /// the committed one — the next to read (`committed`; no message).
+  std::string group;
+  std::uint32_t partition = 0;
+  std::uint64_t offset = 0;
   [[nodiscard]] MessageId id() const noexcept { return message ? message.id() : 0; }
 };
 
@@ -116,6 +124,10 @@ class SWITCHYARD_EXPORT Recorder final : public Interceptor {
   [[nodiscard]] std::vector<Event> delivered(std::string_view channel = {}) const {
     return events(EventKind::delivered, channel);
   }
+  /// The offsets `group` committed on `topic` (empty group: any group), in order: each event's
+  /// `partition` and `offset` (the next offset to read).
+  [[nodiscard]] std::vector<Event> committed(std::string_view topic,
+                                             std::string_view group = {}) const;
   /// Every event of the message with id `id`, in order (its journey).
   [[nodiscard]] std::vector<Event> journey(MessageId id) const;
   /// The last `last` events, one line each (`describe`), times relative to the first event.
@@ -143,6 +155,10 @@ class SWITCHYARD_EXPORT Recorder final : public Interceptor {
                                             Duration timeout = std::chrono::seconds(30)) const {
     return await(EventKind::dead_lettered, queue, count, timeout);
   }
+  /// Waits until `group` (empty: any) has committed at least `offset` on `partition` of `topic`.
+  [[nodiscard]] Awaited await_committed(std::string_view topic, std::string_view group,
+                                        std::uint32_t partition, std::uint64_t offset,
+                                        Duration timeout = std::chrono::seconds(30)) const;
   [[nodiscard]] Awaited await_delivered(std::string_view channel, std::size_t count = 1,
                                         Duration timeout = std::chrono::seconds(30)) const {
     return await(EventKind::delivered, channel, count, timeout);
@@ -163,6 +179,8 @@ class SWITCHYARD_EXPORT Recorder final : public Interceptor {
   void on_expire(std::string_view queue, const Message& message, std::uint32_t attempt) override;
   void on_dead_letter(std::string_view queue, const Message& message, std::string_view reason,
                       std::string_view dead_letter_queue) override;
+  void on_commit(std::string_view topic, std::string_view group, std::uint32_t partition,
+                 std::uint64_t offset) override;
 
  private:
   struct State;
