@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 
+#include "broker/broker_catalog.hpp"
 #include "broker/catalog_records.hpp"
 #include "broker/lookup.hpp"
 #include "broker/storage_context.hpp"
@@ -163,7 +164,9 @@ std::string encode_queue(const QueueOptions& o) {
                 {"backoff_increment", num(o.retry_backoff.increment.count())},
                 {"backoff_delays", encode_delays(o.retry_backoff.delays)},
                 {"backoff_jitter_millionths",
-                 num(static_cast<std::int64_t>(std::llround(o.retry_backoff.jitter * 1e6)))}}) +
+                 num(static_cast<std::int64_t>(std::llround(o.retry_backoff.jitter * 1e6)))},
+                {"auto_delete", num(o.auto_delete ? 1 : 0)},
+                {"expires", num(o.expires.count())}}) +
          encode_storage(o.storage);
 }
 QueueOptions decode_queue(const Fields& f) {
@@ -197,6 +200,9 @@ QueueOptions decode_queue(const Fields& f) {
     o.retry_backoff.delays = decode_delays(it->second);
   }
   o.retry_backoff.jitter = static_cast<double>(int_or(f, "backoff_jitter_millionths", 0)) / 1e6;
+  // Durable queues could not have these before they were kept here: absent, off.
+  o.auto_delete = int_or(f, "auto_delete", 0) != 0;
+  o.expires = Duration(int_or(f, "expires", 0));
   return o;
 }
 
@@ -379,14 +385,21 @@ void Broker::open_catalog() {
 }
 
 void Broker::catalog_changed() {
-  if (!storage_) return;
-  storage_->commit_catalog([&] {
-    detail::CatalogEntries map;
-    for (const auto& d : registry_->all()) {
+  if (storage_) detail::commit_catalog(*storage_, *registry_);
+}
+
+}  // namespace switchyard
+
+namespace switchyard::detail {
+
+void commit_catalog(StorageContext& storage, const Registry& registry) {
+  storage.commit_catalog([&] {
+    CatalogEntries map;
+    for (const auto& d : registry.all()) {
       if (persisted(*d)) add_entries(map, *d);
     }
     return map;
   });
 }
 
-}  // namespace switchyard
+}  // namespace switchyard::detail
