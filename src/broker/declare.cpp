@@ -460,11 +460,16 @@ GroupConsumer Broker::group_consumer(std::string_view topic_name, std::string_vi
 void Broker::subscribe_queue(std::string_view topic_name, std::string_view queue_name,
                              Headers filter) {
   auto topic = find_as<TopicState>(*registry_, topic_name);
-  topic->subscribe(find_as<QueueState>(*registry_, queue_name), std::move(filter));
+  auto queue = find_as<QueueState>(*registry_, queue_name);
+  const bool kept = topic->durable() && queue->durable();  // the catalog lists it
+  topic->subscribe(std::move(queue), std::move(filter));
+  if (kept) catalog_changed();
 }
 
 void Broker::unsubscribe_queue(std::string_view topic_name, std::string_view queue_name) {
-  find_as<TopicState>(*registry_, topic_name)->unsubscribe(queue_name);
+  auto topic = find_as<TopicState>(*registry_, topic_name);
+  topic->unsubscribe(queue_name);
+  if (topic->durable()) catalog_changed();
 }
 
 }  // namespace switchyard
