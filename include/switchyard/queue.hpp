@@ -173,13 +173,18 @@ struct QueueOptions {
   /// exclusive queues are transient).
   bool exclusive = false;
   /// RabbitMQ's auto-delete: the queue is deleted when its last consumer closes, once it has had
-  /// at least one (a queue that never had one stays). In-memory queues only for now (with a
-  /// durable level the declare fails with `invalid_argument`).
+  /// at least one (a queue that never had one stays). A durable one keeps the option and its
+  /// messages over a restart, and the reopened queue starts as one just declared: it is deleted
+  /// when the last consumer of the new run closes (not for consumers before the restart; it
+  /// stays if none comes), its files with it, as `Broker::delete_queue` removes them. A
+  /// broker's shutdown deletes nothing.
   bool auto_delete = false;
   /// RabbitMQ's `x-expires`: the queue is deleted once it has been unused this long by the
   /// broker's clock — unused meaning no consumer and no re-declare (sends do not count, as in
   /// RabbitMQ); 0: never. The broker's expiry thread deletes it within a millisecond of real
-  /// time on a `ManualClock` (at once on a real one). In-memory queues only for now.
+  /// time on a `ManualClock` (at once on a real one). A durable one keeps the option over a
+  /// restart and its unused time starts again at the reopen (RabbitMQ: "the lease is renewed
+  /// on restart"); deleted, its files go too, as with `Broker::delete_queue`.
   Duration expires{0};
 
   friend bool operator==(const QueueOptions&, const QueueOptions&) = default;

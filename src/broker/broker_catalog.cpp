@@ -3,10 +3,12 @@
 //
 // Stored with the same atomic, CRC-checked, fall-back-to-previous checkpoint file that keeps
 // group offsets (offset_checkpoint.hpp): one entry per declaration, keyed "<kind>:<name>"
-// (bindings: "binding:" + exchange, target, key and arguments), its text a list of
+// (bindings: "binding:" + exchange, target, key and arguments; a topic's queue subscriptions:
+// "subscription:" + topic, queue), its text a list of
 // `field=value` lines with values %-escaped. Only durable queues and topics are listed (a
-// memory-only destination is gone after a restart, as in RabbitMQ), every exchange, and the
-// bindings whose target is listed too.
+// memory-only destination is gone after a restart, as in RabbitMQ), every exchange, the
+// bindings whose target is listed too, and the subscriptions of listed topics to listed queues
+// (SNS keeps a subscription until it is unsubscribed).
 #include <fmt/format.h>
 
 #include <cmath>
@@ -15,6 +17,7 @@
 #include <mutex>
 #include <string>
 
+#include "broker/broker_catalog.hpp"
 #include "broker/catalog_records.hpp"
 #include "broker/lookup.hpp"
 #include "broker/storage_context.hpp"
@@ -163,7 +166,9 @@ std::string encode_queue(const QueueOptions& o) {
                 {"backoff_increment", num(o.retry_backoff.increment.count())},
                 {"backoff_delays", encode_delays(o.retry_backoff.delays)},
                 {"backoff_jitter_millionths",
-                 num(static_cast<std::int64_t>(std::llround(o.retry_backoff.jitter * 1e6)))}}) +
+                 num(static_cast<std::int64_t>(std::llround(o.retry_backoff.jitter * 1e6)))},
+                {"auto_delete", num(o.auto_delete ? 1 : 0)},
+                {"expires", num(o.expires.count())}}) +
          encode_storage(o.storage);
 }
 QueueOptions decode_queue(const Fields& f) {
@@ -197,6 +202,9 @@ QueueOptions decode_queue(const Fields& f) {
     o.retry_backoff.delays = decode_delays(it->second);
   }
   o.retry_backoff.jitter = static_cast<double>(int_or(f, "backoff_jitter_millionths", 0)) / 1e6;
+  // Durable queues could not have these before they were kept here: absent, off.
+  o.auto_delete = int_or(f, "auto_delete", 0) != 0;
+  o.expires = Duration(int_or(f, "expires", 0));
   return o;
 }
 
@@ -247,7 +255,7 @@ bool persisted(const detail::Destination& d) {
 /// What a catalog lists, by kind: (name, fields) of each declaration, and each binding's
 /// fields.
 struct Listed {
-  std::vector<std::pair<std::string, Fields>> queues, topics, exchanges, bindings;
+  std::vector<std::pair<std::string, Fields>> queues, topics, exchanges, bindings, subscriptions;
 };
 
 Listed by_kind(const detail::CatalogEntries& catalog) {
@@ -256,10 +264,11 @@ Listed by_kind(const detail::CatalogEntries& catalog) {
     const std::size_t colon = id.find(':');
     const std::string kind = id.substr(0, colon);
     const std::string name = colon == std::string::npos ? "" : id.substr(colon + 1);
-    auto& list = kind == "queue"      ? listed.queues
-                 : kind == "topic"    ? listed.topics
-                 : kind == "exchange" ? listed.exchanges
-                                      : listed.bindings;
+    auto& list = kind == "queue"          ? listed.queues
+                 : kind == "topic"        ? listed.topics
+                 : kind == "exchange"     ? listed.exchanges
+                 : kind == "subscription" ? listed.subscriptions
+                                          : listed.bindings;
     list.emplace_back(name, read(text));
   }
   return listed;
@@ -317,18 +326,38 @@ void rebind(Broker& broker, const std::vector<std::pair<std::string, Fields>>& b
   }
 }
 
+/// Subscribes what the catalog lists (a durable topic's fan-out to a durable queue), with its
+/// filter as given; skips one whose topic or queue is gone.
+void resubscribe(Broker& broker, const std::vector<std::pair<std::string, Fields>>& subscriptions) {
+  for (const auto& [id, fields] : subscriptions) {
+    const std::string& topic = need(fields, "topic");
+    const std::string& queue = need(fields, "queue");
+    if (!broker.contains(topic) || !broker.contains(queue)) continue;
+    broker.subscribe_queue(topic, queue, decode_headers(need(fields, "arguments")));
+  }
+}
+
 /// Adds the catalog entries of `d` (a persisted destination): its declaration and, for an
-/// exchange, each of its bindings whose target is persisted too.
+/// exchange, each of its bindings whose target is persisted too; for a topic, each of its
+/// queue subscriptions whose queue is persisted too.
 void add_entries(detail::CatalogEntries& map, const detail::Destination& d) {
   switch (d.kind()) {
     case detail::DestinationKind::queue:
       map[fmt::format("queue:{}", d.name())] =
           encode_queue(static_cast<const detail::QueueState&>(d).options());
       break;
-    case detail::DestinationKind::topic:
-      map[fmt::format("topic:{}", d.name())] =
-          encode_topic(static_cast<const detail::TopicState&>(d).options());
+    case detail::DestinationKind::topic: {
+      const auto& topic = static_cast<const detail::TopicState&>(d);
+      map[fmt::format("topic:{}", d.name())] = encode_topic(topic.options());
+      for (const auto& [queue, filter] : topic.subscriptions()) {
+        if (!persisted(*queue)) continue;
+        map[fmt::format("subscription:{}={}", escape(d.name()), escape(queue->name()))] =
+            write({{"topic", d.name()},
+                   {"queue", queue->name()},
+                   {"arguments", encode_headers(filter)}});
+      }
       break;
+    }
     case detail::DestinationKind::exchange: {
       const auto& exchange = static_cast<const detail::ExchangeState&>(d);
       map[fmt::format("exchange:{}", d.name())] =
@@ -369,6 +398,7 @@ void Broker::open_catalog() {
     redeclare_exchanges(*this, listed.exchanges);
   }
   rebind(*this, listed.bindings);
+  resubscribe(*this, listed.subscriptions);
   // Moves between durable queues that a crash cut short end in exactly one queue.
   (void)detail::finish_moves(*registry_);
   if (!listed.queues.empty() || !listed.exchanges.empty()) {
@@ -379,14 +409,21 @@ void Broker::open_catalog() {
 }
 
 void Broker::catalog_changed() {
-  if (!storage_) return;
-  storage_->commit_catalog([&] {
-    detail::CatalogEntries map;
-    for (const auto& d : registry_->all()) {
+  if (storage_) detail::commit_catalog(*storage_, *registry_);
+}
+
+}  // namespace switchyard
+
+namespace switchyard::detail {
+
+void commit_catalog(StorageContext& storage, const Registry& registry) {
+  storage.commit_catalog([&] {
+    CatalogEntries map;
+    for (const auto& d : registry.all()) {
       if (persisted(*d)) add_entries(map, *d);
     }
     return map;
   });
 }
 
-}  // namespace switchyard
+}  // namespace switchyard::detail

@@ -4,7 +4,8 @@
 // owner kind catalog.
 //
 // Record: one CheckpointEntry (its layout: storage/checkpoint_file.hpp) per declaration, in key
-// order: name = "<kind>:<name>" (bindings: "binding:" + exchange, target, key, arguments), text =
+// order: name = "<kind>:<name>" (bindings: "binding:" + exchange, target, key, arguments; a
+// topic's queue subscriptions: "subscription:" + topic, queue), text =
 // the declaration's `field=value` lines; number and value are written 0 and ignored on read (so
 // every catalog written before the catalog had a codec of its own, through the offset store's
 // encoding with partition and offset 0, reads unchanged).

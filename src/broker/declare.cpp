@@ -67,13 +67,10 @@ void check_options(std::string_view name, const QueueOptions& options) {
     bad(storage.message());
   }
   if (options.expires.count() < 0) bad("expires must not be negative");
-  if (options.durability != Durability::memory) {
-    // RabbitMQ: exclusive queues are transient. auto_delete and expires are not persisted in
-    // the catalog yet, so a durable queue would lose them on a restart: refused until they are.
-    if (options.exclusive) bad("an exclusive queue cannot be durable (it lives with its owner)");
-    if (options.auto_delete || options.expires.count() > 0) {
-      bad("auto_delete and expires are for in-memory queues (not kept by durable ones yet)");
-    }
+  // RabbitMQ: exclusive queues are transient. (auto_delete and expires are kept in the catalog
+  // of a durable queue: broker/queue_lifetime.hpp.)
+  if (options.durability != Durability::memory && options.exclusive) {
+    bad("an exclusive queue cannot be durable (it lives with its owner)");
   }
 }
 
@@ -154,7 +151,7 @@ Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) 
         }
         registry_->ensure_ids_above(recovered->second);
         if (queue->durable()) detail::log_recovery(*registry_->hooks(), queue->recovery());
-        owner = detail::arm_lifetime(registry_, queue, expiry_);
+        owner = detail::arm_lifetime(registry_, queue, expiry_, storage_);
         return queue;
       },
       inserted);
@@ -198,8 +195,7 @@ void Broker::delete_queue(std::string_view name, DeleteOptions options) {
   unbind_everywhere(*registry_, *gone);
   gone->close(false);
   if (static_cast<QueueState&>(*gone).durable()) {
-    catalog_changed();
-    storage_->remove(detail::DestinationKind::queue, name);
+    detail::forget_stored_queue(*storage_, *registry_, name);
   }
 }
 
@@ -464,11 +460,16 @@ GroupConsumer Broker::group_consumer(std::string_view topic_name, std::string_vi
 void Broker::subscribe_queue(std::string_view topic_name, std::string_view queue_name,
                              Headers filter) {
   auto topic = find_as<TopicState>(*registry_, topic_name);
-  topic->subscribe(find_as<QueueState>(*registry_, queue_name), std::move(filter));
+  auto queue = find_as<QueueState>(*registry_, queue_name);
+  const bool kept = topic->durable() && queue->durable();  // the catalog lists it
+  topic->subscribe(std::move(queue), std::move(filter));
+  if (kept) catalog_changed();
 }
 
 void Broker::unsubscribe_queue(std::string_view topic_name, std::string_view queue_name) {
-  find_as<TopicState>(*registry_, topic_name)->unsubscribe(queue_name);
+  auto topic = find_as<TopicState>(*registry_, topic_name);
+  topic->unsubscribe(queue_name);
+  if (topic->durable()) catalog_changed();
 }
 
 }  // namespace switchyard

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "broker/broker_catalog.hpp"
 #include "route/exchange_state.hpp"
 #include "sync/broker_thread.hpp"
 #include "sync/idle_wait.hpp"
@@ -25,9 +26,19 @@ void unbind_everywhere(const Registry& registry, const Destination& gone) {
   }
 }
 
-void remove_queue(Registry& registry, QueueState& queue) noexcept {
+void forget_stored_queue(StorageContext& storage, const Registry& registry,
+                         std::string_view name) {
+  // The catalog first: a crash between the two leaves a directory no entry names (re-used by
+  // the next declare of the name), never an entry whose directory is gone.
+  commit_catalog(storage, registry);
+  storage.remove(DestinationKind::queue, name);
+}
+
+void remove_queue(Registry& registry, QueueState& queue, StorageContext* storage) noexcept {
   std::shared_ptr<Destination> gone;  // the registry's reference, dropped after the close
   try {
+    // Null once the broker is shut down: its close is not a deletion (a durable queue stays
+    // on disk, as RabbitMQ keeps a durable auto-delete queue over a restart).
     gone = registry.erase_if_same(queue.name(), queue);
     if (gone) unbind_everywhere(registry, *gone);
   } catch (...) {
@@ -35,6 +46,16 @@ void remove_queue(Registry& registry, QueueState& queue) noexcept {
     // routes into a closed queue (counted by its exchange) — nothing is lost that was kept.
   }
   queue.close(false);
+  if (!gone || !queue.durable() || storage == nullptr) return;
+  try {
+    forget_stored_queue(*storage, registry, queue.name());
+  } catch (const std::exception& e) {
+    // Nobody to throw to (a consumer's close, the expiry thread): the queue is gone from this
+    // run, and comes back on the next open with what it held — nothing kept is lost.
+    registry.hooks()->log().log(LogLevel::error, "queue",
+                                "queue '{}' deleted itself, but its catalog entry stays: {}",
+                                queue.name(), e.what());
+  }
 }
 
 void QueueExpiry::watch(const std::shared_ptr<QueueState>& queue) {
@@ -94,7 +115,8 @@ void QueueExpiry::run() noexcept {
 
 std::shared_ptr<const void> arm_lifetime(const std::shared_ptr<Registry>& registry,
                                          const std::shared_ptr<QueueState>& queue,
-                                         const std::shared_ptr<QueueExpiry>& expiry) {
+                                         const std::shared_ptr<QueueExpiry>& expiry,
+                                         const std::shared_ptr<StorageContext>& storage) {
   const QueueOptions& options = queue->options();
   if (!options.exclusive && !options.auto_delete && options.expires.count() == 0) return nullptr;
   std::shared_ptr<const void> owner;
@@ -108,9 +130,13 @@ std::shared_ptr<const void> arm_lifetime(const std::shared_ptr<Registry>& regist
                                        });
   }
   QueueLifecycle lifecycle;
-  lifecycle.retire = [weak = std::weak_ptr<Registry>(registry)](QueueState& q) {
+  std::weak_ptr<StorageContext> weak_storage;
+  if (queue->durable()) weak_storage = storage;
+  lifecycle.retire = [weak = std::weak_ptr<Registry>(registry),
+                      weak_storage = std::move(weak_storage)](QueueState& q) {
     if (auto r = weak.lock()) {
-      remove_queue(*r, q);
+      const auto s = weak_storage.lock();
+      remove_queue(*r, q, s.get());
     } else {
       q.close(false);
     }

@@ -3,10 +3,19 @@
 // an exclusive queue, and the one thread that deletes queues unused for their `expires`.
 //
 // Deleting: `remove_queue` is `Broker::delete_queue` without its checks — the registry entry
-// (only if it still names that queue), every binding and subscription to it, then close (its
-// consumers are told `closed`; what it holds is discarded, as RabbitMQ does). A queue reaches it
-// through `QueueState::retire`, at most once: when its last consumer closes (auto_delete), when
-// its owner token goes (exclusive), or from the expiry thread (expires).
+// (only if it still names that queue, and not once the broker is shut down), every binding and
+// subscription to it, then close (its consumers are told `closed`; what it holds is discarded,
+// as RabbitMQ does), and for a durable queue what `forget_stored_queue` removes on disk (the
+// catalog's entry, then its directory), so that it does not come back on the next open. A
+// queue reaches it through `QueueState::retire`, at most once: when its last consumer closes
+// (auto_delete), when its owner token goes (exclusive, memory only), or from the expiry thread
+// (expires).
+//
+// Durable queues keep `auto_delete` and `expires` in the catalog. Reopened, a queue is as if
+// declared then (RabbitMQ recovers it the same way): an auto-delete queue has had no consumer
+// yet — it is deleted when the last consumer of this run closes, and stays if none comes —
+// and an expiring queue's unused time counts from the open ("the lease is renewed on
+// restart"). A shutdown deletes nothing: consumers closed after it do not retire their queue.
 //
 // Threading: `arm` runs inside the registry's exclusive lock (a declare's make step) and takes
 // only `QueueExpiry::mutex_`; `remove_queue` takes the registry's lock, then the exchanges' and
@@ -23,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "broker/storage_context.hpp"
 #include "queue/queue_state.hpp"
 #include "route/registry.hpp"
 #include "switchyard/clock.hpp"
@@ -34,9 +44,15 @@ namespace switchyard::detail {
 /// Removes every exchange binding and topic subscription that points at `gone`.
 void unbind_everywhere(const Registry& registry, const Destination& gone);
 
+/// After durable queue `name` left `registry`: commits the catalog without it, then removes its
+/// directory. Throws `Error` when the catalog cannot be written (the directory is kept then,
+/// and the queue comes back on the next open). The end of `Broker::delete_queue` too.
+void forget_stored_queue(StorageContext& storage, const Registry& registry, std::string_view name);
+
 /// Deletes `queue` as `Broker::delete_queue` would (no checks), if `registry` still lists it
-/// under its name. @note threadsafe
-void remove_queue(Registry& registry, QueueState& queue) noexcept;
+/// under its name; a durable queue's files too (`storage`: its broker's, or null once that is
+/// gone). A failure to write the catalog is logged. @note threadsafe
+void remove_queue(Registry& registry, QueueState& queue, StorageContext* storage) noexcept;
 
 /// The thread that deletes queues unused for their `expires`. @note threadsafe
 class QueueExpiry {
@@ -72,10 +88,13 @@ class QueueExpiry {
 };
 
 /// Sets `queue`'s lifecycle as its options say, before it is shared: `retire` removes it from
-/// `registry`, and with `expires` `expiry` (required then) watches it. Returns the owner token
-/// of an exclusive queue — its last copy going away retires the queue — or null.
+/// `registry` (and a durable one's files from `storage`, required then), and with `expires`
+/// `expiry` (required then) watches it. Returns the owner token of an exclusive queue — its
+/// last copy going away retires the queue — or null. Held weakly: the hook does what it can
+/// once the broker is gone (close the queue).
 std::shared_ptr<const void> arm_lifetime(const std::shared_ptr<Registry>& registry,
                                          const std::shared_ptr<QueueState>& queue,
-                                         const std::shared_ptr<QueueExpiry>& expiry);
+                                         const std::shared_ptr<QueueExpiry>& expiry,
+                                         const std::shared_ptr<StorageContext>& storage);
 
 }  // namespace switchyard::detail

@@ -54,7 +54,7 @@ Result<std::shared_ptr<Requester>> Requester::open(
         [&] {
           auto queue =
               std::make_shared<QueueState>(name, options, registry->clock(), nullptr, nullptr);
-          owner = arm_lifetime(registry, queue, nullptr);
+          owner = arm_lifetime(registry, queue, nullptr, nullptr);
           return queue;
         },
         inserted);

@@ -239,6 +239,9 @@ Result<std::vector<RecoveredMessage>> QueueJournal::recover() const {
 }
 
 Result<std::uint64_t> QueueJournal::append(const MessageFields& message, Completion done) {
+  if (retired_.load(std::memory_order_acquire)) {
+    return Result<std::uint64_t>(Errc::closed, dir_.string() + ": the queue is closed");
+  }
   return append_stored(*messages_, message, std::move(done));
 }
 
@@ -257,6 +260,9 @@ Status QueueJournal::record_drop(std::uint64_t seq, Completion done) {
 
 Status QueueJournal::settle(Settlement kind, std::uint64_t seq, std::uint32_t attempts,
                             Completion done) {
+  if (retired_.load(std::memory_order_acquire)) {
+    return Failure{Errc::closed, dir_.string() + ": the queue is closed"};
+  }
   if (seq >= messages_->end_offset()) {
     return Failure{Errc::out_of_range, fmt::format("{}: seq {} was never appended (end {})",
                                                    dir_.string(), seq, messages_->end_offset())};

@@ -37,8 +37,15 @@
 //
 // Threads: all members are thread-safe. `append` does not take the journal's lock (the message
 // SegmentLog serialises itself); settlements and compaction do.
+//
+// Retirement: once its queue is closed for good (the broker's shutdown, or a delete), `retire`
+// makes every later record fail with `closed`. A consumer or delivery handle may outlive its
+// broker; without this its ack would append into files that a broker reopened on the same data
+// directory (or a new queue of the same name) has open too, at the old tail — over the new
+// broker's records.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -102,6 +109,10 @@ class QueueJournal {
   Status record_dead_letter(std::uint64_t seq, Completion done = {});
   Status record_drop(std::uint64_t seq, Completion done = {});
 
+  /// Every later append and record fails with `closed` (see the file comment); syncs and
+  /// reads keep working. Idempotent. @note threadsafe
+  void retire() noexcept { retired_.store(true, std::memory_order_release); }
+
   /// Syncs both logs.
   Status sync() EXCLUDES(mutex_);
   /// Rewrites the settlement log as a snapshot (done automatically past `compact_bytes`).
@@ -140,6 +151,7 @@ class QueueJournal {
 
   const std::filesystem::path dir_;
   const QueueJournalOptions options_;
+  std::atomic<bool> retired_{false};  // release in retire, acquire before each write
   std::unique_ptr<SegmentLog> messages_;
   RecoveryStats settlement_recovery_;  // written by open_settlements only
 

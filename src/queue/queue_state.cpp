@@ -1258,7 +1258,12 @@ void QueueState::retire() noexcept {
 
 void QueueState::close(bool drain) noexcept {
   send_closed_.store(true, std::memory_order_release);
-  if (!drain) receive_closed_.store(true, std::memory_order_release);
+  if (!drain) {
+    receive_closed_.store(true, std::memory_order_release);
+    // Closed for good: nothing this queue's handles do from now on may reach its files
+    // (queue_journal.hpp, Retirement).
+    if (journal_) journal_->retire();
+  }
   ready_.notify_all();
   space_.notify_all();
 }

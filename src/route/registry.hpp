@@ -86,9 +86,11 @@ class Registry {
   }
 
   /// Removes `name` if it still names `expected` (a queue deleting itself: auto-delete, expiry,
-  /// its exclusive owner gone); null if it names something else or nothing. @note threadsafe
+  /// its exclusive owner gone); null if it names something else or nothing, or once the
+  /// registry is closed (a shutdown's consumers closing delete nothing). @note threadsafe
   std::shared_ptr<Destination> erase_if_same(std::string_view name, const Destination& expected) {
     MutexLock lock(mutex_);
+    if (closed_) return nullptr;
     auto it = destinations_.find(name);
     if (it == destinations_.end() || it->second.get() != &expected) return nullptr;
     std::shared_ptr<Destination> gone = std::move(it->second);

@@ -339,6 +339,19 @@ void TopicState::subscribe(std::shared_ptr<QueueState> queue, Headers filter) {
   has_subscriptions_.store(true, std::memory_order_release);
 }
 
+std::vector<std::pair<std::shared_ptr<QueueState>, Headers>> TopicState::subscriptions() const {
+  std::shared_ptr<const Subscriptions> now;
+  {
+    MutexLock lock(subscriptions_mutex_);
+    now = subscriptions_;
+  }
+  std::vector<std::pair<std::shared_ptr<QueueState>, Headers>> out;
+  if (now) {
+    for (const Subscription& s : *now) out.emplace_back(s.queue, s.arguments);
+  }
+  return out;
+}
+
 void TopicState::unsubscribe(std::string_view queue) {
   MutexLock lock(subscriptions_mutex_);
   auto next = std::make_shared<Subscriptions>();

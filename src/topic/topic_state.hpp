@@ -163,6 +163,9 @@ class TopicState final : public TopicBase, public std::enable_shared_from_this<T
   void subscribe(std::shared_ptr<QueueState> queue, Headers filter);
   /// Throws unknown_destination when `queue` is not subscribed.
   void unsubscribe(std::string_view queue);
+  /// Each subscribed queue with its filter as given, in subscription order (the broker's
+  /// catalog keeps those of a durable topic to durable queues). @note threadsafe
+  [[nodiscard]] std::vector<std::pair<std::shared_ptr<QueueState>, Headers>> subscriptions() const;
 
   [[nodiscard]] TopicStats stats() const override;
   /// What recovery found, one entry per partition (durable topics; empty in memory). Fixed at

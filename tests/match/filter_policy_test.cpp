@@ -3,6 +3,8 @@
 // queue subscription and on an exchange binding.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +18,20 @@ using switchyard::detail::FilterPolicy;
 namespace {
 
 using Attributes = std::vector<std::pair<std::string, std::string>>;
+
+/// A fresh data directory, removed when the test ends.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "switchyard-policy-XXXXXX").string();
+    path = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
 
 bool matches(std::string_view policy, const Attributes& attributes) {
   auto parsed = FilterPolicy::parse(policy);
@@ -130,4 +146,50 @@ TEST_CASE("one filter policy means the same on a topic subscription and an excha
   });
   REQUIRE(e);
   CHECK(e->code() == Errc::invalid_argument);
+}
+
+// SNS keeps a subscription, with its filter policy, until it is unsubscribed; RabbitMQ keeps a
+// durable queue's binding to a durable exchange, arguments included, over a restart. On a data
+// directory both are in the broker's catalog: the reopened broker filters as before.
+TEST_CASE("after a restart a binding's and a topic subscription's filter policy still filter") {
+  TempDir dir;
+  const QueueOptions durable{.durability = Durability::none};
+  const Headers filter{{"x-filter-policy",
+                        R"({"store": ["example_corp"], "price_usd": [{"numeric": [">=", 100]}]})"}};
+  {
+    Broker broker({.data_dir = dir.path});
+    broker.declare_topic("orders", {.durability = Durability::none});
+    broker.declare_queue("by-topic", durable);
+    broker.declare_queue("by-exchange", durable);
+    broker.declare_queue("dropped", durable);
+    broker.declare_exchange("events", ExchangeType::fanout);
+    broker.subscribe_queue("orders", "by-topic", filter);
+    broker.subscribe_queue("orders", "dropped", filter);
+    broker.unsubscribe_queue("orders", "dropped");  // unsubscribed: not kept
+    broker.bind("events", "by-exchange", {}, {.arguments = filter});
+  }
+  Broker broker({.data_dir = dir.path});
+  auto producer = broker.producer();
+  const Headers cheap{{"store", "example_corp"}, {"price_usd", "99.5"}};
+  const Headers dear{{"store", "example_corp"}, {"price_usd", "210.75"}};
+  const Headers other{{"store", "other"}, {"price_usd", "500"}};
+  for (const Headers* h : {&cheap, &dear, &other}) {
+    REQUIRE(producer.send("orders", "x", {.headers = *h}));
+    REQUIRE(producer.send("events", "x", {.headers = *h}));
+  }
+  CHECK(broker.queue("by-topic").depth() == 1);
+  CHECK(broker.queue("by-exchange").depth() == 1);
+  CHECK(broker.queue("dropped").depth() == 0);
+  for (const char* name : {"by-topic", "by-exchange"}) {
+    INFO(name);
+    auto consumer = broker.consumer(name);
+    auto got = consumer.receive(std::chrono::seconds(0));
+    REQUIRE(got);
+    CHECK(got->headers().get("price_usd") == "210.75");
+  }
+  // The same filter again is the same subscription; another one is refused, as before.
+  CHECK_NOTHROW(broker.subscribe_queue("orders", "by-topic", filter));
+  CHECK(test::code_of([&] {
+          broker.subscribe_queue("orders", "by-topic", {{"store", "other"}});
+        }) == Errc::option_mismatch);
 }

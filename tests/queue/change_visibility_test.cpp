@@ -8,10 +8,33 @@
 //    maximum, your request is rejected."
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <string>
+
 #include "support/test_support.hpp"
 
 using namespace switchyard;
 using namespace switchyard::test;
+
+namespace {
+
+/// A fresh data directory, removed when the test ends.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "switchyard-vis-XXXXXX").string();
+    path = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+}  // namespace
 
 TEST_CASE("change_visibility(0) makes a held message visible at once, as attempt 2") {
   ManualBroker m;
@@ -81,4 +104,48 @@ TEST_CASE("change_visibility is bounded by 12 hours from the receive, and a nega
   CHECK(held->change_visibility(-1s).code() == Errc::invalid_argument);
   REQUIRE(held->ack());
   CHECK(held->change_visibility(1s).code() == Errc::stale_delivery);
+}
+
+// A durable queue journals each delivery with its attempt, not its lease: after a restart
+// "exactly the unacknowledged messages come back, with their attempt counts" (README,
+// Persistence) — ready at once, whatever visibility a change_visibility gave the delivery before.
+// (SQS keeps a lease across its own failures; switchyard's restart is the broker's end, and its
+// rule for every in-flight message is the one pinned here.)
+TEST_CASE("a delivery whose visibility was changed comes back at once after a restart - as "
+          "attempt 2 - and its old handle cannot settle it") {
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  const QueueOptions options{.visibility_timeout = 30s, .durability = Durability::always};
+  // Outlive the broker: held when it shuts down, as a crash would leave them.
+  std::optional<Consumer> consumer;
+  std::optional<Delivery> held;
+  {
+    Broker broker({.clock = clock, .data_dir = dir.path});
+    broker.declare_queue("q", options);
+    REQUIRE(broker.producer().send("q", "x"));
+    consumer = broker.consumer("q");
+    auto got = consumer->receive(0s);
+    REQUIRE(got);
+    held = std::move(*got);
+    REQUIRE(held->change_visibility(2h));
+    clock->advance(1min);  // past the queue's own 30 s, well inside the 2 h
+    CHECK(consumer->receive(0s).code() == Errc::timed_out);
+  }
+  Broker broker({.clock = clock, .data_dir = dir.path});
+  auto fresh = broker.consumer("q");
+  auto back = fresh.receive(0s);  // no time passes: the 2 h lease did not survive
+  REQUIRE(back);
+  CHECK(text(*back) == "x");
+  CHECK(back->id() == held->id());
+  CHECK(back->attempt() == 2);
+  // The handle from before the restart belongs to the closed broker's queue: it settles nothing
+  // in the reopened one.
+  CHECK_FALSE(held->ack());
+  CHECK_FALSE(held->change_visibility(1h));
+  REQUIRE(back->nack());
+  auto again = fresh.receive(0s);
+  REQUIRE(again);
+  CHECK(again->attempt() == 3);
+  REQUIRE(again->ack());
+  CHECK(broker.queue("q").depth() == 0);
 }

@@ -6,10 +6,40 @@
 // them too).
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "broker/storage_context.hpp"
 #include "support/test_support.hpp"
 
 using namespace switchyard;
 using namespace switchyard::test;
+
+namespace {
+
+/// A fresh data directory, removed when the test ends.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "switchyard-life-XXXXXX").string();
+    path = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+/// Whether durable queue `name` has a directory under `data_dir` (Broker::delete_queue
+/// removes it).
+bool stored(const std::filesystem::path& data_dir, std::string_view name) {
+  return std::filesystem::exists(
+      detail::StorageContext::storage_dir(data_dir, detail::DestinationKind::queue, name));
+}
+
+}  // namespace
 
 TEST_CASE("an exclusive queue is consumed only through its declaring handle - others get locked") {
   Broker broker;
@@ -40,13 +70,12 @@ TEST_CASE("an exclusive queue cannot be re-declared or deleted by name (RESOURCE
 }
 
 TEST_CASE("an exclusive queue cannot be durable: RabbitMQ's exclusive queues are transient") {
-  Broker broker;
+  TempDir dir;
+  Broker broker({.data_dir = dir.path});
   CHECK(code_of([&] {
           broker.declare_queue("mine", {.durability = Durability::always, .exclusive = true});
         }) == Errc::invalid_argument);
-  CHECK(code_of([&] {
-          broker.declare_queue("gone", {.durability = Durability::always, .auto_delete = true});
-        }) == Errc::invalid_argument);
+  CHECK_FALSE(broker.contains("mine"));
   CHECK(code_of([&] { broker.declare_queue("late", {.expires = -1s}); }) == Errc::invalid_argument);
 }
 
@@ -150,4 +179,108 @@ TEST_CASE("x-expires counts from the last consumer's close, and a re-declare sta
   CHECK(m.broker.contains("watched"));  // 9 s since the re-declare
   m.clock->advance(1s);
   REQUIRE(eventually([&] { return !m.broker.contains("watched"); }));
+}
+
+// --- durable queues with a lifetime ---------------------------------------------------------
+// RabbitMQ recovers a durable auto-delete queue on restart with its messages; it is deleted once
+// a consumer of the new run has come and gone ("deleted when its last consumer is cancelled",
+// and a queue that never had a consumer stays). A durable queue with x-expires: "the lease is
+// renewed on restart" — its unused time starts again at the reopen.
+
+TEST_CASE("a durable auto-delete queue survives a restart with its messages and options") {
+  TempDir dir;
+  const QueueOptions options{.durability = Durability::none, .auto_delete = true};
+  std::optional<Consumer> open_at_shutdown;
+  std::optional<Producer> producer;  // keeps the shut-down broker's registry alive
+  {
+    Broker broker({.data_dir = dir.path});
+    broker.declare_queue("work", options);
+    producer = broker.producer();
+    REQUIRE(producer->send("work", "first"));
+    REQUIRE(producer->send("work", "second"));
+    // A consumer still open when the broker shuts down: its close afterwards is not the
+    // queue's last consumer cancelled, the broker's shutdown deletes nothing.
+    open_at_shutdown = broker.consumer("work");
+  }
+  open_at_shutdown.reset();
+  producer.reset();
+  {
+    Broker broker({.data_dir = dir.path});
+    REQUIRE(broker.contains("work"));
+    CHECK(broker.queue("work").options().auto_delete);
+    CHECK(broker.queue("work").depth() == 2);
+    CHECK_NOTHROW(broker.declare_queue("work", options));  // the same options as stored
+    CHECK(code_of([&] {
+            broker.declare_queue("work", {.durability = Durability::none});
+          }) == Errc::option_mismatch);
+  }
+  // Reopened without a consumer of its own, it stays (RabbitMQ: never had a consumer).
+  Broker broker({.data_dir = dir.path});
+  REQUIRE(broker.contains("work"));
+  CHECK(broker.queue("work").depth() == 2);
+}
+
+TEST_CASE("a durable auto-delete queue is deleted on disk when its last consumer after a restart "
+          "closes - it does not come back") {
+  TempDir dir;
+  const QueueOptions options{.durability = Durability::none, .auto_delete = true};
+  {
+    Broker broker({.data_dir = dir.path});
+    auto exchange = broker.declare_exchange("events", ExchangeType::fanout);
+    broker.declare_queue("work", options);
+    broker.bind("events", "work");
+    REQUIRE(broker.producer().send("work", "left behind"));
+  }
+  {
+    Broker broker({.data_dir = dir.path});
+    REQUIRE(broker.contains("work"));
+    REQUIRE(stored(dir.path, "work"));
+    {
+      auto consumer = broker.consumer("work");
+      auto got = consumer.receive(0s);
+      REQUIRE(got);
+      CHECK(text(*got) == "left behind");
+      CHECK(broker.contains("work"));  // in use
+    }
+    CHECK_FALSE(broker.contains("work"));
+    CHECK(broker.exchange("events").stats().bindings == 0);
+    CHECK_FALSE(stored(dir.path, "work"));  // as Broker::delete_queue removes it
+  }
+  Broker broker({.data_dir = dir.path});
+  CHECK_FALSE(broker.contains("work"));
+  CHECK(broker.contains("events"));
+  broker.declare_queue("work", options);  // a new queue of that name starts empty
+  CHECK(broker.queue("work").depth() == 0);
+}
+
+TEST_CASE("a durable queue with x-expires keeps it over a restart - the lease is renewed on "
+          "restart - and once expired it is gone from disk") {
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  const QueueOptions options{.durability = Durability::none, .expires = 10s};
+  {
+    Broker broker({.clock = clock, .data_dir = dir.path});
+    broker.declare_queue("lease", options);
+    REQUIRE(broker.producer().send("lease", "kept"));
+    clock->advance(8s);
+  }
+  clock->advance(1h);  // time passes while the broker is down: it does not count
+  {
+    Broker broker({.clock = clock, .data_dir = dir.path});
+    REQUIRE(broker.contains("lease"));
+    CHECK(broker.queue("lease").options().expires == 10s);
+    CHECK(broker.queue("lease").depth() == 1);
+    clock->advance(9s);
+    // A probe that expires now: once it is gone, the expiry thread has looked at "lease"
+    // 9 s after the reopen and kept it.
+    broker.declare_queue("probe", {.expires = 1ns});
+    clock->advance(1ns);
+    REQUIRE(eventually([&] { return !broker.contains("probe"); }));
+    CHECK(broker.contains("lease"));
+    clock->advance(1s);
+    REQUIRE(eventually([&] { return !broker.contains("lease"); }));
+    REQUIRE(eventually([&] { return !stored(dir.path, "lease"); }));
+  }
+  Broker broker({.clock = clock, .data_dir = dir.path});
+  CHECK_FALSE(broker.contains("lease"));
 }
