@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "match/filter_policy.hpp"
+#include "support/storage_support.hpp"
 #include "support/test_support.hpp"
 
 using namespace switchyard;
@@ -19,19 +20,6 @@ namespace {
 
 using Attributes = std::vector<std::pair<std::string, std::string>>;
 
-/// A fresh data directory, removed when the test ends.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "switchyard-policy-XXXXXX").string();
-    path = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-};
 
 bool matches(std::string_view policy, const Attributes& attributes) {
   auto parsed = FilterPolicy::parse(policy);
@@ -152,12 +140,12 @@ TEST_CASE("one filter policy means the same on a topic subscription and an excha
 // durable queue's binding to a durable exchange, arguments included, over a restart. On a data
 // directory both are in the broker's catalog: the reopened broker filters as before.
 TEST_CASE("after a restart a binding's and a topic subscription's filter policy still filter") {
-  TempDir dir;
+  test::ScratchDir dir;
   const QueueOptions durable{.durability = Durability::none};
   const Headers filter{{"x-filter-policy",
                         R"({"store": ["example_corp"], "price_usd": [{"numeric": [">=", 100]}]})"}};
   {
-    Broker broker({.data_dir = dir.path});
+    Broker broker({.data_dir = dir.path()});
     broker.declare_topic("orders", {.durability = Durability::none});
     broker.declare_queue("by-topic", durable);
     broker.declare_queue("by-exchange", durable);
@@ -168,7 +156,7 @@ TEST_CASE("after a restart a binding's and a topic subscription's filter policy 
     broker.unsubscribe_queue("orders", "dropped");  // unsubscribed: not kept
     broker.bind("events", "by-exchange", {}, {.arguments = filter});
   }
-  Broker broker({.data_dir = dir.path});
+  Broker broker({.data_dir = dir.path()});
   auto producer = broker.producer();
   const Headers cheap{{"store", "example_corp"}, {"price_usd", "99.5"}};
   const Headers dear{{"store", "example_corp"}, {"price_usd", "210.75"}};

@@ -13,28 +13,11 @@
 #include <optional>
 #include <string>
 
+#include "support/storage_support.hpp"
 #include "support/test_support.hpp"
 
 using namespace switchyard;
 using namespace switchyard::test;
-
-namespace {
-
-/// A fresh data directory, removed when the test ends.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "switchyard-vis-XXXXXX").string();
-    path = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-};
-
-}  // namespace
 
 TEST_CASE("change_visibility(0) makes a held message visible at once, as attempt 2") {
   ManualBroker m;
@@ -113,14 +96,14 @@ TEST_CASE("change_visibility is bounded by 12 hours from the receive, and a nega
 // rule for every in-flight message is the one pinned here.)
 TEST_CASE("a delivery whose visibility was changed comes back at once after a restart - as "
           "attempt 2 - and its old handle cannot settle it") {
-  TempDir dir;
+  ScratchDir dir;
   auto clock = std::make_shared<ManualClock>();
   const QueueOptions options{.visibility_timeout = 30s, .durability = Durability::always};
   // Outlive the broker: held when it shuts down, as a crash would leave them.
   std::optional<Consumer> consumer;
   std::optional<Delivery> held;
   {
-    Broker broker({.clock = clock, .data_dir = dir.path});
+    Broker broker({.clock = clock, .data_dir = dir.path()});
     broker.declare_queue("q", options);
     REQUIRE(broker.producer().send("q", "x"));
     consumer = broker.consumer("q");
@@ -131,7 +114,7 @@ TEST_CASE("a delivery whose visibility was changed comes back at once after a re
     clock->advance(1min);  // past the queue's own 30 s, well inside the 2 h
     CHECK(consumer->receive(0s).code() == Errc::timed_out);
   }
-  Broker broker({.clock = clock, .data_dir = dir.path});
+  Broker broker({.clock = clock, .data_dir = dir.path()});
   auto fresh = broker.consumer("q");
   auto back = fresh.receive(0s);  // no time passes: the 2 h lease did not survive
   REQUIRE(back);

@@ -18,19 +18,6 @@ using namespace switchyard::test;
 
 namespace {
 
-/// A fresh directory, removed when the test ends.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "switchyard-dq-XXXXXX").string();
-    path = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-};
 
 const QueueOptions kDurable{.visibility_timeout = std::chrono::seconds(0),
                             .durability = Durability::none};
@@ -43,10 +30,10 @@ TEST_CASE("a durable queue needs a broker with a data directory") {
 }
 
 TEST_CASE("accepted messages survive a restart - acked ones never come back - attempts are kept") {
-  TempDir dir;
+  ScratchDir dir;
   std::vector<MessageId> ids;
   {
-    Broker broker({.data_dir = dir.path});
+    Broker broker({.data_dir = dir.path()});
     broker.declare_queue("jobs", kDurable);
     auto producer = broker.producer();
     for (int i = 0; i < 5; ++i) {
@@ -63,7 +50,7 @@ TEST_CASE("accepted messages survive a restart - acked ones never come back - at
     CHECK(held->attempt() == 1);
     // The broker goes away with job-2 in flight (a crash would do the same).
   }
-  Broker broker({.data_dir = dir.path});
+  Broker broker({.data_dir = dir.path()});
   REQUIRE(broker.contains("jobs"));  // re-declared from the catalog
   auto c = broker.consumer("jobs");
   auto batch = c.receive(10, std::chrono::seconds(0));
@@ -84,9 +71,9 @@ TEST_CASE("accepted messages survive a restart - acked ones never come back - at
 }
 
 TEST_CASE("the catalog brings back durable queues - exchanges and bindings - not transient ones") {
-  TempDir dir;
+  ScratchDir dir;
   {
-    Broker broker({.data_dir = dir.path});
+    Broker broker({.data_dir = dir.path()});
     broker.declare_queue("failed", kDurable);
     QueueOptions jobs = kDurable;
     jobs.max_deliveries = 1;
@@ -97,7 +84,7 @@ TEST_CASE("the catalog brings back durable queues - exchanges and bindings - not
     broker.bind("events", "jobs", "order.*");
     broker.bind("events", "scratch", "#");
   }
-  Broker broker({.data_dir = dir.path});
+  Broker broker({.data_dir = dir.path()});
   CHECK(broker.contains("jobs"));
   CHECK(broker.contains("failed"));
   CHECK(broker.contains("events"));
@@ -116,9 +103,9 @@ TEST_CASE("the catalog brings back durable queues - exchanges and bindings - not
 }
 
 TEST_CASE("a dead letter moved between durable queues survives a restart exactly once") {
-  TempDir dir;
+  ScratchDir dir;
   {
-    Broker broker({.data_dir = dir.path});
+    Broker broker({.data_dir = dir.path()});
     broker.declare_queue("failed", kDurable);
     QueueOptions jobs = kDurable;
     jobs.dead_letter = "failed";
@@ -127,7 +114,7 @@ TEST_CASE("a dead letter moved between durable queues survives a restart exactly
     auto c = broker.consumer("jobs");
     REQUIRE(c.receive()->reject("bad input"));
   }
-  Broker broker({.data_dir = dir.path});
+  Broker broker({.data_dir = dir.path()});
   CHECK(broker.queue("jobs").depth() == 0);
   CHECK(broker.queue("failed").depth() == 1);
   auto failed_consumer = broker.consumer("failed");
@@ -138,14 +125,14 @@ TEST_CASE("a dead letter moved between durable queues survives a restart exactly
 }
 
 TEST_CASE("a second live broker on the same data directory is refused") {
-  TempDir dir;
-  Broker first({.data_dir = dir.path});
-  CHECK(code_of([&] { Broker second({.data_dir = dir.path}); }) == Errc::locked);
+  ScratchDir dir;
+  Broker first({.data_dir = dir.path()});
+  CHECK(code_of([&] { Broker second({.data_dir = dir.path()}); }) == Errc::locked);
 }
 
 TEST_CASE("durability levels report how far a send was carried") {
-  TempDir dir;
-  Broker broker({.data_dir = dir.path});
+  ScratchDir dir;
+  Broker broker({.data_dir = dir.path()});
   QueueOptions always = kDurable;
   always.durability = Durability::always;
   broker.declare_queue("always", always);
@@ -179,8 +166,8 @@ std::size_t thread_count() {
 }
 
 TEST_CASE("each batch queue and topic syncs all its logs on one thread - a send completes synced") {
-  TempDir dir;
-  Broker broker({.data_dir = dir.path});
+  ScratchDir dir;
+  Broker broker({.data_dir = dir.path()});
   QueueOptions batch = kDurable;
   batch.durability = Durability::batch;
   // Counted from the first one's on (a sanitizer may start a thread of its own with it).
@@ -209,22 +196,22 @@ TEST_CASE("each batch queue and topic syncs all its logs on one thread - a send 
 }
 
 TEST_CASE("deleting a durable queue removes it from disk and from the catalog") {
-  TempDir dir;
+  ScratchDir dir;
   {
-    Broker broker({.data_dir = dir.path});
+    Broker broker({.data_dir = dir.path()});
     broker.declare_queue("jobs", kDurable);
     REQUIRE(broker.producer().send("jobs", "x"));
     broker.delete_queue("jobs");
   }
-  Broker broker({.data_dir = dir.path});
+  Broker broker({.data_dir = dir.path()});
   CHECK_FALSE(broker.contains("jobs"));
   broker.declare_queue("jobs", kDurable);
   CHECK(broker.queue("jobs").depth() == 0);
 }
 
 TEST_CASE("a typed payload needs a codec to enter a durable queue") {
-  TempDir dir;
-  Broker broker({.data_dir = dir.path});
+  ScratchDir dir;
+  Broker broker({.data_dir = dir.path()});
   broker.declare_queue("objects", kDurable);
   auto producer = broker.producer();
   CHECK(producer.send("objects", object(Tracked(1))).code() == Errc::wrong_type);
@@ -237,9 +224,9 @@ TEST_CASE("a typed payload needs a codec to enter a durable queue") {
 }
 
 TEST_CASE("the catalog brings back a durable topic with its records and its group's offsets") {
-  TempDir dir;
+  ScratchDir dir;
   {
-    Broker broker({.data_dir = dir.path});
+    Broker broker({.data_dir = dir.path()});
     broker.declare_topic("orders", {.partitions = 2, .durability = Durability::none});
     auto producer = broker.producer();
     for (int i = 0; i < 10; ++i) REQUIRE(producer.send("orders", std::to_string(i), {.key = "k"}));
@@ -252,7 +239,7 @@ TEST_CASE("the catalog brings back a durable topic with its records and its grou
     }
     REQUIRE(member.commit());
   }
-  Broker broker({.data_dir = dir.path});
+  Broker broker({.data_dir = dir.path()});
   REQUIRE(broker.contains("orders"));  // declared again from the catalog
   CHECK(broker.topic("orders").options().partitions == 2);
   auto member = broker.group_consumer("orders", "billing", {.start = Start::earliest});
@@ -268,16 +255,16 @@ TEST_CASE("the catalog brings back a durable topic with its records and its grou
 TEST_CASE("a message held back by the queue's default delay is still held back after a restart") {
   // Found by the reference model (tests/broker/model_test.cpp, seed 2000042): recovery kept a
   // send's own delay but forgot the queue's, so a restart delivered the message at once.
-  TempDir dir;
+  ScratchDir dir;
   auto clock = std::make_shared<ManualClock>();
   QueueOptions delayed = kDurable;
   delayed.delay = std::chrono::milliseconds(30);
   {
-    Broker broker({.clock = clock, .data_dir = dir.path});
+    Broker broker({.clock = clock, .data_dir = dir.path()});
     broker.declare_queue("q", delayed);
     REQUIRE(broker.producer().send("q", "later"));
   }
-  Broker broker({.clock = clock, .data_dir = dir.path});
+  Broker broker({.clock = clock, .data_dir = dir.path()});
   broker.declare_queue("q", delayed);
   auto consumer = broker.consumer("q");
   CHECK(consumer.receive(0ms).code() == Errc::timed_out);
@@ -290,9 +277,9 @@ TEST_CASE("a message held back by the queue's default delay is still held back a
 TEST_CASE(
     "message ids never repeat for a data directory - reopened with nothing unsettled, "
     "twice, or after the broker died without closing") {
-  TempDir dir;
-  TempDir killed;  // a copy taken while the broker lives: what a kill -9 leaves behind
-  const BrokerOptions options{.data_dir = dir.path, .storage = {.segment_bytes = 1 << 16}};
+  ScratchDir dir;
+  ScratchDir killed;  // a copy taken while the broker lives: what a kill -9 leaves behind
+  const BrokerOptions options{.data_dir = dir.path(), .storage = {.segment_bytes = 1 << 16}};
   MessageId highest = 0;
   auto send_and_settle = [&](Broker& broker) {
     broker.declare_queue("jobs", kDurable);
@@ -317,35 +304,35 @@ TEST_CASE(
   {
     Broker broker(options);
     send_and_settle(broker);
-    std::filesystem::copy(dir.path, killed.path,
+    std::filesystem::copy(dir.path(), killed.path(),
                           std::filesystem::copy_options::recursive |
                               std::filesystem::copy_options::overwrite_existing);
   }
-  Broker broker({.data_dir = killed.path, .storage = {.segment_bytes = 1 << 16}});
+  Broker broker({.data_dir = killed.path(), .storage = {.segment_bytes = 1 << 16}});
   send_and_settle(broker);
 }
 
 TEST_CASE(
     "a send whose id block cannot be recorded fails with the write's error - never with "
     "an unrecorded id") {
-  TempDir dir;
+  ScratchDir dir;
   auto broker = std::make_unique<Broker>(
-      BrokerOptions{.data_dir = dir.path, .storage = {.segment_bytes = 1 << 16}});
+      BrokerOptions{.data_dir = dir.path(), .storage = {.segment_bytes = 1 << 16}});
   broker->declare_queue("jobs", kDurable);
   // A directory where the ids file goes: the rename over it fails.
-  std::filesystem::create_directories(dir.path / "ids" / "in-the-way");
+  std::filesystem::create_directories(dir.path() / "ids" / "in-the-way");
   auto producer = broker->producer();
   auto refused = producer.send("jobs", "job");
   REQUIRE_FALSE(refused);
   CHECK(refused.code() == Errc::io_error);
   CHECK_THAT(refused.message(), Catch::Contains("ids"));
   CHECK(broker->queue("jobs").stats().depth == 0);
-  std::filesystem::remove_all(dir.path / "ids");
+  std::filesystem::remove_all(dir.path() / "ids");
   auto sent = producer.send("jobs", "job");
   REQUIRE(sent);
   producer = {};
   broker.reset();
-  Broker reopened({.data_dir = dir.path, .storage = {.segment_bytes = 1 << 16}});
+  Broker reopened({.data_dir = dir.path(), .storage = {.segment_bytes = 1 << 16}});
   reopened.declare_queue("jobs", kDurable);
   auto after = reopened.producer().send("jobs", "job");
   REQUIRE(after);
@@ -355,16 +342,16 @@ TEST_CASE(
 TEST_CASE(
     "a stored queue message with a key longer than a message can hold is reported corrupt on "
     "recovery, as a topic's record is") {
-  TempDir dir;
+  ScratchDir dir;
   {
-    Broker broker({.data_dir = dir.path});
+    Broker broker({.data_dir = dir.path()});
     broker.declare_queue("jobs", kDurable);
   }
   {
     detail::QueueJournalOptions options;
     options.log.owner =
         detail::StorageOwner::of(detail::OwnerKind::queue, detail::StreamRole::records, "jobs", 0);
-    auto journal = detail::QueueJournal::open(dir.path / "queues" / "jobs", options);
+    auto journal = detail::QueueJournal::open(dir.path() / "queues" / "jobs", options);
     INFO((journal ? "" : journal.message()));
     REQUIRE(journal);
     detail::StoredMessage m;
@@ -373,7 +360,7 @@ TEST_CASE(
     m.payload = bytes_of("payload");
     REQUIRE((*journal)->append(detail::fields_of(m)));
   }
-  const auto error = error_of([&] { Broker broker({.data_dir = dir.path}); });
+  const auto error = error_of([&] { Broker broker({.data_dir = dir.path()}); });
   REQUIRE(error);
   CHECK(error->code() == Errc::corrupt);
   CHECK_THAT(error->what(), Catch::Contains("longer than 65535"));

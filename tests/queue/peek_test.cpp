@@ -12,28 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "support/storage_support.hpp"
 #include "support/test_support.hpp"
 
 using namespace switchyard;
 using namespace switchyard::test;
-
-namespace {
-
-/// A fresh data directory, removed when the test ends.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "switchyard-peek-XXXXXX").string();
-    path = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-};
-
-}  // namespace
 
 TEST_CASE("peek lists ready, delayed and in-flight messages with id, attempt, age and holder") {
   ManualBroker m;
@@ -159,13 +142,13 @@ TEST_CASE("peek while consumers receive and settle sees only whole, consistent e
 // message turned ready with the attempt it had.
 TEST_CASE("after a durable queue's restart peek lists the same ready messages with ids, attempts "
           "and ages") {
-  TempDir dir;
+  ScratchDir dir;
   auto clock = std::make_shared<ManualClock>();
   const QueueOptions options{.visibility_timeout = 30s, .durability = Durability::none};
   std::vector<PeekedMessage> before;
   MessageId held_id = 0;
   {
-    Broker broker({.clock = clock, .data_dir = dir.path});
+    Broker broker({.clock = clock, .data_dir = dir.path()});
     broker.declare_queue("q", options);
     auto producer = broker.producer();
     for (const char* payload : {"held", "nacked", "ready"}) REQUIRE(producer.send("q", payload));
@@ -181,7 +164,7 @@ TEST_CASE("after a durable queue's restart peek lists the same ready messages wi
     before = broker.queue("q").peek();
     REQUIRE(before.size() == 4);
   }
-  Broker broker({.clock = clock, .data_dir = dir.path});
+  Broker broker({.clock = clock, .data_dir = dir.path()});
   const auto after = broker.queue("q").peek();
   REQUIRE(after.size() == 4);
   for (const PeekedMessage& was : before) {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "broker/storage_context.hpp"
+#include "support/storage_support.hpp"
 #include "support/test_support.hpp"
 
 using namespace switchyard;
@@ -18,19 +19,6 @@ using namespace switchyard::test;
 
 namespace {
 
-/// A fresh data directory, removed when the test ends.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "switchyard-life-XXXXXX").string();
-    path = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-};
 
 /// Whether durable queue `name` has a directory under `data_dir` (Broker::delete_queue
 /// removes it).
@@ -70,8 +58,8 @@ TEST_CASE("an exclusive queue cannot be re-declared or deleted by name (RESOURCE
 }
 
 TEST_CASE("an exclusive queue cannot be durable: RabbitMQ's exclusive queues are transient") {
-  TempDir dir;
-  Broker broker({.data_dir = dir.path});
+  ScratchDir dir;
+  Broker broker({.data_dir = dir.path()});
   CHECK(code_of([&] {
           broker.declare_queue("mine", {.durability = Durability::always, .exclusive = true});
         }) == Errc::invalid_argument);
@@ -188,12 +176,12 @@ TEST_CASE("x-expires counts from the last consumer's close, and a re-declare sta
 // renewed on restart" — its unused time starts again at the reopen.
 
 TEST_CASE("a durable auto-delete queue survives a restart with its messages and options") {
-  TempDir dir;
+  ScratchDir dir;
   const QueueOptions options{.durability = Durability::none, .auto_delete = true};
   std::optional<Consumer> open_at_shutdown;
   std::optional<Producer> producer;  // keeps the shut-down broker's registry alive
   {
-    Broker broker({.data_dir = dir.path});
+    Broker broker({.data_dir = dir.path()});
     broker.declare_queue("work", options);
     producer = broker.producer();
     REQUIRE(producer->send("work", "first"));
@@ -205,7 +193,7 @@ TEST_CASE("a durable auto-delete queue survives a restart with its messages and 
   open_at_shutdown.reset();
   producer.reset();
   {
-    Broker broker({.data_dir = dir.path});
+    Broker broker({.data_dir = dir.path()});
     REQUIRE(broker.contains("work"));
     CHECK(broker.queue("work").options().auto_delete);
     CHECK(broker.queue("work").depth() == 2);
@@ -215,26 +203,26 @@ TEST_CASE("a durable auto-delete queue survives a restart with its messages and 
           }) == Errc::option_mismatch);
   }
   // Reopened without a consumer of its own, it stays (RabbitMQ: never had a consumer).
-  Broker broker({.data_dir = dir.path});
+  Broker broker({.data_dir = dir.path()});
   REQUIRE(broker.contains("work"));
   CHECK(broker.queue("work").depth() == 2);
 }
 
 TEST_CASE("a durable auto-delete queue is deleted on disk when its last consumer after a restart "
           "closes - it does not come back") {
-  TempDir dir;
+  ScratchDir dir;
   const QueueOptions options{.durability = Durability::none, .auto_delete = true};
   {
-    Broker broker({.data_dir = dir.path});
+    Broker broker({.data_dir = dir.path()});
     auto exchange = broker.declare_exchange("events", ExchangeType::fanout);
     broker.declare_queue("work", options);
     broker.bind("events", "work");
     REQUIRE(broker.producer().send("work", "left behind"));
   }
   {
-    Broker broker({.data_dir = dir.path});
+    Broker broker({.data_dir = dir.path()});
     REQUIRE(broker.contains("work"));
-    REQUIRE(stored(dir.path, "work"));
+    REQUIRE(stored(dir.path(), "work"));
     {
       auto consumer = broker.consumer("work");
       auto got = consumer.receive(0s);
@@ -244,9 +232,9 @@ TEST_CASE("a durable auto-delete queue is deleted on disk when its last consumer
     }
     CHECK_FALSE(broker.contains("work"));
     CHECK(broker.exchange("events").stats().bindings == 0);
-    CHECK_FALSE(stored(dir.path, "work"));  // as Broker::delete_queue removes it
+    CHECK_FALSE(stored(dir.path(), "work"));  // as Broker::delete_queue removes it
   }
-  Broker broker({.data_dir = dir.path});
+  Broker broker({.data_dir = dir.path()});
   CHECK_FALSE(broker.contains("work"));
   CHECK(broker.contains("events"));
   broker.declare_queue("work", options);  // a new queue of that name starts empty
@@ -255,18 +243,18 @@ TEST_CASE("a durable auto-delete queue is deleted on disk when its last consumer
 
 TEST_CASE("a durable queue with x-expires keeps it over a restart - the lease is renewed on "
           "restart - and once expired it is gone from disk") {
-  TempDir dir;
+  ScratchDir dir;
   auto clock = std::make_shared<ManualClock>();
   const QueueOptions options{.durability = Durability::none, .expires = 10s};
   {
-    Broker broker({.clock = clock, .data_dir = dir.path});
+    Broker broker({.clock = clock, .data_dir = dir.path()});
     broker.declare_queue("lease", options);
     REQUIRE(broker.producer().send("lease", "kept"));
     clock->advance(8s);
   }
   clock->advance(1h);  // time passes while the broker is down: it does not count
   {
-    Broker broker({.clock = clock, .data_dir = dir.path});
+    Broker broker({.clock = clock, .data_dir = dir.path()});
     REQUIRE(broker.contains("lease"));
     CHECK(broker.queue("lease").options().expires == 10s);
     CHECK(broker.queue("lease").depth() == 1);
@@ -279,8 +267,8 @@ TEST_CASE("a durable queue with x-expires keeps it over a restart - the lease is
     CHECK(broker.contains("lease"));
     clock->advance(1s);
     REQUIRE(eventually([&] { return !broker.contains("lease"); }));
-    REQUIRE(eventually([&] { return !stored(dir.path, "lease"); }));
+    REQUIRE(eventually([&] { return !stored(dir.path(), "lease"); }));
   }
-  Broker broker({.clock = clock, .data_dir = dir.path});
+  Broker broker({.clock = clock, .data_dir = dir.path()});
   CHECK_FALSE(broker.contains("lease"));
 }
