@@ -429,10 +429,9 @@ void Broker::delete_topic(std::string_view name, DeleteOptions options) {
     gone->close(true);  // hands the cluster what was accepted; the remote topic stays
     return;
   }
-  gone->close(false);
+  gone->close(false);  // closed for good: its storage is retired (no more writes)
   auto& topic = static_cast<TopicState&>(*gone);
   if (topic.durable()) {
-    topic.retire_storage();
     storage_->remove(detail::DestinationKind::topic, name);
     catalog_changed();
   }

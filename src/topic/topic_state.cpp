@@ -237,7 +237,9 @@ Status TopicState::store_commits(
     std::span<const std::pair<std::uint32_t, std::uint64_t>> offsets) noexcept {
   if (!durable() || offsets.empty()) return {};
   MutexLock lock(checkpoint_mutex_);
-  if (storage_destroyed_) return Status(Errc::closed, "topic '" + name_ + "' was deleted");
+  if (storage_destroyed_) {
+    return Status(Errc::closed, "topic '" + name_ + "' is closed (deleted, or its broker shut down)");
+  }
   try {
     auto status = checkpoint_->commit(group, offsets);
     if (!status) {
@@ -281,7 +283,14 @@ void TopicState::fan_out(const Message& message, const SendOptions& options) noe
 
 void TopicState::close(bool drain) noexcept {
   send_closed_.store(true, std::memory_order_release);
-  if (!drain) receive_closed_.store(true, std::memory_order_release);
+  if (!drain) {
+    receive_closed_.store(true, std::memory_order_release);
+    // Closed for good (the broker's shutdown, or a delete): a group member or handle that
+    // outlives the broker must not write into files a broker reopened on the same data
+    // directory has open — its commit would overwrite the new broker's checkpoint (as the
+    // queue journal's Retirement, durable/queue_journal.hpp).
+    retire_storage();
+  }
   appended_.notify_all();
 }
 

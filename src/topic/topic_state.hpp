@@ -180,12 +180,14 @@ class TopicState final : public TopicBase, public std::enable_shared_from_this<T
   [[nodiscard]] std::optional<std::uint64_t> stored_offset(std::string_view group,
                                                            std::uint32_t partition) const;
   /// Durable topics: stores `offsets` (partition, next offset) of `group` in the checkpoint;
-  /// returns once it is durable. `io_error` (nothing changed) or `closed` after deletion.
+  /// returns once it is durable. `io_error` (nothing changed) or `closed` once the topic is
+  /// closed for good (deleted, or its broker shut down: `close(false)`).
   /// Memory topics: nothing to do. Called under the group's mutex.
   Status store_commits(const std::string& group,
                        std::span<const std::pair<std::uint32_t, std::uint64_t>> offsets) noexcept;
-  /// After the topic left the registry: stop writing to its files (appends and commits fail
-  /// with `closed`), so that the broker can remove its directory.
+  /// Stop writing to its files (appends and commits fail with `closed`): run by `close(false)`,
+  /// so that a deleted topic's directory can be removed and that handles outliving their broker
+  /// leave a reopened broker's files alone.
   void retire_storage() noexcept;
   /// The message naming a partition out of range.
   [[nodiscard]] std::string partition_error(std::uint64_t partition) const;

@@ -171,6 +171,38 @@ TEST_CASE("a group resumes exactly after its last commit on a restarted broker")
   CHECK(d.committed(1).value() == 5);   // its commit
 }
 
+TEST_CASE("a group member that outlives its broker commits nothing into the reopened topic") {
+  // The queue journal's rule (queue_journal.hpp, Retirement) for topics: a handle from before a
+  // restart belongs to the closed broker; its commit must not land in the files the reopened
+  // broker has open (it would overwrite the new broker's checkpoint with the old one's view).
+  ScratchDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  std::optional<GroupConsumer> old_member;
+  {
+    DurableBroker b(dir.path(), clock);
+    b.broker.declare_topic("events", durable(Durability::always, 1));
+    for (int i = 0; i < 10; ++i) b.send("events", numbered("e", i));
+    old_member = b.broker.group_consumer("events", "billing", {.start = Start::earliest});
+    REQUIRE(old_member->poll(0));
+    REQUIRE(old_member->commit(0, 3));
+  }
+  {
+    DurableBroker b(dir.path(), clock);
+    b.broker.declare_topic("events", durable(Durability::always, 1));
+    auto fresh = b.broker.group_consumer("events", "billing", {.start = Start::earliest});
+    REQUIRE(fresh.poll(0));
+    CHECK(fresh.committed(0).value() == 3);
+    REQUIRE(fresh.commit(0, 7));
+    CHECK(old_member->commit(0, 9).code() == Errc::closed);
+    old_member.reset();
+    CHECK(fresh.committed(0).value() == 7);
+  }
+  DurableBroker b(dir.path(), clock);
+  b.broker.declare_topic("events", durable(Durability::always, 1));
+  auto member = b.broker.group_consumer("events", "billing", {.start = Start::latest});
+  CHECK(member.committed(0).value() == 7);
+}
+
 TEST_CASE("a committed position of 0 survives a restart and the group is known after it") {
   // Issue 10 §1.2: 400 records polled from partition 0 of 2, committed (committed(1) = 0);
   // 500 more land in partition 1. After the restart the group must still be known, with both
