@@ -18,6 +18,9 @@ namespace detail {
 
 namespace {
 
+/// How far before the last window recover_dedup starts reading (see there).
+constexpr std::int64_t kDedupScanMarginNs = 1'000'000'000;
+
 }  // namespace
 
 // --- TopicState ------------------------------------------------------------------------
@@ -108,8 +111,11 @@ void TopicState::recover_dedup() {
   for (std::uint32_t p = 0; p < logs_.size(); ++p) {
     const SegmentLog& log = static_cast<const DurablePartitionLog&>(*logs_[p]).log();
     // Records are stamped with their send's wall time, so an id whose window has not ended
-    // was sent within the last window: the scan starts there, not at the log's start.
-    auto from = log.offset_for_timestamp(saturating_add(wall_now, -options_.dedup_window.count()));
+    // was sent within the last window: the scan starts there, not at the log's start (a
+    // second earlier: the window opened at the append, a moment after the send's stamp).
+    const std::int64_t since = saturating_add(
+        saturating_add(wall_now, -options_.dedup_window.count()), -kDedupScanMarginNs);
+    auto from = log.offset_for_timestamp(since);
     auto found = collect_stored_dedup(log, from ? *from : log.start_offset(), wall_now);
     if (!found) {
       throw Error(found.code(), "topic '" + name_ + "' partition " + std::to_string(p) +
