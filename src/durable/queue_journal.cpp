@@ -69,7 +69,11 @@ Result<std::unique_ptr<QueueJournal>> QueueJournal::open(const std::filesystem::
   // could delete them). Records below the message log's start were deleted: their windows had
   // ended, or (a log truncated by other means) their ids went with them.
   try {
-    auto held = collect_stored_dedup(*journal->messages_, 0, journal->wall_now_ns());
+    const std::int64_t now = journal->wall_now_ns();
+    const auto& log = *journal->messages_;
+    auto from = log.offset_for_timestamp(saturating_add(now, -journal->options_.dedup_window_ns));
+    if (!from) return from.failure();
+    auto held = collect_stored_dedup(log, *from, now);
     if (!held) return held.failure();
     MutexLock lock(journal->mutex_);
     for (StoredDedup& d : *held) {

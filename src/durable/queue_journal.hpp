@@ -35,7 +35,8 @@
 // the id for its whole window even once the message is deleted, so the message segments that
 // hold such a record are not deleted with the settled floor until the window ends:
 // `dedup_holds_` (seq -> the id, message id and window end, wall clock) is filled by `append`
-// and, at open, by reading the message log from its start (`collect_stored_dedup`); a
+// and, at open, by reading the message log from the first record stamped within the last
+// window (`collect_stored_dedup`; a record's stamp is its send's wall time, its window's start); a
 // settlement's segment deletion stops at the lowest seq still held (`hold_floor_locked`). The
 // ids are in memory only as long as their windows (the DedupWindow holds as many). Disk: the
 // segments of up to one window of traffic stay, settled or not (with no dedup ids: none).
@@ -51,6 +52,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <vector>
@@ -69,6 +71,9 @@ struct QueueJournalOptions {
   std::uint64_t settlement_segment_bytes = 1ull << 20;
   /// Compact the settlement log once it holds this many bytes.
   std::uint64_t compact_bytes = 4ull << 20;
+  /// The queue's dedup window: at open, only records stamped within the last window can hold
+  /// an id still in it, so the read for them starts there (default: the whole log).
+  std::int64_t dedup_window_ns = std::numeric_limits<std::int64_t>::max();
 };
 
 /// A message that was accepted and not settled before the restart.
