@@ -25,14 +25,18 @@
 //   owner `restore`s them (window ends moved back onto the monotonic clock) before any send.
 //     * Queue (QueueJournal): acked messages leave the journal when the segments below the
 //       settled floor are deleted, so the journal holds back that deletion for segments that
-//       still hold an id in its window (`dedup_holds_`: seq -> window end, wall), and
-//       `recover_dedup` reads from the message log's start, settled records included — the id
-//       of a message consumed and acked before the restart is still known after it.
+//       still hold an id in its window (`dedup_holds_`: seq -> id, message id, window end),
+//       rebuilt at open by reading the records stamped within the last window, settled ones
+//       included — the id of a message consumed and acked before the restart is still known
+//       after it (`recover_dedup`).
 //     * Topic (DurablePartitionLog): records stay until retention; the scan starts at the first
 //       record stamped within the last window (`offset_for_timestamp`). A record deleted by
 //       retention or compaction within its window takes its id with it (documented).
 //   Threading: recovery runs at open, before the destination is published to senders; the
 //   owner's lock is taken anyway (the annotations say so, and it costs nothing then).
+//   Known edge: a durable queue's send whose record was written but whose message could not
+//   be placed (out of memory) is refused and its id forgotten now, yet the record (journaled
+//   as dropped) still names the id, so after a restart that id counts as seen.
 //   Compatibility: records without a dedup id stay version 1 or 2, byte for byte; an existing
 //   data directory opens unchanged; an older build refuses a version-3 record as `corrupt`.
 #pragma once
