@@ -262,6 +262,54 @@ Result<StoredMessage> decode_stored_message(std::span<const std::byte> body) {
   return m;
 }
 
+namespace {
+
+/// The dedup trailer of a version-3 body, walking past the rest without copying it (the
+/// recovery of a queue reads a whole window of records). Bounds-checked as the full decode;
+/// `offset` is left 0.
+Result<StoredDedup> decode_stored_dedup(std::span<const std::byte> body) {
+  auto corrupt = [&](const char* what) {
+    return Failure{Errc::corrupt, fmt::format("message body: {} runs past the body's {} bytes",
+                                              what, body.size())};
+  };
+  const std::byte* p = body.data();
+  std::uint64_t pos = stored_message::kFixedSize;  // the caller checked the fixed part is there
+  auto skip = [&](std::uint64_t n) {
+    if (n > body.size() - pos) return false;
+    pos += n;
+    return true;
+  };
+  const auto header_count = load<std::uint16_t>(p + 34);
+  if (!skip(std::uint64_t{load<std::uint32_t>(p + 36)} + load<std::uint32_t>(p + 40))) {
+    return corrupt("key and group");
+  }
+  for (std::uint16_t i = 0; i < header_count; ++i) {
+    if (!skip(8)) return corrupt("header lengths");
+    if (!skip(std::uint64_t{load<std::uint32_t>(p + pos - 8)} + load<std::uint32_t>(p + pos - 4))) {
+      return corrupt("header");
+    }
+  }
+  if (!skip(load<std::uint32_t>(p + 44))) return corrupt("payload");
+  if (!skip(stored_message::kTrailerFixedSize)) return corrupt("created and message id");
+  if (!skip(load<std::uint32_t>(p + pos - 4))) return corrupt("message id");
+  if (!skip(stored_message::kDedupTrailerFixedSize)) return corrupt("dedup window and id");
+  StoredDedup d;
+  d.message_id = load<std::uint64_t>(p + 0);
+  d.until_ns = load<std::int64_t>(p + pos - stored_message::kDedupTrailerFixedSize);
+  const auto id_size = load<std::uint32_t>(p + pos - 4);
+  const std::uint64_t at = pos;
+  if (!skip(id_size)) return corrupt("dedup id");
+  if (pos != body.size()) {
+    return Failure{Errc::corrupt,
+                   fmt::format("message body: {} trailing bytes after the payload",
+                               body.size() - pos)};
+  }
+  d.id.assign(reinterpret_cast<const char*>(p + at), id_size);
+  return d;
+}
+
+}  // namespace
+
 Result<std::vector<StoredDedup>> collect_stored_dedup(const SegmentLog& log, std::uint64_t from,
                                                      std::int64_t now_wall_ns) {
   std::vector<StoredDedup> out;
@@ -276,14 +324,15 @@ Result<std::vector<StoredDedup>> collect_stored_dedup(const SegmentLog& log, std
           load<std::uint8_t>(record.body.data() + 33) != stored_message::kBodyVersionWithDedup) {
         continue;
       }
-      auto m = decode_stored_message(record.body);
-      if (!m) {
+      auto d = decode_stored_dedup(record.body);
+      if (!d) {
         return Failure{Errc::corrupt,
                        fmt::format("{}: record at offset {}: {}", log.directory().string(),
-                                   record.offset, m.message())};
+                                   record.offset, d.message())};
       }
-      if (m->dedup_until_ns <= now_wall_ns) continue;  // its window ended before the reopen
-      out.push_back({std::move(m->dedup_id), m->id, record.offset, m->dedup_until_ns});
+      if (d->until_ns <= now_wall_ns) continue;  // its window ended before the reopen
+      d->offset = record.offset;
+      out.push_back(std::move(*d));
     }
     from = batch->next_offset;
   }
