@@ -182,3 +182,31 @@ TEST_CASE("a durable topic's dedup id whose window ended before the restart is a
   CHECK_FALSE(later->duplicate);
   CHECK(broker.topic("events").stats().deduplicated == 0);
 }
+
+TEST_CASE("a durable topic's dedup id sent while a queue was subscribed survives a restart too") {
+  // With a subscription the send takes the Message path (the queue shares the Message), not
+  // the fields path: the id must reach the record either way.
+  DedupDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  Result<SendReceipt> first = Result<SendReceipt>(Errc::closed);
+  {
+    Broker broker({.clock = clock, .data_dir = dir.path});
+    broker.declare_topic("events", kDurableEvents);
+    auto copies = broker.declare_queue("copies");
+    broker.subscribe_queue("events", "copies");
+    auto producer = broker.producer();
+    first = send(producer, "events", "paid", {.key = "order-1", .dedup_id = "pay-1"});
+    REQUIRE(first);
+    CHECK(copies.depth() == 1);
+  }
+  clock->advance(1min);
+  Broker broker({.clock = clock, .data_dir = dir.path});
+  auto producer = broker.producer();
+  auto retry = send(producer, "events", "paid", {.key = "order-1", .dedup_id = "pay-1"});
+  REQUIRE(retry);
+  CHECK(retry->duplicate);
+  CHECK(retry->id == first->id);
+  CHECK(retry->partition == first->partition);
+  CHECK(retry->offset == first->offset);
+  CHECK(broker.topic("events").stats().appended == 1);
+}
