@@ -87,8 +87,9 @@ struct TopicOptions {
   /// Idempotent sends: how long a send's `dedup_id` is remembered (as a queue's
   /// `dedup_window`; SQS FIFO: 5 minutes). A send whose id was seen within it is not appended
   /// again: it is acknowledged with the first send's receipt (id, partition, offset) and
-  /// `duplicate` set — Kafka's idempotent producer, by a producer-supplied id. Remembered in
-  /// memory (a restart forgets the ids, as a queue's). 0 to Duration::max().
+  /// `duplicate` set — Kafka's idempotent producer, by a producer-supplied id. A durable topic
+  /// remembers the ids across a restart for the rest of their window (they are stored in their
+  /// records; one that retention or compaction removed is forgotten). 0 to Duration::max().
   Duration dedup_window = std::chrono::minutes(5);
   /// `delete_records` (retention only), `compact` or `compact_delete`: see `Cleanup`.
   Cleanup cleanup = Cleanup::delete_records;

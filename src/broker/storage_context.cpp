@@ -108,6 +108,7 @@ std::unique_ptr<QueueJournal> StorageContext::open_queue(std::string_view name,
     options.settlement_segment_bytes = options.log.segment_bytes;
   }
   options.log.clock = clock_;
+  options.dedup_window_ns = queue.dedup_window.count();  // where its dedup ids can be
   options.log.owner = StorageOwner::of(OwnerKind::queue, StreamRole::records, name, 0);
   options.log.flusher = group_commit(queue.durability);
   options.log.on_failure = failure_log("queue '" + std::string(name) + "'");

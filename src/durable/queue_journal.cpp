@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <limits>
+
+#include "switchyard/detail/deadline.hpp"
 
 #include <fmt/format.h>
 
@@ -61,6 +65,24 @@ Result<std::unique_ptr<QueueJournal>> QueueJournal::open(const std::filesystem::
   if (!messages) return messages.failure();
   journal->messages_ = std::move(*messages);
   if (auto status = journal->open_settlements(); !status) return status.failure();
+  // The dedup ids still within their window hold their segments again (before any settlement
+  // could delete them). Records below the message log's start were deleted: their windows had
+  // ended, or (a log truncated by other means) their ids went with them.
+  try {
+    const std::int64_t now = journal->wall_now_ns();
+    const auto& log = *journal->messages_;
+    auto from = log.offset_for_timestamp(saturating_add(now, -journal->options_.dedup_window_ns));
+    if (!from) return from.failure();
+    auto held = collect_stored_dedup(log, *from, now);
+    if (!held) return held.failure();
+    MutexLock lock(journal->mutex_);
+    for (StoredDedup& d : *held) {
+      const std::uint64_t seq = d.offset;
+      journal->dedup_holds_.insert_or_assign(seq, std::move(d));
+    }
+  } catch (const std::bad_alloc&) {
+    return Failure{Errc::out_of_memory, "recovering the dedup ids of " + dir.string()};
+  }
   return journal;
 }
 
@@ -242,7 +264,48 @@ Result<std::uint64_t> QueueJournal::append(const MessageFields& message, Complet
   if (retired_.load(std::memory_order_acquire)) {
     return Result<std::uint64_t>(Errc::closed, dir_.string() + ": the queue is closed");
   }
-  return append_stored(*messages_, message, std::move(done));
+  auto seq = append_stored(*messages_, message, std::move(done));
+  if (!seq || message.dedup_id.empty()) return seq;
+  // Held before the message can be settled (that needs it delivered first, after this
+  // returns), so no truncation passes it while its window lasts.
+  try {
+    StoredDedup held{std::string(message.dedup_id), message.id, *seq,
+                     rebase_deadline(message.dedup_until_ns,
+                                     message.timestamp_ns - message.sent_ns)};
+    MutexLock lock(mutex_);
+    dedup_holds_.insert_or_assign(*seq, std::move(held));
+  } catch (const std::bad_alloc&) {
+    // Stored, not held: its segment may go before its window ends (the id is then forgotten
+    // at the next restart, not now). Better than failing a send that was written.
+  }
+  return seq;
+}
+
+std::int64_t QueueJournal::wall_now_ns() const noexcept {
+  if (options_.log.clock) return options_.log.clock->wall_now().time_since_epoch().count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::uint64_t QueueJournal::hold_floor_locked(std::int64_t now_wall_ns) {
+  // Window ends are nearly in seq order (one window length per queue): forgetting from the
+  // front is enough; an ended hold behind a live one goes when it reaches the front.
+  while (!dedup_holds_.empty() && dedup_holds_.begin()->second.until_ns <= now_wall_ns) {
+    dedup_holds_.erase(dedup_holds_.begin());
+  }
+  return dedup_holds_.empty() ? std::numeric_limits<std::uint64_t>::max()
+                              : dedup_holds_.begin()->first;
+}
+
+std::vector<StoredDedup> QueueJournal::recover_dedup() const {
+  const std::int64_t now = wall_now_ns();
+  std::vector<StoredDedup> out;
+  MutexLock lock(mutex_);
+  for (const auto& [seq, held] : dedup_holds_) {
+    if (held.until_ns > now) out.push_back(held);
+  }
+  return out;
 }
 
 Status QueueJournal::record_delivery(std::uint64_t seq, std::uint32_t attempts, Completion done) {
@@ -275,7 +338,7 @@ Status QueueJournal::settle(Settlement kind, std::uint64_t seq, std::uint32_t at
     auto r = settlements_->append(body, 0, std::move(done));
     if (!r) return r.failure();
     apply_locked(kind, seq, attempts);
-    floor = floor_locked();
+    floor = std::min(floor_locked(), hold_floor_locked(wall_now_ns()));
     if (settlements_->size_bytes() > compact_at_) {
       if (auto status = compact_locked(); !status) return status;
     }

@@ -30,6 +30,17 @@
 // a crash during compaction is deleted), then read the message log from the floor: every
 // message not settled comes back, in seq order, with its last recorded attempt count.
 //
+// Dedup ids (util/dedup_window.hpp has the whole design): a message sent with a dedup id
+// carries it, and its window's end, in its own record (stored body version 3). SQS remembers
+// the id for its whole window even once the message is deleted, so the message segments that
+// hold such a record are not deleted with the settled floor until the window ends:
+// `dedup_holds_` (seq -> the id, message id and window end, wall clock) is filled by `append`
+// and, at open, by reading the message log from the first record stamped within the last
+// window (`collect_stored_dedup`; a record's stamp is its send's wall time, its window's start); a
+// settlement's segment deletion stops at the lowest seq still held (`hold_floor_locked`). The
+// ids are in memory only as long as their windows (the DedupWindow holds as many). Disk: the
+// segments of up to one window of traffic stay, settled or not (with no dedup ids: none).
+//
 // Compaction: once the settlement log outgrows max(`compact_bytes`, twice the last snapshot),
 // a new generation is written — the snapshot records, then snapshot_complete — synced, and only
 // then is the old generation deleted. Message segments wholly below the floor are deleted as
@@ -48,6 +59,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <vector>
@@ -66,6 +78,9 @@ struct QueueJournalOptions {
   std::uint64_t settlement_segment_bytes = 1ull << 20;
   /// Compact the settlement log once it holds this many bytes.
   std::uint64_t compact_bytes = 4ull << 20;
+  /// The queue's dedup window: at open, only records stamped within the last window can hold
+  /// an id still in it, so the read for them starts there (default: the whole log).
+  std::int64_t dedup_window_ns = std::numeric_limits<std::int64_t>::max();
 };
 
 /// A message that was accepted and not settled before the restart.
@@ -98,9 +113,14 @@ class QueueJournal {
   /// Every accepted, unsettled message in seq order with its attempt count. Reads the message
   /// log; call it once after open (it reflects settlements made since, too).
   Result<std::vector<RecoveredMessage>> recover() const EXCLUDES(mutex_);
+  /// The dedup ids of every stored message, settled or not, whose window has not ended by
+  /// the clock's wall time now (`options.log.clock`; none: the system clock), in seq order.
+  /// Settled messages' ids are as the file comment says. Throws std::bad_alloc.
+  [[nodiscard]] std::vector<StoredDedup> recover_dedup() const EXCLUDES(mutex_);
 
   /// Stores a message (`append_stored`: encoded straight into the log); returns its seq.
-  /// `done` as for SegmentLog::append.
+  /// `done` as for SegmentLog::append. A message with a `dedup_id` is held on disk for its
+  /// window (see the file comment); takes the journal's lock for that, only then.
   Result<std::uint64_t> append(const MessageFields& message, Completion done = {});
   /// The message with seq `seq` was handed out for the `attempts`-th time.
   Status record_delivery(std::uint64_t seq, std::uint32_t attempts, Completion done = {});
@@ -148,6 +168,9 @@ class QueueJournal {
   }
   Status compact_locked() REQUIRES(mutex_);
   Result<std::unique_ptr<SegmentLog>> open_generation(std::uint64_t gen, bool fresh);
+  [[nodiscard]] std::int64_t wall_now_ns() const noexcept;
+  // Forgets the holds whose window ended; the lowest seq still held (UINT64_MAX: none).
+  std::uint64_t hold_floor_locked(std::int64_t now_wall_ns) REQUIRES(mutex_);
 
   const std::filesystem::path dir_;
   const QueueJournalOptions options_;
@@ -165,6 +188,8 @@ class QueueJournal {
   // Settlement log size that triggers the next compaction.
   std::uint64_t compact_at_ GUARDED_BY(mutex_) = 0;
   std::uint64_t compactions_ GUARDED_BY(mutex_) = 0;
+  // Seq -> the dedup id its record carries, for the ids whose window may not have ended.
+  std::map<std::uint64_t, StoredDedup> dedup_holds_ GUARDED_BY(mutex_);
 };
 
 /// Encodes / decodes a settlement record body.

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "switchyard/detail/deadline.hpp"
@@ -35,7 +36,10 @@ MessageFields fields_of(const StoredMessage& m) noexcept {
           .deliver_after_ns = m.deliver_after_ns,
           .expires_at_ns = m.expires_at_ns,
           .created_ns = m.created_ns,
-          .message_id = m.message_id};
+          .message_id = m.message_id,
+          .dedup_id = m.dedup_id,
+          // Stored wall-clock, and `sent_ns` is `timestamp_ns` here: moved by nothing.
+          .dedup_until_ns = m.dedup_until_ns};
 }
 
 Result<MessageFields> fields_of(const Message& message, std::string& object_bytes) noexcept {
@@ -52,7 +56,9 @@ Result<MessageFields> fields_of(const Message& message, std::string& object_byte
                        .deliver_after_ns = body.deliver_after_ns(),
                        .expires_at_ns = body.expires_at_ns(),
                        .created_ns = body.created_ns(),
-                       .message_id = body.message_id()};
+                       .message_id = body.message_id(),
+                       .dedup_id = {},  // a send option, not the message's: the owner sets it
+                       .dedup_until_ns = 0};
   if (!message.has_object()) return fields;
   // An object payload is stored through its Codec: the one case that encodes to a buffer.
   try {
@@ -76,12 +82,21 @@ namespace {
 bool has_origin(const MessageFields& m) noexcept {
   return m.created_ns != 0 || !m.message_id.empty();
 }
+/// Whether `m` needs body version 3 (a dedup id; it carries the version-2 trailer too).
+bool has_dedup(const MessageFields& m) noexcept {
+  return !m.dedup_id.empty();
+}
+std::uint8_t version_of(const MessageFields& m) noexcept {
+  if (has_dedup(m)) return stored_message::kBodyVersionWithDedup;
+  return has_origin(m) ? stored_message::kBodyVersionWithOrigin : stored_message::kBodyVersion;
+}
 }  // namespace
 
 std::size_t encoded_size(const MessageFields& m) noexcept {
   std::size_t n = stored_message::kFixedSize + m.key.size() + m.group.size() + m.payload.size();
   for (const auto& [name, value] : m.headers) n += 8 + name.size() + value.size();
-  if (has_origin(m)) n += stored_message::kTrailerFixedSize + m.message_id.size();
+  if (has_origin(m) || has_dedup(m)) n += stored_message::kTrailerFixedSize + m.message_id.size();
+  if (has_dedup(m)) n += stored_message::kDedupTrailerFixedSize + m.dedup_id.size();
   return n;
 }
 
@@ -94,8 +109,7 @@ void encode_into(const MessageFields& m, std::span<std::byte> out) noexcept {
   store<std::int64_t>(p + 16, moved(m.deliver_after_ns, wall_minus_mono));
   store<std::int64_t>(p + 24, moved(m.expires_at_ns, wall_minus_mono));
   store<std::uint8_t>(p + 32, m.priority);
-  store<std::uint8_t>(p + 33, has_origin(m) ? stored_message::kBodyVersionWithOrigin
-                                            : stored_message::kBodyVersion);
+  store<std::uint8_t>(p + 33, version_of(m));
   store<std::uint16_t>(p + 34, static_cast<std::uint16_t>(m.headers.size()));
   store<std::uint32_t>(p + 36, static_cast<std::uint32_t>(m.key.size()));
   store<std::uint32_t>(p + 40, static_cast<std::uint32_t>(m.group.size()));
@@ -115,11 +129,17 @@ void encode_into(const MessageFields& m, std::span<std::byte> out) noexcept {
     put(value.data(), value.size());
   }
   put(m.payload.data(), m.payload.size());
-  if (has_origin(m)) {
+  if (has_origin(m) || has_dedup(m)) {
     store<std::int64_t>(p, m.created_ns);
     store<std::uint32_t>(p + 8, static_cast<std::uint32_t>(m.message_id.size()));
     p += stored_message::kTrailerFixedSize;
     put(m.message_id.data(), m.message_id.size());
+  }
+  if (has_dedup(m)) {
+    store<std::int64_t>(p, moved(m.dedup_until_ns, wall_minus_mono));
+    store<std::uint32_t>(p + 8, static_cast<std::uint32_t>(m.dedup_id.size()));
+    p += stored_message::kDedupTrailerFixedSize;
+    put(m.dedup_id.data(), m.dedup_id.size());
   }
 }
 
@@ -173,12 +193,11 @@ Result<StoredMessage> decode_stored_message(std::span<const std::byte> body) {
   }
   const std::byte* p = body.data();
   const auto version = load<std::uint8_t>(p + 33);
-  if (version != stored_message::kBodyVersion &&
-      version != stored_message::kBodyVersionWithOrigin) {
-    return Failure{
-        Errc::corrupt,
-        fmt::format("message body version {} (this build reads {} and {})", version,
-                    stored_message::kBodyVersion, stored_message::kBodyVersionWithOrigin)};
+  if (version < stored_message::kBodyVersion || version > stored_message::kBodyVersionWithDedup) {
+    return Failure{Errc::corrupt,
+                   fmt::format("message body version {} (this build reads {} to {})", version,
+                               stored_message::kBodyVersion,
+                               stored_message::kBodyVersionWithDedup)};
   }
   StoredMessage m;
   m.id = load<std::uint64_t>(p + 0);
@@ -222,11 +241,18 @@ Result<StoredMessage> decode_stored_message(std::span<const std::byte> body) {
     }
   }
   if (const auto* at = take(payload_size, "payload")) m.payload.assign(at, at + payload_size);
-  if (version == stored_message::kBodyVersionWithOrigin) {
+  if (version >= stored_message::kBodyVersionWithOrigin) {
     if (const auto* trailer = take(stored_message::kTrailerFixedSize, "created and message id")) {
       m.created_ns = load<std::int64_t>(trailer);
       const auto id_size = load<std::uint32_t>(trailer + 8);
       if (const auto* at = take(id_size, "message id")) m.message_id = text(at, id_size);
+    }
+  }
+  if (version == stored_message::kBodyVersionWithDedup) {
+    if (const auto* trailer = take(stored_message::kDedupTrailerFixedSize, "dedup window and id")) {
+      m.dedup_until_ns = load<std::int64_t>(trailer);
+      const auto id_size = load<std::uint32_t>(trailer + 8);
+      if (const auto* at = take(id_size, "dedup id")) m.dedup_id = text(at, id_size);
     }
   }
   if (bad.empty() && pos != body.size()) {
@@ -234,6 +260,83 @@ Result<StoredMessage> decode_stored_message(std::span<const std::byte> body) {
   }
   if (!bad.empty()) return Failure{Errc::corrupt, "message body: " + bad};
   return m;
+}
+
+namespace {
+
+/// The dedup trailer of a version-3 body, walking past the rest without copying it (the
+/// recovery of a queue reads a whole window of records). Bounds-checked as the full decode;
+/// `offset` is left 0.
+Result<StoredDedup> decode_stored_dedup(std::span<const std::byte> body) {
+  auto corrupt = [&](const char* what) {
+    return Failure{Errc::corrupt, fmt::format("message body: {} runs past the body's {} bytes",
+                                              what, body.size())};
+  };
+  const std::byte* p = body.data();
+  std::uint64_t pos = stored_message::kFixedSize;  // the caller checked the fixed part is there
+  auto skip = [&](std::uint64_t n) {
+    if (n > body.size() - pos) return false;
+    pos += n;
+    return true;
+  };
+  const auto header_count = load<std::uint16_t>(p + 34);
+  if (!skip(std::uint64_t{load<std::uint32_t>(p + 36)} + load<std::uint32_t>(p + 40))) {
+    return corrupt("key and group");
+  }
+  for (std::uint16_t i = 0; i < header_count; ++i) {
+    if (!skip(8)) return corrupt("header lengths");
+    if (!skip(std::uint64_t{load<std::uint32_t>(p + pos - 8)} + load<std::uint32_t>(p + pos - 4))) {
+      return corrupt("header");
+    }
+  }
+  if (!skip(load<std::uint32_t>(p + 44))) return corrupt("payload");
+  if (!skip(stored_message::kTrailerFixedSize)) return corrupt("created and message id");
+  if (!skip(load<std::uint32_t>(p + pos - 4))) return corrupt("message id");
+  if (!skip(stored_message::kDedupTrailerFixedSize)) return corrupt("dedup window and id");
+  StoredDedup d;
+  d.message_id = load<std::uint64_t>(p + 0);
+  d.until_ns = load<std::int64_t>(p + pos - stored_message::kDedupTrailerFixedSize);
+  const auto id_size = load<std::uint32_t>(p + pos - 4);
+  const std::uint64_t at = pos;
+  if (!skip(id_size)) return corrupt("dedup id");
+  if (pos != body.size()) {
+    return Failure{Errc::corrupt,
+                   fmt::format("message body: {} trailing bytes after the payload",
+                               body.size() - pos)};
+  }
+  d.id.assign(reinterpret_cast<const char*>(p + at), id_size);
+  return d;
+}
+
+}  // namespace
+
+Result<std::vector<StoredDedup>> collect_stored_dedup(const SegmentLog& log, std::uint64_t from,
+                                                     std::int64_t now_wall_ns) {
+  std::vector<StoredDedup> out;
+  from = std::max(from, log.start_offset());
+  for (;;) {
+    auto batch = log.read(from, 4096);
+    if (!batch) return batch.failure();
+    if (batch->records.empty()) break;
+    for (const auto& record : batch->records) {
+      // Only a send with a dedup id writes version 3: the others are skipped undecoded.
+      if (record.body.size() < stored_message::kFixedSize ||
+          load<std::uint8_t>(record.body.data() + 33) != stored_message::kBodyVersionWithDedup) {
+        continue;
+      }
+      auto d = decode_stored_dedup(record.body);
+      if (!d) {
+        return Failure{Errc::corrupt,
+                       fmt::format("{}: record at offset {}: {}", log.directory().string(),
+                                   record.offset, d.message())};
+      }
+      if (d->until_ns <= now_wall_ns) continue;  // its window ended before the reopen
+      d->offset = record.offset;
+      out.push_back(std::move(*d));
+    }
+    from = batch->next_offset;
+  }
+  return out;
 }
 
 }  // namespace switchyard::detail

@@ -28,11 +28,21 @@
 //    +---------------------------------------+
 //    |  message id                            |  producer-set (AMQP message-id)
 //    +---------------------------------------+
+//    version 3 (a send with a dedup id): the version-2 trailer (zeros when the message has no
+//    origin), then:
+//    +---------------------------------------+
+//    |  dedup window end (i64, wall ns)       |  SendOptions::dedup_id's window
+//    +-------------------+-------------------+
+//    |  dedup id length (u32)                 |
+//    +---------------------------------------+
+//    |  dedup id                              |
+//    +---------------------------------------+
 //
 // A message without either is written as version 1, byte for byte as before version 2 existed,
 // so most records (and every file written before) stay version 1 and every build reads them;
-// this build reads both; a version above 2 is `corrupt` ("message body version N"), so an
-// older build refuses a version-2 record with a typed error, never misreads it.
+// only a send with a dedup id writes version 3; this build reads all three; a version above 3
+// is `corrupt` ("message body version N"), so an older build refuses a newer record with a
+// typed error, never misreads it.
 //
 // The one codec between a `Message` and its stored form, for durable queues and topics alike:
 //   * to a record: `fields_of(Message)` (or the producer's `MessageFields`, for a message that
@@ -72,6 +82,8 @@ struct StoredMessage {
   std::int64_t expires_at_ns = 0;     ///< wall clock; 0 = never expires
   std::int64_t created_ns = 0;        ///< producer-set timestamp, wall clock; 0 = none
   std::string message_id;             ///< producer-set message id; empty = none
+  std::string dedup_id;               ///< the send's dedup id (version 3); empty = none
+  std::int64_t dedup_until_ns = 0;    ///< end of the dedup id's window, wall clock
 
   friend bool operator==(const StoredMessage&, const StoredMessage&) = default;
 };
@@ -81,6 +93,10 @@ namespace stored_message {
 inline constexpr std::uint8_t kBodyVersion = 1;
 /// A body with the version-2 trailer (created, message id) after its payload.
 inline constexpr std::uint8_t kBodyVersionWithOrigin = 2;
+/// A body with the version-2 trailer and then the dedup trailer (window end, id).
+inline constexpr std::uint8_t kBodyVersionWithDedup = 3;
+/// The dedup trailer's fixed part: window end (i64), dedup id length (u32).
+inline constexpr std::size_t kDedupTrailerFixedSize = 12;
 inline constexpr std::size_t kFixedSize = 48;
 /// The trailer's fixed part: created (i64), message id length (u32).
 inline constexpr std::size_t kTrailerFixedSize = 12;
@@ -118,5 +134,19 @@ Result<std::uint64_t> append_stored(SegmentLog& log, const MessageFields& fields
 /// group longer than a Message holds (65535 bytes). Throws std::bad_alloc.
 [[nodiscard]] Result<Message> to_message(const StoredMessage& stored,
                                          std::int64_t mono_minus_wall_ns);
+
+/// A dedup id found in a stored record (util/dedup_window.hpp): what a restart remembers.
+struct StoredDedup {
+  std::string id;
+  std::uint64_t message_id = 0;  ///< the record's message id: what a duplicate is told
+  std::uint64_t offset = 0;      ///< the record's offset (a queue's seq)
+  std::int64_t until_ns = 0;     ///< end of the id's window, wall clock
+};
+/// The dedup ids of `log`'s records from `from` to its end whose window has not ended by
+/// `now_wall_ns`, in offset order. Decodes version-3 bodies only (the others carry none).
+/// Failure: the log's read errors; `corrupt` for a body that does not decode.
+[[nodiscard]] Result<std::vector<StoredDedup>> collect_stored_dedup(const SegmentLog& log,
+                                                                    std::uint64_t from,
+                                                                    std::int64_t now_wall_ns);
 
 }  // namespace switchyard::detail

@@ -281,6 +281,12 @@ Result<std::uint64_t> QueueState::journal_append(Message& message, const SendOpt
     std::string object_bytes;
     auto fields = fields_of(message, object_bytes);
     if (!fields) return R(fields.code(), "durable queue '" + name_ + "': " + fields.message());
+    if (!options.dedup_id.empty()) {
+      // Stored with the message, so a restart remembers it (util/dedup_window.hpp); the window
+      // is the one accept() opened, from the same send stamp.
+      fields->dedup_id = options.dedup_id;
+      fields->dedup_until_ns = saturating_add(fields->sent_ns, options_.dedup_window.count());
+    }
     Completion done;
     if (defers_completion()) {
       deferred = DeferredCompletion::create(options);
@@ -340,6 +346,21 @@ Result<std::pair<std::size_t, MessageId>> QueueState::recover() {
       admitted_.fetch_sub(1, std::memory_order_relaxed);
       return R(Errc::out_of_memory);
     }
+  }
+  // The dedup ids of messages sent within their window before the restart, settled ones
+  // included (SQS remembers an id for its window even after the message was deleted): a retry
+  // of one is a duplicate, told the first message id.
+  try {
+    std::vector<StoredDedup> ids = journal_->recover_dedup();
+    std::stable_sort(ids.begin(), ids.end(), [](const StoredDedup& a, const StoredDedup& b) {
+      return a.until_ns < b.until_ns;
+    });
+    MutexLock lock(slow_.mutex);
+    for (const StoredDedup& d : ids) {
+      slow_.dedup.restore(d.id, d.message_id, rebase_deadline(d.until_ns, mono_minus_wall));
+    }
+  } catch (const std::bad_alloc&) {
+    return R(Errc::out_of_memory);
   }
   recovery_.kind = StreamRecovery::Kind::queue;
   recovery_.destination = name_;

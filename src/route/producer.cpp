@@ -195,7 +195,9 @@ Result<MessageId> Producer::send(std::string_view destination, std::span<const s
         .deliver_after_ns = deadline_of(sent_ns, options.delay),
         .expires_at_ns = deadline_of(sent_ns, options.ttl),
         .created_ns = created_of(options),
-        .message_id = options.message_id};
+        .message_id = options.message_id,
+        .dedup_id = {},  // the destination stores it with the window it knows
+        .dedup_until_ns = 0};
     if (auto receipt = target->accept_fields(fields, options)) {
       detail::report_send(target, options, *receipt);
       if (!*receipt) return Result<MessageId>(receipt->failure());

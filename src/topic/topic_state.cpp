@@ -18,6 +18,9 @@ namespace detail {
 
 namespace {
 
+/// How far before the last window recover_dedup starts reading (see there).
+constexpr std::int64_t kDedupScanMarginNs = 1'000'000'000;
+
 }  // namespace
 
 // --- TopicState ------------------------------------------------------------------------
@@ -47,6 +50,7 @@ TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<C
       auto state = std::make_shared<GroupState>(*this, group, nullptr);
       groups_.emplace(std::move(group), std::move(state));
     }
+    recover_dedup();
   }
   if (compacted()) compactor_ = std::thread([this] { run_compactor(); });
 }
@@ -99,6 +103,38 @@ Result<std::uint64_t> TopicState::compact_now() noexcept {
   return removed;
 }
 
+void TopicState::recover_dedup() {
+  const Stamp stamp = clock_->stamp();
+  const std::int64_t wall_now = stamp.wall.time_since_epoch().count();
+  const std::int64_t mono_minus_wall = stamp.now.time_since_epoch().count() - wall_now;
+  std::vector<std::pair<std::uint32_t, StoredDedup>> ids;
+  for (std::uint32_t p = 0; p < logs_.size(); ++p) {
+    const SegmentLog& log = static_cast<const DurablePartitionLog&>(*logs_[p]).log();
+    // Records are stamped with their send's wall time, so an id whose window has not ended
+    // was sent within the last window: the scan starts there, not at the log's start (a
+    // second earlier: the window opened at the append, a moment after the send's stamp).
+    const std::int64_t since = saturating_add(
+        saturating_add(wall_now, -options_.dedup_window.count()), -kDedupScanMarginNs);
+    auto from = log.offset_for_timestamp(since);
+    auto found = collect_stored_dedup(log, from ? *from : log.start_offset(), wall_now);
+    if (!found) {
+      throw Error(found.code(), "topic '" + name_ + "' partition " + std::to_string(p) +
+                                    ": recovering its dedup ids: " + found.message());
+    }
+    for (StoredDedup& d : *found) ids.emplace_back(p, std::move(d));
+  }
+  std::stable_sort(ids.begin(), ids.end(), [](const auto& a, const auto& b) {
+    return a.second.until_ns < b.second.until_ns;
+  });
+  MutexLock lock(dedup_mutex_);
+  for (const auto& [partition, d] : ids) {
+    // What the first send was told (append_new's receipt).
+    const SendReceipt first{d.message_id, false, partition, d.offset,
+                            persisted_on_return(options_.durability)};
+    dedup_.restore(d.id, first, rebase_deadline(d.until_ns, mono_minus_wall));
+  }
+}
+
 std::string TopicState::partition_error(std::uint64_t partition) const {
   return "partition " + std::to_string(partition) + " of topic '" + name_ + "' does not exist (" +
          std::to_string(options_.partitions) + " partitions)";
@@ -109,16 +145,16 @@ Result<SendReceipt> TopicState::append_record(MessageId id, std::size_t payload_
                                               std::string_view key, const SendOptions& options,
                                               const Message* fan_copy, Append&& append) noexcept {
   if (options.dedup_id.empty()) [[likely]]
-    return append_new(id, payload_size, key, options, fan_copy, std::forward<Append>(append));
+    return append_new(id, payload_size, key, options, fan_copy, std::forward<Append>(append), 0);
   // The queue's mechanism (util/dedup_window.hpp), keyed by the producer's id: SQS FIFO's
   // "messages with the same deduplication id sent within the interval are accepted
   // successfully but not delivered", here not appended.
   MutexLock lock(dedup_mutex_);
   const std::int64_t now = clock_->now().time_since_epoch().count();
+  const std::int64_t until = saturating_add(now, options_.dedup_window.count());
   std::pair<SendReceipt*, bool> seen;
   try {
-    seen = dedup_.remember(options.dedup_id, SendReceipt{}, now,
-                           saturating_add(now, options_.dedup_window.count()));
+    seen = dedup_.remember(options.dedup_id, SendReceipt{}, now, until);
   } catch (const std::bad_alloc&) {
     return Result<SendReceipt>(Errc::out_of_memory);
   }
@@ -130,7 +166,7 @@ Result<SendReceipt> TopicState::append_record(MessageId id, std::size_t payload_
     return duplicate;
   }
   auto appended =
-      append_new(id, payload_size, key, options, fan_copy, std::forward<Append>(append));
+      append_new(id, payload_size, key, options, fan_copy, std::forward<Append>(append), until);
   if (appended) {
     *seen.first = *appended;  // what a duplicate will be told
   } else {
@@ -142,7 +178,8 @@ Result<SendReceipt> TopicState::append_record(MessageId id, std::size_t payload_
 template <class Append>
 Result<SendReceipt> TopicState::append_new(MessageId id, std::size_t payload_size,
                                            std::string_view key, const SendOptions& options,
-                                           const Message* fan_copy, Append&& append) noexcept {
+                                           const Message* fan_copy, Append&& append,
+                                           std::int64_t dedup_until_ns) noexcept {
   if (closed_for_send())
     return Result<SendReceipt>(Errc::closed, "topic '" + name_ + "' is closed");
   if (payload_size > options_.max_payload) {
@@ -180,7 +217,7 @@ Result<SendReceipt> TopicState::append_new(MessageId id, std::size_t payload_siz
       return Result<SendReceipt>(Errc::out_of_memory);
     }
   }
-  auto offset = append(partition, std::move(done));
+  auto offset = append(partition, std::move(done), dedup_until_ns);
   if (!offset) {
     if (deferred != nullptr) deferred->cancel();  // its completion never fires
     if (offset.code() == Errc::closed || offset.code() == Errc::payload_too_large) {
@@ -207,8 +244,21 @@ Result<SendReceipt> TopicState::accept(Message&& message, const SendOptions& opt
   const std::int64_t now_ns = durable() ? 0 : Access::body(message)->sent_ns;
   return append_record(
       message.id(), message.payload().size(), message.key(), options, fan ? &copy : nullptr,
-      [&](std::uint32_t partition, Completion done) noexcept {
-        return logs_[partition]->append(std::move(message), now_ns, std::move(done));
+      [&](std::uint32_t partition, Completion done,
+          std::int64_t dedup_until_ns) noexcept -> Result<std::uint64_t> {
+        if (!durable() || options.dedup_id.empty()) {
+          return logs_[partition]->append(std::move(message), now_ns, std::move(done));
+        }
+        // The dedup id is stored with the record (util/dedup_window.hpp): encoded from fields.
+        std::string object_bytes;
+        auto fields = fields_of(message, object_bytes);
+        if (!fields) return Result<std::uint64_t>(fields.failure());
+        fields->dedup_id = options.dedup_id;
+        fields->dedup_until_ns = dedup_until_ns;
+        auto offset =
+            static_cast<DurablePartitionLog&>(*logs_[partition]).append(*fields, std::move(done));
+        if (offset) message = Message();  // the log holds the bytes now (as the log's append)
+        return offset;
       });
 }
 
@@ -219,9 +269,13 @@ std::optional<Result<SendReceipt>> TopicState::accept_fields(const MessageFields
   if (has_subscriptions_.load(std::memory_order_acquire)) return std::nullopt;
   return append_record(
       fields.id, fields.payload.size(), fields.key, options, nullptr,
-      [&](std::uint32_t partition, Completion done) noexcept {
-        // Every log of a topic that accepts_fields() is a DurablePartitionLog.
-        return static_cast<DurablePartitionLog&>(*logs_[partition]).append(fields, std::move(done));
+      [&](std::uint32_t partition, Completion done, std::int64_t dedup_until_ns) noexcept {
+        // Every log of a topic that accepts_fields() is a DurablePartitionLog. The dedup id
+        // is stored with the record (util/dedup_window.hpp).
+        MessageFields stored = fields;
+        stored.dedup_id = options.dedup_id;
+        stored.dedup_until_ns = options.dedup_id.empty() ? 0 : dedup_until_ns;
+        return static_cast<DurablePartitionLog&>(*logs_[partition]).append(stored, std::move(done));
       });
 }
 

@@ -211,10 +211,11 @@ class TopicState final : public TopicBase, public std::enable_shared_from_this<T
 
   void fan_out(const Message& message, const SendOptions& options) noexcept;
   /// The body of accept / accept_fields: picks the partition, calls
-  /// `append(partition, done) -> Result<offset>`, then wakes readers and fans `*fan_copy` out
-  /// (if not null) to the subscribed queues.
+  /// `append(partition, done, dedup_until_ns) -> Result<offset>`, then wakes readers and fans
+  /// `*fan_copy` out (if not null) to the subscribed queues.
   /// With a `dedup_id`, under dedup_mutex_: a duplicate within the window gets the first
-  /// send's receipt and appends nothing.
+  /// send's receipt and appends nothing; a durable log stores the id with the record, its
+  /// window ending at `dedup_until_ns` (monotonic; 0 without a dedup id).
   template <class Append>
   Result<SendReceipt> append_record(MessageId id, std::size_t payload_size, std::string_view key,
                                     const SendOptions& options, const Message* fan_copy,
@@ -223,7 +224,10 @@ class TopicState final : public TopicBase, public std::enable_shared_from_this<T
   template <class Append>
   Result<SendReceipt> append_new(MessageId id, std::size_t payload_size, std::string_view key,
                                  const SendOptions& options, const Message* fan_copy,
-                                 Append&& append) noexcept;
+                                 Append&& append, std::int64_t dedup_until_ns = 0) noexcept;
+  /// A durable topic's dedup ids still within their window, read back from its partitions
+  /// at construction (util/dedup_window.hpp). Throws Error (the read's code) or bad_alloc.
+  void recover_dedup();
 
   const std::string name_;
   const TopicOptions options_;

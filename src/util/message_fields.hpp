@@ -30,6 +30,11 @@ struct MessageFields {
   std::int64_t expires_at_ns = 0;     ///< monotonic, as `sent_ns`; 0 = never
   std::int64_t created_ns = 0;        ///< producer-set timestamp, wall clock; 0 = none
   std::string_view message_id;        ///< producer-set message id; empty = none
+  /// The send's deduplication id (`SendOptions::dedup_id`) and the end of its window
+  /// (monotonic, as `sent_ns`): a durable destination stores both with the record, so the id
+  /// is remembered across a restart exactly as long as the message is (util/dedup_window.hpp).
+  std::string_view dedup_id;  ///< empty = none
+  std::int64_t dedup_until_ns = 0;
 };
 
 }  // namespace switchyard::detail

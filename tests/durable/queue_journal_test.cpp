@@ -278,3 +278,72 @@ TEST_CASE(
   REQUIRE(recovered->size() == 1);
   CHECK((*recovered)[0].message.headers.size() == 65535);
 }
+
+// --- dedup ids (issue 15): kept for their window, settled or not ----------------------------
+
+namespace {
+/// Message `n` sent with dedup id "d<n>", its window ending `window` after `clock`'s now.
+StoredMessage deduplicated(std::uint64_t n, const ManualClock& clock, Duration window) {
+  StoredMessage m = message(n);
+  m.timestamp_ns = clock.wall_now().time_since_epoch().count();
+  m.dedup_id = fmt::format("d{}", n);
+  m.dedup_until_ns = m.timestamp_ns + window.count();
+  return m;
+}
+}  // namespace
+
+TEST_CASE("a segment holding a dedup id within its window outlives its settled messages") {
+  ScratchDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  QueueJournalOptions o = small();
+  o.log.clock = clock;
+  auto j = open_journal(dir.path(), o);
+  REQUIRE(*j->append(fields_of(deduplicated(0, *clock, std::chrono::minutes(1)))) == 0);
+  for (std::uint64_t i = 1; i < 300; ++i) REQUIRE(j->append(fields_of(message(i))));
+  for (std::uint64_t i = 0; i < 300; ++i) REQUIRE(j->record_ack(i));
+  CHECK(j->floor() == 300);
+  CHECK(j->messages().start_offset() == 0);  // held: "d0" is still within its window
+  {
+    const auto ids = j->recover_dedup();
+    REQUIRE(ids.size() == 1);
+    CHECK(ids[0].id == "d0");
+    CHECK(ids[0].message_id == 0);
+  }
+  clock->advance(std::chrono::minutes(1));
+  REQUIRE(*j->append(fields_of(message(300))) == 300);
+  REQUIRE(j->record_ack(300));
+  CHECK(j->messages().start_offset() > 0);  // the window ended: the hold is gone
+  CHECK(j->recover_dedup().empty());
+}
+
+TEST_CASE("dedup ids of settled messages are recovered after a restart until their window ends") {
+  ScratchDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  QueueJournalOptions o = small();
+  o.log.clock = clock;
+  {
+    auto j = open_journal(dir.path(), o);
+    REQUIRE(j->append(fields_of(deduplicated(0, *clock, std::chrono::minutes(1)))));
+    REQUIRE(j->append(fields_of(deduplicated(1, *clock, std::chrono::minutes(2)))));
+    for (std::uint64_t i = 2; i < 300; ++i) REQUIRE(j->append(fields_of(message(i))));
+    for (std::uint64_t i = 0; i < 300; ++i) REQUIRE(j->record_ack(i));
+  }
+  clock->advance(std::chrono::seconds(90));
+  auto j = open_journal(dir.path(), o);
+  auto recovered = j->recover();
+  REQUIRE(recovered);
+  CHECK(recovered->empty());
+  const auto ids = j->recover_dedup();
+  REQUIRE(ids.size() == 1);  // "d0"'s window ended before the reopen
+  CHECK(ids[0].id == "d1");
+  CHECK(ids[0].message_id == 1);
+  CHECK(ids[0].offset == 1);
+  // The rebuilt hold keeps "d1"'s segment until its window ends, then lets it go.
+  REQUIRE(*j->append(fields_of(message(300))) == 300);
+  REQUIRE(j->record_ack(300));
+  CHECK(j->messages().start_offset() == 0);
+  clock->advance(std::chrono::seconds(30));
+  REQUIRE(j->append(fields_of(message(301))));
+  REQUIRE(j->record_ack(301));
+  CHECK(j->messages().start_offset() > 0);
+}

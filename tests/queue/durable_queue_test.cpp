@@ -365,3 +365,104 @@ TEST_CASE(
   CHECK(error->code() == Errc::corrupt);
   CHECK_THAT(error->what(), Catch::Contains("longer than 65535"));
 }
+
+// --- dedup ids across a restart (issue 15) ----------------------------------------------
+// SQS FIFO: "If a message with a particular message deduplication ID is sent successfully, any
+// messages sent with the same message deduplication ID are accepted successfully but aren't
+// delivered during the 5-minute deduplication interval" — the interval is the server's, so a
+// producer retrying across a broker restart must not get a duplicate either.
+
+namespace {
+/// A durable queue on small segments, so acknowledged messages really leave the journal.
+QueueOptions dedup_queue(Duration window) {
+  QueueOptions o = kDurable;
+  o.dedup_window = window;
+  o.storage.segment_bytes = 4096;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("a dedup id sent before a restart is a duplicate after it - answered with the first id") {
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  MessageId first = 0;
+  {
+    Broker broker({.clock = clock, .data_dir = dir.path});
+    broker.declare_queue("payments", dedup_queue(5min));
+    auto sent = broker.producer().send("payments", "charge 10", {.dedup_id = "pay-42"});
+    REQUIRE(sent);
+    first = *sent;
+  }
+  clock->advance(4min);
+  Broker broker({.clock = clock, .data_dir = dir.path});
+  auto q = broker.queue("payments");
+  auto producer = broker.producer();
+  auto again = producer.send("payments", "charge 10", {.dedup_id = "pay-42"});
+  REQUIRE(again);
+  CHECK(*again == first);
+  CHECK(q.depth() == 1);
+  CHECK(q.stats().deduplicated == 1);
+  auto c = broker.consumer("payments");
+  auto d = c.receive();
+  REQUIRE(d);
+  CHECK(d->id() == first);
+  REQUIRE(d->ack());
+  CHECK_FALSE(c.receive());  // delivered once
+}
+
+TEST_CASE("a dedup id outlives its acknowledged message across a restart - for the whole window") {
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  MessageId first = 0;
+  {
+    Broker broker({.clock = clock, .data_dir = dir.path});
+    broker.declare_queue("payments", dedup_queue(5min));
+    auto producer = broker.producer();
+    auto sent = producer.send("payments", "charge 10", {.dedup_id = "pay-42"});
+    REQUIRE(sent);
+    first = *sent;
+    auto c = broker.consumer("payments");
+    // Enough traffic, all acknowledged, to fill several segments: every segment below the
+    // settled floor may go, except the ones still holding an id within its window.
+    for (int i = 0; i < 200; ++i) {
+      REQUIRE(producer.send("payments", std::string(100, 'x')));
+      auto d = c.receive();
+      REQUIRE(d);
+      REQUIRE(d->ack());
+    }
+    auto d = c.receive();
+    REQUIRE(d);
+    REQUIRE(d->ack());
+    CHECK_FALSE(c.receive());
+  }
+  clock->advance(4min);
+  Broker broker({.clock = clock, .data_dir = dir.path});
+  auto q = broker.queue("payments");
+  CHECK(q.depth() == 0);  // settled messages do not come back...
+  auto again = broker.producer().send("payments", "charge 10", {.dedup_id = "pay-42"});
+  REQUIRE(again);
+  CHECK(*again == first);  // ...but their ids are remembered
+  CHECK(q.depth() == 0);
+  CHECK(q.stats().deduplicated == 1);
+}
+
+TEST_CASE("a dedup id whose window ended before the restart is new again after it") {
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  MessageId first = 0;
+  {
+    Broker broker({.clock = clock, .data_dir = dir.path});
+    broker.declare_queue("payments", dedup_queue(5min));
+    auto sent = broker.producer().send("payments", "charge 10", {.dedup_id = "pay-42"});
+    REQUIRE(sent);
+    first = *sent;
+  }
+  clock->advance(5min);
+  Broker broker({.clock = clock, .data_dir = dir.path});
+  auto q = broker.queue("payments");
+  auto later = broker.producer().send("payments", "charge 10", {.dedup_id = "pay-42"});
+  REQUIRE(later);
+  CHECK(*later != first);
+  CHECK(q.depth() == 2);
+  CHECK(q.stats().deduplicated == 0);
+}

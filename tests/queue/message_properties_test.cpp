@@ -122,7 +122,7 @@ TEST_CASE("a durable topic keeps a record's message id and CreateTime across a r
   CHECK(r.timestamp() == kCreated);
 }
 
-// --- the stored body: version 1 stays as it was, version 2 adds the trailer --------------------
+// --- the stored body: version 1 stays as it was, version 2 adds the trailer, version 3 the dedup id
 
 TEST_CASE("a message without producer-set fields is stored as body version 1 - as before") {
   detail::StoredMessage m;
@@ -168,9 +168,40 @@ TEST_CASE("a body version this build does not know is a typed corrupt error") {
   m.timestamp_ns = 1000;
   std::vector<std::byte> out;
   detail::encode(detail::fields_of(m), out);
-  out[33] = std::byte{3};
+  out[33] = std::byte{4};
   auto read = detail::decode_stored_message(out);
   REQUIRE_FALSE(read);
   CHECK(read.code() == Errc::corrupt);
-  CHECK(read.message().find("message body version 3") != std::string::npos);
+  CHECK(read.message().find("message body version 4") != std::string::npos);
+}
+
+TEST_CASE("a send's dedup id and its window end are stored as body version 3 - and read back") {
+  detail::StoredMessage m;
+  m.id = 7;
+  m.timestamp_ns = 1000;
+  m.key = "k";
+  m.payload = bytes_of("p");
+  m.dedup_id = "pay-42";
+  m.dedup_until_ns = 123456789;
+  std::vector<std::byte> out;
+  detail::encode(detail::fields_of(m), out);
+  // The version-2 trailer (empty here), then the dedup trailer.
+  CHECK(out.size() == detail::stored_message::kFixedSize + 2 + 12 + 12 + 6);
+  CHECK(static_cast<int>(out[33]) == detail::stored_message::kBodyVersionWithDedup);
+  auto back = detail::decode_stored_message(out);
+  REQUIRE(back);
+  CHECK(*back == m);
+  m.created_ns = 123;
+  m.message_id = "order-42";
+  out.clear();
+  detail::encode(detail::fields_of(m), out);
+  back = detail::decode_stored_message(out);
+  REQUIRE(back);
+  CHECK(*back == m);
+  // A cut dedup trailer is corrupt, naming the field.
+  out.resize(out.size() - 2);
+  auto cut = detail::decode_stored_message(out);
+  REQUIRE_FALSE(cut);
+  CHECK(cut.code() == Errc::corrupt);
+  CHECK(cut.message().find("dedup id") != std::string::npos);
 }

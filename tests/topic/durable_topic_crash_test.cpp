@@ -6,7 +6,11 @@
 // checks it against the model built from the reports:
 //   * every reported record is at its offset with its payload (lost = 0);
 //   * each partition is contiguous from its start to its end (no gaps);
-//   * a record nobody reported is the one send announced when the kill came (no ghosts).
+//   * a record nobody reported is the one send announced when the kill came (no ghosts);
+//   * no dedup id is appended twice across kills: every send carries one, and the parent's
+//     retry of each reported send still retained is a duplicate told the first (partition,
+//     offset) (SQS: an id already sent within the deduplication interval is accepted but not
+//     delivered; the interval outlives a crash).
 // Retention (256 KiB segments, 1 MiB per partition) deletes old segments as the runs go on;
 // records below a partition's start were removed by retention, not lost, and are counted.
 #include <catch2/catch.hpp>
@@ -16,6 +20,7 @@
 #include <chrono>
 #include <csignal>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -57,6 +62,10 @@ struct Report {
   std::uint64_t offset;
 };
 
+std::string dedup_id_of(std::uint64_t seq) {
+  return "dedup-" + std::to_string(seq);
+}
+
 std::string payload_of(std::uint64_t seq) {
   std::string s = "seq-";
   s += std::to_string(seq);
@@ -78,7 +87,8 @@ std::string payload_of(std::uint64_t seq) {
       const auto partition = static_cast<std::uint32_t>(seq % kPartitions);
       report({Report::will_send, partition, seq, 0});
       std::uint64_t offset = ~0ull;
-      SendOptions options{.partition = partition};
+      const std::string dedup_id = dedup_id_of(seq);  // SendOptions views it
+      SendOptions options{.partition = partition, .dedup_id = dedup_id};
       options.on_complete = [&](const Result<SendReceipt>& r) {
         if (r) offset = r->offset;
       };
@@ -100,7 +110,7 @@ TEST_CASE("kill -9 of a broker producing to a durable topic never loses an accep
   // (partition, offset) -> seq: everything that must be there unless retention removed it.
   std::map<std::pair<std::uint32_t, std::uint64_t>, std::uint64_t> model;
   std::uint64_t accepted = 0, in_flight_recovered = 0, retired = 0, recovered = 0;
-  std::uint64_t lost = 0, ghosts = 0, gaps = 0;
+  std::uint64_t lost = 0, ghosts = 0, gaps = 0, retried = 0, appended_twice = 0;
   const auto started = std::chrono::steady_clock::now();
 
   for (int run = 0; run < kKills; ++run) {
@@ -113,12 +123,14 @@ TEST_CASE("kill -9 of a broker producing to a durable topic never loses an accep
     const std::vector<Report>& reports = child.reports();
 
     std::set<std::uint64_t> announced;
+    std::vector<Report> sent_this_run;
     for (const Report& r : reports) {
       if (r.kind == Report::will_send) {
         announced.insert(r.seq);
       } else {
         announced.erase(r.seq);
         model[{r.partition, r.offset}] = r.seq;
+        sent_this_run.push_back(r);
         ++accepted;
       }
     }
@@ -173,6 +185,28 @@ TEST_CASE("kill -9 of a broker producing to a durable topic never loses an accep
     REQUIRE(lost == 0);
     REQUIRE(gaps == 0);
     REQUIRE(ghosts == 0);
+    // Retry every reported send whose record is retained: a duplicate of the first, appending
+    // nothing.
+    {
+      Producer producer = broker.producer();
+      for (const Report& r : sent_this_run) {
+        if (r.offset < stats.partitions[r.partition].start_offset) continue;  // retention's
+        std::optional<SendReceipt> receipt;
+        const std::string dedup_id = dedup_id_of(r.seq);  // SendOptions views it
+        SendOptions options{.partition = r.partition, .dedup_id = dedup_id};
+        options.on_complete = [&](const Result<SendReceipt>& sent) {
+          if (sent) receipt = *sent;
+        };
+        REQUIRE(producer.send("events", payload_of(r.seq), options));
+        REQUIRE(receipt);
+        ++retried;
+        appended_twice += !receipt->duplicate || receipt->offset != r.offset;
+      }
+      REQUIRE(appended_twice == 0);
+      for (const auto& p : topic.stats().partitions) {
+        CHECK(p.end_offset == stats.partitions[p.partition].end_offset);
+      }
+    }
     // What was recovered is the model for the next run (an in-flight record is now kept).
     model.clear();
     for (const auto& [where, payload] : found) {
@@ -189,7 +223,10 @@ TEST_CASE("kill -9 of a broker producing to a durable topic never loses an accep
                                         {"lost", lost},
                                         {"gaps", gaps},
                                         {"ghosts", ghosts},
+                                        {"dedup_retried", retried},
+                                        {"dedup_appended_twice", appended_twice},
                                         {"msgs_per_s", static_cast<double>(accepted) / seconds},
                                         {"seconds", seconds}});
   CHECK(accepted > 0);
+  CHECK(retried > 0);
 }

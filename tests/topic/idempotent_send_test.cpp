@@ -108,3 +108,105 @@ TEST_CASE("a negative topic dedup window is refused") {
   CHECK(code_of([&] { broker.declare_topic("events", {.dedup_window = -1s}); }) ==
         Errc::invalid_argument);
 }
+
+// --- across a restart (issue 15) ----------------------------------------------------------
+// SQS keeps a deduplication id server-side for the whole 5-minute interval; a durable topic
+// keeps it across a close and reopen, so a producer retrying across a restart appends once.
+
+namespace {
+struct DedupDir {
+  std::filesystem::path path = std::filesystem::temp_directory_path() /
+                               ("switchyard-topic-dedup-restart-" + std::to_string(::getpid()));
+  DedupDir() { std::filesystem::remove_all(path); }
+  ~DedupDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+const TopicOptions kDurableEvents{.partitions = 3, .durability = Durability::none,
+                                  .dedup_window = 5min};
+}  // namespace
+
+TEST_CASE("a durable topic's dedup id survives a restart - the retry gets the first receipt") {
+  DedupDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  Result<SendReceipt> first = Result<SendReceipt>(Errc::closed);
+  {
+    Broker broker({.clock = clock, .data_dir = dir.path});
+    broker.declare_topic("events", kDurableEvents);
+    auto producer = broker.producer();
+    first = send(producer, "events", "paid", {.key = "order-1", .dedup_id = "pay-1"});
+    REQUIRE(first);
+    REQUIRE(send(producer, "events", "other", {.key = "order-2", .dedup_id = "pay-2"}));
+  }
+  clock->advance(4min);
+  Broker broker({.clock = clock, .data_dir = dir.path});
+  auto topic = broker.topic("events");
+  auto producer = broker.producer();
+  const auto appended = topic.stats().appended;
+  CHECK(appended == 2);
+  // Through the fields path (no subscription) and, below, through the Message path.
+  auto retry = send(producer, "events", "paid", {.key = "order-1", .dedup_id = "pay-1"});
+  REQUIRE(retry);
+  CHECK(retry->duplicate);
+  CHECK(retry->id == first->id);
+  CHECK(retry->partition == first->partition);
+  CHECK(retry->offset == first->offset);
+  CHECK(topic.stats().appended == appended);
+  CHECK(topic.stats().deduplicated == 1);
+  auto copies = broker.declare_queue("copies");
+  broker.subscribe_queue("events", "copies");
+  CHECK(send(producer, "events", "other", {.key = "order-2", .dedup_id = "pay-2"})->duplicate);
+  CHECK(copies.depth() == 0);
+  // A new id is a new record.
+  auto fresh = send(producer, "events", "new", {.key = "order-1", .dedup_id = "pay-3"});
+  REQUIRE(fresh);
+  CHECK_FALSE(fresh->duplicate);
+  CHECK(fresh->offset == first->offset + 1);
+}
+
+TEST_CASE("a durable topic's dedup id whose window ended before the restart is appended again") {
+  DedupDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  {
+    Broker broker({.clock = clock, .data_dir = dir.path});
+    broker.declare_topic("events", kDurableEvents);
+    auto producer = broker.producer();
+    REQUIRE(send(producer, "events", "paid", {.key = "order-1", .dedup_id = "pay-1"}));
+  }
+  clock->advance(5min);
+  Broker broker({.clock = clock, .data_dir = dir.path});
+  auto producer = broker.producer();
+  auto later = send(producer, "events", "paid", {.key = "order-1", .dedup_id = "pay-1"});
+  REQUIRE(later);
+  CHECK_FALSE(later->duplicate);
+  CHECK(broker.topic("events").stats().deduplicated == 0);
+}
+
+TEST_CASE("a durable topic's dedup id sent while a queue was subscribed survives a restart too") {
+  // With a subscription the send takes the Message path (the queue shares the Message), not
+  // the fields path: the id must reach the record either way.
+  DedupDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  Result<SendReceipt> first = Result<SendReceipt>(Errc::closed);
+  {
+    Broker broker({.clock = clock, .data_dir = dir.path});
+    broker.declare_topic("events", kDurableEvents);
+    auto copies = broker.declare_queue("copies");
+    broker.subscribe_queue("events", "copies");
+    auto producer = broker.producer();
+    first = send(producer, "events", "paid", {.key = "order-1", .dedup_id = "pay-1"});
+    REQUIRE(first);
+    CHECK(copies.depth() == 1);
+  }
+  clock->advance(1min);
+  Broker broker({.clock = clock, .data_dir = dir.path});
+  auto producer = broker.producer();
+  auto retry = send(producer, "events", "paid", {.key = "order-1", .dedup_id = "pay-1"});
+  REQUIRE(retry);
+  CHECK(retry->duplicate);
+  CHECK(retry->id == first->id);
+  CHECK(retry->partition == first->partition);
+  CHECK(retry->offset == first->offset);
+  CHECK(broker.topic("events").stats().appended == 1);
+}
