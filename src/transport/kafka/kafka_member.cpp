@@ -67,6 +67,7 @@ KafkaMember::KafkaMember(std::shared_ptr<KafkaTopic> topic, std::string group,
   set(conf.get(), "group.id", group_);
   set(conf.get(), "auto.offset.reset", options_.start == Start::earliest ? "earliest" : "latest");
   rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaMember::on_rebalance);
+  rd_kafka_conf_set_error_cb(conf.get(), &KafkaMember::on_error);
   rd_kafka_conf_set_opaque(conf.get(), this);
   char error[512];
   consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), error, sizeof error);
@@ -101,8 +102,38 @@ void KafkaMember::on_rebalance(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
   static_cast<KafkaMember*>(opaque)->rebalanced(err, partitions);
 }
 
+void KafkaMember::on_error(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
+  auto* self = static_cast<KafkaMember*>(opaque);
+  self->topic_->client_error(self->group_, err, reason);
+}
+
+void KafkaMember::publish_lag() noexcept {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - lag_published_ < std::chrono::milliseconds(100)) return;
+  lag_published_ = now;
+  try {
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> lag;
+    lag.reserve(assignment_.size());
+    for (std::uint32_t p : assignment_) {
+      std::int64_t low = 0, high = 0;
+      // The watermarks of the last fetch response: no request (unlike `lag`).
+      if (rd_kafka_get_watermark_offsets(consumer_, topic_->name().c_str(),
+                                         static_cast<int32_t>(p), &low, &high) != 0 ||
+          high < 0 || position_[p] < 0) {
+        continue;  // not fetched or not read yet: unknown, so not shown
+      }
+      lag.emplace_back(p, high > position_[p] ? static_cast<std::uint64_t>(high - position_[p]) : 0);
+    }
+    topic_->publish_lag(this, group_, std::move(lag));
+  } catch (...) {
+    // Out of memory: the previous lag stays.
+  }
+}
+
 void KafkaMember::rebalanced(rd_kafka_resp_err_t err,
                              rd_kafka_topic_partition_list_t* partitions) noexcept {
+  topic_->rebalanced();
+  lag_published_ = {};  // the assignment changed: the next poll publishes at once
   try {
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       (void)rd_kafka_assign(consumer_, partitions);
@@ -201,6 +232,7 @@ Status KafkaMember::poll(PollBatch& batch, std::size_t max, Duration timeout) no
   } catch (...) {
     if (records.empty()) return Status(Errc::out_of_memory, "polling kafka");
   }
+  publish_lag();
   if (records.empty() && error) return Status(std::move(*error));
   if (hooks.intercepting()) [[unlikely]] {
     for (const Record& record : records) {
@@ -373,7 +405,7 @@ void KafkaMember::close() noexcept {
     }
   }
   (void)rd_kafka_consumer_close(consumer_);  // leaves the group (its revoke runs here)
-  topic_->member_left();
+  topic_->member_left(this);
 }
 
 Result<int> KafkaMember::ready_fd() noexcept {
