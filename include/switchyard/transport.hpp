@@ -45,7 +45,10 @@ enum class Capability : std::uint32_t {
   start_offset = 1u << 9,         ///< `Start::offset` and `Start::timestamp` for a new group
   ready_fd = 1u << 10,            ///< GroupConsumer::ready_fd (event loops)
   missed_records = 1u << 11,      ///< retention gaps reported as `Missed`
-  cluster_replication = 1u << 12  ///< completions report `Persisted::replicated`
+  cluster_replication = 1u << 12,  ///< completions report `Persisted::replicated`
+  /// `SendOptions::dedup_id` deduplicates within the topic's `dedup_window` (Kafka's
+  /// idempotent producer deduplicates its own retries only: a send with one is refused)
+  dedup_ids = 1u << 13
 };
 
 /// A set of `Capability` bits.
@@ -63,7 +66,8 @@ struct Capabilities {
 };
 
 /// What the topics of this process can do (every capability but `cluster_replication`).
-inline constexpr Capabilities kLocalCapabilities = Capabilities{(1u << 12) - 1};
+inline constexpr Capabilities kLocalCapabilities =
+    Capabilities{((1u << 12) - 1) | static_cast<std::uint32_t>(Capability::dedup_ids)};
 
 /// Whether a remote topic's client reaches its cluster, as its last event said.
 ///  * `connecting`: declared, no broker answered since (or none yet after the declare).

@@ -364,3 +364,41 @@ TEST_CASE(
   CHECK_FALSE(s.last_error.empty());
   kafka.cluster.set_broker_up(1);
 }
+
+TEST_CASE(
+    "a compacted Kafka topic refuses a keyless send, and a tombstone round trips as Kafka's "
+    "null value") {
+  MockKafka kafka(1);
+  kafka.cluster.create_topic("profiles", 1);  // 2.0.2's mock serves no CreateTopics
+  Broker broker;
+  broker.declare_topic("profiles", {.cleanup = Cleanup::compact, .transport = kafka.transport});
+  auto producer = broker.producer();
+  const auto keyless = producer.send("profiles", "x");
+  REQUIRE_FALSE(keyless);
+  CHECK(keyless.error() == Errc::invalid_argument);
+  std::atomic<int> acked{0};
+  auto count = [&](const Result<SendReceipt>& r) {
+    if (r) ++acked;
+  };
+  REQUIRE(producer.send("profiles", "alice v1", {.key = "alice", .on_complete = count}));
+  REQUIRE(producer.send("profiles", "",
+                        {.key = "alice",
+                         .headers = {{std::string(kTombstoneHeader), ""}, {"why", "gdpr"}},
+                         .on_complete = count}));
+  REQUIRE(producer.send("profiles", "", {.key = "bob", .on_complete = count}));  // not one
+  auto member = broker.group_consumer("profiles", "view", {.start = Start::earliest});
+  const auto got = poll_until(member, 3);
+  REQUIRE(got.size() == 3);
+  CHECK(acked.load() == 3);
+  CHECK(got[0].payload().as_string() == "alice v1");
+  CHECK_FALSE(got[0].headers().find(kTombstoneHeader).has_value());
+  // The tombstone: empty, marked, its other headers kept.
+  CHECK(got[1].key() == "alice");
+  CHECK(got[1].payload().as_string().empty());
+  CHECK(got[1].headers().find(kTombstoneHeader).has_value());
+  CHECK(got[1].headers().find("why") == std::optional<std::string_view>("gdpr"));
+  // An empty payload without the mark stays an empty value, not a null one.
+  CHECK(got[2].key() == "bob");
+  CHECK(got[2].payload().as_string().empty());
+  CHECK_FALSE(got[2].headers().find(kTombstoneHeader).has_value());
+}

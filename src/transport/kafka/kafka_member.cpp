@@ -26,8 +26,12 @@ Message to_message(const rd_kafka_message_t& m) {
   const std::string_view key(m.key != nullptr ? static_cast<const char*>(m.key) : "", m.key_len);
   const std::span<const std::byte> payload(static_cast<const std::byte*>(m.payload), m.len);
   rd_kafka_headers_t* headers = nullptr;
-  const bool with_headers = rd_kafka_message_headers(&m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                            rd_kafka_header_cnt(headers) > 0;
+  // A null value is Kafka's tombstone: surfaced as switchyard marks one (empty payload and
+  // the kTombstoneHeader header, topic.hpp).
+  const bool tombstone = m.payload == nullptr;
+  const bool has_headers = rd_kafka_message_headers(&m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                           rd_kafka_header_cnt(headers) > 0;
+  const bool with_headers = has_headers || tombstone;
   MessageBody* body = MessageBody::create(key, {}, payload, with_headers);
   Message message = Access::adopt(body);  // owns it from here (frees it on a throw)
   rd_kafka_timestamp_type_t type;
@@ -38,7 +42,9 @@ Message to_message(const rd_kafka_message_t& m) {
     const char* name = nullptr;
     const void* value = nullptr;
     std::size_t size = 0;
+    if (tombstone) list.emplace_back(std::string(kTombstoneHeader), std::string());
     for (std::size_t i = 0;
+         has_headers &&
          rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
          ++i) {
       list.emplace_back(name, std::string(static_cast<const char*>(value), value ? size : 0));

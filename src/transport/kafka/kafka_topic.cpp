@@ -127,6 +127,13 @@ void KafkaTopic::create_remote_topic() {
   (void)rd_kafka_NewTopic_set_config(topic, "retention.bytes", bytes.c_str());
   (void)rd_kafka_NewTopic_set_config(
       topic, "retention.ms", std::to_string(kafka_retention_ms(options_.retention.age)).c_str());
+  if (options_.cleanup != Cleanup::delete_records) {
+    (void)rd_kafka_NewTopic_set_config(
+        topic, "cleanup.policy", options_.cleanup == Cleanup::compact ? "compact" : "compact,delete");
+    (void)rd_kafka_NewTopic_set_config(
+        topic, "delete.retention.ms",
+        std::to_string(kafka_retention_ms(options_.delete_retention)).c_str());
+  }
   rd_kafka_queue_t* queue = rd_kafka_queue_new(producer_);
   rd_kafka_CreateTopics(producer_, &topic, 1, nullptr, queue);
   rd_kafka_event_t* event =
@@ -195,6 +202,45 @@ Result<SendReceipt> KafkaTopic::produce(const MessageFields& fields,
                                "payload of " + std::to_string(fields.payload.size()) +
                                    " bytes over topic '" + name_ + "''s max_payload");
   }
+  if (!options.dedup_id.empty()) {
+    // Kafka's idempotent producer deduplicates its own retries by sequence number, not an
+    // application's ids: honouring one would need state the cluster does not keep.
+    return Result<SendReceipt>(Errc::invalid_argument,
+                               "topic '" + name_ +
+                                   "' on transport kafka: SendOptions::dedup_id is not carried "
+                                   "(Kafka deduplicates producer retries, not application ids)");
+  }
+  const bool compacted = options_.cleanup != Cleanup::delete_records;
+  if (compacted && fields.key.empty()) {
+    // As a compacted local topic does, and as Kafka would later (per record, in the batch).
+    return Result<SendReceipt>(Errc::invalid_argument,
+                               "topic '" + name_ + "' is compacted: a record needs a key");
+  }
+  // A tombstone (empty payload, the kTombstoneHeader mark) goes as Kafka's: a null value,
+  // without the mark (consumers surface a null value as a tombstone: kafka_member.cpp).
+  bool tombstone = false;
+  std::vector<Headers::value_type> unmarked;
+  if (compacted && fields.payload.empty()) {
+    for (const auto& header : fields.headers) {
+      if (header.first == kTombstoneHeader) tombstone = true;
+    }
+    if (tombstone) {
+      try {
+        for (const auto& header : fields.headers) {
+          if (header.first != kTombstoneHeader) unmarked.push_back(header);
+        }
+      } catch (...) {
+        return Result<SendReceipt>(Errc::out_of_memory, "a tombstone's headers");
+      }
+    }
+  }
+  const std::span<const Headers::value_type> record_headers =
+      tombstone ? std::span<const Headers::value_type>(unmarked) : fields.headers;
+  // A null value is a tombstone to Kafka: an empty payload that is not one gets a non-null
+  // pointer (librdkafka sends a null value for a null pointer only).
+  static constexpr std::byte kEmpty{};
+  const std::byte* value =
+      tombstone ? nullptr : (fields.payload.empty() ? &kEmpty : fields.payload.data());
   std::uint32_t partition = 0;
   if (options.partition) {
     if (*options.partition >= options_.partitions) {
@@ -219,9 +265,9 @@ Result<SendReceipt> KafkaTopic::produce(const MessageFields& fields,
   }
   const auto deadline = std::chrono::steady_clock::now() + transport_->options().send_timeout;
   for (;;) {
-    if (!fields.headers.empty()) {
-      headers = rd_kafka_headers_new(fields.headers.size());
-      for (const auto& [k, v] : fields.headers) {
+    if (!record_headers.empty()) {
+      headers = rd_kafka_headers_new(record_headers.size());
+      for (const auto& [k, v] : record_headers) {
         (void)rd_kafka_header_add(headers, k.data(), static_cast<ssize_t>(k.size()), v.data(),
                                   static_cast<ssize_t>(v.size()));
       }
@@ -234,7 +280,7 @@ Result<SendReceipt> KafkaTopic::produce(const MessageFields& fields,
     const rd_kafka_resp_err_t err = rd_kafka_producev(
         producer_, RD_KAFKA_V_RKT(topic_), RD_KAFKA_V_PARTITION(static_cast<int32_t>(partition)),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_VALUE(const_cast<std::byte*>(fields.payload.data()), fields.payload.size()),
+        RD_KAFKA_V_VALUE(const_cast<std::byte*>(value), fields.payload.size()),
         RD_KAFKA_V_KEY(fields.key.data(), fields.key.size()),
         RD_KAFKA_V_TIMESTAMP(fields.timestamp_ns / 1'000'000), RD_KAFKA_V_HEADERS(headers),
         RD_KAFKA_V_OPAQUE(pending), RD_KAFKA_V_END);
