@@ -13,6 +13,7 @@
 #include "switchyard/pubsub.hpp"
 #include "switchyard/queue.hpp"
 #include "switchyard/topic.hpp"
+#include "switchyard/transport.hpp"
 
 namespace switchyard {
 
@@ -54,6 +55,9 @@ struct SubscriptionEntry {
 struct BrokerStats {
   std::vector<QueueStats> queues;
   std::vector<TopicStats> topics;  ///< with their partitions and groups
+  /// The bridges of topics a transport holds (those are in `topics` too: what this process
+  /// produced and the cluster acknowledged).
+  std::vector<RemoteTopicStats> remote_topics;
   std::vector<ExchangeStats> exchanges;
   std::vector<SubscriptionEntry> subscriptions;
   StorageStats storage;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "switchyard/clock.hpp"
 #include "switchyard/export.hpp"
@@ -44,7 +45,10 @@ enum class Capability : std::uint32_t {
   start_offset = 1u << 9,         ///< `Start::offset` and `Start::timestamp` for a new group
   ready_fd = 1u << 10,            ///< GroupConsumer::ready_fd (event loops)
   missed_records = 1u << 11,      ///< retention gaps reported as `Missed`
-  cluster_replication = 1u << 12  ///< completions report `Persisted::replicated`
+  cluster_replication = 1u << 12,  ///< completions report `Persisted::replicated`
+  /// `SendOptions::dedup_id` deduplicates within the topic's `dedup_window` (Kafka's
+  /// idempotent producer deduplicates its own retries only: a send with one is refused)
+  dedup_ids = 1u << 13
 };
 
 /// A set of `Capability` bits.
@@ -62,7 +66,66 @@ struct Capabilities {
 };
 
 /// What the topics of this process can do (every capability but `cluster_replication`).
-inline constexpr Capabilities kLocalCapabilities = Capabilities{(1u << 12) - 1};
+inline constexpr Capabilities kLocalCapabilities =
+    Capabilities{((1u << 12) - 1) | static_cast<std::uint32_t>(Capability::dedup_ids)};
+
+/// Whether a remote topic's client reaches its cluster, as its last event said.
+///  * `connecting`: declared, no broker answered since (or none yet after the declare).
+///  * `up`: a broker answered (metadata at declare, an acknowledgement, a statistics report
+///    with a broker up).
+///  * `down`: the client reported every broker down (librdkafka's `_ALL_BROKERS_DOWN`).
+enum class ConnectionState : std::uint8_t { connecting, up, down };
+
+[[nodiscard]] constexpr std::string_view to_string(ConnectionState s) noexcept {
+  switch (s) {
+    case ConnectionState::connecting:
+      return "connecting";
+    case ConnectionState::up:
+      return "up";
+    case ConnectionState::down:
+      return "down";
+  }
+  return "?";
+}
+
+/// One partition of a remote topic, as one group of this process reads it.
+struct RemotePartitionLag {
+  std::string group;
+  std::uint32_t partition = 0;
+  /// The partition's log end as the member's last fetch saw it, minus the member's position
+  /// (what it will read next): records this member has still to poll. Refreshed by the
+  /// member's polls (at most every 100 ms), so as old as its last poll; the committed lag is
+  /// `GroupConsumer::lag`, which asks the cluster.
+  std::uint64_t lag = 0;
+  friend bool operator==(const RemotePartitionLag&, const RemotePartitionLag&) = default;
+};
+
+/// The bridge to a topic a transport holds, as this process sees it (`BrokerStats::
+/// remote_topics`, `switchyard_remote_topic_*` in `Broker::metrics()`). Counters since the
+/// declare, each exact (relaxed reads: the snapshot as a whole is not atomic).
+struct RemoteTopicStats {
+  std::string name;
+  std::string transport;          ///< `Transport::name()`: "kafka"
+  std::uint64_t produced = 0;     ///< sends the client's buffer accepted
+  std::uint64_t delivered = 0;    ///< of those, acknowledged by the cluster
+  /// Sends refused at `send` by the client (a full buffer, ...) plus records that completed
+  /// with an error (each also logged as a warning).
+  std::uint64_t failed = 0;
+  /// Records and requests the client sent again (a batch the cluster refused with a retriable
+  /// error, a request that timed out; from librdkafka's statistics, refreshed
+  /// each `statistics.interval.ms`, 1 s by default).
+  std::uint64_t retried = 0;
+  std::uint64_t in_flight_bytes = 0;  ///< key and payload bytes accepted, not yet completed
+  std::uint64_t buffered = 0;         ///< records the client holds now, in flight included
+  /// Rebalance events of this process's members (each assignment and each revocation).
+  std::uint64_t rebalances = 0;
+  /// Errors the clients (producer and members) reported outside any one send — a broker
+  /// unreachable, authentication, a fatal error —, each logged too; `last_error` is the latest.
+  std::uint64_t errors = 0;
+  ConnectionState connection = ConnectionState::connecting;
+  std::string last_error;
+  std::vector<RemotePartitionLag> lag;  ///< by group, then partition
+};
 
 /// A connection to a place topics can live. Made by a transport's factory
 /// (`switchyard::kafka::connect`); shared by every broker and topic given it, and kept alive by

@@ -246,6 +246,65 @@ void write_topic_families(std::string& out, const std::vector<TopicStats>& topic
          committed);
 }
 
+/// The bridges to topics a transport holds: counters, the client's buffer, the connection (one
+/// gauge per state, 1 for the current one, as Prometheus enums go) and each group's lag.
+void write_remote_topic_families(std::string& out, const std::vector<RemoteTopicStats>& remotes) {
+  auto remote_family = [&](const Family& f, auto field) {
+    std::vector<Sample> samples;
+    for (const RemoteTopicStats& s : remotes) {
+      samples.push_back({one_label("topic", s.name) + "," + one_label("transport", s.transport),
+                         static_cast<std::uint64_t>(field(s))});
+    }
+    family(out, f, samples);
+  };
+  remote_family({"switchyard_remote_topic_produced_total", "counter",
+                 "Sends the transport's client accepted."},
+                [](const RemoteTopicStats& s) { return s.produced; });
+  remote_family(
+      {"switchyard_remote_topic_delivered_total", "counter", "Records the cluster acknowledged."},
+      [](const RemoteTopicStats& s) { return s.delivered; });
+  remote_family({"switchyard_remote_topic_failed_total", "counter",
+                 "Sends refused by the client or completed with an error."},
+                [](const RemoteTopicStats& s) { return s.failed; });
+  remote_family(
+      {"switchyard_remote_topic_retried_total", "counter", "Records and requests the client sent again."},
+      [](const RemoteTopicStats& s) { return s.retried; });
+  remote_family({"switchyard_remote_topic_in_flight_bytes", "gauge",
+                 "Key and payload bytes accepted, not yet completed."},
+                [](const RemoteTopicStats& s) { return s.in_flight_bytes; });
+  remote_family({"switchyard_remote_topic_buffered", "gauge",
+                 "Records the client holds, in flight included."},
+                [](const RemoteTopicStats& s) { return s.buffered; });
+  remote_family({"switchyard_remote_topic_rebalances_total", "counter",
+                 "Assignments and revocations of this process's members."},
+                [](const RemoteTopicStats& s) { return s.rebalances; });
+  remote_family({"switchyard_remote_topic_errors_total", "counter",
+                 "Errors the clients reported outside a send."},
+                [](const RemoteTopicStats& s) { return s.errors; });
+  std::vector<Sample> connection, lag;
+  for (const RemoteTopicStats& s : remotes) {
+    const std::string topic = one_label("topic", s.name) + "," + one_label("transport", s.transport);
+    for (ConnectionState state :
+         {ConnectionState::connecting, ConnectionState::up, ConnectionState::down}) {
+      connection.push_back({fmt::format("{},state=\"{}\"", topic, to_string(state)),
+                            s.connection == state ? 1u : 0u});
+    }
+    for (const RemotePartitionLag& l : s.lag) {
+      lag.push_back({fmt::format("{},{},partition=\"{}\"", topic, one_label("group", l.group),
+                                 l.partition),
+                     l.lag});
+    }
+  }
+  family(out,
+         {"switchyard_remote_topic_connection", "gauge",
+          "1 for the client's connection state (connecting, up, down), 0 for the others."},
+         connection);
+  family(out,
+         {"switchyard_remote_topic_partition_lag", "gauge",
+          "Records a member of this process has still to poll, one partition."},
+         lag);
+}
+
 void write_subscription_families(std::string& out,
                                  const std::vector<SubscriptionEntry>& subscriptions) {
   std::vector<Sample> delivered, dropped, errors, buffered;
@@ -318,6 +377,7 @@ std::string Broker::metrics() const {
   write_queue_families(out, s.queues);
   write_exchange_families(out, s.exchanges);
   write_topic_families(out, s.topics);
+  write_remote_topic_families(out, s.remote_topics);
   write_subscription_families(out, s.subscriptions);
   write_storage_families(out, s.storage);
   return out;

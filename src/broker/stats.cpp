@@ -28,6 +28,7 @@ BrokerStats Broker::stats() const {
   }
   for (const auto& t : detail::all_of<detail::RemoteTopic>(*registry_)) {
     s.topics.push_back(t->stats());  // this process's view of a topic a transport holds
+    s.remote_topics.push_back(t->remote_stats());
   }
   for (const auto& e : detail::all_of<detail::ExchangeState>(*registry_)) {
     s.exchanges.push_back(e->stats());
@@ -132,6 +133,8 @@ void json_value(std::string& out, const TopicStats& s);
 void json_value(std::string& out, const ExchangeStats& s);
 void json_value(std::string& out, const SubscriptionEntry& s);
 void json_value(std::string& out, const StorageStats& s);
+void json_value(std::string& out, const RemotePartitionLag& s);
+void json_value(std::string& out, const RemoteTopicStats& s);
 template <class T>
 void json_value(std::string& out, const std::vector<T>& values);
 
@@ -297,6 +300,28 @@ void json_value(std::string& out, const StorageStats& s) {
       .member("recovery_events", s.recovery_events);
 }
 
+void json_value(std::string& out, const RemotePartitionLag& s) {
+  JsonObject o(out);
+  o.member("group", s.group).member("partition", s.partition).member("lag", s.lag);
+}
+
+void json_value(std::string& out, const RemoteTopicStats& s) {
+  JsonObject o(out);
+  o.member("name", s.name)
+      .member("transport", s.transport)
+      .member("produced", s.produced)
+      .member("delivered", s.delivered)
+      .member("failed", s.failed)
+      .member("retried", s.retried)
+      .member("in_flight_bytes", s.in_flight_bytes)
+      .member("buffered", s.buffered)
+      .member("rebalances", s.rebalances)
+      .member("errors", s.errors)
+      .member("connection", std::string(to_string(s.connection)))
+      .member("last_error", s.last_error)
+      .member("lag", s.lag);
+}
+
 }  // namespace
 
 std::string to_json(const BrokerStats& stats) {
@@ -307,6 +332,7 @@ std::string to_json(const BrokerStats& stats) {
         .member("topics", stats.topics)
         .member("exchanges", stats.exchanges)
         .member("subscriptions", stats.subscriptions)
+        .member("remote_topics", stats.remote_topics)
         .member("storage", stats.storage);
   }
   return out;

@@ -38,6 +38,8 @@ class RemoteTopic : public TopicBase {
   /// transport cannot carry, `closed` after close, `io_error` when the client cannot be made.
   [[nodiscard]] virtual std::shared_ptr<GroupMember> join(std::string_view group,
                                                           GroupConsumerOptions options) = 0;
+  /// The bridge's counters, connection and members' lag (transport.hpp). @note threadsafe
+  [[nodiscard]] virtual RemoteTopicStats remote_stats() const = 0;
   /// Whether a member of any group is open (delete_topic's `if_unused`). @note threadsafe
   [[nodiscard]] virtual bool has_members() const noexcept = 0;
 };

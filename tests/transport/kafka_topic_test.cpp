@@ -3,11 +3,16 @@
 // are in tests/transport/conformance/; the faults in kafka_fault_test.cpp.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <future>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 
 #include <librdkafka/rdkafka.h>
 
@@ -230,4 +235,173 @@ TEST_CASE(
   auto more = b.poll(100, 500ms);
   REQUIRE(more);
   CHECK(b_read + more->size() == 0);
+}
+
+namespace {
+
+/// The bridge stats of `topic` in `broker.stats()` (the test fails when there are none).
+RemoteTopicStats remote_stats_of(const Broker& broker, const std::string& topic) {
+  for (const RemoteTopicStats& s : broker.stats().remote_topics) {
+    if (s.name == topic) return s;
+  }
+  FAIL("no remote_topics entry for '" << topic << "'");
+  return {};
+}
+
+/// Waits (bounded) until `ok(stats)` holds; fails with `what` and the last stats seen.
+template <class Pred>
+RemoteTopicStats wait_for_stats(const Broker& broker, const std::string& topic, Pred ok,
+                                const char* what, std::chrono::seconds budget = 15s) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  RemoteTopicStats s = remote_stats_of(broker, topic);
+  while (!ok(s) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);  // a poll interval, not a wait for a thread to finish
+    s = remote_stats_of(broker, topic);
+  }
+  INFO(what << ": produced " << s.produced << " delivered " << s.delivered << " failed "
+            << s.failed << " retried " << s.retried << " rebalances " << s.rebalances
+            << " errors " << s.errors << " connection " << to_string(s.connection)
+            << " last_error '" << s.last_error << "' lag entries " << s.lag.size());
+  REQUIRE(ok(s));
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "the bridge's stats and metrics count produced, delivered, failed, retried, rebalances, "
+    "a member's lag and the connection, and report a cluster going down") {
+  MockKafka kafka(1);
+  kafka.cluster.create_topic("bridge", 1);
+  auto options = test::mock_kafka_options(kafka.cluster);
+  options.properties["producer.statistics.interval.ms"] = "100";
+  std::atomic<int> completed{0};
+  Broker broker;
+  broker.declare_topic("bridge", {.transport = kafka::connect(options)});
+  CHECK(remote_stats_of(broker, "bridge").connection == ConnectionState::up);  // metadata came
+  // Retriable: the producer resends them (librdkafka's txretries).
+  kafka.cluster.push_request_errors(0 /* Produce */, 2, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+  auto producer = broker.producer();
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(producer.send("bridge", std::to_string(i),
+                          {.on_complete = [&](const Result<SendReceipt>&) { ++completed; }}));
+  }
+  // Over the client's message.max.bytes (1 MB): refused by librdkafka at the send.
+  const auto refused = producer.send("bridge", std::string(2 << 20, 'x'));
+  REQUIRE_FALSE(refused);
+  CHECK(refused.failure().code == Errc::payload_too_large);
+
+  auto s = wait_for_stats(
+      broker, "bridge",
+      [&](const RemoteTopicStats& r) { return r.delivered == 100 && r.retried > 0; },
+      "all 100 acknowledged, with retries counted");
+  CHECK(s.transport == "kafka");
+  CHECK(s.produced == 100);
+  CHECK(s.failed == 1);
+  CHECK(s.in_flight_bytes == 0);
+  CHECK(s.connection == ConnectionState::up);
+
+  {
+    auto member = broker.group_consumer("bridge", "audit", {.start = Start::earliest});
+    std::size_t read = 0;
+    const auto read_by = std::chrono::steady_clock::now() + 30s;
+    while (read < 10 && std::chrono::steady_clock::now() < read_by) {  // exactly 10: lag 90
+      auto batch = member.poll(10 - read, 200ms);
+      REQUIRE(batch);
+      read += batch->size();
+    }
+    REQUIRE(read == 10);
+    // Polls of nothing publish the member's lag (at most every 100 ms).
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      REQUIRE(member.poll(0, 10ms));
+      const auto r = remote_stats_of(broker, "bridge");
+      if (!r.lag.empty() && r.lag[0].lag == 90) break;
+    }
+    s = remote_stats_of(broker, "bridge");
+    REQUIRE(s.lag.size() == 1);
+    CHECK(s.lag[0] == RemotePartitionLag{.group = "audit", .partition = 0, .lag = 90});
+    CHECK(s.rebalances >= 1);
+
+    const std::string text = broker.metrics();
+    INFO(text);
+    const std::string labels = "{topic=\"bridge\",transport=\"kafka\"";
+    CHECK(text.find("switchyard_remote_topic_produced_total" + labels + "} 100\n") !=
+          std::string::npos);
+    CHECK(text.find("switchyard_remote_topic_delivered_total" + labels + "} 100\n") !=
+          std::string::npos);
+    CHECK(text.find("switchyard_remote_topic_failed_total" + labels + "} 1\n") !=
+          std::string::npos);
+    CHECK(text.find("switchyard_remote_topic_connection" + labels + ",state=\"up\"} 1\n") !=
+          std::string::npos);
+    CHECK(text.find("switchyard_remote_topic_partition_lag" + labels +
+                    ",group=\"audit\",partition=\"0\"} 90\n") != std::string::npos);
+    CHECK(to_json(broker.stats()).find("\"remote_topics\":[{\"name\":\"bridge\"") !=
+          std::string::npos);
+    // The new families pass the exposition-format lint as the others do (stats_test).
+    const std::string file = "/tmp/kafka_bridge_metrics_" + std::to_string(::getpid()) + ".txt";
+    std::ofstream(file) << text;
+    FILE* pipe = ::popen(("/usr/bin/promtool check metrics < '" + file + "' 2>&1").c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string lint;
+    char buffer[512];
+    while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) lint += buffer;
+    const int status = ::pclose(pipe);
+    std::remove(file.c_str());
+    INFO("promtool said:\n" << lint);
+    CHECK(status == 0);
+    CHECK(lint.empty());
+  }
+  // The member closed: its revocation counted, its lag gone.
+  s = remote_stats_of(broker, "bridge");
+  CHECK(s.lag.empty());
+  CHECK(s.rebalances >= 2);
+
+  // Every broker down: the client's error is counted, kept and the connection is down.
+  kafka.cluster.set_broker_down(1);
+  s = wait_for_stats(
+      broker, "bridge",
+      [](const RemoteTopicStats& r) { return r.connection == ConnectionState::down; },
+      "the connection down once the only broker is", 30s);
+  CHECK(s.errors >= 1);
+  CHECK_FALSE(s.last_error.empty());
+  kafka.cluster.set_broker_up(1);
+}
+
+TEST_CASE(
+    "a compacted Kafka topic refuses a keyless send, and a tombstone round trips as Kafka's "
+    "null value") {
+  MockKafka kafka(1);
+  kafka.cluster.create_topic("profiles", 1);  // 2.0.2's mock serves no CreateTopics
+  Broker broker;
+  broker.declare_topic("profiles", {.cleanup = Cleanup::compact, .transport = kafka.transport});
+  auto producer = broker.producer();
+  const auto keyless = producer.send("profiles", "x");
+  REQUIRE_FALSE(keyless);
+  CHECK(keyless.error() == Errc::invalid_argument);
+  std::atomic<int> acked{0};
+  auto count = [&](const Result<SendReceipt>& r) {
+    if (r) ++acked;
+  };
+  REQUIRE(producer.send("profiles", "alice v1", {.key = "alice", .on_complete = count}));
+  REQUIRE(producer.send("profiles", "",
+                        {.key = "alice",
+                         .headers = {{std::string(kTombstoneHeader), ""}, {"why", "gdpr"}},
+                         .on_complete = count}));
+  REQUIRE(producer.send("profiles", "", {.key = "bob", .on_complete = count}));  // not one
+  auto member = broker.group_consumer("profiles", "view", {.start = Start::earliest});
+  const auto got = poll_until(member, 3);
+  REQUIRE(got.size() == 3);
+  CHECK(acked.load() == 3);
+  CHECK(got[0].payload().as_string() == "alice v1");
+  CHECK_FALSE(got[0].headers().find(kTombstoneHeader).has_value());
+  // The tombstone: empty, marked, its other headers kept.
+  CHECK(got[1].key() == "alice");
+  CHECK(got[1].payload().as_string().empty());
+  CHECK(got[1].headers().find(kTombstoneHeader).has_value());
+  CHECK(got[1].headers().find("why") == std::optional<std::string_view>("gdpr"));
+  // An empty payload without the mark stays an empty value, not a null one.
+  CHECK(got[2].key() == "bob");
+  CHECK(got[2].payload().as_string().empty());
+  CHECK_FALSE(got[2].headers().find(kTombstoneHeader).has_value());
 }

@@ -24,6 +24,8 @@ Conf make_conf(const switchyard::kafka::KafkaOptions& options, Role role) {
     set(conf.get(), "message.timeout.ms", std::to_string(millis(options.delivery_timeout)));
     // Keyed records land where Kafka's Java client puts them; keyless ones where we say.
     set(conf.get(), "partitioner", "murmur2_random");
+    // The statistics callback keeps RemoteTopicStats::retried and the connection state.
+    set(conf.get(), "statistics.interval.ms", "1000");
   } else {
     set(conf.get(), "enable.auto.commit", "false");
     set(conf.get(), "enable.auto.offset.store", "false");

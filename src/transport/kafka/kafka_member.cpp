@@ -26,8 +26,12 @@ Message to_message(const rd_kafka_message_t& m) {
   const std::string_view key(m.key != nullptr ? static_cast<const char*>(m.key) : "", m.key_len);
   const std::span<const std::byte> payload(static_cast<const std::byte*>(m.payload), m.len);
   rd_kafka_headers_t* headers = nullptr;
-  const bool with_headers = rd_kafka_message_headers(&m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                            rd_kafka_header_cnt(headers) > 0;
+  // A null value is Kafka's tombstone: surfaced as switchyard marks one (empty payload and
+  // the kTombstoneHeader header, topic.hpp).
+  const bool tombstone = m.payload == nullptr;
+  const bool has_headers = rd_kafka_message_headers(&m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                           rd_kafka_header_cnt(headers) > 0;
+  const bool with_headers = has_headers || tombstone;
   MessageBody* body = MessageBody::create(key, {}, payload, with_headers);
   Message message = Access::adopt(body);  // owns it from here (frees it on a throw)
   rd_kafka_timestamp_type_t type;
@@ -38,7 +42,9 @@ Message to_message(const rd_kafka_message_t& m) {
     const char* name = nullptr;
     const void* value = nullptr;
     std::size_t size = 0;
+    if (tombstone) list.emplace_back(std::string(kTombstoneHeader), std::string());
     for (std::size_t i = 0;
+         has_headers &&
          rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
          ++i) {
       list.emplace_back(name, std::string(static_cast<const char*>(value), value ? size : 0));
@@ -67,6 +73,7 @@ KafkaMember::KafkaMember(std::shared_ptr<KafkaTopic> topic, std::string group,
   set(conf.get(), "group.id", group_);
   set(conf.get(), "auto.offset.reset", options_.start == Start::earliest ? "earliest" : "latest");
   rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaMember::on_rebalance);
+  rd_kafka_conf_set_error_cb(conf.get(), &KafkaMember::on_error);
   rd_kafka_conf_set_opaque(conf.get(), this);
   char error[512];
   consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), error, sizeof error);
@@ -101,8 +108,38 @@ void KafkaMember::on_rebalance(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
   static_cast<KafkaMember*>(opaque)->rebalanced(err, partitions);
 }
 
+void KafkaMember::on_error(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
+  auto* self = static_cast<KafkaMember*>(opaque);
+  self->topic_->client_error(self->group_, err, reason);
+}
+
+void KafkaMember::publish_lag() noexcept {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - lag_published_ < std::chrono::milliseconds(100)) return;
+  lag_published_ = now;
+  try {
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> lag;
+    lag.reserve(assignment_.size());
+    for (std::uint32_t p : assignment_) {
+      std::int64_t low = 0, high = 0;
+      // The watermarks of the last fetch response: no request (unlike `lag`).
+      if (rd_kafka_get_watermark_offsets(consumer_, topic_->name().c_str(),
+                                         static_cast<int32_t>(p), &low, &high) != 0 ||
+          high < 0 || position_[p] < 0) {
+        continue;  // not fetched or not read yet: unknown, so not shown
+      }
+      lag.emplace_back(p, high > position_[p] ? static_cast<std::uint64_t>(high - position_[p]) : 0);
+    }
+    topic_->publish_lag(this, group_, std::move(lag));
+  } catch (...) {
+    // Out of memory: the previous lag stays.
+  }
+}
+
 void KafkaMember::rebalanced(rd_kafka_resp_err_t err,
                              rd_kafka_topic_partition_list_t* partitions) noexcept {
+  topic_->rebalanced();
+  lag_published_ = {};  // the assignment changed: the next poll publishes at once
   try {
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       (void)rd_kafka_assign(consumer_, partitions);
@@ -201,6 +238,7 @@ Status KafkaMember::poll(PollBatch& batch, std::size_t max, Duration timeout) no
   } catch (...) {
     if (records.empty()) return Status(Errc::out_of_memory, "polling kafka");
   }
+  publish_lag();
   if (records.empty() && error) return Status(std::move(*error));
   if (hooks.intercepting()) [[unlikely]] {
     for (const Record& record : records) {
@@ -373,7 +411,7 @@ void KafkaMember::close() noexcept {
     }
   }
   (void)rd_kafka_consumer_close(consumer_);  // leaves the group (its revoke runs here)
-  topic_->member_left();
+  topic_->member_left(this);
 }
 
 Result<int> KafkaMember::ready_fd() noexcept {

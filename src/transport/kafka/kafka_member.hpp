@@ -16,6 +16,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -54,6 +55,10 @@ class KafkaMember final : public GroupMember {
   static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                            rd_kafka_topic_partition_list_t* partitions, void* opaque);
   void rebalanced(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) noexcept;
+  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  /// Publishes this member's lag per partition to the topic's stats (cached watermarks, no
+  /// request), at most every 100 ms.
+  void publish_lag() noexcept;
   Status check_owned(std::uint32_t partition) const;
   /// `offset` is at most the partition's log end (asked of the cluster); `what` names the
   /// caller in the failure. May throw std::bad_alloc (callers catch it).
@@ -76,6 +81,7 @@ class KafkaMember final : public GroupMember {
   std::vector<bool> moved_;  // position_[p] moved since p was last committed
   bool dirty_ = false;
   bool closing_ = false;
+  std::chrono::steady_clock::time_point lag_published_{};
   std::atomic<bool> closed_{false};
 };
 

@@ -3,6 +3,8 @@
 #include "transport/kafka/kafka_topic.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <tuple>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +59,8 @@ KafkaTopic::KafkaTopic(std::shared_ptr<const KafkaTransport> transport, std::str
   defers_completion_ = true;  // completed by the delivery report
   Conf conf = make_conf(transport_->options(), Role::producer);
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaTopic::on_delivery);
+  rd_kafka_conf_set_error_cb(conf.get(), &KafkaTopic::on_error);
+  rd_kafka_conf_set_stats_cb(conf.get(), &KafkaTopic::on_statistics);
   rd_kafka_conf_set_opaque(conf.get(), this);
   char error[512];
   producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error, sizeof error);
@@ -66,6 +70,7 @@ KafkaTopic::KafkaTopic(std::shared_ptr<const KafkaTransport> transport, std::str
   (void)conf.release();  // rd_kafka_new owns it now
   try {
     const std::optional<int> found = remote_partitions();
+    connection_.store(ConnectionState::up, std::memory_order_relaxed);  // a broker answered
     if (!found) {
       create_remote_topic();
     } else if (*found != static_cast<int>(options_.partitions)) {
@@ -122,6 +127,13 @@ void KafkaTopic::create_remote_topic() {
   (void)rd_kafka_NewTopic_set_config(topic, "retention.bytes", bytes.c_str());
   (void)rd_kafka_NewTopic_set_config(
       topic, "retention.ms", std::to_string(kafka_retention_ms(options_.retention.age)).c_str());
+  if (options_.cleanup != Cleanup::delete_records) {
+    (void)rd_kafka_NewTopic_set_config(
+        topic, "cleanup.policy", options_.cleanup == Cleanup::compact ? "compact" : "compact,delete");
+    (void)rd_kafka_NewTopic_set_config(
+        topic, "delete.retention.ms",
+        std::to_string(kafka_retention_ms(options_.delete_retention)).c_str());
+  }
   rd_kafka_queue_t* queue = rd_kafka_queue_new(producer_);
   rd_kafka_CreateTopics(producer_, &topic, 1, nullptr, queue);
   rd_kafka_event_t* event =
@@ -190,6 +202,45 @@ Result<SendReceipt> KafkaTopic::produce(const MessageFields& fields,
                                "payload of " + std::to_string(fields.payload.size()) +
                                    " bytes over topic '" + name_ + "''s max_payload");
   }
+  if (!options.dedup_id.empty()) {
+    // Kafka's idempotent producer deduplicates its own retries by sequence number, not an
+    // application's ids: honouring one would need state the cluster does not keep.
+    return Result<SendReceipt>(Errc::invalid_argument,
+                               "topic '" + name_ +
+                                   "' on transport kafka: SendOptions::dedup_id is not carried "
+                                   "(Kafka deduplicates producer retries, not application ids)");
+  }
+  const bool compacted = options_.cleanup != Cleanup::delete_records;
+  if (compacted && fields.key.empty()) {
+    // As a compacted local topic does, and as Kafka would later (per record, in the batch).
+    return Result<SendReceipt>(Errc::invalid_argument,
+                               "topic '" + name_ + "' is compacted: a record needs a key");
+  }
+  // A tombstone (empty payload, the kTombstoneHeader mark) goes as Kafka's: a null value,
+  // without the mark (consumers surface a null value as a tombstone: kafka_member.cpp).
+  bool tombstone = false;
+  std::vector<Headers::value_type> unmarked;
+  if (compacted && fields.payload.empty()) {
+    for (const auto& header : fields.headers) {
+      if (header.first == kTombstoneHeader) tombstone = true;
+    }
+    if (tombstone) {
+      try {
+        for (const auto& header : fields.headers) {
+          if (header.first != kTombstoneHeader) unmarked.push_back(header);
+        }
+      } catch (...) {
+        return Result<SendReceipt>(Errc::out_of_memory, "a tombstone's headers");
+      }
+    }
+  }
+  const std::span<const Headers::value_type> record_headers =
+      tombstone ? std::span<const Headers::value_type>(unmarked) : fields.headers;
+  // A null value is a tombstone to Kafka: an empty payload that is not one gets a non-null
+  // pointer (librdkafka sends a null value for a null pointer only).
+  static constexpr std::byte kEmpty{};
+  const std::byte* value =
+      tombstone ? nullptr : (fields.payload.empty() ? &kEmpty : fields.payload.data());
   std::uint32_t partition = 0;
   if (options.partition) {
     if (*options.partition >= options_.partitions) {
@@ -214,9 +265,9 @@ Result<SendReceipt> KafkaTopic::produce(const MessageFields& fields,
   }
   const auto deadline = std::chrono::steady_clock::now() + transport_->options().send_timeout;
   for (;;) {
-    if (!fields.headers.empty()) {
-      headers = rd_kafka_headers_new(fields.headers.size());
-      for (const auto& [k, v] : fields.headers) {
+    if (!record_headers.empty()) {
+      headers = rd_kafka_headers_new(record_headers.size());
+      for (const auto& [k, v] : record_headers) {
         (void)rd_kafka_header_add(headers, k.data(), static_cast<ssize_t>(k.size()), v.data(),
                                   static_cast<ssize_t>(v.size()));
       }
@@ -229,7 +280,7 @@ Result<SendReceipt> KafkaTopic::produce(const MessageFields& fields,
     const rd_kafka_resp_err_t err = rd_kafka_producev(
         producer_, RD_KAFKA_V_RKT(topic_), RD_KAFKA_V_PARTITION(static_cast<int32_t>(partition)),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_VALUE(const_cast<std::byte*>(fields.payload.data()), fields.payload.size()),
+        RD_KAFKA_V_VALUE(const_cast<std::byte*>(value), fields.payload.size()),
         RD_KAFKA_V_KEY(fields.key.data(), fields.key.size()),
         RD_KAFKA_V_TIMESTAMP(fields.timestamp_ns / 1'000'000), RD_KAFKA_V_HEADERS(headers),
         RD_KAFKA_V_OPAQUE(pending), RD_KAFKA_V_END);
@@ -277,10 +328,12 @@ void KafkaTopic::delivered(const rd_kafka_message_t& message) noexcept {
   in_flight_bytes_.fetch_sub(static_cast<std::int64_t>(message.len + message.key_len),
                              std::memory_order_relaxed);
   if (message.err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    connection_.store(ConnectionState::up, std::memory_order_relaxed);
     delivered_.fetch_add(1, std::memory_order_relaxed);
     delivered_bytes_.fetch_add(message.len + message.key_len, std::memory_order_relaxed);
   } else {
     failed_.fetch_add(1, std::memory_order_relaxed);
+    undelivered_.fetch_add(1, std::memory_order_relaxed);
     if (hooks_->logging()) {
       hooks_->log().log(LogLevel::warning, "kafka", "topic '{}': a record was not delivered: {}",
                         name_, rd_kafka_err2str(message.err));
@@ -343,6 +396,125 @@ TopicStats KafkaTopic::stats() const {
   // This process's view: records it produced that the cluster acknowledged.
   s.appended = delivered_.load(std::memory_order_relaxed);
   s.appended_bytes = delivered_bytes_.load(std::memory_order_relaxed);
+  return s;
+}
+
+// --- the bridge's own counters ----------------------------------------------------------
+
+void KafkaTopic::on_error(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
+  static_cast<KafkaTopic*>(opaque)->client_error("producer", err, reason);
+}
+
+void KafkaTopic::client_error(std::string_view client, int err, const char* reason) noexcept {
+  errors_.fetch_add(1, std::memory_order_relaxed);
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    connection_.store(ConnectionState::down, std::memory_order_relaxed);
+  }
+  const char* text = reason != nullptr ? reason : rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(err));
+  try {
+    MutexLock lock(status_mutex_);
+    last_error_ = std::string(client) + ": " + text;
+  } catch (...) {
+    // Out of memory for the text: the count above still says it happened.
+  }
+  // Never swallowed: librdkafka reports an error once, here; the log keeps it.
+  if (hooks_->logging()) {
+    hooks_->log().log(LogLevel::warning, "kafka", "topic '{}' ({}): {}", name_, client, text);
+  }
+}
+
+int KafkaTopic::on_statistics(rd_kafka_t* /*rk*/, char* json, std::size_t json_len, void* opaque) {
+  static_cast<KafkaTopic*>(opaque)->statistics(std::string_view(json, json_len));
+  return 0;  // librdkafka frees `json`
+}
+
+namespace {
+
+/// The number after `"key":` at `at` in librdkafka's statistics, or 0.
+std::uint64_t number_at(std::string_view json, std::size_t at, std::string_view key) noexcept {
+  if (at == std::string_view::npos) return 0;
+  std::uint64_t n = 0;
+  const char* begin = json.data() + at + key.size();
+  (void)std::from_chars(begin, json.data() + json.size(), n);
+  return n;
+}
+
+}  // namespace
+
+void KafkaTopic::statistics(std::string_view json) noexcept {
+  // librdkafka's statistics (STATISTICS.md), scanned, not parsed: a few keys of a document the
+  // library writes itself, once per statistics interval. Two kinds of resend:
+  //  * a request sent again (a timeout, a lost connection): each broker's "txretries";
+  //  * a record sent again after the cluster refused its batch with a retriable error
+  //    (NOT_ENOUGH_REPLICAS, a leader move): counted nowhere by librdkafka, so derived from the
+  //    top-level "txmsgs" (record transmissions, resends included) minus the records sent once:
+  //    those completed plus those the client still holds ("msg_cnt", in flight included).
+  //    Records that completed unsent (purged, timed out in the queue) make it an undercount.
+  constexpr std::string_view kRetries = "\"txretries\":";
+  std::uint64_t requests = 0;
+  for (std::size_t at = json.find(kRetries); at != std::string_view::npos;
+       at = json.find(kRetries, at + kRetries.size())) {
+    requests += number_at(json, at, kRetries);
+  }
+  constexpr std::string_view kTransmitted = "\"txmsgs\":", kHeld = "\"msg_cnt\":";
+  // Partitions have a "txmsgs" too; the top level's comes last, its "msg_cnt" first.
+  const std::uint64_t transmitted = number_at(json, json.rfind(kTransmitted), kTransmitted);
+  const std::uint64_t held = number_at(json, json.find(kHeld), kHeld);
+  const std::uint64_t once = delivered_.load(std::memory_order_relaxed) +
+                             undelivered_.load(std::memory_order_relaxed) + held;
+  retried_.store(requests + (transmitted > once ? transmitted - once : 0),
+                 std::memory_order_relaxed);
+  if (json.find("\"state\":\"UP\"") != std::string_view::npos) {
+    connection_.store(ConnectionState::up, std::memory_order_relaxed);
+  }
+}
+
+void KafkaTopic::publish_lag(const void* member, const std::string& group,
+                             std::vector<std::pair<std::uint32_t, std::uint64_t>> lag) noexcept {
+  try {
+    MutexLock lock(status_mutex_);
+    MemberLag& entry = lags_[member];
+    if (entry.group.empty()) entry.group = group;
+    entry.lag = std::move(lag);
+  } catch (...) {
+    // Out of memory: the stats show the member's previous lag.
+  }
+}
+
+void KafkaTopic::member_left(const void* member) noexcept {
+  {
+    MutexLock lock(status_mutex_);
+    lags_.erase(member);
+  }
+  members_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+RemoteTopicStats KafkaTopic::remote_stats() const {
+  RemoteTopicStats s;
+  s.name = name_;
+  s.transport = std::string(transport_->name());
+  s.produced = produced_.load(std::memory_order_relaxed);
+  s.delivered = delivered_.load(std::memory_order_relaxed);
+  s.failed = failed_.load(std::memory_order_relaxed);
+  s.retried = retried_.load(std::memory_order_relaxed);
+  s.in_flight_bytes =
+      static_cast<std::uint64_t>(std::max<std::int64_t>(0, in_flight_bytes_.load(std::memory_order_relaxed)));
+  s.buffered = static_cast<std::uint64_t>(std::max(0, rd_kafka_outq_len(producer_)));
+  s.rebalances = rebalances_.load(std::memory_order_relaxed);
+  s.errors = errors_.load(std::memory_order_relaxed);
+  s.connection = connection_.load(std::memory_order_relaxed);
+  {
+    MutexLock lock(status_mutex_);
+    s.last_error = last_error_;
+    for (const auto& [member, entry] : lags_) {
+      for (const auto& [partition, lag] : entry.lag) {
+        s.lag.push_back({.group = entry.group, .partition = partition, .lag = lag});
+      }
+    }
+  }
+  std::sort(s.lag.begin(), s.lag.end(), [](const RemotePartitionLag& a, const RemotePartitionLag& b) {
+    return std::tie(a.group, a.partition) < std::tie(b.group, b.partition);
+  });
   return s;
 }
 

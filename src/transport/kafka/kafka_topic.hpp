@@ -9,8 +9,11 @@
 //                  record's opaque: the callback and the byte count. Freed by the delivery
 //                  report (exactly one per produced record; librdkafka guarantees it, purges
 //                  included).
-//   counters_      produced / delivered / failed / bytes in flight, relaxed atomics (counts,
-//                  not synchronisation).
+//   counters_      produced / delivered / failed / bytes in flight / retried / rebalances /
+//                  errors, relaxed atomics (counts, not synchronisation); connection_ the last
+//                  ConnectionState an event said.
+//   status_mutex_  guards last_error_ and lags_ (each member's lag per partition, published
+//                  by the member's own polls; erased when it closes).
 //
 // Threads
 // -------
@@ -22,6 +25,8 @@
 //   * delivery_thread_: loops `rd_kafka_poll(producer_, 100 ms)` until close; the delivery
 //     reports (and so every `on_complete`) run there. `close` stops it, then flushes on the
 //     closing thread (the reports of the flush run there), then purges what a `stop` left.
+//   * librdkafka's error and statistics callbacks (`client_error`, `on_statistics`) run on the
+//     delivery thread (producer) or inside a member's poll (consumer).
 //   * The rest (stats, join) on any thread.
 #pragma once
 
@@ -29,10 +34,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "route/hooks.hpp"
 #include "sync/mutex.hpp"
@@ -58,6 +66,7 @@ class KafkaTopic final : public RemoteTopic, public std::enable_shared_from_this
   [[nodiscard]] std::uint32_t partitions() const noexcept override { return options_.partitions; }
   [[nodiscard]] TopicStats stats() const override;
   [[nodiscard]] std::optional<GroupStats> group_stats(std::string_view group) const override;
+  [[nodiscard]] RemoteTopicStats remote_stats() const override;
   [[nodiscard]] bool closed_for_send() const noexcept override {
     return send_closed_.load(std::memory_order_acquire);
   }
@@ -82,7 +91,18 @@ class KafkaTopic final : public RemoteTopic, public std::enable_shared_from_this
   }
   [[nodiscard]] const Hooks& hooks() const noexcept { return *hooks_; }
   [[nodiscard]] const std::shared_ptr<Clock>& clock() const noexcept { return clock_; }
-  void member_left() noexcept { members_.fetch_sub(1, std::memory_order_relaxed); }
+  void member_left(const void* member) noexcept;
+  /// A rebalance event of a member (an assignment or a revocation).
+  void rebalanced() noexcept { rebalances_.fetch_add(1, std::memory_order_relaxed); }
+  /// An error a client (`client`: "producer" or a group's name) reported outside any send:
+  /// counted, kept as `last_error`, logged; `_ALL_BROKERS_DOWN` marks the connection down.
+  void client_error(std::string_view client, int err, const char* reason) noexcept;
+  /// A member's lag per partition (partition, lag), replacing what it published before.
+  void publish_lag(const void* member, const std::string& group,
+                   std::vector<std::pair<std::uint32_t, std::uint64_t>> lag) noexcept;
+  /// librdkafka's error callback, for the producer and the members (opaque: the KafkaTopic of
+  /// the producer; members forward theirs).
+  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   [[nodiscard]] bool closed_for_receive() const noexcept {
     return receive_closed_.load(std::memory_order_acquire);
   }
@@ -93,6 +113,8 @@ class KafkaTopic final : public RemoteTopic, public std::enable_shared_from_this
   static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
   void delivered(const rd_kafka_message_t& message) noexcept;
   void delivery_loop() noexcept;
+  static int on_statistics(rd_kafka_t* rk, char* json, std::size_t json_len, void* opaque);
+  void statistics(std::string_view json) noexcept;
   /// Waits for room after a full buffer, until `deadline`; false when it passed or closed.
   bool wait_for_room(std::chrono::steady_clock::time_point deadline) noexcept;
   /// Metadata: the topic's partition count, or nullopt when the cluster does not have it.
@@ -114,6 +136,16 @@ class KafkaTopic final : public RemoteTopic, public std::enable_shared_from_this
   std::atomic<std::uint64_t> produced_{0}, delivered_{0}, failed_{0}, delivered_bytes_{0};
   std::atomic<std::int64_t> in_flight_bytes_{0};
   std::atomic<std::uint64_t> members_{0};
+  std::atomic<std::uint64_t> retried_{0}, rebalances_{0}, errors_{0};
+  std::atomic<std::uint64_t> undelivered_{0};  // delivery reports with an error
+  std::atomic<ConnectionState> connection_{ConnectionState::connecting};
+  mutable Mutex status_mutex_;
+  std::string last_error_ GUARDED_BY(status_mutex_);
+  struct MemberLag {
+    std::string group;
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> lag;
+  };
+  std::map<const void*, MemberLag> lags_ GUARDED_BY(status_mutex_);
   Mutex room_mutex_;
   CondVar room_;
   std::atomic<int> waiters_{0};

@@ -324,3 +324,26 @@ TEMPLATE_TEST_CASE("bad input is a typed error on every transport", "[conformanc
     CHECK_THROWS_AS(t.broker->group_consumer("errors", "g2", {.start = Start::offset}), Error);
   }
 }
+
+TEMPLATE_TEST_CASE("a send's dedup_id deduplicates where the transport has dedup_ids, and is a "
+                   "typed error where it has not", "[conformance]", SWITCHYARD_TRANSPORTS) {
+  TestType t;
+  (void)t.declare("dedup", 1);
+  auto producer = t.broker->producer();
+  std::atomic<int> completed{0};
+  std::atomic<bool> duplicate{false};
+  auto first = producer.send("dedup", "a", {.dedup_id = "order-7"});
+  if (!t.capabilities().has(Capability::dedup_ids)) {
+    REQUIRE_FALSE(first);
+    CHECK(first.error() == Errc::invalid_argument);
+    return;
+  }
+  REQUIRE(first);
+  REQUIRE(producer.send("dedup", "a", {.dedup_id = "order-7",
+                                       .on_complete = [&](const Result<SendReceipt>& r) {
+                                         duplicate = r && r->duplicate;
+                                         ++completed;
+                                       }}));
+  CHECK(completed.load() == 1);  // a local topic completes on the sending thread
+  CHECK(duplicate.load());
+}
