@@ -383,18 +383,18 @@ QueueOptions dedup_queue(Duration window) {
 }  // namespace
 
 TEST_CASE("a dedup id sent before a restart is a duplicate after it - answered with the first id") {
-  TempDir dir;
+  ScratchDir dir;
   auto clock = std::make_shared<ManualClock>();
   MessageId first = 0;
   {
-    Broker broker({.clock = clock, .data_dir = dir.path});
+    Broker broker({.clock = clock, .data_dir = dir.path()});
     broker.declare_queue("payments", dedup_queue(5min));
     auto sent = broker.producer().send("payments", "charge 10", {.dedup_id = "pay-42"});
     REQUIRE(sent);
     first = *sent;
   }
   clock->advance(4min);
-  Broker broker({.clock = clock, .data_dir = dir.path});
+  Broker broker({.clock = clock, .data_dir = dir.path()});
   auto q = broker.queue("payments");
   auto producer = broker.producer();
   auto again = producer.send("payments", "charge 10", {.dedup_id = "pay-42"});
@@ -411,11 +411,11 @@ TEST_CASE("a dedup id sent before a restart is a duplicate after it - answered w
 }
 
 TEST_CASE("a dedup id outlives its acknowledged message across a restart - for the whole window") {
-  TempDir dir;
+  ScratchDir dir;
   auto clock = std::make_shared<ManualClock>();
   MessageId first = 0;
   {
-    Broker broker({.clock = clock, .data_dir = dir.path});
+    Broker broker({.clock = clock, .data_dir = dir.path()});
     broker.declare_queue("payments", dedup_queue(5min));
     auto producer = broker.producer();
     auto sent = producer.send("payments", "charge 10", {.dedup_id = "pay-42"});
@@ -436,7 +436,7 @@ TEST_CASE("a dedup id outlives its acknowledged message across a restart - for t
     CHECK_FALSE(c.receive());
   }
   clock->advance(4min);
-  Broker broker({.clock = clock, .data_dir = dir.path});
+  Broker broker({.clock = clock, .data_dir = dir.path()});
   auto q = broker.queue("payments");
   CHECK(q.depth() == 0);  // settled messages do not come back...
   auto again = broker.producer().send("payments", "charge 10", {.dedup_id = "pay-42"});
@@ -447,18 +447,18 @@ TEST_CASE("a dedup id outlives its acknowledged message across a restart - for t
 }
 
 TEST_CASE("a dedup id whose window ended before the restart is new again after it") {
-  TempDir dir;
+  ScratchDir dir;
   auto clock = std::make_shared<ManualClock>();
   MessageId first = 0;
   {
-    Broker broker({.clock = clock, .data_dir = dir.path});
+    Broker broker({.clock = clock, .data_dir = dir.path()});
     broker.declare_queue("payments", dedup_queue(5min));
     auto sent = broker.producer().send("payments", "charge 10", {.dedup_id = "pay-42"});
     REQUIRE(sent);
     first = *sent;
   }
   clock->advance(5min);
-  Broker broker({.clock = clock, .data_dir = dir.path});
+  Broker broker({.clock = clock, .data_dir = dir.path()});
   auto q = broker.queue("payments");
   auto later = broker.producer().send("payments", "charge 10", {.dedup_id = "pay-42"});
   REQUIRE(later);
