@@ -162,9 +162,10 @@ Status GroupState::commit(const GroupConsumerState* member, std::span<const Comm
   const Hooks& hooks = topic_.hooks();
   if (hooks.intercepting()) [[unlikely]] {
     // Under the lock, so the interceptors see a partition's commits in the order they took.
-    for (const auto& [partition, offset] : changes) {
-      hooks.each("on_commit",
-                 [&](Interceptor& i) { i.on_commit(topic_.name(), name_, partition, offset); });
+    for (const auto& change : changes) {  // not a structured binding: clang 14 cannot capture one
+      hooks.each("on_commit", [&](Interceptor& i) {
+        i.on_commit(topic_.name(), name_, change.first, change.second);
+      });
     }
   }
   return {};
