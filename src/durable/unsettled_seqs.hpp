@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <iterator>
 
 namespace switchyard::detail {
 
@@ -104,6 +105,10 @@ class UnsettledSeqs {
 
  private:
   std::deque<Entry>::iterator lower_bound(std::uint64_t seq) noexcept {
+    // The common cases first: an ack of the oldest, a delivery of the newest.
+    if (entries_.empty() || seq <= entries_.front().seq) return entries_.begin();
+    if (seq == entries_.back().seq) return std::prev(entries_.end());
+    if (seq > entries_.back().seq) return entries_.end();
     return std::lower_bound(entries_.begin(), entries_.end(), seq,
                             [](const Entry& e, std::uint64_t s) { return e.seq < s; });
   }
