@@ -182,31 +182,30 @@ Status QueueJournal::open_settlements() {
         "{}: settlements name seqs up to {} but the message log ends at {}: messages [{}, {}) "
         "were lost (torn tail) and their settlements are forgotten",
         dir_.string(), tracked_end_, end, end, tracked_end_));
-    pending_.erase(pending_.lower_bound(end), pending_.end());
+    pending_.erase_from(end);
     tracked_end_ = end;
   }
   // Segments below the message log's start were deleted because they were settled.
   track_to_locked(messages_->start_offset());
-  pending_.erase(pending_.begin(), pending_.lower_bound(messages_->start_offset()));
+  pending_.erase_below(messages_->start_offset());
   if (!settlements_ || stale || settlements_->size_bytes() > options_.compact_bytes) {
     return compact_locked();
   }
-  compact_at_ = std::max(options_.compact_bytes, 2 * settlements_->size_bytes());
+  settlement_bytes_ = settlements_->size_bytes();
+  compact_at_ = std::max(options_.compact_bytes, 2 * settlement_bytes_);
   return {};
 }
 
 void QueueJournal::track_to_locked(std::uint64_t end) {
   // Seqs in [tracked_end_, end) were appended and not settled: track them individually.
-  for (; tracked_end_ < end; ++tracked_end_) pending_.emplace_hint(pending_.end(), tracked_end_, 0);
+  for (; tracked_end_ < end; ++tracked_end_) pending_.set(tracked_end_, 0);
 }
 
 void QueueJournal::apply_locked(Settlement kind, std::uint64_t seq, std::uint32_t attempts) {
   switch (kind) {
     case Settlement::delivered:
       if (seq >= tracked_end_) track_to_locked(seq + 1);
-      if (auto it = pending_.find(seq); it != pending_.end()) {
-        it->second = std::max(it->second, attempts);
-      }
+      if (std::uint32_t* held = pending_.find(seq)) *held = std::max(*held, attempts);
       break;
     case Settlement::acked:
     case Settlement::dead_lettered:
@@ -219,7 +218,7 @@ void QueueJournal::apply_locked(Settlement kind, std::uint64_t seq, std::uint32_
       tracked_end_ = seq;
       break;
     case Settlement::live:
-      pending_[seq] = attempts;
+      pending_.set(seq, attempts);
       tracked_end_ = std::max(tracked_end_, seq + 1);
       break;
     case Settlement::horizon:
@@ -232,7 +231,7 @@ void QueueJournal::apply_locked(Settlement kind, std::uint64_t seq, std::uint32_
 
 Result<std::vector<RecoveredMessage>> QueueJournal::recover() const {
   std::uint64_t from = 0, tracked_end = 0;
-  std::map<std::uint64_t, std::uint32_t> pending;
+  UnsettledSeqs pending;
   {
     MutexLock lock(mutex_);
     from = std::max(floor_locked(), messages_->start_offset());
@@ -245,15 +244,15 @@ Result<std::vector<RecoveredMessage>> QueueJournal::recover() const {
     if (!batch) return batch.failure();
     if (batch->records.empty()) break;
     for (const auto& record : batch->records) {
-      const auto p = pending.find(record.offset);
-      if (record.offset < tracked_end && p == pending.end()) continue;  // settled
+      const std::uint32_t* attempts = pending.find(record.offset);
+      if (record.offset < tracked_end && attempts == nullptr) continue;  // settled
       auto message = decode_stored_message(record.body);
       if (!message) {
         return Failure{Errc::corrupt,
                        fmt::format("{}: message at seq {}: {}", messages_->directory().string(),
                                    record.offset, message.message())};
       }
-      out.push_back({record.offset, p == pending.end() ? 0u : p->second, std::move(*message)});
+      out.push_back({record.offset, attempts == nullptr ? 0u : *attempts, std::move(*message)});
     }
     from = batch->next_offset;
   }
@@ -337,13 +336,24 @@ Status QueueJournal::settle(Settlement kind, std::uint64_t seq, std::uint32_t at
     encode_settlement(kind, seq, attempts, body);
     auto r = settlements_->append(body, 0, std::move(done));
     if (!r) return r.failure();
+    settlement_bytes_ += segment::record_footprint(kSettlementSize);
     apply_locked(kind, seq, attempts);
-    floor = std::min(floor_locked(), hold_floor_locked(wall_now_ns()));
-    if (settlements_->size_bytes() > compact_at_) {
+    floor = floor_locked();
+    if (!dedup_holds_.empty()) floor = std::min(floor, hold_floor_locked(wall_now_ns()));
+    if (settlement_bytes_ > compact_at_) {
       if (auto status = compact_locked(); !status) return status;
     }
   }
-  if (auto deleted = messages_->truncate_prefix(floor); !deleted) return deleted.failure();
+  // Relaxed: see truncate_at_.
+  const std::size_t segments = messages_->segment_count();
+  if (segments > 1 && (floor >= truncate_at_.load(std::memory_order_relaxed) ||
+                       segments != truncate_segments_.load(std::memory_order_relaxed))) {
+    SegmentLog::PrefixLeft left;
+    auto deleted = messages_->truncate_prefix(floor, &left);
+    if (!deleted) return deleted.failure();
+    truncate_at_.store(left.next_end, std::memory_order_relaxed);
+    truncate_segments_.store(left.segments, std::memory_order_relaxed);
+  }
   return {};
 }
 
@@ -364,9 +374,10 @@ Status QueueJournal::compact_locked() {
     return {};
   };
   Status status = put(Settlement::floor, floor_locked(), 0);
-  for (auto it = pending_.begin(); status && it != pending_.end(); ++it) {
-    status = put(Settlement::live, it->first, it->second);
-  }
+  pending_.each([&](std::uint64_t seq, std::uint32_t attempts) {
+    status = put(Settlement::live, seq, attempts);
+    return static_cast<bool>(status);
+  });
   if (status) status = put(Settlement::horizon, tracked_end_, 0);
   if (status) status = put(Settlement::snapshot_complete, 0, 0);
   if (status && options_.log.durability != Durability::none) {
@@ -399,7 +410,8 @@ Status QueueJournal::compact_locked() {
     }
   }
   ++compactions_;
-  compact_at_ = std::max(options_.compact_bytes, 2 * settlements_->size_bytes());
+  settlement_bytes_ = settlements_->size_bytes();
+  compact_at_ = std::max(options_.compact_bytes, 2 * settlement_bytes_);
   return {};
 }
 
@@ -416,7 +428,7 @@ std::uint64_t QueueJournal::floor() const {
 
 std::uint64_t QueueJournal::settlement_bytes() const {
   MutexLock lock(mutex_);
-  return settlements_->size_bytes();
+  return settlement_bytes_;
 }
 
 std::uint64_t QueueJournal::compactions() const {

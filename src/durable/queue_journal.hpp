@@ -65,6 +65,7 @@
 #include <vector>
 
 #include "durable/stored_message.hpp"
+#include "durable/unsettled_seqs.hpp"
 #include "storage/segment_log.hpp"
 #include "sync/mutex.hpp"
 
@@ -164,7 +165,7 @@ class QueueJournal {
   void apply_locked(Settlement kind, std::uint64_t seq, std::uint32_t attempts) REQUIRES(mutex_);
   void track_to_locked(std::uint64_t end) REQUIRES(mutex_);
   [[nodiscard]] std::uint64_t floor_locked() const noexcept REQUIRES(mutex_) {
-    return pending_.empty() ? tracked_end_ : pending_.begin()->first;
+    return pending_.empty() ? tracked_end_ : pending_.front_seq();
   }
   Status compact_locked() REQUIRES(mutex_);
   Result<std::unique_ptr<SegmentLog>> open_generation(std::uint64_t gen, bool fresh);
@@ -182,14 +183,24 @@ class QueueJournal {
   std::unique_ptr<SegmentLog> settlements_ GUARDED_BY(mutex_);
   std::uint64_t generation_ GUARDED_BY(mutex_) = 0;
   // Unsettled seq -> attempts, below tracked_end_.
-  std::map<std::uint64_t, std::uint32_t> pending_ GUARDED_BY(mutex_);
+  UnsettledSeqs pending_ GUARDED_BY(mutex_);
   // Seqs at or above are unsettled and not in pending_.
   std::uint64_t tracked_end_ GUARDED_BY(mutex_) = 0;
-  // Settlement log size that triggers the next compaction.
+  // Settlement log size that triggers the next compaction, and its size now (counted here:
+  // every settlement has the same footprint, so no settle asks the log, under its lock).
   std::uint64_t compact_at_ GUARDED_BY(mutex_) = 0;
+  std::uint64_t settlement_bytes_ GUARDED_BY(mutex_) = 0;
   std::uint64_t compactions_ GUARDED_BY(mutex_) = 0;
   // Seq -> the dedup id its record carries, for the ids whose window may not have ended.
   std::map<std::uint64_t, StoredDedup> dedup_holds_ GUARDED_BY(mutex_);
+  // The message log's segments below the floor go (truncate_prefix, under the log's lock, which
+  // its appends take too) only when the floor has reached the first segment's end: the end
+  // that the last truncation saw, while the log had `truncate_segments_` segments (a roll
+  // makes a new boundary, so a changed count asks again). Relaxed: the pair comes from one
+  // reading under the log's lock, and a stale pair only brings a truncation early, or a
+  // settle later, never skips one for good.
+  std::atomic<std::uint64_t> truncate_at_{0};
+  std::atomic<std::size_t> truncate_segments_{0};
 };
 
 /// Encodes / decodes a settlement record body.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -1113,11 +1114,16 @@ Result<std::size_t> SegmentLog::apply_retention(const RetentionPolicy& policy) {
   return count;
 }
 
-Result<std::size_t> SegmentLog::truncate_prefix(std::uint64_t offset) {
+Result<std::size_t> SegmentLog::truncate_prefix(std::uint64_t offset, PrefixLeft* left) {
   MutexLock lock(mutex_);
   std::size_t count = 0;
   while (segments_.size() - count > 1 && segments_[count].end_offset <= offset) ++count;
   if (auto status = delete_front_locked(count); !status) return status.failure();
+  if (left != nullptr) {
+    left->segments = segments_.size();
+    left->next_end = segments_.size() > 1 ? segments_.front().end_offset
+                                          : std::numeric_limits<std::uint64_t>::max();
+  }
   return count;
 }
 

@@ -292,8 +292,16 @@ class SegmentLog {
   Result<CompactionStats> compact(const KeepRecord& keep) EXCLUDES(mutex_, compact_mutex_);
 
   /// Deletes every sealed segment whose records all lie below `offset` (acknowledged queue
-  /// prefix). Returns the number of segments deleted.
-  Result<std::size_t> truncate_prefix(std::uint64_t offset) EXCLUDES(mutex_);
+  /// prefix). Returns the number of segments deleted; with `left`, what is left (one reading,
+  /// under the log's lock).
+  struct PrefixLeft {
+    std::size_t segments = 0;  ///< segments left, the active one included
+    /// The first segment's end offset when it is sealed: the least offset at which a call can
+    /// delete something before the next roll. UINT64_MAX when only the active segment is left.
+    std::uint64_t next_end = 0;
+  };
+  Result<std::size_t> truncate_prefix(std::uint64_t offset, PrefixLeft* left = nullptr)
+      EXCLUDES(mutex_);
 
   /// First offset still stored. Exact when no truncation/retention runs concurrently.
   [[nodiscard]] std::uint64_t start_offset() const noexcept {

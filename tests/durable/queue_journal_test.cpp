@@ -104,6 +104,23 @@ TEST_CASE("message segments wholly below the lowest unacknowledged seq are delet
   CHECK(recovered->size() == 50);
 }
 
+TEST_CASE("in a steady flow (append one, ack one) the message log keeps at most two segments") {
+  // The journal asks the log to truncate only when the floor reaches the first segment's end
+  // or the log rolled: every roll must still be followed by the deletion of what lies below.
+  ScratchDir dir;
+  auto j = open_journal(dir.path());
+  std::size_t most = 0;
+  for (std::uint64_t i = 0; i < 2000; ++i) {
+    REQUIRE(j->append(fields_of(message(i))));
+    REQUIRE(j->record_ack(i));
+    most = std::max(most, j->messages().segment_count());
+  }
+  INFO("segments at the end: " << j->messages().segment_count() << ", start offset "
+                               << j->messages().start_offset());
+  CHECK(most <= 2);
+  CHECK(j->messages().start_offset() > 1500);
+}
+
 TEST_CASE("out-of-order acks hold the floor until the gap is acked") {
   ScratchDir dir;
   auto j = open_journal(dir.path());
