@@ -828,9 +828,11 @@ void QueueState::dead_letter(Entry&& entry, std::string_view why) noexcept {
 
 // --- peek and extract (inspection, message moves) ---------------------------------------
 
-void QueueState::lift_ring_locked(Entry& orphan) {
+std::size_t QueueState::lift_ring_locked(Entry& orphan) {
+  std::size_t lifted = 0;
   Message message;
   while (ring_.try_pop(message)) {
+    ++lifted;
     const std::int64_t expires = expiry_of(*Access::body(message));
     Entry entry{std::move(message), expires, 0, 0};
     try {
@@ -839,9 +841,10 @@ void QueueState::lift_ring_locked(Entry& orphan) {
     } catch (const std::bad_alloc&) {
       // Out of order at ring_'s tail rather than lost; dead-lettered if even that fails.
       if (!ring_.try_push(std::move(entry.message))) orphan = std::move(entry);
-      return;
+      return lifted;
     }
   }
+  return lifted;
 }
 
 void QueueState::dead_letter_orphan(Entry& orphan) noexcept {
@@ -865,9 +868,10 @@ std::vector<PeekedMessage> QueueState::peek(std::size_t max) {
                                 entry.message});
   };
   Entry orphan;  // message null: none
+  std::size_t lifted = 0;
   {
     MutexLock lock(slow_.mutex);
-    lift_ring_locked(orphan);
+    lifted = lift_ring_locked(orphan);
     refresh_slow_hints_locked();
     // Ready, in the order take_slow_locked takes them: higher levels, groups, level 0.
     auto level = [&](std::size_t p) REQUIRES(slow_.mutex) {
@@ -897,6 +901,7 @@ std::vector<PeekedMessage> QueueState::peek(std::size_t max) {
       add(d->entry, MessageState::delayed, d->visible_at_ns);
     }
   }
+  if (lifted != 0) ready_.notify_all();  // see lift_ring_locked
   dead_letter_orphan(orphan);
   if (out.size() < max) {
     std::vector<ConsumerState::HeldView> held;
@@ -923,9 +928,10 @@ void QueueState::extract(const std::function<bool(const Entry&)>& take, std::siz
   Entry orphan;  // message null: none
   std::size_t taken = 0;
   std::uint64_t taken_bytes = 0;
+  std::size_t lifted = 0;
   {
     MutexLock lock(slow_.mutex);
-    lift_ring_locked(orphan);
+    lifted = lift_ring_locked(orphan);
     // From one deque, in order; `front`: how many at its head are redeliveries (or null).
     auto from = [&](std::deque<Entry>& entries, std::size_t* front) {
       for (std::size_t i = 0; i < entries.size() && taken < max;) {
@@ -965,6 +971,7 @@ void QueueState::extract(const std::function<bool(const Entry&)>& take, std::siz
     remove_bytes(taken_bytes);
     if (options_.overflow == Overflow::block) space_.notify_all_after_seq_cst_rmw();
   }
+  if (lifted != 0) ready_.notify_all();  // see lift_ring_locked
   dead_letter_orphan(orphan);
 }
 

@@ -66,7 +66,9 @@
 //   content to the tail of slow_.levels[0] under slow_.mutex (lift_ring_locked). Those first
 //   deliveries were ahead of every message still to come into ring_, so levels[0] is then
 //   redelivered_front[0] redeliveries, then lifted first deliveries, then ring_ — FIFO holds,
-//   and drop_oldest takes a lifted one before ring_'s head.
+//   and drop_oldest takes a lifted one before ring_'s head. While it lifts, ring_ looks empty
+//   and slow_ready_ does not yet count the lifted messages, so a receive may park in between:
+//   a lift is followed by a notify of ready_, as every other change that makes work ready is.
 //
 // Threading story
 // ---------------
@@ -489,8 +491,11 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   /// as first deliveries (behind the redeliveries there, ahead of everything sent later, so
   /// FIFO holds): what a peek or an extract must see under the mutex. Stops at the first
   /// message that finds no memory: it goes back to ring_'s tail or, failing that, to `orphan`
-  /// for the caller to dead-letter once the mutex is released (null message: none).
-  void lift_ring_locked(Entry& orphan) REQUIRES(slow_.mutex);
+  /// for the caller to dead-letter once the mutex is released (null message: none). Returns how
+  /// many it moved: a caller that moved any must notify ready_ once the hints are refreshed,
+  /// since between its last pop and that refresh a receive sees neither ring_ nor slow_ ready
+  /// and may park.
+  [[nodiscard]] std::size_t lift_ring_locked(Entry& orphan) REQUIRES(slow_.mutex);
   /// Dead-letters `orphan` (reason out_of_memory) if it holds one; no lock held.
   void dead_letter_orphan(Entry& orphan) noexcept;
   bool drop_oldest(TimePoint now) noexcept;
