@@ -39,6 +39,9 @@ Broker::Broker(BrokerOptions options)
 
 Broker::~Broker() {
   shutdown(Shutdown::stop);
+  // Every destination is closed for good and writes nothing more: the directory is free for
+  // the next broker, whatever handles of this one are still alive (they get `closed`).
+  if (storage_) registry_->release_storage();
 }
 
 std::vector<DestinationInfo> Broker::destinations() const {
@@ -107,6 +110,13 @@ std::size_t Broker::publish(std::string_view channel, std::string_view payload,
     hooks.each("on_send", [&](Interceptor& i) { i.on_send(channel, stamped); });
   }
   const Headers& sent = hooks.intercepting() ? stamped : headers;
+  if (hooks.intercepting()) [[unlikely]] {
+    if (Failure refused = hooks.refused(channel, sent); refused.code != Errc::ok) {
+      throw Error(refused.code, refused.message.empty()
+                                    ? "publish on '" + std::string(channel) + "' refused"
+                                    : std::move(refused.message));
+    }
+  }
   auto* body = detail::MessageBody::create(
       channel, {}, {reinterpret_cast<const std::byte*>(payload.data()), payload.size()},
       !sent.empty());

@@ -49,6 +49,7 @@ void Registry::open_ids(const std::filesystem::path& dir,
 bool Registry::extend_ids(std::uint64_t needed) noexcept {
   MutexLock lock(id_mutex_);
   if (needed <= id_limit_.load(std::memory_order_relaxed)) return true;
+  if (id_file_.empty()) return false;  // released (release_storage): id_failure_ says closed
   const std::uint64_t mark = needed + kIdReservation;
   std::byte bytes[kIdFileBytes];
   std::memcpy(bytes, kIdMagic, 4);
@@ -66,6 +67,19 @@ bool Registry::extend_ids(std::uint64_t needed) noexcept {
   }
   id_limit_.store(mark, std::memory_order_release);
   return true;
+}
+
+void Registry::release_storage() noexcept {
+  std::shared_ptr<const void> owner;
+  {
+    MutexLock lock(id_mutex_);
+    // Every reservation from now on goes to extend_ids, which finds id_file_ empty and fails.
+    id_limit_.store(0, std::memory_order_release);
+    id_file_.clear();
+    id_failure_ = {Errc::closed, "broker is shut down"};
+    owner = std::move(data_dir_owner_);
+  }
+  // `owner` (the storage context, and with it the directory's lock) goes here, outside the lock.
 }
 
 Failure Registry::id_failure() const {

@@ -10,7 +10,8 @@
 //
 // Lifetime: shared by the Broker and every Producer; it holds the destinations it lists and, on
 // a broker with a data directory, whatever `open_ids` was told to keep alive (the storage
-// context, so that the data directory stays locked while a producer can still write ids).
+// context, so that the data directory stays locked while a producer can still write ids) until
+// the broker goes (`release_storage`).
 #pragma once
 
 #include <atomic>
@@ -146,10 +147,17 @@ class Registry {
   void open_ids(const std::filesystem::path& dir, std::shared_ptr<const void> data_dir_owner);
   /// Why the last reservation failed. @note threadsafe
   [[nodiscard]] Failure id_failure() const;
+  /// The broker is gone (its destructor, after the shutdown closed every destination for
+  /// good): no reservation is recorded any more — a producer that outlives its broker gets
+  /// `closed` once its block is used up, and its sends are refused by the closed destinations
+  /// before that — and the data directory's lock goes now, not with the last handle, so a
+  /// broker reopened on the directory (`testing::DurableSandbox::restart`) can take it.
+  /// @note threadsafe
+  void release_storage() noexcept;
 
  private:
-  // Set once by open_ids; declared first so that it is destroyed last, after the destinations
-  // (whose files its lock covers).
+  // Set once by open_ids, dropped by release_storage (under id_mutex_); declared first so that
+  // it is destroyed last, after the destinations (whose files its lock covers).
   std::shared_ptr<const void> data_dir_owner_;
   const std::shared_ptr<Clock> clock_;
   const std::shared_ptr<const Hooks> hooks_;
@@ -165,7 +173,7 @@ class Registry {
   // Ids below id_limit_ are reserved durably (no limit for a broker without a data directory).
   std::atomic<std::uint64_t> id_limit_{UINT64_MAX};
   mutable Mutex id_mutex_;
-  std::filesystem::path id_file_;  // set once by open_ids
+  std::filesystem::path id_file_;  // set by open_ids, emptied by release_storage (under id_mutex_)
   Failure id_failure_ GUARDED_BY(id_mutex_);
 };
 

@@ -115,3 +115,45 @@ TEST_CASE("a sandbox makes its own directory and removes it, and keeps one it wa
   }
   std::filesystem::remove_all(given);
 }
+
+// The header's promise: the old broker's producers, consumers, deliveries and group consumers are
+// closed with it. A test that keeps one by mistake gets `Errc::closed` — not a crash, not a write
+// into the new broker's files: what the new broker holds is exactly what was there.
+TEST_CASE(
+    "handles of the broker before a restart are closed: typed errors, nothing reaches the "
+    "new broker",
+    "[durable_sandbox]") {
+  Fixture f;
+  Broker& old_broker = f.sandbox.broker();
+  old_broker.declare_queue("orders", QueueOptions{.durability = Durability::always});
+  old_broker.declare_topic("clicks",
+                           TopicOptions{.partitions = 1, .durability = Durability::always});
+  auto producer = old_broker.producer();
+  REQUIRE(producer.send("orders", "o1"));
+  REQUIRE(producer.send("clicks", "c1"));
+  auto consumer = old_broker.consumer("orders");
+  auto held = consumer.receive(0s);
+  REQUIRE(held);
+  auto group = old_broker.group_consumer("clicks", "analytics", {.start = Start::earliest});
+  auto polled = group.poll(10);  // joins: owns partition 0, reads c1
+  REQUIRE(polled);
+  REQUIRE(polled->size() == 1);
+
+  Broker& broker = f.sandbox.restart();
+  CHECK(producer.send("orders", "late").code() == Errc::closed);
+  CHECK(producer.send("clicks", "late").code() == Errc::closed);
+  CHECK(consumer.receive(0s).code() == Errc::closed);
+  CHECK_FALSE(held->ack());  // the old broker's delivery: it comes back in the new one
+  CHECK(group.poll(10).code() == Errc::closed);
+  const Status commit = group.commit(0, 1);
+  INFO(commit.message());
+  CHECK(commit.code() == Errc::closed);
+
+  CHECK(drain(broker, "orders") == std::vector<std::string>{"o1#2"});
+  CHECK(broker.topic("clicks").stats().partitions.at(0).end_offset == 1);
+  auto again = broker.group_consumer("clicks", "analytics", {.start = Start::earliest});
+  auto batch = again.poll(10);  // the old member's commit never landed: c1 again
+  REQUIRE(batch);
+  REQUIRE(batch->size() == 1);
+  CHECK((*batch)[0].offset == 0);
+}

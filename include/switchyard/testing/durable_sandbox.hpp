@@ -11,9 +11,11 @@
 // `restart` destroys the broker (`shutdown(Shutdown::stop)`: its durable destinations close
 // their files; what a crash would lose is a matter for the storage tests, not this) and
 // constructs a new one from the same `BrokerOptions`, which re-declares the durable
-// destinations, exchanges and bindings found in the directory. Producers, consumers, queue
-// handles and `Dispatcher`s of the old broker are closed with it (they get `Errc::closed`): make
-// new ones from the new broker. The clock and the interceptors are the same objects, so a
+// destinations, exchanges and bindings found in the directory. Producers, consumers, deliveries,
+// group consumers and `Dispatcher`s of the old broker are closed with it: they may still be in
+// scope, what they do gets `Errc::closed` and reaches no file. Make new ones from the new broker.
+// (A `Transaction` of the old broker still alive keeps the directory locked: the restart then
+// fails with `Errc::locked`.) The clock and the interceptors are the same objects, so a
 // `Recorder` keeps one trace across restarts and virtual time goes on from where it was.
 //
 // Data structures: the options, the directory (made under the system's temporary directory
