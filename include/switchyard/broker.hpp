@@ -214,7 +214,9 @@ class SWITCHYARD_EXPORT Broker {
   [[nodiscard]] Subscription psubscribe(std::string_view pattern, Subscription::Handler handler,
                                         const SubscriberOptions& options = {});
   /// Publishes on `channel` (fire-and-forget; `message.key()` is the channel). Returns how many
-  /// subscriptions buffered it, like Redis PUBLISH. @note threadsafe
+  /// subscriptions buffered it, like Redis PUBLISH. Throws `Error` with the failure an
+  /// interceptor's `refuse_send` returned (fault injection: switchyard/testing/faults.hpp), and
+  /// what allocation throws. @note threadsafe
   std::size_t publish(std::string_view channel, std::string_view payload,
                       const Headers& headers = {});
 

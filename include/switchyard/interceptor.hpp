@@ -53,10 +53,11 @@ class Interceptor {
   }
   /// After every interceptor's `on_send`, before the message is built: a failure with a code
   /// other than `Errc::ok` refuses the send — the producer's send (`send`, `send_batch`, a typed
-  /// send) returns it and nothing is enqueued, as when a destination refuses one. (A
-  /// transaction builds its messages at commit, through the same path.) For fault injection in
-  /// tests (switchyard/testing/faults.hpp, `SendFaults`); the default admits every send. An
-  /// exception from it is logged and the send admitted.
+  /// send, `forward`) returns it and nothing is enqueued, as when a destination refuses one;
+  /// `Broker::publish` throws it as an `Error`. (A transaction builds its messages at commit,
+  /// through the same path; `forward` asks with the message's own headers, without `on_send`.)
+  /// For fault injection in tests (switchyard/testing/faults.hpp, `SendFaults`); the default
+  /// admits every send. An exception from it is logged and the send admitted.
   virtual Failure refuse_send(std::string_view destination, const Headers& headers) {
     (void)destination;
     (void)headers;

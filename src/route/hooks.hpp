@@ -56,15 +56,21 @@ class Hooks {
   template <class Hook>
   void each_of(const std::vector<std::shared_ptr<Interceptor>>& list, std::string_view event,
                Hook&& hook) const noexcept {
-    for (const auto& interceptor : list) {
-      try {
-        hook(*interceptor);
-      } catch (const std::exception& e) {
-        interceptor_failed(event, e.what());
-      } catch (...) {
-        interceptor_failed(event, "an exception not derived from std::exception");
-      }
+    for (const auto& interceptor : list) each_of_one(*interceptor, event, hook);
+  }
+
+  /// The send to `destination` with `headers` that an interceptor refuses (`refuse_send`), or
+  /// `Errc::ok`: the first refusal in interceptor order wins. The one check every way a message
+  /// enters the broker goes through (a producer's send, `forward`, a pub/sub `publish`).
+  [[nodiscard]] Failure refused(std::string_view destination,
+                                const Headers& headers) const noexcept {
+    Failure refusal;
+    for (const auto& interceptor : interceptors_) {
+      each_of_one(*interceptor, "refuse_send",
+                  [&](Interceptor& i) { refusal = i.refuse_send(destination, headers); });
+      if (refusal.code != Errc::ok) break;
     }
+    return refusal;
   }
 
   /// Logs an interceptor's exception from `event` (at most one line a second, with a count).
@@ -85,6 +91,17 @@ class Hooks {
   }
 
  private:
+  template <class Hook>
+  void each_of_one(Interceptor& interceptor, std::string_view event, Hook&& hook) const noexcept {
+    try {
+      hook(interceptor);
+    } catch (const std::exception& e) {
+      interceptor_failed(event, e.what());
+    } catch (...) {
+      interceptor_failed(event, "an exception not derived from std::exception");
+    }
+  }
+
   const std::shared_ptr<Clock> clock_;
   const std::vector<std::shared_ptr<Interceptor>> interceptors_;
   const Logger log_;

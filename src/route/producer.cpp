@@ -114,14 +114,10 @@ Result<Message> Producer::make(std::string_view destination, std::span<const std
       for (const auto& interceptor : interceptors) {
         guarded("on_send", [&] { interceptor->on_send(destination, extras.headers); });
       }
-      for (const auto& interceptor : interceptors) {
-        Failure refused;
-        guarded("refuse_send",
-                [&] { refused = interceptor->refuse_send(destination, extras.headers); });
-        if (refused.code != Errc::ok) {
-          detail::Access::adopt(body);  // frees the body (no object in it yet)
-          return fail(std::move(refused));
-        }
+      if (Failure refused = core_->hooks()->refused(destination, extras.headers);
+          refused.code != Errc::ok) {
+        detail::Access::adopt(body);  // frees the body (no object in it yet)
+        return fail(std::move(refused));
       }
       extras.object = object;
       extras.object_ops = ops;
@@ -214,6 +210,12 @@ Result<MessageId> Producer::forward(std::string_view destination, const Message&
                                     const SendOptions& options) noexcept {
   if (!core_) return Result<MessageId>(Errc::closed, "producer is empty");
   if (!message) return Result<MessageId>(Errc::invalid_argument, "empty message");
+  if (core_->hooks()->intercepting()) [[unlikely]] {
+    if (Failure refused = core_->hooks()->refused(destination, message.headers());
+        refused.code != Errc::ok) {
+      return Result<MessageId>(std::move(refused));
+    }
+  }
   return deliver(destination, Message(message), options);
 }
 

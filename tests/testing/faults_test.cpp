@@ -200,6 +200,48 @@ TEST_CASE("random send failures with one seed fail the same sends twice", "[faul
   CHECK(run(6) != first);
 }
 
+// Every way a message enters the broker goes through the same check (Hooks::refused): a
+// forward of a message already in hand, and a pub/sub publish, which has no Result to carry a
+// failure and so throws it — as a Redis client's PUBLISH does when the link is down.
+TEST_CASE("a failed send fault hits forward and pub/sub publish too", "[faults][fail_send]") {
+  SendFixture f;
+  auto orders = f.broker.declare_queue("orders");
+  auto archive = f.broker.declare_queue("archive");
+  auto producer = f.broker.producer();
+  REQUIRE(producer.send("orders", "o-1"));
+  auto consumer = f.broker.consumer("orders");
+  auto d = consumer.receive(0s);
+  REQUIRE(d);
+  f.faults->inject(Fault{.kind = FaultKind::fail_send,
+                         .queue = "archive",
+                         .every = 1,
+                         .at_most = 1,
+                         .error = Errc::io_error});
+  auto forwarded = producer.forward("archive", d->message());
+  REQUIRE_FALSE(forwarded);
+  CHECK(forwarded.error() == Errc::io_error);
+  CHECK(archive.depth() == 0);
+  REQUIRE(producer.forward("archive", d->message()));  // at_most 1: the next one goes
+  CHECK(archive.depth() == 1);
+
+  std::vector<std::string> heard;
+  auto subscription = f.broker.subscribe(
+      "news", [&](const Message& m) { heard.emplace_back(m.payload().as_string()); });
+  f.faults->inject(
+      Fault{.kind = FaultKind::fail_send, .queue = "news", .every = 2, .error = Errc::full});
+  CHECK(f.broker.publish("news", "n-1") == 1);
+  try {
+    (void)f.broker.publish("news", "n-2");
+    FAIL("the second publish on 'news' should have been refused");
+  } catch (const Error& e) {
+    CHECK(e.code() == Errc::full);
+  }
+  CHECK(f.broker.publish("news", "n-3") == 1);
+  f.clock->wait_until_idle();
+  CHECK(heard == std::vector<std::string>{"n-1", "n-3"});
+  CHECK(f.faults->faults_injected() == 2);
+}
+
 TEST_CASE("send faults and delivery faults go where they apply", "[faults][fail_send]") {
   auto faults = std::make_shared<testing::SendFaults>();
   CHECK_THROWS_AS(faults->inject(Fault{.kind = FaultKind::lose_ack, .every = 1}), Error);

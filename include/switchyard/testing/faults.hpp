@@ -30,10 +30,12 @@
 //                       FIFO promises order within a group; the queue already holds a group's next
 //                       message back while one is in flight, so a swap is always across groups or
 //                       ungrouped messages). The swapped-in delivery gets no delay or reorder.
-//   fail_send           a producer's send to the destination fails with `Fault::error`: it returns
-//                       `Result<MessageId>` holding that `Failure`, as a refusing destination's
-//                       would, and nothing is enqueued (the recorder still shows the `sent`
-//                       event: `on_send` runs before a destination refuses, as for a real one).
+//   fail_send           a producer's send (or `forward`) to the destination fails with
+//                       `Fault::error`: it returns `Result<MessageId>` holding that `Failure`, as
+//                       a refusing destination's would, and nothing is enqueued (the recorder
+//                       still shows the `sent` event: `on_send` runs before a destination
+//                       refuses, as for a real one). A pub/sub `Broker::publish` on the channel
+//                       throws `Error` with it (publish returns a count, not a Result).
 // Restarting a durable broker needs no fault: `DurableSandbox::restart`
 // (switchyard/testing/durable_sandbox.hpp).
 //
@@ -41,8 +43,9 @@
 // the code under test, on any thread, through `Producer`; the one place every producer send
 // passes with a way to stop it is the interceptor chain (`Interceptor::refuse_send`, right after
 // `on_send`), which a broker without interceptors skips with one branch. So the only new
-// mechanism is that hook; no test-only seam in `Producer`. Pub/sub `Broker::publish` (no
-// `Producer`) and `forward` (an existing message: no `on_send`) are not hit.
+// mechanism is that hook; no test-only seam in `Producer`. A send, a `forward` (an existing
+// message: no `on_send`, its own headers are asked about) and a pub/sub `Broker::publish` all
+// ask it through one check.
 #pragma once
 
 #include <cstdint>
