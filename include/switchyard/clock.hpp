@@ -47,6 +47,10 @@ struct BlockedWait {
   void (*notify)(void* event) noexcept;
   /// Whether the sleep has already been ended by a notify: the thread is about to run again.
   bool (*notified)(const BlockedWait& wait) noexcept;
+  /// A periodic maintenance wake (a compacted topic's compaction pass): it runs when time
+  /// reaches it, but is never itself a reason for time to move — a flow whose only deadlines
+  /// are ticks is stuck, not waiting.
+  bool tick = false;
 };
 
 /// Source of time for a `Broker`. Implementations must be thread-safe: every method may be
@@ -61,7 +65,7 @@ struct BlockedWait {
 ///    sleeper registered on its event and checked its condition one last time, and `wait_ends`
 ///    when it wakes (see src/sync/idle_wait.hpp);
 ///  * every thread the broker starts that may block on it (push workers, pub/sub dispatch
-///    threads, a requester's reply thread, the queue-expiry thread) is announced by
+///    threads, a requester's reply thread, the queue-expiry thread, a compactor) is announced by
 ///    `thread_starting` on the starting thread before it exists, then calls `thread_begins`
 ///    first and `thread_ends` last (or the starter calls `thread_ends` if the start failed).
 /// Real clocks ignore all of it (the defaults are empty), so it costs a virtual call per sleep.

@@ -1,9 +1,10 @@
 // src/sync/broker_thread.hpp — the one way the broker starts a thread that may block on it.
 //
-// Push workers, pub/sub dispatch threads, a requester's reply thread and the queue-expiry thread
-// all start here, so the broker's clock counts each of them among the threads of the flow
-// before it runs (`Clock::thread_starting`, then `thread_begins` / `thread_ends` on the thread):
-// a clock that runs virtual time must not move while a thread it has not seen yet is starting.
+// Push workers, pub/sub dispatch threads, a requester's reply thread, the queue-expiry thread
+// and a compacted topic's compactor all start here, so the broker's clock counts each of them
+// among the threads of the flow before it runs (`Clock::thread_starting`, then `thread_begins` /
+// `thread_ends` on the thread): a clock that runs virtual time must not move while a thread it
+// has not seen yet is starting.
 #pragma once
 
 #include <memory>

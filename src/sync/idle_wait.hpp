@@ -133,9 +133,10 @@ class IdleWait {
   /// sleep (`Clock::wait_begins` / `wait_ends`, once registered and `done()` is false), so a
   /// clock that runs virtual time knows that this thread is blocked, until when, and how to wake
   /// it: that is the whole of virtual time's view of the broker.
+  /// `tick`: the wake is a periodic maintenance pass's (`BlockedWait::tick`).
   template <class Event, class Done>
   static void park(Event& event, Done&& done, TimePoint now, TimePoint wake, const Clock& clock,
-                   Duration longest = Duration::max()) noexcept {
+                   Duration longest = Duration::max(), bool tick = false) noexcept {
     static_assert(std::is_nothrow_invocable_r_v<bool, Done&>,
                   "park runs on noexcept paths: done() must be noexcept and return bool");
     const auto key = event.prepare_wait();
@@ -151,7 +152,8 @@ class IdleWait {
                         [](void* e) noexcept { static_cast<Event*>(e)->notify_all(); },
                         [](const BlockedWait& w) noexcept {
                           return static_cast<const Event*>(w.event)->notified(Event::key_of(w.key));
-                        }};
+                        },
+                        tick};
     clock.wait_begins(blocked);
     event.wait(key, std::min({wake - now, clock.max_real_sleep(), longest}));
     clock.wait_ends(blocked);

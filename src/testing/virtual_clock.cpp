@@ -105,8 +105,8 @@ struct VirtualClock::State {
     what += " and time cannot move (" + std::to_string(participants) + " participants, " +
             std::to_string(sleepers.size()) + " sleeping in the broker";
     std::size_t never = 0;
-    for (const Sleeper& s : sleepers) never += s.wait->wake == TimePoint::max();
-    what += ", " + std::to_string(never) + " of them with no deadline";
+    for (const Sleeper& s : sleepers) never += s.wait->wake == TimePoint::max() || s.wait->tick;
+    what += ", " + std::to_string(never) + " of them with no deadline (or only a maintenance tick)";
     what += ", virtual time " +
             std::to_string((time() - options.start) / std::chrono::milliseconds(1)) +
             " ms after the start). A receive, poll or await without a timeout waits for a "
@@ -145,9 +145,15 @@ struct VirtualClock::State {
         }
         continue;
       }
+      // A tick (BlockedWait::tick) is taken on the way to a deadline of the flow, never for
+      // its own sake: with only ticks left the flow is stuck.
       TimePoint next = TimePoint::max();
+      TimePoint next_tick = TimePoint::max();
       TimePoint target = TimePoint::max();  // the nearest advance target
-      for (const Sleeper& s : sleepers) next = std::min(next, s.wait->wake);
+      for (const Sleeper& s : sleepers) {
+        TimePoint& nearest = s.wait->tick ? next_tick : next;
+        nearest = std::min(nearest, s.wait->wake);
+      }
       for (const Waiter* w : waiters) {
         if (!w->done && w->joining == std::thread::id{}) target = std::min(target, w->until);
       }
@@ -161,6 +167,7 @@ struct VirtualClock::State {
         if (participants != 0) deadlock_locked();
         return;
       }
+      next = std::min(next, next_tick);
       if (next > t) {
         // Relaxed: see time().
         now_ns.store(next.time_since_epoch().count(), std::memory_order_relaxed);

@@ -7,6 +7,7 @@
 #include "route/send_completion.hpp"
 #include "switchyard/broker.hpp"
 #include "switchyard/detail/deadline.hpp"
+#include "sync/broker_thread.hpp"
 #include "topic/topic_state.hpp"
 #include "util/access.hpp"
 #include "util/murmur2.hpp"
@@ -52,30 +53,26 @@ TopicState::TopicState(std::string name, TopicOptions options, std::shared_ptr<C
     }
     recover_dedup();
   }
-  if (compacted()) compactor_ = std::thread([this] { run_compactor(); });
+  if (compacted()) compactor_ = start_thread(clock_, [this] { run_compactor(); });
 }
 
 TopicState::~TopicState() {
   if (compactor_.joinable()) {
-    {
-      MutexLock lock(compactor_mutex_);
-      compactor_stop_ = true;
-    }
-    compactor_cv_.notify_all();
+    // Seq_cst store, then notify: pairs with the check inside the compactor's park.
+    compactor_stop_.store(true, std::memory_order_seq_cst);
+    compactor_wake_.notify_all();
     compactor_.join();
   }
 }
 
-void TopicState::run_compactor() {
+void TopicState::run_compactor() noexcept {
+  auto stopping = [this]() noexcept { return compactor_stop_.load(std::memory_order_seq_cst); };
   for (;;) {
-    {
-      MutexLock lock(compactor_mutex_);
-      const auto deadline = std::chrono::steady_clock::now() + kCompactionInterval;
-      while (!compactor_stop_ &&
-             compactor_cv_.wait_until(compactor_mutex_, deadline) != std::cv_status::timeout) {
-      }
-      if (compactor_stop_) return;
+    const TimePoint due = clock_->now() + kCompactionInterval;
+    for (TimePoint now = clock_->now(); now < due && !stopping(); now = clock_->now()) {
+      IdleWait::park(compactor_wake_, stopping, now, due, *clock_, Duration::max(), /*tick=*/true);
     }
+    if (stopping()) return;
     // A failed pass leaves the log as it was; the next interval tries again.
     (void)compact_now();
   }

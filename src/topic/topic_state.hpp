@@ -87,6 +87,7 @@
 #include "switchyard/recovery.hpp"
 #include "switchyard/topic.hpp"
 #include "sync/coalescing_event_count.hpp"
+#include "sync/event_count.hpp"
 #include "sync/idle_wait.hpp"
 #include "sync/mutex.hpp"
 #include "topic/group_member.hpp"
@@ -198,7 +199,7 @@ class TopicState final : public TopicBase, public std::enable_shared_from_this<T
   /// the first partition's failure (the others are still compacted). 0 for other topics.
   /// @note threadsafe (passes of one partition are serialised by its log)
   Result<std::uint64_t> compact_now() noexcept;
-  /// How often the compactor thread looks at the partitions (real time, as the flusher's).
+  /// How often the compactor thread looks at the partitions (the broker clock's time).
   static constexpr std::chrono::milliseconds kCompactionInterval{1000};
 
  private:
@@ -265,17 +266,18 @@ class TopicState final : public TopicBase, public std::enable_shared_from_this<T
   alignas(kCacheLine) std::atomic<std::uint64_t> fanned_out_{0};
   std::atomic<std::uint64_t> fan_out_failed_{0};
 
-  // Compaction (compacted topics only). The compactor thread waits on compactor_cv_ for the
-  // interval or the stop (a timed wait, as the Flusher's: it is no consumer's wait); passes
-  // run without compactor_mutex_.
+  // Compaction (compacted topics only). The compactor thread is a broker thread on the
+  // broker's clock (start_thread): it parks on compactor_wake_ until kCompactionInterval of
+  // the clock's time has passed or the destructor sets compactor_stop_ (seq_cst, then notify),
+  // so under a test's virtual time a pass runs when time passes its tick — and the tick, a
+  // `BlockedWait::tick`, never moves time by itself nor hides a stuck flow.
   [[nodiscard]] bool compacted() const noexcept {
     return options_.cleanup != Cleanup::delete_records;
   }
-  void run_compactor() EXCLUDES(compactor_mutex_);
+  void run_compactor() noexcept;
   std::atomic<std::uint64_t> compactions_{0};  // relaxed: a counter
-  Mutex compactor_mutex_;
-  CondVar compactor_cv_;
-  bool compactor_stop_ GUARDED_BY(compactor_mutex_) = false;
+  EventCount compactor_wake_;
+  std::atomic<bool> compactor_stop_{false};
   std::thread compactor_;
 };
 

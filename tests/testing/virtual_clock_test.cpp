@@ -162,6 +162,52 @@ TEST_CASE("a flow blocked with no deadline is reported as a deadlock instead of 
   CHECK_THAT(report, Catch::Contains("no deadline"));
 }
 
+// A compacted topic's compactor runs on the broker's clock: its pass comes when virtual time
+// passes its tick (here: advance), alone, while the test's thread waits — not after a real
+// second, racing the test.
+TEST_CASE("a compacted topic is compacted when virtual time passes its compaction tick",
+          "[virtual_clock][compaction]") {
+  Fixture f;
+  auto topic = f.broker.declare_topic("state", {.cleanup = Cleanup::compact});
+  auto producer = f.broker.producer();
+  // 10 keys overwritten: the memory log seals a chunk every 1024 records, and compaction
+  // removes every record of a sealed chunk whose key has a later one.
+  for (int i = 0; i < 2500; ++i) {
+    const char key[] = {'k', static_cast<char>('0' + i % 10), '\0'};
+    REQUIRE(producer.send("state", std::to_string(i), {.key = key}));
+  }
+  CHECK(topic.stats().compacted_away == 0);  // no time has passed: no pass has run
+  f.clock->advance(2s);                      // two ticks: the second finds nothing more
+  const TopicStats stats = topic.stats();
+  CHECK(stats.compacted_away == 2048);
+  CHECK(stats.compactions == 1);
+}
+
+// The compactor's tick is a deadline of maintenance, not of the flow: a flow that can never go
+// on is still reported at once, not carried through a year of one-second ticks.
+TEST_CASE("a compaction tick does not hide a flow blocked with no deadline",
+          "[virtual_clock][compaction]") {
+  std::atomic<GroupConsumer*> member_of_thread{nullptr};
+  std::string report;
+  auto clock = std::make_shared<VirtualClock>(
+      VirtualClock::Options{.on_deadlock = [&](const std::string& what) {
+        report = what;
+        if (auto* m = member_of_thread.load(std::memory_order_acquire)) m->wakeup();
+      }});
+  Broker broker{BrokerOptions{.clock = clock}};
+  broker.declare_topic("state", {.cleanup = Cleanup::compact});
+  const TimePoint start = clock->now();
+  std::thread poller = clock->thread([&] {
+    auto member = broker.group_consumer("state", "g");
+    member_of_thread.store(&member, std::memory_order_release);
+    auto batch = member.poll(10, Duration::max());  // nothing will ever be appended
+    member_of_thread.store(nullptr, std::memory_order_release);
+  });
+  clock->join(poller);
+  CHECK_THAT(report, Catch::Contains("no deadline"));
+  CHECK(clock->now() - start < 1s);  // stuck at once: no tick was taken for its own sake
+}
+
 TEST_CASE("a publisher's subscription handler runs before virtual time moves on",
           "[virtual_clock]") {
   Fixture f;

@@ -110,10 +110,15 @@ TEST_CASE(
   CHECK_FALSE(before.contains(0));
   CHECK(before.contains(1));  // a reader that is behind still sees the delete
   CHECK(before.contains(2));  // an empty payload without the mark is a value, not a delete
+  // From here on the clock passes the compactor's tick too: its pass and ours may both run,
+  // so what is counted is what the topic lost, not which pass removed it.
+  const std::uint64_t removed = topic.stats().compacted_away;
   t.clock->advance(std::chrono::minutes(59));
-  CHECK(compact(topic) == 0);
+  (void)compact(topic);
+  CHECK(topic.stats().compacted_away == removed);
   t.clock->advance(std::chrono::minutes(1));
-  CHECK(compact(topic) == 1);
+  (void)compact(topic);
+  CHECK(topic.stats().compacted_away == removed + 1);
   auto after = offsets("after");
   CHECK_FALSE(after.contains(1));
   CHECK(after.contains(2));

@@ -8,13 +8,13 @@
 //
 // The threads of the test (the "participants"): the thread that constructed the clock, every
 // thread the broker starts on it (push workers, pub/sub dispatch threads, a requester's reply
-// thread, the queue-expiry thread — announced by the broker, see `Clock`'s class comment), and
-// every thread started with `VirtualClock::thread`. A participant counts as *blocked* while it
-// sleeps in the broker (a receive, poll, blocked send, an idle dispatch thread, a recorder's
-// await) and no notify has ended that sleep yet, or while it is inside `advance`,
-// `wait_until_idle` or `join` here. Everything else counts as running: computing, spinning or
-// yielding in an `IdleWait` before it parks, waiting on a mutex, or blocked on something that is
-// not the broker (a std::latch, a socket).
+// thread, the queue-expiry thread, a compacted topic's compactor — announced by the broker, see
+// `Clock`'s class comment), and every thread started with `VirtualClock::thread`. A participant
+// counts as *blocked* while it sleeps in the broker (a receive, poll, blocked send, an idle
+// dispatch thread, a recorder's await) and no notify has ended that sleep yet, or while it is
+// inside `advance`, `wait_until_idle` or `join` here. Everything else counts as running: computing,
+// spinning or yielding in an `IdleWait` before it parks, waiting on a mutex, or blocked on
+// something that is not the broker (a std::latch, a socket).
 //
 // The rule (auto-advance): when every participant is blocked, time jumps to the earliest wake
 // among the sleepers (a receive's timeout, a delay or visibility deadline, the next expiry, an
@@ -23,6 +23,10 @@
 // but never hold time back. If every participant is blocked and nothing has a deadline, or the
 // next deadline lies beyond `Options::horizon`, the flow can never go on: `on_deadlock` is called
 // (by default it prints what is blocked and aborts: a test that would hang fails at once).
+// A broker's periodic maintenance (a compacted topic's compaction pass, every second of the
+// clock's time) is a *tick*: time stops at each tick on its way to a deadline of the flow, so
+// the pass runs alone and in order, but a tick is never a deadline of its own — with only ticks
+// left the flow is stuck, as above.
 //
 // `advance(d)` is race-free with respect to threads that have not started waiting yet: it moves
 // time only while every other participant is blocked, stops at each deadline on the way (each
