@@ -139,18 +139,26 @@ TEST_CASE("advance stops at each deadline on the way, so each sleeper sees its o
   CHECK(clock->now() == start + 1h);
 }
 
-TEST_CASE("a flow blocked with no deadline is reported as a deadlock instead of hanging",
-          "[virtual_clock]") {
-  std::atomic<GroupConsumer*> member_of_thread{nullptr};
+namespace {
+
+/// What the clock reports when a group member polls, without a timeout, a topic `options`
+/// declares and nothing will ever append to; and how much virtual time passed until then.
+struct Deadlock {
   std::string report;
+  Duration waited{};
+};
+Deadlock poll_forever(const TopicOptions& options) {
+  std::atomic<GroupConsumer*> member_of_thread{nullptr};
+  Deadlock out;
   auto clock = std::make_shared<VirtualClock>(
       VirtualClock::Options{.on_deadlock = [&](const std::string& what) {
-        report = what;
+        out.report = what;
         // Unblock the flow (wakeup may be called from any thread and takes no clock lock).
         if (auto* m = member_of_thread.load(std::memory_order_acquire)) m->wakeup();
       }});
   Broker broker{BrokerOptions{.clock = clock}};
-  broker.declare_topic("t");
+  broker.declare_topic("t", options);
+  const TimePoint start = clock->now();
   std::thread poller = clock->thread([&] {
     auto member = broker.group_consumer("t", "g");
     member_of_thread.store(&member, std::memory_order_release);
@@ -158,8 +166,17 @@ TEST_CASE("a flow blocked with no deadline is reported as a deadlock instead of 
     member_of_thread.store(nullptr, std::memory_order_release);
   });
   clock->join(poller);
-  CHECK_THAT(report, Catch::Contains("blocked"));
-  CHECK_THAT(report, Catch::Contains("no deadline"));
+  out.waited = clock->now() - start;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a flow blocked with no deadline is reported as a deadlock instead of hanging",
+          "[virtual_clock]") {
+  const Deadlock deadlock = poll_forever({});
+  CHECK_THAT(deadlock.report, Catch::Contains("blocked"));
+  CHECK_THAT(deadlock.report, Catch::Contains("no deadline"));
 }
 
 // A compacted topic's compactor runs on the broker's clock: its pass comes when virtual time
@@ -187,25 +204,9 @@ TEST_CASE("a compacted topic is compacted when virtual time passes its compactio
 // on is still reported at once, not carried through a year of one-second ticks.
 TEST_CASE("a compaction tick does not hide a flow blocked with no deadline",
           "[virtual_clock][compaction]") {
-  std::atomic<GroupConsumer*> member_of_thread{nullptr};
-  std::string report;
-  auto clock = std::make_shared<VirtualClock>(
-      VirtualClock::Options{.on_deadlock = [&](const std::string& what) {
-        report = what;
-        if (auto* m = member_of_thread.load(std::memory_order_acquire)) m->wakeup();
-      }});
-  Broker broker{BrokerOptions{.clock = clock}};
-  broker.declare_topic("state", {.cleanup = Cleanup::compact});
-  const TimePoint start = clock->now();
-  std::thread poller = clock->thread([&] {
-    auto member = broker.group_consumer("state", "g");
-    member_of_thread.store(&member, std::memory_order_release);
-    auto batch = member.poll(10, Duration::max());  // nothing will ever be appended
-    member_of_thread.store(nullptr, std::memory_order_release);
-  });
-  clock->join(poller);
-  CHECK_THAT(report, Catch::Contains("no deadline"));
-  CHECK(clock->now() - start < 1s);  // stuck at once: no tick was taken for its own sake
+  const Deadlock deadlock = poll_forever({.cleanup = Cleanup::compact});
+  CHECK_THAT(deadlock.report, Catch::Contains("no deadline"));
+  CHECK(deadlock.waited < 1s);  // stuck at once: no tick was taken for its own sake
 }
 
 TEST_CASE("a publisher's subscription handler runs before virtual time moves on",
