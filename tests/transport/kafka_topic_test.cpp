@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -20,6 +21,7 @@
 
 #include "support/kafka_cluster.hpp"
 #include "switchyard/switchyard.hpp"
+#include "switchyard/testing.hpp"
 #include "switchyard/transport.hpp"
 
 using namespace switchyard;
@@ -82,6 +84,43 @@ TEST_CASE(
   REQUIRE(member.commit());
   CHECK(member.committed(r.partition).value() == 1);
   CHECK(member.lag(r.partition).value() == 0);
+}
+
+// The test kit's Recorder hears a Kafka group's commits as it hears an in-memory group's
+// (on_commit): what the cluster confirmed, a synchronous commit when it returned, an
+// auto-commit when its result came back to a later poll.
+TEST_CASE("a Kafka group's commits reach the interceptors once the cluster took them") {
+  MockKafka kafka;
+  kafka.cluster.create_topic("orders", 1);
+  auto recorder = std::make_shared<switchyard::testing::Recorder>();
+  Broker broker({.interceptors = {recorder}});
+  broker.declare_topic("orders", {.partitions = 1, .transport = kafka.transport});
+  auto producer = broker.producer();
+  for (const char* o : {"o1", "o2", "o3"}) REQUIRE(producer.send("orders", o));
+  auto offsets = [&](std::string_view group) {
+    std::vector<std::uint64_t> out;
+    for (const auto& e : recorder->committed("orders", group)) out.push_back(e.offset);
+    return out;
+  };
+  {
+    auto member = broker.group_consumer("orders", "billing", {.start = Start::earliest});
+    (void)poll_until(member, 3);
+    REQUIRE(member.commit());
+    CHECK(offsets("billing") == std::vector<std::uint64_t>{3});
+    REQUIRE(member.commit(0, 1));
+    CHECK(offsets("billing") == std::vector<std::uint64_t>{3, 1});
+  }
+  auto member =
+      broker.group_consumer("orders", "audit", {.start = Start::earliest, .auto_commit = true});
+  (void)poll_until(member, 3);  // (its polls may have auto-committed a part already)
+  auto last = [&] { return offsets("audit").empty() ? 0 : offsets("audit").back(); };
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (last() != 3 && std::chrono::steady_clock::now() < deadline) {
+    REQUIRE(member.poll(10, 100ms));  // commits what came before, serves the commit's result
+  }
+  CHECK(last() == 3);
+  const auto audit = offsets("audit");
+  CHECK(std::is_sorted(audit.begin(), audit.end()));
 }
 
 TEST_CASE("what Kafka cannot carry is a typed error at declare and at join") {

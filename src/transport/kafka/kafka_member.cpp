@@ -261,16 +261,46 @@ Status KafkaMember::commit_positions(const std::vector<std::uint32_t>& partition
       sent.push_back(p);
     }
     if (!sent.empty()) {
-      if (const rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, list.get(), async ? 1 : 0)) {
+      const rd_kafka_resp_err_t err =
+          async ? rd_kafka_commit_queue(consumer_, list.get(), queue_, &KafkaMember::on_committed,
+                                        this)
+                : rd_kafka_commit(consumer_, list.get(), 0);
+      if (err) {
         return Status(
             failure_of(err, "group '" + group_ + "' of topic '" + topic_->name() + "': commit"));
       }
+      if (!async) report_commits(*list);
       for (std::uint32_t p : sent) moved_[p] = false;
     }
     dirty_ = std::find(moved_.begin(), moved_.end(), true) != moved_.end();
     return {};
   } catch (...) {
     return Status(Errc::out_of_memory, "committing to kafka");
+  }
+}
+
+void KafkaMember::on_committed(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t* offsets, void* opaque) {
+  auto* member = static_cast<KafkaMember*>(opaque);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR && offsets != nullptr) {
+    member->report_commits(*offsets);
+  } else if (err != RD_KAFKA_RESP_ERR__NO_OFFSET && member->topic_->hooks().logging()) {
+    member->topic_->hooks().log().log(LogLevel::warning, "kafka",
+                                      "group '{}': auto-commit failed: {}", member->group_,
+                                      rd_kafka_err2str(err));
+  }
+}
+
+void KafkaMember::report_commits(const rd_kafka_topic_partition_list_t& offsets) const noexcept {
+  const Hooks& hooks = topic_->hooks();
+  if (!hooks.intercepting()) return;
+  for (int i = 0; i < offsets.cnt; ++i) {
+    const rd_kafka_topic_partition_t& p = offsets.elems[i];
+    if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR || p.offset < 0) continue;
+    hooks.each("on_commit", [&](Interceptor& interceptor) {
+      interceptor.on_commit(topic_->name(), group_, static_cast<std::uint32_t>(p.partition),
+                            static_cast<std::uint64_t>(p.offset));
+    });
   }
 }
 
@@ -309,6 +339,7 @@ Status KafkaMember::commit(std::uint32_t partition, std::uint64_t offset) noexce
     if (const rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, list.get(), 0)) {
       return Status(failure_of(err, "group '" + group_ + "': commit"));
     }
+    report_commits(*list);
     return {};
   } catch (...) {
     return Status(Errc::out_of_memory, "committing to kafka");

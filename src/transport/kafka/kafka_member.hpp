@@ -11,6 +11,10 @@
 //
 // Threads: as kafka.hpp says — `poll` runs rd_kafka_consumer_poll on the calling thread, and
 // the rebalance callback (`rebalanced`) runs inside it, there; `wakeup` from any thread.
+//
+// Interceptors' `on_commit` (a test's Recorder) hear what the cluster confirmed: a synchronous
+// commit once it returned, an auto-commit (asynchronous) when its result comes back on queue_,
+// served by a later poll on the member's thread — or by the close, which commits synchronously.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -56,6 +60,11 @@ class KafkaMember final : public GroupMember {
                            rd_kafka_topic_partition_list_t* partitions, void* opaque);
   void rebalanced(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) noexcept;
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  /// An asynchronous commit's result (rd_kafka_commit_queue on queue_).
+  static void on_committed(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* offsets, void* opaque);
+  /// `on_commit` of the interceptors for every partition of `offsets` the cluster took.
+  void report_commits(const rd_kafka_topic_partition_list_t& offsets) const noexcept;
   /// Publishes this member's lag per partition to the topic's stats (cached watermarks, no
   /// request), at most every 100 ms.
   void publish_lag() noexcept;
