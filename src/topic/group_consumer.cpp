@@ -251,7 +251,8 @@ Status GroupConsumerState::poll(PollBatch& batch, std::size_t max, Duration time
   const Clock& clock = *topic_->clock();
   TimePoint now = clock.now();
   const TimePoint deadline = detail::deadline_after(now, timeout);
-  wakeup_.store(false, std::memory_order_relaxed);
+  // A wakeup that came before this poll is not forgotten: it ends this poll (Kafka's
+  // KafkaConsumer.wakeup), or a stop request racing the poll's start would be lost.
   if (max == 0) {
     sync();  // a zero-record poll still takes part in the group (learns its assignment)
     return {};

@@ -647,6 +647,25 @@ TEST_CASE("wakeup makes a blocked poll return at once") {
   poller.join();
 }
 
+// Kafka's wakeup: "if no thread is blocking in a method which can throw WakeupException, the
+// next call to such a method will raise it instead" — so a stop flag set with a wakeup just
+// before a thread enters its poll still ends that poll (Mirror::stop relies on it).
+TEST_CASE("a wakeup before the poll makes the next poll return at once") {
+  ManualBroker t;
+  t.broker.declare_topic("log");
+  auto c = t.broker.group_consumer("log", "g");
+  c.wakeup();
+  std::atomic<bool> returned{false};
+  std::thread poller([&] {
+    (void)c.poll(10, 24h);
+    returned.store(true);
+  });
+  const bool at_once = eventually([&] { return returned.load(); });
+  if (!at_once) c.wakeup();  // release the poll: fail, do not hang
+  poller.join();
+  CHECK(at_once);
+}
+
 // --- close and delete ------------------------------------------------------------------
 
 TEST_CASE("polls after close - after the topic is deleted - and after shutdown return closed") {
