@@ -20,6 +20,8 @@
 #include <atomic>
 
 #include "support/kafka_cluster.hpp"
+#include "support/test_support.hpp"
+#include "switchyard/mirror.hpp"
 #include "switchyard/switchyard.hpp"
 #include "switchyard/testing.hpp"
 #include "switchyard/transport.hpp"
@@ -121,6 +123,44 @@ TEST_CASE("a Kafka group's commits reach the interceptors once the cluster took 
   CHECK(last() == 3);
   const auto audit = offsets("audit");
   CHECK(std::is_sorted(audit.begin(), audit.end()));
+}
+
+// The outbox and the migration: a local topic mirrored to Kafka, and that Kafka topic mirrored
+// back into a local queue — every record arrives, with its key and headers, and each mirror's
+// group is committed past what it mirrored (include/switchyard/mirror.hpp).
+TEST_CASE("a mirror carries a local topic to Kafka and a Kafka topic into a local queue") {
+  MockKafka kafka;
+  kafka.cluster.create_topic("orders-out", 2);
+  Broker broker;
+  broker.declare_topic("orders", {.partitions = 2});
+  broker.declare_topic("orders-out", {.partitions = 2, .transport = kafka.transport});
+  auto back = broker.declare_queue("orders-back");
+  auto producer = broker.producer();
+  constexpr int kRecords = 200;
+  for (int i = 0; i < kRecords; ++i) {
+    const std::string key = i % 2 == 0 ? "even" : "odd";
+    REQUIRE(producer.send("orders", std::to_string(i), {.key = key, .headers = {{"n", "x"}}}));
+  }
+  Mirror outbox(broker, "orders", "orders-out");
+  Mirror inbox(broker, "orders-out", "orders-back");
+  const bool arrived = switchyard::test::eventually([&] { return back.depth() == kRecords; }, 60s);
+  INFO("outbox: " << outbox.stats().last_error << "; inbox: " << inbox.stats().last_error);
+  REQUIRE(arrived);
+  outbox.stop();
+  inbox.stop();
+  CHECK(outbox.stats().failed == 0);
+  CHECK(inbox.stats().failed == 0);
+  CHECK(broker.topic("orders").group_stats("mirror:orders->orders-out")->lag == 0);
+  auto consumer = broker.consumer("orders-back");
+  std::set<std::string> payloads;
+  while (auto d = consumer.receive(0s)) {
+    CHECK(d->message().headers().get("n") == "x");
+    const int n = std::stoi(std::string(d->message().payload().as_string()));
+    CHECK(d->message().key() == (n % 2 == 0 ? "even" : "odd"));
+    payloads.insert(std::string(d->message().payload().as_string()));
+    REQUIRE(d->ack());
+  }
+  CHECK(payloads.size() == kRecords);
 }
 
 TEST_CASE("what Kafka cannot carry is a typed error at declare and at join") {
