@@ -8,11 +8,20 @@
 namespace switchyard {
 
 /// The kinds of destination a producer can address by name (RabbitMQ's queues and exchanges,
-/// Kafka's topics); they share one namespace per broker. `remote_topic`: a topic that lives on
-/// a transport (`TopicOptions::transport`, switchyard/transport.hpp), such as a Kafka cluster.
-enum class DestinationKind : std::uint8_t { queue, topic, exchange, remote_topic };
+/// Kafka's topics); they share one namespace per broker. The `remote_` kinds live on a
+/// transport (switchyard/transport.hpp): a topic on a Kafka cluster (`TopicOptions::
+/// transport`), a queue or an exchange on a RabbitMQ server (`QueueOptions::transport`,
+/// `ExchangeOptions::transport`).
+enum class DestinationKind : std::uint8_t {
+  queue,
+  topic,
+  exchange,
+  remote_topic,
+  remote_queue,
+  remote_exchange
+};
 
-/// "queue", "topic", "exchange" or "remote topic".
+/// "queue", "topic", "exchange", "remote topic", "remote queue" or "remote exchange".
 constexpr const char* to_string(DestinationKind kind) noexcept {
   switch (kind) {
     case DestinationKind::queue:
@@ -23,6 +32,10 @@ constexpr const char* to_string(DestinationKind kind) noexcept {
       return "exchange";
     case DestinationKind::remote_topic:
       return "remote topic";
+    case DestinationKind::remote_queue:
+      return "remote queue";
+    case DestinationKind::remote_exchange:
+      return "remote exchange";
   }
   return "destination";
 }

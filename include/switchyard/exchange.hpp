@@ -11,9 +11,12 @@
 
 namespace switchyard {
 
+class Transport;
+
 namespace detail {
 class Access;
 class ExchangeState;
+class RemoteExchange;
 }  // namespace detail
 
 enum class ExchangeType : std::uint8_t {
@@ -35,6 +38,11 @@ struct ExchangeOptions {
   /// Destination (queue, topic or exchange) for unroutable messages under `Unroutable::alternate`;
   /// must be declared first.
   std::string alternate{};
+  /// Where the exchange lives: null, in this process; a transport (`switchyard::rabbitmq::
+  /// connect`), on it — publishes go there and it routes them to the queues and exchanges
+  /// bound to it there (which must live on the same transport). What the transport cannot
+  /// carry is `invalid_argument` at declare.
+  std::shared_ptr<Transport> transport{};
 
   friend bool operator==(const ExchangeOptions&, const ExchangeOptions&) = default;
 };
@@ -65,15 +73,18 @@ class SWITCHYARD_EXPORT Exchange {
   [[nodiscard]] const std::string& name() const noexcept;
   [[nodiscard]] ExchangeType type() const noexcept;
   [[nodiscard]] ExchangeStats stats() const;
-  explicit operator bool() const noexcept { return state_ != nullptr; }
+  explicit operator bool() const noexcept { return state_ != nullptr || remote_ != nullptr; }
 
  private:
   // The library's plumbing, reached only through detail::Access (not installed).
   friend class detail::Access;
   explicit Exchange(std::shared_ptr<detail::ExchangeState> state) noexcept
       : state_(std::move(state)) {}
+  explicit Exchange(std::shared_ptr<detail::RemoteExchange> remote) noexcept;
 
   std::shared_ptr<detail::ExchangeState> state_;
+  /// An exchange a transport holds (transport/remote_queue.hpp); then `state_` is null.
+  std::shared_ptr<detail::RemoteExchange> remote_;
 };
 
 }  // namespace switchyard

@@ -20,9 +20,12 @@
 
 namespace switchyard {
 
+class Transport;
+
 namespace detail {
 class Access;
 class QueueState;
+class RemoteQueue;
 }  // namespace detail
 
 /// What a send does when the queue already holds `capacity` messages.
@@ -187,6 +190,12 @@ struct QueueOptions {
   /// on restart"); deleted, its files go too, as with `Broker::delete_queue`.
   Duration expires{0};
 
+  /// Where the queue lives: null, in this process; a transport (`switchyard::rabbitmq::
+  /// connect`, switchyard/transport.hpp), on it — sends are published there, consumers consume
+  /// there, and settling a delivery settles it there. What the transport cannot carry of these
+  /// options is `invalid_argument` at declare.
+  std::shared_ptr<Transport> transport{};
+
   friend bool operator==(const QueueOptions&, const QueueOptions&) = default;
 };
 
@@ -287,7 +296,7 @@ class SWITCHYARD_EXPORT Queue {
   [[nodiscard]] std::vector<PeekedMessage> peek(std::size_t max = 100) const;
   /// Whether this handle owns its exclusive queue (false for every other queue and handle).
   [[nodiscard]] bool owner() const noexcept { return owner_ != nullptr; }
-  explicit operator bool() const noexcept { return state_ != nullptr; }
+  explicit operator bool() const noexcept { return state_ != nullptr || remote_ != nullptr; }
 
  private:
   // The library's plumbing, reached only through detail::Access (not installed).
@@ -295,8 +304,11 @@ class SWITCHYARD_EXPORT Queue {
   explicit Queue(std::shared_ptr<detail::QueueState> state,
                  std::shared_ptr<const void> owner = nullptr) noexcept
       : state_(std::move(state)), owner_(std::move(owner)) {}
+  explicit Queue(std::shared_ptr<detail::RemoteQueue> remote) noexcept;
 
   std::shared_ptr<detail::QueueState> state_;
+  /// A queue a transport holds (transport/remote_queue.hpp); then `state_` is null.
+  std::shared_ptr<detail::RemoteQueue> remote_;
   /// An exclusive queue's owner token (its last copy going away deletes the queue); else null.
   std::shared_ptr<const void> owner_;
 };

@@ -58,6 +58,9 @@ struct BrokerStats {
   /// The bridges of topics a transport holds (those are in `topics` too: what this process
   /// produced and the cluster acknowledged).
   std::vector<RemoteTopicStats> remote_topics;
+  /// The bridges of queues and exchanges a transport holds (the queues are in `queues` too:
+  /// their depth and consumers as the server counts them).
+  std::vector<RemoteQueueStats> remote_queues;
   std::vector<ExchangeStats> exchanges;
   std::vector<SubscriptionEntry> subscriptions;
   StorageStats storage;

@@ -1,12 +1,16 @@
 // switchyard/transport.hpp — a place outside this process where a destination can live (a Kafka
-// cluster: switchyard/kafka.hpp), and what it can carry of switchyard's semantics.
+// cluster: switchyard/kafka.hpp; a RabbitMQ server: switchyard/rabbitmq.hpp), and what it can
+// carry of switchyard's semantics.
 //
-// The seam: `TopicOptions::transport` names the transport a topic lives on (null: this
-// process). From then on the topic's name is "remote": `Producer::send` to it hands the record
-// to the transport, `Broker::group_consumer` joins the transport's consumer group, and the
-// handles keep their types and meanings. What a transport cannot carry over is refused with a
-// typed error when the topic is declared or the member joins (`Errc::invalid_argument`, the
-// message naming the transport and the option), never later.
+// The seam: `TopicOptions::transport` (and `QueueOptions::transport`, `ExchangeOptions::
+// transport`) names the transport a destination lives on (null: this process). From then on
+// the name is "remote": `Producer::send` to it hands the message to the transport,
+// `Broker::group_consumer` joins the transport's consumer group, `Broker::consumer` consumes
+// from the transport's queue, and the handles keep their types and meanings. What a transport
+// cannot carry over is refused with a typed error when the destination is declared or the
+// member joins (`Errc::invalid_argument`, the message naming the transport and the option),
+// never later. A transport carries the kinds it can: Kafka topics only, RabbitMQ queues and
+// exchanges only; the others are `invalid_argument` at declare.
 #pragma once
 
 #include <cstdint>
@@ -17,17 +21,23 @@
 #include <vector>
 
 #include "switchyard/clock.hpp"
+#include "switchyard/destination.hpp"
 #include "switchyard/export.hpp"
 #include "switchyard/group_consumer.hpp"
 
 namespace switchyard {
 
 struct TopicOptions;
+struct QueueOptions;
+struct ExchangeOptions;
+enum class ExchangeType : std::uint8_t;
 
 namespace detail {
 class Access;
 class Hooks;
 class RemoteTopic;
+class RemoteQueue;
+class RemoteExchange;
 }  // namespace detail
 
 /// What a transport can do beyond the core of a topic (produce by key, consume in a group,
@@ -127,6 +137,32 @@ struct RemoteTopicStats {
   std::vector<RemotePartitionLag> lag;  ///< by group, then partition
 };
 
+/// The bridge to a queue (or exchange) a transport holds, as this process sees it
+/// (`BrokerStats::remote_queues`, `switchyard_remote_queue_*` in `Broker::metrics()`).
+/// Counters since the declare, each exact (relaxed reads: the snapshot is not atomic).
+struct RemoteQueueStats {
+  std::string name;
+  std::string transport;         ///< `Transport::name()`: "rabbitmq"
+  DestinationKind kind{};        ///< remote_queue or remote_exchange
+  std::uint64_t published = 0;   ///< sends handed to the connection
+  std::uint64_t confirmed = 0;   ///< of those, confirmed by the server (basic.ack)
+  /// Of those, returned by the server as unroutable (mandatory publishing; completed with
+  /// `Errc::unroutable`).
+  std::uint64_t returned = 0;
+  /// Sends that failed: refused by the server (basic.nack: a full queue with reject-publish,
+  /// ...), or not confirmed before the connection dropped and not sent again.
+  std::uint64_t failed = 0;
+  std::uint64_t republished = 0;  ///< unconfirmed sends published again after a reconnect
+  std::uint64_t delivered = 0;    ///< deliveries this process's consumers received
+  std::uint64_t acked = 0;        ///< of those, acknowledged (basic.ack)
+  std::uint64_t requeued = 0;     ///< nacked with requeue, or returned at a consumer's close
+  std::uint64_t rejected = 0;     ///< rejected without requeue (the queue's dead-letter exchange)
+  std::uint64_t reconnects = 0;   ///< connections made again after one dropped
+  ConnectionState connection = ConnectionState::connecting;
+  std::uint64_t errors = 0;  ///< connection and channel errors, each logged too
+  std::string last_error;
+};
+
 /// A connection to a place topics can live. Made by a transport's factory
 /// (`switchyard::kafka::connect`); shared by every broker and topic given it, and kept alive by
 /// them. Its members are thread-safe.
@@ -142,16 +178,27 @@ class SWITCHYARD_EXPORT Transport {
   [[nodiscard]] virtual Capabilities capabilities() const noexcept = 0;
 
  private:
-  // Called by Broker::declare_topic, through detail::Access (not installed).
+  // Called by Broker::declare_topic / declare_queue / declare_exchange, through detail::Access
+  // (not installed). Each throws `Error`: `invalid_argument` for an option (or a kind) the
+  // transport cannot carry, `option_mismatch` when the remote destination exists with options
+  // it cannot share (Kafka: another partition count; RabbitMQ: other queue arguments),
+  // `io_error`/`timed_out` when the remote end cannot be reached. Called once per name;
+  // `clock` and `hooks` are the broker's (its interceptors and log). The defaults refuse the
+  // kind (`invalid_argument`, "<transport> cannot hold a topic").
   friend class detail::Access;
   /// Opens topic `name` with `options` on the transport (creating it there if it does not
-  /// exist). Throws `Error`: `invalid_argument` for an option the transport cannot carry,
-  /// `option_mismatch` when the remote topic exists with another partition count,
-  /// `io_error`/`timed_out` when the remote end cannot be reached. Called by `declare_topic`,
-  /// once per name; `clock` and `hooks` are the broker's (its interceptors and log).
+  /// exist).
   virtual std::shared_ptr<detail::RemoteTopic> open_topic(
       std::string_view name, const TopicOptions& options, std::shared_ptr<Clock> clock,
-      std::shared_ptr<const detail::Hooks> hooks) = 0;
+      std::shared_ptr<const detail::Hooks> hooks);
+  /// Opens queue `name` (declaring it there if it does not exist).
+  virtual std::shared_ptr<detail::RemoteQueue> open_queue(
+      std::string_view name, const QueueOptions& options, std::shared_ptr<Clock> clock,
+      std::shared_ptr<const detail::Hooks> hooks);
+  /// Opens exchange `name` of `type` (declaring it there if it does not exist).
+  virtual std::shared_ptr<detail::RemoteExchange> open_exchange(
+      std::string_view name, ExchangeType type, const ExchangeOptions& options,
+      std::shared_ptr<Clock> clock, std::shared_ptr<const detail::Hooks> hooks);
 };
 
 }  // namespace switchyard

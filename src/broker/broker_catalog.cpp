@@ -247,6 +247,8 @@ bool persisted(const detail::Destination& d) {
     case detail::DestinationKind::exchange:
       return true;
     case detail::DestinationKind::remote_topic:
+    case detail::DestinationKind::remote_queue:
+    case detail::DestinationKind::remote_exchange:
       return false;  // its transport keeps it; a restart declares it again
   }
   return false;
@@ -377,6 +379,8 @@ void add_entries(detail::CatalogEntries& map, const detail::Destination& d) {
       break;
     }
     case detail::DestinationKind::remote_topic:
+    case detail::DestinationKind::remote_queue:
+    case detail::DestinationKind::remote_exchange:
       break;  // never persisted (see persisted())
   }
 }

@@ -105,11 +105,52 @@ void check_topic_options(std::string_view name, const TopicOptions& options) {
   }
 }
 
+/// Declares `name` on a transport (transport/remote_topic.hpp, queue/remote_queue.hpp,
+/// route/remote_exchange.hpp): `open()` opens it there — before the registry's lock is taken,
+/// since it talks to the server; a racing declare of the same name keeps the first one
+/// registered, and this one is closed unused. A re-declare must agree with the first:
+/// `differs(existing)` names the first option that does not ("" when all agree).
+template <class Remote, class Open, class Differs>
+std::shared_ptr<Remote> declare_remote(detail::Registry& registry, std::string_view name,
+                                       const char* noun, Open open, Differs differs) {
+  std::shared_ptr<detail::Destination> opened;
+  if (!registry.find(name)) opened = open();
+  bool inserted = false;
+  auto destination = registry.find_or_insert(
+      name,
+      [&]() -> std::shared_ptr<detail::Destination> {
+        if (!opened) opened = open();
+        return opened;
+      },
+      inserted);
+  if (!inserted && opened) opened->close(false);
+  auto existing = detail::redeclared_as<Remote>(destination, name);
+  if (!inserted) {
+    if (const std::string d = differs(*existing); !d.empty()) {
+      throw Error(Errc::option_mismatch,
+                  std::string(noun) + " '" + std::string(name) + "' already declared with " + d);
+    }
+  }
+  return existing;
+}
+
 }  // namespace
 
 Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) try {
   check_name(name);
   check_options(name, options);
+  if (options.transport) {
+    // Its dead-letter exchange is the server's (x-dead-letter-exchange), not one of ours.
+    return detail::Access::make<Queue>(declare_remote<detail::RemoteQueue>(
+        *registry_, name, "queue",
+        [&] {
+          return detail::Access::open_queue(*options.transport, name, options,
+                                            registry_->clock(), registry_->hooks());
+        },
+        [&](const detail::RemoteQueue& q) {
+          return detail::option_difference(q.options(), options);
+        }));
+  }
   std::shared_ptr<detail::Destination> dead_letter;
   if (!options.dead_letter.empty()) {
     // RabbitMQ's x-dead-letter-exchange, or a queue directly (SQS's redrive policy).
@@ -174,6 +215,9 @@ Queue Broker::declare_queue(std::string_view name, const QueueOptions& options) 
 }
 
 Queue Broker::queue(std::string_view name) const {
+  if (auto d = registry_->find(name); d && d->kind() == detail::DestinationKind::remote_queue) {
+    return detail::Access::make<Queue>(std::static_pointer_cast<detail::RemoteQueue>(d));
+  }
   return detail::Access::make<Queue>(find_as<QueueState>(*registry_, name));
 }
 
@@ -183,6 +227,16 @@ bool Broker::contains(std::string_view name) const {
 
 void Broker::delete_queue(std::string_view name, DeleteOptions options) {
   auto gone = registry_->erase(name, [&](detail::Destination& d) {
+    if (d.kind() == detail::DestinationKind::remote_queue) {
+      auto& remote = static_cast<detail::RemoteQueue&>(d);
+      if (options.if_unused && remote.has_consumers()) {
+        throw Error(Errc::in_use, "queue '" + std::string(name) + "' has consumers");
+      }
+      if (options.if_empty && remote.depth() != 0) {
+        throw Error(Errc::in_use, "queue '" + std::string(name) + "' is not empty");
+      }
+      return;
+    }
     auto& queue = as<QueueState>(&d, name);
     if (queue.exclusive_owner() != nullptr) throw_exclusive(name, "delete it by name");
     if (options.if_unused && queue.consumer_count() != 0) {
@@ -193,6 +247,10 @@ void Broker::delete_queue(std::string_view name, DeleteOptions options) {
     }
   });
   unbind_everywhere(*registry_, *gone);
+  if (gone->kind() == detail::DestinationKind::remote_queue) {
+    static_cast<detail::RemoteQueue&>(*gone).remove();  // queue.delete on the server, then close
+    return;
+  }
   gone->close(false);
   if (static_cast<QueueState&>(*gone).durable()) {
     detail::forget_stored_queue(*storage_, *registry_, name);
@@ -212,6 +270,17 @@ Result<MessageMoveResult> Broker::move_messages(std::string_view source,
 Exchange Broker::declare_exchange(std::string_view name, ExchangeType type,
                                   const ExchangeOptions& options) try {
   check_name(name);
+  if (options.transport) {
+    return detail::Access::make<Exchange>(declare_remote<detail::RemoteExchange>(
+        *registry_, name, "exchange",
+        [&] {
+          return detail::Access::open_exchange(*options.transport, name, type, options,
+                                               registry_->clock(), registry_->hooks());
+        },
+        [&](const detail::RemoteExchange& x) {
+          return detail::option_difference(x.type(), x.options(), type, options);
+        }));
+  }
   std::shared_ptr<detail::Destination> alternate;
   if (options.unroutable == Unroutable::alternate) {
     if (options.alternate.empty() || options.alternate == name) {
@@ -246,24 +315,40 @@ Exchange Broker::declare_exchange(std::string_view name, ExchangeType type,
 }
 
 Exchange Broker::exchange(std::string_view name) const {
+  if (auto d = registry_->find(name); d && d->kind() == detail::DestinationKind::remote_exchange) {
+    return detail::Access::make<Exchange>(std::static_pointer_cast<detail::RemoteExchange>(d));
+  }
   return detail::Access::make<Exchange>(find_as<ExchangeState>(*registry_, name));
 }
 
 void Broker::delete_exchange(std::string_view name, DeleteOptions options) {
   auto gone = registry_->erase(name, [&](detail::Destination& d) {
+    if (d.kind() == detail::DestinationKind::remote_exchange) {
+      // if_unused: exchange.delete's if-unused, asked of the server by remove().
+      return;
+    }
     if (options.if_unused && as<ExchangeState>(&d, name).binding_count() != 0) {
       throw Error(Errc::in_use, "exchange '" + std::string(name) + "' has bindings");
     }
   });
   unbind_everywhere(*registry_, *gone);
+  if (gone->kind() == detail::DestinationKind::remote_exchange) {
+    static_cast<detail::RemoteExchange&>(*gone).remove();
+    return;
+  }
   gone->close(false);
   catalog_changed();
 }
 
 void Broker::bind(std::string_view exchange, std::string_view destination, std::string_view key,
                   const BindOptions& options) {
-  auto source = find_as<ExchangeState>(*registry_, exchange);
+  auto found = registry_->find(exchange);
   auto target = registry_->find(destination);
+  if (found && found->kind() == detail::DestinationKind::remote_exchange && target) {
+    static_cast<detail::RemoteExchange&>(*found).bind(*target, key, options);  // on the server
+    return;
+  }
+  auto source = detail::as<ExchangeState>(found, exchange);
   if (!target) {
     throw Error(Errc::unknown_destination, "cannot bind exchange '" + std::string(exchange) +
                                                "' to '" + std::string(destination) +
@@ -274,8 +359,12 @@ void Broker::bind(std::string_view exchange, std::string_view destination, std::
 }
 
 bool Broker::unbind(std::string_view exchange, std::string_view destination, std::string_view key) {
-  auto source = find_as<ExchangeState>(*registry_, exchange);
+  auto found = registry_->find(exchange);
   auto target = registry_->find(destination);
+  if (found && found->kind() == detail::DestinationKind::remote_exchange) {
+    return target && static_cast<detail::RemoteExchange&>(*found).unbind(*target, key);
+  }
+  auto source = detail::as<ExchangeState>(found, exchange);
   if (!target) return false;
   const bool removed = source->unbind(*target, key);
   if (removed) catalog_changed();
@@ -306,15 +395,33 @@ Consumer make_consumer(std::shared_ptr<QueueState> queue, std::string_view name,
   return detail::Access::make<Consumer>(std::move(state), options);
 }
 
+/// A consumer of a queue a transport holds: an ordinary consumer of the inbox the server fills
+/// for it (queue/remote_queue.hpp).
+Consumer make_remote_consumer(detail::RemoteQueue& queue, const ConsumerOptions& options) {
+  const std::uint32_t prefetch =
+      options.prefetch != 0 ? options.prefetch : queue.options().prefetch;
+  if (options.workers == 0) {
+    throw Error(Errc::invalid_argument,
+                "consumer of queue '" + queue.name() + "': workers must be at least 1");
+  }
+  auto state = std::make_shared<detail::ConsumerState>(queue.consume(prefetch, options.tag),
+                                                       prefetch, options.wait, options.tag);
+  return detail::Access::make<Consumer>(std::move(state), options);
+}
+
 }  // namespace
 
 Consumer Broker::consumer(std::string_view name, const ConsumerOptions& options) try {
+  if (auto d = registry_->find(name); d && d->kind() == detail::DestinationKind::remote_queue) {
+    return make_remote_consumer(static_cast<detail::RemoteQueue&>(*d), options);
+  }
   return make_consumer(find_as<QueueState>(*registry_, name), name, nullptr, options);
 } catch (const std::bad_alloc&) {
   throw detail::out_of_memory_error("a consumer of queue", name);
 }
 
 Consumer Broker::consumer(const Queue& queue, const ConsumerOptions& options) try {
+  if (const auto& remote = detail::Access::remote(queue)) return make_remote_consumer(*remote, options);
   const auto& state = detail::Access::state(queue);
   if (!state) throw Error(Errc::invalid_argument, "consumer of an empty Queue handle");
   return make_consumer(state, state->name(), detail::Access::owner(queue), options);
@@ -324,34 +431,15 @@ Consumer Broker::consumer(const Queue& queue, const ConsumerOptions& options) tr
 
 namespace {
 
-/// declare_topic for a topic that lives on `options.transport` (transport/remote_topic.hpp).
 Topic declare_remote_topic(detail::Registry& registry, std::string_view name,
                            const TopicOptions& options) {
-  // Opened before the registry's lock is taken (it talks to the cluster); a racing declare of
-  // the same name keeps the first one registered, and this one is closed unused.
-  std::shared_ptr<detail::Destination> opened;
-  if (!registry.find(name))
-    opened = detail::Access::open_topic(*options.transport, name, options, registry.clock(),
-                                        registry.hooks());
-  bool inserted = false;
-  auto destination = registry.find_or_insert(
-      name,
-      [&]() -> std::shared_ptr<detail::Destination> {
-        if (!opened)
-          opened = detail::Access::open_topic(*options.transport, name, options, registry.clock(),
-                                              registry.hooks());
-        return opened;
+  return detail::Access::make<Topic>(declare_remote<detail::RemoteTopic>(
+      registry, name, "topic",
+      [&] {
+        return detail::Access::open_topic(*options.transport, name, options, registry.clock(),
+                                          registry.hooks());
       },
-      inserted);
-  if (!inserted && opened) opened->close(false);
-  auto existing = detail::redeclared_as<detail::RemoteTopic>(destination, name);
-  if (!inserted) {
-    if (auto differs = detail::option_difference(existing->options(), options); !differs.empty()) {
-      throw Error(Errc::option_mismatch,
-                  "topic '" + std::string(name) + "' already declared with " + differs);
-    }
-  }
-  return detail::Access::make<Topic>(std::move(existing));
+      [&](const detail::RemoteTopic& t) { return detail::option_difference(t.options(), options); }));
 }
 
 /// The topic registered as `name`, of this process or remote; throws as `find_as`.

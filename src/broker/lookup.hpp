@@ -10,9 +10,11 @@
 #include <vector>
 
 #include "queue/queue_state.hpp"
+#include "queue/remote_queue.hpp"
 #include "route/destination.hpp"
 #include "route/exchange_state.hpp"
 #include "route/registry.hpp"
+#include "route/remote_exchange.hpp"
 #include "switchyard/error.hpp"
 #include "topic/topic_state.hpp"
 #include "transport/remote_topic.hpp"
@@ -36,6 +38,16 @@ template <>
 struct KindOf<RemoteTopic> {
   static constexpr DestinationKind kKind = DestinationKind::remote_topic;
   static constexpr const char* kNoun = "a remote topic";
+};
+template <>
+struct KindOf<RemoteQueue> {
+  static constexpr DestinationKind kKind = DestinationKind::remote_queue;
+  static constexpr const char* kNoun = "a remote queue";
+};
+template <>
+struct KindOf<RemoteExchange> {
+  static constexpr DestinationKind kKind = DestinationKind::remote_exchange;
+  static constexpr const char* kNoun = "a remote exchange";
 };
 template <>
 struct KindOf<ExchangeState> {

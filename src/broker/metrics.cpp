@@ -305,6 +305,61 @@ void write_remote_topic_families(std::string& out, const std::vector<RemoteTopic
          lag);
 }
 
+/// The bridges to queues and exchanges a transport holds, as write_remote_topic_families.
+void write_remote_queue_families(std::string& out, const std::vector<RemoteQueueStats>& remotes) {
+  auto remote_family = [&](const Family& f, auto field) {
+    std::vector<Sample> samples;
+    for (const RemoteQueueStats& s : remotes) {
+      samples.push_back({fmt::format("{},{},{}", one_label("destination", s.name),
+                                     one_label("kind", to_string(s.kind)),
+                                     one_label("transport", s.transport)),
+                         static_cast<std::uint64_t>(field(s))});
+    }
+    family(out, f, samples);
+  };
+  using S = RemoteQueueStats;
+  remote_family({"switchyard_remote_queue_published_total", "counter",
+                 "Sends handed to the transport's connection."},
+                [](const S& s) { return s.published; });
+  remote_family({"switchyard_remote_queue_confirmed_total", "counter",
+                 "Sends the server confirmed."},
+                [](const S& s) { return s.confirmed; });
+  remote_family({"switchyard_remote_queue_returned_total", "counter",
+                 "Sends the server returned as unroutable."},
+                [](const S& s) { return s.returned; });
+  remote_family({"switchyard_remote_queue_failed_total", "counter",
+                 "Sends the server refused or that were lost with a connection."},
+                [](const S& s) { return s.failed; });
+  remote_family({"switchyard_remote_queue_delivered_total", "counter",
+                 "Deliveries this process's consumers received."},
+                [](const S& s) { return s.delivered; });
+  remote_family({"switchyard_remote_queue_acked_total", "counter",
+                 "Deliveries acknowledged."},
+                [](const S& s) { return s.acked; });
+  remote_family({"switchyard_remote_queue_requeued_total", "counter",
+                 "Deliveries returned to the queue."},
+                [](const S& s) { return s.requeued; });
+  remote_family({"switchyard_remote_queue_rejected_total", "counter",
+                 "Deliveries rejected without requeue (to the dead-letter exchange)."},
+                [](const S& s) { return s.rejected; });
+  remote_family({"switchyard_remote_queue_errors_total", "counter",
+                 "Connection and channel errors."},
+                [](const S& s) { return s.errors; });
+  std::vector<Sample> connection;
+  for (const RemoteQueueStats& s : remotes) {
+    for (ConnectionState state :
+         {ConnectionState::connecting, ConnectionState::up, ConnectionState::down}) {
+      connection.push_back({fmt::format("{},{},state=\"{}\"", one_label("destination", s.name),
+                                        one_label("transport", s.transport), to_string(state)),
+                            s.connection == state ? 1u : 0u});
+    }
+  }
+  family(out,
+         {"switchyard_remote_queue_connection", "gauge",
+          "1 for the connection's state (connecting, up, down), 0 for the others."},
+         connection);
+}
+
 void write_subscription_families(std::string& out,
                                  const std::vector<SubscriptionEntry>& subscriptions) {
   std::vector<Sample> delivered, dropped, errors, buffered;
@@ -378,6 +433,7 @@ std::string Broker::metrics() const {
   write_exchange_families(out, s.exchanges);
   write_topic_families(out, s.topics);
   write_remote_topic_families(out, s.remote_topics);
+  write_remote_queue_families(out, s.remote_queues);
   write_subscription_families(out, s.subscriptions);
   write_storage_families(out, s.storage);
   return out;

@@ -37,12 +37,12 @@ constexpr std::size_t field_count() {
                 "src/broker/option_difference.cpp (and update this count), or " \
                 "re-declaring would ignore it")
 
-SWITCHYARD_OPTION_FIELDS(QueueOptions, 22);
+SWITCHYARD_OPTION_FIELDS(QueueOptions, 23);
 SWITCHYARD_OPTION_FIELDS(Backoff, 6);
 SWITCHYARD_OPTION_FIELDS(TopicOptions, 9);
 SWITCHYARD_OPTION_FIELDS(StorageOptions, 4);
 SWITCHYARD_OPTION_FIELDS(Retention, 3);
-SWITCHYARD_OPTION_FIELDS(ExchangeOptions, 2);
+SWITCHYARD_OPTION_FIELDS(ExchangeOptions, 3);
 #undef SWITCHYARD_OPTION_FIELDS
 
 // --- values as a user would write them ---------------------------------------------------
@@ -218,6 +218,7 @@ void compare(const QueueOptions& a, const QueueOptions& b, FirstDifference& f) {
   f("exclusive", a.exclusive, b.exclusive);
   f("auto_delete", a.auto_delete, b.auto_delete);
   f("expires", a.expires, b.expires);
+  f("transport", a.transport, b.transport);
 }
 
 void compare(const Retention& a, const Retention& b, FirstDifference& f) {
@@ -241,6 +242,7 @@ void compare(const TopicOptions& a, const TopicOptions& b, FirstDifference& f) {
 void compare(const ExchangeOptions& a, const ExchangeOptions& b, FirstDifference& f) {
   f("unroutable", a.unroutable, b.unroutable);
   f("alternate", a.alternate, b.alternate);
+  f("transport", a.transport, b.transport);
 }
 
 }  // namespace

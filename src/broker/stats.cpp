@@ -30,8 +30,16 @@ BrokerStats Broker::stats() const {
     s.topics.push_back(t->stats());  // this process's view of a topic a transport holds
     s.remote_topics.push_back(t->remote_stats());
   }
+  for (const auto& q : detail::all_of<detail::RemoteQueue>(*registry_)) {
+    s.queues.push_back(q->stats());  // this process's view of a queue a transport holds
+    s.remote_queues.push_back(q->remote_stats());
+  }
   for (const auto& e : detail::all_of<detail::ExchangeState>(*registry_)) {
     s.exchanges.push_back(e->stats());
+  }
+  for (const auto& e : detail::all_of<detail::RemoteExchange>(*registry_)) {
+    s.exchanges.push_back(e->stats());
+    s.remote_queues.push_back(e->remote_stats());
   }
   s.subscriptions = pubsub_->stats();
   if (storage_) s.storage = storage_->storage_stats();
@@ -135,6 +143,7 @@ void json_value(std::string& out, const SubscriptionEntry& s);
 void json_value(std::string& out, const StorageStats& s);
 void json_value(std::string& out, const RemotePartitionLag& s);
 void json_value(std::string& out, const RemoteTopicStats& s);
+void json_value(std::string& out, const RemoteQueueStats& s);
 template <class T>
 void json_value(std::string& out, const std::vector<T>& values);
 
@@ -322,6 +331,26 @@ void json_value(std::string& out, const RemoteTopicStats& s) {
       .member("lag", s.lag);
 }
 
+void json_value(std::string& out, const RemoteQueueStats& s) {
+  JsonObject o(out);
+  o.member("name", s.name)
+      .member("transport", s.transport)
+      .member("kind", std::string(to_string(s.kind)))
+      .member("published", s.published)
+      .member("confirmed", s.confirmed)
+      .member("returned", s.returned)
+      .member("failed", s.failed)
+      .member("republished", s.republished)
+      .member("delivered", s.delivered)
+      .member("acked", s.acked)
+      .member("requeued", s.requeued)
+      .member("rejected", s.rejected)
+      .member("reconnects", s.reconnects)
+      .member("errors", s.errors)
+      .member("connection", std::string(to_string(s.connection)))
+      .member("last_error", s.last_error);
+}
+
 }  // namespace
 
 std::string to_json(const BrokerStats& stats) {
@@ -333,6 +362,7 @@ std::string to_json(const BrokerStats& stats) {
         .member("exchanges", stats.exchanges)
         .member("subscriptions", stats.subscriptions)
         .member("remote_topics", stats.remote_topics)
+        .member("remote_queues", stats.remote_queues)
         .member("storage", stats.storage);
   }
   return out;

@@ -687,12 +687,17 @@ void QueueState::release_group(const Entry& entry) noexcept {
 }
 
 Status QueueState::settled(const Entry& entry) noexcept {
+  if (inbox_ != nullptr) return inbox_->ack(entry);
   release_group(entry);
   if (!journal_) return {};
   return journal_->record_ack(entry.seq);
 }
 
 void QueueState::requeue(Entry&& entry, TimePoint now) noexcept {
+  if (inbox_ != nullptr) {
+    inbox_->requeue(std::move(entry));  // the server redelivers it, by its own rules
+    return;
+  }
   if (options_.max_deliveries != 0 && entry.deliveries >= options_.max_deliveries) {
     dead_letter(std::move(entry), reason::max_deliveries);
     return;
@@ -711,6 +716,23 @@ void QueueState::requeue(Entry&& entry, TimePoint now) noexcept {
     remove_bytes(bytes);
     dead_letter(std::move(entry), reason::out_of_memory);
   }
+}
+
+bool QueueState::put_inbox(Entry&& entry) noexcept {
+  if (closed_for_receive()) return false;
+  {
+    MutexLock lock(slow_.mutex);
+    try {
+      slow_.levels[0].push_back(std::move(entry));  // strong guarantee: on a throw, untouched
+    } catch (const std::bad_alloc&) {
+      return false;
+    }
+    ++slow_.level_items;  // at the back of level 0, whatever it is: the server's order
+    admitted_.fetch_add(1, std::memory_order_acq_rel);
+    refresh_slow_hints_locked();
+  }
+  ready_.notify_all();
+  return true;
 }
 
 void QueueState::expire(Entry&& entry) noexcept {
@@ -765,6 +787,10 @@ void QueueState::log_journal_failure(std::string_view record, const Status& stat
 }
 
 void QueueState::dead_letter(Entry&& entry, std::string_view why) noexcept {
+  if (inbox_ != nullptr) {
+    inbox_->reject(std::move(entry), why);  // the server dead-letters it by its arguments
+    return;
+  }
   const MessageBody& body = *Access::body(entry.message);
   release_group(entry);  // the group goes on without its poison head
   // The source forgets the message only after the dead-letter queue has it (a crash in
@@ -1152,6 +1178,10 @@ void QueueState::unregister_consumer(ConsumerState* consumer) noexcept {
     }
   }
   if (!last) return;
+  if (inbox_ != nullptr) {
+    inbox_->consumer_closed();
+    return;
+  }
   // Outside the lock: retiring takes the registry's and the exchanges' locks. Only a queue that
   // had a consumer gets here, as RabbitMQ's auto-delete wants.
   if (options_.auto_delete) {

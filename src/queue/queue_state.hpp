@@ -177,6 +177,28 @@ inline constexpr std::string_view out_of_memory = "out_of_memory";  // no memory
 class ConsumerState;
 class QueueState;
 
+/// Where the settlements of an *inbox* go: a queue that holds, for one consumer of a queue a
+/// transport holds (transport/remote_queue.hpp), the deliveries the server pushed to it. The
+/// consumer receives, settles, closes and is woken through the inbox like any queue's
+/// consumer; the inbox hands each settlement to its sink instead of acting on it, and the sink
+/// settles the delivery on the server (RabbitMQ's basic.ack / basic.nack / basic.reject).
+/// An inbox entry's `seq` is the sink's (the server's delivery tag and channel).
+/// Set once before the inbox is shared (`QueueState::set_inbox`). Each call must not throw and
+/// must not call back into the inbox.
+class InboxSink {
+ public:
+  virtual ~InboxSink() = default;
+  /// `entry` was acked. `stale_delivery` when the server no longer knows its delivery (the
+  /// channel it came on has dropped: the server has put it back already).
+  virtual Status ack(const Entry& entry) noexcept = 0;
+  /// `entry` comes back (a nack with requeue, or its consumer closed): the server requeues it.
+  virtual void requeue(Entry&& entry) noexcept = 0;
+  /// `entry` was rejected: the server dead-letters it (or drops it) by the queue's arguments.
+  virtual void reject(Entry&& entry, std::string_view why) noexcept = 0;
+  /// The inbox's last consumer has unregistered (closed): the server may stop delivering.
+  virtual void consumer_closed() noexcept = 0;
+};
+
 /// What a queue with a lifetime (exclusive, auto_delete, expires) asks of the broker that made
 /// it (src/broker/queue_expiry.hpp implements it). Called with no lock of the queue held.
 struct QueueLifecycle {
@@ -257,7 +279,7 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   Status settled(const Entry& entry) noexcept;
   /// Whether `settled(entry)` has nothing to do (no group to release, no journal to write).
   [[nodiscard]] bool settle_is_trivial(const Entry& entry) const noexcept {
-    return journal_ == nullptr && Access::body(entry.message)->group_size == 0;
+    return journal_ == nullptr && inbox_ == nullptr && Access::body(entry.message)->group_size == 0;
   }
   /// A delivery of `entry` was made at `now` (monotonic): counts its age (into `tally` when
   /// given — the caller then adds it with `count_delivery_ages` — else straight into the
@@ -326,6 +348,15 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   [[nodiscard]] bool retiring() const noexcept { return retiring_.load(std::memory_order_acquire); }
 
   EventCount& ready_event() noexcept { return ready_; }
+
+  // --- inboxes (see InboxSink) -----------------------------------------------------------
+  /// Makes this queue an inbox whose settlements go to `sink` (kept alive by the caller for
+  /// the queue's life). Once, before the queue is shared.
+  void set_inbox(InboxSink* sink) noexcept { inbox_ = sink; }
+  /// Puts a delivery the server pushed at the back of the inbox, in arrival order (whatever
+  /// its priority: the server ordered it), with `entry.deliveries` its earlier deliveries.
+  /// False (nothing taken) when out of memory or closed. @note threadsafe
+  bool put_inbox(Entry&& entry) noexcept;
 
   void close(bool drain) noexcept override;
   [[nodiscard]] bool idle() const noexcept override;
@@ -585,7 +616,8 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   /// progress). Written under consumers_mutex_, read lock-free.
   std::atomic<const ConsumerState*> active_{nullptr};
 
-  // Lifetime: set once before sharing (set_lifecycle), then read-only.
+  // Lifetime: set once before sharing (set_lifecycle, set_inbox), then read-only.
+  InboxSink* inbox_ = nullptr;
   QueueLifecycle lifecycle_;
   const void* owner_ = nullptr;
   std::atomic<bool> retiring_{false};

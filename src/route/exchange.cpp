@@ -1,5 +1,6 @@
 // Exchanges: bindings and routing. Design notes: src/route/exchange_state.hpp.
 #include "route/exchange_state.hpp"
+#include "route/remote_exchange.hpp"
 #include "route/send_completion.hpp"
 
 #include <algorithm>
@@ -215,14 +216,17 @@ ExchangeStats ExchangeState::stats() const {
 
 }  // namespace detail
 
+Exchange::Exchange(std::shared_ptr<detail::RemoteExchange> remote) noexcept
+    : remote_(std::move(remote)) {}
+
 const std::string& Exchange::name() const noexcept {
-  return state_->name();
+  return remote_ ? remote_->name() : state_->name();
 }
 ExchangeType Exchange::type() const noexcept {
-  return state_->type();
+  return remote_ ? remote_->type() : state_->type();
 }
 ExchangeStats Exchange::stats() const {
-  return state_->stats();
+  return remote_ ? remote_->stats() : state_->stats();
 }
 
 }  // namespace switchyard

@@ -16,6 +16,7 @@
 
 #include "switchyard/delivery.hpp"
 #include "switchyard/error.hpp"
+#include "switchyard/exchange.hpp"
 #include "switchyard/group_consumer.hpp"
 #include "switchyard/message.hpp"
 #include "switchyard/producer.hpp"
@@ -48,6 +49,22 @@ class Access {
     return transport.open_topic(name, options, std::move(clock), std::move(hooks));
   }
 
+  /// `transport.open_queue(...)` and `transport.open_exchange(...)`: a queue or exchange
+  /// declared on a transport (queue/remote_queue.hpp, route/remote_exchange.hpp).
+  static std::shared_ptr<RemoteQueue> open_queue(Transport& transport, std::string_view name,
+                                                 const QueueOptions& options,
+                                                 std::shared_ptr<Clock> clock,
+                                                 std::shared_ptr<const Hooks> hooks) {
+    return transport.open_queue(name, options, std::move(clock), std::move(hooks));
+  }
+  static std::shared_ptr<RemoteExchange> open_exchange(Transport& transport,
+                                                       std::string_view name, ExchangeType type,
+                                                       const ExchangeOptions& options,
+                                                       std::shared_ptr<Clock> clock,
+                                                       std::shared_ptr<const Hooks> hooks) {
+    return transport.open_exchange(name, type, options, std::move(clock), std::move(hooks));
+  }
+
   /// The body `message` shares (null for an empty message); valid while `message` lives.
   [[nodiscard]] static const MessageBody* body(const Message& message) noexcept {
     return message.body();
@@ -76,6 +93,10 @@ class Access {
   /// The state behind a queue handle, and its exclusive-owner token (null: not the owner).
   [[nodiscard]] static const std::shared_ptr<QueueState>& state(const Queue& queue) noexcept {
     return queue.state_;
+  }
+  /// The remote queue behind a queue handle (null for a queue of this process).
+  [[nodiscard]] static const std::shared_ptr<RemoteQueue>& remote(const Queue& queue) noexcept {
+    return queue.remote_;
   }
   [[nodiscard]] static const std::shared_ptr<const void>& owner(const Queue& queue) noexcept {
     return queue.owner_;
