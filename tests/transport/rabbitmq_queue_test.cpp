@@ -1,0 +1,260 @@
+// Queues and exchanges that live on a RabbitMQ server (switchyard::rabbitmq, against a private
+// rabbitmq-server the fixture starts on a loopback port): send, consume, settle, the server's
+// routing, dead-lettering, limits and priorities, and the typed errors at declare. Each test
+// names its queues and exchanges after itself, so the tests of one server do not meet.
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <future>
+#include <string>
+
+#include "support/rabbitmq_server.hpp"
+#include "switchyard/rabbitmq.hpp"
+#include "switchyard/switchyard.hpp"
+
+using namespace switchyard;
+using namespace std::chrono_literals;
+using switchyard::test::RabbitmqServer;
+
+namespace {
+
+/// A connection to the fixture's server; the test fails (not skips) when it could not start:
+/// the suite installs rabbitmq-server, so a server that does not come up is a failure to see.
+std::shared_ptr<Transport> rabbit() {
+  RabbitmqServer& server = RabbitmqServer::shared();
+  INFO(server.error());
+  REQUIRE(server.available());
+  return rabbitmq::connect({.host = server.host(), .port = server.port()});
+}
+
+/// A unique name for this run's `what` (the server outlives none of the test's objects, but
+/// names are the server's: two test cases must not share one).
+std::string unique(std::string_view what) {
+  static int n = 0;
+  return fmt::format("{}-{}-{}", what, ::getpid(), ++n);
+}
+
+/// A send's completion, as a future.
+struct Completion {
+  std::shared_ptr<std::promise<Result<SendReceipt>>> promise =
+      std::make_shared<std::promise<Result<SendReceipt>>>();
+  std::future<Result<SendReceipt>> future = promise->get_future();
+  SendOptions options() const {
+    SendOptions o;
+    o.on_complete = [p = promise](const Result<SendReceipt>& r) { p->set_value(r); };
+    return o;
+  }
+  Result<SendReceipt> get() {
+    REQUIRE(future.wait_for(20s) == std::future_status::ready);
+    return future.get();
+  }
+};
+
+Delivery receive(Consumer& consumer) {
+  auto delivery = consumer.receive(20s);
+  INFO(delivery.failure().message);
+  REQUIRE(delivery);
+  return std::move(*delivery);
+}
+
+}  // namespace
+
+TEST_CASE("a message sent to a RabbitMQ queue is confirmed, delivered with its headers and "
+          "priority, and gone once acked") {
+  auto transport = rabbit();
+  Broker broker;
+  const std::string name = unique("jobs");
+  auto queue = broker.declare_queue(name, {.transport = transport});
+  auto producer = broker.producer();
+  Completion done;
+  SendOptions options = done.options();
+  options.headers = Headers{{"trace", "abc"}};
+  options.priority = 7;
+  options.key = "order-1";
+  REQUIRE(producer.send(name, "hello", options));
+  auto confirmed = done.get();
+  INFO(confirmed.failure().message);
+  REQUIRE(confirmed);
+  CHECK(confirmed->persisted == Persisted::memory);
+
+  auto consumer = broker.consumer(name);
+  Delivery d = receive(consumer);
+  CHECK(d.payload().as_string() == "hello");
+  CHECK(d.headers().get("trace") == "abc");
+  CHECK(d.message().priority() == 7);
+  CHECK(d.message().key() == "order-1");
+  CHECK(d.attempt() == 1);
+  REQUIRE(d.ack());
+  consumer.close();
+  CHECK(queue.depth() == 0);
+  const BrokerStats stats = broker.stats();
+  REQUIRE(stats.remote_queues.size() == 1);
+  CHECK(stats.remote_queues[0].confirmed == 1);
+  CHECK(stats.remote_queues[0].acked == 1);
+}
+
+TEST_CASE("a RabbitMQ delivery nacked with requeue comes again as a redelivery, and one a "
+          "consumer closes on comes to the next consumer") {
+  auto transport = rabbit();
+  Broker broker;
+  const std::string name = unique("retry");
+  broker.declare_queue(name, {.transport = transport});
+  auto producer = broker.producer();
+  Completion done;
+  REQUIRE(producer.send(name, "again", done.options()));
+  REQUIRE(done.get());
+  {
+    auto consumer = broker.consumer(name);
+    Delivery first = receive(consumer);
+    REQUIRE(first.nack(true));
+    Delivery second = receive(consumer);
+    CHECK(second.payload().as_string() == "again");
+    CHECK(second.redelivered());
+    // Closed with `second` unsettled: the server puts it back.
+  }
+  auto next = broker.consumer(name);
+  Delivery third = receive(next);
+  CHECK(third.payload().as_string() == "again");
+  CHECK(third.redelivered());
+  REQUIRE(third.ack());
+}
+
+TEST_CASE("a RabbitMQ delivery rejected goes to the queue's dead-letter exchange with its "
+          "routing key") {
+  auto transport = rabbit();
+  Broker broker;
+  const std::string dlx = unique("dlx");
+  const std::string dead = unique("dead");
+  const std::string name = unique("work");
+  broker.declare_exchange(dlx, ExchangeType::direct, {.transport = transport});
+  broker.declare_queue(dead, {.transport = transport});
+  broker.bind(dlx, dead, "failed");
+  broker.declare_queue(name, {.dead_letter = dlx, .dead_letter_routing_key = "failed",
+                              .transport = transport});
+  auto producer = broker.producer();
+  Completion done;
+  REQUIRE(producer.send(name, "poison", done.options()));
+  REQUIRE(done.get());
+  auto consumer = broker.consumer(name);
+  REQUIRE(receive(consumer).reject());
+  auto dead_consumer = broker.consumer(dead);
+  Delivery d = receive(dead_consumer);
+  CHECK(d.payload().as_string() == "poison");
+  CHECK(d.headers().get("x-first-death-reason") == "rejected");
+  REQUIRE(d.ack());
+}
+
+TEST_CASE("a RabbitMQ topic exchange routes by pattern, and a message no binding takes is "
+          "unroutable when the exchange says error") {
+  auto transport = rabbit();
+  Broker broker;
+  const std::string events = unique("events");
+  const std::string orders = unique("orders");
+  broker.declare_exchange(events, ExchangeType::topic,
+                          {.unroutable = Unroutable::error, .transport = transport});
+  broker.declare_queue(orders, {.transport = transport});
+  broker.bind(events, orders, "orders.*");
+  auto producer = broker.producer();
+  Completion routed, unroutable;
+  SendOptions to_orders = routed.options();
+  to_orders.key = "orders.created";
+  SendOptions to_users = unroutable.options();
+  to_users.key = "users.created";
+  REQUIRE(producer.send(events, "o1", to_orders));
+  REQUIRE(producer.send(events, "u1", to_users));
+  REQUIRE(routed.get());
+  auto refused = unroutable.get();
+  REQUIRE(!refused);
+  CHECK(refused.failure().code == Errc::unroutable);
+  auto consumer = broker.consumer(orders);
+  Delivery d = receive(consumer);
+  CHECK(d.payload().as_string() == "o1");
+  CHECK(d.message().key() == "orders.created");
+  REQUIRE(d.ack());
+  REQUIRE(broker.unbind(events, orders, "orders.*"));
+  CHECK_FALSE(broker.unbind(events, orders, "orders.*"));
+}
+
+TEST_CASE("a RabbitMQ queue at its capacity refuses the next send with full (reject-publish), "
+          "and purge empties it") {
+  auto transport = rabbit();
+  Broker broker;
+  const std::string name = unique("bounded");
+  auto queue = broker.declare_queue(
+      name, {.capacity = 2, .overflow = Overflow::reject, .transport = transport});
+  auto producer = broker.producer();
+  Completion a, b, c;
+  REQUIRE(producer.send(name, "1", a.options()));
+  REQUIRE(producer.send(name, "2", b.options()));
+  REQUIRE(producer.send(name, "3", c.options()));
+  REQUIRE(a.get());
+  REQUIRE(b.get());
+  auto third = c.get();
+  REQUIRE(!third);
+  CHECK(third.failure().code == Errc::full);
+  CHECK(queue.depth() == 2);
+  CHECK(queue.purge() == 2);
+  CHECK(queue.depth() == 0);
+}
+
+TEST_CASE("a RabbitMQ queue delivers its higher priorities first") {
+  auto transport = rabbit();
+  Broker broker;
+  const std::string name = unique("priorities");
+  broker.declare_queue(name, {.max_priority = 9, .transport = transport});
+  auto producer = broker.producer();
+  Completion low, high;
+  SendOptions lo = low.options();
+  lo.priority = 1;
+  SendOptions hi = high.options();
+  hi.priority = 8;
+  REQUIRE(producer.send(name, "low", lo));
+  REQUIRE(producer.send(name, "high", hi));
+  REQUIRE(low.get());
+  REQUIRE(high.get());
+  auto consumer = broker.consumer(name, {.prefetch = 1});
+  Delivery first = receive(consumer);
+  CHECK(first.payload().as_string() == "high");
+  REQUIRE(first.ack());
+  Delivery second = receive(consumer);
+  CHECK(second.payload().as_string() == "low");
+  REQUIRE(second.ack());
+}
+
+TEST_CASE("what RabbitMQ cannot carry is a typed error at declare") {
+  auto transport = rabbit();
+  Broker broker;
+  auto code_of = [](auto&& declare) {
+    try {
+      declare();
+    } catch (const Error& e) {
+      INFO(e.what());
+      return e.code();
+    }
+    return Errc::ok;
+  };
+  CHECK(code_of([&] {
+          broker.declare_queue(unique("delayed"), {.delay = 1s, .transport = transport});
+        }) == Errc::invalid_argument);
+  CHECK(code_of([&] {
+          broker.declare_queue(unique("limited"), {.max_deliveries = 3, .transport = transport});
+        }) == Errc::invalid_argument);  // x-delivery-limit needs a (durable) quorum queue
+  CHECK(code_of([&] {
+          broker.declare_topic(unique("topic"), {.transport = transport});
+        }) == Errc::invalid_argument);
+  // The server's queue exists with other arguments: its 406 is option_mismatch.
+  const std::string name = unique("shared");
+  broker.declare_queue(name, {.capacity = 10, .transport = transport});
+  Broker other;
+  CHECK(code_of([&] {
+          other.declare_queue(name, {.capacity = 20, .transport = transport});
+        }) == Errc::option_mismatch);
+  // ... and the connection is usable after it.
+  CHECK(other.declare_queue(unique("after"), {.transport = transport}).depth() == 0);
+  // Within one broker a re-declare must agree, as for a local queue.
+  CHECK(code_of([&] {
+          broker.declare_queue(name, {.capacity = 11, .transport = transport});
+        }) == Errc::option_mismatch);
+}
