@@ -2,8 +2,11 @@
 // awaits that fail fast in virtual time with a message naming what was expected and seen.
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "switchyard/switchyard.hpp"
 #include "switchyard/testing.hpp"
@@ -97,6 +100,12 @@ TEST_CASE("pub/sub deliveries and drops are recorded", "[recorder]") {
   REQUIRE(f.broker.publish("news", "a") == 1);
   REQUIRE(f.recorder->await_delivered("news"));
   CHECK(f.recorder->sent("news").size() == 1);
+  // The delivery is recorded as the dispatch thread hands it over, just before the handler
+  // runs: the handler's count follows within a bounded wait.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (handled.load(std::memory_order_relaxed) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
   CHECK(handled.load(std::memory_order_relaxed) == 1);
   sub.unsubscribe();
 }
