@@ -258,3 +258,51 @@ TEST_CASE("what RabbitMQ cannot carry is a typed error at declare") {
           broker.declare_queue(name, {.capacity = 11, .transport = transport});
         }) == Errc::option_mismatch);
 }
+
+TEST_CASE("deleting a RabbitMQ queue deletes it on the server and tells its consumers closed") {
+  auto transport = rabbit();
+  Broker broker;
+  const std::string name = unique("doomed");
+  broker.declare_queue(name, {.transport = transport});
+  auto producer = broker.producer();
+  Completion done;
+  REQUIRE(producer.send(name, "left behind", done.options()));
+  REQUIRE(done.get());
+  auto consumer = broker.consumer(name, {.prefetch = 1});
+  broker.delete_queue(name);
+  auto after = consumer.receive(20s);
+  // The message may have reached the inbox before the delete; the one after it is `closed`.
+  if (after) after = consumer.receive(20s);
+  REQUIRE(!after);
+  CHECK(after.failure().code == Errc::closed);
+  // Declared again (by another broker): a new, empty queue.
+  Broker other;
+  CHECK(other.declare_queue(name, {.transport = transport}).depth() == 0);
+}
+
+TEST_CASE("a broker's shutdown tells the consumers of its RabbitMQ queues closed, and the "
+          "server keeps what they had not acked") {
+  auto transport = rabbit();
+  const std::string name = unique("kept");
+  Broker broker;
+  broker.declare_queue(name, {.transport = transport});
+  auto producer = broker.producer();
+  Completion done;
+  REQUIRE(producer.send(name, "unacked", done.options()));
+  REQUIRE(done.get());
+  auto consumer = broker.consumer(name);
+  Delivery held = receive(consumer);
+  (void)broker.shutdown(Shutdown::stop);
+  auto after = consumer.receive(20s);
+  REQUIRE(!after);
+  CHECK(after.failure().code == Errc::closed);
+  consumer.close();
+  // Its consumer's connection closed: the server has the message ready again.
+  Broker other;
+  auto again = other.declare_queue(name, {.transport = transport});
+  auto next = other.consumer(name);
+  Delivery d = receive(next);
+  CHECK(d.payload().as_string() == "unacked");
+  CHECK(d.redelivered());
+  REQUIRE(d.ack());
+}

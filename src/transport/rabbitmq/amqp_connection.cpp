@@ -152,9 +152,15 @@ AmqpConnection::AmqpConnection(const RabbitOptions& options) : options_(options)
 
 AmqpConnection::~AmqpConnection() {
   if (conn_ == nullptr) return;
-  // Best effort: a connection already lost fails these, and is destroyed all the same.
-  amqp_connection_close(conn_, AMQP_REPLY_SUCCESS);
+  close();
   amqp_destroy_connection(conn_);
+}
+
+void AmqpConnection::close() noexcept {
+  if (closed_) return;
+  closed_ = true;
+  // Best effort: a connection already lost fails this, and is destroyed all the same.
+  amqp_connection_close(conn_, AMQP_REPLY_SUCCESS);
 }
 
 void AmqpConnection::open_channel() {

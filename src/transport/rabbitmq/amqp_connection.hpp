@@ -62,7 +62,11 @@ class AmqpConnection {
   explicit AmqpConnection(const RabbitOptions& options);
   AmqpConnection(const AmqpConnection&) = delete;
   AmqpConnection& operator=(const AmqpConnection&) = delete;
-  ~AmqpConnection();  // closes the connection (the server requeues unacked deliveries)
+  ~AmqpConnection();  // close(), then frees the connection
+
+  /// Closes the connection (connection.close; the server requeues its unacked deliveries).
+  /// Idempotent; the connection is unusable after it.
+  void close() noexcept;
 
   [[nodiscard]] amqp_connection_state_t get() const noexcept { return conn_; }
   [[nodiscard]] amqp_channel_t channel() const noexcept { return channel_; }
@@ -88,6 +92,7 @@ class AmqpConnection {
   RabbitOptions options_;
   amqp_connection_state_t conn_ = nullptr;
   amqp_channel_t channel_ = kFirstChannel;
+  bool closed_ = false;
 };
 
 }  // namespace switchyard::detail::rabbitmq

@@ -24,14 +24,18 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
+#include <chrono>
 #include <cerrno>
 #include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "queue/remote_queue.hpp"
 #include "route/hooks.hpp"
@@ -110,13 +114,14 @@ class Wakeup {
   int fd_;
 };
 
-/// Waits until `connection` has input (or has some buffered) or `wakeup` fires. False when the
-/// socket failed.
-bool wait_readable(const AmqpConnection& connection, Wakeup& wakeup, bool& input) {
+/// Waits until `connection` has input (or has some buffered) or `wakeup` fires, at most
+/// `timeout_ms` (-1: no bound). False when the socket failed.
+bool wait_readable(const AmqpConnection& connection, Wakeup& wakeup, bool& input,
+                   int timeout_ms = -1) {
   input = connection.buffered();
   if (input) return true;
   pollfd fds[2] = {{connection.fd(), POLLIN, 0}, {wakeup.fd(), POLLIN, 0}};
-  const int n = ::poll(fds, 2, -1);
+  const int n = ::poll(fds, 2, timeout_ms);
   if (n < 0) return errno == EINTR;
   if ((fds[1].revents & POLLIN) != 0) wakeup.drain();
   if ((fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0 && (fds[0].revents & POLLIN) == 0) {
@@ -142,14 +147,16 @@ struct Job {
 
 class Publisher {
  public:
-  explicit Publisher(const RabbitOptions& options) : connection_(options) {
+  explicit Publisher(const RabbitOptions& options)
+      : connection_(options), close_timeout_(options.request_timeout) {
     amqp_confirm_select(connection_.get(), connection_.channel());
     connection_.check("confirm.select");
     thread_ = std::thread([this] { run(); });
   }
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
-  /// Waits for the confirms of everything queued (the drain), then closes.
+  /// Waits for the confirms of everything queued (the drain), at most `request_timeout` (the
+  /// rest then fails with `timed_out`), then closes.
   ~Publisher() {
     {
       std::lock_guard lock(mutex_);
@@ -335,13 +342,25 @@ class Publisher {
           pending_.emplace(++sequence_, std::move(job));
         }
         batch.clear();
-        if (stopping && pending_.empty()) {
-          std::lock_guard lock(mutex_);
-          if (jobs_.empty()) return;
-          continue;
+        int timeout_ms = -1;
+        if (stopping) {
+          if (pending_.empty()) {
+            std::lock_guard lock(mutex_);
+            if (jobs_.empty()) return;
+            continue;
+          }
+          const auto now = std::chrono::steady_clock::now();
+          if (!close_deadline_) close_deadline_ = now + close_timeout_;
+          if (now >= *close_deadline_) {
+            throw Error(Errc::timed_out,
+                        "rabbitmq: closing: the server did not confirm within request_timeout");
+          }
+          timeout_ms = static_cast<int>(
+              std::chrono::duration_cast<std::chrono::milliseconds>(*close_deadline_ - now)
+                  .count() + 1);
         }
         bool input = false;
-        if (!wait_readable(connection_, wakeup_, input)) {
+        if (!wait_readable(connection_, wakeup_, input, timeout_ms)) {
           throw Error(Errc::io_error, "rabbitmq: the publisher's socket failed");
         }
         while (input) {
@@ -374,7 +393,8 @@ class Publisher {
       rest.swap(jobs_);
     }
     const Result<SendReceipt> failure(
-        Errc::io_error, "rabbitmq: the connection was lost before the server confirmed: " + why);
+        Errc::io_error, "rabbitmq: not confirmed by the server (it may or may not have the "
+                        "message): " + why);
     for (auto& [tag, job] : pending_) {
       job.counters->connection.store(ConnectionState::down);
       job.counters->error(why);
@@ -396,6 +416,8 @@ class Publisher {
   std::map<std::uint64_t, Job> pending_;  // by publish sequence number
   std::uint64_t sequence_ = 0;
   std::set<std::uint64_t> returned_;  // sequence numbers returned, their ack still to come
+  std::chrono::milliseconds close_timeout_;
+  std::optional<std::chrono::steady_clock::time_point> close_deadline_;
   std::thread thread_;
 };
 
@@ -451,8 +473,9 @@ class RabbitConsumer final : public InboxSink {
   }
 
   Status ack(const Entry& entry) noexcept override {
-    counters_->acked.fetch_add(1, std::memory_order_relaxed);
-    return command({Op::ack, entry.seq});
+    Status sent = command({Op::ack, entry.seq});
+    if (sent) counters_->acked.fetch_add(1, std::memory_order_relaxed);
+    return sent;
   }
   void requeue(Entry&& entry) noexcept override {
     counters_->requeued.fetch_add(1, std::memory_order_relaxed);
@@ -505,7 +528,11 @@ class RabbitConsumer final : public InboxSink {
       std::vector<Headers::value_type> kept;
       for (const auto& [name, value] : headers) {
         if (name == "x-delivery-count") {
-          earlier = static_cast<std::uint32_t>(std::stoul(value));  // quorum queues count
+          // Quorum queues count earlier deliveries; a value that is no number counts as none.
+          std::uint32_t count = 0;
+          if (std::from_chars(value.data(), value.data() + value.size(), count).ec == std::errc{}) {
+            earlier = count;
+          }
         } else if (name == kKeyHeader) {
           key = value;
         } else if (name == kSequenceHeader) {
@@ -614,8 +641,9 @@ class RabbitConsumer final : public InboxSink {
     }
     {
       std::lock_guard lock(mutex_);
-      done_ = true;
+      done_ = true;  // settlements from now on are stale_delivery
     }
+    connection_.close();  // the server puts back what this consumer had not acked
     if (!why.empty()) {
       counters_->error(why);
       if (hooks_->logging()) hooks_->log().log(LogLevel::error, "rabbitmq", "{}", why);
@@ -659,7 +687,9 @@ class RabbitQueue final : public RemoteQueue {
 
   [[nodiscard]] const std::string& name() const noexcept override { return name_; }
   Result<SendReceipt> accept(Message&& message, const SendOptions& options) noexcept override;
-  void close(bool /*drain*/) noexcept override { open_.store(false); }
+  /// Refuses sends, and closes this process's consumers' inboxes (`drain`: they may take what
+  /// they hold first); the server puts back what they had not acked.
+  void close(bool drain) noexcept override;
   [[nodiscard]] bool idle() const noexcept override {
     return counters_->in_flight.load(std::memory_order_acquire) == 0;
   }
@@ -691,6 +721,8 @@ class RabbitQueue final : public RemoteQueue {
   std::atomic<bool> open_{true};
   std::shared_ptr<std::atomic<int>> live_consumers_ = std::make_shared<std::atomic<int>>(0);
   std::atomic<int>& consumers_ = *live_consumers_;
+  std::mutex mutex_;
+  std::vector<std::weak_ptr<QueueState>> inboxes_;  // guarded by mutex_
 };
 
 class RabbitExchange final : public RemoteExchange {
@@ -848,6 +880,18 @@ RabbitQueue::RabbitQueue(std::shared_ptr<RabbitTransport> transport, std::string
 
 const Transport& RabbitQueue::transport() const noexcept { return *transport_; }
 
+void RabbitQueue::close(bool drain) noexcept {
+  open_.store(false, std::memory_order_release);
+  std::vector<std::weak_ptr<QueueState>> inboxes;
+  {
+    std::lock_guard lock(mutex_);
+    inboxes.swap(inboxes_);
+  }
+  for (const auto& weak : inboxes) {
+    if (auto inbox = weak.lock()) inbox->close(drain);
+  }
+}
+
 Result<SendReceipt> RabbitQueue::accept(Message&& message, const SendOptions& options) noexcept {
   if (!open_.load(std::memory_order_acquire)) {
     return Result<SendReceipt>(Errc::closed, "queue '" + name_ + "' is closed");
@@ -963,7 +1007,12 @@ std::shared_ptr<QueueState> RabbitQueue::consume(std::uint32_t prefetch, std::st
       transport_->options(), holder->inbox, name_, prefetch, tag, counters_, hooks_);
   holder->live = live_consumers_;
   live_consumers_->fetch_add(1, std::memory_order_acq_rel);
-  return std::shared_ptr<QueueState>(holder, holder->inbox.get());
+  std::shared_ptr<QueueState> inbox(holder, holder->inbox.get());
+  std::lock_guard lock(mutex_);
+  std::erase_if(inboxes_, [](const std::weak_ptr<QueueState>& w) { return w.expired(); });
+  inboxes_.push_back(inbox);
+  if (!open_.load(std::memory_order_acquire)) inbox->close(false);  // closed meanwhile
+  return inbox;
 }
 
 RabbitExchange::RabbitExchange(std::shared_ptr<RabbitTransport> transport, std::string name,
