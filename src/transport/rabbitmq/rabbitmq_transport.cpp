@@ -860,6 +860,29 @@ std::pair<Table, bool> queue_arguments(std::string_view name, const QueueOptions
   return {std::move(args), quorum};
 }
 
+/// A send to queue or exchange `name` (`noun`) as `job`: refused when closed or with a dedup
+/// id, else handed to the publisher. The receipt's completion comes from the confirm.
+Result<SendReceipt> send_through(RabbitTransport& transport, const std::atomic<bool>& open,
+                                 const char* noun, const std::string& name,
+                                 const SendOptions& options, Job&& job) noexcept {
+  if (!open.load(std::memory_order_acquire)) {
+    return Result<SendReceipt>(Errc::closed, fmt::format("{} '{}' is closed", noun, name));
+  }
+  if (!options.dedup_id.empty()) {
+    return Result<SendReceipt>(Errc::invalid_argument,
+                               fmt::format("{} '{}' on transport rabbitmq: SendOptions::dedup_id "
+                                           "is not carried (RabbitMQ does not deduplicate)",
+                                           noun, name));
+  }
+  const MessageId id = job.message.id();
+  if (auto queued = transport.publisher().publish(std::move(job)); !queued) {
+    return Result<SendReceipt>(queued.failure());
+  }
+  SendReceipt receipt;
+  receipt.id = id;
+  return receipt;
+}
+
 RabbitQueue::RabbitQueue(std::shared_ptr<RabbitTransport> transport, std::string name,
                          QueueOptions options, std::shared_ptr<Clock> clock,
                          std::shared_ptr<const Hooks> hooks)
@@ -893,34 +916,20 @@ void RabbitQueue::close(bool drain) noexcept {
 }
 
 Result<SendReceipt> RabbitQueue::accept(Message&& message, const SendOptions& options) noexcept {
-  if (!open_.load(std::memory_order_acquire)) {
-    return Result<SendReceipt>(Errc::closed, "queue '" + name_ + "' is closed");
-  }
   if (message.payload().size() > options_.max_payload) {
     return Result<SendReceipt>(Errc::payload_too_large,
                                fmt::format("payload of {} bytes over queue '{}''s max_payload",
                                            message.payload().size(), name_));
   }
-  if (!options.dedup_id.empty()) {
-    return Result<SendReceipt>(Errc::invalid_argument,
-                               "queue '" + name_ +
-                                   "' on transport rabbitmq: SendOptions::dedup_id is not carried "
-                                   "(RabbitMQ does not deduplicate)");
-  }
+  const bool quorum = options_.max_deliveries != 0;
+  const bool durable = quorum || options_.durability != Durability::memory;
   try {
-    const MessageId id = message.id();
-    const bool durable = options_.durability != Durability::memory || options_.max_deliveries != 0;
-    Job job{std::move(message), "", name_, durable, true,
-            options_.max_deliveries != 0 ? Persisted::replicated
-            : durable                    ? Persisted::synced
-                                         : Persisted::memory,
+    Job job{std::move(message), "", name_, durable, /*mandatory=*/true,
+            quorum    ? Persisted::replicated
+            : durable ? Persisted::synced
+                      : Persisted::memory,
             options.on_complete, counters_};
-    if (auto queued = transport_->publisher().publish(std::move(job)); !queued) {
-      return Result<SendReceipt>(queued.failure());
-    }
-    SendReceipt receipt;
-    receipt.id = id;
-    return receipt;
+    return send_through(*transport_, open_, "queue", name_, options, std::move(job));
   } catch (...) {
     return Result<SendReceipt>(Errc::out_of_memory, "rabbitmq: a send to queue '" + name_ + "'");
   }
@@ -1045,29 +1054,14 @@ const Transport& RabbitExchange::transport() const noexcept { return *transport_
 
 Result<SendReceipt> RabbitExchange::accept(Message&& message,
                                            const SendOptions& options) noexcept {
-  if (!open_.load(std::memory_order_acquire)) {
-    return Result<SendReceipt>(Errc::closed, "exchange '" + name_ + "' is closed");
-  }
-  if (!options.dedup_id.empty()) {
-    return Result<SendReceipt>(Errc::invalid_argument,
-                               "exchange '" + name_ +
-                                   "' on transport rabbitmq: SendOptions::dedup_id is not "
-                                   "carried (RabbitMQ does not deduplicate)");
-  }
   try {
-    const MessageId id = message.id();
     std::string key(message.key());
     // Unroutable::drop: a message no queue takes is confirmed all the same (RabbitMQ drops
     // it); `error` reports it (the return); `alternate`: the server sends it there.
-    Job job{std::move(message), name_, std::move(key), true,
-            options_.unroutable == Unroutable::error, Persisted::memory,
+    Job job{std::move(message), name_, std::move(key), /*persistent=*/true,
+            /*mandatory=*/options_.unroutable == Unroutable::error, Persisted::memory,
             options.on_complete, counters_};
-    if (auto queued = transport_->publisher().publish(std::move(job)); !queued) {
-      return Result<SendReceipt>(queued.failure());
-    }
-    SendReceipt receipt;
-    receipt.id = id;
-    return receipt;
+    return send_through(*transport_, open_, "exchange", name_, options, std::move(job));
   } catch (...) {
     return Result<SendReceipt>(Errc::out_of_memory, "rabbitmq: a send to exchange '" + name_ + "'");
   }
