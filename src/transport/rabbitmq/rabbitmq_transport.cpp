@@ -892,8 +892,9 @@ RabbitQueue::RabbitQueue(std::shared_ptr<RabbitTransport> transport, std::string
       clock_(std::move(clock)),
       hooks_(std::move(hooks)) {
   defers_completion_ = true;
-  auto [args, quorum] = queue_arguments(name_, options_);
-  const bool durable = quorum || options_.durability != Durability::memory;
+  auto arguments = queue_arguments(name_, options_);
+  Table& args = arguments.first;  // (not a structured binding: lambdas capture it)
+  const bool durable = arguments.second || options_.durability != Durability::memory;
   transport_->control().run(fmt::format("queue.declare of '{}'", name_),
                             [&](amqp_connection_state_t c, amqp_channel_t ch) {
                               amqp_queue_declare(c, ch, bytes_of(name_), 0, durable ? 1 : 0, 0,
@@ -1083,7 +1084,9 @@ std::pair<std::string, bool> RabbitExchange::target(const Destination& destinati
 
 void RabbitExchange::bind(const Destination& destination, std::string_view key,
                           const BindOptions& options) {
-  const auto [target_name, is_exchange] = target(destination);
+  const auto bound = target(destination);
+  const std::string& target_name = bound.first;
+  const bool is_exchange = bound.second;
   Table args;
   for (const auto& [name, value] : options.arguments) args.add(name, value);
   transport_->control().run(
@@ -1102,7 +1105,9 @@ void RabbitExchange::bind(const Destination& destination, std::string_view key,
 }
 
 bool RabbitExchange::unbind(const Destination& destination, std::string_view key) {
-  const auto [target_name, is_exchange] = target(destination);
+  const auto bound = target(destination);
+  const std::string& target_name = bound.first;
+  const bool is_exchange = bound.second;
   Headers arguments;
   {
     std::lock_guard lock(mutex_);
