@@ -751,6 +751,9 @@ class RabbitExchange final : public RemoteExchange {
  private:
   /// The bound destination's name and whether it is an exchange; throws for one elsewhere.
   std::pair<std::string, bool> target(const Destination& destination) const;
+  /// queue.bind / exchange.bind (`bind`), or their unbind, of `target_name` to this exchange.
+  void binding_call(bool bind, const std::string& target_name, bool is_exchange,
+                    std::string_view key, const Headers& arguments);
 
   std::shared_ptr<RabbitTransport> transport_;
   std::string name_;
@@ -1085,51 +1088,45 @@ std::pair<std::string, bool> RabbitExchange::target(const Destination& destinati
 void RabbitExchange::bind(const Destination& destination, std::string_view key,
                           const BindOptions& options) {
   const auto bound = target(destination);
-  const std::string& target_name = bound.first;
-  const bool is_exchange = bound.second;
-  Table args;
-  for (const auto& [name, value] : options.arguments) args.add(name, value);
-  transport_->control().run(
-      fmt::format("bind of '{}' to '{}' with '{}'", target_name, name_, key),
-      [&](amqp_connection_state_t c, amqp_channel_t ch) {
-        if (is_exchange) {
-          amqp_exchange_bind(c, ch, bytes_of(target_name), bytes_of(name_), bytes_of(key),
-                             args.get());
-        } else {
-          amqp_queue_bind(c, ch, bytes_of(target_name), bytes_of(name_), bytes_of(key),
-                          args.get());
-        }
-      });
+  binding_call(true, bound.first, bound.second, key, options.arguments);
   std::lock_guard lock(mutex_);
-  bindings_[{target_name, std::string(key)}] = options.arguments;
+  bindings_[{bound.first, std::string(key)}] = options.arguments;
 }
 
 bool RabbitExchange::unbind(const Destination& destination, std::string_view key) {
   const auto bound = target(destination);
-  const std::string& target_name = bound.first;
-  const bool is_exchange = bound.second;
   Headers arguments;
   {
     std::lock_guard lock(mutex_);
-    auto it = bindings_.find({target_name, std::string(key)});
+    auto it = bindings_.find({bound.first, std::string(key)});
     if (it == bindings_.end()) return false;
     arguments = it->second;
     bindings_.erase(it);
   }
+  binding_call(false, bound.first, bound.second, key, arguments);
+  return true;
+}
+
+void RabbitExchange::binding_call(bool bind, const std::string& target_name, bool is_exchange,
+                                  std::string_view key, const Headers& arguments) {
   Table args;
   for (const auto& [name, value] : arguments) args.add(name, value);
   transport_->control().run(
-      fmt::format("unbind of '{}' from '{}' with '{}'", target_name, name_, key),
+      fmt::format("{} of '{}' {} '{}' with '{}'", bind ? "bind" : "unbind", target_name,
+                  bind ? "to" : "from", name_, key),
       [&](amqp_connection_state_t c, amqp_channel_t ch) {
-        if (is_exchange) {
-          amqp_exchange_unbind(c, ch, bytes_of(target_name), bytes_of(name_), bytes_of(key),
-                               args.get());
+        const amqp_bytes_t to = bytes_of(target_name), from = bytes_of(name_),
+                           routing = bytes_of(key);
+        if (is_exchange && bind) {
+          amqp_exchange_bind(c, ch, to, from, routing, args.get());
+        } else if (is_exchange) {
+          amqp_exchange_unbind(c, ch, to, from, routing, args.get());
+        } else if (bind) {
+          amqp_queue_bind(c, ch, to, from, routing, args.get());
         } else {
-          amqp_queue_unbind(c, ch, bytes_of(target_name), bytes_of(name_), bytes_of(key),
-                            args.get());
+          amqp_queue_unbind(c, ch, to, from, routing, args.get());
         }
       });
-  return true;
 }
 
 ExchangeStats RabbitExchange::stats() const {
