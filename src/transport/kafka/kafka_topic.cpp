@@ -263,7 +263,9 @@ Result<SendReceipt> KafkaTopic::produce(const MessageFields& fields,
   } catch (...) {
     return Result<SendReceipt>(Errc::out_of_memory, "a send's completion");
   }
-  const auto deadline = std::chrono::steady_clock::now() + transport_->options().send_timeout;
+  // The send's deadline: read from the clock only once the buffer is full (a clock read per
+  // record was 5% of a producer's time).
+  std::optional<std::chrono::steady_clock::time_point> deadline;
   for (;;) {
     if (!record_headers.empty()) {
       headers = rd_kafka_headers_new(record_headers.size());
@@ -290,9 +292,10 @@ Result<SendReceipt> KafkaTopic::produce(const MessageFields& fields,
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;  // the headers are librdkafka's now
     if (headers != nullptr) rd_kafka_headers_destroy(headers);
     headers = nullptr;
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && transport_->options().overflow == Overflow::block &&
-        wait_for_room(deadline)) {
-      continue;
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && transport_->options().overflow == Overflow::block) {
+      const auto timeout = transport_->options().send_timeout;
+      if (!deadline) deadline = std::chrono::steady_clock::now() + timeout;
+      if (wait_for_room(*deadline)) continue;
     }
     delete pending;
     failed_.fetch_add(1, std::memory_order_relaxed);
