@@ -37,6 +37,8 @@ namespace {
 constexpr std::uint64_t records_per_iteration(std::size_t bytes) {
   return std::min<std::uint64_t>(50'000, (std::uint64_t{4} << 20) / bytes);
 }
+/// Records a poll returns at most: the Java client's default max.poll.records.
+inline constexpr std::size_t kPollRecords = 500;
 /// Real time an iteration may take before the run is abandoned.
 inline constexpr std::chrono::seconds kIterationBudget{60};
 
@@ -83,7 +85,7 @@ void switchyard_side(benchmark::State& state, std::size_t bytes) {
       std::uint64_t got = 0;
       const auto deadline = std::chrono::steady_clock::now() + kIterationBudget;
       while (got < records) {
-        if (!member.poll(batch, 10'000, std::chrono::milliseconds(100))) std::abort();
+        if (!member.poll(batch, kPollRecords, std::chrono::milliseconds(100))) std::abort();
         got += batch.size();
         if (std::chrono::steady_clock::now() > deadline) {
           state.SkipWithError("the records did not all come back within the iteration budget");
