@@ -67,7 +67,7 @@ bool starts_with_scheme(std::string_view url, std::string_view scheme) noexcept 
 RabbitOptions parse_url(std::string_view url) {
   RabbitOptions options;
   if (starts_with_scheme(url, "amqps://")) {
-    bad("amqps:// (TLS) is not supported yet; use amqp://");
+    bad("TLS is not supported yet (amqps://); use amqp://");
   }
   if (!starts_with_scheme(url, "amqp://")) bad("it does not begin with amqp://");
   std::string_view rest = url.substr(7);
