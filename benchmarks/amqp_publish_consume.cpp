@@ -25,6 +25,7 @@
 #include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
 #include <poll.h>
+#include <sys/resource.h>
 
 #include <switchyard/rabbitmq.hpp>
 #include <switchyard/switchyard.hpp>
@@ -32,6 +33,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -60,6 +64,56 @@ RabbitmqServer* server_or_skip(benchmark::State& state) {
   return &server;
 }
 
+/// CPU time (user + system) of this process's threads and of the server's Erlang VM over the
+/// timed parts: the wall clock on this shared 2-vCPU machine moves with whatever else runs, the
+/// CPU each side spends per message much less. Reported as client_cpu_us and server_cpu_us per
+/// message (the server's at the kernel's tick: 10 ms, summed over the whole run).
+class CpuMeter {
+ public:
+  explicit CpuMeter(const RabbitmqServer& server) {
+    std::ifstream pid_file(server.directory() + "/rabbitmq.pid");
+    pid_file >> server_pid_;
+  }
+  void start() {
+    client_ -= client_seconds();
+    server_ -= server_seconds();
+  }
+  void stop() {
+    client_ += client_seconds();
+    server_ += server_seconds();
+  }
+  void report(benchmark::State& state, std::uint64_t items) const {
+    const double n = items == 0 ? 1.0 : static_cast<double>(items);
+    state.counters["client_cpu_us"] = client_ * 1e6 / n;
+    state.counters["server_cpu_us"] = server_pid_ > 0 ? server_ * 1e6 / n : -1.0;
+  }
+
+ private:
+  static double client_seconds() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+  }
+  double server_seconds() const {
+    if (server_pid_ <= 0) return 0.0;
+    std::ifstream stat("/proc/" + std::to_string(server_pid_) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // Fields after the command (which may hold spaces, so from its closing parenthesis): the
+    // 14th and 15th of the line are utime and stime, in clock ticks.
+    std::istringstream rest(text.substr(text.rfind(')') + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i >= 14) ticks += std::stod(field);
+    }
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+
+  long server_pid_ = 0;
+  double client_ = 0, server_ = 0;
+};
+
 std::string queue_name(const char* side, std::size_t bytes) {
   static int n = 0;
   return "bench-" + std::string(side) + "-" + std::to_string(bytes) + "-" +
@@ -83,7 +137,9 @@ void switchyard_side(benchmark::State& state, std::size_t bytes) {
     options.on_complete = [&](const switchyard::Result<switchyard::SendReceipt>& r) {
       (r ? confirmed : refused).fetch_add(1, std::memory_order_release);
     };
+    CpuMeter cpu(*server);
     for (auto _ : state) {
+      cpu.start();
       const std::uint64_t before = allocation_count();
       const std::uint64_t done_before = confirmed.load(std::memory_order_acquire);
       for (std::uint64_t i = 0; i < kAmqpMessages; ++i) {
@@ -116,8 +172,10 @@ void switchyard_side(benchmark::State& state, std::size_t bytes) {
         std::this_thread::yield();
       }
       allocations += allocation_count() - before;
+      cpu.stop();
       items += kAmqpMessages;
     }
+    cpu.report(state, items);
     consumer.close();
     broker.delete_queue(name);
   }
@@ -205,7 +263,9 @@ void rabbitmq_c_side(benchmark::State& state, std::size_t bytes) {
   props.delivery_mode = 1;
   std::uint64_t published = 0, confirmed = 0;  // the publisher thread's (joined each iteration)
   std::uint64_t items = 0, allocations = 0;
+  CpuMeter cpu(*server);
   for (auto _ : state) {
+    cpu.start();
     const std::uint64_t before = allocation_count();
     std::atomic<bool> publisher_ok{true};
     std::thread publishing([&] {
@@ -247,8 +307,10 @@ void rabbitmq_c_side(benchmark::State& state, std::size_t bytes) {
       break;
     }
     allocations += allocation_count() - before;
+    cpu.stop();
     items += got;
   }
+  cpu.report(state, items);
   amqp_queue_delete(publisher, 1, queue, 0, 0);
   close_connection(consumer);
   close_connection(publisher);
