@@ -66,14 +66,13 @@ Flow declare_in_memory(switchyard::Broker& broker) {
   broker.declare_exchange("notifications-dlx", switchyard::ExchangeType::topic);
   broker.declare_queue("email-failed");
   broker.bind("notifications-dlx", "email-failed", "*.failed");
-  broker.declare_queue(
-      "email-notifications",
-      {.capacity = 8192,
-       .max_deliveries = 3,
-       .dead_letter = "notifications-dlx",  // x-dead-letter-exchange
-       .dead_letter_routing_key = "email.failed",  // x-dead-letter-routing-key
-       .prefetch = 64,
-       .retry_backoff = {.initial = 1ms, .multiplier = 2.0, .max = 50ms}});
+  broker.declare_queue("email-notifications",
+                       {.capacity = 8192,
+                        .max_deliveries = 3,
+                        .dead_letter = "notifications-dlx",         // x-dead-letter-exchange
+                        .dead_letter_routing_key = "email.failed",  // x-dead-letter-routing-key
+                        .prefetch = 64,
+                        .retry_backoff = {.initial = 1ms, .multiplier = 2.0, .max = 50ms}});
   return {"in memory", "email-notifications", "", "email-notifications", "email-failed"};
 }
 
@@ -85,17 +84,16 @@ Flow declare_on_rabbitmq(switchyard::Broker& broker, std::string_view url) {
   using switchyard::ExchangeType;
   broker.declare_exchange("notifications", ExchangeType::topic, {.transport = rabbit});
   broker.declare_exchange("notifications-dlx", ExchangeType::topic, {.transport = rabbit});
-  broker.declare_queue("email-failed", {.durability = switchyard::Durability::batch,
-                                        .transport = rabbit});
+  broker.declare_queue("email-failed",
+                       {.durability = switchyard::Durability::batch, .transport = rabbit});
   broker.bind("notifications-dlx", "email-failed", "*.failed");
-  broker.declare_queue(
-      "email.send",
-      {.max_deliveries = 3,                        // a quorum queue's x-delivery-limit
-       .dead_letter = "notifications-dlx",         // x-dead-letter-exchange
-       .dead_letter_routing_key = "email.failed",  // x-dead-letter-routing-key
-       .prefetch = 10,                             // basic.qos
-       .durability = switchyard::Durability::batch,  // quorum queues are durable
-       .transport = rabbit});
+  broker.declare_queue("email.send",
+                       {.max_deliveries = 3,                 // a quorum queue's x-delivery-limit
+                        .dead_letter = "notifications-dlx",  // x-dead-letter-exchange
+                        .dead_letter_routing_key = "email.failed",    // x-dead-letter-routing-key
+                        .prefetch = 10,                               // basic.qos
+                        .durability = switchyard::Durability::batch,  // quorum queues are durable
+                        .transport = rabbit});
   broker.bind("notifications", "email.send", "email.send");
   broker.queue("email.send").purge();
   broker.queue("email-failed").purge();
@@ -105,8 +103,8 @@ Flow declare_on_rabbitmq(switchyard::Broker& broker, std::string_view url) {
 #endif
 
 int usage(const char* why) {
-  fmt::print(stderr, "email_notifications: {}\nusage: email_notifications [messages] [--amqp URL]\n",
-             why);
+  fmt::print(stderr,
+             "email_notifications: {}\nusage: email_notifications [messages] [--amqp URL]\n", why);
   return 2;
 }
 
@@ -200,7 +198,8 @@ int main(int argc, char** argv) {
   while (!done() && std::chrono::steady_clock::now() < limit) {
     std::this_thread::sleep_for(amqp ? 10ms : 1ms);
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   workers.stop();
 
   // Sent: what the queue accepted; on RabbitMQ, what the server confirmed (the exchange took it).

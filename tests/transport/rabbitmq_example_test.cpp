@@ -29,7 +29,8 @@ Run run(const std::string& command, int seconds) {
   FILE* pipe = ::popen(bounded.c_str(), "r");
   REQUIRE(pipe != nullptr);
   char buffer[4096];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) r.output.append(buffer, n);
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;)
+    r.output.append(buffer, n);
   const int status = ::pclose(pipe);
   if (status != -1 && WIFEXITED(status)) r.status = WEXITSTATUS(status);
   return r;
@@ -44,8 +45,9 @@ long long figure(const std::string& output, const std::string& label) {
 
 }  // namespace
 
-TEST_CASE("the email-notification example runs against a RabbitMQ server and accounts for "
-          "every message") {
+TEST_CASE(
+    "the email-notification example runs against a RabbitMQ server and accounts for "
+    "every message") {
 #ifndef SWITCHYARD_EMAIL_NOTIFICATIONS
   WARN("SKIPPED: the examples are not built (SWITCHYARD_BUILD_EXAMPLES=OFF)");
 #else
@@ -61,8 +63,8 @@ TEST_CASE("the email-notification example runs against a RabbitMQ server and acc
   const Run r = run(fmt::format("{} 2000 --amqp {}", SWITCHYARD_EMAIL_NOTIFICATIONS, url), 120);
   INFO(r.output);
   CHECK(r.status == 0);
-  CHECK_THAT(r.output, Catch::Contains(fmt::format("on RabbitMQ at {}:{}", server.host(),
-                                                   server.port())));
+  CHECK_THAT(r.output,
+             Catch::Contains(fmt::format("on RabbitMQ at {}:{}", server.host(), server.port())));
   CHECK_THAT(r.output, Catch::Contains("OK: every message was delivered or dead-lettered"));
   CHECK(figure(r.output, "sent") == 2000);
   CHECK(figure(r.output, "delivered") == 1980);
@@ -84,8 +86,9 @@ TEST_CASE("the email-notification example refuses a bad AMQP URL with exit code 
 #ifndef SWITCHYARD_EMAIL_NOTIFICATIONS
   WARN("SKIPPED: the examples are not built (SWITCHYARD_BUILD_EXAMPLES=OFF)");
 #else
-  const Run r = run(fmt::format("{} 10 --amqp amqps://guest:guest@127.0.0.1/",
-                                SWITCHYARD_EMAIL_NOTIFICATIONS), 60);
+  const Run r = run(
+      fmt::format("{} 10 --amqp amqps://guest:guest@127.0.0.1/", SWITCHYARD_EMAIL_NOTIFICATIONS),
+      60);
   INFO(r.output);
   CHECK(r.status == 1);
   CHECK_THAT(r.output, Catch::Contains("TLS is not supported yet"));

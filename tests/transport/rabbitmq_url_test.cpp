@@ -33,8 +33,9 @@ TEST_CASE("an AMQP URL with every part names the user, password, host, port and 
   CHECK(o.vhost == "orders");
 }
 
-TEST_CASE("an AMQP URL's missing parts keep the defaults, and an empty vhost is the default "
-          "vhost") {
+TEST_CASE(
+    "an AMQP URL's missing parts keep the defaults, and an empty vhost is the default "
+    "vhost") {
   const rabbitmq::RabbitOptions defaults;
   for (const char* url : {"amqp://", "amqp://127.0.0.1", "amqp://127.0.0.1/", "amqp://:5672/",
                           "AMQP://127.0.0.1:/"}) {

@@ -95,8 +95,9 @@ RabbitOptions parse_url(std::string_view url) {
     }
     const auto colon = userinfo.find(':');
     options.user = decode(userinfo.substr(0, colon), "user");
-    options.password =
-        colon == std::string_view::npos ? std::string() : decode(userinfo.substr(colon + 1), "password");
+    options.password = colon == std::string_view::npos
+                           ? std::string()
+                           : decode(userinfo.substr(colon + 1), "password");
     hostport = authority.substr(at + 1);
   }
 
@@ -109,7 +110,8 @@ RabbitOptions parse_url(std::string_view url) {
     host = hostport.substr(1, close - 1);
     if (host.empty()) bad("the IPv6 host between '[' and ']' is empty");
     const std::string_view after = hostport.substr(close + 1);
-    if (!after.empty() && !after.starts_with(':')) bad("the host ends at ']'; a ':port' may follow");
+    if (!after.empty() && !after.starts_with(':'))
+      bad("the host ends at ']'; a ':port' may follow");
     has_port = !after.empty();
     if (has_port) port = after.substr(1);
   } else if (const auto colon = hostport.find(':'); colon != std::string_view::npos) {
