@@ -85,6 +85,14 @@ FAMILIES = [
     Family("kafka_produce_consume_1k", "items_per_second", ["librdkafka"],
            {"librdkafka": ("min", 0.9)},
            what="1 KiB records, as kafka_produce_consume_64"),
+    Family("amqp_publish_consume_64", "items_per_second", ["rabbitmq_c"],
+           {"rabbitmq_c": ("min", 0.9)},
+           what="64-byte messages published with confirms to a queue on a private "
+                "rabbitmq-server and consumed with an ack each, end to end "
+                "(switchyard::rabbitmq vs rabbitmq-c used directly)"),
+    Family("amqp_publish_consume_1k", "items_per_second", ["rabbitmq_c"],
+           {"rabbitmq_c": ("min", 0.9)},
+           what="1 KiB messages, as amqp_publish_consume_64"),
     Family("roundtrip_parked", "p50_ns", ["zmq_pair", "eventcount_ring"],
            {"zmq_pair": ("max", 1.2)},
            what="ping-pong with parked (futex) consumers; p50 round trip", extra=["p99_ns"]),

@@ -57,4 +57,14 @@ struct RabbitOptions {
 /// `timed_out` past `request_timeout`.
 [[nodiscard]] SWITCHYARD_EXPORT std::shared_ptr<Transport> connect(const RabbitOptions& options);
 
+/// The options an AMQP URI names (RabbitMQ's URI spec), `amqp://user:password@host:port/vhost`,
+/// every part optional: what is left out keeps RabbitOptions' default (guest, guest,
+/// 127.0.0.1, 5672, "/"). User, password, host and vhost are percent-decoded, so the vhost "/"
+/// is `%2F` (`amqp://host/%2F`); an empty vhost (`amqp://host/`, `amqp://host`) is "/", as
+/// most clients take it. An IPv6 host is bracketed (`amqp://[::1]:5672`). Throws `Error`
+/// `invalid_argument` naming what is wrong: another scheme, `amqps://` (TLS is not supported
+/// yet), a bad or out-of-range port, a bad percent-escape, a "/" or "@" that should have been
+/// encoded, a query (`?heartbeat=…`: none is supported yet) or a fragment. @note threadsafe
+[[nodiscard]] SWITCHYARD_EXPORT RabbitOptions parse_url(std::string_view url);
+
 }  // namespace switchyard::rabbitmq

@@ -178,17 +178,22 @@ class Publisher {
         return Status(Errc::out_of_memory, "rabbitmq: encoding an object payload");
       }
     }
+    // The thread takes every queued job at once (swap under mutex_, after draining the
+    // eventfd): only a job queued into an empty jobs_ needs to wake it. One write(2) per run
+    // of sends instead of one per send (amqp_publish_consume: ~1 per message saved).
+    bool first = false;
     try {
       std::lock_guard lock(mutex_);
       if (lost_) return Status(Errc::io_error, "rabbitmq: the publisher's connection is lost: " + lost_why_);
       if (stopping_) return Status(Errc::closed, "rabbitmq: the transport is closing");
       job.counters->published.fetch_add(1, std::memory_order_relaxed);
       job.counters->in_flight.fetch_add(1, std::memory_order_relaxed);
+      first = jobs_.empty();
       jobs_.push_back(std::move(job));
     } catch (const std::bad_alloc&) {
       return Status(Errc::out_of_memory, "rabbitmq: queueing a publish");
     }
-    wakeup_.notify();
+    if (first) wakeup_.notify();
     return {};
   }
 
@@ -495,6 +500,7 @@ class RabbitConsumer final : public InboxSink {
   };
 
   Status command(Command c) noexcept {
+    bool first = false;  // as Publisher::publish: only a command into an empty queue wakes
     try {
       std::lock_guard lock(mutex_);
       if (done_) {
@@ -502,11 +508,12 @@ class RabbitConsumer final : public InboxSink {
                       "rabbitmq: the consumer's connection is closed; the server has put the "
                       "delivery back");
       }
+      first = commands_.empty();
       commands_.push_back(c);
     } catch (const std::bad_alloc&) {
       return Status(Errc::out_of_memory, "rabbitmq: queueing a settlement");
     }
-    wakeup_.notify();
+    if (first) wakeup_.notify();
     return {};
   }
 
