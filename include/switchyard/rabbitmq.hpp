@@ -43,8 +43,9 @@
 // counted in `errors` and skipped.
 //  * Publisher: everything published and not yet confirmed is published again on the new
 //    connection (`republished`: at-least-once, so a consumer may see a duplicate). A send while
-//    the connection is down waits for it — refused with `full` when its queue has `capacity`
-//    sends waiting —, each at most `reconnect_timeout` from the moment it was found waiting;
+//    the connection is down waits for it — refused with `full` when `capacity` sends of its
+//    queue are unconfirmed already —, each at most `reconnect_timeout` from the moment it was
+//    found waiting;
 //    then its completion fails with `timed_out` (saying whether the server may have it: it had
 //    been published once before). Closing the transport while the connection is down fails
 //    what is waiting with `closed`. A channel the server closes on an error (a publish to an

@@ -225,6 +225,8 @@ TEST_CASE("sends wait for a RabbitMQ server that stays away at most reconnect_ti
     QueueOptions queue_options;  // (not designated: g++ 12 warns maybe-uninitialized on it)
     queue_options.transport = rabbitmq::connect(options);
     broker.declare_queue(name, queue_options);
+    queue_options.capacity = 2;
+    broker.declare_queue(name + "-tight", queue_options);
     auto producer = broker.producer();
     REQUIRE(producer.send(name, "before", outcomes.options(0)));
     REQUIRE(eventually([&] { return outcomes.confirmed() == 1; }, 20s));
@@ -235,15 +237,22 @@ TEST_CASE("sends wait for a RabbitMQ server that stays away at most reconnect_ti
                        30s));
     const auto began = std::chrono::steady_clock::now();
     for (int n = 1; n <= 5; ++n) REQUIRE(producer.send(name, "while away", outcomes.options(n)));
-    REQUIRE(eventually([&] { return outcomes.completed() == 6; }, 20s));
+    // A queue of capacity 2 takes two sends while the server is away, and refuses the third.
+    REQUIRE(producer.send(name + "-tight", "1", outcomes.options(101)));
+    REQUIRE(producer.send(name + "-tight", "2", outcomes.options(102)));
+    auto third = producer.send(name + "-tight", "3", outcomes.options(103));
+    CHECK(third.code() == Errc::full);
+    // (The refused send's completion ran at once, with the refusal: 1 + 5 + 2 + 1.)
+    REQUIRE(eventually([&] { return outcomes.completed() == 9; }, 20s));
     const auto waited = std::chrono::steady_clock::now() - began;
     CHECK(waited >= 900ms);  // they waited (reconnect_timeout, less the backoff's granularity)
     {
       std::lock_guard lock(outcomes.mutex);
-      for (int n = 1; n <= 5; ++n) {
+      for (int n : {1, 2, 3, 4, 5, 101, 102}) {
         INFO("send " << n);
         CHECK(outcomes.done[n] == Errc::timed_out);
       }
+      CHECK(outcomes.done[103] == Errc::full);
     }
     // Sent now and not yet past reconnect_timeout when the broker and transport close.
     for (int n = 6; n <= 8; ++n) REQUIRE(producer.send(name, "at close", outcomes.options(n)));
@@ -252,7 +261,7 @@ TEST_CASE("sends wait for a RabbitMQ server that stays away at most reconnect_ti
     CHECK(s.connection == ConnectionState::down);
     CHECK(s.errors >= 1);
   }  // the broker, its queue and the transport: closed here, with the server still away
-  CHECK(outcomes.completed() == 9);
+  CHECK(outcomes.completed() == 12);
   std::lock_guard lock(outcomes.mutex);
   for (int n = 6; n <= 8; ++n) {
     INFO("send " << n);

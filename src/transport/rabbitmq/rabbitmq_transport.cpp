@@ -162,9 +162,9 @@ bool wait_readable(const AmqpConnection& connection, Wakeup& wakeup, bool& input
 /// The waits between reconnect attempts: `reconnect_backoff`, doubled after each, at most
 /// `reconnect_backoff_max`; each drawn uniformly from [half, all] of it, so that the consumers
 /// of a server that came back do not all knock at once. One per reconnecting thread.
-class Backoff {
+class ReconnectBackoff {
  public:
-  explicit Backoff(const RabbitOptions& options)
+  explicit ReconnectBackoff(const RabbitOptions& options)
       : current_(options.reconnect_backoff), max_(options.reconnect_backoff_max) {}
   std::chrono::milliseconds next() {
     const std::chrono::milliseconds d = current_;
@@ -622,7 +622,7 @@ class Publisher {
   /// stops (false: what waited failed `closed`). Meanwhile new sends wait, and each fails with
   /// `timed_out` `reconnect_timeout` after it was found waiting.
   bool reconnect() noexcept {
-    Backoff backoff(options_);
+    ReconnectBackoff backoff(options_);
     Steady::time_point attempt = Steady::now();  // the first attempt at once
     for (;;) {
       bool stopping = false;
@@ -1007,7 +1007,7 @@ class RabbitConsumer final : public InboxSink {
   /// Connects again (after the backoff), declares the topology, qos and consume: true; false
   /// when the consumer is closed first.
   bool reconnect() noexcept {
-    Backoff backoff(options_);
+    ReconnectBackoff backoff(options_);
     Steady::time_point attempt = Steady::now();
     for (;;) {
       {
