@@ -305,3 +305,56 @@ TEST_CASE("RabbitMQ reconnect and TLS options out of range are invalid_argument 
   CHECK((plain == Errc::io_error || plain == Errc::timed_out));
   CHECK(connect_code({}) == Errc::ok);
 }
+
+TEST_CASE("after a RabbitMQ restart the transport declares its memory queue and its binding "
+          "again, and the consumer of that queue resumes on it") {
+  RabbitmqServer* server = server_or_skip();
+  if (server == nullptr) return;
+  rabbitmq::RabbitOptions options{.host = server->host(), .port = server->port()};
+  options.reconnect_backoff = 50ms;
+  options.reconnect_backoff_max = 500ms;
+  auto transport = rabbitmq::connect(options);
+  Broker broker;
+  const std::string exchange = fmt::format("redeclare-x-{}", ::getpid());
+  const std::string queue = fmt::format("redeclare-q-{}", ::getpid());
+  ExchangeOptions exchange_options;
+  exchange_options.unroutable = Unroutable::error;  // a missing binding fails the send
+  exchange_options.transport = transport;
+  broker.declare_exchange(exchange, ExchangeType::direct, exchange_options);
+  QueueOptions queue_options;  // a memory queue: the server forgets it, and its binding, on stop
+  queue_options.transport = transport;
+  broker.declare_queue(queue, queue_options);
+  broker.bind(exchange, queue, "k");
+  auto consumer = broker.consumer(queue);
+  auto producer = broker.producer();
+  Outcomes outcomes;
+  REQUIRE(producer.publish(exchange, "k", "before", outcomes.options(0)));
+  auto before = consumer.receive(20s);
+  INFO(before.failure().message);
+  REQUIRE(before);
+  CHECK(before->payload().as_string() == "before");
+  REQUIRE(before->ack());
+
+  server->stop();
+  left_stopped = true;
+  const bool restarted = server->start();
+  INFO(server->error());
+  REQUIRE(restarted);
+  left_stopped = false;
+
+  // Routed (the binding is back) into the queue (declared again), to the resumed consumer.
+  REQUIRE(producer.publish(exchange, "k", "after", outcomes.options(1)));
+  REQUIRE(eventually([&] { return outcomes.completed() == 2; }, 30s));
+  {
+    std::lock_guard lock(outcomes.mutex);
+    CHECK(outcomes.done[1] == Errc::ok);
+  }
+  auto after = consumer.receive(30s);
+  INFO(after.failure().message);
+  REQUIRE(after);
+  CHECK(after->payload().as_string() == "after");
+  CHECK(after->ack());
+  CHECK(eventually([&] { return stats_of(broker, queue).connection == ConnectionState::up; },
+                   20s));
+  CHECK(stats_of(broker, queue).reconnects >= 1);
+}
