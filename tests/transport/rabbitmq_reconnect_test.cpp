@@ -7,11 +7,17 @@
 #include <catch2/catch.hpp>
 
 #include <fmt/format.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -357,4 +363,116 @@ TEST_CASE("after a RabbitMQ restart the transport declares its memory queue and 
   CHECK(eventually([&] { return stats_of(broker, queue).connection == ConnectionState::up; },
                    20s));
   CHECK(stats_of(broker, queue).reconnects >= 1);
+}
+
+namespace {
+
+/// A loopback TCP port nobody listens on now (the kernel's choice).
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  std::uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+/// Makes, in `dir`, a CA (`<name>-ca.pem`) and, with `server`, a certificate it signs for
+/// 127.0.0.1 (`server.pem`, `server.key`) with the `openssl` command; false if it failed.
+bool make_certificates(const std::string& dir, const std::string& name, bool server) {
+  std::string script = fmt::format(
+      "cd '{0}' && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN={1}-ca "
+      "-keyout {1}-ca.key -out {1}-ca.pem",
+      dir, name);
+  if (server) {
+    script += fmt::format(
+        " && printf 'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1\\n' > server.ext"
+        " && openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key "
+        "-out server.csr && openssl x509 -req -in server.csr -CA {0}-ca.pem -CAkey {0}-ca.key "
+        "-CAcreateserial -days 1 -extfile server.ext -out server.pem && chmod 644 server.key",
+        name);
+  }
+  script += " >openssl.log 2>&1";
+  return std::system(script.c_str()) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("a RabbitMQ transport over TLS publishes and consumes through the server's TLS "
+          "listener, and refuses a server its CA does not sign (io_error)") {
+  RabbitmqServer* server = server_or_skip();
+  if (server == nullptr) return;
+  if (std::system("openssl version >/dev/null 2>&1") != 0) {
+    WARN("SKIPPED: no openssl command here to make certificates, so the TLS test did not run");
+    return;
+  }
+  const std::string dir = server->directory();
+  REQUIRE(make_certificates(dir, "test", /*server=*/true));
+  REQUIRE(make_certificates(dir, "other", /*server=*/false));
+  const std::uint16_t tls_port = free_port();
+  REQUIRE(tls_port != 0);
+  server->stop();
+  left_stopped = true;
+  {
+    std::ofstream conf(dir + "/rabbitmq.conf", std::ios::app);
+    conf << fmt::format(
+        "listeners.ssl.default = 127.0.0.1:{}\n"
+        "ssl_options.cacertfile = {}/test-ca.pem\n"
+        "ssl_options.certfile = {}/server.pem\n"
+        "ssl_options.keyfile = {}/server.key\n"
+        "ssl_options.verify = verify_none\n"
+        "ssl_options.fail_if_no_peer_cert = false\n",
+        tls_port, dir, dir, dir);
+    REQUIRE(conf.good());
+  }
+  const bool restarted = server->start();
+  INFO(server->error());
+  REQUIRE(restarted);
+  left_stopped = false;
+
+  rabbitmq::RabbitOptions options{.host = server->host(), .port = tls_port};
+  options.tls.enabled = true;
+  options.tls.ca_file = dir + "/test-ca.pem";
+  std::shared_ptr<Transport> transport;
+  try {
+    transport = rabbitmq::connect(options);
+  } catch (const Error& e) {
+    FAIL("TLS connect: " << e.what());
+  }
+  Broker broker;
+  const std::string name = fmt::format("tls-{}", ::getpid());
+  QueueOptions queue_options;
+  queue_options.transport = transport;
+  broker.declare_queue(name, queue_options);
+  auto producer = broker.producer();
+  Outcomes outcomes;
+  REQUIRE(producer.send(name, "over tls", outcomes.options(0)));
+  REQUIRE(eventually([&] { return outcomes.completed() == 1; }, 20s));
+  {
+    std::lock_guard lock(outcomes.mutex);
+    CHECK(outcomes.done[0] == Errc::ok);
+  }
+  auto consumer = broker.consumer(name);
+  auto d = consumer.receive(20s);
+  INFO(d.failure().message);
+  REQUIRE(d);
+  CHECK(d->payload().as_string() == "over tls");
+  CHECK(d->ack());
+
+  // A CA that did not sign the server's certificate: the handshake fails, typed.
+  rabbitmq::RabbitOptions wrong_ca = options;
+  wrong_ca.tls.ca_file = dir + "/other-ca.pem";
+  try {
+    (void)rabbitmq::connect(wrong_ca);
+    FAIL("a TLS connect with the wrong CA succeeded");
+  } catch (const Error& e) {
+    INFO(e.what());
+    CHECK(e.code() == Errc::io_error);
+  }
 }
