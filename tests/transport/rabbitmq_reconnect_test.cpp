@@ -95,6 +95,7 @@ TEST_CASE("a RabbitMQ server stopped and started mid-flow loses nothing confirme
           "republishes, the consumer resumes, a held delivery is stale and comes back") {
   RabbitmqServer* server = server_or_skip();
   if (server == nullptr) return;
+  Outcomes outcomes;  // outlives the transport, whose thread completes the sends
   rabbitmq::RabbitOptions options{.host = server->host(), .port = server->port()};
   options.reconnect_backoff = 50ms;
   options.reconnect_backoff_max = 500ms;
@@ -107,7 +108,6 @@ TEST_CASE("a RabbitMQ server stopped and started mid-flow loses nothing confirme
   queue_options.transport = transport;
   broker.declare_queue(name, queue_options);
   auto producer = broker.producer();
-  Outcomes outcomes;
 
   // One delivery held across the drop.
   REQUIRE(producer.send(name, "held", outcomes.options(-1)));
@@ -123,6 +123,16 @@ TEST_CASE("a RabbitMQ server stopped and started mid-flow loses nothing confirme
   std::map<std::string, int> received;  // guarded by received_mutex
   std::atomic<bool> consuming{true};
   std::atomic<int> consumer_errors{0};
+  std::atomic<bool> producing{true};
+  // Stops and joins both threads however the test ends (a failed REQUIRE included).
+  struct Stop {
+    std::atomic<bool>& flag;
+    std::thread& thread;
+    ~Stop() {
+      flag.store(false, std::memory_order_release);
+      if (thread.joinable()) thread.join();
+    }
+  };
   std::thread consumer_thread([&] {
     while (consuming.load(std::memory_order_acquire)) {
       auto d = consumer.receive(50ms);
@@ -138,8 +148,8 @@ TEST_CASE("a RabbitMQ server stopped and started mid-flow loses nothing confirme
     }
   });
 
+  Stop stop_consumer{consuming, consumer_thread};
   // The producer: sends continuously, at most 200 unconfirmed at a time.
-  std::atomic<bool> producing{true};
   std::atomic<int> sent{0};
   std::atomic<int> refused_at_send{0};
   std::thread producer_thread([&] {
@@ -156,6 +166,7 @@ TEST_CASE("a RabbitMQ server stopped and started mid-flow loses nothing confirme
       sent.store(n + 1, std::memory_order_release);
     }
   });
+  Stop stop_producer{producing, producer_thread};
 
   REQUIRE(eventually([&] { return outcomes.confirmed() >= 300; }, 60s));
   server->stop();
@@ -316,6 +327,7 @@ TEST_CASE("after a RabbitMQ restart the transport declares its memory queue and 
           "again, and the consumer of that queue resumes on it") {
   RabbitmqServer* server = server_or_skip();
   if (server == nullptr) return;
+  Outcomes outcomes;  // outlives the transport, whose thread completes the sends
   rabbitmq::RabbitOptions options{.host = server->host(), .port = server->port()};
   options.reconnect_backoff = 50ms;
   options.reconnect_backoff_max = 500ms;
@@ -333,7 +345,6 @@ TEST_CASE("after a RabbitMQ restart the transport declares its memory queue and 
   broker.bind(exchange, queue, "k");
   auto consumer = broker.consumer(queue);
   auto producer = broker.producer();
-  Outcomes outcomes;
   REQUIRE(producer.publish(exchange, "k", "before", outcomes.options(0)));
   auto before = consumer.receive(20s);
   INFO(before.failure().message);
@@ -408,6 +419,7 @@ TEST_CASE("a RabbitMQ transport over TLS publishes and consumes through the serv
           "listener, and refuses a server its CA does not sign (io_error)") {
   RabbitmqServer* server = server_or_skip();
   if (server == nullptr) return;
+  Outcomes outcomes;  // outlives the transport, whose thread completes the sends
   if (std::system("openssl version >/dev/null 2>&1") != 0) {
     WARN("SKIPPED: no openssl command here to make certificates, so the TLS test did not run");
     return;
@@ -451,7 +463,6 @@ TEST_CASE("a RabbitMQ transport over TLS publishes and consumes through the serv
   queue_options.transport = transport;
   broker.declare_queue(name, queue_options);
   auto producer = broker.producer();
-  Outcomes outcomes;
   REQUIRE(producer.send(name, "over tls", outcomes.options(0)));
   REQUIRE(eventually([&] { return outcomes.completed() == 1; }, 20s));
   {
