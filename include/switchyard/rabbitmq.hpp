@@ -24,9 +24,41 @@
 //    delivery goes into the consumer's inbox (queue/remote_queue.hpp), and the consumer's
 //    settlements come back to the thread as basic.ack / basic.nack(requeue) / basic.reject.
 //    Closing the consumer closes its connection: the server requeues what it had not acked.
-// A lost connection fails what it had not confirmed (`io_error`: the message may or may not
-// have reached the server) and closes its consumers' inboxes (`closed`); it is not made again
-// yet (docs/rabbitmq.md: what is not done).
+//
+// Connection loss
+// ---------------
+// Each connection is made again by its owner, so no connection is ever shared between threads:
+//  * the publisher's and each consumer's thread, at once, then after a jittered exponential
+//    backoff (`reconnect_backoff`, doubled after each failed attempt up to
+//    `reconnect_backoff_max`, each wait drawn from [half, all] of it), until it succeeds or
+//    the transport (the consumer) closes. While a connection is down, the destinations it
+//    serves report `ConnectionState::down` (`RemoteQueueStats::connection`), and `up` again
+//    once it is back (`reconnects` counts each time it came back).
+//  * the control connection on the caller's next call (one attempt: `io_error` if the server
+//    is still away).
+// Before a new publisher or consumer connection publishes or consumes, it declares again what
+// the transport declared, in the order it was declared: each queue and exchange with its
+// arguments, each binding (a server that restarted has lost its memory queues and their
+// bindings); a re-declare the server refuses (another client declared it otherwise) is
+// counted in `errors` and skipped.
+//  * Publisher: everything published and not yet confirmed is published again on the new
+//    connection (`republished`: at-least-once, so a consumer may see a duplicate). A send while
+//    the connection is down waits for it — refused with `full` when `capacity` sends of its
+//    queue are unconfirmed already —, each at most `reconnect_timeout` from the moment it was
+//    found waiting;
+//    then its completion fails with `timed_out` (saying whether the server may have it: it had
+//    been published once before). Closing the transport while the connection is down fails
+//    what is waiting with `closed`. A channel the server closes on an error (a publish to an
+//    exchange that was deleted) fails what that channel had not confirmed with the server's
+//    code (404: `unknown_destination`) instead: publishing it again would fail again.
+//  * Consumer: its `Consumer` stays open; the thread re-issues basic.qos and basic.consume and
+//    goes on filling the same inbox. Deliveries the old connection had made are the server's
+//    again (it redelivers them): those not yet received are dropped from the inbox, and a held
+//    one's ack returns `Errc::stale_delivery` (its nack or reject does nothing). A consumer
+//    the server itself ends (its queue deleted: basic.cancel, or a channel error) is closed
+//    (`closed`), as before.
+// Heartbeats are off: a server that vanishes without closing its sockets (a power cut, a
+// network partition) is noticed when a write fails, not before.
 #pragma once
 
 #include <chrono>
@@ -50,11 +82,33 @@ struct RabbitOptions {
   /// How long a connect, a login or a call to the server (declare, bind, purge) may take
   /// before it fails with `timed_out`.
   std::chrono::milliseconds request_timeout = std::chrono::seconds(10);
+  /// The first wait before reconnecting a dropped connection (then doubled, up to
+  /// `reconnect_backoff_max`, and jittered: see the header comment). Positive.
+  std::chrono::milliseconds reconnect_backoff = std::chrono::milliseconds(100);
+  /// At least `reconnect_backoff`.
+  std::chrono::milliseconds reconnect_backoff_max = std::chrono::seconds(5);
+  /// How long a send may wait for the publisher's connection to come back before its
+  /// completion fails with `timed_out`. Not negative (0: sends fail as soon as they wait).
+  std::chrono::milliseconds reconnect_timeout = std::chrono::seconds(30);
+  /// TLS (amqps, usually port 5671), through rabbitmq-c's OpenSSL socket.
+  struct Tls {
+    bool enabled = false;
+    /// PEM file of the certificate authorities that sign the server's certificate; empty:
+    /// none (then `verify_peer` fails every server).
+    std::string ca_file;
+    /// A client certificate and its key (PEM files), for servers that ask for one; both or
+    /// neither.
+    std::string cert_file;
+    std::string key_file;
+    bool verify_peer = true;      ///< the server's certificate chains to `ca_file`
+    bool verify_hostname = true;  ///< and names `host`
+  } tls = {};
 };
 
 /// Connects to the server (the control and publisher connections). Throws `Error`:
-/// `io_error` when it cannot be reached, `unauthorized` when the login is refused,
-/// `timed_out` past `request_timeout`.
+/// `io_error` when it cannot be reached (or the TLS handshake fails), `unauthorized` when the
+/// login is refused, `timed_out` past `request_timeout`, `invalid_argument` for an option out
+/// of range or a TLS file that cannot be read.
 [[nodiscard]] SWITCHYARD_EXPORT std::shared_ptr<Transport> connect(const RabbitOptions& options);
 
 /// The options an AMQP URI names (RabbitMQ's URI spec), `amqp://user:password@host:port/vhost`,

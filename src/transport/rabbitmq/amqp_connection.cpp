@@ -1,5 +1,6 @@
 #include "transport/rabbitmq/amqp_connection.hpp"
 
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <fmt/format.h>
 #include <sys/time.h>
@@ -93,7 +94,44 @@ timeval timeval_of(std::chrono::milliseconds d) noexcept {
                  static_cast<suseconds_t>((d.count() % 1000) * 1000)};
 }
 
-Errc code_of_reply(std::uint16_t reply_code) noexcept {
+/// The socket `options` ask for: plain TCP, or TLS with its files and checks. Throws
+/// `invalid_argument` for a TLS file that cannot be read (rabbitmq-c reads them here).
+amqp_socket_t* socket_for(amqp_connection_state_t conn, const RabbitOptions& options) {
+  if (!options.tls.enabled) return amqp_tcp_socket_new(conn);
+  const auto& tls = options.tls;
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    throw Error(Errc::invalid_argument,
+                "rabbitmq: TLS: a client certificate needs its key, and a key its certificate "
+                "(cert_file and key_file: both or neither)");
+  }
+  amqp_socket_t* socket = amqp_ssl_socket_new(conn);
+  if (socket == nullptr) throw Error(Errc::out_of_memory, "a rabbitmq TLS socket");
+  if (!tls.ca_file.empty()) {
+    const int status = amqp_ssl_socket_set_cacert(socket, tls.ca_file.c_str());
+    if (status != AMQP_STATUS_OK) {
+      throw Error(Errc::invalid_argument,
+                  fmt::format("rabbitmq: TLS: the CA file '{}' cannot be read: {}", tls.ca_file,
+                              amqp_error_string2(status)));
+    }
+  }
+  if (!tls.cert_file.empty()) {
+    const int status =
+        amqp_ssl_socket_set_key(socket, tls.cert_file.c_str(), tls.key_file.c_str());
+    if (status != AMQP_STATUS_OK) {
+      throw Error(Errc::invalid_argument,
+                  fmt::format("rabbitmq: TLS: the client certificate '{}' or its key '{}' "
+                              "cannot be read: {}",
+                              tls.cert_file, tls.key_file, amqp_error_string2(status)));
+    }
+  }
+  amqp_ssl_socket_set_verify_peer(socket, tls.verify_peer ? 1 : 0);
+  amqp_ssl_socket_set_verify_hostname(socket, tls.verify_hostname ? 1 : 0);
+  return socket;
+}
+
+}  // namespace
+
+Errc AmqpConnection::code_of_reply(std::uint16_t reply_code) noexcept {
   switch (reply_code) {
     case 406:  // PRECONDITION_FAILED: declared before with other arguments
       return Errc::option_mismatch;
@@ -108,8 +146,6 @@ Errc code_of_reply(std::uint16_t reply_code) noexcept {
   }
 }
 
-}  // namespace
-
 AmqpConnection::AmqpConnection(const RabbitOptions& options) : options_(options) {
   conn_ = amqp_new_connection();
   if (conn_ == nullptr) throw Error(Errc::out_of_memory, "a rabbitmq connection");
@@ -120,15 +156,15 @@ AmqpConnection::AmqpConnection(const RabbitOptions& options) : options_(options)
       if (!done) amqp_destroy_connection(conn);
     }
   } guard{conn_};
-  amqp_socket_t* socket = amqp_tcp_socket_new(conn_);
+  amqp_socket_t* socket = socket_for(conn_, options);
   if (socket == nullptr) throw Error(Errc::out_of_memory, "a rabbitmq socket");
   timeval timeout = timeval_of(options.request_timeout);
   const int opened =
       amqp_socket_open_noblock(socket, options.host.c_str(), options.port, &timeout);
   if (opened != AMQP_STATUS_OK) {
     throw Error(opened == AMQP_STATUS_TIMEOUT ? Errc::timed_out : Errc::io_error,
-                fmt::format("rabbitmq: connecting to {}:{}: {}", options.host, options.port,
-                            amqp_error_string2(opened)));
+                fmt::format("rabbitmq: connecting to {}:{}{}: {}", options.host, options.port,
+                            options.tls.enabled ? " (TLS)" : "", amqp_error_string2(opened)));
   }
   amqp_set_handshake_timeout(conn_, &timeout);
   amqp_set_rpc_timeout(conn_, &timeout);

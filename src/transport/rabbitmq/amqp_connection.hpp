@@ -7,7 +7,9 @@
 // socket or protocol failure `io_error`, a timeout `timed_out`, a refused login
 // `unauthorized`; a method the server answers with a channel.close carries its reply code
 // (`server_error`): 406 `option_mismatch`, 404 `unknown_destination`, 403 `unauthorized`,
-// others `remote_error`. After a channel error `reopen_channel` gives a working channel again.
+// others `remote_error`. After a channel error `check` opens a working channel again. With
+// `RabbitOptions::tls` the socket is rabbitmq-c's OpenSSL one (a TLS file that cannot be read:
+// `invalid_argument`; a failed handshake: `io_error`).
 #pragma once
 
 #include <amqp.h>
@@ -83,6 +85,8 @@ class AmqpConnection {
   /// Throws `io_error` for a rabbitmq-c status other than AMQP_STATUS_OK.
   static void check_status(int status, std::string_view what);
 
+  /// The code of a server's channel.close reply code (see the file comment).
+  [[nodiscard]] static Errc code_of_reply(std::uint16_t reply_code) noexcept;
   /// The server's message for `status` and the method that failed.
   [[nodiscard]] static Error error_of(Errc code, std::string_view what, std::string_view detail);
 

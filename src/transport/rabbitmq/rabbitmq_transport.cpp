@@ -1,7 +1,13 @@
 // switchyard::rabbitmq (switchyard/rabbitmq.hpp): the transport, its queues and exchanges, the
-// publisher thread and the consumers. The threading story is the public header's; here:
+// publisher thread and the consumers. The threading story, and what a lost connection does,
+// are the public header's; here:
 //
-//   RabbitTransport  the Transport: the control connection (mutex) and the Publisher.
+//   RabbitTransport  the Transport: the control connection (mutex), the Topology and the
+//                    Publisher.
+//   Topology         what the transport declared (queues, exchanges, bindings), in order, each
+//                    as the call that declares it, so a new connection declares it all again
+//                    (`replay`) before it publishes or consumes; delete and unbind take their
+//                    steps out.
 //   Publisher        a connection and its thread. `publish` queues a Job (the message, kept by
 //                    reference count, not copied) and wakes the thread (an eventfd); the thread
 //                    publishes each on a channel in confirm mode, keeps the job under its
@@ -11,18 +17,24 @@
 //                    (acks of earlier messages may follow it): each message carries its sequence
 //                    number in the `x-switchyard-seq` header, which the return brings back, so
 //                    that ack completes as `unroutable`. Consumers strip the header.
+//                    On a lost connection the unconfirmed jobs go back, in their order, to the
+//                    front of `waiting_` (the sequence numbers start again at 1 on the new
+//                    channel), and the thread reconnects (`reconnect`: backoff, deadlines).
 //   RabbitQueue      a RemoteQueue: declares with the options as queue arguments, sends through
 //                    the Publisher (the default exchange, the queue's name as routing key).
 //   RabbitExchange   a RemoteExchange: the same through the exchange, the send's key routing.
 //   RabbitConsumer   an InboxSink: its own connection, basic.qos + basic.consume, and a thread
 //                    that puts deliveries in the inbox and sends the settlements (queued by any
-//                    thread, as for the Publisher).
+//                    thread, as for the Publisher). An inbox entry's `seq` is the delivery tag
+//                    (low 48 bits) under the consumer's connection generation (high 16 bits,
+//                    +1 per reconnect): a settlement of an older generation is stale.
 #include <amqp.h>
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -32,6 +44,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <thread>
 #include <utility>
@@ -48,6 +61,8 @@
 namespace switchyard::detail::rabbitmq {
 namespace {
 
+using Steady = std::chrono::steady_clock;
+
 /// A send's key, for a queue (an exchange's routing key is the key), and its publish sequence
 /// number (to match a basic.return to its ack): headers the consumers take out again.
 constexpr std::string_view kKeyHeader = "x-switchyard-key";
@@ -55,10 +70,12 @@ constexpr std::string_view kSequenceHeader = "x-switchyard-seq";
 
 /// A counter's atomics, shared by a destination, its jobs and its consumers.
 struct Counters {
-  std::atomic<std::uint64_t> published{0}, confirmed{0}, returned{0}, failed{0}, delivered{0},
-      acked{0}, requeued{0}, rejected{0}, errors{0};
+  std::atomic<std::uint64_t> published{0}, confirmed{0}, returned{0}, failed{0}, republished{0},
+      delivered{0}, acked{0}, requeued{0}, rejected{0}, reconnects{0}, errors{0};
   std::atomic<std::int64_t> in_flight{0};
-  std::atomic<ConnectionState> connection{ConnectionState::up};
+  /// Connections serving this destination (the publisher's, its consumers') that are down now:
+  /// the state is `down` while one is.
+  std::atomic<int> down{0};
   std::mutex mutex;
   std::string last_error;  // guarded by mutex
 
@@ -75,16 +92,19 @@ struct Counters {
     s.name = name;
     s.transport = "rabbitmq";
     s.kind = kind;
-    s.published = published.load();
-    s.confirmed = confirmed.load();
-    s.returned = returned.load();
-    s.failed = failed.load();
-    s.delivered = delivered.load();
-    s.acked = acked.load();
-    s.requeued = requeued.load();
-    s.rejected = rejected.load();
-    s.errors = errors.load();
-    s.connection = connection.load();
+    s.published = published.load(std::memory_order_relaxed);
+    s.confirmed = confirmed.load(std::memory_order_relaxed);
+    s.returned = returned.load(std::memory_order_relaxed);
+    s.failed = failed.load(std::memory_order_relaxed);
+    s.republished = republished.load(std::memory_order_relaxed);
+    s.delivered = delivered.load(std::memory_order_relaxed);
+    s.acked = acked.load(std::memory_order_relaxed);
+    s.requeued = requeued.load(std::memory_order_relaxed);
+    s.rejected = rejected.load(std::memory_order_relaxed);
+    s.reconnects = reconnects.load(std::memory_order_relaxed);
+    s.errors = errors.load(std::memory_order_relaxed);
+    s.connection = down.load(std::memory_order_relaxed) > 0 ? ConnectionState::down
+                                                            : ConnectionState::up;
     std::lock_guard lock(mutex);
     s.last_error = last_error;
     return s;
@@ -107,6 +127,14 @@ class Wakeup {
   void drain() noexcept {
     std::uint64_t value = 0;
     [[maybe_unused]] auto n = ::read(fd_, &value, sizeof value);
+  }
+  /// Waits until notified or `until` (no connection to watch: a thread that reconnects).
+  void wait_until(Steady::time_point until) noexcept {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - Steady::now());
+    if (left.count() <= 0) return;
+    pollfd fds[1] = {{fd_, POLLIN, 0}};
+    const int n = ::poll(fds, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 60'000)));
+    if (n > 0) drain();
   }
   [[nodiscard]] int fd() const noexcept { return fd_; }
 
@@ -131,6 +159,92 @@ bool wait_readable(const AmqpConnection& connection, Wakeup& wakeup, bool& input
   return true;
 }
 
+/// The waits between reconnect attempts: `reconnect_backoff`, doubled after each, at most
+/// `reconnect_backoff_max`; each drawn uniformly from [half, all] of it, so that the consumers
+/// of a server that came back do not all knock at once. One per reconnecting thread.
+class ReconnectBackoff {
+ public:
+  explicit ReconnectBackoff(const RabbitOptions& options)
+      : current_(options.reconnect_backoff), max_(options.reconnect_backoff_max) {}
+  std::chrono::milliseconds next() {
+    const std::chrono::milliseconds d = current_;
+    current_ = current_ > max_ / 2 ? max_ : current_ * 2;
+    std::uniform_int_distribution<std::int64_t> pick(d.count() / 2, d.count());
+    return std::chrono::milliseconds(pick(random_));
+  }
+
+ private:
+  std::chrono::milliseconds current_, max_;
+  std::minstd_rand random_{std::random_device{}()};
+};
+
+/// Whether `e` says the connection is gone (as opposed to the server refusing one call).
+bool connection_lost(const Error& e) noexcept {
+  return e.code() == Errc::io_error || e.code() == Errc::timed_out;
+}
+
+// --- what the transport declared -------------------------------------------------------------
+
+class Topology {
+ public:
+  /// Declares (binds) one thing on `connection`'s channel; checked by `replay`.
+  using Call = std::function<void(amqp_connection_state_t, amqp_channel_t)>;
+
+  /// Remembers `call`, named `what` for errors, under `id`, after what came before it (a step
+  /// with the same `id` is replaced where it was: the same queue declared by two brokers).
+  /// `names`: the queues and exchanges it mentions (`forget`).
+  void add(std::string id, std::vector<std::string> names, std::string what, Call call) {
+    std::lock_guard lock(mutex_);
+    for (Step& step : steps_) {
+      if (step.id == id) {
+        step = Step{std::move(id), std::move(names), std::move(what), std::move(call)};
+        return;
+      }
+    }
+    steps_.push_back(Step{std::move(id), std::move(names), std::move(what), std::move(call)});
+  }
+  void remove(std::string_view id) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(steps_, [&](const Step& s) { return s.id == id; });
+  }
+  /// Forgets every step that mentions queue or exchange `name` (it was deleted).
+  void forget(std::string_view name) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(steps_, [&](const Step& s) {
+      return std::find(s.names.begin(), s.names.end(), name) != s.names.end();
+    });
+  }
+  /// Declares everything again on `connection`, in order. Throws `Error` when the connection
+  /// is lost meanwhile; a step the server refuses goes to `refused` (its error) and is skipped.
+  void replay(AmqpConnection& connection,
+              const std::function<void(const Error&)>& refused) const {
+    std::vector<Step> steps;
+    {
+      std::lock_guard lock(mutex_);
+      steps = steps_;
+    }
+    for (const Step& step : steps) {
+      try {
+        step.call(connection.get(), connection.channel());
+        connection.check(step.what);
+      } catch (const Error& e) {
+        if (connection_lost(e)) throw;
+        refused(e);
+      }
+    }
+  }
+
+ private:
+  struct Step {
+    std::string id;
+    std::vector<std::string> names;
+    std::string what;
+    Call call;
+  };
+  mutable std::mutex mutex_;
+  std::vector<Step> steps_;  // guarded by mutex_
+};
+
 // --- the publisher ---------------------------------------------------------------------------
 
 struct Job {
@@ -142,21 +256,26 @@ struct Job {
   Persisted persisted = Persisted::memory;  // what a confirm means for this destination
   std::function<void(const Result<SendReceipt>&)> on_complete;
   std::shared_ptr<Counters> counters;
+  /// Sends of this destination that may wait for a connection at once (a queue's capacity;
+  /// 0: no bound).
+  std::size_t limit = 0;
   std::string encoded{};  // an object payload, encoded by its Codec on the sender's thread
+  std::uint32_t published = 0;   // times basic.publish was sent for it (the publisher's)
+  Steady::time_point deadline{};  // while waiting for a connection: when it fails
 };
 
 class Publisher {
  public:
-  explicit Publisher(const RabbitOptions& options)
-      : connection_(options), close_timeout_(options.request_timeout) {
-    amqp_confirm_select(connection_.get(), connection_.channel());
-    connection_.check("confirm.select");
+  Publisher(const RabbitOptions& options, std::shared_ptr<const Topology> topology)
+      : options_(options), topology_(std::move(topology)) {
+    connection_ = open();
     thread_ = std::thread([this] { run(); });
   }
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
   /// Waits for the confirms of everything queued (the drain), at most `request_timeout` (the
-  /// rest then fails with `timed_out`), then closes.
+  /// rest then fails with `timed_out`), then closes. While disconnected, fails what waits
+  /// (`closed`) at once.
   ~Publisher() {
     {
       std::lock_guard lock(mutex_);
@@ -166,8 +285,16 @@ class Publisher {
     thread_.join();
   }
 
-  /// Queues `job`; refused (nothing queued) once the connection is lost or stopping, or when
-  /// an object payload does not encode.
+  /// The connection's state is reported into `counters` (a destination's) from now on.
+  void watch(const std::shared_ptr<Counters>& counters) {
+    std::lock_guard lock(watched_mutex_);
+    std::erase_if(watched_, [](const std::weak_ptr<Counters>& w) { return w.expired(); });
+    watched_.push_back(counters);
+    if (down_) counters->down.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  /// Queues `job`; refused (nothing queued) when stopping, when an object payload does not
+  /// encode, or while disconnected when `job.limit` sends of its destination wait already.
   Status publish(Job&& job) noexcept {
     if (job.message.has_object()) {
       try {
@@ -184,8 +311,15 @@ class Publisher {
     bool first = false;
     try {
       std::lock_guard lock(mutex_);
-      if (lost_) return Status(Errc::io_error, "rabbitmq: the publisher's connection is lost: " + lost_why_);
       if (stopping_) return Status(Errc::closed, "rabbitmq: the transport is closing");
+      if (disconnected_ && job.limit != 0 &&
+          job.counters->in_flight.load(std::memory_order_relaxed) >=
+              static_cast<std::int64_t>(job.limit)) {
+        return Status(Errc::full,
+                      fmt::format("rabbitmq: '{}' has {} sends waiting for the connection to "
+                                  "the server to come back (its capacity)",
+                                  job.routing_key, job.limit));
+      }
       job.counters->published.fetch_add(1, std::memory_order_relaxed);
       job.counters->in_flight.fetch_add(1, std::memory_order_relaxed);
       first = jobs_.empty();
@@ -198,6 +332,38 @@ class Publisher {
   }
 
  private:
+  /// A connection with its channel in confirm mode, everything declared again on it.
+  std::unique_ptr<AmqpConnection> open() {
+    auto connection = std::make_unique<AmqpConnection>(options_);
+    topology_->replay(*connection, [this](const Error& e) { report(e.what()); });
+    amqp_confirm_select(connection->get(), connection->channel());
+    connection->check("confirm.select");
+    return connection;
+  }
+
+  /// Each watched destination's counters; `down`: the connection went down (true) or came
+  /// back (false); `why`: an error to count (empty: none).
+  void each_watched(const std::function<void(Counters&)>& each) noexcept {
+    std::lock_guard lock(watched_mutex_);
+    for (const auto& weak : watched_) {
+      if (auto counters = weak.lock()) each(*counters);
+    }
+  }
+  void report(const std::string& why) noexcept {
+    each_watched([&](Counters& c) { c.error(why); });
+  }
+  void set_down(bool down) noexcept {
+    std::lock_guard lock(watched_mutex_);
+    if (down_ == down) return;
+    down_ = down;
+    for (const auto& weak : watched_) {
+      if (auto counters = weak.lock()) {
+        counters->down.fetch_add(down ? 1 : -1, std::memory_order_relaxed);
+        if (!down) counters->reconnects.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
+
   static void complete(Job& job, const Result<SendReceipt>& result) noexcept {
     if (result) {
       job.counters->confirmed.fetch_add(1, std::memory_order_relaxed);
@@ -214,6 +380,21 @@ class Publisher {
       }
     }
     job.counters->in_flight.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+  /// Fails `job` with `code` and `why`, saying whether the server may have it.
+  static void fail(Job& job, Errc code, std::string_view why) noexcept {
+    try {
+      complete(job, Result<SendReceipt>(
+                        code, fmt::format("rabbitmq: a send to '{}' {}: {}", job.routing_key,
+                                          job.published != 0
+                                              ? "was not confirmed (the server may or may not "
+                                                "have it)"
+                                              : "was not sent",
+                                          why)));
+    } catch (...) {
+      complete(job, Result<SendReceipt>(code, "rabbitmq: a send failed"));
+    }
   }
 
   void send(Job& job, std::uint64_t sequence) {
@@ -245,12 +426,19 @@ class Publisher {
                        : m.payload().bytes();
     const amqp_bytes_t body{payload.size(),
                             const_cast<std::byte*>(payload.data())};
+    if (job.published++ != 0) job.counters->republished.fetch_add(1, std::memory_order_relaxed);
     const int status =
-        amqp_basic_publish(connection_.get(), connection_.channel(), bytes_of(job.exchange),
-                           bytes_of(job.routing_key), job.mandatory ? 1 : 0, /*immediate=*/0, &props,
-                           body);
+        amqp_basic_publish(connection_->get(), connection_->channel(), bytes_of(job.exchange),
+                           bytes_of(job.routing_key), job.mandatory ? 1 : 0, /*immediate=*/0,
+                           &props, body);
     AmqpConnection::check_status(status, "basic.publish");
   }
+
+  /// The server closed the publisher's channel on an error: what it had not confirmed fails
+  /// with the server's code rather than being published again (it would fail again).
+  struct ChannelClosed : Error {
+    using Error::Error;
+  };
 
   /// Handles one frame the server sent. Throws `Error` for a channel or connection close.
   void handle(const amqp_frame_t& frame) {
@@ -269,7 +457,7 @@ class Publisher {
       case AMQP_BASIC_RETURN_METHOD: {
         amqp_message_t returned;
         const amqp_rpc_reply_t reply =
-            amqp_read_message(connection_.get(), frame.channel, &returned, 0);
+            amqp_read_message(connection_->get(), frame.channel, &returned, 0);
         if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
           throw AmqpConnection::error_of(Errc::io_error, "reading a returned message",
                                          "its content did not follow");
@@ -292,14 +480,19 @@ class Publisher {
       case AMQP_CHANNEL_CLOSE_METHOD: {
         const auto* close =
             static_cast<const amqp_channel_close_t*>(frame.payload.method.decoded);
+        throw ChannelClosed(AmqpConnection::code_of_reply(close->reply_code),
+                            fmt::format("rabbitmq: publishing: the server closed the channel: "
+                                        "{} {}",
+                                        close->reply_code, view_of(close->reply_text)));
+      }
+      case AMQP_CONNECTION_CLOSE_METHOD: {
+        const auto* close =
+            static_cast<const amqp_connection_close_t*>(frame.payload.method.decoded);
         throw AmqpConnection::error_of(
             Errc::io_error, "publishing",
-            fmt::format("the server closed the channel: {} {}", close->reply_code,
+            fmt::format("the server closed the connection: {} {}", close->reply_code,
                         view_of(close->reply_text)));
       }
-      case AMQP_CONNECTION_CLOSE_METHOD:
-        throw AmqpConnection::error_of(Errc::io_error, "publishing",
-                                       "the server closed the connection");
       default:
         break;
     }
@@ -333,96 +526,177 @@ class Publisher {
   }
 
   void run() noexcept {
-    std::deque<Job> batch;
-    try {
-      for (;;) {
-        bool stopping = false;
-        {
-          std::lock_guard lock(mutex_);
-          batch.swap(jobs_);
-          stopping = stopping_;
-        }
-        for (Job& job : batch) {
-          send(job, sequence_ + 1);
-          pending_.emplace(++sequence_, std::move(job));
-        }
-        batch.clear();
-        int timeout_ms = -1;
-        if (stopping) {
-          if (pending_.empty()) {
-            std::lock_guard lock(mutex_);
-            if (jobs_.empty()) return;
-            continue;
-          }
-          const auto now = std::chrono::steady_clock::now();
-          if (!close_deadline_) close_deadline_ = now + close_timeout_;
-          if (now >= *close_deadline_) {
-            throw Error(Errc::timed_out,
-                        "rabbitmq: closing: the server did not confirm within request_timeout");
-          }
-          timeout_ms = static_cast<int>(
-              std::chrono::duration_cast<std::chrono::milliseconds>(*close_deadline_ - now)
-                  .count() + 1);
-        }
-        bool input = false;
-        if (!wait_readable(connection_, wakeup_, input, timeout_ms)) {
-          throw Error(Errc::io_error, "rabbitmq: the publisher's socket failed");
-        }
-        while (input) {
-          amqp_frame_t frame;
-          timeval zero{0, 0};
-          const int status = amqp_simple_wait_frame_noblock(connection_.get(), &frame, &zero);
-          if (status == AMQP_STATUS_TIMEOUT) break;
-          AmqpConnection::check_status(status, "reading the server's confirms");
-          handle(frame);
-          amqp_maybe_release_buffers(connection_.get());
-          input = connection_.buffered();
-        }
+    for (;;) {
+      try {
+        serve();
+        return;  // stopped, everything completed
+      } catch (const ChannelClosed& e) {
+        lost(e.what(), e.code());
+      } catch (const std::exception& e) {
+        lost(e.what(), std::nullopt);
       }
-    } catch (const std::exception& e) {
-      lose(e.what(), batch);
+      if (!reconnect()) return;  // stopped while disconnected
     }
   }
 
-  /// The connection is lost: every job not confirmed fails (it may or may not have reached
-  /// the server), and so does every later publish.
-  void lose(const std::string& why, std::deque<Job>& batch) noexcept {
-    std::deque<Job> rest;
+  /// Publishes and completes while the connection lasts. Returns once stopping and
+  /// everything is completed (or failed `timed_out`: the drain's bound); throws when the
+  /// connection is lost.
+  void serve() {
+    for (;;) {
+      bool stopping = false;
+      {
+        std::lock_guard lock(mutex_);
+        for (Job& job : jobs_) waiting_.push_back(std::move(job));
+        jobs_.clear();
+        stopping = stopping_;
+      }
+      while (!waiting_.empty()) {
+        send(waiting_.front(), sequence_ + 1);  // a throw leaves it waiting: sent again
+        pending_.emplace(++sequence_, std::move(waiting_.front()));
+        waiting_.pop_front();
+      }
+      int timeout_ms = -1;
+      if (stopping) {
+        if (pending_.empty()) {
+          std::lock_guard lock(mutex_);
+          if (jobs_.empty()) return;
+          continue;
+        }
+        const auto now = Steady::now();
+        if (!close_deadline_) close_deadline_ = now + options_.request_timeout;
+        if (now >= *close_deadline_) {
+          for (auto& [tag, job] : pending_) {
+            fail(job, Errc::timed_out, "closing: the server did not confirm within "
+                                       "request_timeout");
+          }
+          pending_.clear();
+          return;
+        }
+        timeout_ms = static_cast<int>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(*close_deadline_ - now)
+                .count() + 1);
+      }
+      bool input = false;
+      if (!wait_readable(*connection_, wakeup_, input, timeout_ms)) {
+        throw Error(Errc::io_error, "rabbitmq: the publisher's socket failed");
+      }
+      while (input) {
+        amqp_frame_t frame;
+        timeval zero{0, 0};
+        const int status = amqp_simple_wait_frame_noblock(connection_->get(), &frame, &zero);
+        if (status == AMQP_STATUS_TIMEOUT) break;
+        AmqpConnection::check_status(status, "reading the server's confirms");
+        handle(frame);
+        amqp_maybe_release_buffers(connection_->get());
+        input = connection_->buffered();
+      }
+    }
+  }
+
+  /// The connection is lost (`channel_error`: the server closed the channel on an error):
+  /// what it had not confirmed goes back to the front of `waiting_`, in its order, to be
+  /// published again — or, after a channel error, fails with its code.
+  void lost(const std::string& why, std::optional<Errc> channel_error) noexcept {
+    connection_.reset();  // closes it (best effort) and frees it
     {
       std::lock_guard lock(mutex_);
-      lost_ = true;
-      try {
-        lost_why_ = why;
-      } catch (...) {
-      }
-      rest.swap(jobs_);
+      disconnected_ = true;
     }
-    const Result<SendReceipt> failure(
-        Errc::io_error, "rabbitmq: not confirmed by the server (it may or may not have the "
-                        "message): " + why);
-    for (auto& [tag, job] : pending_) {
-      job.counters->connection.store(ConnectionState::down);
-      job.counters->error(why);
-      complete(job, failure);
+    set_down(true);
+    report(why);
+    if (channel_error) {
+      for (auto& [tag, job] : pending_) fail(job, *channel_error, why);
+      pending_.clear();
+    }
+    for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
+      try {
+        waiting_.push_front(std::move(it->second));
+      } catch (...) {
+        fail(it->second, Errc::out_of_memory, "keeping it to publish again");
+      }
     }
     pending_.clear();
-    for (Job& job : batch) complete(job, failure);
-    for (Job& job : rest) complete(job, failure);
+    returned_.clear();
+    sequence_ = 0;  // a new channel numbers its publishes from 1
+    const auto deadline = Steady::now() + options_.reconnect_timeout;
+    for (Job& job : waiting_) job.deadline = deadline;
   }
 
-  AmqpConnection connection_;
+  /// Makes the connection again, after the backoff, until it succeeds (true) or the publisher
+  /// stops (false: what waited failed `closed`). Meanwhile new sends wait, and each fails with
+  /// `timed_out` `reconnect_timeout` after it was found waiting.
+  bool reconnect() noexcept {
+    ReconnectBackoff backoff(options_);
+    Steady::time_point attempt = Steady::now();  // the first attempt at once
+    for (;;) {
+      bool stopping = false;
+      {
+        std::lock_guard lock(mutex_);
+        const auto deadline = Steady::now() + options_.reconnect_timeout;
+        for (Job& job : jobs_) {
+          job.deadline = deadline;
+          try {
+            waiting_.push_back(std::move(job));
+          } catch (...) {
+            fail(job, Errc::out_of_memory, "keeping it until the connection comes back");
+          }
+        }
+        jobs_.clear();
+        stopping = stopping_;
+      }
+      if (stopping) {
+        for (Job& job : waiting_) {
+          fail(job, Errc::closed, "the transport closed while the connection to the server "
+                                  "was down");
+        }
+        waiting_.clear();
+        return false;
+      }
+      // Deadlines never decrease along `waiting_` (stamped in order, each later than the last).
+      while (!waiting_.empty() && waiting_.front().deadline <= Steady::now()) {
+        fail(waiting_.front(), Errc::timed_out,
+             fmt::format("the connection to the server did not come back within "
+                         "reconnect_timeout ({} ms)",
+                         options_.reconnect_timeout.count()));
+        waiting_.pop_front();
+      }
+      if (Steady::now() >= attempt) {
+        try {
+          connection_ = open();
+          {
+            std::lock_guard lock(mutex_);
+            disconnected_ = false;
+          }
+          set_down(false);
+          return true;
+        } catch (const std::exception& e) {
+          report(e.what());
+          attempt = Steady::now() + backoff.next();
+        }
+      }
+      wakeup_.wait_until(waiting_.empty() ? attempt
+                                          : std::min(attempt, waiting_.front().deadline));
+    }
+  }
+
+  RabbitOptions options_;
+  std::shared_ptr<const Topology> topology_;
   Wakeup wakeup_;
   std::mutex mutex_;
-  std::deque<Job> jobs_;  // guarded by mutex_
-  bool stopping_ = false;  // guarded by mutex_
-  bool lost_ = false;      // guarded by mutex_
-  std::string lost_why_;   // guarded by mutex_
+  std::deque<Job> jobs_;       // guarded by mutex_
+  bool stopping_ = false;      // guarded by mutex_
+  bool disconnected_ = false;  // guarded by mutex_
+  std::mutex watched_mutex_;
+  std::vector<std::weak_ptr<Counters>> watched_;  // guarded by watched_mutex_
+  bool down_ = false;                             // guarded by watched_mutex_
   // The thread's own:
-  std::map<std::uint64_t, Job> pending_;  // by publish sequence number
+  std::unique_ptr<AmqpConnection> connection_;  // null while disconnected
+  std::deque<Job> waiting_;               // to publish (again), in order
+  std::map<std::uint64_t, Job> pending_;  // published, by publish sequence number
   std::uint64_t sequence_ = 0;
   std::set<std::uint64_t> returned_;  // sequence numbers returned, their ack still to come
-  std::chrono::milliseconds close_timeout_;
-  std::optional<std::chrono::steady_clock::time_point> close_deadline_;
+  std::optional<Steady::time_point> close_deadline_;
   std::thread thread_;
 };
 
@@ -430,43 +704,53 @@ class Publisher {
 
 class Control {
  public:
-  explicit Control(const RabbitOptions& options) : connection_(options) {}
-  /// Runs `call(connection, channel)` — one synchronous method — and checks its reply.
+  explicit Control(const RabbitOptions& options)
+      : options_(options), connection_(std::make_unique<AmqpConnection>(options)) {}
+  /// Runs `call(connection, channel)` — one synchronous method — and checks its reply. A
+  /// connection lost on the way is made again on the next call.
   template <class Call>
   auto run(std::string_view what, Call&& call) {
     std::lock_guard lock(mutex_);
-    if constexpr (std::is_void_v<decltype(call(connection_.get(), connection_.channel()))>) {
-      call(connection_.get(), connection_.channel());
-      connection_.check(what);
-    } else {
-      auto out = call(connection_.get(), connection_.channel());
-      connection_.check(what);
-      return out;
+    if (!connection_) connection_ = std::make_unique<AmqpConnection>(options_);
+    try {
+      if constexpr (std::is_void_v<decltype(call(connection_->get(), connection_->channel()))>) {
+        call(connection_->get(), connection_->channel());
+        connection_->check(what);
+      } else {
+        auto out = call(connection_->get(), connection_->channel());
+        connection_->check(what);
+        return out;
+      }
+    } catch (const Error& e) {
+      if (connection_lost(e)) connection_.reset();
+      throw;
     }
   }
 
  private:
+  RabbitOptions options_;
   std::mutex mutex_;
-  AmqpConnection connection_;
+  std::unique_ptr<AmqpConnection> connection_;  // guarded by mutex_; null once lost
 };
 
 // --- consumers -------------------------------------------------------------------------------
 
 class RabbitConsumer final : public InboxSink {
  public:
-  RabbitConsumer(const RabbitOptions& options, std::shared_ptr<QueueState> inbox,
-                 const std::string& queue, std::uint32_t prefetch, std::string_view tag,
+  RabbitConsumer(const RabbitOptions& options, std::shared_ptr<const Topology> topology,
+                 std::shared_ptr<QueueState> inbox, const std::string& queue,
+                 std::uint32_t prefetch, std::string_view tag,
                  std::shared_ptr<Counters> counters, std::shared_ptr<const Hooks> hooks)
-      : connection_(options),
+      : options_(options),
+        topology_(std::move(topology)),
+        queue_(queue),
+        tag_(tag),
+        prefetch_(prefetch),
+        connection_(std::make_unique<AmqpConnection>(options)),
         inbox_(std::move(inbox)),
         counters_(std::move(counters)),
         hooks_(std::move(hooks)) {
-    amqp_connection_state_t c = connection_.get();
-    amqp_basic_qos(c, connection_.channel(), 0, static_cast<std::uint16_t>(prefetch), 0);
-    connection_.check(fmt::format("basic.qos {} on '{}'", prefetch, queue));
-    amqp_basic_consume(c, connection_.channel(), bytes_of(queue), bytes_of(tag), 0, 0, 0,
-                       amqp_empty_table);
-    connection_.check(fmt::format("basic.consume of '{}'", queue));
+    subscribe();
     inbox_->set_inbox(this);
     thread_ = std::thread([this] { run(); });
   }
@@ -483,12 +767,14 @@ class RabbitConsumer final : public InboxSink {
     return sent;
   }
   void requeue(Entry&& entry) noexcept override {
-    counters_->requeued.fetch_add(1, std::memory_order_relaxed);
-    (void)command({Op::requeue, entry.seq});
+    if (command({Op::requeue, entry.seq})) {
+      counters_->requeued.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   void reject(Entry&& entry, std::string_view /*why*/) noexcept override {
-    counters_->rejected.fetch_add(1, std::memory_order_relaxed);
-    (void)command({Op::reject, entry.seq});
+    if (command({Op::reject, entry.seq})) {
+      counters_->rejected.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   void consumer_closed() noexcept override { stop(); }
 
@@ -496,8 +782,22 @@ class RabbitConsumer final : public InboxSink {
   enum class Op : std::uint8_t { ack, requeue, reject };
   struct Command {
     Op op;
-    std::uint64_t tag;
+    std::uint64_t seq;  // generation << kTagBits | delivery tag
   };
+  static constexpr int kTagBits = 48;
+  static constexpr std::uint64_t kTagMask = (std::uint64_t{1} << kTagBits) - 1;
+
+  /// The server ended this consumer (its queue deleted, a channel error): not reconnected.
+  struct Ended : Error {
+    using Error::Error;
+  };
+
+  /// Whether `seq` came on the current connection.
+  [[nodiscard]] bool current(std::uint64_t seq) const noexcept {
+    // Acquire: pairs with the release in `lost` (a delivery of the old generation, received
+    // after, is seen stale).
+    return (seq >> kTagBits) == (generation_.load(std::memory_order_acquire) & 0xFFFF);
+  }
 
   Status command(Command c) noexcept {
     bool first = false;  // as Publisher::publish: only a command into an empty queue wakes
@@ -507,6 +807,11 @@ class RabbitConsumer final : public InboxSink {
         return Status(Errc::stale_delivery,
                       "rabbitmq: the consumer's connection is closed; the server has put the "
                       "delivery back");
+      }
+      if (!current(c.seq)) {
+        return Status(Errc::stale_delivery,
+                      "rabbitmq: the delivery came on a connection that has dropped since; the "
+                      "server has put it back and delivers it again");
       }
       first = commands_.empty();
       commands_.push_back(c);
@@ -523,6 +828,16 @@ class RabbitConsumer final : public InboxSink {
       stopping_ = true;
     }
     wakeup_.notify();
+  }
+
+  /// basic.qos(prefetch) and basic.consume on `connection_`.
+  void subscribe() {
+    amqp_connection_state_t c = connection_->get();
+    amqp_basic_qos(c, connection_->channel(), 0, static_cast<std::uint16_t>(prefetch_), 0);
+    connection_->check(fmt::format("basic.qos {} on '{}'", prefetch_, queue_));
+    amqp_basic_consume(c, connection_->channel(), bytes_of(queue_), bytes_of(tag_), 0, 0, 0,
+                       amqp_empty_table);
+    connection_->check(fmt::format("basic.consume of '{}'", queue_));
   }
 
   void deliver(amqp_envelope_t& envelope) {
@@ -568,89 +883,34 @@ class RabbitConsumer final : public InboxSink {
       }
     }
     counters_->delivered.fetch_add(1, std::memory_order_relaxed);
-    Entry entry{std::move(message), 0, earlier, envelope.delivery_tag};
+    const std::uint64_t generation = generation_.load(std::memory_order_relaxed) & 0xFFFF;
+    Entry entry{std::move(message), 0, earlier,
+                (generation << kTagBits) | (envelope.delivery_tag & kTagMask)};
     if (!inbox_->put_inbox(std::move(entry))) {
-      amqp_basic_nack(connection_.get(), connection_.channel(), envelope.delivery_tag, 0, 1);
+      amqp_basic_nack(connection_->get(), connection_->channel(), envelope.delivery_tag, 0, 1);
     }
   }
 
   void run() noexcept {
-    std::deque<Command> batch;
     std::string why;
-    try {
-      for (;;) {
-        bool stopping = false;
-        {
-          std::lock_guard lock(mutex_);
-          batch.swap(commands_);
-          stopping = stopping_;
-        }
-        amqp_connection_state_t c = connection_.get();
-        const amqp_channel_t ch = connection_.channel();
-        for (const Command& cmd : batch) {
-          int status = AMQP_STATUS_OK;
-          switch (cmd.op) {
-            case Op::ack:
-              status = amqp_basic_ack(c, ch, cmd.tag, 0);
-              break;
-            case Op::requeue:
-              status = amqp_basic_nack(c, ch, cmd.tag, 0, 1);
-              break;
-            case Op::reject:
-              status = amqp_basic_reject(c, ch, cmd.tag, 0);
-              break;
-          }
-          AmqpConnection::check_status(status, "settling a delivery");
-        }
-        batch.clear();
-        if (stopping) break;
-        bool input = false;
-        if (!wait_readable(connection_, wakeup_, input)) {
-          throw Error(Errc::io_error, "rabbitmq: the consumer's socket failed");
-        }
-        while (input) {
-          amqp_envelope_t envelope;
-          timeval zero{0, 0};
-          amqp_maybe_release_buffers(c);
-          const amqp_rpc_reply_t reply = amqp_consume_message(c, &envelope, &zero, 0);
-          if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
-            struct Destroy {
-              amqp_envelope_t& e;
-              ~Destroy() { amqp_destroy_envelope(&e); }
-            } destroy{envelope};
-            deliver(envelope);
-          } else if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-                     reply.library_error == AMQP_STATUS_TIMEOUT) {
-            break;
-          } else if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-                     reply.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-            amqp_frame_t frame;
-            AmqpConnection::check_status(amqp_simple_wait_frame(c, &frame), "reading a frame");
-            if (frame.frame_type == AMQP_FRAME_METHOD &&
-                (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
-                 frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD ||
-                 frame.payload.method.id == AMQP_BASIC_CANCEL_METHOD)) {
-              throw Error(Errc::io_error, "rabbitmq: the server ended the consumer (the queue "
-                                          "was deleted, or the channel closed)");
-            }
-          } else {
-            throw Error(Errc::io_error,
-                        fmt::format("rabbitmq: consuming: {}",
-                                    reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
-                                        ? amqp_error_string2(reply.library_error)
-                                        : "a server error"));
-          }
-          input = connection_.buffered();
-        }
+    for (;;) {
+      try {
+        serve();
+        break;  // stopping
+      } catch (const Ended& e) {
+        why = e.what();
+        break;
+      } catch (const std::exception& e) {
+        lost(e.what());
       }
-    } catch (const std::exception& e) {
-      why = e.what();
+      if (!reconnect()) break;
     }
     {
       std::lock_guard lock(mutex_);
       done_ = true;  // settlements from now on are stale_delivery
     }
-    connection_.close();  // the server puts back what this consumer had not acked
+    connection_.reset();  // closes it: the server puts back what this consumer had not acked
+    if (down_) counters_->down.fetch_sub(1, std::memory_order_relaxed);
     if (!why.empty()) {
       counters_->error(why);
       if (hooks_->logging()) hooks_->log().log(LogLevel::error, "rabbitmq", "{}", why);
@@ -658,11 +918,143 @@ class RabbitConsumer final : public InboxSink {
     }
   }
 
-  AmqpConnection connection_;
+  /// Settles and delivers until stopping (returns) or the connection is lost (throws).
+  void serve() {
+    std::deque<Command> batch;
+    for (;;) {
+      bool stopping = false;
+      {
+        std::lock_guard lock(mutex_);
+        batch.swap(commands_);
+        stopping = stopping_;
+      }
+      amqp_connection_state_t c = connection_->get();
+      const amqp_channel_t ch = connection_->channel();
+      for (const Command& cmd : batch) {
+        if (!current(cmd.seq)) continue;  // of a dropped connection: the server has it back
+        const std::uint64_t tag = cmd.seq & kTagMask;
+        int status = AMQP_STATUS_OK;
+        switch (cmd.op) {
+          case Op::ack:
+            status = amqp_basic_ack(c, ch, tag, 0);
+            break;
+          case Op::requeue:
+            status = amqp_basic_nack(c, ch, tag, 0, 1);
+            break;
+          case Op::reject:
+            status = amqp_basic_reject(c, ch, tag, 0);
+            break;
+        }
+        AmqpConnection::check_status(status, "settling a delivery");
+      }
+      batch.clear();
+      if (stopping) return;
+      bool input = false;
+      if (!wait_readable(*connection_, wakeup_, input)) {
+        throw Error(Errc::io_error, "rabbitmq: the consumer's socket failed");
+      }
+      while (input) {
+        amqp_envelope_t envelope;
+        timeval zero{0, 0};
+        amqp_maybe_release_buffers(c);
+        const amqp_rpc_reply_t reply = amqp_consume_message(c, &envelope, &zero, 0);
+        if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
+          struct Destroy {
+            amqp_envelope_t& e;
+            ~Destroy() { amqp_destroy_envelope(&e); }
+          } destroy{envelope};
+          deliver(envelope);
+        } else if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+                   reply.library_error == AMQP_STATUS_TIMEOUT) {
+          break;
+        } else if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+                   reply.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+          amqp_frame_t frame;
+          AmqpConnection::check_status(amqp_simple_wait_frame(c, &frame), "reading a frame");
+          if (frame.frame_type != AMQP_FRAME_METHOD) continue;
+          if (frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+            // The server is going away (a shutdown: 320 CONNECTION_FORCED): reconnect.
+            throw Error(Errc::io_error, "rabbitmq: consuming: the server closed the connection");
+          }
+          if (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+              frame.payload.method.id == AMQP_BASIC_CANCEL_METHOD) {
+            throw Ended(Errc::closed, "rabbitmq: the server ended the consumer (the queue "
+                                      "was deleted, or the channel closed)");
+          }
+        } else {
+          throw Error(Errc::io_error,
+                      fmt::format("rabbitmq: consuming: {}",
+                                  reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
+                                      ? amqp_error_string2(reply.library_error)
+                                      : "a server error"));
+        }
+        input = connection_->buffered();
+      }
+    }
+  }
+
+  /// The connection is lost: its deliveries are the server's again. Those still in the inbox
+  /// are dropped; those a user holds are stale from now on (a new generation).
+  void lost(const std::string& why) noexcept {
+    connection_.reset();
+    // Release: pairs with the acquire in `current`.
+    generation_.fetch_add(1, std::memory_order_release);
+    (void)inbox_->purge();
+    if (!down_) {
+      down_ = true;
+      counters_->down.fetch_add(1, std::memory_order_relaxed);
+    }
+    counters_->error(why);
+    if (hooks_->logging()) {
+      hooks_->log().log(LogLevel::warning, "rabbitmq", "consumer of '{}': {}; reconnecting",
+                        queue_, why);
+    }
+  }
+
+  /// Connects again (after the backoff), declares the topology, qos and consume: true; false
+  /// when the consumer is closed first.
+  bool reconnect() noexcept {
+    ReconnectBackoff backoff(options_);
+    Steady::time_point attempt = Steady::now();
+    for (;;) {
+      {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return false;
+        commands_.clear();  // all of the dropped connection
+      }
+      if (Steady::now() >= attempt) {
+        try {
+          connection_ = std::make_unique<AmqpConnection>(options_);
+          topology_->replay(*connection_, [this](const Error& e) { counters_->error(e.what()); });
+          subscribe();
+          down_ = false;
+          counters_->down.fetch_sub(1, std::memory_order_relaxed);
+          counters_->reconnects.fetch_add(1, std::memory_order_relaxed);
+          return true;
+        } catch (const std::exception& e) {
+          connection_.reset();
+          counters_->error(e.what());
+          attempt = Steady::now() + backoff.next();
+        }
+      }
+      wakeup_.wait_until(attempt);
+    }
+  }
+
+  RabbitOptions options_;
+  std::shared_ptr<const Topology> topology_;
+  std::string queue_;
+  std::string tag_;
+  std::uint32_t prefetch_;
+  std::unique_ptr<AmqpConnection> connection_;  // the thread's (after the constructor)
   std::shared_ptr<QueueState> inbox_;
   std::shared_ptr<Counters> counters_;
   std::shared_ptr<const Hooks> hooks_;
   Wakeup wakeup_;
+  /// +1 per lost connection; a delivery's `seq` carries its low 16 bits. Written by the
+  /// thread, read by settling threads.
+  std::atomic<std::uint64_t> generation_{0};
+  bool down_ = false;  // the thread's: this consumer counts in counters_->down
   std::mutex mutex_;
   std::deque<Command> commands_;  // guarded by mutex_
   bool stopping_ = false;         // guarded by mutex_
@@ -776,7 +1168,7 @@ class RabbitTransport final : public Transport,
                               public std::enable_shared_from_this<RabbitTransport> {
  public:
   explicit RabbitTransport(const RabbitOptions& options)
-      : options_(options), control_(options), publisher_(options) {}
+      : options_(checked(options)), control_(options_), publisher_(options_, topology_) {}
 
   [[nodiscard]] std::string_view name() const noexcept override { return "rabbitmq"; }
   [[nodiscard]] Capabilities capabilities() const noexcept override {
@@ -786,6 +1178,11 @@ class RabbitTransport final : public Transport,
   [[nodiscard]] const RabbitOptions& options() const noexcept { return options_; }
   Control& control() noexcept { return control_; }
   Publisher& publisher() noexcept { return publisher_; }
+  /// What a new publisher or consumer connection declares again (see Topology).
+  Topology& topology() noexcept { return *topology_; }
+  [[nodiscard]] const std::shared_ptr<Topology>& shared_topology() const noexcept {
+    return topology_;
+  }
 
  private:
   std::shared_ptr<RemoteQueue> open_queue(std::string_view name, const QueueOptions& options,
@@ -802,7 +1199,21 @@ class RabbitTransport final : public Transport,
                                             options);
   }
 
+  static const RabbitOptions& checked(const RabbitOptions& o) {
+    auto refuse_option = [](std::string_view what) {
+      throw Error(Errc::invalid_argument, fmt::format("rabbitmq: {}", what));
+    };
+    if (o.request_timeout.count() <= 0) refuse_option("request_timeout must be positive");
+    if (o.reconnect_backoff.count() <= 0) refuse_option("reconnect_backoff must be positive");
+    if (o.reconnect_backoff_max < o.reconnect_backoff) {
+      refuse_option("reconnect_backoff_max must be at least reconnect_backoff");
+    }
+    if (o.reconnect_timeout.count() < 0) refuse_option("reconnect_timeout must not be negative");
+    return o;
+  }
+
   RabbitOptions options_;
+  std::shared_ptr<Topology> topology_ = std::make_shared<Topology>();
   Control control_;
   Publisher publisher_;
 };
@@ -903,13 +1314,18 @@ RabbitQueue::RabbitQueue(std::shared_ptr<RabbitTransport> transport, std::string
       hooks_(std::move(hooks)) {
   defers_completion_ = true;
   auto arguments = queue_arguments(name_, options_);
-  Table& args = arguments.first;  // (not a structured binding: lambdas capture it)
+  Table& args = arguments.first;
   const bool durable = arguments.second || options_.durability != Durability::memory;
-  transport_->control().run(fmt::format("queue.declare of '{}'", name_),
-                            [&](amqp_connection_state_t c, amqp_channel_t ch) {
-                              amqp_queue_declare(c, ch, bytes_of(name_), 0, durable ? 1 : 0, 0,
-                                                 options_.auto_delete ? 1 : 0, args.get());
-                            });
+  auto declare = [name = name_, durable, auto_delete = options_.auto_delete,
+                  table = std::make_shared<Table>(std::move(args))](amqp_connection_state_t c,
+                                                                    amqp_channel_t ch) {
+    amqp_queue_declare(c, ch, bytes_of(name), 0, durable ? 1 : 0, 0, auto_delete ? 1 : 0,
+                       table->get());
+  };
+  std::string what = fmt::format("queue.declare of '{}'", name_);
+  transport_->control().run(what, declare);
+  transport_->topology().add("queue " + name_, {name_}, std::move(what), std::move(declare));
+  transport_->publisher().watch(counters_);
 }
 
 const Transport& RabbitQueue::transport() const noexcept { return *transport_; }
@@ -939,7 +1355,7 @@ Result<SendReceipt> RabbitQueue::accept(Message&& message, const SendOptions& op
             quorum    ? Persisted::replicated
             : durable ? Persisted::synced
                       : Persisted::memory,
-            options.on_complete, counters_};
+            options.on_complete, counters_, options_.capacity};
     return send_through(*transport_, open_, "queue", name_, options, std::move(job));
   } catch (...) {
     return Result<SendReceipt>(Errc::out_of_memory, "rabbitmq: a send to queue '" + name_ + "'");
@@ -1001,6 +1417,7 @@ void RabbitQueue::remove() {
                             [&](amqp_connection_state_t c, amqp_channel_t ch) {
                               amqp_queue_delete(c, ch, bytes_of(name_), 0, 0);
                             });
+  transport_->topology().forget(name_);
   close(false);
 }
 
@@ -1023,8 +1440,10 @@ std::shared_ptr<QueueState> RabbitQueue::consume(std::uint32_t prefetch, std::st
   auto holder = std::make_shared<InboxHolder>();
   holder->inbox =
       std::make_shared<QueueState>(name_, inbox_options, clock_, nullptr, nullptr, hooks_);
-  holder->consumer = std::make_unique<RabbitConsumer>(
-      transport_->options(), holder->inbox, name_, prefetch, tag, counters_, hooks_);
+  holder->consumer = std::make_unique<RabbitConsumer>(transport_->options(),
+                                                      transport_->shared_topology(),
+                                                      holder->inbox, name_, prefetch, tag,
+                                                      counters_, hooks_);
   holder->live = live_consumers_;
   live_consumers_->fetch_add(1, std::memory_order_acq_rel);
   std::shared_ptr<QueueState> inbox(holder, holder->inbox.get());
@@ -1054,11 +1473,15 @@ RabbitExchange::RabbitExchange(std::shared_ptr<RabbitTransport> transport, std::
                      : type == ExchangeType::topic  ? "topic"
                      : type == ExchangeType::fanout ? "fanout"
                                                     : "headers";
-  transport_->control().run(fmt::format("exchange.declare of '{}'", name_),
-                            [&](amqp_connection_state_t c, amqp_channel_t ch) {
-                              amqp_exchange_declare(c, ch, bytes_of(name_), amqp_cstring_bytes(kind),
-                                                    0, 1, 0, 0, args.get());
-                            });
+  auto declare = [name = name_, kind, table = std::make_shared<Table>(std::move(args))](
+                     amqp_connection_state_t c, amqp_channel_t ch) {
+    amqp_exchange_declare(c, ch, bytes_of(name), amqp_cstring_bytes(kind), 0, 1, 0, 0,
+                          table->get());
+  };
+  std::string what = fmt::format("exchange.declare of '{}'", name_);
+  transport_->control().run(what, declare);
+  transport_->topology().add("exchange " + name_, {name_}, std::move(what), std::move(declare));
+  transport_->publisher().watch(counters_);
 }
 
 const Transport& RabbitExchange::transport() const noexcept { return *transport_; }
@@ -1116,24 +1539,29 @@ bool RabbitExchange::unbind(const Destination& destination, std::string_view key
 
 void RabbitExchange::binding_call(bool bind, const std::string& target_name, bool is_exchange,
                                   std::string_view key, const Headers& arguments) {
-  Table args;
-  for (const auto& [name, value] : arguments) args.add(name, value);
-  transport_->control().run(
-      fmt::format("{} of '{}' {} '{}' with '{}'", bind ? "bind" : "unbind", target_name,
-                  bind ? "to" : "from", name_, key),
-      [&](amqp_connection_state_t c, amqp_channel_t ch) {
-        const amqp_bytes_t to = bytes_of(target_name), from = bytes_of(name_),
-                           routing = bytes_of(key);
-        if (is_exchange && bind) {
-          amqp_exchange_bind(c, ch, to, from, routing, args.get());
-        } else if (is_exchange) {
-          amqp_exchange_unbind(c, ch, to, from, routing, args.get());
-        } else if (bind) {
-          amqp_queue_bind(c, ch, to, from, routing, args.get());
-        } else {
-          amqp_queue_unbind(c, ch, to, from, routing, args.get());
-        }
-      });
+  auto table = std::make_shared<Table>();
+  for (const auto& [name, value] : arguments) table->add(name, value);
+  auto call = [bind, is_exchange, table, to = target_name, from = name_,
+               routing = std::string(key)](amqp_connection_state_t c, amqp_channel_t ch) {
+    if (is_exchange && bind) {
+      amqp_exchange_bind(c, ch, bytes_of(to), bytes_of(from), bytes_of(routing), table->get());
+    } else if (is_exchange) {
+      amqp_exchange_unbind(c, ch, bytes_of(to), bytes_of(from), bytes_of(routing), table->get());
+    } else if (bind) {
+      amqp_queue_bind(c, ch, bytes_of(to), bytes_of(from), bytes_of(routing), table->get());
+    } else {
+      amqp_queue_unbind(c, ch, bytes_of(to), bytes_of(from), bytes_of(routing), table->get());
+    }
+  };
+  std::string what = fmt::format("{} of '{}' {} '{}' with '{}'", bind ? "bind" : "unbind",
+                                 target_name, bind ? "to" : "from", name_, key);
+  transport_->control().run(what, call);
+  const std::string id = fmt::format("bind '{}' '{}' '{}'", name_, target_name, key);
+  if (bind) {
+    transport_->topology().add(id, {name_, target_name}, std::move(what), std::move(call));
+  } else {
+    transport_->topology().remove(id);
+  }
 }
 
 ExchangeStats RabbitExchange::stats() const {
@@ -1153,6 +1581,7 @@ void RabbitExchange::remove() {
                             [&](amqp_connection_state_t c, amqp_channel_t ch) {
                               amqp_exchange_delete(c, ch, bytes_of(name_), 0);
                             });
+  transport_->topology().forget(name_);
   close(false);
 }
 
