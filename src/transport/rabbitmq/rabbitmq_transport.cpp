@@ -526,6 +526,14 @@ class RabbitConsumer final : public InboxSink {
     if ((p._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
       headers = headers_of(p.headers);
       std::vector<Headers::value_type> kept;
+      // The key a send gave (a send to a queue keeps it in kKeyHeader: its routing key is the
+      // queue's name), unless a dead-letter routing key replaced it: a dead letter of a send
+      // to a queue (x-first-death-exchange "") keeps the queue's name as its routing key only
+      // when the queue has no x-dead-letter-routing-key.
+      const auto death_queue = headers.find("x-first-death-queue");
+      const bool sent_to_queue = death_queue ? headers.get("x-first-death-exchange").empty()
+                                             : view_of(envelope.exchange).empty();
+      if (sent_to_queue && (!death_queue || key == *death_queue)) key.clear();
       for (const auto& [name, value] : headers) {
         if (name == "x-delivery-count") {
           // Quorum queues count earlier deliveries; a value that is no number counts as none.
@@ -534,7 +542,7 @@ class RabbitConsumer final : public InboxSink {
             earlier = count;
           }
         } else if (name == kKeyHeader) {
-          key = value;
+          if (key.empty()) key = value;
         } else if (name == kSequenceHeader) {
           continue;
         } else {
