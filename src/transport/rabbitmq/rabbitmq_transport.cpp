@@ -843,7 +843,10 @@ std::pair<Table, bool> queue_arguments(std::string_view name, const QueueOptions
     }
     if (o.auto_delete) refuse(name, "auto_delete with max_deliveries", "quorum queues are not");
     args.add("x-queue-type", std::string("quorum"));
-    args.add("x-delivery-limit", static_cast<std::int64_t>(o.max_deliveries));
+    // RabbitMQ dead-letters a message once it has been returned more than x-delivery-limit
+    // times (limit 2: the third return, after three deliveries); max_deliveries counts
+    // deliveries.
+    args.add("x-delivery-limit", static_cast<std::int64_t>(o.max_deliveries) - 1);
   } else if (o.max_priority != 0) {
     args.add("x-max-priority", static_cast<std::int64_t>(o.max_priority));
   }
