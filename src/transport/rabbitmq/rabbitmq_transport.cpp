@@ -143,6 +143,7 @@ struct Job {
   std::function<void(const Result<SendReceipt>&)> on_complete;
   std::shared_ptr<Counters> counters;
   std::string encoded{};  // an object payload, encoded by its Codec on the sender's thread
+  std::string expiration{};  // the send's ttl in milliseconds (AMQP `expiration`); "": none
 };
 
 class Publisher {
@@ -225,6 +226,10 @@ class Publisher {
                                                   : std::string(m.message_id());
     props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
     props.message_id = bytes_of(id);
+    if (!job.expiration.empty()) {
+      props._flags |= AMQP_BASIC_EXPIRATION_FLAG;
+      props.expiration = bytes_of(job.expiration);
+    }
     Table headers;
     for (const auto& [name, value] : m.headers()) headers.add(name, value);
     headers.add(std::string(kSequenceHeader), static_cast<std::int64_t>(sequence));
@@ -887,6 +892,19 @@ Result<SendReceipt> send_through(RabbitTransport& transport, const std::atomic<b
                                fmt::format("{} '{}' on transport rabbitmq: SendOptions::dedup_id "
                                            "is not carried (RabbitMQ does not deduplicate)",
                                            noun, name));
+  }
+  if (options.delay.count() != 0) {
+    return Result<SendReceipt>(Errc::invalid_argument,
+                               fmt::format("{} '{}' on transport rabbitmq: SendOptions::delay is "
+                                           "not carried (RabbitMQ delays no message without a "
+                                           "plugin)", noun, name));
+  }
+  if (options.ttl.count() < 0) {
+    return Result<SendReceipt>(Errc::invalid_argument, "SendOptions::ttl must not be negative");
+  }
+  if (options.ttl.count() > 0 && options.ttl != Duration::max()) {  // max: never expires
+    job.expiration = std::to_string(
+        std::chrono::ceil<std::chrono::milliseconds>(options.ttl).count());
   }
   const MessageId id = job.message.id();
   if (auto queued = transport.publisher().publish(std::move(job)); !queued) {
