@@ -1116,6 +1116,13 @@ std::pair<std::string, bool> RabbitExchange::target(const Destination& destinati
 
 void RabbitExchange::bind(const Destination& destination, std::string_view key,
                           const BindOptions& options) {
+  if (type_ != ExchangeType::headers && !options.arguments.empty()) {
+    throw Error(Errc::invalid_argument,
+                fmt::format("exchange '{}' on transport rabbitmq: a binding's arguments (a "
+                            "header filter) are not carried on a direct, topic or fanout "
+                            "exchange (the server ignores them)",
+                            name_));
+  }
   const auto bound = target(destination);
   binding_call(true, bound.first, bound.second, key, options.arguments);
   std::lock_guard lock(mutex_);
