@@ -118,19 +118,28 @@ TEMPLATE_TEST_CASE("competing consumers that ack everything receive each message
   CHECK(duplicates == 0);
 }
 
-TEMPLATE_TEST_CASE("a consumer holds at most its prefetch of unacked deliveries, and an ack "
-                   "lets the next one in", "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
+TEMPLATE_TEST_CASE("a consumer holds at most its prefetch of unacked deliveries, what it "
+                   "cannot hold goes to the others, and an ack lets the next one in",
+                   "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
   TestType t;
   if (!t.available()) return;
   const std::string name = unique("prefetch");
   t.queue(name);
   auto producer = t.broker->producer();
-  send_numbered(producer, name, 5);
+  send_numbered(producer, name, 6);
   auto consumer = t.broker->consumer(name, {.prefetch = 2});
   Delivery first = receive(consumer);
   Delivery second = receive(consumer);
   require_nothing(consumer);
   CHECK(consumer.in_flight() == 2);
+  // The rest stays in the queue for another consumer (a remote consumer's window is the
+  // server's basic.qos: nothing more is pushed to it).
+  {
+    auto other = t.broker->consumer(name, {.prefetch = 3});
+    std::set<std::string> got;
+    for (int i = 0; i < 3; ++i) got.emplace(receive(other).payload().as_string());
+    CHECK(got == std::set<std::string>{"m2", "m3", "m4"});
+  }  // closed unacked: back to the queue
   REQUIRE(first.ack());
   Delivery third = receive(consumer);
   CHECK(third.payload().as_string() == "m2");
@@ -383,6 +392,7 @@ TEMPLATE_TEST_CASE("a message delivered max_deliveries times without an ack is d
     Delivery d = receive(dead_consumer);
     CHECK(d.payload().as_string() == "crash");
     CHECK(d.message().key() == "poison");
+    CHECK(d.headers().get(TestType::kDeathReason) == TestType::kMaxDeliveriesReason);
     REQUIRE(d.ack());
     require_nothing(consumer);
     CHECK(q.depth() == 0);

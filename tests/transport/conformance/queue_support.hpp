@@ -7,7 +7,7 @@
 //              test case skips loudly (WARN with the server's log) where it cannot start.
 // Each names what it cannot carry (`uncarried`: refused with `invalid_argument` at declare)
 // and how it differs where both are right (`kExactAttempts`, `kDeathReason`,
-// `kBindingFilters`).
+// `kMaxDeliveriesReason`, `kBindingFilters`).
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -48,6 +48,8 @@ struct MemoryQueues {
   static constexpr bool kExactAttempts = true;
   /// The header a dead letter names its reason in.
   static constexpr std::string_view kDeathReason = headers::death_reason;
+  /// The reason of a message dead-lettered after `max_deliveries`.
+  static constexpr std::string_view kMaxDeliveriesReason = "max_deliveries";
   /// A direct, topic or fanout binding's arguments filter on the message's headers.
   static constexpr bool kBindingFilters = true;
   std::unique_ptr<Broker> broker = std::make_unique<Broker>();
@@ -64,6 +66,7 @@ struct DurableQueues {
   static constexpr std::string_view kName = "durable";
   static constexpr bool kExactAttempts = true;
   static constexpr std::string_view kDeathReason = headers::death_reason;
+  static constexpr std::string_view kMaxDeliveriesReason = "max_deliveries";
   static constexpr bool kBindingFilters = true;
   ScratchDir dir;
   std::unique_ptr<Broker> broker =
@@ -96,6 +99,7 @@ struct RabbitQueues {
   static constexpr std::string_view kName = "rabbitmq";
   static constexpr bool kExactAttempts = false;  // exact on quorum queues (x-delivery-count)
   static constexpr std::string_view kDeathReason = "x-first-death-reason";
+  static constexpr std::string_view kMaxDeliveriesReason = "delivery_limit";
   static constexpr bool kBindingFilters = false;  // only a headers exchange reads arguments
   std::shared_ptr<Transport> transport = rabbit_or_null();
   std::unique_ptr<Broker> broker = std::make_unique<Broker>();
