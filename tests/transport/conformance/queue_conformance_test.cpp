@@ -418,3 +418,30 @@ TEMPLATE_TEST_CASE("what a transport cannot carry, and bad options, are typed er
   auto producer = t.broker->producer();
   send_ok(producer, name, "after");
 }
+
+TEMPLATE_TEST_CASE("a dead letter of a queue without a dead-letter routing key is routed by the "
+                   "message's own key", "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
+  TestType t;
+  if (!t.available()) return;
+  if (TestType::kName == "rabbitmq") {
+    // KNOWN BUG (not small to fix): a send to a RabbitMQ queue is published to the default
+    // exchange with the queue's name as its routing key (the send's key rides in a header),
+    // so the server routes the dead letter by the queue's name, not the message's key, and
+    // a dead-letter exchange bound by key drops it. Set dead_letter_routing_key meanwhile.
+    WARN("SKIPPED on rabbitmq (known bug): a dead letter without dead_letter_routing_key is "
+         "routed by the queue's name, not the message's key");
+    return;
+  }
+  const std::string dlx = unique("dlx"), dead = unique("by-key"), name = unique("keyed-work");
+  Queue dead_queue = dead_letter_target(t, dlx, dead, "order-7");
+  t.queue(name, {.dead_letter = dlx});
+  auto producer = t.broker->producer();
+  send_ok(producer, name, "poison", {.key = "order-7"});
+  auto consumer = t.broker->consumer(name);
+  REQUIRE(receive(consumer).reject());
+  auto dead_consumer = t.broker->consumer(dead);
+  Delivery d = receive(dead_consumer);
+  CHECK(d.payload().as_string() == "poison");
+  CHECK(d.message().key() == "order-7");
+  REQUIRE(d.ack());
+}
