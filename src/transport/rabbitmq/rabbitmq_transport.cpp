@@ -954,6 +954,13 @@ Result<SendReceipt> RabbitQueue::accept(Message&& message, const SendOptions& op
                                fmt::format("payload of {} bytes over queue '{}''s max_payload",
                                            message.payload().size(), name_));
   }
+  if (options_.max_length_bytes != 0 && message.payload().size() > options_.max_length_bytes) {
+    // It could never fit: refused as a local queue refuses it (the server would nack it: full).
+    return Result<SendReceipt>(Errc::payload_too_large,
+                               fmt::format("payload of {} bytes over queue '{}''s "
+                                           "max_length_bytes",
+                                           message.payload().size(), name_));
+  }
   const bool quorum = options_.max_deliveries != 0;
   const bool durable = quorum || options_.durability != Durability::memory;
   try {
