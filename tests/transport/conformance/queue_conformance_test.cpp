@@ -268,6 +268,10 @@ TEMPLATE_TEST_CASE("a queue's max_length_bytes refuses the send that would pass 
   REQUIRE(!over);
   CHECK(over.failure().code == Errc::full);
   CHECK(q.depth() == 2);
+  // A payload larger than the limit by itself could never fit.
+  auto too_large = send_settled(producer, name, "12345678901");
+  REQUIRE(!too_large);
+  CHECK(too_large.failure().code == Errc::payload_too_large);
   // Room again once one is consumed (the consumer closed: a remote one may have taken the
   // other into its prefetch).
   {
