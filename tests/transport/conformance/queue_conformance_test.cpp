@@ -118,9 +118,10 @@ TEMPLATE_TEST_CASE("competing consumers that ack everything receive each message
   CHECK(duplicates == 0);
 }
 
-TEMPLATE_TEST_CASE("a consumer holds at most its prefetch of unacked deliveries, what it "
-                   "cannot hold goes to the others, and an ack lets the next one in",
-                   "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
+TEMPLATE_TEST_CASE(
+    "a consumer holds at most its prefetch of unacked deliveries, what it "
+    "cannot hold goes to the others, and an ack lets the next one in",
+    "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
   TestType t;
   if (!t.available()) return;
   const std::string name = unique("prefetch");
@@ -148,8 +149,10 @@ TEMPLATE_TEST_CASE("a consumer holds at most its prefetch of unacked deliveries,
   REQUIRE(third.ack());
 }
 
-TEMPLATE_TEST_CASE("a delivery nacked with requeue comes again with its attempt count one "
-                   "higher", "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
+TEMPLATE_TEST_CASE(
+    "a delivery nacked with requeue comes again with its attempt count one "
+    "higher",
+    "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
   TestType t;
   if (!t.available()) return;
   const std::string name = unique("nack");
@@ -175,9 +178,10 @@ TEMPLATE_TEST_CASE("a delivery nacked with requeue comes again with its attempt 
   REQUIRE(third.ack());
 }
 
-TEMPLATE_TEST_CASE("a rejected delivery goes through the dead-letter exchange with the "
-                   "queue's dead-letter routing key", "[conformance]",
-                   SWITCHYARD_QUEUE_TRANSPORTS) {
+TEMPLATE_TEST_CASE(
+    "a rejected delivery goes through the dead-letter exchange with the "
+    "queue's dead-letter routing key",
+    "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
   TestType t;
   if (!t.available()) return;
   const std::string dlx = unique("dlx"), dead = unique("dead"), name = unique("work");
@@ -201,8 +205,10 @@ TEMPLATE_TEST_CASE("a rejected delivery goes through the dead-letter exchange wi
   CHECK(other_queue.depth() == 0);
 }
 
-TEMPLATE_TEST_CASE("a closed consumer's unacked deliveries come to the next consumer as "
-                   "redeliveries", "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
+TEMPLATE_TEST_CASE(
+    "a closed consumer's unacked deliveries come to the next consumer as "
+    "redeliveries",
+    "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
   TestType t;
   if (!t.available()) return;
   const std::string name = unique("handover");
@@ -211,8 +217,9 @@ TEMPLATE_TEST_CASE("a closed consumer's unacked deliveries come to the next cons
   send_numbered(producer, name, 3);
   {
     auto first = t.broker->consumer(name);
-    for (int i = 0; i < 3; ++i) (void)receive(first);  // held, never settled
-  }  // closed: its deliveries go back
+    // Held, never settled; closed at the end of the block: its deliveries go back.
+    for (int i = 0; i < 3; ++i) (void)receive(first);
+  }
   auto next = t.broker->consumer(name);
   std::set<std::string> again;
   for (int i = 0; i < 3; ++i) {
@@ -226,9 +233,10 @@ TEMPLATE_TEST_CASE("a closed consumer's unacked deliveries come to the next cons
   require_nothing(next);
 }
 
-TEMPLATE_TEST_CASE("a queue at its capacity refuses a send with full under reject, and drops "
-                   "its oldest under drop_oldest", "[conformance]",
-                   SWITCHYARD_QUEUE_TRANSPORTS) {
+TEMPLATE_TEST_CASE(
+    "a queue at its capacity refuses a send with full under reject, and drops "
+    "its oldest under drop_oldest",
+    "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
   TestType t;
   if (!t.available()) return;
   auto producer = t.broker->producer();
@@ -282,8 +290,8 @@ TEMPLATE_TEST_CASE("a queue's max_length_bytes refuses the send that would pass 
   send_ok(producer, name, "x");
 }
 
-TEMPLATE_TEST_CASE("higher priorities are delivered first, FIFO within a level",
-                   "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
+TEMPLATE_TEST_CASE("higher priorities are delivered first, FIFO within a level", "[conformance]",
+                   SWITCHYARD_QUEUE_TRANSPORTS) {
   TestType t;
   if (!t.available()) return;
   const std::string name = unique("priorities");
@@ -301,16 +309,16 @@ TEMPLATE_TEST_CASE("higher priorities are delivered first, FIFO within a level",
   }
 }
 
-TEMPLATE_TEST_CASE("a message whose time to live runs out goes to the dead-letter exchange, "
-                   "or is dropped where there is none", "[conformance]",
-                   SWITCHYARD_QUEUE_TRANSPORTS) {
+TEMPLATE_TEST_CASE(
+    "a message whose time to live runs out goes to the dead-letter exchange, "
+    "or is dropped where there is none",
+    "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
   TestType t;
   if (!t.available()) return;
   auto producer = t.broker->producer();
   const std::string dlx = unique("dlx"), dead = unique("expired"), name = unique("ttl");
   Queue dead_queue = dead_letter_target(t, dlx, dead, "expired");
-  Queue q = t.queue(name, {.dead_letter = dlx, .dead_letter_routing_key = "expired",
-                           .ttl = 100ms});
+  Queue q = t.queue(name, {.dead_letter = dlx, .dead_letter_routing_key = "expired", .ttl = 100ms});
   send_ok(producer, name, "stale");
   outlive(100ms);
   // A consumer never gets it: RabbitMQ drops expired messages at the head of the queue, a
@@ -382,8 +390,8 @@ TEMPLATE_TEST_CASE("a message delivered max_deliveries times without an ack is d
     INFO("max_deliveries " << limit);
     const std::string dlx = unique("dlx"), dead = unique("poison"), name = unique("limited");
     Queue dead_queue = dead_letter_target(t, dlx, dead, "poison");
-    Queue q = t.queue(name, {.max_deliveries = limit, .dead_letter = dlx,
-                             .dead_letter_routing_key = "poison"});
+    Queue q = t.queue(
+        name, {.max_deliveries = limit, .dead_letter = dlx, .dead_letter_routing_key = "poison"});
     auto producer = t.broker->producer();
     send_ok(producer, name, "crash");
     auto consumer = t.broker->consumer(name);
@@ -403,8 +411,10 @@ TEMPLATE_TEST_CASE("a message delivered max_deliveries times without an ack is d
   }
 }
 
-TEMPLATE_TEST_CASE("what a transport cannot carry, and bad options, are typed errors at "
-                   "declare", "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
+TEMPLATE_TEST_CASE(
+    "what a transport cannot carry, and bad options, are typed errors at "
+    "declare",
+    "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
   TestType t;
   if (!t.available()) return;
   CHECK(code_of([&] { t.queue(unique("zero"), {.capacity = 0}); }) == Errc::invalid_argument);
@@ -423,8 +433,10 @@ TEMPLATE_TEST_CASE("what a transport cannot carry, and bad options, are typed er
   send_ok(producer, name, "after");
 }
 
-TEMPLATE_TEST_CASE("a dead letter of a queue without a dead-letter routing key is routed by the "
-                   "message's own key", "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
+TEMPLATE_TEST_CASE(
+    "a dead letter of a queue without a dead-letter routing key is routed by the "
+    "message's own key",
+    "[conformance]", SWITCHYARD_QUEUE_TRANSPORTS) {
   TestType t;
   if (!t.available()) return;
   if (TestType::kName == "rabbitmq") {
@@ -432,8 +444,9 @@ TEMPLATE_TEST_CASE("a dead letter of a queue without a dead-letter routing key i
     // exchange with the queue's name as its routing key (the send's key rides in a header),
     // so the server routes the dead letter by the queue's name, not the message's key, and
     // a dead-letter exchange bound by key drops it. Set dead_letter_routing_key meanwhile.
-    WARN("SKIPPED on rabbitmq (known bug): a dead letter without dead_letter_routing_key is "
-         "routed by the queue's name, not the message's key");
+    WARN(
+        "SKIPPED on rabbitmq (known bug): a dead letter without dead_letter_routing_key is "
+        "routed by the queue's name, not the message's key");
     return;
   }
   const std::string dlx = unique("dlx"), dead = unique("by-key"), name = unique("keyed-work");

@@ -69,8 +69,7 @@ struct DurableQueues {
   static constexpr std::string_view kMaxDeliveriesReason = "max_deliveries";
   static constexpr bool kBindingFilters = true;
   ScratchDir dir;
-  std::unique_ptr<Broker> broker =
-      std::make_unique<Broker>(BrokerOptions{.data_dir = dir.path()});
+  std::unique_ptr<Broker> broker = std::make_unique<Broker>(BrokerOptions{.data_dir = dir.path()});
   bool available() const { return true; }
   Queue queue(std::string_view name, QueueOptions o = {}) {
     if (o.durability == Durability::memory) o.durability = Durability::none;
@@ -87,9 +86,10 @@ struct DurableQueues {
 inline std::shared_ptr<Transport> rabbit_or_null() {
   RabbitmqServer& server = RabbitmqServer::shared();
   if (!server.available()) {
-    WARN("SKIPPED: rabbitmq-server could not start here, so this RabbitMQ conformance case "
-         "did not run: "
-         << server.error());
+    WARN(
+        "SKIPPED: rabbitmq-server could not start here, so this RabbitMQ conformance case "
+        "did not run: "
+        << server.error());
     return nullptr;
   }
   return rabbitmq::connect({.host = server.host(), .port = server.port()});
