@@ -143,7 +143,8 @@ struct Job {
   std::function<void(const Result<SendReceipt>&)> on_complete;
   std::shared_ptr<Counters> counters;
   std::string encoded{};  // an object payload, encoded by its Codec on the sender's thread
-  std::string expiration{};  // the send's ttl in milliseconds (AMQP `expiration`); "": none
+  /// The send's ttl in milliseconds (AMQP `expiration`); "": none.
+  std::string expiration{};
 };
 
 class Publisher {
@@ -897,7 +898,8 @@ Result<SendReceipt> send_through(RabbitTransport& transport, const std::atomic<b
     return Result<SendReceipt>(Errc::invalid_argument,
                                fmt::format("{} '{}' on transport rabbitmq: SendOptions::delay is "
                                            "not carried (RabbitMQ delays no message without a "
-                                           "plugin)", noun, name));
+                                           "plugin)",
+                                           noun, name));
   }
   if (options.ttl.count() < 0) {
     return Result<SendReceipt>(Errc::invalid_argument, "SendOptions::ttl must not be negative");
