@@ -905,8 +905,8 @@ Result<SendReceipt> send_through(RabbitTransport& transport, const std::atomic<b
     return Result<SendReceipt>(Errc::invalid_argument, "SendOptions::ttl must not be negative");
   }
   if (options.ttl.count() > 0 && options.ttl != Duration::max()) {  // max: never expires
-    job.expiration = std::to_string(
-        std::chrono::ceil<std::chrono::milliseconds>(options.ttl).count());
+    job.expiration =
+        std::to_string(std::chrono::ceil<std::chrono::milliseconds>(options.ttl).count());
   }
   const MessageId id = job.message.id();
   if (auto queued = transport.publisher().publish(std::move(job)); !queued) {
