@@ -262,6 +262,8 @@ struct Job {
   std::string encoded{};  // an object payload, encoded by its Codec on the sender's thread
   std::uint32_t published = 0;   // times basic.publish was sent for it (the publisher's)
   Steady::time_point deadline{};  // while waiting for a connection: when it fails
+  /// The send's ttl in milliseconds (AMQP `expiration`); "": none.
+  std::string expiration{};
 };
 
 class Publisher {
@@ -411,6 +413,10 @@ class Publisher {
                                                   : std::string(m.message_id());
     props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
     props.message_id = bytes_of(id);
+    if (!job.expiration.empty()) {
+      props._flags |= AMQP_BASIC_EXPIRATION_FLAG;
+      props.expiration = bytes_of(job.expiration);
+    }
     Table headers;
     for (const auto& [name, value] : m.headers()) headers.add(name, value);
     headers.add(std::string(kSequenceHeader), static_cast<std::int64_t>(sequence));
@@ -848,6 +854,14 @@ class RabbitConsumer final : public InboxSink {
     if ((p._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
       headers = headers_of(p.headers);
       std::vector<Headers::value_type> kept;
+      // The key a send gave (a send to a queue keeps it in kKeyHeader: its routing key is the
+      // queue's name), unless a dead-letter routing key replaced it: a dead letter of a send
+      // to a queue (x-first-death-exchange "") keeps the queue's name as its routing key only
+      // when the queue has no x-dead-letter-routing-key.
+      const auto death_queue = headers.find("x-first-death-queue");
+      const bool sent_to_queue = death_queue ? headers.get("x-first-death-exchange").empty()
+                                             : view_of(envelope.exchange).empty();
+      if (sent_to_queue && (!death_queue || key == *death_queue)) key.clear();
       for (const auto& [name, value] : headers) {
         if (name == "x-delivery-count") {
           // Quorum queues count earlier deliveries; a value that is no number counts as none.
@@ -856,7 +870,7 @@ class RabbitConsumer final : public InboxSink {
             earlier = count;
           }
         } else if (name == kKeyHeader) {
-          key = value;
+          if (key.empty()) key = value;
         } else if (name == kSequenceHeader) {
           continue;
         } else {
@@ -1253,7 +1267,10 @@ std::pair<Table, bool> queue_arguments(std::string_view name, const QueueOptions
     }
     if (o.auto_delete) refuse(name, "auto_delete with max_deliveries", "quorum queues are not");
     args.add("x-queue-type", std::string("quorum"));
-    args.add("x-delivery-limit", static_cast<std::int64_t>(o.max_deliveries));
+    // RabbitMQ dead-letters a message once it has been returned more than x-delivery-limit
+    // times (limit 2: the third return, after three deliveries); max_deliveries counts
+    // deliveries.
+    args.add("x-delivery-limit", static_cast<std::int64_t>(o.max_deliveries) - 1);
   } else if (o.max_priority != 0) {
     args.add("x-max-priority", static_cast<std::int64_t>(o.max_priority));
   }
@@ -1294,6 +1311,20 @@ Result<SendReceipt> send_through(RabbitTransport& transport, const std::atomic<b
                                fmt::format("{} '{}' on transport rabbitmq: SendOptions::dedup_id "
                                            "is not carried (RabbitMQ does not deduplicate)",
                                            noun, name));
+  }
+  if (options.delay.count() != 0) {
+    return Result<SendReceipt>(Errc::invalid_argument,
+                               fmt::format("{} '{}' on transport rabbitmq: SendOptions::delay is "
+                                           "not carried (RabbitMQ delays no message without a "
+                                           "plugin)",
+                                           noun, name));
+  }
+  if (options.ttl.count() < 0) {
+    return Result<SendReceipt>(Errc::invalid_argument, "SendOptions::ttl must not be negative");
+  }
+  if (options.ttl.count() > 0 && options.ttl != Duration::max()) {  // max: never expires
+    job.expiration =
+        std::to_string(std::chrono::ceil<std::chrono::milliseconds>(options.ttl).count());
   }
   const MessageId id = job.message.id();
   if (auto queued = transport.publisher().publish(std::move(job)); !queued) {
@@ -1346,6 +1377,13 @@ Result<SendReceipt> RabbitQueue::accept(Message&& message, const SendOptions& op
   if (message.payload().size() > options_.max_payload) {
     return Result<SendReceipt>(Errc::payload_too_large,
                                fmt::format("payload of {} bytes over queue '{}''s max_payload",
+                                           message.payload().size(), name_));
+  }
+  if (options_.max_length_bytes != 0 && message.payload().size() > options_.max_length_bytes) {
+    // It could never fit: refused as a local queue refuses it (the server would nack it: full).
+    return Result<SendReceipt>(Errc::payload_too_large,
+                               fmt::format("payload of {} bytes over queue '{}''s "
+                                           "max_length_bytes",
                                            message.payload().size(), name_));
   }
   const bool quorum = options_.max_deliveries != 0;
@@ -1517,6 +1555,13 @@ std::pair<std::string, bool> RabbitExchange::target(const Destination& destinati
 
 void RabbitExchange::bind(const Destination& destination, std::string_view key,
                           const BindOptions& options) {
+  if (type_ != ExchangeType::headers && !options.arguments.empty()) {
+    throw Error(Errc::invalid_argument,
+                fmt::format("exchange '{}' on transport rabbitmq: a binding's arguments (a "
+                            "header filter) are not carried on a direct, topic or fanout "
+                            "exchange (the server ignores them)",
+                            name_));
+  }
   const auto bound = target(destination);
   binding_call(true, bound.first, bound.second, key, options.arguments);
   std::lock_guard lock(mutex_);
