@@ -342,6 +342,12 @@ void write_remote_queue_families(std::string& out, const std::vector<RemoteQueue
   remote_family({"switchyard_remote_queue_rejected_total", "counter",
                  "Deliveries rejected without requeue (to the dead-letter exchange)."},
                 [](const S& s) { return s.rejected; });
+  remote_family({"switchyard_remote_queue_republished_total", "counter",
+                 "Unconfirmed sends published again after a reconnect."},
+                [](const S& s) { return s.republished; });
+  remote_family({"switchyard_remote_queue_reconnects_total", "counter",
+                 "Connections made again after one dropped."},
+                [](const S& s) { return s.reconnects; });
   remote_family({"switchyard_remote_queue_errors_total", "counter",
                  "Connection and channel errors."},
                 [](const S& s) { return s.errors; });

@@ -32,8 +32,8 @@
 
 using namespace switchyard;
 using namespace std::chrono_literals;
-using switchyard::test::RabbitmqServer;
 using switchyard::test::eventually;
+using switchyard::test::RabbitmqServer;
 
 namespace {
 
@@ -46,9 +46,10 @@ RabbitmqServer* server_or_skip() {
   RabbitmqServer& server = RabbitmqServer::shared();
   if (left_stopped) left_stopped = !server.start();
   if (!server.available()) {
-    WARN("SKIPPED: rabbitmq-server could not start here, so this RabbitMQ reconnect test did "
-         "not run: "
-         << server.error());
+    WARN(
+        "SKIPPED: rabbitmq-server could not start here, so this RabbitMQ reconnect test did "
+        "not run: "
+        << server.error());
     return nullptr;
   }
   return &server;
@@ -91,8 +92,9 @@ struct Outcomes {
 
 }  // namespace
 
-TEST_CASE("a RabbitMQ server stopped and started mid-flow loses nothing confirmed: the producer "
-          "republishes, the consumer resumes, a held delivery is stale and comes back") {
+TEST_CASE(
+    "a RabbitMQ server stopped and started mid-flow loses nothing confirmed: the producer "
+    "republishes, the consumer resumes, a held delivery is stale and comes back") {
   RabbitmqServer* server = server_or_skip();
   if (server == nullptr) return;
   Outcomes outcomes;  // outlives the transport, whose thread completes the sends
@@ -171,8 +173,8 @@ TEST_CASE("a RabbitMQ server stopped and started mid-flow loses nothing confirme
   REQUIRE(eventually([&] { return outcomes.confirmed() >= 300; }, 60s));
   server->stop();
   // Both connections notice (the server closes them as it stops).
-  CHECK(eventually([&] { return stats_of(broker, name).connection == ConnectionState::down; },
-                   30s));
+  CHECK(
+      eventually([&] { return stats_of(broker, name).connection == ConnectionState::down; }, 30s));
   const int before_start = sent.load();
   const bool restarted = server->start();
   INFO(server->error());
@@ -214,21 +216,32 @@ TEST_CASE("a RabbitMQ server stopped and started mid-flow loses nothing confirme
   const RemoteQueueStats s = stats_of(broker, name);
   CHECK(s.reconnects >= 1);
   CHECK(s.connection == ConnectionState::up);
+  // The same counts in metrics(): the reconnects and republished series of this queue.
+  const std::string metrics = broker.metrics();
+  const std::string labels =
+      fmt::format(R"({{destination="{}",kind="remote queue",transport="rabbitmq"}})", name);
+  CHECK_THAT(metrics, Catch::Matchers::Contains(fmt::format(
+                          "switchyard_remote_queue_reconnects_total{} {}", labels, s.reconnects)));
+  CHECK_THAT(metrics,
+             Catch::Matchers::Contains(fmt::format("switchyard_remote_queue_republished_total{} {}",
+                                                   labels, s.republished)));
   CHECK(consumer_errors.load() == 0);
   int duplicates = 0;
   for (const auto& [payload, times] : received) duplicates += times - 1;
   const int lost = missing();
   CHECK(lost == 0);
-  std::printf("rabbitmq restart: sent %d (%d before the start), confirmed %zu, failed %zu, "
-              "republished %llu, reconnects %llu, received %zu distinct (%d duplicates), "
-              "lost %d\n",
-              total, before_start, confirmed_sends.size(), failures.size(),
-              static_cast<unsigned long long>(s.republished),
-              static_cast<unsigned long long>(s.reconnects), received.size(), duplicates, lost);
+  std::printf(
+      "rabbitmq restart: sent %d (%d before the start), confirmed %zu, failed %zu, "
+      "republished %llu, reconnects %llu, received %zu distinct (%d duplicates), "
+      "lost %d\n",
+      total, before_start, confirmed_sends.size(), failures.size(),
+      static_cast<unsigned long long>(s.republished), static_cast<unsigned long long>(s.reconnects),
+      received.size(), duplicates, lost);
 }
 
-TEST_CASE("sends wait for a RabbitMQ server that stays away at most reconnect_timeout, then "
-          "fail timed_out, and closing the transport fails the rest closed without hanging") {
+TEST_CASE(
+    "sends wait for a RabbitMQ server that stays away at most reconnect_timeout, then "
+    "fail timed_out, and closing the transport fails the rest closed without hanging") {
   RabbitmqServer* server = server_or_skip();
   if (server == nullptr) return;
   rabbitmq::RabbitOptions options{.host = server->host(), .port = server->port()};
@@ -323,8 +336,9 @@ TEST_CASE("RabbitMQ reconnect and TLS options out of range are invalid_argument 
   CHECK(connect_code({}) == Errc::ok);
 }
 
-TEST_CASE("after a RabbitMQ restart the transport declares its memory queue and its binding "
-          "again, and the consumer of that queue resumes on it") {
+TEST_CASE(
+    "after a RabbitMQ restart the transport declares its memory queue and its binding "
+    "again, and the consumer of that queue resumes on it") {
   RabbitmqServer* server = server_or_skip();
   if (server == nullptr) return;
   Outcomes outcomes;  // outlives the transport, whose thread completes the sends
@@ -371,8 +385,7 @@ TEST_CASE("after a RabbitMQ restart the transport declares its memory queue and 
   REQUIRE(after);
   CHECK(after->payload().as_string() == "after");
   CHECK(after->ack());
-  CHECK(eventually([&] { return stats_of(broker, queue).connection == ConnectionState::up; },
-                   20s));
+  CHECK(eventually([&] { return stats_of(broker, queue).connection == ConnectionState::up; }, 20s));
   CHECK(stats_of(broker, queue).reconnects >= 1);
 }
 
@@ -415,8 +428,9 @@ bool make_certificates(const std::string& dir, const std::string& name, bool ser
 
 }  // namespace
 
-TEST_CASE("a RabbitMQ transport over TLS publishes and consumes through the server's TLS "
-          "listener, and refuses a server its CA does not sign (io_error)") {
+TEST_CASE(
+    "a RabbitMQ transport over TLS publishes and consumes through the server's TLS "
+    "listener, and refuses a server its CA does not sign (io_error)") {
   RabbitmqServer* server = server_or_skip();
   if (server == nullptr) return;
   Outcomes outcomes;  // outlives the transport, whose thread completes the sends
