@@ -115,9 +115,10 @@ struct RabbitOptions {
 /// every part optional: what is left out keeps RabbitOptions' default (guest, guest,
 /// 127.0.0.1, 5672, "/"). User, password, host and vhost are percent-decoded, so the vhost "/"
 /// is `%2F` (`amqp://host/%2F`); an empty vhost (`amqp://host/`, `amqp://host`) is "/", as
-/// most clients take it. An IPv6 host is bracketed (`amqp://[::1]:5672`). Throws `Error`
-/// `invalid_argument` naming what is wrong: another scheme, `amqps://` (TLS is not supported
-/// yet), a bad or out-of-range port, a bad percent-escape, a "/" or "@" that should have been
+/// most clients take it. An IPv6 host is bracketed (`amqp://[::1]:5672`). `amqps://` sets
+/// `tls.enabled` and the port 5671 unless one is given; `tls.ca_file` (and a client
+/// certificate, if the server asks for one) are the caller's to set. Throws `Error`
+/// `invalid_argument` naming what is wrong: another scheme, a bad or out-of-range port, a bad percent-escape, a "/" or "@" that should have been
 /// encoded, a query (`?heartbeat=…`: none is supported yet) or a fragment. @note threadsafe
 [[nodiscard]] SWITCHYARD_EXPORT RabbitOptions parse_url(std::string_view url);
 

@@ -74,8 +74,17 @@ TEST_CASE("an AMQP URL's IPv6 host is written in brackets") {
   CHECK_THAT(refusal("amqp://[::1]x/"), Catch::Contains("']'"));
 }
 
+TEST_CASE("an amqps URL turns TLS on, on port 5671 unless it names one") {
+  const rabbitmq::RabbitOptions tls = parse_url("amqps://guest:guest@h/");
+  CHECK(tls.tls.enabled);
+  CHECK(tls.port == 5671);
+  CHECK(tls.host == "h");
+  CHECK(parse_url("AMQPS://h:5999/").port == 5999);
+  CHECK_FALSE(parse_url("amqp://h/").tls.enabled);
+  CHECK(parse_url("amqp://h/").port == 5672);
+}
+
 TEST_CASE("an AMQP URL that is malformed is invalid_argument naming the problem") {
-  CHECK_THAT(refusal("amqps://guest:guest@h/"), Catch::Contains("TLS"));
   CHECK_THAT(refusal("http://h/"), Catch::Contains("amqp://"));
   CHECK_THAT(refusal("127.0.0.1:5672"), Catch::Contains("amqp://"));
   CHECK_THAT(refusal(""), Catch::Contains("amqp://"));

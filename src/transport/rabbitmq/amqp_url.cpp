@@ -66,11 +66,18 @@ bool starts_with_scheme(std::string_view url, std::string_view scheme) noexcept 
 
 RabbitOptions parse_url(std::string_view url) {
   RabbitOptions options;
+  std::string_view rest;
   if (starts_with_scheme(url, "amqps://")) {
-    bad("TLS is not supported yet (amqps://); use amqp://");
+    // TLS, on RabbitMQ's TLS port unless the URL names one; the certificate files are the
+    // caller's to add (RabbitOptions::tls).
+    options.tls.enabled = true;
+    options.port = 5671;
+    rest = url.substr(8);
+  } else if (starts_with_scheme(url, "amqp://")) {
+    rest = url.substr(7);
+  } else {
+    bad("it does not begin with amqp:// or amqps://");
   }
-  if (!starts_with_scheme(url, "amqp://")) bad("it does not begin with amqp://");
-  std::string_view rest = url.substr(7);
   if (const auto hash = rest.find('#'); hash != std::string_view::npos) {
     bad("a fragment ('#...') has no meaning in an AMQP URL");
   }
