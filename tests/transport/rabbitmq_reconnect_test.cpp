@@ -55,6 +55,14 @@ RabbitmqServer* server_or_skip() {
   return &server;
 }
 
+/// Options for `server` that reconnect fast (the tests restart it): 50 ms backoff, 500 ms at most.
+rabbitmq::RabbitOptions fast_reconnects(const RabbitmqServer& server) {
+  rabbitmq::RabbitOptions options{.host = server.host(), .port = server.port()};
+  options.reconnect_backoff = 50ms;
+  options.reconnect_backoff_max = 500ms;
+  return options;
+}
+
 RemoteQueueStats stats_of(Broker& broker, const std::string& name) {
   for (auto& s : broker.stats().remote_queues) {
     if (s.name == name) return s;
@@ -98,9 +106,7 @@ TEST_CASE(
   RabbitmqServer* server = server_or_skip();
   if (server == nullptr) return;
   Outcomes outcomes;  // outlives the transport, whose thread completes the sends
-  rabbitmq::RabbitOptions options{.host = server->host(), .port = server->port()};
-  options.reconnect_backoff = 50ms;
-  options.reconnect_backoff_max = 500ms;
+  rabbitmq::RabbitOptions options = fast_reconnects(*server);
   options.reconnect_timeout = 120s;  // longer than any restart: no send may fail here
   auto transport = rabbitmq::connect(options);
   Broker broker;
@@ -244,8 +250,7 @@ TEST_CASE(
     "fail timed_out, and closing the transport fails the rest closed without hanging") {
   RabbitmqServer* server = server_or_skip();
   if (server == nullptr) return;
-  rabbitmq::RabbitOptions options{.host = server->host(), .port = server->port()};
-  options.reconnect_backoff = 50ms;
+  rabbitmq::RabbitOptions options = fast_reconnects(*server);
   options.reconnect_backoff_max = 200ms;
   options.reconnect_timeout = 1s;
   Outcomes outcomes;
@@ -342,9 +347,7 @@ TEST_CASE(
   RabbitmqServer* server = server_or_skip();
   if (server == nullptr) return;
   Outcomes outcomes;  // outlives the transport, whose thread completes the sends
-  rabbitmq::RabbitOptions options{.host = server->host(), .port = server->port()};
-  options.reconnect_backoff = 50ms;
-  options.reconnect_backoff_max = 500ms;
+  rabbitmq::RabbitOptions options = fast_reconnects(*server);
   auto transport = rabbitmq::connect(options);
   Broker broker;
   const std::string exchange = fmt::format("redeclare-x-{}", ::getpid());
