@@ -27,7 +27,11 @@
 //                    that puts deliveries in the inbox and sends the settlements (queued by any
 //                    thread, as for the Publisher). An inbox entry's `seq` is the delivery tag
 //                    (low 48 bits) under the consumer's connection generation (high 16 bits,
-//                    +1 per reconnect): a settlement of an older generation is stale.
+//                    +1 per reconnect): a settlement of an older generation is stale. The
+//                    thread keeps its connection's deliveries in tag order (`outstanding_`)
+//                    and acks each batch of settlements' settled prefix with one
+//                    basic.ack(multiple) (`settle`); a requeue, a reject, and an ack behind a
+//                    delivery still held go alone, at once.
 #include <amqp.h>
 #include <fmt/format.h>
 #include <poll.h>
@@ -902,7 +906,9 @@ class RabbitConsumer final : public InboxSink {
                 (generation << kTagBits) | (envelope.delivery_tag & kTagMask)};
     if (!inbox_->put_inbox(std::move(entry))) {
       amqp_basic_nack(connection_->get(), connection_->channel(), envelope.delivery_tag, 0, 1);
+      return;
     }
+    outstanding_.push_back({envelope.delivery_tag, held});
   }
 
   void run() noexcept {
@@ -932,8 +938,61 @@ class RabbitConsumer final : public InboxSink {
     }
   }
 
+  /// Sends a batch of settlements: a requeue or a reject at once, each alone; the acks as one
+  /// basic.ack(multiple) for the longest prefix of `outstanding_` that is settled, ending at its
+  /// last ack; an ack after a delivery still held goes alone (never held back, so that a held
+  /// delivery does not keep the others' prefetch slots, and a close loses no ack).
+  void settle(const std::deque<Command>& batch) {
+    amqp_connection_state_t c = connection_->get();
+    const amqp_channel_t ch = connection_->channel();
+    std::size_t unsent = 0;  // acks marked, not yet sent
+    for (const Command& cmd : batch) {
+      if (!current(cmd.seq)) continue;  // of a dropped connection: the server has it back
+      const std::uint64_t tag = cmd.seq & kTagMask;
+      const auto it = std::lower_bound(
+          outstanding_.begin(), outstanding_.end(), tag,
+          [](const Outstanding& o, std::uint64_t t) { return o.tag < t; });
+      const bool tracked = it != outstanding_.end() && it->tag == tag && it->state == held;
+      int status = AMQP_STATUS_OK;
+      switch (cmd.op) {
+        case Op::ack:
+          if (tracked) {
+            it->state = acked;
+            ++unsent;
+            continue;
+          }
+          status = amqp_basic_ack(c, ch, tag, 0);
+          break;
+        case Op::requeue:
+          status = amqp_basic_nack(c, ch, tag, 0, 1);
+          break;
+        case Op::reject:
+          status = amqp_basic_reject(c, ch, tag, 0);
+          break;
+      }
+      if (tracked) it->state = sent;
+      AmqpConnection::check_status(status, "settling a delivery");
+    }
+    std::uint64_t last = 0;  // the prefix's last unsent ack
+    while (!outstanding_.empty() && outstanding_.front().state != held) {
+      if (outstanding_.front().state == acked) {
+        last = outstanding_.front().tag;
+        --unsent;
+      }
+      outstanding_.pop_front();
+    }
+    if (last != 0) AmqpConnection::check_status(amqp_basic_ack(c, ch, last, 1), "acking");
+    if (unsent == 0) return;
+    for (Outstanding& o : outstanding_) {
+      if (o.state != acked) continue;
+      o.state = sent;
+      AmqpConnection::check_status(amqp_basic_ack(c, ch, o.tag, 0), "acking a delivery");
+    }
+  }
+
   /// Settles and delivers until stopping (returns) or the connection is lost (throws).
   void serve() {
+    outstanding_.clear();  // of the connection before
     std::deque<Command> batch;
     for (;;) {
       bool stopping = false;
@@ -942,27 +1001,10 @@ class RabbitConsumer final : public InboxSink {
         batch.swap(commands_);
         stopping = stopping_;
       }
-      amqp_connection_state_t c = connection_->get();
-      const amqp_channel_t ch = connection_->channel();
-      for (const Command& cmd : batch) {
-        if (!current(cmd.seq)) continue;  // of a dropped connection: the server has it back
-        const std::uint64_t tag = cmd.seq & kTagMask;
-        int status = AMQP_STATUS_OK;
-        switch (cmd.op) {
-          case Op::ack:
-            status = amqp_basic_ack(c, ch, tag, 0);
-            break;
-          case Op::requeue:
-            status = amqp_basic_nack(c, ch, tag, 0, 1);
-            break;
-          case Op::reject:
-            status = amqp_basic_reject(c, ch, tag, 0);
-            break;
-        }
-        AmqpConnection::check_status(status, "settling a delivery");
-      }
+      settle(batch);
       batch.clear();
       if (stopping) return;
+      amqp_connection_state_t c = connection_->get();
       bool input = false;
       if (!wait_readable(*connection_, wakeup_, input)) {
         throw Error(Errc::io_error, "rabbitmq: the consumer's socket failed");
@@ -1068,6 +1110,14 @@ class RabbitConsumer final : public InboxSink {
   /// +1 per lost connection; a delivery's `seq` carries its low 16 bits. Written by the
   /// thread, read by settling threads.
   std::atomic<std::uint64_t> generation_{0};
+  /// The thread's: the deliveries of this connection in the inbox or a user's hands, in
+  /// delivery (tag) order, until the server has them settled; `settle` acks their prefix.
+  enum State : std::uint8_t { held, acked, sent };
+  struct Outstanding {
+    std::uint64_t tag;
+    State state;
+  };
+  std::deque<Outstanding> outstanding_;
   bool down_ = false;  // the thread's: this consumer counts in counters_->down
   std::mutex mutex_;
   std::deque<Command> commands_;  // guarded by mutex_
