@@ -413,24 +413,38 @@ class Publisher {
     props.timestamp = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::seconds>(m.timestamp().time_since_epoch())
             .count());
-    const std::string id = m.message_id().empty() ? std::to_string(m.id())
-                                                  : std::string(m.message_id());
+    char digits[24];
+    std::string_view id = m.message_id();
+    if (id.empty()) {
+      id = std::string_view(digits, std::to_chars(digits, digits + sizeof digits, m.id()).ptr);
+    }
     props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
     props.message_id = bytes_of(id);
     if (!job.expiration.empty()) {
       props._flags |= AMQP_BASIC_EXPIRATION_FLAG;
       props.expiration = bytes_of(job.expiration);
     }
-    Table headers;
-    for (const auto& [name, value] : m.headers()) headers.add(name, value);
-    headers.add(std::string(kSequenceHeader), static_cast<std::int64_t>(sequence));
-    if (!m.key().empty() && !job.exchange.empty()) {
-      // An exchange routes by the key; a queue's key is kept as a header.
-    } else if (!m.key().empty()) {
-      headers.add(std::string(kKeyHeader), std::string(m.key()));
+    // The table points into the message (it outlives the call) and the constants: no copies;
+    // `entries_` keeps its capacity from send to send.
+    entries_.clear();
+    const auto text = [](std::string_view key, std::string_view value) {
+      amqp_table_entry_t e{};
+      e.key = bytes_of(key);
+      e.value.kind = AMQP_FIELD_KIND_UTF8;
+      e.value.value.bytes = bytes_of(value);
+      return e;
+    };
+    for (const auto& [name, value] : m.headers()) entries_.push_back(text(name, value));
+    amqp_table_entry_t seq{};
+    seq.key = bytes_of(kSequenceHeader);
+    seq.value.kind = AMQP_FIELD_KIND_I64;
+    seq.value.value.i64 = static_cast<std::int64_t>(sequence);
+    entries_.push_back(seq);
+    if (!m.key().empty() && job.exchange.empty()) {
+      entries_.push_back(text(kKeyHeader, m.key()));  // an exchange routes by the key instead
     }
     props._flags |= AMQP_BASIC_HEADERS_FLAG;
-    props.headers = headers.get();
+    props.headers = amqp_table_t{static_cast<int>(entries_.size()), entries_.data()};
     const std::span<const std::byte> payload =
         m.has_object() ? std::as_bytes(std::span(job.encoded.data(), job.encoded.size()))
                        : m.payload().bytes();
@@ -705,6 +719,7 @@ class Publisher {
   std::deque<Job> waiting_;               // to publish (again), in order
   std::map<std::uint64_t, Job> pending_;  // published, by publish sequence number
   std::uint64_t sequence_ = 0;
+  std::vector<amqp_table_entry_t> entries_;  // `send`'s headers table
   std::set<std::uint64_t> returned_;  // sequence numbers returned, their ack still to come
   std::optional<Steady::time_point> close_deadline_;
   std::thread thread_;
@@ -854,8 +869,23 @@ class RabbitConsumer final : public InboxSink {
     const amqp_basic_properties_t& p = envelope.message.properties;
     std::uint32_t earlier = envelope.redelivered != 0 ? 1 : 0;
     Headers headers;
-    std::string key(view_of(envelope.routing_key));
-    if ((p._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
+    std::string slow_key;  // the key, when worked out from a copy of the headers
+    std::string_view key = view_of(envelope.routing_key);
+    // Switchyard's own headers alone (the common case) are read off the table, not copied.
+    bool own = (p._flags & AMQP_BASIC_HEADERS_FLAG) != 0;
+    for (int i = 0; own && i < p.headers.num_entries; ++i) {
+      const amqp_table_entry_t& e = p.headers.entries[i];
+      own = view_of(e.key) == kSequenceHeader ||
+            (view_of(e.key) == kKeyHeader && e.value.kind == AMQP_FIELD_KIND_UTF8);
+    }
+    if (own) {  // as below, with no dead-letter headers
+      if (view_of(envelope.exchange).empty()) key = {};
+      for (int i = 0; i < p.headers.num_entries; ++i) {
+        const amqp_table_entry_t& e = p.headers.entries[i];
+        if (view_of(e.key) == kKeyHeader && key.empty()) key = view_of(e.value.value.bytes);
+      }
+    } else if ((p._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
+      slow_key = key;
       headers = headers_of(p.headers);
       std::vector<Headers::value_type> kept;
       // The key a send gave (a send to a queue keeps it in kKeyHeader: its routing key is the
@@ -865,7 +895,7 @@ class RabbitConsumer final : public InboxSink {
       const auto death_queue = headers.find("x-first-death-queue");
       const bool sent_to_queue = death_queue ? headers.get("x-first-death-exchange").empty()
                                              : view_of(envelope.exchange).empty();
-      if (sent_to_queue && (!death_queue || key == *death_queue)) key.clear();
+      if (sent_to_queue && (!death_queue || slow_key == *death_queue)) slow_key.clear();
       for (const auto& [name, value] : headers) {
         if (name == "x-delivery-count") {
           // Quorum queues count earlier deliveries; a value that is no number counts as none.
@@ -874,7 +904,7 @@ class RabbitConsumer final : public InboxSink {
             earlier = count;
           }
         } else if (name == kKeyHeader) {
-          if (key.empty()) key = value;
+          if (slow_key.empty()) slow_key = value;
         } else if (name == kSequenceHeader) {
           continue;
         } else {
@@ -882,8 +912,9 @@ class RabbitConsumer final : public InboxSink {
         }
       }
       headers = Headers(kept);
+      key = slow_key;
     } else if (view_of(envelope.exchange).empty()) {
-      key.clear();  // the default exchange's routing key is the queue's name, not a key
+      key = {};  // the default exchange's routing key is the queue's name, not a key
     }
     const std::span<const std::byte> payload(
         static_cast<const std::byte*>(envelope.message.body.bytes), envelope.message.body.len);
