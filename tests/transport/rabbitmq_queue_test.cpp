@@ -368,3 +368,32 @@ TEST_CASE("RabbitMQ acks out of order, around a requeue, are all the server's: w
   next.close();
   CHECK(queue.depth() == 0);
 }
+
+TEST_CASE("a RabbitMQ delivery of a send with a key and no headers keeps the key and shows "
+          "none of switchyard's own headers") {
+  auto transport = rabbit();
+  if (!transport) return;
+  Broker broker;
+  const std::string name = unique("plain");
+  broker.declare_queue(name, {.transport = transport});
+  auto producer = broker.producer();
+  Completion keyed;
+  SendOptions options = keyed.options();
+  options.key = "order-2";
+  REQUIRE(producer.send(name, "keyed", options));
+  REQUIRE(keyed.get());
+  Completion bare;
+  REQUIRE(producer.send(name, "bare", bare.options()));
+  REQUIRE(bare.get());
+  auto consumer = broker.consumer(name);
+  Delivery first = receive(consumer);
+  CHECK(first.payload().as_string() == "keyed");
+  CHECK(first.message().key() == "order-2");
+  CHECK(first.headers().empty());
+  REQUIRE(first.ack());
+  Delivery second = receive(consumer);
+  CHECK(second.payload().as_string() == "bare");
+  CHECK(second.message().key().empty());  // not the queue's name (the routing key)
+  CHECK(second.headers().empty());
+  REQUIRE(second.ack());
+}
