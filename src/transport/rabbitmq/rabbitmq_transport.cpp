@@ -45,6 +45,7 @@
 #include <cerrno>
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -524,9 +525,12 @@ class Publisher {
 
   /// Completes the job `tag` (and, `multiple`, every earlier one still pending).
   void settle(std::uint64_t tag, bool multiple, Errc code) {
-    auto end = pending_.upper_bound(tag);
-    auto begin = multiple ? pending_.begin() : pending_.find(tag);
-    if (begin == pending_.end()) return;
+    const auto before = [](std::uint64_t t, const auto& p) { return t < p.first; };
+    auto end = std::upper_bound(pending_.begin(), pending_.end(), tag, before);
+    auto begin = multiple ? pending_.begin() : std::prev(end);
+    if (end == pending_.begin() || (!multiple && begin->first != tag)) {
+      return;
+    }
     for (auto it = begin; it != end; ++it) {
       const bool returned = returned_.erase(it->first) != 0;
       Job& job = it->second;
@@ -577,7 +581,7 @@ class Publisher {
       }
       while (!waiting_.empty()) {
         send(waiting_.front(), sequence_ + 1);  // a throw leaves it waiting: sent again
-        pending_.emplace(++sequence_, std::move(waiting_.front()));
+        pending_.emplace_back(++sequence_, std::move(waiting_.front()));
         waiting_.pop_front();
       }
       int timeout_ms = -1;
@@ -717,7 +721,8 @@ class Publisher {
   // The thread's own:
   std::unique_ptr<AmqpConnection> connection_;  // null while disconnected
   std::deque<Job> waiting_;               // to publish (again), in order
-  std::map<std::uint64_t, Job> pending_;  // published, by publish sequence number
+  /// Published, by publish sequence number (ascending: confirms mostly settle the front).
+  std::deque<std::pair<std::uint64_t, Job>> pending_;
   std::uint64_t sequence_ = 0;
   std::vector<amqp_table_entry_t> entries_;  // `send`'s headers table
   std::set<std::uint64_t> returned_;  // sequence numbers returned, their ack still to come
