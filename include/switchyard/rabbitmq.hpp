@@ -22,7 +22,8 @@
 //    a queue at x-max-length with reject-publish) or returns it (basic.return: `unroutable`).
 //  * one connection and thread per consumer: basic.qos(prefetch) and basic.consume; each
 //    delivery goes into the consumer's inbox (queue/remote_queue.hpp), and the consumer's
-//    settlements come back to the thread as basic.ack / basic.nack(requeue) / basic.reject.
+//    settlements come back to the thread as basic.ack / basic.nack(requeue) / basic.reject
+//    (the acks of a run of deliveries settled in order as one basic.ack(multiple)).
 //    Closing the consumer closes its connection: the server requeues what it had not acked.
 //
 // Connection loss

@@ -27,7 +27,11 @@
 //                    that puts deliveries in the inbox and sends the settlements (queued by any
 //                    thread, as for the Publisher). An inbox entry's `seq` is the delivery tag
 //                    (low 48 bits) under the consumer's connection generation (high 16 bits,
-//                    +1 per reconnect): a settlement of an older generation is stale.
+//                    +1 per reconnect): a settlement of an older generation is stale. The
+//                    thread keeps its connection's deliveries in tag order (`outstanding_`)
+//                    and acks each batch of settlements' settled prefix with one
+//                    basic.ack(multiple) (`settle`); a requeue, a reject, and an ack behind a
+//                    delivery still held go alone, at once.
 #include <amqp.h>
 #include <fmt/format.h>
 #include <poll.h>
@@ -41,6 +45,7 @@
 #include <cerrno>
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -409,24 +414,38 @@ class Publisher {
     props.timestamp = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::seconds>(m.timestamp().time_since_epoch())
             .count());
-    const std::string id = m.message_id().empty() ? std::to_string(m.id())
-                                                  : std::string(m.message_id());
+    char digits[24];
+    std::string_view id = m.message_id();
+    if (id.empty()) {
+      id = std::string_view(digits, std::to_chars(digits, digits + sizeof digits, m.id()).ptr);
+    }
     props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
     props.message_id = bytes_of(id);
     if (!job.expiration.empty()) {
       props._flags |= AMQP_BASIC_EXPIRATION_FLAG;
       props.expiration = bytes_of(job.expiration);
     }
-    Table headers;
-    for (const auto& [name, value] : m.headers()) headers.add(name, value);
-    headers.add(std::string(kSequenceHeader), static_cast<std::int64_t>(sequence));
-    if (!m.key().empty() && !job.exchange.empty()) {
-      // An exchange routes by the key; a queue's key is kept as a header.
-    } else if (!m.key().empty()) {
-      headers.add(std::string(kKeyHeader), std::string(m.key()));
+    // The table points into the message (it outlives the call) and the constants: no copies;
+    // `entries_` keeps its capacity from send to send.
+    entries_.clear();
+    const auto text = [](std::string_view key, std::string_view value) {
+      amqp_table_entry_t e{};
+      e.key = bytes_of(key);
+      e.value.kind = AMQP_FIELD_KIND_UTF8;
+      e.value.value.bytes = bytes_of(value);
+      return e;
+    };
+    for (const auto& [name, value] : m.headers()) entries_.push_back(text(name, value));
+    amqp_table_entry_t seq{};
+    seq.key = bytes_of(kSequenceHeader);
+    seq.value.kind = AMQP_FIELD_KIND_I64;
+    seq.value.value.i64 = static_cast<std::int64_t>(sequence);
+    entries_.push_back(seq);
+    if (!m.key().empty() && job.exchange.empty()) {
+      entries_.push_back(text(kKeyHeader, m.key()));  // an exchange routes by the key instead
     }
     props._flags |= AMQP_BASIC_HEADERS_FLAG;
-    props.headers = headers.get();
+    props.headers = amqp_table_t{static_cast<int>(entries_.size()), entries_.data()};
     const std::span<const std::byte> payload =
         m.has_object() ? std::as_bytes(std::span(job.encoded.data(), job.encoded.size()))
                        : m.payload().bytes();
@@ -506,9 +525,12 @@ class Publisher {
 
   /// Completes the job `tag` (and, `multiple`, every earlier one still pending).
   void settle(std::uint64_t tag, bool multiple, Errc code) {
-    auto end = pending_.upper_bound(tag);
-    auto begin = multiple ? pending_.begin() : pending_.find(tag);
-    if (begin == pending_.end()) return;
+    const auto before = [](std::uint64_t t, const auto& p) { return t < p.first; };
+    auto end = std::upper_bound(pending_.begin(), pending_.end(), tag, before);
+    auto begin = multiple ? pending_.begin() : std::prev(end);
+    if (end == pending_.begin() || (!multiple && begin->first != tag)) {
+      return;
+    }
     for (auto it = begin; it != end; ++it) {
       const bool returned = returned_.erase(it->first) != 0;
       Job& job = it->second;
@@ -559,7 +581,7 @@ class Publisher {
       }
       while (!waiting_.empty()) {
         send(waiting_.front(), sequence_ + 1);  // a throw leaves it waiting: sent again
-        pending_.emplace(++sequence_, std::move(waiting_.front()));
+        pending_.emplace_back(++sequence_, std::move(waiting_.front()));
         waiting_.pop_front();
       }
       int timeout_ms = -1;
@@ -699,8 +721,10 @@ class Publisher {
   // The thread's own:
   std::unique_ptr<AmqpConnection> connection_;  // null while disconnected
   std::deque<Job> waiting_;               // to publish (again), in order
-  std::map<std::uint64_t, Job> pending_;  // published, by publish sequence number
+  /// Published, by publish sequence number (ascending: confirms mostly settle the front).
+  std::deque<std::pair<std::uint64_t, Job>> pending_;
   std::uint64_t sequence_ = 0;
+  std::vector<amqp_table_entry_t> entries_;  // `send`'s headers table
   std::set<std::uint64_t> returned_;  // sequence numbers returned, their ack still to come
   std::optional<Steady::time_point> close_deadline_;
   std::thread thread_;
@@ -850,8 +874,23 @@ class RabbitConsumer final : public InboxSink {
     const amqp_basic_properties_t& p = envelope.message.properties;
     std::uint32_t earlier = envelope.redelivered != 0 ? 1 : 0;
     Headers headers;
-    std::string key(view_of(envelope.routing_key));
-    if ((p._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
+    std::string slow_key;  // the key, when worked out from a copy of the headers
+    std::string_view key = view_of(envelope.routing_key);
+    // Switchyard's own headers alone (the common case) are read off the table, not copied.
+    bool own = (p._flags & AMQP_BASIC_HEADERS_FLAG) != 0;
+    for (int i = 0; own && i < p.headers.num_entries; ++i) {
+      const amqp_table_entry_t& e = p.headers.entries[i];
+      own = view_of(e.key) == kSequenceHeader ||
+            (view_of(e.key) == kKeyHeader && e.value.kind == AMQP_FIELD_KIND_UTF8);
+    }
+    if (own) {  // as below, with no dead-letter headers
+      if (view_of(envelope.exchange).empty()) key = {};
+      for (int i = 0; i < p.headers.num_entries; ++i) {
+        const amqp_table_entry_t& e = p.headers.entries[i];
+        if (view_of(e.key) == kKeyHeader && key.empty()) key = view_of(e.value.value.bytes);
+      }
+    } else if ((p._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
+      slow_key = key;
       headers = headers_of(p.headers);
       std::vector<Headers::value_type> kept;
       // The key a send gave (a send to a queue keeps it in kKeyHeader: its routing key is the
@@ -861,7 +900,7 @@ class RabbitConsumer final : public InboxSink {
       const auto death_queue = headers.find("x-first-death-queue");
       const bool sent_to_queue = death_queue ? headers.get("x-first-death-exchange").empty()
                                              : view_of(envelope.exchange).empty();
-      if (sent_to_queue && (!death_queue || key == *death_queue)) key.clear();
+      if (sent_to_queue && (!death_queue || slow_key == *death_queue)) slow_key.clear();
       for (const auto& [name, value] : headers) {
         if (name == "x-delivery-count") {
           // Quorum queues count earlier deliveries; a value that is no number counts as none.
@@ -870,7 +909,7 @@ class RabbitConsumer final : public InboxSink {
             earlier = count;
           }
         } else if (name == kKeyHeader) {
-          if (key.empty()) key = value;
+          if (slow_key.empty()) slow_key = value;
         } else if (name == kSequenceHeader) {
           continue;
         } else {
@@ -878,8 +917,9 @@ class RabbitConsumer final : public InboxSink {
         }
       }
       headers = Headers(kept);
+      key = slow_key;
     } else if (view_of(envelope.exchange).empty()) {
-      key.clear();  // the default exchange's routing key is the queue's name, not a key
+      key = {};  // the default exchange's routing key is the queue's name, not a key
     }
     const std::span<const std::byte> payload(
         static_cast<const std::byte*>(envelope.message.body.bytes), envelope.message.body.len);
@@ -902,7 +942,9 @@ class RabbitConsumer final : public InboxSink {
                 (generation << kTagBits) | (envelope.delivery_tag & kTagMask)};
     if (!inbox_->put_inbox(std::move(entry))) {
       amqp_basic_nack(connection_->get(), connection_->channel(), envelope.delivery_tag, 0, 1);
+      return;
     }
+    outstanding_.push_back({envelope.delivery_tag, held});
   }
 
   void run() noexcept {
@@ -932,8 +974,61 @@ class RabbitConsumer final : public InboxSink {
     }
   }
 
+  /// Sends a batch of settlements: a requeue or a reject at once, each alone; the acks as one
+  /// basic.ack(multiple) for the longest prefix of `outstanding_` that is settled, ending at its
+  /// last ack; an ack after a delivery still held goes alone (never held back, so that a held
+  /// delivery does not keep the others' prefetch slots, and a close loses no ack).
+  void settle(const std::deque<Command>& batch) {
+    amqp_connection_state_t c = connection_->get();
+    const amqp_channel_t ch = connection_->channel();
+    std::size_t unsent = 0;  // acks marked, not yet sent
+    for (const Command& cmd : batch) {
+      if (!current(cmd.seq)) continue;  // of a dropped connection: the server has it back
+      const std::uint64_t tag = cmd.seq & kTagMask;
+      const auto it = std::lower_bound(
+          outstanding_.begin(), outstanding_.end(), tag,
+          [](const Outstanding& o, std::uint64_t t) { return o.tag < t; });
+      const bool tracked = it != outstanding_.end() && it->tag == tag && it->state == held;
+      int status = AMQP_STATUS_OK;
+      switch (cmd.op) {
+        case Op::ack:
+          if (tracked) {
+            it->state = acked;
+            ++unsent;
+            continue;
+          }
+          status = amqp_basic_ack(c, ch, tag, 0);
+          break;
+        case Op::requeue:
+          status = amqp_basic_nack(c, ch, tag, 0, 1);
+          break;
+        case Op::reject:
+          status = amqp_basic_reject(c, ch, tag, 0);
+          break;
+      }
+      if (tracked) it->state = sent;
+      AmqpConnection::check_status(status, "settling a delivery");
+    }
+    std::uint64_t last = 0;  // the prefix's last unsent ack
+    while (!outstanding_.empty() && outstanding_.front().state != held) {
+      if (outstanding_.front().state == acked) {
+        last = outstanding_.front().tag;
+        --unsent;
+      }
+      outstanding_.pop_front();
+    }
+    if (last != 0) AmqpConnection::check_status(amqp_basic_ack(c, ch, last, 1), "acking");
+    if (unsent == 0) return;
+    for (Outstanding& o : outstanding_) {
+      if (o.state != acked) continue;
+      o.state = sent;
+      AmqpConnection::check_status(amqp_basic_ack(c, ch, o.tag, 0), "acking a delivery");
+    }
+  }
+
   /// Settles and delivers until stopping (returns) or the connection is lost (throws).
   void serve() {
+    outstanding_.clear();  // of the connection before
     std::deque<Command> batch;
     for (;;) {
       bool stopping = false;
@@ -942,27 +1037,10 @@ class RabbitConsumer final : public InboxSink {
         batch.swap(commands_);
         stopping = stopping_;
       }
-      amqp_connection_state_t c = connection_->get();
-      const amqp_channel_t ch = connection_->channel();
-      for (const Command& cmd : batch) {
-        if (!current(cmd.seq)) continue;  // of a dropped connection: the server has it back
-        const std::uint64_t tag = cmd.seq & kTagMask;
-        int status = AMQP_STATUS_OK;
-        switch (cmd.op) {
-          case Op::ack:
-            status = amqp_basic_ack(c, ch, tag, 0);
-            break;
-          case Op::requeue:
-            status = amqp_basic_nack(c, ch, tag, 0, 1);
-            break;
-          case Op::reject:
-            status = amqp_basic_reject(c, ch, tag, 0);
-            break;
-        }
-        AmqpConnection::check_status(status, "settling a delivery");
-      }
+      settle(batch);
       batch.clear();
       if (stopping) return;
+      amqp_connection_state_t c = connection_->get();
       bool input = false;
       if (!wait_readable(*connection_, wakeup_, input)) {
         throw Error(Errc::io_error, "rabbitmq: the consumer's socket failed");
@@ -1068,6 +1146,14 @@ class RabbitConsumer final : public InboxSink {
   /// +1 per lost connection; a delivery's `seq` carries its low 16 bits. Written by the
   /// thread, read by settling threads.
   std::atomic<std::uint64_t> generation_{0};
+  /// The thread's: the deliveries of this connection in the inbox or a user's hands, in
+  /// delivery (tag) order, until the server has them settled; `settle` acks their prefix.
+  enum State : std::uint8_t { held, acked, sent };
+  struct Outstanding {
+    std::uint64_t tag;
+    State state;
+  };
+  std::deque<Outstanding> outstanding_;
   bool down_ = false;  // the thread's: this consumer counts in counters_->down
   std::mutex mutex_;
   std::deque<Command> commands_;  // guarded by mutex_
