@@ -88,6 +88,27 @@ TEST_CASE(
   CHECK(member.lag(r.partition).value() == 0);
 }
 
+TEST_CASE("a typed payload goes to Kafka as its Codec's bytes and comes back as the object") {
+  struct Order {
+    std::uint32_t id;
+    double total;
+  };
+  MockKafka kafka;
+  kafka.cluster.create_topic("orders", 1);
+  Broker broker;
+  broker.declare_topic("orders", {.partitions = 1, .transport = kafka.transport});
+  auto producer = broker.producer();
+  REQUIRE(producer.send("orders", object(Order{42, 9.5}), {.key = "order-42"}));
+  auto member = broker.group_consumer("orders", "billing", {.start = Start::earliest});
+  const auto records = poll_until(member, 1);
+  const Record& r = records.front();
+  CHECK(r.payload().size() == sizeof(Order));  // the codec's bytes crossed the wire
+  const Result<Order> order = r.message.get<Order>();
+  REQUIRE(order);
+  CHECK(order->id == 42);
+  CHECK(order->total == 9.5);
+}
+
 // The test kit's Recorder hears a Kafka group's commits as it hears an in-memory group's
 // (on_commit): what the cluster confirmed, a synchronous commit when it returned, an
 // auto-commit when its result came back to a later poll.
