@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <thread>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -15,6 +17,10 @@ namespace switchyard::detail {
 namespace {
 
 std::atomic<FaultInjector*> g_injector{nullptr};
+/// `inject` calls between their load of g_injector and the return of its on_call: `install`
+/// waits for them, so the injector it replaced is no longer in use when it returns (a flusher
+/// thread's sync could otherwise call an injector its test had already destroyed).
+std::atomic<std::uint32_t> g_calling{0};
 
 /// Fails with `err` as the call itself would have: errno set, the caller reports it.
 int injected(FaultInjector* local, const FileOp& op) noexcept {
@@ -80,7 +86,11 @@ int FaultInjector::on_call(const FileOp& op) noexcept {
 }
 
 void FaultInjector::install(FaultInjector* injector) noexcept {
-  g_injector.store(injector, std::memory_order_release);  // pairs with installed()
+  // Seq_cst store, then seq_cst loads of g_calling (Dekker with `inject`): a call that
+  // counted itself before this store is waited for; one that counts itself after it loads the
+  // new injector. The release of its decrement makes its on_call happen before our return.
+  g_injector.store(injector, std::memory_order_seq_cst);
+  while (g_calling.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
 }
 
 FaultInjector* FaultInjector::installed() noexcept {
@@ -88,8 +98,14 @@ FaultInjector* FaultInjector::installed() noexcept {
 }
 
 int inject(FaultInjector* local, const FileOp& op) noexcept {
-  FaultInjector* injector = local != nullptr ? local : FaultInjector::installed();
-  return injector != nullptr ? injector->on_call(op) : 0;
+  if (local != nullptr) return local->on_call(op);
+  // No test hook installed (every call outside the fault tests): one load, nothing counted.
+  if (g_injector.load(std::memory_order_relaxed) == nullptr) return 0;
+  g_calling.fetch_add(1, std::memory_order_seq_cst);
+  FaultInjector* injector = g_injector.load(std::memory_order_seq_cst);
+  const int err = injector != nullptr ? injector->on_call(op) : 0;
+  g_calling.fetch_sub(1, std::memory_order_release);
+  return err;
 }
 
 Failure os_failure(int err, std::string_view path, std::string_view what) {

@@ -69,13 +69,14 @@ class FaultInjector {
   virtual int on_sync(std::string_view /*path*/) noexcept { return 0; }
 
   /// Makes `injector` see every storage call that has no injector of its own (null: none).
-  /// The caller keeps it alive until it uninstalls it. @note threadsafe
+  /// Returns once no call is still in the injector it replaced, which the caller may then
+  /// destroy. Not from inside an on_call. @note threadsafe
   static void install(FaultInjector* injector) noexcept;
   [[nodiscard]] static FaultInjector* installed() noexcept;
 };
 
 /// errno with which `op` must fail (0: make the call): asks `local`, else the installed
-/// injector. One branch on a null pointer when no test hook is set.
+/// injector. One load and branch on a null pointer when no test hook is set.
 [[nodiscard]] int inject(FaultInjector* local, const FileOp& op) noexcept;
 
 /// `Errc::disk_full` for ENOSPC/EFBIG/EDQUOT, `Errc::io_error` otherwise, with
