@@ -13,13 +13,16 @@
 //                                        confirms read as they come), and a consumer connection
 //                                        with the same basic.qos, basic.ack per message
 //
-// Both queues are declared with the same arguments (those switchyard gives a queue with default
-// options: x-max-length 65536, x-overflow reject-publish), non-durable, and both sides run
-// three threads' worth of work on the same server, one family after the other in one run. The
-// peer's messages carry delivery-mode 1 and no headers (what a direct user sends); switchyard's
-// carry what it always sends (message id, timestamp, priority, its sequence header) — part of
-// what is measured. When the server cannot start here, every benchmark of the family is
-// skipped with the reason. Built only with switchyard::rabbitmq (SWITCHYARD_WITH_RABBITMQ).
+// Both queues are declared with the same arguments, non-durable: x-max-length 65536 and
+// x-overflow reject-publish (switchyard's default capacity and overflow), no x-max-priority. A
+// switchyard queue with default options honours priorities 0-9 and so maps to x-max-priority 9,
+// a priority queue on the server (about 40 % more of the server's CPU per message here,
+// docs/rabbitmq.md): switchyard's side declares max_priority = 0, the plain queue the peer
+// uses. Both sides run on the same server, one family after the other in one run. The peer's
+// messages carry delivery-mode 1 and no headers (what a direct user sends); switchyard's carry
+// what it always sends (message id, timestamp, priority, its sequence header) — part of what
+// is measured. When the server cannot start here, every benchmark of the family is skipped
+// with the reason. Built only with switchyard::rabbitmq (SWITCHYARD_WITH_RABBITMQ).
 #ifdef SWITCHYARD_BENCH_RABBITMQ
 #include <amqp.h>
 #include <amqp_framing.h>
@@ -128,7 +131,8 @@ void switchyard_side(benchmark::State& state, std::size_t bytes) {
   std::uint64_t items = 0, allocations = 0;
   {
     switchyard::Broker broker;
-    broker.declare_queue(name, {.prefetch = kPrefetch, .transport = transport});
+    // max_priority 0: a plain queue, as the peer's (see the file comment).
+    broker.declare_queue(name, {.prefetch = kPrefetch, .max_priority = 0, .transport = transport});
     auto producer = broker.producer();
     auto consumer = broker.consumer(name);
     const std::string payload(bytes, 'x');
