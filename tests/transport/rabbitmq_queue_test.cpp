@@ -186,6 +186,55 @@ TEST_CASE("a RabbitMQ topic exchange routes by pattern, and a message no binding
   CHECK_FALSE(broker.unbind(events, orders, "orders.*"));
 }
 
+TEST_CASE("with many sends in flight, each unroutable one and only it completes as unroutable, "
+          "also when sends repeat a message id and on a headers exchange") {
+  auto transport = rabbit();
+  if (!transport) return;
+  Broker broker;
+  const std::string topics = unique("returns-topic");
+  const std::string by_headers = unique("returns-headers");
+  const std::string kept = unique("returns-kept");
+  broker.declare_exchange(topics, ExchangeType::topic,
+                          {.unroutable = Unroutable::error, .transport = transport});
+  broker.declare_exchange(by_headers, ExchangeType::headers,
+                          {.unroutable = Unroutable::error, .transport = transport});
+  broker.declare_queue(kept, {.capacity = 10'000, .transport = transport});
+  broker.bind(topics, kept, "kept.*");
+  broker.bind(by_headers, kept, {}, {.arguments = Headers{{"x-match", "all"}, {"to", "kept"}}});
+  auto producer = broker.producer();
+  // Every third send goes nowhere; every other send repeats one message id; the headers
+  // exchange's sends share their key and differ only in the headers that route them.
+  constexpr int kSends = 300;
+  std::vector<Completion> done(kSends);
+  std::vector<bool> routable(kSends);
+  for (int i = 0; i < kSends; ++i) {
+    routable[i] = i % 3 != 0;
+    SendOptions o = done[i].options();
+    if (i % 2 == 0) o.message_id = "the-same-id";
+    if (i % 5 == 4) {
+      o.headers = Headers{{"to", routable[i] ? "kept" : "nobody"}};
+      REQUIRE(producer.send(by_headers, fmt::format("h{}", i), o));
+    } else {
+      o.key = routable[i] ? "kept.yes" : "lost.no";
+      REQUIRE(producer.send(topics, fmt::format("t{}", i), o));
+    }
+  }
+  int kept_count = 0;
+  for (int i = 0; i < kSends; ++i) {
+    INFO("send " << i << (routable[i] ? " (routable)" : " (unroutable)"));
+    auto r = done[i].get();
+    if (routable[i]) {
+      CHECK(r);
+      ++kept_count;
+    } else {
+      REQUIRE(!r);
+      CHECK(r.failure().code == Errc::unroutable);
+    }
+  }
+  auto consumer = broker.consumer(kept);
+  for (int i = 0; i < kept_count; ++i) REQUIRE(receive(consumer).ack());
+}
+
 TEST_CASE("a RabbitMQ queue at its capacity refuses the next send with full (reject-publish), "
           "and purge empties it") {
   auto transport = rabbit();

@@ -14,9 +14,16 @@
 //                    publish sequence number until the server's basic.ack / basic.nack, and
 //                    completes it. A basic.return (a mandatory message no queue took) comes
 //                    before the ack of the message it returns, but not necessarily just before
-//                    (acks of earlier messages may follow it): each message carries its sequence
-//                    number in the `x-switchyard-seq` header, which the return brings back, so
-//                    that ack completes as `unroutable`. Consumers strip the header.
+//                    (acks of earlier messages may follow it), and returns come in publish
+//                    order. A return is matched to its send by what it brings back: the
+//                    message-id property, which is the broker's own id of the message unless
+//                    the producer set one, with the exchange and routing key — the first such
+//                    send after the last one returned — so that ack completes as `unroutable`.
+//                    Where that could be ambiguous (a producer's message id, which may repeat;
+//                    a headers exchange, whose routing depends on more than the key) the
+//                    message carries its sequence number in the `x-switchyard-seq` header
+//                    instead, and only then: a headers table on every message costs the
+//                    server and this process CPU per message. Consumers strip the header.
 //                    On a lost connection the unconfirmed jobs go back, in their order, to the
 //                    front of `waiting_` (the sequence numbers start again at 1 on the new
 //                    channel), and the thread reconnects (`reconnect`: backoff, deadlines).
@@ -269,6 +276,9 @@ struct Job {
   Steady::time_point deadline{};  // while waiting for a connection: when it fails
   /// The send's ttl in milliseconds (AMQP `expiration`); "": none.
   std::string expiration{};
+  /// Routing looks at the message's headers (a headers exchange): a return is matched by the
+  /// sequence header (see the file comment).
+  bool routed_by_headers = false;
 };
 
 class Publisher {
@@ -436,16 +446,20 @@ class Publisher {
       return e;
     };
     for (const auto& [name, value] : m.headers()) entries_.push_back(text(name, value));
-    amqp_table_entry_t seq{};
-    seq.key = bytes_of(kSequenceHeader);
-    seq.value.kind = AMQP_FIELD_KIND_I64;
-    seq.value.value.i64 = static_cast<std::int64_t>(sequence);
-    entries_.push_back(seq);
+    if (job.mandatory && (!m.message_id().empty() || job.routed_by_headers)) {
+      amqp_table_entry_t seq{};
+      seq.key = bytes_of(kSequenceHeader);
+      seq.value.kind = AMQP_FIELD_KIND_I64;
+      seq.value.value.i64 = static_cast<std::int64_t>(sequence);
+      entries_.push_back(seq);
+    }
     if (!m.key().empty() && job.exchange.empty()) {
       entries_.push_back(text(kKeyHeader, m.key()));  // an exchange routes by the key instead
     }
-    props._flags |= AMQP_BASIC_HEADERS_FLAG;
-    props.headers = amqp_table_t{static_cast<int>(entries_.size()), entries_.data()};
+    if (!entries_.empty()) {
+      props._flags |= AMQP_BASIC_HEADERS_FLAG;
+      props.headers = amqp_table_t{static_cast<int>(entries_.size()), entries_.data()};
+    }
     const std::span<const std::byte> payload =
         m.has_object() ? std::as_bytes(std::span(job.encoded.data(), job.encoded.size()))
                        : m.payload().bytes();
@@ -491,14 +505,15 @@ class Publisher {
           amqp_message_t& m;
           ~Destroy() { amqp_destroy_message(&m); }
         } destroy{returned};
-        if ((returned.properties._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
-          const amqp_table_t& table = returned.properties.headers;
-          for (int i = 0; i < table.num_entries; ++i) {
-            if (view_of(table.entries[i].key) == kSequenceHeader &&
-                table.entries[i].value.kind == AMQP_FIELD_KIND_I64) {
-              returned_.insert(static_cast<std::uint64_t>(table.entries[i].value.value.i64));
-            }
-          }
+        const auto* method =
+            static_cast<const amqp_basic_return_t*>(frame.payload.method.decoded);
+        if (const auto seq = returned_send(*method, returned.properties)) {
+          returned_.insert(*seq);
+          last_returned_ = *seq;
+        } else {
+          report(fmt::format("rabbitmq: a message returned by exchange '{}' (routing key '{}') "
+                             "matches no send waiting for its confirm",
+                             view_of(method->exchange), view_of(method->routing_key)));
         }
         break;
       }
@@ -521,6 +536,38 @@ class Publisher {
       default:
         break;
     }
+  }
+
+  /// The publish sequence number of the send a basic.return brings back (see the file
+  /// comment): its sequence header, else the first pending send after the last one returned
+  /// with the broker's id in `message-id` and the same exchange and routing key.
+  std::optional<std::uint64_t> returned_send(const amqp_basic_return_t& method,
+                                             const amqp_basic_properties_t& p) const {
+    if ((p._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
+      for (int i = 0; i < p.headers.num_entries; ++i) {
+        const amqp_table_entry_t& e = p.headers.entries[i];
+        if (view_of(e.key) == kSequenceHeader && e.value.kind == AMQP_FIELD_KIND_I64) {
+          return static_cast<std::uint64_t>(e.value.value.i64);
+        }
+      }
+    }
+    if ((p._flags & AMQP_BASIC_MESSAGE_ID_FLAG) == 0) return std::nullopt;
+    const std::string_view digits = view_of(p.message_id);
+    MessageId id = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+    if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+    const auto after = std::upper_bound(
+        pending_.begin(), pending_.end(), last_returned_,
+        [](std::uint64_t t, const auto& p) { return t < p.first; });
+    for (auto it = after; it != pending_.end(); ++it) {
+      const Job& job = it->second;
+      if (job.mandatory && job.message.message_id().empty() && job.message.id() == id &&
+          job.exchange == view_of(method.exchange) &&
+          job.routing_key == view_of(method.routing_key)) {
+        return it->first;
+      }
+    }
+    return std::nullopt;
   }
 
   /// Completes the job `tag` (and, `multiple`, every earlier one still pending).
@@ -646,6 +693,7 @@ class Publisher {
     }
     pending_.clear();
     returned_.clear();
+    last_returned_ = 0;
     sequence_ = 0;  // a new channel numbers its publishes from 1
     const auto deadline = Steady::now() + options_.reconnect_timeout;
     for (Job& job : waiting_) job.deadline = deadline;
@@ -726,6 +774,7 @@ class Publisher {
   std::uint64_t sequence_ = 0;
   std::vector<amqp_table_entry_t> entries_;  // `send`'s headers table
   std::set<std::uint64_t> returned_;  // sequence numbers returned, their ack still to come
+  std::uint64_t last_returned_ = 0;   // the latest of them on this channel (returns are in order)
   std::optional<Steady::time_point> close_deadline_;
   std::thread thread_;
 };
@@ -1619,6 +1668,7 @@ Result<SendReceipt> RabbitExchange::accept(Message&& message,
     Job job{std::move(message), name_, std::move(key), /*persistent=*/true,
             /*mandatory=*/options_.unroutable == Unroutable::error, Persisted::memory,
             options.on_complete, counters_};
+    job.routed_by_headers = type_ == ExchangeType::headers;
     return send_through(*transport_, open_, "exchange", name_, options, std::move(job));
   } catch (...) {
     return Result<SendReceipt>(Errc::out_of_memory, "rabbitmq: a send to exchange '" + name_ + "'");
