@@ -13,9 +13,7 @@
 //                                       (`k.<i>.*` to one queue); the key (1,024 of them,
 //                                       spread over the bindings, in turn) matches one. O(words)
 //                                       by design (a trie of words), flat in N. Also bind_ns:
-//                                       the mean cost of each of the N binds (O(N) each today).
-//                                       Points above $SWITCHYARD_BENCH_BINDINGS_MAX (10,000)
-//                                       are skipped: 100,000 binds take minutes.
+//                                       the mean cost of each of the N binds (O(words) too).
 //   growth_payload/switchyard/<P>       send + receive + ack of P bytes (16 B → 1 MiB), one
 //                                       thread; also bytes_per_second. Peer: growth_payload/
 //                                       memcpy/<P> (one copy of P bytes: the one copy a send
@@ -195,12 +193,6 @@ struct Bound {
 void growth_bindings(benchmark::State& state) {
   const auto n = static_cast<std::uint64_t>(state.range(0));
   if (skip_if_too_big(state, n)) return;
-  if (n > env_u64("SWITCHYARD_BENCH_BINDINGS_MAX", 10'000)) {
-    // Each bind costs O(bindings) today (ExchangeState::bind rebuilds the matcher:
-    // TopicMatcher::reserve_node / child_or_add), so making 100,000 takes minutes here.
-    state.SkipWithError("above SWITCHYARD_BENCH_BINDINGS_MAX (default 10000: binds are O(N))");
-    return;
-  }
   static std::map<std::uint64_t, std::unique_ptr<Bound>> cache;
   auto& bound = cache[n];
   if (!bound) {

@@ -289,12 +289,16 @@ class TopicMatcher {
   }
 
   // Makes room for one more node so that new_node() cannot throw. Keeps free_'s capacity at
-  // least nodes_.size(), so prune() can always push a freed index without allocating.
+  // least nodes_.size(), so prune() can always push a freed index without allocating. Grows
+  // both geometrically (reserving one more each time would copy the trie on every bind).
   void reserve_node() {
     if (!free_.empty()) return;
     if (nodes_.size() >= kNone - 1) throw std::length_error("TopicMatcher: too many trie nodes");
-    nodes_.reserve(nodes_.size() + 1);
-    free_.reserve(nodes_.size() + 1);
+    if (nodes_.size() == nodes_.capacity()) {
+      const std::size_t grown = std::min<std::size_t>(kNone - 1, 2 * nodes_.size() + 8);
+      nodes_.reserve(grown);
+    }
+    free_.reserve(nodes_.capacity());
   }
 
   // Precondition: reserve_node() ran since the last new_node().

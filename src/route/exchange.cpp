@@ -36,10 +36,16 @@ void ExchangeState::bind(std::shared_ptr<Destination> target, std::string_view k
   }
   Binding binding{std::move(target), std::string(key), options.arguments, std::move(*filter)};
   MutexLock lock(mutex_);
-  for (const Binding& b : bindings_) {
-    if (b.target == binding.target && b.key == binding.key && b.arguments == binding.arguments) {
-      return;  // already bound: idempotent, like RabbitMQ
+  auto same_key = by_key_.find(binding.key);
+  if (same_key != by_key_.end()) {
+    for (const std::uint32_t other : same_key->second) {
+      const Binding& b = bindings_[other];
+      if (b.target == binding.target && b.arguments == binding.arguments) {
+        return;  // already bound: idempotent, like RabbitMQ
+      }
     }
+  } else {
+    same_key = by_key_.try_emplace(binding.key).first;
   }
   std::uint32_t id = 0;
   if (!free_ids_.empty()) {
@@ -49,27 +55,28 @@ void ExchangeState::bind(std::shared_ptr<Destination> target, std::string_view k
     id = static_cast<std::uint32_t>(bindings_.size());
     bindings_.emplace_back();
   }
-  if (type_ == ExchangeType::topic) {
-    if (auto bound = topics_.bind(key, id); !bound) {
-      free_ids_.push_back(id);
-      throw Error(bound.code(), "binding on exchange '" + name_ + "': " + bound.message());
+  try {
+    same_key->second.push_back(id);
+    if (type_ == ExchangeType::topic) {
+      if (auto bound = topics_.bind(key, id); !bound) {
+        throw Error(bound.code(), "binding on exchange '" + name_ + "': " + bound.message());
+      }
     }
-  } else if (type_ == ExchangeType::direct) {
-    direct_[binding.key].push_back(id);
+  } catch (...) {  // a bad pattern or bad_alloc: the binding is not there, nor its slot
+    if (!same_key->second.empty() && same_key->second.back() == id) same_key->second.pop_back();
+    if (same_key->second.empty()) by_key_.erase(same_key);
+    free_ids_.push_back(id);
+    throw;
   }
   bindings_[id] = std::move(binding);
 }
 
 void ExchangeState::erase_locked(std::uint32_t id) {
   Binding& b = bindings_[id];
-  if (type_ == ExchangeType::topic) {
-    topics_.unbind(b.key, id);
-  } else if (type_ == ExchangeType::direct) {
-    auto it = direct_.find(b.key);
-    if (it != direct_.end()) {
-      std::erase(it->second, id);
-      if (it->second.empty()) direct_.erase(it);
-    }
+  if (type_ == ExchangeType::topic) topics_.unbind(b.key, id);
+  if (auto it = by_key_.find(b.key); it != by_key_.end()) {
+    std::erase(it->second, id);
+    if (it->second.empty()) by_key_.erase(it);
   }
   b = Binding{};
   free_ids_.push_back(id);
@@ -77,14 +84,14 @@ void ExchangeState::erase_locked(std::uint32_t id) {
 
 bool ExchangeState::unbind(const Destination& target, std::string_view key) {
   MutexLock lock(mutex_);
-  bool removed = false;
-  for (std::uint32_t id = 0; id < bindings_.size(); ++id) {
-    if (bindings_[id].target.get() == &target && bindings_[id].key == key) {
-      erase_locked(id);
-      removed = true;
-    }
+  const auto same_key = by_key_.find(key);
+  if (same_key == by_key_.end()) return false;
+  std::vector<std::uint32_t> ids;
+  for (const std::uint32_t id : same_key->second) {
+    if (bindings_[id].target.get() == &target) ids.push_back(id);
   }
-  return removed;
+  for (const std::uint32_t id : ids) erase_locked(id);  // may erase same_key
+  return !ids.empty();
 }
 
 void ExchangeState::unbind_all(const Destination& target) noexcept {
@@ -120,7 +127,7 @@ void ExchangeState::collect_locked(const Message& message, std::vector<Destinati
   };
   switch (type_) {
     case ExchangeType::direct:
-      if (auto it = direct_.find(message.key()); it != direct_.end()) {
+      if (auto it = by_key_.find(message.key()); it != by_key_.end()) {
         for (std::uint32_t id : it->second) add(id);
       }
       break;

@@ -3,7 +3,10 @@
 // Data structures (all under mutex_, a shared_mutex):
 //   bindings_   every binding: target destination, key, header arguments; a slot's index is
 //               the binding's id, freed slots are reused.
-//   direct_     key → binding ids (direct exchanges): one hash look-up per message.
+//   by_key_     key → the ids of the bindings with that key, for every type: a direct
+//               exchange routes by it (one hash look-up per message); bind's idempotence
+//               check and unbind look a binding up by it, so neither scans bindings_ (a bind
+//               costs O(its key), not O(bindings)).
 //   topics_     TopicMatcher<binding id> (topic exchanges): a word trie, never a scan of
 //               patterns.
 //   Fanout and headers exchanges walk bindings_ (a fanout matches all; headers bindings are
@@ -85,7 +88,7 @@ class ExchangeState final : public Destination {
   mutable SharedMutex mutex_;
   std::vector<Binding> bindings_ GUARDED_BY(mutex_);
   std::vector<std::uint32_t> free_ids_ GUARDED_BY(mutex_);
-  std::unordered_map<std::string, std::vector<std::uint32_t>, StringHash, std::equal_to<>> direct_
+  std::unordered_map<std::string, std::vector<std::uint32_t>, StringHash, std::equal_to<>> by_key_
       GUARDED_BY(mutex_);
   TopicMatcher<std::uint32_t> topics_ GUARDED_BY(mutex_);
   std::atomic<bool> closed_{false};

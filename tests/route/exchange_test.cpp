@@ -182,6 +182,47 @@ TEST_CASE("unbinding stops routing - deleting a queue removes its bindings") {
   CHECK(t.broker.exchange("x").stats().bindings == 0);
 }
 
+TEST_CASE("binding the same queue with the same key and arguments again changes nothing, and "
+          "unbind removes one queue's binding among several with that key") {
+  for (const ExchangeType type :
+       {ExchangeType::direct, ExchangeType::topic, ExchangeType::fanout, ExchangeType::headers}) {
+    INFO("exchange type " << static_cast<int>(type));
+    ManualBroker t;
+    t.broker.declare_exchange("x", type);
+    t.broker.declare_queue("a");
+    t.broker.declare_queue("b");
+    const BindOptions to_a{.arguments = Headers{{"x-match", "any"}, {"to", "a"}}};
+    const BindOptions to_b{.arguments = Headers{{"x-match", "any"}, {"to", "b"}}};
+    t.broker.bind("x", "a", "k", to_a);
+    t.broker.bind("x", "a", "k", to_a);  // identical: a no-op
+    t.broker.bind("x", "b", "k", to_b);
+    t.broker.bind("x", "b", "k", to_b);
+    CHECK(t.broker.exchange("x").stats().bindings == 2);
+    const auto send = [&](std::string_view to) {
+      SendOptions o;
+      o.key = "k";
+      o.headers = Headers{{"to", std::string(to)}};
+      REQUIRE(t.producer.send("x", "m", o));
+    };
+    send("a");
+    send("b");
+    // The arguments filter on every type: each queue gets its one message, never two from a
+    // repeated bind.
+    CHECK(drain(t.broker, "a").size() == 1);
+    CHECK(drain(t.broker, "b").size() == 1);
+    CHECK(t.broker.unbind("x", "a", "k"));
+    CHECK_FALSE(t.broker.unbind("x", "a", "k"));
+    CHECK(t.broker.exchange("x").stats().bindings == 1);
+    send("b");
+    CHECK(drain(t.broker, "a").empty());
+    CHECK(drain(t.broker, "b").size() == 1);
+    t.broker.bind("x", "a", "k", to_a);  // into the freed slot
+    send("a");
+    CHECK(drain(t.broker, "a").size() == 1);
+    CHECK(t.broker.exchange("x").stats().bindings == 2);
+  }
+}
+
 TEST_CASE("exchange misuse is a typed error naming what was wrong") {
   ManualBroker t;
   t.broker.declare_exchange("x", ExchangeType::topic);
