@@ -58,8 +58,12 @@
 //    one's ack returns `Errc::stale_delivery` (its nack or reject does nothing). A consumer
 //    the server itself ends (its queue deleted: basic.cancel, or a channel error) is closed
 //    (`closed`), as before.
-// Heartbeats are off: a server that vanishes without closing its sockets (a power cut, a
-// network partition) is noticed when a write fails, not before.
+// Heartbeats (`RabbitOptions::heartbeat`, 60 s): the publisher's and consumers' threads wait
+// at most half a heartbeat for their socket, so rabbitmq-c sends one when it is due, and a
+// server silent for two heartbeats (a power cut, a hung VM, a partition that drops packets
+// without a reset) loses the connection as a socket error would: reconnect, as above. The
+// control connection has none (it idles between calls; a call on a dropped one makes it
+// again).
 #pragma once
 
 #include <chrono>
@@ -91,6 +95,13 @@ struct RabbitOptions {
   /// How long a send may wait for the publisher's connection to come back before its
   /// completion fails with `timed_out`. Not negative (0: sends fail as soon as they wait).
   std::chrono::milliseconds reconnect_timeout = std::chrono::seconds(30);
+  /// The AMQP heartbeat the publisher's and the consumers' connections ask for (the server
+  /// may lower it; RabbitMQ's own default is 60 s): each sends a heartbeat when it has sent
+  /// nothing for this long, and a connection that hears nothing from the server for twice
+  /// this long is lost — reconnected as any other (a hung server, a network that drops
+  /// everything without a reset: no error would come otherwise). 0: no heartbeats. At most
+  /// 65535 s. The control connection (declares, binds) asks for none: it idles between calls.
+  std::chrono::seconds heartbeat = std::chrono::seconds(60);
   /// TLS (amqps, usually port 5671), through rabbitmq-c's OpenSSL socket.
   struct Tls {
     bool enabled = false;

@@ -148,6 +148,16 @@ class RabbitmqServer {
     return true;
   }
 
+  /// SIGSTOP / SIGCONT to the server's process group: a paused server keeps its sockets open
+  /// and answers nothing (a hung server, or a network that drops every packet without a
+  /// reset) until resumed.
+  void pause() {
+    if (pid_ > 0) ::kill(-pgid_, SIGSTOP);
+  }
+  void resume() {
+    if (pid_ > 0) ::kill(-pgid_, SIGCONT);
+  }
+
   /// SIGTERM to the server's process group (RabbitMQ shuts down cleanly on it), then waits;
   /// SIGKILL to the group after 15 s. Then its epmd. Returns once none of them runs.
   void stop() {

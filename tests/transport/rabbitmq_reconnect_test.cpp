@@ -504,3 +504,50 @@ TEST_CASE(
     CHECK(e.code() == Errc::io_error);
   }
 }
+
+TEST_CASE(
+    "a RabbitMQ server that stops answering but keeps its sockets open is found by the "
+    "heartbeat: the connections count as down, and come back when it answers again") {
+  RabbitmqServer* server = server_or_skip();
+  if (server == nullptr) return;
+  rabbitmq::RabbitOptions options = fast_reconnects(*server);
+  options.heartbeat = 1s;
+  options.request_timeout = 2s;  // a login to the paused server times out, then backs off
+  auto transport = rabbitmq::connect(options);
+  Broker broker;
+  const std::string name = fmt::format("hung-{}", ::getpid());
+  broker.declare_queue(name, {.transport = transport});
+  auto producer = broker.producer();
+  auto consumer = broker.consumer(name);
+  Outcomes outcomes;
+  REQUIRE(producer.send(name, "before", outcomes.options(0)));
+  auto before = consumer.receive(20s);
+  REQUIRE(before);
+  REQUIRE(before->ack());
+  // Idle for several heartbeats: the connections stay up (each side's heartbeats flow).
+  const auto idle_until = std::chrono::steady_clock::now() + 3500ms;
+  CHECK_FALSE(eventually([&] { return stats_of(broker, name).connection != ConnectionState::up; },
+                         std::chrono::duration_cast<std::chrono::milliseconds>(
+                             idle_until - std::chrono::steady_clock::now())));
+  CHECK(stats_of(broker, name).reconnects == 0);
+
+  server->pause();
+  struct Resume {
+    RabbitmqServer& server;
+    ~Resume() { server.resume(); }
+  } resume_at_exit{*server};
+  // Nothing fails on the socket: only the silence shows, after two heartbeats.
+  INFO("last error: " << stats_of(broker, name).last_error);
+  REQUIRE(eventually([&] { return stats_of(broker, name).connection == ConnectionState::down; },
+                     20s));
+  server->resume();
+  REQUIRE(eventually([&] { return stats_of(broker, name).connection == ConnectionState::up; },
+                     30s));
+  REQUIRE(producer.send(name, "after", outcomes.options(1)));
+  auto after = consumer.receive(30s);
+  INFO(after.failure().message);
+  REQUIRE(after);
+  CHECK(after->payload().as_string() == "after");
+  REQUIRE(after->ack());
+  CHECK(stats_of(broker, name).reconnects >= 1);
+}

@@ -146,7 +146,8 @@ Errc AmqpConnection::code_of_reply(std::uint16_t reply_code) noexcept {
   }
 }
 
-AmqpConnection::AmqpConnection(const RabbitOptions& options) : options_(options) {
+AmqpConnection::AmqpConnection(const RabbitOptions& options, bool heartbeats)
+    : options_(options) {
   conn_ = amqp_new_connection();
   if (conn_ == nullptr) throw Error(Errc::out_of_memory, "a rabbitmq connection");
   struct Guard {
@@ -169,7 +170,8 @@ AmqpConnection::AmqpConnection(const RabbitOptions& options) : options_(options)
   amqp_set_handshake_timeout(conn_, &timeout);
   amqp_set_rpc_timeout(conn_, &timeout);
   const amqp_rpc_reply_t login =
-      amqp_login(conn_, options.vhost.c_str(), 0, AMQP_DEFAULT_FRAME_SIZE, 0,
+      amqp_login(conn_, options.vhost.c_str(), 0, AMQP_DEFAULT_FRAME_SIZE,
+                 heartbeats ? static_cast<int>(options.heartbeat.count()) : 0,
                  AMQP_SASL_METHOD_PLAIN, options.user.c_str(), options.password.c_str());
   if (login.reply_type != AMQP_RESPONSE_NORMAL) {
     const bool refused = login.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION ||

@@ -60,8 +60,9 @@ class AmqpConnection {
  public:
   static constexpr amqp_channel_t kFirstChannel = 1;
 
-  /// Connects and logs in, and opens a channel. Throws `Error` (see the file comment).
-  explicit AmqpConnection(const RabbitOptions& options);
+  /// Connects and logs in, and opens a channel; with `heartbeats`, asks for
+  /// `options.heartbeat` (else none). Throws `Error` (see the file comment).
+  explicit AmqpConnection(const RabbitOptions& options, bool heartbeats = false);
   AmqpConnection(const AmqpConnection&) = delete;
   AmqpConnection& operator=(const AmqpConnection&) = delete;
   ~AmqpConnection();  // close(), then frees the connection
@@ -73,6 +74,14 @@ class AmqpConnection {
   [[nodiscard]] amqp_connection_state_t get() const noexcept { return conn_; }
   [[nodiscard]] amqp_channel_t channel() const noexcept { return channel_; }
   [[nodiscard]] int fd() const noexcept { return amqp_get_sockfd(conn_); }
+  /// With heartbeats agreed, how long the owner may wait in poll() before it must let
+  /// rabbitmq-c read or write (any call that reads: it sends a heartbeat when one is due and
+  /// fails with AMQP_STATUS_HEARTBEAT_TIMEOUT when the server has been silent for two): half
+  /// the heartbeat, in milliseconds. -1: no heartbeats, no bound.
+  [[nodiscard]] int heartbeat_poll_ms() const noexcept {
+    const int seconds = amqp_get_heartbeat(conn_);
+    return seconds > 0 ? seconds * 500 : -1;
+  }
   /// Frames read but not yet handled (then poll() on fd() would wait for nothing).
   [[nodiscard]] bool buffered() const noexcept {
     return amqp_frames_enqueued(conn_) != 0 || amqp_data_in_buffer(conn_) != 0;

@@ -155,13 +155,22 @@ class Wakeup {
 };
 
 /// Waits until `connection` has input (or has some buffered) or `wakeup` fires, at most
-/// `timeout_ms` (-1: no bound). False when the socket failed.
+/// `timeout_ms` (-1: no bound). False when the socket failed. With heartbeats the wait is at
+/// most half of one, and its end counts as input: the caller's read (with a zero timeout)
+/// lets rabbitmq-c send the heartbeat that is due, or find the server silent (it then fails
+/// with AMQP_STATUS_HEARTBEAT_TIMEOUT: the connection is lost).
 bool wait_readable(const AmqpConnection& connection, Wakeup& wakeup, bool& input,
                    int timeout_ms = -1) {
   input = connection.buffered();
   if (input) return true;
+  const int beat = connection.heartbeat_poll_ms();
+  const bool beating = beat >= 0 && (timeout_ms < 0 || beat < timeout_ms);
   pollfd fds[2] = {{connection.fd(), POLLIN, 0}, {wakeup.fd(), POLLIN, 0}};
-  const int n = ::poll(fds, 2, timeout_ms);
+  const int n = ::poll(fds, 2, beating ? beat : timeout_ms);
+  if (n == 0 && beating) {
+    input = true;
+    return true;
+  }
   if (n < 0) return errno == EINTR;
   if ((fds[1].revents & POLLIN) != 0) wakeup.drain();
   if ((fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0 && (fds[0].revents & POLLIN) == 0) {
@@ -351,7 +360,7 @@ class Publisher {
  private:
   /// A connection with its channel in confirm mode, everything declared again on it.
   std::unique_ptr<AmqpConnection> open() {
-    auto connection = std::make_unique<AmqpConnection>(options_);
+    auto connection = std::make_unique<AmqpConnection>(options_, /*heartbeats=*/true);
     topology_->replay(*connection, [this](const Error& e) { report(e.what()); });
     amqp_confirm_select(connection->get(), connection->channel());
     connection->check("confirm.select");
@@ -825,7 +834,7 @@ class RabbitConsumer final : public InboxSink {
         queue_(queue),
         tag_(tag),
         prefetch_(prefetch),
-        connection_(std::make_unique<AmqpConnection>(options)),
+        connection_(std::make_unique<AmqpConnection>(options, /*heartbeats=*/true)),
         inbox_(std::move(inbox)),
         counters_(std::move(counters)),
         hooks_(std::move(hooks)) {
@@ -1165,7 +1174,7 @@ class RabbitConsumer final : public InboxSink {
       }
       if (Steady::now() >= attempt) {
         try {
-          connection_ = std::make_unique<AmqpConnection>(options_);
+          connection_ = std::make_unique<AmqpConnection>(options_, /*heartbeats=*/true);
           topology_->replay(*connection_, [this](const Error& e) { counters_->error(e.what()); });
           subscribe();
           down_ = false;
@@ -1358,6 +1367,9 @@ class RabbitTransport final : public Transport,
       refuse_option("reconnect_backoff_max must be at least reconnect_backoff");
     }
     if (o.reconnect_timeout.count() < 0) refuse_option("reconnect_timeout must not be negative");
+    if (o.heartbeat.count() < 0 || o.heartbeat.count() > 65535) {
+      refuse_option("heartbeat must be between 0 and 65535 seconds");
+    }
     return o;
   }
 
