@@ -37,6 +37,8 @@
 //               memory follows the most deliveries held at once, not `prefetch`. A slot's
 //               `state` is a generation counter: even = free, odd = held by the delivery that
 //               was handed that exact odd value. slots_used_ counts the slots created.
+//               A slot also counts the delivery ages (first kSlotAgeBuckets buckets) and the
+//               acks of its deliveries with plain stores; stats sums them over the slots.
 //     free_     SpillRing<uint32_t> of free slot indices: a receive that cannot pop an index
 //               creates the next slot (under grow_mutex_) while slots_used_ < prefetch, and
 //               is at its prefetch limit otherwise.
@@ -74,7 +76,9 @@
 // ---------------
 //   * Any thread may send. A send admits (capacity), then pushes to ring_ (its ring, or its
 //     spill lane while the ring is full or the spill non-empty) or, for priority, delay,
-//     group or dedup, takes slow_.mutex. It then notifies ready_ (an EventCount).
+//     group or dedup, takes slow_.mutex. It then notifies ready_ (an EventCount) — after a
+//     ring push without a fence (the cell claim is its seq_cst RMW), so a receive that has
+//     registered with ready_ looks at the ring's claims (push_claimed) before it sleeps.
 //   * Any thread may receive through a ConsumerState (a consumer's worker threads share it).
 //     A receive pops a free slot index, takes an entry (slow_ first when slow_ready_ says so,
 //     then ring_: its ring, then its spill), writes it into the slot and release-stores the
