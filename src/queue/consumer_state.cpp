@@ -137,8 +137,23 @@ Delivery ConsumerState::install(std::uint32_t index, Entry&& entry, std::int64_t
                                 LatencyRecorder::Tally* ages) noexcept {
   ++entry.deliveries;
   if (entry.deliveries > 1) queue_->count_redelivered();
-  queue_->delivered(entry, now, ages);
   Slot& slot = this->slot(index);
+  // One delivery's age: into the slot if it is in the first kSlotAgeBuckets buckets (plain
+  // stores instead of two RMWs on the queue's recorder), else into the recorder.
+  bool counted = false;
+  if (ages == nullptr) {
+    const std::int64_t age = ns(now) - Access::body(entry.message)->sent_ns;
+    const std::uint64_t value = age > 0 ? static_cast<std::uint64_t>(age) : 0;
+    const std::size_t bucket = LatencyRecorder::bucket_of(value);
+    if (bucket < kSlotAgeBuckets) [[likely]] {
+      std::atomic<std::uint64_t>& count = slot.ages[bucket];
+      count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      slot.age_ns.store(slot.age_ns.load(std::memory_order_relaxed) + value,
+                        std::memory_order_relaxed);
+      counted = true;
+    }
+  }
+  queue_->delivered(entry, now, ages, /*count_age=*/!counted);
   // The slot is free (even) and ours alone until the release store below.
   const std::uint64_t generation = slot.state.load(std::memory_order_relaxed) + 1;
   slot.deadline_ns.store(deadline_ns, std::memory_order_relaxed);
@@ -170,7 +185,10 @@ void ConsumerState::wait_for_work(TimePoint now, TimePoint deadline, IdleWait& i
   IdleWait::park(
       queue_->ready_event(),
       [&]() noexcept {
-        return (queue_->maybe_ready(now) && has_free_slot() && queue_->may_receive(this)) ||
+        // push_claimed: a send's wake-up has no fence (QueueState::admit), so its message is
+        // ruled out only by a look at the ring's claims after registering.
+        return ((queue_->maybe_ready(now) || queue_->push_claimed()) && has_free_slot() &&
+                queue_->may_receive(this)) ||
                closed() || queue_->closed_for_receive() ||
                interrupted_.load(std::memory_order_acquire);
       },
@@ -204,6 +222,11 @@ Result<Delivery> ConsumerState::receive(Duration timeout) noexcept {
     if (now >= deadline || interrupted_.load(std::memory_order_acquire)) {
       // Acquire: pairs with ready_fd()'s release (the fd is attached).
       ReadyFd* fd = ready_fd_.load(std::memory_order_acquire);
+      // Armed, a push that claimed its cell may have skipped our fd (its wake-up has no fence:
+      // QueueState::push_claimed): its message is a moment away, so look again for it.
+      if (armed && queue_->push_claimed() && has_free_slot() && queue_->may_receive(this)) {
+        continue;
+      }
       if (fd == nullptr || armed) return Result<Delivery>(Errc::timed_out);
       // Found nothing: clear the readiness fd and arm it, then look once more (ready_fd.hpp).
       ReadyFdArm<EventCount>::arm(queue_->ready_event(), *fd);
@@ -469,6 +492,19 @@ std::uint64_t ConsumerState::acked() const noexcept {
     acks += slot(i).acks.load(std::memory_order_relaxed);
   }
   return acks;
+}
+
+ConsumerState::YoungAges ConsumerState::young_ages() const noexcept {
+  YoungAges ages;
+  // Acquire: as in reclaim.
+  const std::uint32_t used = slots_used_.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < used; ++i) {
+    const Slot& s = slot(i);
+    for (std::size_t b = 0; b < kSlotAgeBuckets; ++b)
+      ages.counts[b] += s.ages[b].load(std::memory_order_relaxed);
+    ages.sum_ns += s.age_ns.load(std::memory_order_relaxed);
+  }
+  return ages;
 }
 
 std::size_t ConsumerState::in_flight() const noexcept {

@@ -195,7 +195,9 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& opti
       remove_bytes(bytes);
       return refuse_out_of_memory();
     }
-    ready_.notify_all();
+    // The push claimed its place with a seq_cst RMW (the ring's tail, or the spill hint), which
+    // every receive that registered checks before it sleeps (QueueState::push_claimed): no fence.
+    ready_.notify_all_after_seq_cst_rmw();
     return SendReceipt{id, false};
   }
   const std::int64_t expires = expiry_of(body);
@@ -1171,6 +1173,10 @@ void QueueState::unregister_consumer(ConsumerState* consumer) noexcept {
       active_.store(nullptr, std::memory_order_release);
     retired_acked_.fetch_add(consumer->acked(), std::memory_order_relaxed);
     retired_nacked_.fetch_add(consumer->nacked(), std::memory_order_relaxed);
+    const ConsumerState::YoungAges young = consumer->young_ages();
+    for (std::size_t b = 0; b < ConsumerState::kSlotAgeBuckets; ++b)
+      retired_young_ages_[b].fetch_add(young.counts[b], std::memory_order_relaxed);
+    retired_young_age_ns_.fetch_add(young.sum_ns, std::memory_order_relaxed);
     last = consumers_.empty();
     if (last) {
       // Release: as in register_consumer.
@@ -1348,6 +1354,12 @@ QueueStats QueueState::stats() const {
   QueueStats s;
   s.name = name();
   s.depth = depth();
+  auto load = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  // The slots' first-bucket ages (ConsumerState::young_ages), added to the recorder's below.
+  ConsumerState::YoungAges young;
+  for (std::size_t b = 0; b < ConsumerState::kSlotAgeBuckets; ++b)
+    young.counts[b] = load(retired_young_ages_[b]);
+  young.sum_ns = load(retired_young_age_ns_);
   {
     SharedLock lock(consumers_mutex_);
     s.consumers = consumers_.size();
@@ -1355,9 +1367,9 @@ QueueStats QueueState::stats() const {
       s.in_flight += c->in_flight();
       s.acked += c->acked();
       s.nacked += c->nacked();
+      young.add(c->young_ages());
     }
   }
-  auto load = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   s.acked += load(retired_acked_);
   s.nacked += load(retired_nacked_);
   s.enqueued = load(admitted_) - load(requeued_);
@@ -1377,6 +1389,9 @@ QueueStats QueueState::stats() const {
   s.recovery_skipped_regions = recovery_.corrupt_regions_skipped;
   s.recovery_skipped_bytes = recovery_.corrupt_bytes_skipped;
   s.delivery_age = delivery_age_.snapshot();
+  for (std::size_t b = 0; b < ConsumerState::kSlotAgeBuckets; ++b)
+    s.delivery_age.counts[b] += young.counts[b];
+  s.delivery_age.sum_ns += young.sum_ns;
   return s;
 }
 

@@ -37,6 +37,8 @@
 //               memory follows the most deliveries held at once, not `prefetch`. A slot's
 //               `state` is a generation counter: even = free, odd = held by the delivery that
 //               was handed that exact odd value. slots_used_ counts the slots created.
+//               A slot also counts the delivery ages (first kSlotAgeBuckets buckets) and the
+//               acks of its deliveries with plain stores; stats sums them over the slots.
 //     free_     SpillRing<uint32_t> of free slot indices: a receive that cannot pop an index
 //               creates the next slot (under grow_mutex_) while slots_used_ < prefetch, and
 //               is at its prefetch limit otherwise.
@@ -74,7 +76,9 @@
 // ---------------
 //   * Any thread may send. A send admits (capacity), then pushes to ring_ (its ring, or its
 //     spill lane while the ring is full or the spill non-empty) or, for priority, delay,
-//     group or dedup, takes slow_.mutex. It then notifies ready_ (an EventCount).
+//     group or dedup, takes slow_.mutex. It then notifies ready_ (an EventCount) — after a
+//     ring push without a fence (the cell claim is its seq_cst RMW), so a receive that has
+//     registered with ready_ looks at the ring's claims (push_claimed) before it sleeps.
 //   * Any thread may receive through a ConsumerState (a consumer's worker threads share it).
 //     A receive pops a free slot index, takes an entry (slow_ first when slow_ready_ says so,
 //     then ring_: its ring, then its spill), writes it into the slot and release-stores the
@@ -177,6 +181,10 @@ inline constexpr std::string_view out_of_memory = "out_of_memory";  // no memory
 class ConsumerState;
 class QueueState;
 
+/// How many of LatencyHistogram's first buckets a consumer's slots count delivery ages in
+/// (ConsumerState::YoungAges).
+inline constexpr std::size_t kSlotAgeBuckets = 4;
+
 /// Where the settlements of an *inbox* go: a queue that holds, for one consumer of a queue a
 /// transport holds (transport/remote_queue.hpp), the deliveries the server pushed to it. The
 /// consumer receives, settles, closes and is woken through the inbox like any queue's
@@ -260,6 +268,13 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   [[nodiscard]] bool ready_hint() const noexcept {
     return !ring_.empty_guess() || slow_ready_.load(std::memory_order_acquire) != 0;
   }
+  /// Whether a push into ring_ has claimed its cell (a message is there, or a moment away).
+  /// What a receive that registered with the ready event checks before it sleeps, besides
+  /// maybe_ready: a plain send wakes with notify_all_after_seq_cst_rmw (its cell claim is the
+  /// seq_cst RMW), so only a look at the claims (tail) rules its message out; the head cell's
+  /// turn alone may not show it yet. Reads the producers' line: never on the hot path.
+  /// @note threadsafe
+  [[nodiscard]] bool push_claimed() const noexcept { return ring_.size_guess() != 0; }
   /// The earliest time something not ready now may become ready (delayed message due,
   /// visibility deadline), for a waiter's timeout. @note threadsafe
   [[nodiscard]] TimePoint next_wakeup() const noexcept;
@@ -284,13 +299,17 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   /// A delivery of `entry` was made at `now` (monotonic): counts its age (into `tally` when
   /// given — the caller then adds it with `count_delivery_ages` — else straight into the
   /// queue's recorder) and, on a durable queue, journals the attempt. @note threadsafe
-  void delivered(const Entry& entry, TimePoint now,
-                 LatencyRecorder::Tally* tally = nullptr) noexcept {
-    const std::int64_t age = ns(now) - Access::body(entry.message)->sent_ns;
-    if (tally != nullptr) {
-      tally->record(age);
-    } else {
-      delivery_age_.record(age);
+  /// `count_age` false: the caller counted the age itself (ConsumerState's per-slot counts of
+  /// first-bucket ages, added in by `stats`).
+  void delivered(const Entry& entry, TimePoint now, LatencyRecorder::Tally* tally = nullptr,
+                 bool count_age = true) noexcept {
+    if (count_age) {
+      const std::int64_t age = ns(now) - Access::body(entry.message)->sent_ns;
+      if (tally != nullptr) {
+        tally->record(age);
+      } else {
+        delivery_age_.record(age);
+      }
     }
     // A failure here loses only the attempt count's increment (the message stays unsettled).
     if (journal_)
@@ -603,6 +622,10 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   std::atomic<std::uint64_t> redelivered_{0};
   std::atomic<std::uint64_t> retired_acked_{0};  // acks of consumers that have closed
   std::atomic<std::uint64_t> retired_nacked_{0};
+  // First-bucket delivery ages counted in the slots of consumers that have closed (see
+  // ConsumerState::young_ages).
+  std::atomic<std::uint64_t> retired_young_ages_[kSlotAgeBuckets] = {};
+  std::atomic<std::uint64_t> retired_young_age_ns_{0};
   LogThrottle drop_log_;     // messages dropped, aggregated for the log
   LogThrottle handler_log_;  // push handlers' exceptions, aggregated for the log
   LogThrottle journal_log_;  // journal records that failed, aggregated for the log
@@ -719,6 +742,21 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
   [[nodiscard]] std::uint64_t nacked() const noexcept {
     return nacked_.load(std::memory_order_relaxed);
   }
+  /// Single receives count a delivery's age in its slot when it falls in one of the first
+  /// kSlotAgeBuckets buckets of LatencyHistogram (at most kBoundsNs[kSlotAgeBuckets - 1]):
+  /// two plain stores instead of two RMWs on the queue's recorder.
+  static constexpr std::size_t kSlotAgeBuckets = detail::kSlotAgeBuckets;
+  /// Those counts, and the sum of those ages: the queue's delivery_age adds them in.
+  struct YoungAges {
+    std::uint64_t counts[kSlotAgeBuckets] = {};
+    std::uint64_t sum_ns = 0;
+    void add(const YoungAges& other) noexcept {
+      for (std::size_t b = 0; b < kSlotAgeBuckets; ++b) counts[b] += other.counts[b];
+      sum_ns += other.sum_ns;
+    }
+  };
+  /// A sum over the slots; exact once the receiving threads are joined. @note threadsafe
+  [[nodiscard]] YoungAges young_ages() const noexcept;
   [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
  private:
@@ -738,6 +776,12 @@ class ConsumerState : public std::enable_shared_from_this<ConsumerState> {
     // before it frees the slot (so no RMW is needed: the next writer comes after us through
     // free_ and state); read by stats.
     std::atomic<std::uint64_t> acks{0};
+    // Ages at delivery of a single receive's deliveries from this slot that fall in the
+    // histogram's first kSlotAgeBuckets buckets, and their sum: written only by install, which
+    // owns the free slot (the previous install's writes reach it through state and free_, as
+    // acks do), so no RMW; read by stats (young_ages). Other ages go to the queue's recorder.
+    std::atomic<std::uint64_t> ages[kSlotAgeBuckets] = {};
+    std::atomic<std::uint64_t> age_ns{0};
   };
 
   /// Slot `index` (one created already). Chunk k holds the indices

@@ -63,9 +63,15 @@ class LatencyRecorder {
   }
 
   /// The bucket an observation of `ns` falls in: the number of bounds below it.
+  /// A branchless binary search (five steps for the 21 bounds, not one compare per bound): an
+  /// age is counted on every delivery.
   [[nodiscard]] static std::size_t bucket_of(std::uint64_t ns) noexcept {
-    std::size_t i = 0;
-    for (std::uint64_t bound : LatencyHistogram::kBoundsNs) i += ns > bound ? 1 : 0;
+    constexpr auto& bounds = LatencyHistogram::kBoundsNs;
+    static_assert(bounds.size() < 32, "five steps cover at most 31 bounds");
+    std::size_t i = 0;  // how many bounds are below ns
+    for (std::size_t step = 16; step != 0; step /= 2) {
+      if (i + step <= bounds.size() && bounds[i + step - 1] < ns) i += step;
+    }
     return i;
   }
 

@@ -112,6 +112,33 @@ TEST_CASE("a queue counts each message's age at delivery in its histogram") {
   CHECK(contains(text, "switchyard_queue_delivery_age_seconds_count{queue=\"jobs\"} 2\n"));
 }
 
+TEST_CASE(
+    "delivery ages counted by single receives stay in the histogram after the consumer closes") {
+  ManualBroker t;
+  t.broker.declare_queue("jobs");
+  // One age in each of the first five buckets (25, 50, 100, 250, 500 us): the first four are
+  // counted in the consumer's slots, the fifth in the queue's recorder.
+  const std::int64_t ages_us[] = {10, 40, 90, 200, 400};
+  {
+    auto consumer = t.broker.consumer("jobs");
+    for (std::int64_t us : ages_us) {
+      REQUIRE(t.producer.send("jobs", "x"));
+      t.clock->advance(std::chrono::microseconds(us));
+      auto d = consumer.receive();
+      REQUIRE(d);
+      REQUIRE(d->ack());
+    }
+    const LatencyHistogram open = t.broker.queue("jobs").stats().delivery_age;
+    CHECK(open.count() == 5);
+    for (std::size_t i = 0; i < 5; ++i) CHECK(open.counts[i] == 1);
+    CHECK(open.sum_ns == 740'000);
+  }
+  const LatencyHistogram closed = t.broker.queue("jobs").stats().delivery_age;
+  CHECK(closed.count() == 5);
+  for (std::size_t i = 0; i < 5; ++i) CHECK(closed.counts[i] == 1);
+  CHECK(closed.sum_ns == 740'000);
+}
+
 TEST_CASE("a redelivery is counted again, at its age since the send") {
   ManualBroker t;
   t.broker.declare_queue("jobs");
