@@ -185,10 +185,7 @@ void ConsumerState::wait_for_work(TimePoint now, TimePoint deadline, IdleWait& i
   IdleWait::park(
       queue_->ready_event(),
       [&]() noexcept {
-        // push_claimed: a send's wake-up has no fence (QueueState::admit), so its message is
-        // ruled out only by a look at the ring's claims after registering.
-        return ((queue_->maybe_ready(now) || queue_->push_claimed()) && has_free_slot() &&
-                queue_->may_receive(this)) ||
+        return (queue_->maybe_ready(now) && has_free_slot() && queue_->may_receive(this)) ||
                closed() || queue_->closed_for_receive() ||
                interrupted_.load(std::memory_order_acquire);
       },
@@ -222,11 +219,6 @@ Result<Delivery> ConsumerState::receive(Duration timeout) noexcept {
     if (now >= deadline || interrupted_.load(std::memory_order_acquire)) {
       // Acquire: pairs with ready_fd()'s release (the fd is attached).
       ReadyFd* fd = ready_fd_.load(std::memory_order_acquire);
-      // Armed, a push that claimed its cell may have skipped our fd (its wake-up has no fence:
-      // QueueState::push_claimed): its message is a moment away, so look again for it.
-      if (armed && queue_->push_claimed() && has_free_slot() && queue_->may_receive(this)) {
-        continue;
-      }
       if (fd == nullptr || armed) return Result<Delivery>(Errc::timed_out);
       // Found nothing: clear the readiness fd and arm it, then look once more (ready_fd.hpp).
       ReadyFdArm<EventCount>::arm(queue_->ready_event(), *fd);

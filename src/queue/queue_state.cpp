@@ -195,9 +195,7 @@ Result<SendReceipt> QueueState::admit(Message&& message, const SendOptions& opti
       remove_bytes(bytes);
       return refuse_out_of_memory();
     }
-    // The push claimed its place with a seq_cst RMW (the ring's tail, or the spill hint), which
-    // every receive that registered checks before it sleeps (QueueState::push_claimed): no fence.
-    ready_.notify_all_after_seq_cst_rmw();
+    ready_.notify_all();
     return SendReceipt{id, false};
   }
   const std::int64_t expires = expiry_of(body);

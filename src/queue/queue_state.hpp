@@ -76,9 +76,7 @@
 // ---------------
 //   * Any thread may send. A send admits (capacity), then pushes to ring_ (its ring, or its
 //     spill lane while the ring is full or the spill non-empty) or, for priority, delay,
-//     group or dedup, takes slow_.mutex. It then notifies ready_ (an EventCount) — after a
-//     ring push without a fence (the cell claim is its seq_cst RMW), so a receive that has
-//     registered with ready_ looks at the ring's claims (push_claimed) before it sleeps.
+//     group or dedup, takes slow_.mutex. It then notifies ready_ (an EventCount).
 //   * Any thread may receive through a ConsumerState (a consumer's worker threads share it).
 //     A receive pops a free slot index, takes an entry (slow_ first when slow_ready_ says so,
 //     then ring_: its ring, then its spill), writes it into the slot and release-stores the
@@ -268,13 +266,6 @@ class QueueState final : public Destination, public std::enable_shared_from_this
   [[nodiscard]] bool ready_hint() const noexcept {
     return !ring_.empty_guess() || slow_ready_.load(std::memory_order_acquire) != 0;
   }
-  /// Whether a push into ring_ has claimed its cell (a message is there, or a moment away).
-  /// What a receive that registered with the ready event checks before it sleeps, besides
-  /// maybe_ready: a plain send wakes with notify_all_after_seq_cst_rmw (its cell claim is the
-  /// seq_cst RMW), so only a look at the claims (tail) rules its message out; the head cell's
-  /// turn alone may not show it yet. Reads the producers' line: never on the hot path.
-  /// @note threadsafe
-  [[nodiscard]] bool push_claimed() const noexcept { return ring_.size_guess() != 0; }
   /// The earliest time something not ready now may become ready (delayed message due,
   /// visibility deadline), for a waiter's timeout. @note threadsafe
   [[nodiscard]] TimePoint next_wakeup() const noexcept;
