@@ -308,7 +308,9 @@ std::vector<StoredDedup> QueueJournal::recover_dedup() const {
 }
 
 Status QueueJournal::record_delivery(std::uint64_t seq, std::uint32_t attempts) {
-  return settle(Settlement::delivered, seq, attempts, {}, false);
+  // A first delivery waits for no sync; a redelivery does (rare: after a nack, an expired
+  // lease or a crash), so that a power loss costs a count at most one (the file comment).
+  return settle(Settlement::delivered, seq, attempts, {}, attempts > 1);
 }
 Status QueueJournal::record_ack(std::uint64_t seq, Completion done) {
   return settle(Settlement::acked, seq, 0, std::move(done));

@@ -428,8 +428,8 @@ std::map<std::uint64_t, std::uint32_t> attempts_in(const std::filesystem::path& 
 }  // namespace
 
 TEST_CASE(
-    "a delivery record waits for no sync: a process crash keeps its attempt count, a power "
-    "loss before the next sync may lose it, never a message") {
+    "a first delivery's record waits for no sync: a process crash keeps its attempt count, a "
+    "power loss before the next sync may lose it (one short), never a message") {
   ScratchDir dir;
   SyncRecorder recorder;
   QueueJournalOptions o = small();
@@ -451,9 +451,15 @@ TEST_CASE(
     REQUIRE(j->record_ack(1));  // its sync covers the delivery record too
     CHECK(recorder.syncs() > syncs);
     recorder.power_cut_image(q, dir / "cut-after-ack");
+    // A redelivery waits for its sync: a power cut keeps its count.
+    const std::uint64_t before_redelivery = recorder.syncs();
+    REQUIRE(j->record_delivery(0, 2));
+    CHECK(recorder.syncs() > before_redelivery);
+    recorder.power_cut_image(q, dir / "cut-after-redelivery");
   }
   CHECK(attempts_in(dir / "crashed", o) == Attempts{{0, 1}, {1, 0}});
   // One short, as queue_journal.hpp allows: only what was synced survived.
   CHECK(attempts_in(dir / "cut-before-ack", o) == Attempts{{0, 0}, {1, 0}});
   CHECK(attempts_in(dir / "cut-after-ack", o) == Attempts{{0, 1}});
+  CHECK(attempts_in(dir / "cut-after-redelivery", o) == Attempts{{0, 2}});
 }
