@@ -307,8 +307,10 @@ std::vector<StoredDedup> QueueJournal::recover_dedup() const {
   return out;
 }
 
-Status QueueJournal::record_delivery(std::uint64_t seq, std::uint32_t attempts, Completion done) {
-  return settle(Settlement::delivered, seq, attempts, std::move(done));
+Status QueueJournal::record_delivery(std::uint64_t seq, std::uint32_t attempts) {
+  // A first delivery waits for no sync; a redelivery does (rare: after a nack, an expired
+  // lease or a crash), so that a power loss costs a count at most one (the file comment).
+  return settle(Settlement::delivered, seq, attempts, {}, attempts > 1);
 }
 Status QueueJournal::record_ack(std::uint64_t seq, Completion done) {
   return settle(Settlement::acked, seq, 0, std::move(done));
@@ -321,7 +323,7 @@ Status QueueJournal::record_drop(std::uint64_t seq, Completion done) {
 }
 
 Status QueueJournal::settle(Settlement kind, std::uint64_t seq, std::uint32_t attempts,
-                            Completion done) {
+                            Completion done, bool wait) {
   if (retired_.load(std::memory_order_acquire)) {
     return Failure{Errc::closed, dir_.string() + ": the queue is closed"};
   }
@@ -334,7 +336,8 @@ Status QueueJournal::settle(Settlement kind, std::uint64_t seq, std::uint32_t at
     MutexLock lock(mutex_);
     std::byte body[kSettlementSize];
     encode_settlement(kind, seq, attempts, body);
-    auto r = settlements_->append(body, 0, std::move(done));
+    auto r = wait ? settlements_->append(body, 0, std::move(done))
+                  : settlements_->append_deferred(body, 0);
     if (!r) return r.failure();
     settlement_bytes_ += segment::record_footprint(kSettlementSize);
     apply_locked(kind, seq, attempts);

@@ -41,6 +41,19 @@
 // ids are in memory only as long as their windows (the DedupWindow holds as many). Disk: the
 // segments of up to one window of traffic stay, settled or not (with no dedup ids: none).
 //
+// A first delivery's record (attempts 1) waits for no sync, at any durability
+// (`append_deferred`): it would otherwise cost the consumer a sync of its own before the one
+// its ack pays, two per message at `always`. The record is in the mapped page cache when
+// `record_delivery` returns, so a crash of the process keeps it — which is what
+// `max_deliveries` needs: a poison message that kills the process on every delivery still
+// reaches its limit. It becomes durable with the settlement log's next sync (the next ack's at
+// `always`, the flusher's within `sync_interval` at `batch`, a compaction's snapshot). A
+// redelivery's record (attempts > 1: rare, after a nack, an expired lease or a restart) waits
+// for its sync as the durability says. So after a power loss at `always` an attempt count may
+// be one short (a first delivery not yet followed by a sync), at `batch` short by what the
+// last `sync_interval` delivered: never a message lost or an ack undone (acks, dead letters
+// and drops wait for their sync as the durability says).
+//
 // Compaction: once the settlement log outgrows max(`compact_bytes`, twice the last snapshot),
 // a new generation is written — the snapshot records, then snapshot_complete — synced, and only
 // then is the old generation deleted. Message segments wholly below the floor are deleted as
@@ -123,8 +136,10 @@ class QueueJournal {
   /// `done` as for SegmentLog::append. A message with a `dedup_id` is held on disk for its
   /// window (see the file comment); takes the journal's lock for that, only then.
   Result<std::uint64_t> append(const MessageFields& message, Completion done = {});
-  /// The message with seq `seq` was handed out for the `attempts`-th time.
-  Status record_delivery(std::uint64_t seq, std::uint32_t attempts, Completion done = {});
+  /// The message with seq `seq` was handed out for the `attempts`-th time. A first delivery
+  /// (attempts 1) never waits for a sync (see the file comment): it survives a process crash
+  /// on return, a power loss once the settlement log's next sync has run.
+  Status record_delivery(std::uint64_t seq, std::uint32_t attempts);
   /// The message is settled: it never comes back.
   Status record_ack(std::uint64_t seq, Completion done = {});
   Status record_dead_letter(std::uint64_t seq, Completion done = {});
@@ -160,8 +175,9 @@ class QueueJournal {
  private:
   QueueJournal(std::filesystem::path dir, QueueJournalOptions options);
   Status open_settlements() EXCLUDES(mutex_);
-  Status settle(Settlement kind, std::uint64_t seq, std::uint32_t attempts, Completion done)
-      EXCLUDES(mutex_);
+  // `wait` false: the record does not wait for its sync (`append_deferred`; `done` unused).
+  Status settle(Settlement kind, std::uint64_t seq, std::uint32_t attempts, Completion done,
+                bool wait = true) EXCLUDES(mutex_);
   void apply_locked(Settlement kind, std::uint64_t seq, std::uint32_t attempts) REQUIRES(mutex_);
   void track_to_locked(std::uint64_t end) REQUIRES(mutex_);
   [[nodiscard]] std::uint64_t floor_locked() const noexcept REQUIRES(mutex_) {

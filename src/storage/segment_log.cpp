@@ -509,8 +509,22 @@ Result<std::uint64_t> SegmentLog::append(std::span<const std::byte> body, std::i
   return append_in_place(body.size(), timestamp_ns, copy, std::move(done));
 }
 
+Result<std::uint64_t> SegmentLog::append_deferred(std::span<const std::byte> body,
+                                                  std::int64_t timestamp_ns) noexcept {
+  auto copy = [body](std::span<std::byte> out) noexcept {
+    if (!body.empty()) std::memcpy(out.data(), body.data(), body.size());
+  };
+  return append_record(body.size(), timestamp_ns, copy, {}, false);
+}
+
 Result<std::uint64_t> SegmentLog::append_in_place(std::size_t body_size, std::int64_t timestamp_ns,
-                                           BodyWriter write, Completion done) noexcept {
+                                                  BodyWriter write, Completion done) noexcept {
+  return append_record(body_size, timestamp_ns, write, std::move(done), true);
+}
+
+Result<std::uint64_t> SegmentLog::append_record(std::size_t body_size, std::int64_t timestamp_ns,
+                                                BodyWriter write, Completion done,
+                                                bool wait) noexcept {
   if (body_size > segment::kMaxBody ||
       segment::record_footprint(body_size) + segment::kFileHeaderSize > options_.segment_bytes) {
     return Failure{Errc::payload_too_large,
@@ -579,6 +593,7 @@ Result<std::uint64_t> SegmentLog::append_in_place(std::size_t body_size, std::in
       if (wake && flusher_) flusher_->wake();
       break;
     case Durability::always:
+      if (!wait) break;  // append_deferred: the next sync of the log covers the record
       // Concurrent appenders share syncs: sync() returns at once if another covered us, and
       // fails if any sync failed (the log is read-only then). Exactly one of the two reports
       // the outcome: the error return, or `done` with success.

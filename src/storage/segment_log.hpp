@@ -30,6 +30,7 @@
 //   * batch:  a `Flusher` thread syncs when `sync_bytes` are unsynced or the oldest unsynced
 //             record is `sync_interval` old; completions fire after the sync that covers them.
 //   * always: `append` syncs before it returns (concurrent appenders share one sync).
+//   `append_deferred` waits at no level: its record rides along with the log's next sync.
 //   A failed sync makes the log read-only for good: that append, every later append and every
 //   pending completion get `Errc::io_error` (never retry-and-ack).
 //
@@ -257,6 +258,16 @@ class SegmentLog {
                                         BodyWriter write, Completion done = {}) noexcept
       EXCLUDES(mutex_);
 
+  /// `append` without waiting for durability, at every level: returns once the record is in
+  /// the mapping (it survives a crash of the process, not a power loss), and takes no
+  /// completion. The record counts as unsynced like any other, so the next sync of this log
+  /// covers it: an `always` append's, the flusher's at `batch`, an explicit `sync`, a roll's,
+  /// the destructor's. For records whose loss on power failure is tolerable and whose writer
+  /// must not pay a sync (a queue's delivery records: queue_journal.hpp). Errors as `append`'s,
+  /// but never a sync's.
+  Result<std::uint64_t> append_deferred(std::span<const std::byte> body,
+                                        std::int64_t timestamp_ns) noexcept EXCLUDES(mutex_);
+
   /// Syncs everything appended so far; fires the completions it covers. A failure makes the log
   /// read-only and fails every pending completion. Blocks for the duration of the sync.
   Status sync() noexcept EXCLUDES(mutex_, sync_mutex_);
@@ -394,6 +405,10 @@ class SegmentLog {
   Status read_window(ReadWindow& window, ReadBatch& batch, std::size_t max_records,
                      std::size_t max_bytes, std::size_t& bytes) const;
 
+  /// `append_in_place`; `wait` false: `append_deferred`'s contract (no sync waited for).
+  Result<std::uint64_t> append_record(std::size_t body_size, std::int64_t timestamp_ns,
+                                      BodyWriter write, Completion done, bool wait) noexcept
+      EXCLUDES(mutex_);
   Status open_active(Segment& segment, bool created);
   /// Reserves room for `need` more bytes in the active segment (doubling `reserved`, at
   /// least to what `need` asks, at most to the mapping's size). `disk_full` / `io_error` if

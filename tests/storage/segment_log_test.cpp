@@ -751,3 +751,27 @@ TEST_CASE(
   for (std::uint64_t i = 0; i < n; ++i) CHECK(records[i] == payload_for(i, 500));
   CHECK(log->recovery_stats().events.empty());
 }
+
+TEST_CASE("append_deferred waits for no sync at always: the next append's sync covers it") {
+  struct CountSyncs final : FaultInjector {
+    std::atomic<int> syncs{0};
+    int on_sync(std::string_view) noexcept override {
+      syncs.fetch_add(1, std::memory_order_relaxed);
+      return 0;
+    }
+  } counter;
+  ScratchDir dir;
+  SegmentLogOptions o = small_segments(64 * 1024);
+  o.durability = Durability::always;
+  o.faults = &counter;
+  auto log = open_log(dir.path(), o);
+  REQUIRE(*log->append(bytes_of("first"), 1) == 0);
+  const int syncs = counter.syncs.load();
+  REQUIRE(*log->append_deferred(bytes_of("deferred"), 2) == 1);
+  CHECK(counter.syncs.load() == syncs);  // no sync paid
+  CHECK(log->synced_offset() == 1);      // and none claimed
+  CHECK(read_all_records(*log) == std::vector<std::string>{"first", "deferred"});
+  REQUIRE(*log->append(bytes_of("third"), 3) == 2);
+  CHECK(counter.syncs.load() > syncs);
+  CHECK(log->synced_offset() == 3);  // the deferred record rode along
+}
