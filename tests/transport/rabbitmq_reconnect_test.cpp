@@ -510,6 +510,7 @@ TEST_CASE(
     "heartbeat: the connections count as down, and come back when it answers again") {
   RabbitmqServer* server = server_or_skip();
   if (server == nullptr) return;
+  Outcomes outcomes;  // outlives the transport, whose thread completes the sends
   rabbitmq::RabbitOptions options = fast_reconnects(*server);
   options.heartbeat = 1s;
   options.request_timeout = 2s;  // a login to the paused server times out, then backs off
@@ -519,7 +520,6 @@ TEST_CASE(
   broker.declare_queue(name, {.transport = transport});
   auto producer = broker.producer();
   auto consumer = broker.consumer(name);
-  Outcomes outcomes;
   REQUIRE(producer.send(name, "before", outcomes.options(0)));
   auto before = consumer.receive(20s);
   REQUIRE(before);
