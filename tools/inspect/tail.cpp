@@ -8,10 +8,15 @@
 // one caught half-written fails its CRC, ends that scan, and is read whole on the next poll.
 // A segment retention deleted meanwhile is skipped; a new one is found by the next listing.
 //
-// Ends on SIGINT or SIGTERM (exit 0), or after `max_records`.
+// Ends on SIGINT or SIGTERM (exit 0), or after `max_records`. The two signals are blocked and
+// taken with sigtimedwait, which is also the wait between polls: no handler, so no window
+// between a flag's check and the sleep in which a signal could be missed, and nothing for a
+// sanitizer's deferred signal delivery to hold back.
+#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 
@@ -28,19 +33,22 @@ using namespace switchyard::detail;
 
 namespace {
 
-volatile std::sig_atomic_t g_stop = 0;
-
-extern "C" void on_stop_signal(int) {
-  g_stop = 1;
+/// SIGINT and SIGTERM, blocked from now on: they stay pending until `stop_signalled` takes one.
+sigset_t block_stop_signals() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  return stop;
 }
 
-void install_stop_handlers() {
-  struct sigaction action {};
-  action.sa_handler = on_stop_signal;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = 0;  // no SA_RESTART: the poll's sleep returns at once
-  ::sigaction(SIGINT, &action, nullptr);
-  ::sigaction(SIGTERM, &action, nullptr);
+/// Waits up to `wait` for one of `stop`'s signals; true once one came.
+bool stop_signalled(const sigset_t& stop, timespec wait) {
+  for (;;) {
+    if (::sigtimedwait(&stop, nullptr, &wait) > 0) return true;
+    if (errno != EINTR) return false;  // EAGAIN: the wait ended with no signal
+  }
 }
 
 struct Follow {
@@ -70,10 +78,11 @@ int cmd_tail(const fs::path& dir, const std::string& destination, const TailOpti
     if (!options.from_start) f.next = examine_stream(f.dir).end_offset;
     follows.push_back(std::move(f));
   }
-  install_stop_handlers();
+  const sigset_t stop = block_stop_signals();
+  bool stopped = false;
   std::uint64_t printed = 0;
   auto done = [&] {
-    return g_stop != 0 || (options.max_records && printed >= *options.max_records);
+    return stopped || (options.max_records && printed >= *options.max_records);
   };
   while (!done()) {
     bool progressed = false;
@@ -116,11 +125,11 @@ int cmd_tail(const fs::path& dir, const std::string& destination, const TailOpti
       }
     }
     std::fflush(stdout);
-    if (!progressed && !done()) {
-      const timespec pause{options.interval_ms / 1000,
-                           static_cast<long>(options.interval_ms % 1000) * 1'000'000};
-      ::nanosleep(&pause, nullptr);  // a signal ends it early
-    }
+    if (done()) break;
+    // Between polls the wait for a signal is the pause; a poll that printed looks without one.
+    const timespec pause{progressed ? 0 : options.interval_ms / 1000,
+                         progressed ? 0 : static_cast<long>(options.interval_ms % 1000) * 1'000'000};
+    stopped = stop_signalled(stop, pause);
   }
   return kClean;
 }
